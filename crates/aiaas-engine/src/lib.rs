@@ -1,0 +1,11 @@
+//! Dense f32 compute for aiaas: matrix products on the `gemm` crate, activations, and MLPs with
+//! explicit forward and backward passes. Synchronous and allocation-free in the hot loop: callers
+//! keep a [`Workspace`] across steps.
+
+mod activation;
+mod matmul;
+mod mlp;
+
+pub use activation::{activate, activation_backward, log_softmax_rows, sigmoid, softmax_rows};
+pub use matmul::{Transpose, matmul, parallelism_for};
+pub use mlp::{EngineError, Mlp, Workspace, stack};

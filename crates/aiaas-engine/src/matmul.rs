@@ -1,0 +1,157 @@
+//! Row-major matrix products over the `gemm` crate, and the rule that picks how many threads a
+//! product gets.
+
+use gemm::Parallelism;
+
+/// Whether an operand is used as stored or transposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transpose {
+    No,
+    Yes,
+}
+
+/// Below this many multiply-adds, or with fewer than [`MIN_PARALLEL_ROWS`] rows or columns, a
+/// product runs on one thread: fan-out costs more than it saves.
+const MIN_PARALLEL_WORK: usize = 1 << 18;
+const MIN_PARALLEL_ROWS: usize = 16;
+
+/// The parallelism for an `m x n x k` product given a thread budget.
+pub fn parallelism_for(m: usize, n: usize, k: usize, threads: usize) -> Parallelism {
+    if threads <= 1 || m.min(n) < MIN_PARALLEL_ROWS || m * n * k < MIN_PARALLEL_WORK {
+        Parallelism::None
+    } else {
+        Parallelism::Rayon(threads)
+    }
+}
+
+/// `c[m, n] = (accumulate ? c : 0) + op(a) · op(b)`, all row-major.
+///
+/// `op(a)` is `m x k`: `a` is stored `m x k`, or `k x m` when `ta` is [`Transpose::Yes`];
+/// likewise `op(b)` is `k x n`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    c: &mut [f32],
+    a: &[f32],
+    ta: Transpose,
+    b: &[f32],
+    tb: Transpose,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+    threads: usize,
+) {
+    assert!(c.len() >= m * n, "matmul: c holds {} < {m}x{n}", c.len());
+    assert!(a.len() >= m * k, "matmul: a holds {} < {m}x{k}", a.len());
+    assert!(b.len() >= k * n, "matmul: b holds {} < {k}x{n}", b.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // (column stride, row stride) of each operand as gemm wants them.
+    let (a_cs, a_rs) = match ta {
+        Transpose::No => (1, k as isize),
+        Transpose::Yes => (m as isize, 1),
+    };
+    let (b_cs, b_rs) = match tb {
+        Transpose::No => (1, n as isize),
+        Transpose::Yes => (k as isize, 1),
+    };
+    // SAFETY: the asserts above keep every index gemm computes from these strides inside the
+    // slices, and `c` does not alias `a` or `b` (it is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism_for(m, n, k, threads),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        let mut t = vec![0.0; x.len()];
+        for r in 0..rows {
+            for c in 0..cols {
+                t[c * rows + r] = x[r * cols + c];
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn every_transpose_combination_matches_the_naive_product() {
+        let (m, n, k) = (37, 29, 41);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
+            .collect();
+        let want = naive(&a, &b, m, n, k);
+        let at = transpose(&a, m, k);
+        let bt = transpose(&b, k, n);
+        for threads in [1, 2] {
+            for (aa, ta) in [(&a, Transpose::No), (&at, Transpose::Yes)] {
+                for (bb, tb) in [(&b, Transpose::No), (&bt, Transpose::Yes)] {
+                    let mut c = vec![1.0; m * n];
+                    matmul(&mut c, aa, ta, bb, tb, m, n, k, true, threads);
+                    for (got, want) in c.iter().zip(&want) {
+                        assert!((got - (want + 1.0)).abs() < 1e-4, "{got} vs {}", want + 1.0);
+                    }
+                    matmul(&mut c, aa, ta, bb, tb, m, n, k, false, threads);
+                    for (got, want) in c.iter().zip(&want) {
+                        assert!((got - want).abs() < 1e-4);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_products_stay_on_one_thread() {
+        assert!(matches!(parallelism_for(8, 256, 784, 2), Parallelism::None));
+        assert!(matches!(
+            parallelism_for(128, 256, 784, 1),
+            Parallelism::None
+        ));
+        assert!(matches!(
+            parallelism_for(128, 256, 784, 2),
+            Parallelism::Rayon(2)
+        ));
+    }
+}

@@ -1,0 +1,306 @@
+//! The vocabulary every aiaas crate speaks: what a task, a model, an optimizer and a feature
+//! schema are. Plain data with serde, no I/O and no behaviour beyond defaults and small queries,
+//! so that the manifest, the CLI and (later) the API describe the same things the same way.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a model predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    Classification,
+    Regression,
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        })
+    }
+}
+
+/// Element-wise activation applied after a dense layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Relu,
+    Tanh,
+    Sigmoid,
+    Identity,
+}
+
+/// The model families `aiaas train` offers. Linear and logistic models are MLPs without hidden
+/// layers; the family still matters for defaults and for what a user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Linear,
+    Logistic,
+    Mlp,
+}
+
+/// Architecture of a model before its input and output widths are known.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub kind: ModelKind,
+    /// Hidden layer widths (empty for linear and logistic).
+    pub hidden: Vec<usize>,
+    /// Activation of the hidden layers; the output layer is always identity (logits).
+    pub activation: Activation,
+}
+
+/// One dense layer of a concrete architecture, as the manifest records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerSpec {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub activation: Activation,
+}
+
+/// Training loss. Cross-entropy losses take logits (they apply sigmoid / softmax themselves).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    Mse,
+    Bce,
+    CrossEntropy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Full-batch gradient descent: SGD whose batch is the whole training set.
+    Gd,
+    Sgd,
+    Adam,
+    #[serde(rename = "adamw")]
+    AdamW,
+}
+
+/// An optimizer with every hyper-parameter resolved. Field meanings follow `torch.optim`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerSpec {
+    pub kind: OptimizerKind,
+    pub lr: f32,
+    /// SGD momentum factor (0 disables the buffer).
+    pub momentum: f32,
+    /// SGD dampening of the gradient added to the momentum buffer.
+    pub dampening: f32,
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient (SGD, Adam) or decoupled decay (AdamW).
+    pub weight_decay: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+impl OptimizerSpec {
+    /// PyTorch's defaults for `kind` (`torch.optim.SGD`, `Adam`, `AdamW`).
+    pub fn defaults(kind: OptimizerKind) -> Self {
+        let weight_decay = match kind {
+            OptimizerKind::AdamW => 1e-2,
+            _ => 0.0,
+        };
+        OptimizerSpec {
+            kind,
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// Learning-rate schedule, stepped once per epoch (PyTorch `StepLR`, `CosineAnnealingLR`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Schedule {
+    Constant,
+    Step {
+        step_size: usize,
+        gamma: f32,
+    },
+    /// Cosine annealing from the base rate to `eta_min` over `t_max` epochs.
+    Cosine {
+        t_max: usize,
+        eta_min: f32,
+    },
+}
+
+impl Schedule {
+    /// Learning rate for `epoch` (0-based) given the base rate.
+    pub fn lr_at(&self, base: f32, epoch: usize) -> f32 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Step { step_size, gamma } => {
+                base * gamma.powi((epoch / step_size.max(1)) as i32)
+            }
+            Schedule::Cosine { t_max, eta_min } => {
+                let t = (epoch.min(t_max)) as f64 / t_max.max(1) as f64;
+                let cos = (1.0 + (std::f64::consts::PI * t).cos()) / 2.0;
+                (eta_min as f64 + (base as f64 - eta_min as f64) * cos) as f32
+            }
+        }
+    }
+}
+
+/// Everything that decides how a model is trained, recorded in the manifest's lineage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSpec {
+    pub model: ModelSpec,
+    pub loss: LossKind,
+    pub optimizer: OptimizerSpec,
+    pub schedule: Schedule,
+    /// Rows per step; `gd` uses the whole training set whatever this says.
+    pub batch_size: usize,
+    pub epochs: usize,
+    /// Epochs without a better validation loss before training stops; `None` disables it.
+    pub patience: Option<usize>,
+    /// Put back the weights of the best validation epoch at the end.
+    pub restore_best: bool,
+    pub seed: u64,
+}
+
+/// How a dataset is cut into train, validation and test parts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitSpec {
+    pub val_fraction: f64,
+    pub test_fraction: f64,
+    pub seed: u64,
+}
+
+impl Default for SplitSpec {
+    fn default() -> Self {
+        SplitSpec {
+            val_fraction: 0.1,
+            test_fraction: 0.2,
+            seed: 42,
+        }
+    }
+}
+
+/// One input column and how it becomes model inputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: FeatureKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum FeatureKind {
+    /// A number, fed to the model as `(x - mean) / scale`.
+    Numeric { mean: f64, scale: f64 },
+    /// A string, one-hot encoded over `vocabulary` (an unseen value encodes as all zeros).
+    Categorical { vocabulary: Vec<String> },
+}
+
+impl Feature {
+    /// Number of model inputs this feature occupies.
+    pub fn width(&self) -> usize {
+        match &self.kind {
+            FeatureKind::Numeric { .. } => 1,
+            FeatureKind::Categorical { vocabulary } => vocabulary.len(),
+        }
+    }
+}
+
+/// The column a model predicts and how its values map to model outputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "task")]
+pub enum TargetSchema {
+    /// Class `i` of the model is `labels[i]`.
+    Classification { name: String, labels: Vec<String> },
+    /// The model predicts `(y - mean) / scale`.
+    Regression { name: String, mean: f64, scale: f64 },
+}
+
+impl TargetSchema {
+    pub fn task(&self) -> Task {
+        match self {
+            TargetSchema::Classification { .. } => Task::Classification,
+            TargetSchema::Regression { .. } => Task::Regression,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            TargetSchema::Classification { name, .. } | TargetSchema::Regression { name, .. } => {
+                name
+            }
+        }
+    }
+}
+
+/// Input and output description of a model: enough to turn raw rows into model inputs and
+/// model outputs back into labels or values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    pub features: Vec<Feature>,
+    pub target: TargetSchema,
+}
+
+impl Schema {
+    /// Width of the encoded input row.
+    pub fn input_width(&self) -> usize {
+        self.features.iter().map(Feature::width).sum()
+    }
+
+    pub fn task(&self) -> Task {
+        self.target.task()
+    }
+
+    /// Number of classes (classification) or 1 (regression).
+    pub fn num_classes(&self) -> usize {
+        match &self.target {
+            TargetSchema::Classification { labels, .. } => labels.len(),
+            TargetSchema::Regression { .. } => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_schedule_decays_every_step_size_epochs() {
+        let s = Schedule::Step {
+            step_size: 2,
+            gamma: 0.5,
+        };
+        let lrs: Vec<f32> = (0..5).map(|e| s.lr_at(1.0, e)).collect();
+        assert_eq!(lrs, vec![1.0, 1.0, 0.5, 0.5, 0.25]);
+    }
+
+    #[test]
+    fn cosine_schedule_runs_from_base_to_eta_min() {
+        let s = Schedule::Cosine {
+            t_max: 4,
+            eta_min: 0.0,
+        };
+        assert!((s.lr_at(1.0, 0) - 1.0).abs() < 1e-7);
+        assert!((s.lr_at(1.0, 2) - 0.5).abs() < 1e-7);
+        assert!(s.lr_at(1.0, 4).abs() < 1e-7);
+        assert!(s.lr_at(1.0, 9).abs() < 1e-7);
+    }
+
+    #[test]
+    fn adamw_defaults_match_pytorch() {
+        let s = OptimizerSpec::defaults(OptimizerKind::AdamW);
+        assert_eq!((s.lr, s.beta1, s.beta2, s.eps), (1e-3, 0.9, 0.999, 1e-8));
+        assert_eq!(s.weight_decay, 1e-2);
+        assert_eq!(
+            OptimizerSpec::defaults(OptimizerKind::Adam).weight_decay,
+            0.0
+        );
+    }
+}
