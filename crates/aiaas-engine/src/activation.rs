@@ -71,6 +71,39 @@ pub fn log_softmax_rows(values: &mut [f32], cols: usize) {
     }
 }
 
+/// Class probabilities from logits, `rows x max(cols, 2)`: softmax over `cols` classes, or for a
+/// binary model with one logit per row, `[1 - σ(z), σ(z)]`.
+pub fn class_probabilities(logits: &[f32], cols: usize) -> Vec<f32> {
+    if cols == 1 {
+        logits
+            .iter()
+            .flat_map(|&z| {
+                let p = sigmoid(z);
+                [1.0 - p, p]
+            })
+            .collect()
+    } else {
+        let mut probs = logits.to_vec();
+        softmax_rows(&mut probs, cols);
+        probs
+    }
+}
+
+/// Index of the largest value of each `cols`-wide row (the first on ties).
+pub fn argmax_rows(values: &[f32], cols: usize) -> Vec<usize> {
+    values
+        .chunks_exact(cols)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                    if v > best.1 { (i, v) } else { best }
+                })
+                .0
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +136,15 @@ mod tests {
         for (l, p) in a.iter().zip(&b) {
             assert!((l - p.ln()).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn one_logit_means_a_binary_model() {
+        let p = class_probabilities(&[0.0, 2.0], 1);
+        assert_eq!(p[..2], [0.5, 0.5]);
+        assert!((p[3] - sigmoid(2.0)).abs() < 1e-7);
+        assert_eq!(argmax_rows(&p, 2), vec![0, 1]);
+        assert_eq!(argmax_rows(&[1.0, 3.0, 3.0, 0.0], 4), vec![1]);
     }
 
     #[test]

@@ -6,6 +6,9 @@ mod activation;
 mod matmul;
 mod mlp;
 
-pub use activation::{activate, activation_backward, log_softmax_rows, sigmoid, softmax_rows};
+pub use activation::{
+    activate, activation_backward, argmax_rows, class_probabilities, log_softmax_rows, sigmoid,
+    softmax_rows,
+};
 pub use matmul::{Transpose, matmul, parallelism_for};
 pub use mlp::{EngineError, Mlp, Workspace, stack};

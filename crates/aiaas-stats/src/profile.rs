@@ -1,0 +1,275 @@
+//! Per-feature profiles of a data set: summary statistics, deciles and a histogram for numeric
+//! columns, value frequencies for categorical ones. Written at training time into the model's
+//! report; later the reference distribution that drift detection compares served inputs with.
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Equal-width histogram. `edges.len() == counts.len() + 1`; bin `i` is `[edges[i], edges[i+1])`
+/// except the last, which is closed so the maximum is counted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+/// Summary of a numeric column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NumericProfile {
+    /// Number of finite values profiled.
+    pub count: u64,
+    pub mean: f64,
+    /// Population standard deviation (divides by `count`, not `count - 1`).
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    /// The 11 deciles q0, q0.1, ..., q1.0, by [`quantile`].
+    pub quantiles: Vec<f64>,
+    /// Equal-width bins from `min` to `max`.
+    pub histogram: Histogram,
+}
+
+/// Value frequencies of a categorical column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CategoricalProfile {
+    /// Number of values profiled.
+    pub count: u64,
+    /// `(value, count)`, most frequent first, ties by value ascending so the order is stable.
+    pub frequencies: Vec<(String, u64)>,
+}
+
+/// The `q`-quantile of ascending `sorted` values, interpolating linearly between order
+/// statistics at position `q * (n - 1)` (NumPy's default "linear" method, R's type 7).
+///
+/// # Panics
+/// If `sorted` is empty or `q` is not within `[0, 1]`.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    assert!(!sorted.is_empty(), "quantile of an empty slice");
+    assert!((0.0..=1.0).contains(&q), "quantile {q} outside [0, 1]");
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let frac = pos - lo as f64;
+    match sorted.get(lo + 1) {
+        Some(&hi) if frac > 0.0 => sorted[lo] + (hi - sorted[lo]) * frac,
+        _ => sorted[lo],
+    }
+}
+
+/// Profiles a numeric column with a `bins`-bin histogram (at least one bin; exactly one when all
+/// values are equal).
+///
+/// Non-finite values (NaN, ±inf) are skipped: they have no place on a histogram axis and would
+/// poison the mean, and missing values are the data layer's business. With nothing left the
+/// profile is all zeros with empty quantiles and histogram.
+pub fn numeric_profile(values: &[f64], bins: usize) -> NumericProfile {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return NumericProfile {
+            count: 0,
+            mean: 0.0,
+            std: 0.0,
+            min: 0.0,
+            max: 0.0,
+            quantiles: Vec::new(),
+            histogram: Histogram {
+                edges: Vec::new(),
+                counts: Vec::new(),
+            },
+        };
+    }
+    sorted.sort_by(f64::total_cmp);
+
+    let n = sorted.len() as f64;
+    let mean = sorted.iter().sum::<f64>() / n;
+    // Two passes rather than sum-of-squares: no cancellation when the mean dwarfs the spread.
+    let var = sorted.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+
+    NumericProfile {
+        count: sorted.len() as u64,
+        mean,
+        std: var.sqrt(),
+        min: sorted[0],
+        max: sorted[sorted.len() - 1],
+        quantiles: (0..=10)
+            .map(|i| quantile(&sorted, i as f64 / 10.0))
+            .collect(),
+        histogram: histogram(&sorted, bins),
+    }
+}
+
+/// Counts how often each value occurs.
+pub fn categorical_profile<'a>(values: impl IntoIterator<Item = &'a str>) -> CategoricalProfile {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut total = 0u64;
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+        total += 1;
+    }
+    let mut frequencies: Vec<(String, u64)> =
+        counts.into_iter().map(|(v, c)| (v.to_owned(), c)).collect();
+    // The map already yields values ascending; a stable sort by count keeps that for ties.
+    frequencies.sort_by_key(|&(_, count)| Reverse(count));
+    CategoricalProfile {
+        count: total,
+        frequencies,
+    }
+}
+
+/// Histogram of non-empty, ascending, finite values.
+fn histogram(sorted: &[f64], bins: usize) -> Histogram {
+    let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+    if min == max {
+        return Histogram {
+            edges: vec![min, max],
+            counts: vec![sorted.len() as u64],
+        };
+    }
+    let bins = bins.max(1);
+    let width = max - min;
+    let mut edges: Vec<f64> = (0..bins)
+        .map(|i| min + width * (i as f64 / bins as f64))
+        .collect();
+    edges.push(max);
+
+    let mut counts = vec![0u64; bins];
+    for &v in sorted {
+        let mut bin = (((v - min) / width) * bins as f64) as usize;
+        bin = bin.min(bins - 1);
+        // The arithmetic guess can land one bin off near an edge; the stored edges are what a
+        // reader sees, so they decide.
+        if v < edges[bin] {
+            bin -= 1;
+        } else if bin + 1 < bins && v >= edges[bin + 1] {
+            bin += 1;
+        }
+        counts[bin] += 1;
+    }
+    Histogram { edges, counts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOL: f64 = 1e-12;
+
+    fn close_all(actual: &[f64], expected: &[f64]) {
+        assert_eq!(actual.len(), expected.len(), "{actual:?} vs {expected:?}");
+        for (a, e) in actual.iter().zip(expected) {
+            assert!(
+                (a - e).abs() <= TOL,
+                "expected {expected:?}, got {actual:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn quantiles_of_even_length() {
+        // [1, 2, 3, 4]: position = 3q
+        //   q0.25 -> 0.75 -> 1 + 0.75 * (2 - 1) = 1.75
+        //   q0.5  -> 1.5  -> 2.5
+        //   q0.1  -> 0.3  -> 1.3
+        //   q0.9  -> 2.7  -> 3.7
+        let s = [1.0, 2.0, 3.0, 4.0];
+        let got: Vec<f64> = [0.0, 0.1, 0.25, 0.5, 0.9, 1.0]
+            .iter()
+            .map(|&q| quantile(&s, q))
+            .collect();
+        close_all(&got, &[1.0, 1.3, 1.75, 2.5, 3.7, 4.0]);
+    }
+
+    #[test]
+    fn deciles_of_odd_length() {
+        // [1, 2, 4, 8, 16]: position = 4q
+        //   q0.1 -> 0.4 -> 1 + 0.4*1 = 1.4     q0.6 -> 2.4 -> 4 + 0.4*4 = 5.6
+        //   q0.2 -> 0.8 -> 1 + 0.8*1 = 1.8     q0.7 -> 2.8 -> 4 + 0.8*4 = 7.2
+        //   q0.3 -> 1.2 -> 2 + 0.2*2 = 2.4     q0.8 -> 3.2 -> 8 + 0.2*8 = 9.6
+        //   q0.4 -> 1.6 -> 2 + 0.6*2 = 3.2     q0.9 -> 3.6 -> 8 + 0.6*8 = 12.8
+        //   q0.5 -> 2   -> 4                   q1   -> 16
+        // Given unsorted: the profile sorts.
+        let p = numeric_profile(&[8.0, 1.0, 16.0, 4.0, 2.0], 4);
+        close_all(
+            &p.quantiles,
+            &[1.0, 1.4, 1.8, 2.4, 3.2, 4.0, 5.6, 7.2, 9.6, 12.8, 16.0],
+        );
+        assert_eq!((p.min, p.max, p.count), (1.0, 16.0, 5));
+    }
+
+    #[test]
+    fn single_value_quantile() {
+        assert_eq!(quantile(&[7.0], 0.3), 7.0);
+    }
+
+    #[test]
+    fn mean_and_population_std() {
+        // mean = 40/8 = 5; squared deviations 9,1,1,1,0,0,4,16 sum 32; var = 32/8 = 4; std = 2
+        let p = numeric_profile(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0], 10);
+        close_all(&[p.mean, p.std], &[5.0, 2.0]);
+    }
+
+    #[test]
+    fn histogram_max_lands_in_last_bin() {
+        // min 0, max 10, 5 bins of width 2: edges 0,2,4,6,8,10
+        // 0,1 -> bin 0; 2,3 -> bin 1 (2 is a left edge); 4 -> bin 2; 10 (= max) -> bin 4
+        let p = numeric_profile(&[0.0, 1.0, 2.0, 3.0, 4.0, 10.0], 5);
+        close_all(&p.histogram.edges, &[0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        assert_eq!(p.histogram.counts, vec![2, 2, 1, 0, 1]);
+    }
+
+    #[test]
+    fn histogram_of_constant_values_is_one_bin() {
+        let p = numeric_profile(&[3.0, 3.0, 3.0], 10);
+        assert_eq!(
+            p.histogram,
+            Histogram {
+                edges: vec![3.0, 3.0],
+                counts: vec![3]
+            }
+        );
+        assert_eq!(p.std, 0.0);
+    }
+
+    #[test]
+    fn histogram_counts_sum_to_count() {
+        // Tenths are not exact in binary, so values sit right on inexact edges.
+        let values: Vec<f64> = (0..=100).map(|i| i as f64 / 10.0).collect();
+        let p = numeric_profile(&values, 7);
+        assert_eq!(p.histogram.counts.iter().sum::<u64>(), 101);
+        assert_eq!(p.histogram.edges.len(), 8);
+        assert_eq!(*p.histogram.edges.last().unwrap(), 10.0);
+    }
+
+    #[test]
+    fn empty_and_non_finite_input() {
+        let p = numeric_profile(&[], 10);
+        assert_eq!(p.count, 0);
+        assert_eq!((p.mean, p.std, p.min, p.max), (0.0, 0.0, 0.0, 0.0));
+        assert!(p.quantiles.is_empty());
+        assert!(p.histogram.edges.is_empty() && p.histogram.counts.is_empty());
+        assert_eq!(numeric_profile(&[f64::NAN, f64::INFINITY], 3), p);
+        // NaN skipped: [1, 3] -> mean 2
+        let q = numeric_profile(&[1.0, f64::NAN, 3.0], 2);
+        assert_eq!((q.count, q.mean), (2, 2.0));
+    }
+
+    #[test]
+    fn categorical_frequencies_ordering() {
+        // a:3, b:2, c:2, d:1 -> by count desc, ties (b, c) by value asc
+        let p = categorical_profile(["b", "a", "c", "a", "b", "a", "d", "c"]);
+        assert_eq!(p.count, 8);
+        let expected: Vec<(String, u64)> = [("a", 3), ("b", 2), ("c", 2), ("d", 1)]
+            .iter()
+            .map(|&(v, c)| (v.to_owned(), c))
+            .collect();
+        assert_eq!(p.frequencies, expected);
+        assert_eq!(
+            categorical_profile(std::iter::empty()),
+            CategoricalProfile {
+                count: 0,
+                frequencies: Vec::new()
+            }
+        );
+    }
+}
