@@ -1,8 +1,9 @@
 //! Dense f32 compute for aiaas: matrix products on the `gemm` crate, activations, and MLPs with
-//! explicit forward and backward passes. Synchronous and allocation-free in the hot loop: callers
+//! explicit forward and backward passes, and the output head that decodes logits. Synchronous and allocation-free in the hot loop: callers
 //! keep a [`Workspace`] across steps.
 
 mod activation;
+mod head;
 mod matmul;
 mod mlp;
 
@@ -10,5 +11,6 @@ pub use activation::{
     activate, activation_backward, argmax_rows, class_probabilities, log_softmax_rows, sigmoid,
     softmax_rows,
 };
+pub use head::{Predictions, decode};
 pub use matmul::{Transpose, matmul, parallelism_for};
 pub use mlp::{EngineError, Mlp, Workspace, stack};

@@ -233,10 +233,22 @@ impl Mlp {
         }
     }
 
-    /// Logits for `rows` rows of `x`, with a one-off workspace.
+    /// Logits for `rows` rows of `x`, computed a bounded number of rows at a time so that memory
+    /// stays small for any input size.
     pub fn predict(&self, x: &[f32], rows: usize, threads: usize) -> Vec<f32> {
+        const CHUNK: usize = 4096;
+        let width = self.inputs();
         let mut ws = Workspace::new(threads);
-        self.forward(x, rows, &mut ws).to_vec()
+        let mut logits = Vec::with_capacity(rows * self.outputs());
+        for start in (0..rows).step_by(CHUNK) {
+            let n = CHUNK.min(rows - start);
+            logits.extend_from_slice(self.forward(
+                &x[start * width..(start + n) * width],
+                n,
+                &mut ws,
+            ));
+        }
+        logits
     }
 
     pub fn param_count(&self) -> usize {

@@ -168,6 +168,30 @@ pub struct TrainSpec {
     pub seed: u64,
 }
 
+/// What a user may say about a training run; everything left out takes its default when the
+/// options are resolved against a dataset. The CLI flags of `aiaas train` and the fields of a
+/// training job are these.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainOptions {
+    pub model: Option<ModelKind>,
+    pub hidden: Option<Vec<usize>>,
+    pub activation: Option<Activation>,
+    pub loss: Option<LossKind>,
+    pub optimizer: Option<OptimizerKind>,
+    pub lr: Option<f32>,
+    pub momentum: Option<f32>,
+    pub nesterov: Option<bool>,
+    pub weight_decay: Option<f32>,
+    pub schedule: Option<Schedule>,
+    pub batch_size: Option<usize>,
+    pub epochs: Option<usize>,
+    /// Early-stopping patience in epochs; 0 turns early stopping off.
+    pub patience: Option<usize>,
+    pub restore_best: Option<bool>,
+    pub seed: Option<u64>,
+}
+
 /// How a dataset is cut into train, validation and test parts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SplitSpec {

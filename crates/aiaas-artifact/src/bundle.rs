@@ -1,0 +1,143 @@
+//! A bundle in memory (manifest + network), and its files on disk.
+//!
+//! Writing goes to a fresh sibling directory that is renamed into place only when every file is
+//! on disk and synced, so a crash leaves either the old bundle or the new one, never a mix.
+
+use crate::{ArtifactError, Manifest, sha256_hex, weights};
+use aiaas_engine::Mlp;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+
+/// A model ready to predict: what it is, and its network.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub mlp: Mlp,
+}
+
+impl Bundle {
+    /// A bundle for `mlp`; the manifest's layers, weights info and digests are filled in here.
+    pub fn new(mut manifest: Manifest, mlp: Mlp) -> Self {
+        manifest.layers = mlp.layers().to_vec();
+        Bundle { manifest, mlp }
+    }
+
+    /// Every file of the bundle as `(name, bytes)`, the manifest last, with the digests of the
+    /// others recorded in it.
+    pub fn to_files(&self) -> Result<Vec<(String, Vec<u8>)>, ArtifactError> {
+        let weights = weights::encode(&self.mlp)?;
+        let mut manifest = self.manifest.clone();
+        manifest.files = BTreeMap::from([(WEIGHTS_FILE.to_string(), sha256_hex(&weights))]);
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| ArtifactError::Manifest(e.to_string()))?;
+        Ok(vec![
+            (WEIGHTS_FILE.to_string(), weights),
+            (MANIFEST_FILE.to_string(), json),
+        ])
+    }
+
+    /// Rebuild a bundle from its files, fetched by name through `read`; every digest is checked.
+    pub fn from_files(
+        mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, ArtifactError>,
+    ) -> Result<Bundle, ArtifactError> {
+        let missing = |file: &str| ArtifactError::MissingFile { file: file.into() };
+        let json = read(MANIFEST_FILE)?.ok_or_else(|| missing(MANIFEST_FILE))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&json).map_err(|e| ArtifactError::Manifest(e.to_string()))?;
+        if manifest.format_version != crate::FORMAT_VERSION {
+            return Err(ArtifactError::FormatVersion {
+                found: manifest.format_version,
+                supported: crate::FORMAT_VERSION,
+            });
+        }
+        let expected = manifest
+            .files
+            .get(WEIGHTS_FILE)
+            .ok_or_else(|| ArtifactError::Manifest(format!("no digest for {WEIGHTS_FILE}")))?;
+        let bytes = read(WEIGHTS_FILE)?.ok_or_else(|| missing(WEIGHTS_FILE))?;
+        let actual = sha256_hex(&bytes);
+        if &actual != expected {
+            return Err(ArtifactError::DigestMismatch {
+                file: WEIGHTS_FILE.into(),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        let mlp = weights::decode(&manifest.layers, &bytes)?;
+        if mlp.inputs() != manifest.schema.input_width() {
+            return Err(ArtifactError::Manifest(format!(
+                "the schema encodes {} inputs but the first layer takes {}",
+                manifest.schema.input_width(),
+                mlp.inputs()
+            )));
+        }
+        Ok(Bundle { manifest, mlp })
+    }
+
+    /// Write the bundle as directory `dir`. An existing bundle there is replaced; any other
+    /// existing path is refused.
+    pub fn write(&self, dir: &Path) -> Result<(), ArtifactError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ArtifactError::Io { path, source }
+        };
+        if dir.exists() && !dir.join(MANIFEST_FILE).is_file() {
+            let empty_dir = dir.is_dir() && fs::read_dir(dir).map_err(io(dir))?.next().is_none();
+            if !empty_dir {
+                return Err(ArtifactError::OutExists(dir.to_path_buf()));
+            }
+        }
+        let files = self.to_files()?;
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let name = dir
+            .file_name()
+            .map_or("bundle".into(), |n| n.to_string_lossy().into_owned());
+        let staging = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&staging);
+        let result = (|| {
+            fs::create_dir(&staging).map_err(io(&staging))?;
+            for (file, bytes) in &files {
+                let path = staging.join(file);
+                let mut f = fs::File::create(&path).map_err(io(&path))?;
+                f.write_all(bytes).map_err(io(&path))?;
+                f.sync_all().map_err(io(&path))?;
+            }
+            if dir.exists() {
+                let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+                fs::rename(dir, &old).map_err(io(dir))?;
+                fs::rename(&staging, dir).map_err(io(dir))?;
+                fs::remove_dir_all(&old).map_err(io(&old))
+            } else {
+                fs::rename(&staging, dir).map_err(io(dir))
+            }
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        result
+    }
+
+    /// Read and verify the bundle in directory `dir`.
+    pub fn read(dir: &Path) -> Result<Bundle, ArtifactError> {
+        if !dir.join(MANIFEST_FILE).is_file() {
+            return Err(ArtifactError::NotABundle(dir.to_path_buf()));
+        }
+        Bundle::from_files(|file| {
+            let path = dir.join(file);
+            match fs::read(&path) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(ArtifactError::Io { path, source }),
+            }
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! The model bundle (DESIGN.md section 4): `manifest.json` describing the model, its schema and
+//! lineage, and `weights.safetensors` holding its tensors, with the SHA-256 of every file in the
+//! manifest. A bundle is written atomically and refused on read if any digest differs.
+
+mod bundle;
+mod manifest;
+mod weights;
+
+pub use bundle::{Bundle, MANIFEST_FILE, WEIGHTS_FILE};
+pub use manifest::{DatasetRef, FORMAT_VERSION, Lineage, Manifest, WeightsInfo};
+
+use std::path::PathBuf;
+
+/// Why a bundle could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a model bundle (no manifest.json)", .0.display())]
+    NotABundle(PathBuf),
+    #[error("{} exists and is not a model bundle; choose another --out", .0.display())]
+    OutExists(PathBuf),
+    #[error("manifest.json is not a valid manifest: {0}")]
+    Manifest(String),
+    #[error("bundle format {found} is not supported (this build reads format {supported})")]
+    FormatVersion { found: u32, supported: u32 },
+    #[error("{file} is listed in the manifest but missing")]
+    MissingFile { file: String },
+    #[error("{file} is corrupt or was changed: SHA-256 {actual}, manifest says {expected}")]
+    DigestMismatch {
+        file: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("weights: {0}")]
+    Weights(String),
+}
+
+/// SHA-256 of `bytes` as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}

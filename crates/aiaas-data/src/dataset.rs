@@ -1,0 +1,114 @@
+//! The in-memory dataset every reader produces: columns, target and the encoded (one-hot, not
+//! yet scaled) matrices. Scaling is deliberately left out so that it can be fitted on training
+//! rows only.
+
+use aiaas_types::Task;
+use std::ops::Range;
+
+/// A dataset read from a CSV file or from IDX images, encoded but not scaled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// File stem, e.g. `iris`.
+    pub name: String,
+    /// SHA-256 hex of the source bytes (for IDX: of the four `.gz` files concatenated in the
+    /// order train images, train labels, test images, test labels).
+    pub digest: String,
+    /// Input columns in file order; the target is not among them.
+    pub columns: Vec<Column>,
+    pub target: Target,
+    pub rows: usize,
+    /// `rows x width()` values, row-major: numeric columns raw, text columns one-hot over their
+    /// sorted vocabulary.
+    pub x: Vec<f32>,
+    /// Class index (classification) or raw value (regression), one per row.
+    pub y: Vec<f32>,
+    /// Rows forming a predefined test set (MNIST's official test set); `None` for CSV data.
+    pub test_rows: Option<Range<usize>>,
+}
+
+/// One input column of a dataset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Column {
+    Numeric {
+        name: String,
+    },
+    /// A text column, one-hot encoded over `vocabulary` (sorted).
+    Categorical {
+        name: String,
+        vocabulary: Vec<String>,
+    },
+}
+
+impl Column {
+    /// Number of encoded values this column occupies in a row.
+    pub fn width(&self) -> usize {
+        match self {
+            Column::Numeric { .. } => 1,
+            Column::Categorical { vocabulary, .. } => vocabulary.len(),
+        }
+    }
+
+    /// The column's header name.
+    pub fn name(&self) -> &str {
+        match self {
+            Column::Numeric { name } | Column::Categorical { name, .. } => name,
+        }
+    }
+}
+
+/// The predicted column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Class index `i` in `y` stands for `labels[i]`.
+    Classification {
+        name: String,
+        labels: Vec<String>,
+    },
+    Regression {
+        name: String,
+    },
+}
+
+impl Target {
+    /// The target column's header name.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Classification { name, .. } | Target::Regression { name } => name,
+        }
+    }
+}
+
+impl Dataset {
+    /// Width of an encoded row (sum of the column widths).
+    pub fn width(&self) -> usize {
+        self.columns.iter().map(Column::width).sum()
+    }
+
+    pub fn task(&self) -> Task {
+        match self.target {
+            Target::Classification { .. } => Task::Classification,
+            Target::Regression { .. } => Task::Regression,
+        }
+    }
+
+    /// Number of classes (classification) or 1 (regression).
+    pub fn num_classes(&self) -> usize {
+        match &self.target {
+            Target::Classification { labels, .. } => labels.len(),
+            Target::Regression { .. } => 1,
+        }
+    }
+
+    /// Class index of `row`. Only meaningful for classification (for regression it is the
+    /// value truncated towards zero). Panics if `row >= rows`.
+    pub fn class_of(&self, row: usize) -> usize {
+        // y holds small non-negative integers for classification, exact in f32.
+        self.y[row] as usize
+    }
+
+    /// The encoded values of one row. Panics if `row >= rows`.
+    pub fn row(&self, row: usize) -> &[f32] {
+        let width = self.width();
+        &self.x[row * width..(row + 1) * width]
+    }
+}

@@ -1,0 +1,33 @@
+//! Datasets for aiaas: reading CSV files and MNIST IDX files into an encoded [`Dataset`],
+//! inferring column types and the task, the bundled samples, train/validation/test splits,
+//! fitting and applying feature scaling, reading new data against a trained [`Schema`], and
+//! feature profiles.
+//!
+//! Nothing here panics on user input: every problem with a file becomes a [`DataError`] whose
+//! message names the file, line and column.
+//!
+//! [`Schema`]: aiaas_types::Schema
+
+mod csv_reader;
+mod dataset;
+mod error;
+pub mod idx;
+mod labels;
+mod profile;
+pub mod samples;
+mod scale;
+mod schema_reader;
+mod split;
+mod table;
+
+pub use csv_reader::{
+    DEFAULT_TARGET, MAX_CATEGORIES, MAX_INFERRED_CLASSES, read_csv, read_csv_bytes,
+};
+pub use dataset::{Column, Dataset, Target};
+pub use error::DataError;
+pub use idx::{read_idx_images, read_idx_labels, read_mnist};
+pub use profile::{FeatureProfile, PROFILE_BINS, ProfileKind, profile};
+pub use samples::{SAMPLES, load};
+pub use scale::{encode, fit_schema, scale_target, unscale_target};
+pub use schema_reader::{SchemaFrame, read_csv_bytes_for_schema, read_csv_for_schema};
+pub use split::{Split, split};

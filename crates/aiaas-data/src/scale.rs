@@ -1,0 +1,234 @@
+//! Feature and target scaling: fitting a [`Schema`] on training rows only (so that no
+//! statistic leaks from validation or test rows) and applying it.
+
+use crate::{Column, Dataset, Target, idx};
+use aiaas_types::{Feature, FeatureKind, Schema, TargetSchema};
+
+/// Fits the schema on the `train` rows of `ds`: numeric features get the mean and population
+/// standard deviation of those rows (scale 1 where the deviation is 0 or not finite), text
+/// features their vocabulary, a regression target the mean and deviation of its train values.
+/// MNIST images are the exception: pixels are scaled as `x / 255`, the usual convention.
+pub fn fit_schema(ds: &Dataset, train: &[usize]) -> Schema {
+    let width = ds.width();
+    let stats = if idx::is_mnist(ds) {
+        vec![(0.0, 255.0); width]
+    } else {
+        column_stats(&ds.x, width, train)
+    };
+    let mut offset = 0;
+    let features = ds
+        .columns
+        .iter()
+        .map(|column| {
+            let kind = match column {
+                Column::Numeric { .. } => {
+                    let (mean, scale) = stats[offset];
+                    FeatureKind::Numeric { mean, scale }
+                }
+                Column::Categorical { vocabulary, .. } => FeatureKind::Categorical {
+                    vocabulary: vocabulary.clone(),
+                },
+            };
+            offset += column.width();
+            Feature {
+                name: column.name().to_string(),
+                kind,
+            }
+        })
+        .collect();
+    let target = match &ds.target {
+        Target::Classification { name, labels } => TargetSchema::Classification {
+            name: name.clone(),
+            labels: labels.clone(),
+        },
+        Target::Regression { name } => {
+            let (mean, scale) = column_stats(&ds.y, 1, train)[0];
+            TargetSchema::Regression {
+                name: name.clone(),
+                mean,
+                scale,
+            }
+        }
+    };
+    Schema { features, target }
+}
+
+/// Mean and scale of every column of a row-major `width`-wide matrix over `rows`.
+fn column_stats(x: &[f32], width: usize, rows: &[usize]) -> Vec<(f64, f64)> {
+    let n = rows.len() as f64;
+    let mut mean = vec![0.0f64; width];
+    for &r in rows {
+        for (m, &v) in mean.iter_mut().zip(&x[r * width..(r + 1) * width]) {
+            *m += f64::from(v);
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    // Two passes rather than sum of squares: the one-pass formula loses digits when the mean
+    // is large against the spread.
+    let mut var = vec![0.0f64; width];
+    for &r in rows {
+        for ((s, &v), m) in var
+            .iter_mut()
+            .zip(&x[r * width..(r + 1) * width])
+            .zip(&mean)
+        {
+            let d = f64::from(v) - m;
+            *s += d * d;
+        }
+    }
+    mean.iter()
+        .zip(&var)
+        .map(|(&m, &s)| {
+            let std = (s / n).sqrt();
+            let mean = if m.is_finite() { m } else { 0.0 };
+            let scale = if std.is_finite() && std > 0.0 {
+                std
+            } else {
+                1.0
+            };
+            (mean, scale)
+        })
+        .collect()
+}
+
+/// `(value - mean) / scale`, treating a degenerate scale as 1 so that a hand-edited schema
+/// cannot produce infinities.
+pub(crate) fn standardize(value: f64, mean: f64, scale: f64) -> f32 {
+    let scale = if scale.is_finite() && scale != 0.0 {
+        scale
+    } else {
+        1.0
+    };
+    ((value - mean) / scale) as f32
+}
+
+/// The model inputs for `rows` of an encoded matrix `x` (`width` values per row, as in
+/// [`Dataset::x`]): numeric features standardized with the schema, one-hot blocks copied.
+/// `width` must equal `schema.input_width()`; panics if a row is out of range.
+pub fn encode(schema: &Schema, x: &[f32], rows: &[usize], width: usize) -> Vec<f32> {
+    debug_assert_eq!(width, schema.input_width());
+    // Per encoded slot: Some((mean, scale)) for numeric, None for one-hot values.
+    let mut slots: Vec<Option<(f64, f64)>> = Vec::with_capacity(width);
+    for feature in &schema.features {
+        match &feature.kind {
+            FeatureKind::Numeric { mean, scale } => slots.push(Some((*mean, *scale))),
+            FeatureKind::Categorical { vocabulary } => {
+                slots.extend(std::iter::repeat_n(None, vocabulary.len()))
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(rows.len() * width);
+    for &r in rows {
+        let row = &x[r * width..(r + 1) * width];
+        out.extend(row.iter().zip(&slots).map(|(&v, slot)| match slot {
+            Some((mean, scale)) => standardize(f64::from(v), *mean, *scale),
+            None => v,
+        }));
+    }
+    out
+}
+
+/// Regression targets as the model learns them, `(y - mean) / scale`; classification targets
+/// (class indices) unchanged.
+pub fn scale_target(schema: &Schema, y: &[f32]) -> Vec<f32> {
+    match schema.target {
+        TargetSchema::Regression { mean, scale, .. } => y
+            .iter()
+            .map(|&v| standardize(f64::from(v), mean, scale))
+            .collect(),
+        TargetSchema::Classification { .. } => y.to_vec(),
+    }
+}
+
+/// Model outputs back in the target's units, `y * scale + mean`; the inverse of
+/// [`scale_target`]. Classification values are returned unchanged.
+pub fn unscale_target(schema: &Schema, y: &[f32]) -> Vec<f32> {
+    match schema.target {
+        TargetSchema::Regression { mean, scale, .. } => {
+            let scale = if scale.is_finite() && scale != 0.0 {
+                scale
+            } else {
+                1.0
+            };
+            y.iter()
+                .map(|&v| (f64::from(v) * scale + mean) as f32)
+                .collect()
+        }
+        TargetSchema::Classification { .. } => y.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read_csv_bytes;
+
+    fn tiny() -> Dataset {
+        read_csv_bytes(
+            "tiny.csv",
+            b"a,c,target\n1,x,10\n3,y,20\n100,x,30.5\n",
+            None,
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn schema_uses_only_train_rows() {
+        let ds = tiny();
+        let schema = fit_schema(&ds, &[0, 1]);
+        // a over rows 0,1 = {1, 3}: mean 2, population std 1. Row 2 (100) must not count.
+        assert_eq!(
+            schema.features[0].kind,
+            FeatureKind::Numeric {
+                mean: 2.0,
+                scale: 1.0
+            }
+        );
+        assert_eq!(
+            schema.features[1].kind,
+            FeatureKind::Categorical {
+                vocabulary: vec!["x".into(), "y".into()]
+            }
+        );
+        // target over rows 0,1 = {10, 20}: mean 15, std 5.
+        assert_eq!(
+            schema.target,
+            TargetSchema::Regression {
+                name: "target".into(),
+                mean: 15.0,
+                scale: 5.0
+            }
+        );
+        let encoded = encode(&schema, &ds.x, &[2, 0], ds.width());
+        assert_eq!(encoded, [98.0, 1.0, 0.0, -1.0, 1.0, 0.0]);
+        let scaled = scale_target(&schema, &ds.y);
+        assert_eq!(scaled, [-1.0, 1.0, 3.1]);
+        assert_eq!(unscale_target(&schema, &scaled), [10.0, 20.0, 30.5]);
+    }
+
+    #[test]
+    fn constant_column_gets_scale_one() {
+        let ds = tiny();
+        let schema = fit_schema(&ds, &[0]);
+        assert_eq!(
+            schema.features[0].kind,
+            FeatureKind::Numeric {
+                mean: 1.0,
+                scale: 1.0
+            }
+        );
+    }
+
+    #[test]
+    fn empty_train_set_gives_neutral_scaling() {
+        let schema = fit_schema(&tiny(), &[]);
+        assert_eq!(
+            schema.features[0].kind,
+            FeatureKind::Numeric {
+                mean: 0.0,
+                scale: 1.0
+            }
+        );
+    }
+}

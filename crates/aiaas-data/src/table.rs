@@ -1,0 +1,180 @@
+//! Raw CSV tables: UTF-8 checking, the header row and field counts, with each row's line
+//! number kept for messages. No typing happens here; `csv_reader` and `schema_reader` decide
+//! what the fields mean.
+
+use crate::DataError;
+use csv::StringRecord;
+use std::collections::HashMap;
+
+/// A CSV file split into trimmed string fields.
+pub(crate) struct RawTable {
+    /// The name used in messages.
+    pub file: String,
+    pub header: Vec<String>,
+    records: Vec<StringRecord>,
+    /// 1-based line in the file where each record starts (header = line 1).
+    lines: Vec<usize>,
+}
+
+impl RawTable {
+    /// Splits `bytes` into a header and rows of the same width as the header.
+    pub fn parse(file: &str, bytes: &[u8]) -> Result<RawTable, DataError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| DataError::NotUtf8 {
+            file: file.to_string(),
+            line: 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
+        })?;
+        // Spreadsheet exports often start with a byte-order mark; it is not part of the name.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            // Field counts are checked below so that the message can name the line and counts.
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+
+        let mut header: Option<Vec<String>> = None;
+        let mut records = Vec::new();
+        let mut lines = Vec::new();
+        for result in reader.records() {
+            let record = result.map_err(|e| DataError::Csv {
+                file: file.to_string(),
+                line: e.position().map_or(0, |p| p.line() as usize),
+                message: e.to_string(),
+            })?;
+            let line = record.position().map_or(0, |p| p.line() as usize);
+            // A line of blanks reads as one empty field; treat it like the empty lines the
+            // parser already skips.
+            if record.len() == 1 && record[0].is_empty() {
+                continue;
+            }
+            match &header {
+                None => header = Some(check_header(file, &record)?),
+                Some(names) => {
+                    if record.len() != names.len() {
+                        return Err(DataError::RaggedRow {
+                            file: file.to_string(),
+                            line,
+                            expected: names.len(),
+                            found: record.len(),
+                            missing: names.get(record.len()).cloned(),
+                        });
+                    }
+                    records.push(record);
+                    lines.push(line);
+                }
+            }
+        }
+        let header = header.ok_or_else(|| DataError::Empty {
+            file: file.to_string(),
+        })?;
+        if records.is_empty() {
+            return Err(DataError::NoRows {
+                file: file.to_string(),
+            });
+        }
+        Ok(RawTable {
+            file: file.to_string(),
+            header,
+            records,
+            lines,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn line(&self, row: usize) -> usize {
+        self.lines[row]
+    }
+
+    /// The trimmed field, possibly empty.
+    pub fn field(&self, row: usize, col: usize) -> &str {
+        &self.records[row][col]
+    }
+
+    /// The field, or a missing-value error when it is empty.
+    pub fn value(&self, row: usize, col: usize) -> Result<&str, DataError> {
+        let field = self.field(row, col);
+        if field.is_empty() {
+            return Err(DataError::MissingValue {
+                file: self.file.clone(),
+                line: self.line(row),
+                column: self.header[col].clone(),
+            });
+        }
+        Ok(field)
+    }
+
+    /// The field as a number that fits an f32, or an error naming the place.
+    pub fn number(&self, row: usize, col: usize) -> Result<f64, DataError> {
+        let field = self.value(row, col)?;
+        let Some(v) = parse_number(field) else {
+            return Err(DataError::NotANumber {
+                file: self.file.clone(),
+                line: self.line(row),
+                column: self.header[col].clone(),
+                found: field.to_string(),
+            });
+        };
+        if !(v as f32).is_finite() {
+            return Err(DataError::NumberOutOfRange {
+                file: self.file.clone(),
+                line: self.line(row),
+                column: self.header[col].clone(),
+                found: field.to_string(),
+            });
+        }
+        Ok(v)
+    }
+
+    /// Whether most non-empty fields of `col` are numbers, i.e. the column is numeric and the
+    /// rest are data errors rather than categories.
+    pub fn is_numeric(&self, col: usize) -> bool {
+        let (mut numbers, mut filled) = (0usize, 0usize);
+        for row in 0..self.rows() {
+            let field = self.field(row, col);
+            if !field.is_empty() {
+                filled += 1;
+                numbers += usize::from(parse_number(field).is_some());
+            }
+        }
+        numbers * 2 > filled
+    }
+
+    /// Index of the column called `name`.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+}
+
+/// A finite number, ignoring surrounding blanks.
+pub(crate) fn parse_number(field: &str) -> Option<f64> {
+    field.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn check_header(file: &str, record: &StringRecord) -> Result<Vec<String>, DataError> {
+    let names: Vec<String> = record.iter().map(str::to_string).collect();
+    let mut seen = HashMap::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() {
+            return Err(DataError::EmptyColumnName {
+                file: file.to_string(),
+                position: i + 1,
+            });
+        }
+        if let Some(first) = seen.insert(name.as_str(), i) {
+            return Err(DataError::DuplicateColumn {
+                file: file.to_string(),
+                column: name.clone(),
+                first: first + 1,
+                second: i + 1,
+            });
+        }
+    }
+    Ok(names)
+}

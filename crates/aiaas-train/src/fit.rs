@@ -1,0 +1,238 @@
+//! The training loop: shuffled mini-batches, one optimizer step per batch, a learning-rate
+//! schedule per epoch, validation after each epoch, early stopping that keeps the best weights.
+//!
+//! Every buffer (batch, workspace, gradients, best weights) is allocated before the first step,
+//! so steps themselves do not allocate.
+
+use crate::loss::{loss, loss_and_grad};
+use crate::optim::Optimizer;
+use aiaas_engine::{Mlp, Workspace, argmax_rows};
+use aiaas_types::{LossKind, OptimizerKind, TrainSpec};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Rows evaluated per forward pass outside training, so evaluation memory stays bounded.
+const EVAL_CHUNK: usize = 4096;
+
+/// Model-ready rows: scaled inputs and the training target of each row (class index, or the
+/// scaled value for regression).
+#[derive(Clone, Debug, Default)]
+pub struct Part {
+    pub x: Vec<f32>,
+    pub y: Vec<f32>,
+    pub rows: usize,
+}
+
+/// What one epoch did, streamed to the caller as it ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochProgress {
+    /// 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    pub train_loss: f64,
+    pub val_loss: Option<f64>,
+    /// Validation accuracy (classification) or R² on the scaled target (regression).
+    pub val_metric: Option<f64>,
+    pub lr: f32,
+    /// The validation loss is the best so far.
+    pub best: bool,
+}
+
+/// Why training ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Completed,
+    EarlyStopped,
+    Cancelled,
+}
+
+/// Receives progress and may stop training between batches.
+pub trait Observer {
+    fn on_epoch(&mut self, _progress: &EpochProgress) {}
+    /// Asked before every batch; `true` ends training (the best weights so far are kept).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+#[derive(Clone, Debug)]
+pub struct FitResult {
+    pub mlp: Mlp,
+    pub history: Vec<EpochProgress>,
+    /// 1-based epoch whose weights `mlp` holds (the last one when nothing was restored).
+    pub best_epoch: usize,
+    pub stop: StopReason,
+}
+
+/// Train `mlp` on `train`, validating on `val` (which may be empty: then no early stopping).
+pub fn fit(
+    mut mlp: Mlp,
+    spec: &TrainSpec,
+    train: &Part,
+    val: &Part,
+    threads: usize,
+    observer: &mut dyn Observer,
+) -> FitResult {
+    let width = mlp.inputs();
+    let cols = mlp.outputs();
+    let batch = match spec.optimizer.kind {
+        OptimizerKind::Gd => train.rows,
+        _ => spec.batch_size.min(train.rows),
+    }
+    .max(1);
+    let mut optimizer = Optimizer::new(spec.optimizer.clone(), mlp.param_count());
+    // The shuffle stream is seeded apart from the initialisation stream.
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed.wrapping_add(1));
+    let mut order: Vec<usize> = (0..train.rows).collect();
+    let mut bx = vec![0.0f32; batch * width];
+    let mut by = vec![0.0f32; batch];
+    let mut ws = Workspace::new(threads);
+    let mut eval_ws = Workspace::new(threads);
+    let mut grads = vec![0.0f32; mlp.param_count()];
+    let mut scratch = Vec::new();
+    let mut best_params = mlp.params().to_vec();
+    let mut best_loss = f64::INFINITY;
+    let mut best_epoch = 0;
+    let mut since_best = 0;
+    let mut history = Vec::with_capacity(spec.epochs);
+    let mut stop = StopReason::Completed;
+
+    'epochs: for epoch in 0..spec.epochs {
+        let lr = spec.schedule.lr_at(spec.optimizer.lr, epoch);
+        order.shuffle(&mut rng);
+        let mut total = 0.0;
+        for chunk in order.chunks(batch) {
+            if observer.should_stop() {
+                stop = StopReason::Cancelled;
+                break 'epochs;
+            }
+            let rows = chunk.len();
+            for (i, &r) in chunk.iter().enumerate() {
+                bx[i * width..(i + 1) * width]
+                    .copy_from_slice(&train.x[r * width..(r + 1) * width]);
+                by[i] = train.y[r];
+            }
+            let x = &bx[..rows * width];
+            mlp.forward(x, rows, &mut ws);
+            let (out, grad) = ws.output_and_grad_mut();
+            total += loss_and_grad(spec.loss, out, &by[..rows], cols, grad) * rows as f64;
+            mlp.backward(x, &mut ws, &mut grads);
+            optimizer.step(mlp.params_mut(), &grads, lr);
+        }
+        let train_loss = total / train.rows.max(1) as f64;
+        let (val_loss, val_metric) = if val.rows > 0 {
+            let (l, m) = evaluate_loss(&mlp, spec.loss, val, &mut eval_ws, &mut scratch);
+            (Some(l), Some(m))
+        } else {
+            (None, None)
+        };
+        // Without validation data the training loss decides what "best" means.
+        let watched = val_loss.unwrap_or(train_loss);
+        let best = watched < best_loss;
+        if best {
+            best_loss = watched;
+            best_epoch = epoch + 1;
+            since_best = 0;
+            best_params.copy_from_slice(mlp.params());
+        } else {
+            since_best += 1;
+        }
+        let progress = EpochProgress {
+            epoch: epoch + 1,
+            epochs: spec.epochs,
+            train_loss,
+            val_loss,
+            val_metric,
+            lr,
+            best,
+        };
+        observer.on_epoch(&progress);
+        history.push(progress);
+        if let Some(patience) = spec.patience
+            && val.rows > 0
+            && since_best >= patience
+        {
+            stop = StopReason::EarlyStopped;
+            break;
+        }
+    }
+
+    let last_epoch = history.len();
+    if spec.restore_best && best_epoch > 0 && best_epoch != last_epoch {
+        mlp.params_mut().copy_from_slice(&best_params);
+    } else {
+        best_epoch = last_epoch;
+    }
+    FitResult {
+        mlp,
+        history,
+        best_epoch,
+        stop,
+    }
+}
+
+/// Mean loss and headline metric (accuracy, or R² of the scaled target) of `mlp` on `part`.
+pub fn evaluate_loss(
+    mlp: &Mlp,
+    kind: LossKind,
+    part: &Part,
+    ws: &mut Workspace,
+    scratch: &mut Vec<f32>,
+) -> (f64, f64) {
+    let width = mlp.inputs();
+    let cols = mlp.outputs();
+    let mut total = 0.0;
+    let mut hits = 0usize;
+    let mut sq_err = 0.0f64;
+    for start in (0..part.rows).step_by(EVAL_CHUNK) {
+        let rows = EVAL_CHUNK.min(part.rows - start);
+        let x = &part.x[start * width..(start + rows) * width];
+        let y = &part.y[start..start + rows];
+        let out = mlp.forward(x, rows, ws);
+        total += loss(kind, out, y, cols, scratch) * rows as f64;
+        match kind {
+            LossKind::Mse => {
+                sq_err += out
+                    .iter()
+                    .zip(y)
+                    .map(|(o, y)| ((o - y) as f64).powi(2))
+                    .sum::<f64>()
+            }
+            LossKind::Bce => {
+                hits += out
+                    .iter()
+                    .zip(y)
+                    .filter(|(z, y)| (**z > 0.0) == (**y > 0.5))
+                    .count()
+            }
+            LossKind::CrossEntropy => {
+                hits += argmax_rows(out, cols)
+                    .iter()
+                    .zip(y)
+                    .filter(|(p, y)| **p == **y as usize)
+                    .count()
+            }
+        }
+    }
+    let n = part.rows.max(1) as f64;
+    let metric = match kind {
+        LossKind::Mse => {
+            let mean = part.y.iter().map(|&y| y as f64).sum::<f64>() / n;
+            let ss_tot: f64 = part.y.iter().map(|&y| (y as f64 - mean).powi(2)).sum();
+            if ss_tot > 0.0 {
+                1.0 - sq_err / ss_tot
+            } else {
+                0.0
+            }
+        }
+        _ => hits as f64 / n,
+    };
+    (total / n, metric)
+}

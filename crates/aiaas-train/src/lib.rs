@@ -1,0 +1,31 @@
+//! Training for aiaas: losses, optimizers with PyTorch semantics, the training loop with
+//! schedules and early stopping, evaluation against baselines, and the pipeline that takes a
+//! dataset to a trained, scored model.
+
+mod diagnosis;
+mod evaluate;
+mod fit;
+mod loss;
+mod optim;
+mod pipeline;
+mod spec;
+
+pub use diagnosis::Diagnosis;
+pub use evaluate::{Baseline, evaluate, metrics, predict};
+pub use fit::{EpochProgress, FitResult, Observer, Part, Silent, StopReason, fit};
+pub use loss::{loss, loss_and_grad};
+pub use optim::Optimizer;
+pub use pipeline::{SplitMetrics, SplitRows, Trained, train};
+pub use spec::{
+    DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_PATIENCE, DEFAULT_SEED,
+    check_against, default_loss, resolve, validate,
+};
+
+/// Why training could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    InvalidSpec(String),
+    #[error(transparent)]
+    Data(#[from] aiaas_data::DataError),
+}

@@ -1,0 +1,143 @@
+//! From a dataset to a trained, evaluated model: split, fit the schema on the training rows,
+//! train, score every split, compare with the baseline, diagnose and profile.
+
+use crate::TrainError;
+use crate::diagnosis::{Diagnosis, diagnose};
+use crate::evaluate::{Baseline, evaluate};
+use crate::fit::{EpochProgress, FitResult, Observer, Part, StopReason, fit};
+use crate::spec::check_against;
+use aiaas_data::{Dataset, FeatureProfile, encode, fit_schema, profile, scale_target, split};
+use aiaas_engine::{Mlp, stack};
+use aiaas_stats::Metrics;
+use aiaas_types::{LossKind, Schema, SplitSpec, TargetSchema, TrainSpec};
+use serde::{Deserialize, Serialize};
+
+/// Rows in each part of the split.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitRows {
+    pub train: usize,
+    pub val: usize,
+    pub test: usize,
+}
+
+/// Metrics on each part; a part with no rows has none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    pub train: Metrics,
+    pub val: Option<Metrics>,
+    pub test: Option<Metrics>,
+}
+
+/// A trained model with everything a report and a bundle need.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    pub mlp: Mlp,
+    pub schema: Schema,
+    pub spec: TrainSpec,
+    pub split: SplitSpec,
+    pub rows: SplitRows,
+    pub history: Vec<EpochProgress>,
+    pub best_epoch: usize,
+    pub stop: StopReason,
+    pub metrics: SplitMetrics,
+    /// The ignore-the-inputs baseline on the test part (validation part, if there is no test).
+    pub baseline: Baseline,
+    pub diagnosis: Diagnosis,
+    /// Raw-value profile of every input column over the training rows.
+    pub profile: Vec<FeatureProfile>,
+}
+
+/// Train a model on `ds` as `spec` says, on `threads` threads.
+pub fn train(
+    ds: &Dataset,
+    spec: &TrainSpec,
+    split_spec: &SplitSpec,
+    threads: usize,
+    observer: &mut dyn Observer,
+) -> Result<Trained, TrainError> {
+    check_against(spec, ds)?;
+    let parts = split(ds, split_spec)?;
+    let schema = fit_schema(ds, &parts.train);
+    let width = ds.width();
+    let make_part = |rows: &[usize]| -> Part {
+        let raw: Vec<f32> = rows.iter().map(|&r| ds.y[r]).collect();
+        Part {
+            x: encode(&schema, &ds.x, rows, width),
+            y: match schema.target {
+                TargetSchema::Regression { .. } => scale_target(&schema, &raw),
+                TargetSchema::Classification { .. } => raw,
+            },
+            rows: rows.len(),
+        }
+    };
+    let train_part = make_part(&parts.train);
+    let val_part = make_part(&parts.val);
+
+    let outputs = match (spec.loss, &schema.target) {
+        (LossKind::CrossEntropy, _) => schema.num_classes(),
+        _ => 1,
+    };
+    let layers = stack(width, &spec.model.hidden, outputs, spec.model.activation);
+    let mlp = Mlp::new(layers, spec.seed).map_err(|e| TrainError::InvalidSpec(e.to_string()))?;
+    let FitResult {
+        mlp,
+        history,
+        best_epoch,
+        stop,
+    } = fit(mlp, spec, &train_part, &val_part, threads, observer);
+
+    let score = |rows: &[usize]| -> Option<Metrics> {
+        if rows.is_empty() {
+            return None;
+        }
+        let truth: Vec<f32> = rows.iter().map(|&r| ds.y[r]).collect();
+        Some(evaluate(
+            &mlp,
+            &schema,
+            &encode(&schema, &ds.x, rows, width),
+            &truth,
+            threads,
+        ))
+    };
+    let metrics = SplitMetrics {
+        train: score(&parts.train).expect("the split keeps training rows"),
+        val: score(&parts.val),
+        test: score(&parts.test),
+    };
+    let reference = if parts.test.is_empty() {
+        &parts.val
+    } else {
+        &parts.test
+    };
+    let reference_truth: Vec<f32> = reference.iter().map(|&r| ds.y[r]).collect();
+    let baseline = Baseline::of(&schema, &reference_truth);
+    let held_out = metrics
+        .val
+        .as_ref()
+        .or(metrics.test.as_ref())
+        .unwrap_or(&metrics.train);
+    let test = metrics.test.as_ref().unwrap_or(held_out);
+    let labels = match &schema.target {
+        TargetSchema::Classification { labels, .. } => labels.clone(),
+        TargetSchema::Regression { .. } => Vec::new(),
+    };
+    let diagnosis = diagnose(&metrics.train, held_out, test, &baseline, &labels);
+    Ok(Trained {
+        profile: profile(ds, &parts.train),
+        rows: SplitRows {
+            train: parts.train.len(),
+            val: parts.val.len(),
+            test: parts.test.len(),
+        },
+        mlp,
+        schema,
+        spec: spec.clone(),
+        split: split_spec.clone(),
+        history,
+        best_epoch,
+        stop,
+        metrics,
+        baseline,
+        diagnosis,
+    })
+}

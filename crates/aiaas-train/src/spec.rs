@@ -1,0 +1,164 @@
+//! Checks that a training spec makes sense, alone and for a given dataset, before any work is
+//! done; every message says what to change.
+
+use crate::TrainError;
+use aiaas_data::Dataset;
+use aiaas_types::{
+    Activation, LossKind, ModelKind, ModelSpec, OptimizerKind, OptimizerSpec, Schedule, Task,
+    TrainOptions, TrainSpec,
+};
+
+/// Validate the parts of `spec` that do not depend on the data.
+pub fn validate(spec: &TrainSpec) -> Result<(), TrainError> {
+    let o = &spec.optimizer;
+    let bad = |m: String| Err(TrainError::InvalidSpec(m));
+    if !(o.lr.is_finite() && o.lr > 0.0) {
+        return bad(format!(
+            "learning rate must be a positive number, got {}",
+            o.lr
+        ));
+    }
+    if spec.batch_size == 0 {
+        return bad("batch size must be at least 1".into());
+    }
+    if spec.epochs == 0 {
+        return bad("epochs must be at least 1".into());
+    }
+    if !(0.0..1.0).contains(&o.momentum) {
+        return bad(format!("momentum must be in [0, 1), got {}", o.momentum));
+    }
+    if o.nesterov && (o.momentum == 0.0 || o.dampening != 0.0) {
+        return bad("nesterov needs a momentum above 0 and no dampening".into());
+    }
+    if o.momentum != 0.0 && !matches!(o.kind, OptimizerKind::Sgd | OptimizerKind::Gd) {
+        return bad("momentum applies to sgd and gd only; adam and adamw use their betas".into());
+    }
+    if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+        return bad(format!(
+            "weight decay must be 0 or more, got {}",
+            o.weight_decay
+        ));
+    }
+    if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
+        return bad(format!(
+            "betas must be in [0, 1), got ({}, {})",
+            o.beta1, o.beta2
+        ));
+    }
+    if !(o.eps.is_finite() && o.eps > 0.0) {
+        return bad(format!("eps must be positive, got {}", o.eps));
+    }
+    let m = &spec.model;
+    match m.kind {
+        ModelKind::Mlp if m.hidden.is_empty() => {
+            return bad("an mlp needs hidden layer sizes, e.g. --hidden 64,32".into());
+        }
+        ModelKind::Linear | ModelKind::Logistic if !m.hidden.is_empty() => {
+            return bad(
+                format!("a {:?} model has no hidden layers; use --model mlp", m.kind)
+                    .to_lowercase(),
+            );
+        }
+        _ => {}
+    }
+    if m.hidden.contains(&0) {
+        return bad("hidden layer sizes must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// Validate `spec` for `ds`: model, loss and task must agree.
+pub fn check_against(spec: &TrainSpec, ds: &Dataset) -> Result<(), TrainError> {
+    validate(spec)?;
+    let task = ds.task();
+    let bad = |m: String| Err(TrainError::InvalidSpec(m));
+    match (spec.model.kind, task) {
+        (ModelKind::Linear, Task::Classification) => {
+            return bad(
+                "a linear model is for regression; use --model logistic or mlp for classification"
+                    .into(),
+            );
+        }
+        (ModelKind::Logistic, Task::Regression) => {
+            return bad(
+                "a logistic model is for classification; use --model linear or mlp for regression"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    match (spec.loss, task) {
+        (LossKind::Mse, Task::Regression) | (LossKind::CrossEntropy, Task::Classification) => {
+            Ok(())
+        }
+        (LossKind::Bce, Task::Classification) if ds.num_classes() == 2 => Ok(()),
+        (LossKind::Bce, Task::Classification) => bad(format!(
+            "bce is for two classes, the target has {}; use cross_entropy",
+            ds.num_classes()
+        )),
+        (loss, task) => bad(format!("loss {loss:?} does not fit a {task} target").to_lowercase()),
+    }
+}
+
+/// The loss that fits `ds`: mse for regression, bce for two classes, else cross-entropy.
+pub fn default_loss(ds: &Dataset) -> LossKind {
+    match ds.task() {
+        Task::Regression => LossKind::Mse,
+        Task::Classification if ds.num_classes() == 2 => LossKind::Bce,
+        Task::Classification => LossKind::CrossEntropy,
+    }
+}
+
+/// Defaults for what a user leaves out.
+pub const DEFAULT_HIDDEN: &[usize] = &[64];
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+pub const DEFAULT_EPOCHS: usize = 200;
+pub const DEFAULT_PATIENCE: usize = 10;
+pub const DEFAULT_SEED: u64 = 42;
+
+/// Fill in everything `options` leaves out, for `ds`, and validate the result.
+///
+/// The model defaults to an MLP with one hidden layer of 64 ReLU units; the optimizer to Adam
+/// with PyTorch's defaults; the loss to the one that fits the target.
+pub fn resolve(options: &TrainOptions, ds: &Dataset) -> Result<TrainSpec, TrainError> {
+    let kind = options.model.unwrap_or(ModelKind::Mlp);
+    let hidden = match (kind, &options.hidden) {
+        (_, Some(h)) => h.clone(),
+        (ModelKind::Mlp, None) => DEFAULT_HIDDEN.to_vec(),
+        _ => Vec::new(),
+    };
+    let mut optimizer = OptimizerSpec::defaults(options.optimizer.unwrap_or(OptimizerKind::Adam));
+    if let Some(lr) = options.lr {
+        optimizer.lr = lr;
+    }
+    if let Some(m) = options.momentum {
+        optimizer.momentum = m;
+    }
+    if let Some(n) = options.nesterov {
+        optimizer.nesterov = n;
+    }
+    if let Some(wd) = options.weight_decay {
+        optimizer.weight_decay = wd;
+    }
+    let epochs = options.epochs.unwrap_or(DEFAULT_EPOCHS);
+    let spec = TrainSpec {
+        model: ModelSpec {
+            kind,
+            hidden,
+            activation: options.activation.unwrap_or(Activation::Relu),
+        },
+        loss: options.loss.unwrap_or_else(|| default_loss(ds)),
+        optimizer,
+        schedule: options.schedule.clone().unwrap_or(Schedule::Constant),
+        batch_size: options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+        epochs,
+        patience: match options.patience.unwrap_or(DEFAULT_PATIENCE) {
+            0 => None,
+            p => Some(p),
+        },
+        restore_best: options.restore_best.unwrap_or(true),
+        seed: options.seed.unwrap_or(DEFAULT_SEED),
+    };
+    check_against(&spec, ds)?;
+    Ok(spec)
+}
