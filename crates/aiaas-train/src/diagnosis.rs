@@ -5,8 +5,11 @@ use crate::evaluate::Baseline;
 use aiaas_stats::Metrics;
 use serde::{Deserialize, Serialize};
 
-/// Train headline (accuracy or R²) above validation by more than this means over-fitting.
+/// Train headline (accuracy or R²) above held-out by more than this means over-fitting...
 const OVERFIT_GAP: f64 = 0.05;
+/// ...and, for accuracy, by more than this many standard errors of the held-out accuracy, so
+/// that a handful of validation rows cannot raise the alarm alone.
+const OVERFIT_STANDARD_ERRORS: f64 = 2.0;
 /// Test headline within this of the baseline means under-fitting.
 const UNDERFIT_MARGIN: f64 = 0.02;
 
@@ -33,7 +36,20 @@ pub fn diagnose(
         (Metrics::Regression(_), _) => ("R2", train.headline(), held_out.headline()),
         _ => ("accuracy", train.headline(), held_out.headline()),
     };
-    let overfitting = train_h - held_h > OVERFIT_GAP;
+    // R² gaps are larger than accuracy gaps for the same degree of over-fitting.
+    let gap = if what == "R2" {
+        2.0 * OVERFIT_GAP
+    } else {
+        OVERFIT_GAP
+    };
+    let threshold = match held_out {
+        Metrics::Classification(m) if m.count > 0 => {
+            let se = (held_h * (1.0 - held_h) / m.count as f64).sqrt();
+            OVERFIT_GAP.max(OVERFIT_STANDARD_ERRORS * se)
+        }
+        _ => gap,
+    };
+    let overfitting = train_h - held_h > threshold;
     let underfitting = test.headline() <= baseline.headline() + UNDERFIT_MARGIN;
     let worst_class = match test {
         Metrics::Classification(m) => m.worst_class_by_recall().map(|c| {

@@ -1,1 +1,36 @@
-fn main() {}
+//! The `aiaas` binary: command-line parsing and wiring of the library crates.
+
+mod cli;
+mod eval;
+mod predict;
+mod report;
+mod train;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Die quietly when the reader of our output goes away (`aiaas predict ... | head`), as
+    // command-line tools do, instead of panicking on the failed write.
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = cli::Cli::parse();
+    let threads = cli
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let result = match cli.command {
+        cli::Command::Train(args) => train::run(args, threads),
+        cli::Command::Eval(args) => eval::run(args, threads),
+        cli::Command::Predict(args) => predict::run(args, threads),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

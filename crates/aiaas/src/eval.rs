@@ -1,0 +1,33 @@
+//! `aiaas eval`: score a bundle on new labelled rows.
+
+use crate::cli::EvalArgs;
+use crate::report;
+use aiaas_artifact::Bundle;
+use anyhow::Context;
+
+pub fn run(args: EvalArgs, threads: usize) -> anyhow::Result<()> {
+    let bundle = Bundle::read(&args.model)
+        .with_context(|| format!("reading the model bundle {}", args.model.display()))?;
+    let schema = &bundle.manifest.schema;
+    let frame = report::read_for_schema(&args.data, schema, true)?;
+    let truth = frame.y.as_deref().unwrap_or_default();
+    let metrics = aiaas_train::evaluate(&bundle.mlp, schema, &frame.x, truth, threads);
+    if args.json {
+        let out = serde_json::json!({
+            "task": schema.task(),
+            "model": args.model,
+            "rows": frame.rows,
+            "metrics": metrics,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{} rows of {} scored by {}",
+            frame.rows,
+            args.data,
+            args.model.display()
+        );
+        report::print_metrics(schema, &[("data", &metrics)]);
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! `aiaas predict`: predictions for every row of a CSV, as CSV.
+
+use crate::cli::PredictArgs;
+use crate::report;
+use aiaas_artifact::Bundle;
+use aiaas_engine::Predictions;
+use aiaas_types::TargetSchema;
+use anyhow::Context;
+use std::io::Write;
+
+pub fn run(args: PredictArgs, threads: usize) -> anyhow::Result<()> {
+    let bundle = Bundle::read(&args.model)
+        .with_context(|| format!("reading the model bundle {}", args.model.display()))?;
+    let schema = &bundle.manifest.schema;
+    let frame = report::read_for_schema(&args.data, schema, false)?;
+    let predictions =
+        aiaas_train::predict(&bundle.mlp, &schema.target, &frame.x, frame.rows, threads);
+    let csv = to_csv(&schema.target, &predictions);
+    match &args.out {
+        None => std::io::stdout().write_all(csv.as_bytes())?,
+        Some(path) => {
+            // Write beside the target and rename, so a reader never sees half a file.
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, csv).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `label,p_<class>...` for classification, `<target>` for regression.
+fn to_csv(target: &TargetSchema, predictions: &Predictions) -> String {
+    let mut out = String::new();
+    match (target, predictions) {
+        (
+            TargetSchema::Classification { labels, .. },
+            Predictions::Classes {
+                probabilities,
+                classes,
+                predicted,
+            },
+        ) => {
+            out.push_str("label");
+            for l in labels {
+                out.push_str(&format!(",p_{l}"));
+            }
+            out.push('\n');
+            for (row, &p) in probabilities.chunks_exact(*classes).zip(predicted) {
+                out.push_str(&labels[p]);
+                for v in row {
+                    out.push_str(&format!(",{v}"));
+                }
+                out.push('\n');
+            }
+        }
+        (TargetSchema::Regression { name, .. }, Predictions::Values(values)) => {
+            out.push_str(name);
+            out.push('\n');
+            for v in values {
+                out.push_str(&format!("{v}\n"));
+            }
+        }
+        _ => unreachable!("the output head decodes as the target schema says"),
+    }
+    out
+}
