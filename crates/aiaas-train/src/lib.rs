@@ -12,7 +12,7 @@ mod spec;
 
 pub use diagnosis::Diagnosis;
 pub use evaluate::{Baseline, evaluate, metrics, predict};
-pub use fit::{EpochProgress, FitResult, Observer, Part, Silent, StopReason, fit};
+pub use fit::{EpochProgress, FitResult, Observer, Part, Silent, StopReason, evaluate_loss, fit};
 pub use loss::{loss, loss_and_grad};
 pub use optim::Optimizer;
 pub use pipeline::{SplitMetrics, SplitRows, Trained, train};

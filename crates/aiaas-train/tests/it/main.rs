@@ -1,3 +1,4 @@
-//! Training on the bundled samples reaches the accuracy scikit-learn reaches on the same data.
+//! The training loop's contracts: early stopping restores the best epoch, an observer can stop
+//! training between batches, gd is full-batch, and a seed reproduces a run exactly.
 
-mod accuracy;
+mod fit;
