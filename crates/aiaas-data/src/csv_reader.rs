@@ -111,13 +111,7 @@ fn read_features(
             let fields = (0..rows)
                 .map(|r| table.value(r, col))
                 .collect::<Result<Vec<_>, _>>()?;
-            let vocabulary: Vec<String> = fields
-                .iter()
-                .copied()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .map(str::to_string)
-                .collect();
+            let vocabulary = sorted_distinct(&fields);
             if vocabulary.len() > MAX_CATEGORIES {
                 return Err(DataError::TooManyCategories {
                     file: table.file.clone(),
@@ -214,13 +208,7 @@ fn read_target(
                 found: fields[r].to_string(),
             });
         }
-        let labels: Vec<String> = fields
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
+        let labels = sorted_distinct(&fields);
         check_classes(table, &name, &labels)?;
         let y = fields
             .iter()
@@ -239,6 +227,12 @@ fn check_classes(table: &RawTable, column: &str, labels: &[String]) -> Result<()
         }),
         _ => Ok(()),
     }
+}
+
+/// The distinct values of `fields`, sorted: a text column's vocabulary or a text target's labels.
+fn sorted_distinct(fields: &[&str]) -> Vec<String> {
+    let distinct: BTreeSet<&str> = fields.iter().copied().collect();
+    distinct.into_iter().map(str::to_string).collect()
 }
 
 #[cfg(test)]

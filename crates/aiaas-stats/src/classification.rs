@@ -311,14 +311,7 @@ fn log_loss(truth: &[usize], probabilities: &[f32], num_classes: usize) -> f64 {
 mod tests {
     use super::*;
 
-    const TOL: f64 = 1e-12;
-
-    fn close(actual: f64, expected: f64) {
-        assert!(
-            (actual - expected).abs() <= TOL,
-            "expected {expected}, got {actual}"
-        );
-    }
+    use crate::test_util::close;
 
     /// 3 classes, supports 4/3/3:
     ///   truth     0 0 0 0 1 1 1 2 2 2

@@ -18,6 +18,19 @@ pub use profile::{
 };
 pub use regression::{RegressionMetrics, mean_baseline, regression_metrics};
 
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// Hand-worked values are exact fractions; f64 arithmetic gets them within this.
+    const TOL: f64 = 1e-12;
+
+    pub fn close(actual: f64, expected: f64) {
+        assert!(
+            (actual - expected).abs() <= TOL,
+            "expected {expected}, got {actual}"
+        );
+    }
+}
+
 /// `num / den`, or 0 when `den` is 0: scikit-learn's `zero_division=0`, which keeps reports
 /// free of NaN when a class is absent or never predicted.
 pub(crate) fn ratio(num: f64, den: f64) -> f64 {

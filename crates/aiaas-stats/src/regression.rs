@@ -74,14 +74,7 @@ pub fn mean_baseline(truth: &[f64]) -> RegressionMetrics {
 mod tests {
     use super::*;
 
-    const TOL: f64 = 1e-12;
-
-    fn close(actual: f64, expected: f64) {
-        assert!(
-            (actual - expected).abs() <= TOL,
-            "expected {expected}, got {actual}"
-        );
-    }
+    use crate::test_util::close;
 
     // truth [3, -0.5, 2, 7], predicted [2.5, 0, 2, 8]
     // errors 0.5, -0.5, 0, -1

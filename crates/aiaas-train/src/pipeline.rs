@@ -59,8 +59,11 @@ pub fn train(
     let parts = split(ds, split_spec)?;
     let schema = fit_schema(ds, &parts.train);
     let width = ds.width();
+    // Targets in the dataset's units (class index or raw value).
+    let truth = |rows: &[usize]| -> Vec<f32> { rows.iter().map(|&r| ds.y[r]).collect() };
+    // Model-ready rows; the training target of a regression is the scaled value.
     let make_part = |rows: &[usize]| -> Part {
-        let raw: Vec<f32> = rows.iter().map(|&r| ds.y[r]).collect();
+        let raw = truth(rows);
         Part {
             x: encode(&schema, &ds.x, rows, width),
             y: match schema.target {
@@ -86,31 +89,21 @@ pub fn train(
         stop,
     } = fit(mlp, spec, &train_part, &val_part, threads, observer);
 
-    let score = |rows: &[usize]| -> Option<Metrics> {
-        if rows.is_empty() {
-            return None;
-        }
-        let truth: Vec<f32> = rows.iter().map(|&r| ds.y[r]).collect();
-        Some(evaluate(
-            &mlp,
-            &schema,
-            &encode(&schema, &ds.x, rows, width),
-            &truth,
-            threads,
-        ))
+    let score = |x: &[f32], rows: &[usize]| -> Option<Metrics> {
+        (!rows.is_empty()).then(|| evaluate(&mlp, &schema, x, &truth(rows), threads))
     };
+    let test_x = encode(&schema, &ds.x, &parts.test, width);
     let metrics = SplitMetrics {
-        train: score(&parts.train).expect("the split keeps training rows"),
-        val: score(&parts.val),
-        test: score(&parts.test),
+        train: score(&train_part.x, &parts.train).expect("the split keeps training rows"),
+        val: score(&val_part.x, &parts.val),
+        test: score(&test_x, &parts.test),
     };
     let reference = if parts.test.is_empty() {
         &parts.val
     } else {
         &parts.test
     };
-    let reference_truth: Vec<f32> = reference.iter().map(|&r| ds.y[r]).collect();
-    let baseline = Baseline::of(&schema, &reference_truth);
+    let baseline = Baseline::of(&schema, &truth(reference));
     let held_out = metrics
         .val
         .as_ref()
