@@ -27,10 +27,7 @@ pub fn read_csv(
     target: Option<&str>,
     task: Option<Task>,
 ) -> Result<Dataset, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::error::read_file(path)?;
     read_csv_bytes(&path.display().to_string(), &bytes, target, task)
 }
 

@@ -3,6 +3,7 @@
 //! [`Dataset`].
 
 use crate::csv_reader::sha256_hex;
+use crate::error::read_file;
 use crate::{Column, DataError, Dataset, Target};
 use flate2::read::GzDecoder;
 use std::io::Read;
@@ -58,12 +59,7 @@ pub fn read_mnist(dir: &Path) -> Result<Dataset, DataError> {
     let paths: Vec<PathBuf> = MNIST_FILES.iter().map(|f| dir.join(f)).collect();
     let raw = paths
         .iter()
-        .map(|p| {
-            std::fs::read(p).map_err(|source| DataError::Io {
-                path: p.clone(),
-                source,
-            })
-        })
+        .map(|p| read_file(p))
         .collect::<Result<Vec<_>, _>>()?;
     let digest = sha256_hex(&raw.concat());
 
@@ -138,13 +134,6 @@ pub fn read_mnist(dir: &Path) -> Result<Dataset, DataError> {
 /// its pixels are scaled by convention rather than by statistics.
 pub(crate) fn is_mnist(ds: &Dataset) -> bool {
     ds.name == MNIST_NAME && ds.test_rows.is_some()
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 fn idx_error(path: &Path, reason: String) -> DataError {

@@ -94,12 +94,7 @@ fn column_stats(x: &[f32], width: usize, rows: &[usize]) -> Vec<(f64, f64)> {
 /// `(value - mean) / scale`, treating a degenerate scale as 1 so that a hand-edited schema
 /// cannot produce infinities.
 pub(crate) fn standardize(value: f64, mean: f64, scale: f64) -> f32 {
-    let scale = if scale.is_finite() && scale != 0.0 {
-        scale
-    } else {
-        1.0
-    };
-    ((value - mean) / scale) as f32
+    ((value - mean) / aiaas_types::usable_scale(scale)) as f32
 }
 
 /// The model inputs for `rows` of an encoded matrix `x` (`width` values per row, as in
@@ -128,34 +123,18 @@ pub fn encode(schema: &Schema, x: &[f32], rows: &[usize], width: usize) -> Vec<f
     out
 }
 
-/// Regression targets as the model learns them, `(y - mean) / scale`; classification targets
-/// (class indices) unchanged.
+/// Targets as the model learns them ([`TargetSchema::to_model`]).
 pub fn scale_target(schema: &Schema, y: &[f32]) -> Vec<f32> {
-    match schema.target {
-        TargetSchema::Regression { mean, scale, .. } => y
-            .iter()
-            .map(|&v| standardize(f64::from(v), mean, scale))
-            .collect(),
-        TargetSchema::Classification { .. } => y.to_vec(),
-    }
+    y.iter()
+        .map(|&v| schema.target.to_model(f64::from(v)) as f32)
+        .collect()
 }
 
-/// Model outputs back in the target's units, `y * scale + mean`; the inverse of
-/// [`scale_target`]. Classification values are returned unchanged.
+/// Model outputs back in the target's units ([`TargetSchema::from_model`]).
 pub fn unscale_target(schema: &Schema, y: &[f32]) -> Vec<f32> {
-    match schema.target {
-        TargetSchema::Regression { mean, scale, .. } => {
-            let scale = if scale.is_finite() && scale != 0.0 {
-                scale
-            } else {
-                1.0
-            };
-            y.iter()
-                .map(|&v| (f64::from(v) * scale + mean) as f32)
-                .collect()
-        }
-        TargetSchema::Classification { .. } => y.to_vec(),
-    }
+    y.iter()
+        .map(|&v| schema.target.from_model(f64::from(v)) as f32)
+        .collect()
 }
 
 #[cfg(test)]

@@ -29,10 +29,7 @@ pub fn read_csv_for_schema(
     schema: &Schema,
     require_target: bool,
 ) -> Result<SchemaFrame, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::error::read_file(path)?;
     read_csv_bytes_for_schema(&path.display().to_string(), &bytes, schema, require_target)
 }
 

@@ -41,10 +41,10 @@ pub fn decode(target: &TargetSchema, logits: &[f32], cols: usize) -> Predictions
                 predicted,
             }
         }
-        TargetSchema::Regression { mean, scale, .. } => Predictions::Values(
+        TargetSchema::Regression { .. } => Predictions::Values(
             logits
                 .chunks_exact(cols)
-                .map(|row| row[0] as f64 * scale + mean)
+                .map(|row| target.from_model(row[0] as f64))
                 .collect(),
         ),
     }

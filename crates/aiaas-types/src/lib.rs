@@ -262,6 +262,32 @@ impl TargetSchema {
             }
         }
     }
+
+    /// A target value as the model learns it: `(y - mean) / scale` for regression, the class
+    /// index unchanged for classification.
+    pub fn to_model(&self, y: f64) -> f64 {
+        match *self {
+            TargetSchema::Regression { mean, scale, .. } => (y - mean) / usable_scale(scale),
+            TargetSchema::Classification { .. } => y,
+        }
+    }
+
+    /// The inverse of [`TargetSchema::to_model`]: a model output in the target's units.
+    pub fn from_model(&self, output: f64) -> f64 {
+        match *self {
+            TargetSchema::Regression { mean, scale, .. } => output * usable_scale(scale) + mean,
+            TargetSchema::Classification { .. } => output,
+        }
+    }
+}
+
+/// A scale of 0 or not finite (a constant column, a hand-edited manifest) divides by 1 instead.
+pub fn usable_scale(scale: f64) -> f64 {
+    if scale.is_finite() && scale != 0.0 {
+        scale
+    } else {
+        1.0
+    }
 }
 
 /// Input and output description of a model: enough to turn raw rows into model inputs and
