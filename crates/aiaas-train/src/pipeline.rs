@@ -63,21 +63,17 @@ pub fn train(
     let truth = |rows: &[usize]| -> Vec<f32> { rows.iter().map(|&r| ds.y[r]).collect() };
     // Model-ready rows; the training target of a regression is the scaled value.
     let make_part = |rows: &[usize]| -> Part {
-        let raw = truth(rows);
         Part {
             x: encode(&schema, &ds.x, rows, width),
-            y: match schema.target {
-                TargetSchema::Regression { .. } => scale_target(&schema, &raw),
-                TargetSchema::Classification { .. } => raw,
-            },
+            y: scale_target(&schema, &truth(rows)),
             rows: rows.len(),
         }
     };
     let train_part = make_part(&parts.train);
     let val_part = make_part(&parts.val);
 
-    let outputs = match (spec.loss, &schema.target) {
-        (LossKind::CrossEntropy, _) => schema.num_classes(),
+    let outputs = match spec.loss {
+        LossKind::CrossEntropy => schema.num_classes(),
         _ => 1,
     };
     let layers = stack(width, &spec.model.hidden, outputs, spec.model.activation);
