@@ -8,7 +8,7 @@
 use aiaas_data::{encode, fit_schema, split};
 use aiaas_engine::{Mlp, Transpose, Workspace, matmul, stack};
 use aiaas_stats::Metrics;
-use aiaas_train::{Optimizer, Part, Silent, evaluate, fit, loss_and_grad, resolve, train};
+use aiaas_train::{Optimizer, Outcome, Part, Silent, evaluate, fit, loss_and_grad, resolve, train};
 use aiaas_types::{Activation, LossKind, OptimizerKind, OptimizerSpec, SplitSpec, TrainOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -437,7 +437,16 @@ fn mnist_epoch() {
         )
         .expect("a valid stack");
         let t = Instant::now();
-        let fitted = fit(mlp, &spec, &train_part, &val_part, threads, &mut Silent);
+        let fitted = fit(
+            mlp,
+            &spec,
+            &train_part,
+            &val_part,
+            threads,
+            &mut Silent,
+            None,
+        )
+        .expect("training runs");
         let fit_s = t.elapsed().as_secs_f64();
         let fit_acc = accuracy(&evaluate(
             &fitted.mlp,
@@ -448,7 +457,11 @@ fn mnist_epoch() {
         ));
 
         let t = Instant::now();
-        let trained = train(&ds, &spec, &split_spec, threads, &mut Silent).expect("training runs");
+        let Outcome::Trained(trained) =
+            train(&ds, &spec, &split_spec, threads, &mut Silent, None).expect("training runs")
+        else {
+            unreachable!("nothing suspends this run")
+        };
         let train_s = t.elapsed().as_secs_f64();
         let train_acc = accuracy(trained.metrics.test.as_ref().expect("a test part"));
         println!(

@@ -2,8 +2,12 @@
 //! schedule per epoch, validation after each epoch, early stopping that keeps the best weights.
 //!
 //! Every buffer (batch, workspace, gradients, best weights) is allocated before the first step,
-//! so steps themselves do not allocate.
+//! so steps themselves do not allocate. Between batches the observer may cancel or suspend the
+//! run; a suspended run, or one checkpointed at an epoch boundary, resumes from its
+//! [`Checkpoint`] to exactly the weights an uninterrupted run would have reached.
 
+use crate::TrainError;
+use crate::checkpoint::{Checkpoint, Fingerprint, Position, Record};
 use crate::loss::{loss, loss_and_grad};
 use crate::optim::Optimizer;
 use aiaas_engine::{Mlp, Workspace, argmax_rows};
@@ -47,15 +51,42 @@ pub enum StopReason {
     Completed,
     EarlyStopped,
     Cancelled,
+    /// Stopped at a batch boundary after handing a checkpoint to the observer; resume from it.
+    Suspended,
 }
 
-/// Receives progress and may stop training between batches.
+/// What the training loop does next, as the observer decides before every batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Control {
+    #[default]
+    Continue,
+    /// End training now; the best weights so far are kept.
+    Cancel,
+    /// End training now after handing a checkpoint of the state before this batch to
+    /// [`Observer::on_checkpoint`], for a later resume.
+    Suspend,
+}
+
+/// Receives progress, may stop or suspend training between batches, and decides when to
+/// checkpoint.
 pub trait Observer {
     fn on_epoch(&mut self, _progress: &EpochProgress) {}
-    /// Asked before every batch; `true` ends training (the best weights so far are kept).
-    fn should_stop(&mut self) -> bool {
+
+    /// Asked before every batch.
+    fn control(&mut self) -> Control {
+        Control::Continue
+    }
+
+    /// Asked after each epoch's [`Observer::on_epoch`] when another epoch follows (not after the
+    /// last epoch nor after one that ends training early): `true` makes the loop checkpoint that
+    /// epoch boundary. `completed_epochs` counts the epochs done, from the first.
+    fn checkpoint_due(&mut self, _completed_epochs: usize) -> bool {
         false
     }
+
+    /// Receives every checkpoint: those asked for by [`Observer::checkpoint_due`] and the one of
+    /// a [`Control::Suspend`]. Storing it is the observer's business.
+    fn on_checkpoint(&mut self, _checkpoint: &Checkpoint) {}
 }
 
 /// An observer that ignores everything.
@@ -66,12 +97,17 @@ impl Observer for Silent {}
 pub struct FitResult {
     pub mlp: Mlp,
     pub history: Vec<EpochProgress>,
-    /// 1-based epoch whose weights `mlp` holds (the last one when nothing was restored).
+    /// 1-based epoch whose weights `mlp` holds (the last one when nothing was restored; a
+    /// suspended run holds the weights at the point of suspension).
     pub best_epoch: usize,
     pub stop: StopReason,
 }
 
 /// Train `mlp` on `train`, validating on `val` (which may be empty: then no early stopping).
+///
+/// With `resume`, training continues from that checkpoint instead of from `mlp`'s weights (only
+/// `mlp`'s architecture is used); the checkpoint must come from a run of the same architecture,
+/// spec and row counts, else the error says what differs and nothing is trained.
 pub fn fit(
     mut mlp: Mlp,
     spec: &TrainSpec,
@@ -79,7 +115,8 @@ pub fn fit(
     val: &Part,
     threads: usize,
     observer: &mut dyn Observer,
-) -> FitResult {
+    resume: Option<&Checkpoint>,
+) -> Result<FitResult, TrainError> {
     let width = mlp.inputs();
     let cols = mlp.outputs();
     let batch = match spec.optimizer.kind {
@@ -97,21 +134,56 @@ pub fn fit(
     let mut eval_ws = Workspace::new(threads);
     let mut grads = vec![0.0f32; mlp.param_count()];
     let mut scratch = Vec::new();
-    let mut best_params = mlp.params().to_vec();
-    let mut best_loss = f64::INFINITY;
-    let mut best_epoch = 0;
-    let mut since_best = 0;
-    let mut history = Vec::with_capacity(spec.epochs);
+    let mut record = Record {
+        best_params: mlp.params().to_vec(),
+        best_loss: f64::INFINITY,
+        best_epoch: 0,
+        since_best: 0,
+        history: Vec::with_capacity(spec.epochs),
+    };
+    let mut start = Position::default();
+    if let Some(checkpoint) = resume {
+        let batches = train.rows.div_ceil(batch);
+        checkpoint.check(&Fingerprint::of(spec, &mlp, train.rows, val.rows), batches)?;
+        optimizer.restore(&checkpoint.optimizer)?;
+        mlp.params_mut().copy_from_slice(&checkpoint.params);
+        record = checkpoint.record.clone();
+        // The shuffle stream is not stored: replay the shuffles of the epochs already done.
+        for _ in 0..checkpoint.position.epoch {
+            order.shuffle(&mut rng);
+        }
+        start = checkpoint.position;
+    }
     let mut stop = StopReason::Completed;
 
-    'epochs: for epoch in 0..spec.epochs {
+    'epochs: for epoch in start.epoch..spec.epochs {
         let lr = spec.schedule.lr_at(spec.optimizer.lr, epoch);
         order.shuffle(&mut rng);
-        let mut total = 0.0;
-        for chunk in order.chunks(batch) {
-            if observer.should_stop() {
-                stop = StopReason::Cancelled;
-                break 'epochs;
+        let (skip, mut total) = if epoch == start.epoch {
+            (start.batches_done, start.partial_loss)
+        } else {
+            (0, 0.0)
+        };
+        for (done, chunk) in order.chunks(batch).enumerate().skip(skip) {
+            match observer.control() {
+                Control::Continue => {}
+                Control::Cancel => {
+                    stop = StopReason::Cancelled;
+                    break 'epochs;
+                }
+                Control::Suspend => {
+                    let position = Position {
+                        epoch,
+                        batches_done: done,
+                        partial_loss: total,
+                    };
+                    let fingerprint = Fingerprint::of(spec, &mlp, train.rows, val.rows);
+                    let checkpoint =
+                        Checkpoint::capture(fingerprint, position, &mlp, &optimizer, &record);
+                    observer.on_checkpoint(&checkpoint);
+                    stop = StopReason::Suspended;
+                    break 'epochs;
+                }
             }
             let rows = chunk.len();
             for (i, &r) in chunk.iter().enumerate() {
@@ -135,14 +207,14 @@ pub fn fit(
         };
         // Without validation data the training loss decides what "best" means.
         let watched = val_loss.unwrap_or(train_loss);
-        let best = watched < best_loss;
+        let best = watched < record.best_loss;
         if best {
-            best_loss = watched;
-            best_epoch = epoch + 1;
-            since_best = 0;
-            best_params.copy_from_slice(mlp.params());
+            record.best_loss = watched;
+            record.best_epoch = epoch + 1;
+            record.since_best = 0;
+            record.best_params.copy_from_slice(mlp.params());
         } else {
-            since_best += 1;
+            record.since_best += 1;
         }
         let progress = EpochProgress {
             epoch: epoch + 1,
@@ -154,28 +226,42 @@ pub fn fit(
             best,
         };
         observer.on_epoch(&progress);
-        history.push(progress);
+        record.history.push(progress);
         if let Some(patience) = spec.patience
             && val.rows > 0
-            && since_best >= patience
+            && record.since_best >= patience
         {
             stop = StopReason::EarlyStopped;
             break;
         }
+        if epoch + 1 < spec.epochs && observer.checkpoint_due(epoch + 1) {
+            let position = Position {
+                epoch: epoch + 1,
+                ..Position::default()
+            };
+            let fingerprint = Fingerprint::of(spec, &mlp, train.rows, val.rows);
+            let checkpoint = Checkpoint::capture(fingerprint, position, &mlp, &optimizer, &record);
+            observer.on_checkpoint(&checkpoint);
+        }
     }
 
-    let last_epoch = history.len();
-    if spec.restore_best && best_epoch > 0 && best_epoch != last_epoch {
-        mlp.params_mut().copy_from_slice(&best_params);
+    let last_epoch = record.history.len();
+    let mut best_epoch = record.best_epoch;
+    if stop != StopReason::Suspended
+        && spec.restore_best
+        && best_epoch > 0
+        && best_epoch != last_epoch
+    {
+        mlp.params_mut().copy_from_slice(&record.best_params);
     } else {
         best_epoch = last_epoch;
     }
-    FitResult {
+    Ok(FitResult {
         mlp,
-        history,
+        history: record.history,
         best_epoch,
         stop,
-    }
+    })
 }
 
 /// Mean loss and headline metric (accuracy, or R² of the scaled target) of `mlp` on `part`.

@@ -2,6 +2,7 @@
 //! schedules and early stopping, evaluation against baselines, and the pipeline that takes a
 //! dataset to a trained, scored model.
 
+mod checkpoint;
 mod diagnosis;
 mod evaluate;
 mod fit;
@@ -10,12 +11,15 @@ mod optim;
 mod pipeline;
 mod spec;
 
+pub use checkpoint::Checkpoint;
 pub use diagnosis::Diagnosis;
 pub use evaluate::{Baseline, evaluate, metrics, predict};
-pub use fit::{EpochProgress, FitResult, Observer, Part, Silent, StopReason, evaluate_loss, fit};
+pub use fit::{
+    Control, EpochProgress, FitResult, Observer, Part, Silent, StopReason, evaluate_loss, fit,
+};
 pub use loss::{loss, loss_and_grad};
-pub use optim::Optimizer;
-pub use pipeline::{SplitMetrics, SplitRows, Trained, train};
+pub use optim::{Optimizer, OptimizerState};
+pub use pipeline::{Outcome, SplitMetrics, SplitRows, Trained, train};
 pub use spec::{
     DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_PATIENCE, DEFAULT_SEED,
     check_against, default_loss, resolve, validate,
@@ -26,6 +30,9 @@ pub use spec::{
 pub enum TrainError {
     #[error("{0}")]
     InvalidSpec(String),
+    /// A checkpoint is unreadable, or belongs to another run (model, spec or data).
+    #[error("cannot resume from this checkpoint: {0}")]
+    Checkpoint(String),
     #[error(transparent)]
     Data(#[from] aiaas_data::DataError),
 }

@@ -7,7 +7,20 @@
 //! - AdamW: `p *= 1 - lr·wd` first (decoupled decay), then Adam without the L2 term.
 //! - GD: SGD over the full training set (the training loop chooses the batch).
 
+use crate::TrainError;
 use aiaas_types::{OptimizerKind, OptimizerSpec};
+
+/// What an optimizer has learned so far, for checkpoints: restoring it into a fresh optimizer of
+/// the same spec continues the run exactly.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState {
+    /// SGD momentum buffer or Adam's first moment; empty when the optimizer keeps none.
+    pub first: Vec<f32>,
+    /// Adam's second moment; empty for SGD and GD.
+    pub second: Vec<f32>,
+    /// Steps taken (Adam's bias correction and SGD's first momentum step depend on it).
+    pub steps: u64,
+}
 
 /// An optimizer and its per-parameter state.
 #[derive(Clone, Debug)]
@@ -39,6 +52,34 @@ impl Optimizer {
     /// Number of steps taken so far.
     pub fn steps(&self) -> u64 {
         self.steps
+    }
+
+    /// A copy of the per-parameter state.
+    pub fn state(&self) -> OptimizerState {
+        OptimizerState {
+            first: self.first.clone(),
+            second: self.second.clone(),
+            steps: self.steps,
+        }
+    }
+
+    /// Put back a state taken with [`Optimizer::state`] from an optimizer of the same spec and
+    /// parameter count; buffers of another shape are refused and leave `self` as it was.
+    pub fn restore(&mut self, state: &OptimizerState) -> Result<(), TrainError> {
+        if state.first.len() != self.first.len() || state.second.len() != self.second.len() {
+            return Err(TrainError::Checkpoint(format!(
+                "optimizer state has buffers of {} and {} values, this {:?} optimizer needs {} and {}",
+                state.first.len(),
+                state.second.len(),
+                self.spec.kind,
+                self.first.len(),
+                self.second.len()
+            )));
+        }
+        self.first.copy_from_slice(&state.first);
+        self.second.copy_from_slice(&state.second);
+        self.steps = state.steps;
+        Ok(())
     }
 
     /// One update of `params` from `grads` at learning rate `lr` (the schedule's current rate).

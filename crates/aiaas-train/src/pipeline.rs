@@ -1,7 +1,9 @@
 //! From a dataset to a trained, evaluated model: split, fit the schema on the training rows,
-//! train, score every split, compare with the baseline, diagnose and profile.
+//! train, score every split, compare with the baseline, diagnose and profile. A suspended run
+//! skips everything after training, so that a shutdown is quick.
 
 use crate::TrainError;
+use crate::checkpoint::Checkpoint;
 use crate::diagnosis::{Diagnosis, diagnose};
 use crate::evaluate::{Baseline, evaluate};
 use crate::fit::{EpochProgress, FitResult, Observer, Part, StopReason, fit};
@@ -47,14 +49,25 @@ pub struct Trained {
     pub profile: Vec<FeatureProfile>,
 }
 
-/// Train a model on `ds` as `spec` says, on `threads` threads.
+/// How a call to [`train`] ended.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Training ended (completed, early-stopped or cancelled) and the model was scored.
+    Trained(Box<Trained>),
+    /// The observer suspended training; its last checkpoint resumes the run.
+    Suspended,
+}
+
+/// Train a model on `ds` as `spec` says, on `threads` threads, from scratch or from `resume`, a
+/// checkpoint of an earlier run of the same dataset, split and spec.
 pub fn train(
     ds: &Dataset,
     spec: &TrainSpec,
     split_spec: &SplitSpec,
     threads: usize,
     observer: &mut dyn Observer,
-) -> Result<Trained, TrainError> {
+    resume: Option<&Checkpoint>,
+) -> Result<Outcome, TrainError> {
     check_against(spec, ds)?;
     let parts = split(ds, split_spec)?;
     let schema = fit_schema(ds, &parts.train);
@@ -83,7 +96,10 @@ pub fn train(
         history,
         best_epoch,
         stop,
-    } = fit(mlp, spec, &train_part, &val_part, threads, observer);
+    } = fit(mlp, spec, &train_part, &val_part, threads, observer, resume)?;
+    if stop == StopReason::Suspended {
+        return Ok(Outcome::Suspended);
+    }
 
     let score = |x: &[f32], rows: &[usize]| -> Option<Metrics> {
         (!rows.is_empty()).then(|| evaluate(&mlp, &schema, x, &truth(rows), threads))
@@ -111,7 +127,7 @@ pub fn train(
         TargetSchema::Regression { .. } => Vec::new(),
     };
     let diagnosis = diagnose(&metrics.train, held_out, test, &baseline, &labels);
-    Ok(Trained {
+    Ok(Outcome::Trained(Box::new(Trained {
         profile: profile(ds, &parts.train),
         rows: SplitRows {
             train: parts.train.len(),
@@ -128,5 +144,5 @@ pub fn train(
         metrics,
         baseline,
         diagnosis,
-    })
+    })))
 }

@@ -2,6 +2,14 @@
 //! schema are. Plain data with serde, no I/O and no behaviour beyond defaults and small queries,
 //! so that the manifest, the CLI and (later) the API describe the same things the same way.
 
+mod ids;
+mod jobs;
+
+pub use ids::{
+    AliasName, DatasetName, JobId, JobState, MAX_NAME_LEN, ModelName, NameError, Version,
+};
+pub use jobs::{JobSpec, TrainJob};
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -170,9 +178,9 @@ pub struct TrainSpec {
 
 /// What a user may say about a training run; everything left out takes its default when the
 /// options are resolved against a dataset. The CLI flags of `aiaas train` and the fields of a
-/// training job are these.
+/// training job are these (a job refuses unknown fields itself: `deny_unknown_fields` does not
+/// work inside `#[serde(flatten)]`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TrainOptions {
     pub model: Option<ModelKind>,
     pub hidden: Option<Vec<usize>>,

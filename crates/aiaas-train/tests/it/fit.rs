@@ -1,11 +1,11 @@
 use aiaas_engine::{Mlp, Workspace, stack};
-use aiaas_train::{EpochProgress, Observer, Part, Silent, StopReason, evaluate_loss, fit};
+use aiaas_train::{Control, EpochProgress, Observer, Part, Silent, StopReason, evaluate_loss, fit};
 use aiaas_types::{
     Activation, LossKind, ModelKind, ModelSpec, OptimizerKind, OptimizerSpec, Schedule, TrainSpec,
 };
 
 /// Two noisy Gaussian blobs in 2-D with labels 0/1, from a fixed integer recipe.
-fn blobs(rows: usize, offset: usize) -> Part {
+pub(crate) fn blobs(rows: usize, offset: usize) -> Part {
     let mut x = Vec::with_capacity(rows * 2);
     let mut y = Vec::with_capacity(rows);
     for i in 0..rows {
@@ -19,7 +19,12 @@ fn blobs(rows: usize, offset: usize) -> Part {
     Part { x, y, rows }
 }
 
-fn spec(kind: OptimizerKind, lr: f32, epochs: usize, patience: Option<usize>) -> TrainSpec {
+pub(crate) fn spec(
+    kind: OptimizerKind,
+    lr: f32,
+    epochs: usize,
+    patience: Option<usize>,
+) -> TrainSpec {
     TrainSpec {
         model: ModelSpec {
             kind: ModelKind::Mlp,
@@ -40,7 +45,7 @@ fn spec(kind: OptimizerKind, lr: f32, epochs: usize, patience: Option<usize>) ->
     }
 }
 
-fn mlp() -> Mlp {
+pub(crate) fn mlp() -> Mlp {
     Mlp::new(stack(2, &[64], 2, Activation::Relu), 3).unwrap()
 }
 
@@ -49,7 +54,7 @@ fn early_stopping_keeps_the_weights_of_the_best_validation_epoch() {
     // A big model, few noisy rows and a high learning rate: validation loss soon climbs.
     let (train, val) = (blobs(40, 0), blobs(40, 1000));
     let s = spec(OptimizerKind::Adam, 0.05, 300, Some(5));
-    let r = fit(mlp(), &s, &train, &val, 1, &mut Silent);
+    let r = fit(mlp(), &s, &train, &val, 1, &mut Silent, None).unwrap();
     assert_eq!(r.stop, StopReason::EarlyStopped);
     assert_eq!(r.history.len(), r.best_epoch + 5);
     let best = r.history[r.best_epoch - 1].val_loss.unwrap();
@@ -74,9 +79,13 @@ fn an_observer_can_stop_training_between_batches() {
         fn on_epoch(&mut self, _: &EpochProgress) {
             self.1 += 1;
         }
-        fn should_stop(&mut self) -> bool {
+        fn control(&mut self) -> Control {
             self.0 = self.0.saturating_sub(1);
-            self.0 == 0
+            if self.0 == 0 {
+                Control::Cancel
+            } else {
+                Control::Continue
+            }
         }
     }
     let train = blobs(64, 0);
@@ -88,7 +97,9 @@ fn an_observer_can_stop_training_between_batches() {
         &Part::default(),
         1,
         &mut observer,
-    );
+        None,
+    )
+    .unwrap();
     assert_eq!(r.stop, StopReason::Cancelled);
     assert_eq!(observer.1, 2);
     assert_eq!(r.history.len(), 2);
@@ -101,8 +112,8 @@ fn gd_uses_the_whole_training_set_whatever_the_batch_size() {
     let mut b = a.clone();
     a.batch_size = 1;
     b.batch_size = 1000;
-    let ra = fit(mlp(), &a, &train, &Part::default(), 1, &mut Silent);
-    let rb = fit(mlp(), &b, &train, &Part::default(), 1, &mut Silent);
+    let ra = fit(mlp(), &a, &train, &Part::default(), 1, &mut Silent, None).unwrap();
+    let rb = fit(mlp(), &b, &train, &Part::default(), 1, &mut Silent, None).unwrap();
     assert_eq!(ra.mlp.params(), rb.mlp.params());
     assert!(ra.history[4].train_loss < ra.history[0].train_loss);
 }
@@ -111,11 +122,11 @@ fn gd_uses_the_whole_training_set_whatever_the_batch_size() {
 fn a_seed_reproduces_a_run_exactly_and_another_seed_does_not() {
     let (train, val) = (blobs(64, 0), blobs(32, 7));
     let s = spec(OptimizerKind::AdamW, 0.01, 10, Some(3));
-    let a = fit(mlp(), &s, &train, &val, 1, &mut Silent);
-    let b = fit(mlp(), &s, &train, &val, 2, &mut Silent);
+    let a = fit(mlp(), &s, &train, &val, 1, &mut Silent, None).unwrap();
+    let b = fit(mlp(), &s, &train, &val, 2, &mut Silent, None).unwrap();
     assert_eq!(a.history, b.history);
     assert_eq!(a.mlp.params(), b.mlp.params());
     let other = TrainSpec { seed: 4, ..s };
-    let c = fit(mlp(), &other, &train, &val, 1, &mut Silent);
+    let c = fit(mlp(), &other, &train, &val, 1, &mut Silent, None).unwrap();
     assert_ne!(a.mlp.params(), c.mlp.params());
 }

@@ -1,0 +1,110 @@
+//! What a job is asked to do. A job request is JSON with a `kind` and that kind's fields; the
+//! fields of a training job are the flags of `aiaas train`.
+
+use crate::ids::{DatasetName, ModelName};
+use crate::{SplitSpec, TrainOptions};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A job request, tagged by `kind`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobSpec {
+    Train(TrainJob),
+}
+
+impl JobSpec {
+    /// Fields nobody reads are refused rather than silently ignored (a misspelt `epocs` must
+    /// not train for the default 200 epochs).
+    pub fn check_fields(&self) -> Result<(), String> {
+        let JobSpec::Train(job) = self;
+        if job.unknown.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&str> = job.unknown.keys().map(String::as_str).collect();
+        Err(format!(
+            "unknown field(s) {} in a train job; expected dataset, name, val_split, \
+             test_split or a training option (model, hidden, activation, loss, optimizer, lr, \
+             momentum, nesterov, weight_decay, schedule, batch_size, epochs, patience, \
+             restore_best, seed)",
+            keys.join(", ")
+        ))
+    }
+}
+
+/// Train a model on a registered dataset and register the result as a new version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainJob {
+    pub dataset: DatasetName,
+    /// Model to register the new version under (default: the dataset's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<ModelName>,
+    /// Fraction of rows held out for validation (default 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_split: Option<f64>,
+    /// Fraction of rows held out for the test report (default 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_split: Option<f64>,
+    #[serde(flatten)]
+    pub options: TrainOptions,
+    /// Whatever else the request held; see [`JobSpec::check_fields`].
+    #[serde(flatten, skip_serializing)]
+    pub unknown: BTreeMap<String, IgnoredAny>,
+}
+
+impl TrainJob {
+    /// The model name the result is registered under.
+    pub fn model_name(&self) -> ModelName {
+        self.name.clone().unwrap_or_else(|| {
+            ModelName::new(self.dataset.as_str())
+                .expect("dataset and model names share one alphabet")
+        })
+    }
+
+    /// The split, seeded like the CLI: by the training seed when one is given.
+    pub fn split(&self) -> SplitSpec {
+        let default = SplitSpec::default();
+        SplitSpec {
+            val_fraction: self.val_split.unwrap_or(default.val_fraction),
+            test_fraction: self.test_split.unwrap_or(default.test_fraction),
+            seed: self.options.seed.unwrap_or(default.seed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OptimizerKind;
+
+    #[test]
+    fn a_train_job_takes_the_cli_fields_and_refuses_others() {
+        let json = r#"{"kind": "train", "dataset": "iris", "epochs": 5, "optimizer": "adamw", "val_split": 0.2}"#;
+        let spec: JobSpec = serde_json::from_str(json).unwrap();
+        spec.check_fields().unwrap();
+        let JobSpec::Train(job) = &spec;
+        assert_eq!(job.options.epochs, Some(5));
+        assert_eq!(job.options.optimizer, Some(OptimizerKind::AdamW));
+        assert_eq!(job.model_name().as_str(), "iris");
+        assert_eq!(job.split().val_fraction, 0.2);
+
+        let typo: JobSpec =
+            serde_json::from_str(r#"{"kind": "train", "dataset": "iris", "epocs": 5}"#).unwrap();
+        assert!(typo.check_fields().unwrap_err().contains("epocs"));
+        assert!(
+            serde_json::from_str::<JobSpec>(r#"{"kind": "train", "dataset": "../x"}"#).is_err()
+        );
+        assert!(serde_json::from_str::<JobSpec>(r#"{"kind": "fly", "dataset": "iris"}"#).is_err());
+    }
+
+    #[test]
+    fn a_job_spec_round_trips() {
+        let spec: JobSpec = serde_json::from_str(
+            r#"{"kind": "train", "dataset": "wine", "name": "w", "hidden": [8]}"#,
+        )
+        .unwrap();
+        let again: JobSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(spec, again);
+    }
+}
