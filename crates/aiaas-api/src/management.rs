@@ -1,0 +1,338 @@
+//! The management API under `/api/v1`: datasets, jobs, models. Each handler parses the request,
+//! calls one service function and maps the result.
+
+use crate::error::{ApiError, ErrorBody};
+use aiaas_service::Platform;
+use aiaas_types::{AliasName, DatasetName, JobId, JobSpec, JobState, ModelName, Task, Version};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use utoipa::ToSchema;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn to_json(value: impl serde::Serialize) -> Json<Value> {
+    Json(serde_json::to_value(value).expect("records serialize"))
+}
+
+#[utoipa::path(get, path = "/api/v1/health", tag = "platform",
+    responses((status = 200, description = "The process is up and its store answers")))]
+pub async fn health(State(p): State<Platform>) -> Result<Json<Value>> {
+    p.datasets().await?;
+    Ok(Json(json!({"status": "ok"})))
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    name: String,
+    target: Option<String>,
+    task: Option<Task>,
+}
+
+#[utoipa::path(post, path = "/api/v1/datasets", tag = "datasets",
+    params(
+        ("name" = String, Query, description = "Dataset name: 1-64 of A-Z a-z 0-9 _ . -"),
+        ("target" = Option<String>, Query, description = "Column to predict (default: `target`)"),
+        ("task" = Option<String>, Query, description = "`classification` or `regression` (default: inferred)"),
+    ),
+    request_body(content = String, content_type = "text/csv", description = "The CSV file, with a header row"),
+    responses(
+        (status = 201, description = "Registered: schema, rows, digest, profile", body = Value),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 413, description = "Larger than the upload limit", body = ErrorBody),
+        (status = 422, description = "Not a usable CSV", body = ErrorBody),
+    ))]
+pub async fn upload_dataset(
+    State(p): State<Platform>,
+    query: std::result::Result<Query<UploadQuery>, QueryRejection>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let Query(q) = query?;
+    let name = DatasetName::new(q.name)?;
+    let record = p.upload_dataset(&name, q.target, q.task, body?).await?;
+    Ok((StatusCode::CREATED, to_json(record)))
+}
+
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets",
+    responses((status = 200, description = "Every registered dataset", body = Value)))]
+pub async fn list_datasets(State(p): State<Platform>) -> Result<Json<Value>> {
+    Ok(to_json(p.datasets().await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/datasets/{name}", tag = "datasets",
+    params(("name" = String, Path, description = "Dataset name")),
+    responses(
+        (status = 200, description = "Schema, rows, digest and profile", body = Value),
+        (status = 404, description = "No such dataset", body = ErrorBody),
+    ))]
+pub async fn show_dataset(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>> {
+    Ok(to_json(p.dataset(&DatasetName::new(name)?).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/datasets/{name}", tag = "datasets",
+    params(("name" = String, Path, description = "Dataset name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such dataset", body = ErrorBody),
+        (status = 409, description = "A model version was trained on it", body = ErrorBody),
+    ))]
+pub async fn delete_dataset(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+) -> Result<StatusCode> {
+    p.delete_dataset(&DatasetName::new(name)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
+    request_body(content = Value, description = "`{\"kind\": \"train\", \"dataset\": NAME, ...}` with \
+        the fields of `aiaas train`: name (model to register under), val_split, test_split, model \
+        (linear|logistic|mlp), hidden, activation, loss, optimizer (gd|sgd|adam|adamw), lr, momentum, \
+        nesterov, weight_decay, schedule, batch_size, epochs, patience, restore_best, seed"),
+    responses(
+        (status = 201, description = "Queued", body = Value),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "Unknown dataset", body = ErrorBody),
+        (status = 422, description = "Invalid fields or hyperparameters", body = ErrorBody),
+    ))]
+pub async fn submit_job(
+    State(p): State<Platform>,
+    body: std::result::Result<Json<JobSpec>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let Json(spec) = body?;
+    Ok((StatusCode::CREATED, to_json(p.submit_job(spec).await?)))
+}
+
+#[derive(Deserialize)]
+pub struct JobsQuery {
+    state: Option<JobState>,
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+    params(("state" = Option<String>, Query, description = "Only jobs in this state")),
+    responses((status = 200, description = "Jobs, newest first", body = Value)))]
+pub async fn list_jobs(
+    State(p): State<Platform>,
+    query: std::result::Result<Query<JobsQuery>, QueryRejection>,
+) -> Result<Json<Value>> {
+    let Query(q) = query?;
+    Ok(to_json(p.jobs(q.state).await?))
+}
+
+fn job_id(id: String) -> Result<JobId> {
+    Ok(JobId::new(id)?)
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job, with its per-epoch metric history", body = Value),
+        (status = 404, description = "No such job", body = ErrorBody),
+    ))]
+pub async fn show_job(State(p): State<Platform>, Path(id): Path<String>) -> Result<Json<Value>> {
+    let id = job_id(id)?;
+    let mut job = serde_json::to_value(p.job(&id).await?).expect("records serialize");
+    job["history"] = serde_json::to_value(p.job_metrics(&id).await?).expect("rows serialize");
+    Ok(Json(job))
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Cancelled, or cancelling at the next batch", body = Value),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job has already finished", body = ErrorBody),
+    ))]
+pub async fn cancel_job(State(p): State<Platform>, Path(id): Path<String>) -> Result<Json<Value>> {
+    Ok(to_json(p.cancel_job(&job_id(id)?).await?))
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    after: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
+    params(
+        ("id" = String, Path, description = "Job id"),
+        ("after" = Option<i64>, Query, description = "Only events after this sequence number (or send Last-Event-ID)"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events: queued, started, resumed, epoch, checkpoint, \
+            suspended, requeued, succeeded, failed, cancelled; each `data` is the event as JSON, \
+            its `id` the sequence number. The stream ends after the final event.", content_type = "text/event-stream"),
+        (status = 404, description = "No such job", body = ErrorBody),
+    ))]
+pub async fn job_events(
+    State(p): State<Platform>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    query: std::result::Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Response> {
+    let Query(q) = query?;
+    let last_seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let after = q.after.or(last_seen).unwrap_or(0);
+    let events = p.job_events(&job_id(id)?, after).await?;
+    let stream = events.map(|event| {
+        Ok::<_, Infallible>(match event {
+            Ok(e) => Event::default()
+                .id(e.seq.to_string())
+                .event(e.kind.clone())
+                .json_data(&e)
+                .expect("events serialize"),
+            Err(e) => Event::default()
+                .event("error")
+                .json_data(json!({"error": e.to_string()}))
+                .expect("errors serialize"),
+        })
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/models", tag = "models",
+    responses((status = 200, description = "Every model: task, latest version, aliases", body = Value)))]
+pub async fn list_models(State(p): State<Platform>) -> Result<Json<Value>> {
+    Ok(to_json(p.models().await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}", tag = "models",
+    params(("name" = String, Path, description = "Model name")),
+    responses(
+        (status = 200, description = "The model with its versions and aliases", body = Value),
+        (status = 404, description = "No such model", body = ErrorBody),
+    ))]
+pub async fn show_model(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>> {
+    Ok(to_json(p.model(&ModelName::new(name)?).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}", tag = "models",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("version" = String, Path, description = "Version number or alias"),
+    ),
+    responses(
+        (status = 200, description = "The version: manifest, metrics, lineage", body = Value),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+    ))]
+pub async fn show_version(
+    State(p): State<Platform>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    Ok(to_json(p.version(&ModelName::new(name)?, &version).await?))
+}
+
+/// Where an alias should point.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AliasBody {
+    pub version: Version,
+}
+
+#[utoipa::path(put, path = "/api/v1/models/{name}/aliases/{alias}", tag = "models",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("alias" = String, Path, description = "Alias, e.g. champion"),
+    ),
+    request_body = AliasBody,
+    responses(
+        (status = 200, description = "The alias points at the version", body = Value),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+    ))]
+pub async fn set_alias(
+    State(p): State<Platform>,
+    Path((name, alias)): Path<(String, String)>,
+    body: std::result::Result<Json<AliasBody>, JsonRejection>,
+) -> Result<Json<Value>> {
+    let Json(body) = body?;
+    let (name, alias) = (ModelName::new(name)?, AliasName::new(alias)?);
+    p.set_alias(&name, &alias, body.version).await?;
+    Ok(Json(
+        json!({"model": name, "alias": alias, "version": body.version}),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/models/{name}/versions/{version}", tag = "models",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("version" = u32, Path, description = "Version number"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+        (status = 409, description = "An alias points at it", body = ErrorBody),
+    ))]
+pub async fn delete_version(
+    State(p): State<Platform>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let number: Version = version.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "version {version:?} is not a number; delete by number, not alias"
+        ))
+    })?;
+    p.delete_version(&ModelName::new(name)?, number).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/archive", tag = "models",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("version" = String, Path, description = "Version number or alias"),
+    ),
+    responses(
+        (status = 200, description = "The bundle as a tar archive (manifest.json, weights.safetensors)", content_type = "application/x-tar"),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+    ))]
+pub async fn export_version(
+    State(p): State<Platform>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response> {
+    let name = ModelName::new(name)?;
+    let archive = p.export_version(&name, &version).await?;
+    let file = format!("attachment; filename=\"{name}-{version}.tar\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        archive,
+    )
+        .into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/models/{name}/versions", tag = "models",
+    params(("name" = String, Path, description = "Model to register the archive under")),
+    request_body(content = Vec<u8>, content_type = "application/x-tar", description = "An archive from the export endpoint"),
+    responses(
+        (status = 201, description = "Registered as a new version", body = Value),
+        (status = 413, description = "Larger than the upload limit", body = ErrorBody),
+        (status = 422, description = "Not a model archive, or a digest does not match", body = ErrorBody),
+    ))]
+pub async fn import_version(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let name = ModelName::new(name)?;
+    let record = p.import_version(body?, Some(name)).await?;
+    Ok((StatusCode::CREATED, to_json(record)))
+}

@@ -1,0 +1,207 @@
+//! Bad requests get a 4xx with a message a user can act on, and the server keeps serving.
+
+use crate::{IRIS, TestServer, error_of, test_config};
+use aiaas_service::ServiceConfig;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_4xx_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServiceConfig {
+        max_dataset_bytes: 8 << 10,
+        ..test_config()
+    };
+    let server = TestServer::with_config(dir.path(), config).await;
+    assert_eq!(
+        server.upload("iris", IRIS).await.status(),
+        StatusCode::CREATED
+    );
+
+    let cases: Vec<(reqwest::RequestBuilder, StatusCode, &str)> = vec![
+        (
+            server
+                .http
+                .post(server.url("/api/v1/jobs"))
+                .header("content-type", "application/json")
+                .body("{\"kind\": \"train\", "),
+            StatusCode::BAD_REQUEST,
+            "",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/jobs"))
+                .json(&json!({"kind": "train", "dataset": "nope"})),
+            StatusCode::NOT_FOUND,
+            "nope",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/jobs"))
+                .json(&json!({"kind": "train", "dataset": "iris", "lr": -1.0})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "learning rate",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/jobs"))
+                .json(&json!({"kind": "train", "dataset": "iris", "hidden": [0]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hidden",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/jobs"))
+                .json(&json!({"kind": "train", "dataset": "iris", "epocs": 3})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "epocs",
+        ),
+        (
+            server.http.post(server.url("/api/v1/jobs")).json(
+                &json!({"kind": "train", "dataset": "iris", "val_split": 0.7, "test_split": 0.5}),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "val_split",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/jobs"))
+                .json(&json!({"kind": "train", "dataset": "../etc"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid dataset name",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/datasets?name=a..b"))
+                .body("x,target\n1,2\n"),
+            StatusCode::BAD_REQUEST,
+            "invalid dataset name",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/datasets?name=a%2Fb"))
+                .body("x,target\n1,2\n"),
+            StatusCode::BAD_REQUEST,
+            "invalid dataset name",
+        ),
+        (
+            server.http.get(server.url("/api/v1/models/a%2F..%2Fb")),
+            StatusCode::BAD_REQUEST,
+            "invalid model name",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/datasets?name=big"))
+                .body(vec![b'1'; 9 << 10]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/datasets?name=bad"))
+                .body("a,b\n1\n"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "line",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/datasets?name=iris"))
+                .body(IRIS),
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            server.http.get(server.url("/api/v1/models/ghost")),
+            StatusCode::NOT_FOUND,
+            "ghost",
+        ),
+        (
+            server.http.get(server.url("/api/v1/jobs/job-ghost")),
+            StatusCode::NOT_FOUND,
+            "job-ghost",
+        ),
+        (
+            server
+                .http
+                .put(server.url("/api/v1/models/ghost/aliases/champion"))
+                .json(&json!({"version": 1})),
+            StatusCode::NOT_FOUND,
+            "ghost",
+        ),
+        (
+            server
+                .http
+                .put(server.url("/api/v1/models/ghost/aliases/champion"))
+                .json(&json!({"version": "one"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "version",
+        ),
+        (
+            server
+                .http
+                .post(server.url("/api/v1/models/m/versions"))
+                .body("not a tar archive"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "archive",
+        ),
+        (
+            server.http.get(server.url("/api/v1/nothing-here")),
+            StatusCode::NOT_FOUND,
+            "no such endpoint",
+        ),
+    ];
+    for (request, status, needle) in cases {
+        let res = request.send().await.unwrap();
+        let url = res.url().to_string();
+        let (got, message) = error_of(res).await;
+        assert_eq!(got, status, "{url}: {message}");
+        assert!(
+            message.contains(needle),
+            "{url}: {message:?} lacks {needle:?}"
+        );
+    }
+
+    // Still serving, and nothing was registered by the bad calls.
+    assert_eq!(server.get("/api/v1/health").await.status(), StatusCode::OK);
+    let datasets: serde_json::Value = server.get("/api/v1/datasets").await.json().await.unwrap();
+    assert_eq!(datasets.as_array().unwrap().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_and_docs_page_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let doc: serde_json::Value = server
+        .get("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
+    for path in [
+        "/api/v1/datasets",
+        "/api/v1/jobs",
+        "/api/v1/jobs/{id}/events",
+        "/api/v1/models/{name}/aliases/{alias}",
+        "/api/v1/models/{name}/versions/{version}/archive",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the document"
+        );
+    }
+    let page = server.get("/docs").await.text().await.unwrap();
+    assert!(page.contains("/api/v1/openapi.json"));
+    server.stop().await;
+}

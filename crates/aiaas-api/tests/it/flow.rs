@@ -1,0 +1,214 @@
+//! The life of a model through the API: upload, train, registry with lineage, alias, export,
+//! import into a second server, identical predictions.
+
+use crate::{IRIS, TestServer, quick_iris_job};
+use aiaas_types::ModelName;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_train_register_alias_export_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+
+    let res = server.upload("iris", IRIS).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let dataset: Value = res.json().await.unwrap();
+    assert_eq!(dataset["rows"], 150);
+    assert_eq!(dataset["digest"].as_str().unwrap().len(), 64);
+    let shown: Value = server
+        .get("/api/v1/datasets/iris")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["digest"], dataset["digest"]);
+    assert!(!shown["profile"].as_array().unwrap().is_empty(), "{shown}");
+    let listed: Value = server.get("/api/v1/datasets").await.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    // Follow the job's events live while it trains.
+    let res = server.post_json("/api/v1/jobs", &quick_iris_job()).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let job: Value = res.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let events = server
+        .get(&format!("/api/v1/jobs/{id}/events"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("event:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(kinds.first(), Some(&"queued"), "{events}");
+    assert!(kinds.contains(&"started"), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "epoch").count(),
+        20,
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"checkpoint"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"succeeded"), "{kinds:?}");
+
+    let job = server.wait_job(&id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["history"].as_array().unwrap().len(), 20);
+    assert_eq!(job["result"]["version"], 1, "{job}");
+
+    // The version's lineage names the dataset digest, the job and the hyperparameters.
+    let version: Value = server
+        .get("/api/v1/models/iris/versions/1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lineage = &version["manifest"]["lineage"];
+    assert_eq!(lineage["dataset"]["digest"], dataset["digest"], "{version}");
+    assert_eq!(lineage["job"], json!(id));
+    assert_eq!(lineage["spec"]["epochs"], 20);
+    assert_eq!(lineage["spec"]["model"]["hidden"], json!([8]));
+    assert!(
+        version["metrics"]["test"]["accuracy"].as_f64().unwrap() > 0.8,
+        "{version}"
+    );
+
+    let res = server
+        .http
+        .put(server.url("/api/v1/models/iris/aliases/champion"))
+        .json(&json!({"version": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let model: Value = server
+        .get("/api/v1/models/iris")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(model["aliases"]["champion"], 1, "{model}");
+    let by_alias: Value = server
+        .get("/api/v1/models/iris/versions/champion")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_alias["version"], 1);
+
+    let res = server
+        .get("/api/v1/models/iris/versions/champion/archive")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let archive = res.bytes().await.unwrap();
+
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = TestServer::start(other_dir.path()).await;
+    let res = other
+        .http
+        .post(other.url("/api/v1/models/flowers/versions"))
+        .body(archive.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let imported: Value = other
+        .get("/api/v1/models/flowers/versions/1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(imported["manifest"]["lineage"]["job"], json!(id));
+
+    // The same weights give the same predictions on both servers.
+    let original = server
+        .platform
+        .load_bundle(&ModelName::new("iris").unwrap(), "1")
+        .await
+        .unwrap();
+    let copy = other
+        .platform
+        .load_bundle(&ModelName::new("flowers").unwrap(), "1")
+        .await
+        .unwrap();
+    let rows = 5;
+    let x: Vec<f32> = (0..rows * 4).map(|i| (i % 7) as f32 * 0.3 - 1.0).collect();
+    let a = original.mlp.predict(&x, rows, 1);
+    let b = copy.mlp.predict(&x, rows, 1);
+    assert_eq!(a, b);
+    assert_eq!(original.mlp.params(), copy.mlp.params());
+
+    // A dataset a version was trained on cannot be deleted; an aliased version neither.
+    let res = server
+        .http
+        .delete(server.url("/api/v1/datasets/iris"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let res = server
+        .http
+        .delete(server.url("/api/v1/models/iris/versions/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+
+    other.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_can_be_cancelled_and_registers_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    server.upload("iris", IRIS).await;
+    let body = json!({"kind": "train", "dataset": "iris", "epochs": 100000, "patience": 0});
+    let job: Value = server
+        .post_json("/api/v1/jobs", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().unwrap();
+    // Wait until it is running, then cancel.
+    for _ in 0..100 {
+        let j: Value = server
+            .get(&format!("/api/v1/jobs/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if j["state"] == "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let res = server
+        .http
+        .post(server.url(&format!("/api/v1/jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let job = server.wait_job(id).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    let res = server.get("/api/v1/models/iris").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // Cancelling again is a conflict, not a crash.
+    let res = server
+        .http
+        .post(server.url(&format!("/api/v1/jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    server.stop().await;
+}

@@ -1,0 +1,144 @@
+//! The management API end to end: an in-process server on 127.0.0.1:0 over a temporary data
+//! directory, called over real HTTP.
+
+mod bad_input;
+mod concurrency;
+mod flow;
+mod tamper;
+
+use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub const IRIS: &[u8] = include_bytes!("../../../../datasets/iris.csv");
+
+/// A running server and the platform behind it.
+pub struct TestServer {
+    pub base: String,
+    pub platform: Platform,
+    pub http: Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(dir: &Path) -> TestServer {
+        TestServer::with_config(dir, test_config()).await
+    }
+
+    pub async fn with_config(dir: &Path, config: ServiceConfig) -> TestServer {
+        let store = Store::open(&StoreConfig {
+            data_dir: dir.to_path_buf(),
+            ..StoreConfig::default()
+        })
+        .await
+        .expect("store opens");
+        let platform = Platform::start(store, config)
+            .await
+            .expect("platform starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = platform.clone();
+        let task = tokio::spawn(async move {
+            aiaas_api::serve(listener, serving, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer {
+            base,
+            platform,
+            http: Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn upload(&self, name: &str, csv: &'static [u8]) -> Response {
+        self.http
+            .post(self.url(&format!("/api/v1/datasets?name={name}")))
+            .body(csv)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Submit a training job and wait for it to finish; returns the final job record.
+    pub async fn train(&self, body: Value) -> Value {
+        let res = self.post_json("/api/v1/jobs", &body).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "{}",
+            res.text().await.unwrap()
+        );
+        let job: Value = res.json().await.unwrap();
+        self.wait_job(job["id"].as_str().unwrap()).await
+    }
+
+    pub async fn wait_job(&self, id: &str) -> Value {
+        for _ in 0..600 {
+            let job: Value = self
+                .get(&format!("/api/v1/jobs/{id}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            if ["succeeded", "failed", "cancelled"].contains(&job["state"].as_str().unwrap()) {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("job {id} did not finish in a minute");
+    }
+
+    pub async fn stop(mut self) {
+        self.platform.shutdown().await;
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap();
+    }
+}
+
+pub fn test_config() -> ServiceConfig {
+    ServiceConfig {
+        workers: 1,
+        train_threads: 1,
+        checkpoint_every: 2,
+        ..ServiceConfig::default()
+    }
+}
+
+/// Status and `error` message of a failed call.
+pub async fn error_of(res: Response) -> (StatusCode, String) {
+    let status = res.status();
+    let body: Value = res.json().await.expect("error bodies are JSON");
+    let message = body["error"].as_str().expect("an error field").to_string();
+    (status, message)
+}
+
+/// A small, fast training job on the iris dataset.
+pub fn quick_iris_job() -> Value {
+    json!({"kind": "train", "dataset": "iris", "epochs": 20, "hidden": [8], "lr": 0.02})
+}

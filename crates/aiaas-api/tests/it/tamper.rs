@@ -1,0 +1,39 @@
+//! A flipped byte in a stored blob makes its load fail with a clear checksum error.
+
+use crate::{IRIS, TestServer, error_of, quick_iris_job};
+use aiaas_types::ModelName;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_in_a_stored_blob_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    server.upload("iris", IRIS).await;
+    assert_eq!(server.train(quick_iris_job()).await["state"], "succeeded");
+    let version: Value = server
+        .get("/api/v1/models/iris/versions/1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let digest = version["weights_digest"].as_str().unwrap();
+    let path = dir.path().join("blobs/sha256").join(digest);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+
+    let (status, message) =
+        error_of(server.get("/api/v1/models/iris/versions/1/archive").await).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(message.contains("checksum"), "{message}");
+    let err = server
+        .platform
+        .load_bundle(&ModelName::new("iris").unwrap(), "1")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("checksum"), "{err}");
+    assert_eq!(server.get("/api/v1/health").await.status(), StatusCode::OK);
+    server.stop().await;
+}

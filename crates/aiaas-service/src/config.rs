@@ -1,0 +1,53 @@
+//! `ServiceConfig`: how many jobs run at once and with how many threads, how often they
+//! checkpoint, and how large an upload may be.
+
+use serde::{Deserialize, Serialize};
+
+/// Size limits are in bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Training jobs run at the same time.
+    pub workers: usize,
+    /// Compute threads per job; 0 shares the machine's cores between the workers.
+    pub train_threads: usize,
+    /// A running job saves a checkpoint every this many epochs (0: only when shutting down).
+    pub checkpoint_every: usize,
+    /// Largest dataset upload.
+    pub max_dataset_bytes: usize,
+    /// Largest model archive upload.
+    pub max_archive_bytes: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            workers: 1,
+            train_threads: 0,
+            checkpoint_every: 5,
+            max_dataset_bytes: 256 << 20,
+            max_archive_bytes: 256 << 20,
+        }
+    }
+}
+
+impl ServiceConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.workers > 64 {
+            return Err(format!("workers is {}; at most 64", self.workers));
+        }
+        if self.max_dataset_bytes == 0 || self.max_archive_bytes == 0 {
+            return Err("upload size limits must be above 0".into());
+        }
+        Ok(())
+    }
+
+    /// Threads one job computes with.
+    pub fn threads_per_job(&self) -> usize {
+        if self.train_threads > 0 {
+            return self.train_threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / self.workers.max(1)).max(1)
+    }
+}

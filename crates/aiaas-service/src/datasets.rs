@@ -1,0 +1,157 @@
+//! Datasets: upload a CSV (parsed, profiled, stored as a content-addressed blob), list, show,
+//! delete, and read one back for training.
+
+use crate::{Platform, ServiceError};
+use aiaas_data::{Column, Dataset, Target, profile, read_csv_bytes};
+use aiaas_store::{DatasetRecord, NewDataset};
+use aiaas_types::{DatasetName, Task};
+use bytes::Bytes;
+use serde_json::json;
+
+impl Platform {
+    /// Register `csv` as dataset `name`. `target` names the predicted column (default `target`);
+    /// `task` overrides the inferred task.
+    pub async fn upload_dataset(
+        &self,
+        name: &DatasetName,
+        target: Option<String>,
+        task: Option<Task>,
+        csv: Bytes,
+    ) -> Result<DatasetRecord, ServiceError> {
+        let limit = self.config().max_dataset_bytes;
+        if csv.len() > limit {
+            return Err(ServiceError::TooLarge(format!(
+                "the dataset is {} bytes; the limit is {limit}",
+                csv.len()
+            )));
+        }
+        if self.store().dataset(name).await.is_ok() {
+            return Err(taken(name));
+        }
+        let source = format!("{name}.csv");
+        let parsed = csv.clone();
+        let (summary, profile_json) = blocking(move || {
+            let ds = read_csv_bytes(&source, &parsed, target.as_deref(), task)
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+            let all: Vec<usize> = (0..ds.rows).collect();
+            let profile = serde_json::to_value(profile(&ds, &all)).expect("profiles serialize");
+            Ok((Summary::of(&ds), profile))
+        })
+        .await?;
+        // The blob first, the row last: a crash in between leaves an unreferenced blob, never a
+        // dataset without its data.
+        let digest = self.store().blobs().put(csv.clone()).await?;
+        let record = self
+            .store()
+            .insert_dataset(&NewDataset {
+                name: name.clone(),
+                digest,
+                target: summary.target,
+                task: summary.task,
+                rows: summary.rows,
+                size_bytes: csv.len() as u64,
+                schema: summary.schema,
+                profile: profile_json,
+            })
+            .await?;
+        tracing::info!(dataset = %name, rows = record.rows, "dataset registered");
+        Ok(record)
+    }
+
+    pub async fn datasets(&self) -> Result<Vec<DatasetRecord>, ServiceError> {
+        Ok(self.store().datasets().await?)
+    }
+
+    pub async fn dataset(&self, name: &DatasetName) -> Result<DatasetRecord, ServiceError> {
+        Ok(self.store().dataset(name).await?)
+    }
+
+    /// Delete a dataset no model version was trained on.
+    pub async fn delete_dataset(&self, name: &DatasetName) -> Result<(), ServiceError> {
+        let record = self.store().delete_dataset(name).await?;
+        self.collect_blob(&record.digest).await;
+        Ok(())
+    }
+
+    /// The dataset's rows, read back from its verified blob exactly as they were uploaded.
+    pub(crate) async fn load_dataset(
+        &self,
+        name: &DatasetName,
+    ) -> Result<(DatasetRecord, Dataset), ServiceError> {
+        let record = self.store().dataset(name).await?;
+        let bytes = self.store().blobs().get(&record.digest).await?;
+        let source = format!("{name}.csv");
+        let (target, task) = (record.target.clone(), record.task);
+        let ds = blocking(move || {
+            read_csv_bytes(&source, &bytes, Some(&target), Some(task))
+                .map_err(|e| ServiceError::Corrupt(format!("stored dataset no longer parses: {e}")))
+        })
+        .await?;
+        Ok((record, ds))
+    }
+
+    /// Delete a blob unless something still refers to it.
+    pub(crate) async fn collect_blob(&self, digest: &str) {
+        match self.store().blob_in_use(digest).await {
+            Ok(false) => {
+                if let Err(e) = self.store().blobs().delete(digest).await {
+                    tracing::warn!(digest, error = %e, "could not delete an unused blob");
+                }
+            }
+            Ok(true) => {}
+            Err(e) => tracing::warn!(digest, error = %e, "could not check whether a blob is used"),
+        }
+    }
+}
+
+fn taken(name: &DatasetName) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "dataset {:?} already exists; delete it first or choose another name",
+        name.as_str()
+    ))
+}
+
+/// What the registry keeps about a parsed dataset besides its bytes and profile.
+struct Summary {
+    target: String,
+    task: Task,
+    rows: u64,
+    schema: serde_json::Value,
+}
+
+impl Summary {
+    fn of(ds: &Dataset) -> Summary {
+        let columns: Vec<serde_json::Value> = ds
+            .columns
+            .iter()
+            .map(|c| match c {
+                Column::Numeric { name } => json!({"name": name, "kind": "numeric"}),
+                Column::Categorical { name, vocabulary } => {
+                    json!({"name": name, "kind": "categorical", "vocabulary": vocabulary})
+                }
+            })
+            .collect();
+        let labels = match &ds.target {
+            Target::Classification { labels, .. } => Some(labels),
+            Target::Regression { .. } => None,
+        };
+        Summary {
+            target: ds.target.name().to_string(),
+            task: ds.task(),
+            rows: ds.rows as u64,
+            schema: json!({
+                "columns": columns,
+                "target": {"name": ds.target.name(), "task": ds.task(), "labels": labels},
+            }),
+        }
+    }
+}
+
+/// Run CPU-bound work off the async runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("a background task failed: {e}")))?
+}

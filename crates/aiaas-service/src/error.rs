@@ -1,0 +1,45 @@
+//! `ServiceError`: what can go wrong in a service call, in the terms a transport maps to a
+//! status (see `aiaas-api`).
+
+use aiaas_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request clashes with the current state (a name taken, an alias in the way).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is well-formed but its content cannot be used (bad CSV, bad hyperparameters,
+    /// a bundle whose digests do not match).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request is larger than the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Stored data failed verification.
+    #[error("{0}")]
+    Corrupt(String),
+    /// The platform is shutting down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or a failed background task: never the caller's fault.
+    #[error("{0}")]
+    Internal(String),
+    /// The store failed for a reason that is not the caller's (database, disk).
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => ServiceError::NotFound(m),
+            StoreError::Conflict(m) => ServiceError::Conflict(m),
+            StoreError::InvalidArgument(m) => ServiceError::Invalid(m),
+            e @ StoreError::Corrupt { .. } => ServiceError::Corrupt(e.to_string()),
+            other => ServiceError::Store(other),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Jobs as users see them: submit (validated before it is queued), list, show, cancel, and
+//! follow a job's events as a stream.
+
+use crate::datasets::blocking;
+use crate::{Platform, ServiceError};
+use aiaas_store::{EpochRow, JobEvent, JobRecord};
+use aiaas_types::{JobId, JobSpec, JobState, SplitSpec};
+use futures_util::Stream;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// How long an event stream waits for news before it looks at the database again anyway.
+const EVENT_POLL: Duration = Duration::from_secs(1);
+
+impl Platform {
+    /// Queue a job. Its fields are checked against the dataset now, so a bad hyperparameter is
+    /// an error here rather than a failed job later.
+    pub async fn submit_job(&self, spec: JobSpec) -> Result<JobRecord, ServiceError> {
+        if self.stopping() {
+            return Err(ServiceError::Unavailable(
+                "the server is shutting down".into(),
+            ));
+        }
+        spec.check_fields().map_err(ServiceError::Invalid)?;
+        let JobSpec::Train(train) = &spec;
+        check_split(&train.split())?;
+        let (_, ds) = self.load_dataset(&train.dataset).await?;
+        let options = train.options.clone();
+        blocking(move || {
+            aiaas_train::resolve(&options, &ds)
+                .map(drop)
+                .map_err(|e| ServiceError::Invalid(e.to_string()))
+        })
+        .await?;
+        let job = self
+            .store()
+            .create_job(&spec, &train.dataset, &train.model_name())
+            .await?;
+        tracing::info!(job = %job.id, dataset = %train.dataset, "job queued");
+        self.inner.wake.notify_one();
+        self.job_changed(&job.id);
+        Ok(job)
+    }
+
+    pub async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>, ServiceError> {
+        Ok(self.store().jobs(state).await?)
+    }
+
+    pub async fn job(&self, id: &JobId) -> Result<JobRecord, ServiceError> {
+        Ok(self.store().job(id).await?)
+    }
+
+    /// Per-epoch losses and metric of a job so far.
+    pub async fn job_metrics(&self, id: &JobId) -> Result<Vec<EpochRow>, ServiceError> {
+        self.store().job(id).await?;
+        Ok(self.store().metric_history(id).await?)
+    }
+
+    /// Cancel a job: a queued one at once, a running one at its next batch.
+    pub async fn cancel_job(&self, id: &JobId) -> Result<JobRecord, ServiceError> {
+        let job = self.store().request_cancel(id).await?;
+        if let Some(flag) = self.inner.running.lock().expect("running lock").get(id) {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.job_changed(id);
+        Ok(job)
+    }
+
+    /// The job's events after sequence number `after`, then each new one as it happens; the
+    /// stream ends after the job's final event (or when the server shuts down).
+    pub async fn job_events(
+        &self,
+        id: &JobId,
+        after: i64,
+    ) -> Result<impl Stream<Item = Result<JobEvent, ServiceError>> + Send + 'static, ServiceError>
+    {
+        self.store().job(id).await?;
+        let follow = Follow {
+            platform: self.clone(),
+            id: id.clone(),
+            after,
+            pending: VecDeque::new(),
+            changes: self.inner.job_changed.subscribe(),
+            done: false,
+        };
+        Ok(futures_util::stream::unfold(follow, |mut f| async move {
+            let next = f.next().await;
+            next.map(|item| (item, f))
+        }))
+    }
+}
+
+fn check_split(split: &SplitSpec) -> Result<(), ServiceError> {
+    let (v, t) = (split.val_fraction, split.test_fraction);
+    if !(0.0..1.0).contains(&v) || !(0.0..1.0).contains(&t) || v + t >= 1.0 {
+        return Err(ServiceError::Invalid(format!(
+            "val_split {v} and test_split {t} must each be in [0, 1) and leave rows to train on"
+        )));
+    }
+    Ok(())
+}
+
+/// State of one event stream.
+struct Follow {
+    platform: Platform,
+    id: JobId,
+    after: i64,
+    pending: VecDeque<JobEvent>,
+    changes: broadcast::Receiver<JobId>,
+    done: bool,
+}
+
+impl Follow {
+    async fn next(&mut self) -> Option<Result<JobEvent, ServiceError>> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                self.after = event.seq;
+                return Some(Ok(event));
+            }
+            if self.done || self.platform.stopping() {
+                return None;
+            }
+            let store = self.platform.store();
+            // Read the state before the events: if it is final, every event is already written.
+            let finished = match store.job(&self.id).await {
+                Ok(job) => job.state.is_final(),
+                Err(e) => return self.fail(e.into()),
+            };
+            match store.events_after(&self.id, self.after).await {
+                Ok(events) if !events.is_empty() => self.pending.extend(events),
+                Ok(_) if finished => return None,
+                Ok(_) => self.wait().await,
+                Err(e) => return self.fail(e.into()),
+            }
+            self.done = finished;
+        }
+    }
+
+    async fn wait(&mut self) {
+        let deadline = tokio::time::sleep(EVENT_POLL);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                changed = self.changes.recv() => match changed {
+                    Ok(id) if id != self.id => continue,
+                    // Ours, or missed messages (lagged): look again.
+                    _ => return,
+                },
+            }
+        }
+    }
+
+    fn fail(&mut self, e: ServiceError) -> Option<Result<JobEvent, ServiceError>> {
+        self.done = true;
+        Some(Err(e))
+    }
+}

@@ -1,0 +1,106 @@
+//! The aiaas service layer: every operation the platform offers, as async functions on
+//! [`Platform`]. Transports (REST today, gRPC later) parse a request, call one function here and
+//! map its result; nothing here knows HTTP. Training runs on blocking threads, never on the
+//! async runtime.
+
+mod archive;
+mod config;
+mod datasets;
+mod demo;
+mod error;
+mod jobs;
+mod registry;
+mod worker;
+
+pub use aiaas_store::{
+    DatasetRecord, EpochRow, JobEvent, JobRecord, ModelRecord, ModelSummary, Store, StoreConfig,
+    StoreError, VersionRecord,
+};
+pub use config::ServiceConfig;
+pub use demo::{DEMO_MODELS, DemoModel};
+pub use error::ServiceError;
+
+use aiaas_types::JobId;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
+
+/// The platform: the store, the job workers and the signals between them. Cheap to clone.
+#[derive(Clone)]
+pub struct Platform {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: ServiceConfig,
+    /// Fired with a job's id whenever it gains an event, so event streams wake up.
+    job_changed: broadcast::Sender<JobId>,
+    /// Wakes idle workers when a job is queued or the platform stops.
+    wake: Notify,
+    /// Cancel flags of the jobs running in this process.
+    running: Mutex<HashMap<JobId, Arc<AtomicBool>>>,
+    /// Set once shutdown starts: running jobs checkpoint and stop, streams end.
+    stopping: AtomicBool,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Platform {
+    /// Start the platform on `store`: jobs that were running when the last process died go back
+    /// to the queue (they resume from their checkpoints), then the workers start.
+    pub async fn start(store: Store, config: ServiceConfig) -> Result<Platform, ServiceError> {
+        config.validate().map_err(ServiceError::Invalid)?;
+        let requeued = store.requeue_interrupted().await?;
+        if !requeued.is_empty() {
+            tracing::info!(jobs = ?requeued, "resuming jobs interrupted by the last shutdown");
+        }
+        let platform = Platform {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                job_changed: broadcast::channel(256).0,
+                wake: Notify::new(),
+                running: Mutex::new(HashMap::new()),
+                stopping: AtomicBool::new(false),
+                workers: Mutex::new(Vec::new()),
+            }),
+        };
+        let handles = (0..platform.inner.config.workers)
+            .map(|i| tokio::spawn(platform.clone().worker_loop(format!("worker-{i}"))))
+            .collect();
+        *platform.inner.workers.lock().expect("workers lock") = handles;
+        Ok(platform)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    /// Stop taking jobs; running jobs save a checkpoint at their next batch and stop (the next
+    /// start resumes them). Returns when every worker has finished.
+    pub async fn shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_waiters();
+        let handles = std::mem::take(&mut *self.inner.workers.lock().expect("workers lock"));
+        for handle in handles {
+            if let Err(e) = handle.await {
+                tracing::error!(error = %e, "a job worker ended abnormally");
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::SeqCst)
+    }
+
+    fn job_changed(&self, id: &JobId) {
+        // No receiver is fine: nobody is following the job.
+        let _ = self.inner.job_changed.send(id.clone());
+    }
+}

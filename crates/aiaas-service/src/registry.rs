@@ -1,0 +1,160 @@
+//! The model registry as users see it: publish a bundle as a new version, list and show models
+//! and versions, move aliases, delete versions, and load a version back as a verified bundle.
+
+use crate::{Platform, ServiceError};
+use aiaas_artifact::{ArtifactError, Bundle, MANIFEST_FILE, Manifest, WEIGHTS_FILE};
+use aiaas_store::{ModelRecord, ModelSummary, NewVersion, VersionRecord};
+use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Version};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+
+impl Platform {
+    /// Publish `bundle` as the next version of `model` (DESIGN.md section 6): every file is
+    /// stored and read back verified, the manifest last, and only then is the version row
+    /// inserted, in one transaction. Until that row exists nothing is visible.
+    pub(crate) async fn publish_bundle(
+        &self,
+        model: &ModelName,
+        mut bundle: Bundle,
+        dataset: Option<DatasetName>,
+        job: Option<JobId>,
+    ) -> Result<VersionRecord, ServiceError> {
+        bundle.manifest.name = model.to_string();
+        let files = bundle
+            .to_files()
+            .map_err(|e| ServiceError::Internal(format!("encoding the bundle: {e}")))?;
+        let blobs = self.store().blobs();
+        let mut digests = BTreeMap::new();
+        let mut size_bytes = 0u64;
+        let mut manifest_json = serde_json::Value::Null;
+        // `to_files` puts the manifest last.
+        for (name, bytes) in files {
+            size_bytes += bytes.len() as u64;
+            if name == MANIFEST_FILE {
+                // What the registry shows is exactly the stored manifest, digests included.
+                manifest_json = serde_json::from_slice(&bytes).expect("a manifest we just wrote");
+            }
+            let digest = blobs.put(Bytes::from(bytes)).await?;
+            blobs.get(&digest).await?;
+            digests.insert(name, digest);
+        }
+        let manifest = &bundle.manifest;
+        let record = self
+            .store()
+            .publish_version(&NewVersion {
+                model: model.clone(),
+                task: manifest.task,
+                manifest_digest: digests[MANIFEST_FILE].clone(),
+                weights_digest: digests[WEIGHTS_FILE].clone(),
+                size_bytes,
+                dataset,
+                dataset_digest: Some(manifest.lineage.dataset.digest.clone()),
+                job_id: job,
+                parent: None,
+                metrics: serde_json::to_value(&manifest.lineage.metrics)
+                    .expect("metrics serialize"),
+                manifest: manifest_json,
+            })
+            .await?;
+        tracing::info!(model = %model, version = record.version, "version published");
+        Ok(record)
+    }
+
+    pub async fn models(&self) -> Result<Vec<ModelSummary>, ServiceError> {
+        Ok(self.store().models().await?)
+    }
+
+    pub async fn model(&self, name: &ModelName) -> Result<ModelRecord, ServiceError> {
+        Ok(self.store().model(name).await?)
+    }
+
+    /// A version by number or alias (`3`, `champion`).
+    pub async fn version(
+        &self,
+        name: &ModelName,
+        version: &str,
+    ) -> Result<VersionRecord, ServiceError> {
+        Ok(self.store().resolve(name, version).await?)
+    }
+
+    /// Point `alias` at `version` (one row update; serving follows it).
+    pub async fn set_alias(
+        &self,
+        name: &ModelName,
+        alias: &AliasName,
+        version: Version,
+    ) -> Result<(), ServiceError> {
+        self.store().set_alias(name, alias, version).await?;
+        tracing::info!(model = %name, alias = %alias, version, "alias moved");
+        Ok(())
+    }
+
+    /// Delete a version no alias points at, and its blobs unless another version shares them.
+    pub async fn delete_version(
+        &self,
+        name: &ModelName,
+        version: Version,
+    ) -> Result<(), ServiceError> {
+        let record = self.store().delete_version(name, version).await?;
+        self.collect_blob(&record.manifest_digest).await;
+        self.collect_blob(&record.weights_digest).await;
+        Ok(())
+    }
+
+    /// A version as a ready bundle; every file's digest is checked on the way.
+    pub async fn load_bundle(
+        &self,
+        name: &ModelName,
+        version: &str,
+    ) -> Result<Bundle, ServiceError> {
+        let files = self.version_files(name, version).await?;
+        Bundle::from_files(|file| Ok(files.get(file).cloned()))
+            .map_err(|e| ServiceError::Corrupt(format!("{name} version {version}: {e}")))
+    }
+
+    /// The files of a version, by bundle file name, read and verified from the blob store.
+    pub(crate) async fn version_files(
+        &self,
+        name: &ModelName,
+        version: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, ServiceError> {
+        let record = self.version(name, version).await?;
+        let blobs = self.store().blobs();
+        let manifest = blobs.get(&record.manifest_digest).await?;
+        let parsed: Manifest = serde_json::from_slice(&manifest).map_err(|e| {
+            ServiceError::Corrupt(format!("{name} version {version}: manifest: {e}"))
+        })?;
+        let mut files = BTreeMap::from([(MANIFEST_FILE.to_string(), manifest.to_vec())]);
+        for (file, digest) in &parsed.files {
+            if !is_digest(digest) {
+                return Err(ServiceError::Corrupt(format!(
+                    "{name} version {version}: manifest lists {file} with a malformed digest"
+                )));
+            }
+            files.insert(file.clone(), blobs.get(digest).await?.to_vec());
+        }
+        Ok(files)
+    }
+
+    /// Register an uploaded bundle (its files, digests checked) as a new version of `name`
+    /// (default: the name in its manifest).
+    pub(crate) async fn import_files(
+        &self,
+        files: BTreeMap<String, Vec<u8>>,
+        name: Option<ModelName>,
+    ) -> Result<VersionRecord, ServiceError> {
+        let bundle = Bundle::from_files(|file| Ok(files.get(file).cloned()))
+            .map_err(|e: ArtifactError| ServiceError::Invalid(format!("the archive: {e}")))?;
+        let name = match name {
+            Some(name) => name,
+            None => ModelName::new(bundle.manifest.name.clone()).map_err(|e| {
+                ServiceError::Invalid(format!("the archive's manifest: {e}; pass ?name=..."))
+            })?,
+        };
+        self.publish_bundle(&name, bundle, None, None).await
+    }
+}
+
+fn is_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

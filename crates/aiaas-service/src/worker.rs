@@ -1,0 +1,235 @@
+//! The job workers: each claims the oldest queued job, trains it on a blocking thread (resuming
+//! from its checkpoint if it has one), records progress and checkpoints as it goes, and
+//! registers the result as a new model version.
+
+use crate::datasets::blocking;
+use crate::{Platform, ServiceError};
+use aiaas_artifact::{Bundle, DatasetRef};
+use aiaas_store::{EpochRow, JobRecord, JobResult};
+use aiaas_train::{Checkpoint, Control, EpochProgress, Observer, Outcome, StopReason, TrainError};
+use aiaas_types::{JobId, JobSpec, JobState, ModelName, Version};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::runtime::Handle;
+
+/// How long an idle worker sleeps before it looks at the queue again without being woken
+/// (another process may have queued a job).
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// How a job's run ended.
+enum Ending {
+    Registered(ModelName, Version),
+    Cancelled,
+    /// Stopped for shutdown after saving a checkpoint; the next start resumes it.
+    Suspended,
+}
+
+impl Platform {
+    pub(crate) async fn worker_loop(self, name: String) {
+        while !self.stopping() {
+            match self.store().claim_job(&name).await {
+                Ok(Some(job)) => self.run_job(job).await,
+                Ok(None) => {
+                    let _ = tokio::time::timeout(IDLE_POLL, self.inner.wake.notified()).await;
+                }
+                Err(e) => {
+                    tracing::error!(worker = %name, error = %e, "could not claim a job");
+                    tokio::time::sleep(IDLE_POLL).await;
+                }
+            }
+        }
+    }
+
+    async fn run_job(&self, job: JobRecord) {
+        let id = job.id.clone();
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.inner
+            .running
+            .lock()
+            .expect("running lock")
+            .insert(id.clone(), cancel.clone());
+        let ending = self.train_job(&job, cancel).await;
+        self.inner.running.lock().expect("running lock").remove(&id);
+        let store = self.store();
+        let recorded = match ending {
+            Ok(Ending::Registered(model, version)) => store
+                .finish_job(
+                    &id,
+                    JobState::Succeeded,
+                    None,
+                    Some(JobResult { model, version }),
+                )
+                .await
+                .map(drop),
+            Ok(Ending::Cancelled) => store
+                .finish_job(&id, JobState::Cancelled, None, None)
+                .await
+                .map(drop),
+            Ok(Ending::Suspended) => store
+                .append_event(&id, "suspended", json!({"reason": "server shutting down"}))
+                .await
+                .map(drop),
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "job failed");
+                store
+                    .finish_job(&id, JobState::Failed, Some(&e.to_string()), None)
+                    .await
+                    .map(drop)
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::error!(job = %id, error = %e, "could not record the end of a job");
+        }
+        self.job_changed(&id);
+    }
+
+    async fn train_job(
+        &self,
+        job: &JobRecord,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<Ending, ServiceError> {
+        let JobSpec::Train(train) = job.spec.clone();
+        let (record, ds) = self.load_dataset(&train.dataset).await?;
+        let resume = match &job.checkpoint_digest {
+            Some(digest) => {
+                let bytes = self.store().blobs().get(digest).await?;
+                Some(Checkpoint::from_bytes(&bytes).map_err(|e| {
+                    ServiceError::Corrupt(format!("job {}'s checkpoint: {e}", job.id))
+                })?)
+            }
+            None => None,
+        };
+        // Claiming logged `started`; a resumed run also says from where.
+        if let Some(c) = &resume {
+            let from = json!({"epoch": c.completed_epochs()});
+            self.store().append_event(&job.id, "resumed", from).await?;
+            self.job_changed(&job.id);
+        }
+
+        let mut observer = JobObserver {
+            platform: self.clone(),
+            runtime: Handle::current(),
+            job: job.id.clone(),
+            cancel,
+        };
+        let split = train.split();
+        let threads = self.config().threads_per_job();
+        let (trained, ds) = blocking(move || {
+            let options = train.options.clone();
+            let spec = aiaas_train::resolve(&options, &ds)
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+            let outcome =
+                aiaas_train::train(&ds, &spec, &split, threads, &mut observer, resume.as_ref())
+                    .map_err(|e| match e {
+                        TrainError::Checkpoint(_) => ServiceError::Corrupt(e.to_string()),
+                        _ => ServiceError::Invalid(e.to_string()),
+                    })?;
+            Ok((outcome, ds))
+        })
+        .await?;
+        let trained = match trained {
+            Outcome::Suspended => return Ok(Ending::Suspended),
+            Outcome::Trained(t) if t.stop == StopReason::Cancelled => return Ok(Ending::Cancelled),
+            Outcome::Trained(t) => t,
+        };
+        let dataset = DatasetRef {
+            name: record.name.to_string(),
+            digest: record.digest.clone(),
+            rows: ds.rows,
+        };
+        let bundle = Bundle::from_trained(
+            &trained,
+            job.model.as_str(),
+            dataset,
+            Some(job.id.to_string()),
+        );
+        let version = self
+            .publish_bundle(
+                &job.model,
+                bundle,
+                Some(record.name.clone()),
+                Some(job.id.clone()),
+            )
+            .await?;
+        Ok(Ending::Registered(job.model.clone(), version.version))
+    }
+}
+
+/// Connects the training loop (on a blocking thread) to the store: progress rows, cancel and
+/// shutdown flags, checkpoints.
+struct JobObserver {
+    platform: Platform,
+    runtime: Handle,
+    job: JobId,
+    cancel: Arc<AtomicBool>,
+}
+
+impl JobObserver {
+    fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), ServiceError> {
+        let store = self.platform.store();
+        let epoch = checkpoint.completed_epochs();
+        self.runtime.block_on(async {
+            let digest = store.blobs().put(checkpoint.to_bytes().into()).await?;
+            let previous = store
+                .set_checkpoint(&self.job, &digest, epoch as u32)
+                .await?;
+            if let Some(old) = previous.filter(|old| *old != digest) {
+                self.platform.collect_blob(&old).await;
+            }
+            store
+                .append_event(&self.job, "checkpoint", json!({"epoch": epoch}))
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+impl Observer for JobObserver {
+    fn on_epoch(&mut self, p: &EpochProgress) {
+        let store = self.platform.store();
+        let row = EpochRow {
+            epoch: p.epoch as u32,
+            epochs: p.epochs as u32,
+            train_loss: p.train_loss,
+            val_loss: p.val_loss,
+            val_metric: p.val_metric,
+            lr: p.lr as f64,
+        };
+        let recorded = self.runtime.block_on(async {
+            store.record_epoch(&self.job, &row).await?;
+            store.heartbeat(&self.job).await?;
+            // A cancel may come from another process sharing the database.
+            store.cancel_requested(&self.job).await
+        });
+        match recorded {
+            Ok(true) => self.cancel.store(true, Ordering::SeqCst),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(job = %self.job, error = %e, "could not record progress"),
+        }
+        self.platform.job_changed(&self.job);
+    }
+
+    fn control(&mut self) -> Control {
+        if self.cancel.load(Ordering::SeqCst) {
+            Control::Cancel
+        } else if self.platform.stopping() {
+            Control::Suspend
+        } else {
+            Control::Continue
+        }
+    }
+
+    fn checkpoint_due(&mut self, completed_epochs: usize) -> bool {
+        let every = self.platform.config().checkpoint_every;
+        every > 0 && completed_epochs.is_multiple_of(every)
+    }
+
+    fn on_checkpoint(&mut self, checkpoint: &Checkpoint) {
+        match self.save_checkpoint(checkpoint) {
+            Ok(()) => self.platform.job_changed(&self.job),
+            Err(e) => tracing::warn!(job = %self.job, error = %e, "could not save a checkpoint"),
+        }
+    }
+}

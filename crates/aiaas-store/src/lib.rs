@@ -1,0 +1,75 @@
+//! Persistence for aiaas: metadata in a SQL database through `sqlx` (SQLite by default) and
+//! content-addressed blobs through `object_store` (a local directory by default). No training,
+//! no HTTP: the service layer above calls these functions.
+//!
+//! - [`Store`]: the handle; open it once with [`Store::open`] and clone it freely.
+//! - [`Blobs`] (`store.blobs()`): bytes under `blobs/sha256/<digest>`, verified on every read.
+//! - Datasets ([`NewDataset`], [`DatasetRecord`]), the model registry ([`NewVersion`],
+//!   [`VersionRecord`], aliases, tags) and the job queue ([`JobRecord`], [`JobEvent`],
+//!   [`EpochRow`]) are methods on [`Store`].
+//!
+//! Every write that reads before it writes runs in one transaction that holds the database's
+//! write lock from its start, so concurrent callers queue instead of failing with
+//! "database is locked".
+
+#![warn(missing_docs)]
+
+mod blobs;
+mod config;
+mod datasets;
+mod db;
+mod error;
+mod jobs;
+mod registry;
+
+pub use blobs::{Blobs, STALE_UPLOAD_AGE, is_digest, sha256_hex};
+pub use config::{StoreConfig, redact_url};
+pub use datasets::{DatasetRecord, NewDataset};
+pub use error::{Result, StoreError};
+pub use jobs::{EpochRow, JobEvent, JobRecord, JobResult};
+pub use registry::{
+    MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, ModelRecord, ModelSummary, NewVersion, VersionRecord,
+};
+
+use db::Database;
+
+/// The store: metadata database and blob store together. Cheap to clone (a connection pool and
+/// an object store behind `Arc`s).
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Database,
+    blobs: Blobs,
+}
+
+impl Store {
+    /// Opens the store `config` names: creates the data directory, opens (or creates) the
+    /// database with WAL, foreign keys and a busy timeout, applies pending migrations, opens the
+    /// blob store and removes temp files that interrupted local uploads left behind.
+    ///
+    /// [`StoreError::Config`] for a database or store URL this build cannot use.
+    pub async fn open(config: &StoreConfig) -> Result<Store> {
+        let database = config.database()?;
+        let blob_location = config.blob_location()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            StoreError::io(
+                format!("cannot create data directory {}", config.data_dir.display()),
+                e,
+            )
+        })?;
+        let db = Database::open(&database).await?;
+        let blobs = Blobs::open(&blob_location).await?;
+        tracing::info!(config = ?config, "store opened");
+        Ok(Store { db, blobs })
+    }
+
+    /// The blob half of the store.
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
+    }
+
+    /// Closes the database connections (waiting for queries in flight). Other clones of this
+    /// store can no longer query the database afterwards.
+    pub async fn close(&self) {
+        self.db.pool.close().await;
+    }
+}

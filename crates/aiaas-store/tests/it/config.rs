@@ -1,0 +1,42 @@
+//! Configuration errors surface from `Store::open` with actionable messages.
+
+use aiaas_store::{Store, StoreConfig, StoreError};
+
+#[tokio::test]
+async fn s3_and_postgres_need_features_this_build_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        store_url: Some("s3://bucket/prefix".into()),
+        ..StoreConfig::in_dir(dir.path())
+    };
+    let err = Store::open(&config).await.unwrap_err();
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("`s3` feature"), "{err}");
+
+    let config = StoreConfig {
+        database_url: Some("postgres://aiaas:secret@db/aiaas".into()),
+        ..StoreConfig::in_dir(dir.path())
+    };
+    let err = Store::open(&config).await.unwrap_err();
+    assert!(err.to_string().contains("PostgreSQL"), "{err}");
+    assert!(!err.to_string().contains("secret"), "{err}");
+}
+
+#[tokio::test]
+async fn explicit_sqlite_and_file_urls_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob_dir = dir.path().join("elsewhere");
+    let config = StoreConfig {
+        data_dir: dir.path().join("data"),
+        database_url: Some(format!("sqlite://{}/meta.db", dir.path().display())),
+        store_url: Some(format!("file://{}", blob_dir.display())),
+    };
+    let store = Store::open(&config).await.unwrap();
+    let digest = store
+        .blobs()
+        .put(bytes::Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert!(blob_dir.join("blobs/sha256").join(digest).is_file());
+    assert!(dir.path().join("meta.db").is_file());
+}

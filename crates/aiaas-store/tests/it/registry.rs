@@ -1,0 +1,186 @@
+//! The model registry: version numbering, task conflicts, aliases, deletion, job idempotence,
+//! tags and blob references.
+
+use crate::{model, new_version};
+use aiaas_store::StoreError;
+use aiaas_types::{AliasName, JobId, Task};
+
+fn alias(name: &str) -> AliasName {
+    AliasName::new(name).unwrap()
+}
+
+#[tokio::test]
+async fn versions_are_numbered_in_order_and_listed() {
+    let (store, _dir) = crate::store().await;
+    for (i, seed) in ["a", "b", "c"].into_iter().enumerate() {
+        let mut new = new_version(&store, "iris", seed).await;
+        new.parent = (i > 0).then_some(i as u32);
+        let record = store.publish_version(&new).await.unwrap();
+        assert_eq!(record.version, i as u32 + 1);
+        assert_eq!(record.manifest, new.manifest);
+        assert_eq!(record.weights_digest, new.weights_digest);
+    }
+    store
+        .publish_version(&new_version(&store, "digits", "a").await)
+        .await
+        .unwrap();
+
+    let iris = store.model(&model("iris")).await.unwrap();
+    assert_eq!(iris.task, Task::Classification);
+    let numbers: Vec<_> = iris.versions.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, vec![1, 2, 3]);
+    assert_eq!(iris.versions[2].parent, Some(2));
+
+    let models = store.models().await.unwrap();
+    let names: Vec<_> = models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, vec!["digits", "iris"]);
+    assert_eq!(models[1].latest_version, Some(3));
+    assert_eq!(models[1].version_count, 3);
+
+    let v2 = store.version(&model("iris"), 2).await.unwrap();
+    assert_eq!(v2.manifest["seed"], "b");
+    let err = store.version(&model("iris"), 7).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)));
+    assert_eq!(err.to_string(), "model \"iris\" has no version 7");
+    let err = store.version(&model("nope"), 1).await.unwrap_err();
+    assert_eq!(err.to_string(), "model \"nope\" not found");
+    assert!(matches!(
+        store.model(&model("nope")).await.unwrap_err(),
+        StoreError::NotFound(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_model_keeps_its_task() {
+    let (store, _dir) = crate::store().await;
+    store
+        .publish_version(&new_version(&store, "iris", "a").await)
+        .await
+        .unwrap();
+    let mut regression = new_version(&store, "iris", "b").await;
+    regression.task = Task::Regression;
+    let err = store.publish_version(&regression).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.to_string().contains("classification"), "{err}");
+    assert_eq!(store.model(&model("iris")).await.unwrap().versions.len(), 1);
+}
+
+#[tokio::test]
+async fn aliases_move_resolve_and_guard_deletion() {
+    let (store, _dir) = crate::store().await;
+    let iris = model("iris");
+    for seed in ["a", "b", "c"] {
+        store
+            .publish_version(&new_version(&store, "iris", seed).await)
+            .await
+            .unwrap();
+    }
+    store.set_alias(&iris, &alias("champion"), 1).await.unwrap();
+    store
+        .set_alias(&iris, &alias("challenger"), 3)
+        .await
+        .unwrap();
+    assert_eq!(store.resolve(&iris, "champion").await.unwrap().version, 1);
+    store.set_alias(&iris, &alias("champion"), 2).await.unwrap();
+    assert_eq!(store.resolve(&iris, "champion").await.unwrap().version, 2);
+    assert_eq!(store.resolve(&iris, "3").await.unwrap().version, 3);
+
+    let record = store.model(&iris).await.unwrap();
+    assert_eq!(record.aliases.len(), 2);
+    assert_eq!(record.aliases[&alias("champion")], 2);
+    let summary = &store.models().await.unwrap()[0];
+    assert_eq!(summary.aliases, record.aliases);
+
+    for reference in ["nope", "9", "bad name/..", ""] {
+        let err = store.resolve(&iris, reference).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::NotFound(_)),
+            "{reference:?}: {err:?}"
+        );
+    }
+    let err = store.set_alias(&iris, &alias("x"), 9).await.unwrap_err();
+    assert_eq!(err.to_string(), "model \"iris\" has no version 9");
+    let err = store.set_alias(&iris, &alias("42"), 1).await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidArgument(_)), "{err:?}");
+
+    let err = store.delete_version(&iris, 2).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.to_string().contains("\"champion\""), "{err}");
+
+    store.delete_alias(&iris, &alias("champion")).await.unwrap();
+    assert!(matches!(
+        store
+            .delete_alias(&iris, &alias("champion"))
+            .await
+            .unwrap_err(),
+        StoreError::NotFound(_)
+    ));
+    let deleted = store.delete_version(&iris, 2).await.unwrap();
+    assert_eq!(deleted.version, 2);
+    assert!(!store.blob_in_use(&deleted.weights_digest).await.unwrap());
+    assert!(!store.blob_in_use(&deleted.manifest_digest).await.unwrap());
+    assert!(matches!(
+        store.version(&iris, 2).await.unwrap_err(),
+        StoreError::NotFound(_)
+    ));
+
+    // Numbers are not reused after a deletion.
+    let next = store
+        .publish_version(&new_version(&store, "iris", "d").await)
+        .await
+        .unwrap();
+    assert_eq!(next.version, 4);
+    let v3 = store.version(&iris, 3).await.unwrap();
+    assert!(store.blob_in_use(&v3.weights_digest).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_job_publishes_at_most_one_version() {
+    let (store, _dir) = crate::store().await;
+    let job = JobId::new("job-1").unwrap();
+    let mut new = new_version(&store, "iris", "a").await;
+    new.job_id = Some(job.clone());
+    let first = store.publish_version(&new).await.unwrap();
+    let mut retry = new_version(&store, "iris", "b").await;
+    retry.job_id = Some(job.clone());
+    let second = store.publish_version(&retry).await.unwrap();
+    assert_eq!(first, second);
+    let record = store.model(&model("iris")).await.unwrap();
+    assert_eq!(record.versions.len(), 1);
+    assert_eq!(record.versions[0].job_id, Some(job));
+}
+
+#[tokio::test]
+async fn tags_per_version() {
+    let (store, _dir) = crate::store().await;
+    let iris = model("iris");
+    store
+        .publish_version(&new_version(&store, "iris", "a").await)
+        .await
+        .unwrap();
+    store.set_tag(&iris, 1, "stage", "staging").await.unwrap();
+    store
+        .set_tag(&iris, 1, "stage", "production")
+        .await
+        .unwrap();
+    store.set_tag(&iris, 1, "owner", "ml-team").await.unwrap();
+    let tags = store.tags(&iris, 1).await.unwrap();
+    assert_eq!(tags.len(), 2);
+    assert_eq!(tags["stage"], "production");
+    store.delete_tag(&iris, 1, "owner").await.unwrap();
+    assert_eq!(store.tags(&iris, 1).await.unwrap().len(), 1);
+    assert!(matches!(
+        store.set_tag(&iris, 2, "k", "v").await.unwrap_err(),
+        StoreError::NotFound(_)
+    ));
+    assert!(matches!(
+        store.set_tag(&iris, 1, "", "v").await.unwrap_err(),
+        StoreError::InvalidArgument(_)
+    ));
+    // Tags go with their version.
+    store.delete_version(&iris, 1).await.unwrap();
+    assert!(matches!(
+        store.tags(&iris, 1).await.unwrap_err(),
+        StoreError::NotFound(_)
+    ));
+}
