@@ -16,6 +16,7 @@ use axum::routing::{get, post, put};
 use management as m;
 use std::future::Future;
 use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
 
 /// Largest JSON request body (job requests, alias moves).
 pub const MAX_JSON_BYTES: usize = 1 << 20;
@@ -61,6 +62,9 @@ pub fn router(platform: Platform) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        // One span per request (method, path, status, latency); visible with
+        // AIAAS_LOG=tower_http=debug.
+        .layer(TraceLayer::new_for_http())
         .with_state(platform)
 }
 

@@ -1,6 +1,9 @@
 //! Command-line interface: every command and flag, with help text.
 
-use aiaas_types::{Activation, LossKind, ModelKind, OptimizerKind, Task};
+use aiaas_types::{
+    Activation, AliasName, DatasetName, JobId, JobState, LossKind, ModelKind, ModelName,
+    OptimizerKind, Task, Version,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -8,7 +11,7 @@ use std::path::PathBuf;
 #[command(
     name = "aiaas",
     version,
-    about = "AI models as a service: train, evaluate and predict"
+    about = "AI models as a service: train, evaluate and predict, locally or on an aiaas server"
 )]
 pub struct Cli {
     /// Compute threads (default: all cores).
@@ -20,13 +23,25 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Train a model on a CSV file or a bundled sample and write a model bundle.
+    /// Train a model on a CSV file or a bundled sample: locally into a model bundle, or as a job
+    /// on a server with --server (or AIAAS_URL).
     Train(TrainArgs),
     /// Score a model bundle on a CSV file with the same columns.
     Eval(EvalArgs),
     /// Predict with a model bundle for every row of a CSV file.
     Predict(PredictArgs),
+    /// Run the server: management API, job workers and the model registry.
+    Serve(ServeArgs),
+    /// Datasets registered on an aiaas server.
+    Datasets(DatasetsArgs),
+    /// Training jobs on an aiaas server.
+    Jobs(JobsArgs),
+    /// Models and versions registered on an aiaas server.
+    Models(ModelsArgs),
 }
+
+/// Where `aiaas serve` listens unless told otherwise, and so where the client looks.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -99,9 +114,15 @@ pub struct TrainArgs {
     /// Bundle directory to write (default: models/<dataset name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print one JSON object instead of the report.
+    /// Print one JSON object instead of the report (with a server: the final job record).
     #[arg(long)]
     pub json: bool,
+    /// Train on this aiaas server instead of locally (default: local, unless AIAAS_URL is set).
+    #[arg(long, env = "AIAAS_URL")]
+    pub server: Option<String>,
+    /// With a server: model to register the new version under (default: the dataset's name).
+    #[arg(long)]
+    pub name: Option<ModelName>,
 }
 
 #[derive(Args)]
@@ -130,6 +151,158 @@ pub struct PredictArgs {
     pub out: Option<PathBuf>,
 }
 
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "AIAAS_ADDR")]
+    pub addr: String,
+    /// Directory for the database and blobs.
+    #[arg(long, default_value = "aiaas-data", env = "AIAAS_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Metadata database (default: SQLite in the data directory).
+    #[arg(long, env = "AIAAS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Blob store (default: the data directory; s3://bucket/prefix needs the s3 feature).
+    #[arg(long, env = "AIAAS_STORE_URL")]
+    pub store_url: Option<String>,
+    /// Register the bundled datasets and train the iris and digits demo models if missing.
+    #[arg(long)]
+    pub demo: bool,
+    /// Training jobs run at once.
+    #[arg(long, default_value_t = 1, env = "AIAAS_WORKERS")]
+    pub workers: usize,
+    /// Epochs between checkpoints of a running job.
+    #[arg(long, default_value_t = 5, env = "AIAAS_CHECKPOINT_EVERY")]
+    pub checkpoint_every: usize,
+    /// Largest dataset or model upload, in MiB.
+    #[arg(long, default_value_t = 256, env = "AIAAS_MAX_UPLOAD_MB")]
+    pub max_upload_mb: usize,
+}
+
+/// Options shared by every command that talks to a server.
+#[derive(Args)]
+pub struct ServerOpts {
+    /// URL of the aiaas server.
+    #[arg(long, global = true, env = "AIAAS_URL", default_value = DEFAULT_SERVER)]
+    pub server: String,
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct DatasetsArgs {
+    #[command(flatten)]
+    pub server: ServerOpts,
+    #[command(subcommand)]
+    pub command: DatasetsCommand,
+}
+
+#[derive(Subcommand)]
+pub enum DatasetsCommand {
+    /// Upload a CSV file (or a bundled sample such as iris) as a new dataset.
+    Upload {
+        /// CSV file, or the name of a bundled sample: iris, wine, breast_cancer, digits, diabetes.
+        file: String,
+        /// Dataset name (default: the file name without its extension).
+        #[arg(long)]
+        name: Option<DatasetName>,
+        /// Column to predict (default: the column named `target`).
+        #[arg(long)]
+        target: Option<String>,
+        /// Override the inferred task.
+        #[arg(long, value_enum)]
+        task: Option<TaskArg>,
+    },
+    /// List the datasets.
+    List,
+    /// Show a dataset's schema and size.
+    Show { name: DatasetName },
+    /// Delete a dataset no model version was trained on.
+    Delete { name: DatasetName },
+}
+
+#[derive(Args)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub server: ServerOpts,
+    #[command(subcommand)]
+    pub command: JobsCommand,
+}
+
+#[derive(Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state.
+        #[arg(long, value_enum)]
+        state: Option<JobStateArg>,
+    },
+    /// Show a job with its per-epoch history.
+    Show { id: JobId },
+    /// Cancel a queued or running job.
+    Cancel { id: JobId },
+    /// Follow a job with a progress bar until it ends.
+    Follow { id: JobId },
+}
+
+#[derive(Args)]
+pub struct ModelsArgs {
+    #[command(flatten)]
+    pub server: ServerOpts,
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+#[derive(Subcommand)]
+pub enum ModelsCommand {
+    /// List the models with their latest version and aliases.
+    List,
+    /// Show a model's versions, or one version in detail.
+    Show {
+        name: ModelName,
+        /// Version number or alias to show in detail.
+        #[arg(long, value_parser = version_or_alias)]
+        version: Option<String>,
+    },
+    /// Point an alias (such as champion) at a version.
+    Alias {
+        name: ModelName,
+        alias: AliasName,
+        version: Version,
+    },
+    /// Delete a version no alias points at.
+    Delete { name: ModelName, version: Version },
+    /// Download a version as a tar archive.
+    Export {
+        name: ModelName,
+        /// Version number or alias.
+        #[arg(value_parser = version_or_alias)]
+        version: String,
+        /// File to write (default: NAME-VERSION.tar).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Register a tar archive from `aiaas models export` as a new version.
+    Import {
+        file: PathBuf,
+        /// Model to register it under (default: the name in the archive's manifest).
+        #[arg(long)]
+        name: Option<ModelName>,
+    },
+}
+
+/// A version number or an alias name, checked before it becomes part of a URL.
+fn version_or_alias(s: &str) -> Result<String, String> {
+    if s.parse::<Version>().is_ok() || AliasName::new(s).is_ok() {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is neither a version number nor an alias name"
+        ))
+    }
+}
+
 /// Mirrors of the shared enums, so that clap can list their values in help and errors.
 macro_rules! value_enum {
     ($arg:ident => $target:ty { $($variant:ident $(= $name:literal)? => $value:expr),* $(,)? }) => {
@@ -153,6 +326,11 @@ value_enum!(LossArg => LossKind {
 });
 value_enum!(OptimizerArg => OptimizerKind {
     Gd => OptimizerKind::Gd, Sgd => OptimizerKind::Sgd, Adam => OptimizerKind::Adam, Adamw = "adamw" => OptimizerKind::AdamW,
+});
+
+value_enum!(JobStateArg => JobState {
+    Queued => JobState::Queued, Running => JobState::Running, Succeeded => JobState::Succeeded,
+    Failed => JobState::Failed, Cancelled => JobState::Cancelled,
 });
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -1,23 +1,28 @@
 //! The `aiaas` binary: command-line parsing and wiring of the library crates.
 
 mod cli;
+mod client;
 mod eval;
 mod predict;
 mod report;
+mod serve;
 mod train;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Die quietly when the reader of our output goes away (`aiaas predict ... | head`), as
-    // command-line tools do, instead of panicking on the failed write.
-    #[cfg(unix)]
-    // SAFETY: setting a signal disposition before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = cli::Cli::parse();
+    // Die quietly when the reader of our output goes away (`aiaas predict ... | head`), as
+    // command-line tools do, instead of panicking on the failed write. Not for the server: a
+    // closed log pipe must not kill it.
+    #[cfg(unix)]
+    if !matches!(cli.command, cli::Command::Serve(_)) {
+        // SAFETY: setting a signal disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let threads = cli
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -25,6 +30,10 @@ fn main() -> ExitCode {
         cli::Command::Train(args) => train::run(args, threads),
         cli::Command::Eval(args) => eval::run(args, threads),
         cli::Command::Predict(args) => predict::run(args, threads),
+        cli::Command::Serve(args) => serve::run(args, cli.threads),
+        cli::Command::Datasets(args) => client::datasets::run(args),
+        cli::Command::Jobs(args) => client::jobs::run(args),
+        cli::Command::Models(args) => client::models::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,16 +2,25 @@
 
 use crate::cli::{ScheduleArg, TrainArgs};
 use crate::report;
-use aiaas_artifact::{Bundle, DatasetRef, FORMAT_VERSION, Lineage, Manifest, WeightsInfo};
-use aiaas_train::{EpochProgress, Observer, Trained};
+use aiaas_artifact::{Bundle, DatasetRef};
+use aiaas_train::{EpochProgress, Observer};
 use aiaas_types::{Schedule, SplitSpec, TrainOptions};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 pub fn run(args: TrainArgs, threads: usize) -> anyhow::Result<()> {
+    // An empty AIAAS_URL counts as unset.
+    if args.server.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+        return crate::client::train::run(args);
+    }
+    if args.name.is_some() {
+        anyhow::bail!(
+            "--name names the model on a server; pass --server URL (or set AIAAS_URL) to train there, \
+             or --out DIR to choose where the local bundle goes"
+        );
+    }
     let options = options(&args)?;
     let split = SplitSpec {
         val_fraction: args.val_split,
@@ -31,11 +40,20 @@ pub fn run(args: TrainArgs, threads: usize) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let mut progress = Progress::new(spec.epochs);
-    let trained = aiaas_train::train(&ds, &spec, &split, threads, &mut progress)?;
+    let aiaas_train::Outcome::Trained(trained) =
+        aiaas_train::train(&ds, &spec, &split, threads, &mut progress, None)?
+    else {
+        unreachable!("the CLI's observer never suspends");
+    };
     progress.bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
 
-    bundle(&trained, &ds)
+    let dataset = DatasetRef {
+        name: ds.name.clone(),
+        digest: ds.digest.clone(),
+        rows: ds.rows,
+    };
+    Bundle::from_trained(&trained, &ds.name, dataset, None)
         .write(&out)
         .with_context(|| format!("writing the bundle to {}", out.display()))?;
     if args.json {
@@ -47,7 +65,7 @@ pub fn run(args: TrainArgs, threads: usize) -> anyhow::Result<()> {
 }
 
 /// The user's flags as training options; the rest is filled in by `aiaas_train::resolve`.
-fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
+pub(crate) fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     let epochs = args.epochs;
     let schedule = args.schedule.map(|s| match s {
         ScheduleArg::Constant => Schedule::Constant,
@@ -81,49 +99,6 @@ fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         seed: Some(args.seed),
     };
     Ok(options)
-}
-
-fn bundle(t: &Trained, ds: &aiaas_data::Dataset) -> Bundle {
-    let mut metrics = BTreeMap::from([("train".to_string(), t.metrics.train.clone())]);
-    if let Some(m) = &t.metrics.val {
-        metrics.insert("val".into(), m.clone());
-    }
-    if let Some(m) = &t.metrics.test {
-        metrics.insert("test".into(), m.clone());
-    }
-    let manifest = Manifest {
-        format_version: FORMAT_VERSION,
-        name: ds.name.clone(),
-        task: t.schema.task(),
-        layers: Vec::new(),
-        schema: t.schema.clone(),
-        weights: WeightsInfo::default(),
-        lineage: Lineage {
-            dataset: DatasetRef {
-                name: ds.name.clone(),
-                digest: ds.digest.clone(),
-                rows: ds.rows,
-            },
-            job: None,
-            spec: t.spec.clone(),
-            split: t.split.clone(),
-            split_rows: BTreeMap::from([
-                ("train".to_string(), t.rows.train),
-                ("val".to_string(), t.rows.val),
-                ("test".to_string(), t.rows.test),
-            ]),
-            epochs_run: t.history.len(),
-            best_epoch: t.best_epoch,
-            metrics,
-            parent: None,
-            created_at_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
-        },
-        profile: t.profile.clone(),
-        files: BTreeMap::new(),
-    };
-    Bundle::new(manifest, t.mlp.clone())
 }
 
 /// Progress bar on standard error (drawn only on a terminal).

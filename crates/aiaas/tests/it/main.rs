@@ -1,9 +1,13 @@
-//! The `aiaas` binary as a user runs it: accuracy on the bundled samples, bad input, and the
-//! eval and predict commands on a trained bundle.
+//! The `aiaas` binary as a user runs it: accuracy on the bundled samples, bad input, the
+//! eval and predict commands on a trained bundle, and the client commands.
 
 mod accuracy;
 mod bad_input;
+mod client;
 mod commands;
+mod crash;
+mod remote;
+mod server;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -14,6 +18,8 @@ pub fn aiaas(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("AIAAS_THREADS", "2")
+        // A server URL in the caller's environment would send `train` to that server.
+        .env_remove("AIAAS_URL")
         .output()
         .expect("the aiaas binary runs")
 }

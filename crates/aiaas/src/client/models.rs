@@ -1,0 +1,334 @@
+//! `aiaas models list | show | alias | delete | export | import`: the model registry on a
+//! server. Export and import move one version as a tar archive (`manifest.json`,
+//! `weights.safetensors`).
+
+use super::show::{self, at, text};
+use super::{Client, block_on};
+use crate::cli::{ModelsArgs, ModelsCommand};
+use aiaas_types::ModelName;
+use anyhow::Context;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Largest `manifest.json` read from an archive to learn the model name.
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server)?;
+    let json = args.server.json;
+    block_on(async {
+        match args.command {
+            ModelsCommand::List => {
+                let list = client.get("/models").await?;
+                if json {
+                    show::print_json(&list);
+                } else {
+                    print_list(&list);
+                }
+            }
+            ModelsCommand::Show {
+                name,
+                version: None,
+            } => {
+                let model = client.get(&format!("/models/{name}")).await?;
+                if json {
+                    show::print_json(&model);
+                } else {
+                    print_model(&model);
+                }
+            }
+            ModelsCommand::Show {
+                name,
+                version: Some(v),
+            } => {
+                let version = client.get(&format!("/models/{name}/versions/{v}")).await?;
+                if json {
+                    show::print_json(&version);
+                } else {
+                    print_version(&version);
+                }
+            }
+            ModelsCommand::Alias {
+                name,
+                alias,
+                version,
+            } => {
+                let answer = client
+                    .put_json(
+                        &format!("/models/{name}/aliases/{alias}"),
+                        &json!({ "version": version }),
+                    )
+                    .await?;
+                if json {
+                    show::print_json(&answer);
+                } else {
+                    println!("model {name}: alias {alias} -> version {version}");
+                }
+            }
+            ModelsCommand::Delete { name, version } => {
+                client
+                    .delete(&format!("/models/{name}/versions/{version}"))
+                    .await?;
+                if json {
+                    show::print_json(&json!({"model": name, "deleted_version": version}));
+                } else {
+                    println!("model {name} version {version} deleted");
+                }
+            }
+            ModelsCommand::Export { name, version, out } => {
+                let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}-{version}.tar")));
+                let bytes = export(&client, &name, &version, &out).await?;
+                if json {
+                    show::print_json(&json!({"file": out, "size_bytes": bytes}));
+                } else {
+                    println!(
+                        "wrote {} ({})",
+                        out.display(),
+                        show::size(Some(&json!(bytes)))
+                    );
+                }
+            }
+            ModelsCommand::Import { file, name } => {
+                let archive =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                let name = match name {
+                    Some(name) => name,
+                    None => manifest_name(&archive)
+                        .with_context(|| format!("finding the model name in {}", file.display()))?,
+                };
+                let record = client
+                    .post_bytes(
+                        &format!("/models/{name}/versions"),
+                        &[],
+                        "application/x-tar",
+                        archive,
+                    )
+                    .await?;
+                if json {
+                    show::print_json(&record);
+                } else {
+                    println!(
+                        "registered model {} version {}",
+                        text(at(&record, "/model")),
+                        text(at(&record, "/version"))
+                    );
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+/// Streams the archive of `name` `version` into `out`, through a temporary file in the same
+/// folder renamed into place at the end, so `out` is never left half written. Returns its size.
+async fn export(
+    client: &Client,
+    name: &ModelName,
+    version: &str,
+    out: &Path,
+) -> anyhow::Result<u64> {
+    let mut response = client
+        .get_stream(&format!("/models/{name}/versions/{version}/archive"), &[])
+        .await?;
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".aiaas-export-").suffix(".tmp");
+    // The permissions of any new file (umask applied), not tempfile's private 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut written = 0u64;
+    while let Some(chunk) = client.chunk(&mut response).await? {
+        tmp.write_all(&chunk)
+            .with_context(|| format!("writing {}", tmp.path().display()))?;
+        written += chunk.len() as u64;
+    }
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(out)
+        .map_err(|e| e.error)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(written)
+}
+
+/// The `name` field of the archive's `manifest.json`.
+fn manifest_name(archive: &[u8]) -> anyhow::Result<ModelName> {
+    let mut tar = tar::Archive::new(archive);
+    for entry in tar.entries().context("not a tar archive")? {
+        let entry = entry.context("not a tar archive")?;
+        if entry.path().ok().as_deref() != Some(Path::new(aiaas_artifact::MANIFEST_FILE)) {
+            continue;
+        }
+        let mut manifest = Vec::new();
+        entry
+            .take(MAX_MANIFEST_BYTES)
+            .read_to_end(&mut manifest)
+            .context("reading manifest.json")?;
+        let manifest: Value =
+            serde_json::from_slice(&manifest).context("manifest.json is not JSON")?;
+        let name = at(&manifest, "/name")
+            .and_then(Value::as_str)
+            .context("manifest.json has no name; pass --name")?;
+        return ModelName::new(name).with_context(|| "pass --name to choose a valid one");
+    }
+    anyhow::bail!(
+        "the archive has no {}; is it from `aiaas models export`?",
+        aiaas_artifact::MANIFEST_FILE
+    )
+}
+
+fn print_list(list: &Value) {
+    let rows: Vec<Vec<String>> = show::items(list)
+        .iter()
+        .map(|m| {
+            let versions = match at(m, "/versions") {
+                Some(Value::Array(v)) => v.len().to_string(),
+                Some(n) => text(Some(n)),
+                None => text(at(m, "/version_count")),
+            };
+            vec![
+                text(at(m, "/name")),
+                text(at(m, "/task")),
+                text(at(m, "/latest_version")),
+                versions,
+                show::aliases(at(m, "/aliases")),
+                show::time(at(m, "/created_at_ms")),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("no models; train one with `aiaas train --server URL --data FILE`");
+        return;
+    }
+    print!(
+        "{}",
+        show::table(
+            &[
+                "NAME",
+                "TASK",
+                "LATEST",
+                "VERSIONS",
+                "ALIASES",
+                "CREATED (UTC)"
+            ],
+            &rows
+        )
+    );
+}
+
+fn print_model(m: &Value) {
+    print!(
+        "{}",
+        show::pairs(&[
+            ("name", text(at(m, "/name"))),
+            ("task", text(at(m, "/task"))),
+            ("aliases", show::aliases(at(m, "/aliases"))),
+            ("created", show::time(at(m, "/created_at_ms"))),
+        ])
+    );
+    let aliases = at(m, "/aliases").and_then(Value::as_object);
+    let rows: Vec<Vec<String>> = at(m, "/versions")
+        .map(show::items)
+        .unwrap_or_default()
+        .iter()
+        .map(|v| {
+            let number = at(v, "/version");
+            let pointing: Vec<&str> = aliases
+                .into_iter()
+                .flatten()
+                .filter(|(_, target)| Some(*target) == number)
+                .map(|(alias, _)| alias.as_str())
+                .collect();
+            vec![
+                text(number),
+                if pointing.is_empty() {
+                    show::NONE.to_string()
+                } else {
+                    pointing.join(", ")
+                },
+                show::time(at(v, "/created_at_ms")),
+                text(at(v, "/dataset")),
+                text(at(v, "/job_id")),
+                show::size(at(v, "/size_bytes")),
+                show::metrics(at(v, "/metrics")),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        println!();
+        print!(
+            "{}",
+            show::table(
+                &[
+                    "VERSION",
+                    "ALIASES",
+                    "CREATED (UTC)",
+                    "DATASET",
+                    "JOB",
+                    "SIZE",
+                    "METRICS"
+                ],
+                &rows
+            )
+        );
+    }
+}
+
+fn print_version(v: &Value) {
+    let mut items = vec![
+        ("model", text(at(v, "/model"))),
+        ("version", text(at(v, "/version"))),
+        ("task", text(at(v, "/manifest/task"))),
+        ("created", show::time(at(v, "/created_at_ms"))),
+        ("dataset", text(at(v, "/dataset"))),
+        ("job", text(at(v, "/job_id"))),
+        ("parent", text(at(v, "/parent"))),
+        ("size", show::size(at(v, "/size_bytes"))),
+    ];
+    for split in ["train", "val", "test"] {
+        if let Some(m) = at(v, &format!("/metrics/{split}")) {
+            items.push((split, show::headline(m).unwrap_or_else(|| text(Some(m)))));
+        }
+    }
+    print!("{}", show::pairs(&items));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, bytes) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, *bytes).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn the_model_name_comes_from_the_manifest() {
+        let tar = archive(&[
+            ("manifest.json", br#"{"name": "iris", "format_version": 1}"#),
+            ("weights.safetensors", b"..."),
+        ]);
+        assert_eq!(manifest_name(&tar).unwrap().as_str(), "iris");
+
+        let no_manifest = archive(&[("weights.safetensors", b"...")]);
+        assert!(
+            format!("{:#}", manifest_name(&no_manifest).unwrap_err()).contains("no manifest.json")
+        );
+        let bad_name = archive(&[("manifest.json", br#"{"name": "../x"}"#)]);
+        assert!(format!("{:#}", manifest_name(&bad_name).unwrap_err()).contains("--name"));
+    }
+}

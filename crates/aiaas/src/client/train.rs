@@ -1,0 +1,121 @@
+//! `aiaas train --server URL` (or with `AIAAS_URL` set): the same flags as local training,
+//! submitted as a job to a server. The dataset is the registered one `--data` names, or the CSV
+//! file or bundled sample it names, uploaded first; the job's events drive the progress bar.
+
+use super::datasets::{self, CsvSource};
+use super::jobs;
+use super::show::at;
+use super::{Client, block_on};
+use crate::cli::TrainArgs;
+use aiaas_types::{DatasetName, JobId, JobSpec, TrainJob};
+use anyhow::Context;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let server = args
+        .server
+        .clone()
+        .context("remote training needs --server or AIAAS_URL")?;
+    if args.out.is_some() {
+        anyhow::bail!(
+            "--out writes a local bundle; a model trained on a server is registered there \
+             (download it with `aiaas models export NAME VERSION`)"
+        );
+    }
+    let options = crate::train::options(&args)?;
+    let client = Client::new(&server)?;
+    block_on(async {
+        let dataset = dataset(&client, &args).await?;
+        let spec = JobSpec::Train(TrainJob {
+            dataset,
+            name: args.name.clone(),
+            val_split: Some(args.val_split),
+            test_split: Some(args.test_split),
+            options,
+            unknown: Default::default(),
+        });
+        let job = client.post_json("/jobs", &spec).await?;
+        let id = at(&job, "/id")
+            .and_then(Value::as_str)
+            .context("the server's job record has no id")?;
+        let id = JobId::new(id)?;
+        eprintln!(
+            "job {id} submitted to {}; Ctrl-C stops watching, not the job (`aiaas jobs cancel {id}`)",
+            client.base()
+        );
+        let job = jobs::follow(&client, &id).await?;
+        jobs::finish(&job, args.json)
+    })
+}
+
+/// The registered dataset to train on: the one `--data` names if the server has it; else the
+/// CSV file or bundled sample `--data` names, registered under its file stem (uploaded unless
+/// the server already holds exactly these bytes under that name).
+async fn dataset(client: &Client, args: &TrainArgs) -> anyhow::Result<DatasetName> {
+    let data = args.data.as_str();
+    let asked = DatasetName::new(data).ok();
+    if let Some(name) = &asked
+        && let Some(record) = client.get_if_exists(&format!("/datasets/{name}")).await?
+    {
+        check_options(&record, name, args)?;
+        return Ok(name.clone());
+    }
+    let source = CsvSource::read(data)
+        .with_context(|| format!("{data} is not a dataset on the server at {}", client.base()))?;
+    let name = source.default_name()?;
+    let existing = if asked.as_ref() == Some(&name) {
+        None // just asked for
+    } else {
+        client.get_if_exists(&format!("/datasets/{name}")).await?
+    };
+    if let Some(record) = existing {
+        let digest = hex::encode(Sha256::digest(&source.bytes));
+        if at(&record, "/digest").and_then(Value::as_str) != Some(digest.as_str()) {
+            anyhow::bail!(
+                "the server already has a different dataset named {name}; upload {data} under \
+                 another name with `aiaas datasets upload {data} --name NEW` and train with --data NEW"
+            );
+        }
+        check_options(&record, &name, args)?;
+        eprintln!("using dataset {name}, already on the server");
+        return Ok(name);
+    }
+    eprintln!("uploading {data} as dataset {name}");
+    datasets::upload(
+        client,
+        &name,
+        source.bytes,
+        args.target.as_deref(),
+        args.task.map(Into::into),
+    )
+    .await?;
+    Ok(name)
+}
+
+/// A registered dataset's target and task were fixed at upload: a different `--target` or
+/// `--task` cannot apply to it.
+fn check_options(record: &Value, name: &DatasetName, args: &TrainArgs) -> anyhow::Result<()> {
+    let registered = |field: &str| {
+        at(record, field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let task = args.task.map(|t| aiaas_types::Task::from(t).to_string());
+    for (flag, wanted, field) in [
+        ("--target", args.target.clone(), "/target"),
+        ("--task", task, "/task"),
+    ] {
+        if let (Some(wanted), Some(has)) = (wanted, registered(field))
+            && wanted != has
+        {
+            anyhow::bail!(
+                "dataset {name} on the server was registered with {} {has}; to use {flag} \
+                 {wanted}, upload it again under another name with `aiaas datasets upload \
+                 FILE --name NEW {flag} {wanted}`",
+                &flag[2..]
+            );
+        }
+    }
+    Ok(())
+}

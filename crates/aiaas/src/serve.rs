@@ -1,0 +1,130 @@
+//! `aiaas serve`: open the store, start the job workers and the HTTP API, optionally set up the
+//! demo, and shut down gracefully on Ctrl-C or SIGTERM (running jobs checkpoint first).
+
+use crate::cli::ServeArgs;
+use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+pub fn run(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
+    init_logging();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(args, threads))
+}
+
+/// Logs go to standard error, filtered by `AIAAS_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIAAS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
+    let store_config = StoreConfig {
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+        store_url: args.store_url.clone(),
+    };
+    let upload_limit = args
+        .max_upload_mb
+        .checked_mul(1 << 20)
+        .context("--max-upload-mb is too large")?;
+    let config = ServiceConfig {
+        workers: args.workers,
+        train_threads: threads.unwrap_or(0),
+        checkpoint_every: args.checkpoint_every,
+        max_dataset_bytes: upload_limit,
+        max_archive_bytes: upload_limit,
+    };
+    tracing::info!(
+        data_dir = %args.data_dir.display(),
+        database = store_config.database_url.as_deref().map_or("sqlite (data dir)", hide_secret),
+        blobs = store_config.store_url.as_deref().map_or("local (data dir)", hide_secret),
+        ?config,
+        "configuration"
+    );
+    let store = Store::open(&store_config)
+        .await
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let platform = Platform::start(store, config).await?;
+    let listener = TcpListener::bind(&args.addr)
+        .await
+        .with_context(|| format!("listening on {}", args.addr))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("aiaas listening on {base}");
+
+    if args.demo {
+        let platform = platform.clone();
+        let base = base.clone();
+        tokio::spawn(async move {
+            match platform.demo().await {
+                Ok(models) => print_demo(&base, &models),
+                Err(e) => tracing::error!(error = %e, "the demo setup failed"),
+            }
+        });
+    }
+
+    let stopping = platform.clone();
+    aiaas_api::serve(listener, platform, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: running jobs checkpoint, then open requests finish");
+        stopping.shutdown().await;
+    })
+    .await
+    .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_demo(base: &str, models: &[aiaas_service::DemoModel]) {
+    println!("demo ready:");
+    for m in models {
+        println!("  model {} version {} (alias champion)", m.name, m.version);
+        println!("    {base}/api/v1/models/{}", m.name);
+    }
+    println!("  API reference: {base}/docs");
+    println!("  datasets:      {base}/api/v1/datasets");
+    println!("  jobs:          {base}/api/v1/jobs");
+}
+
+/// A URL with any password replaced, for logs.
+fn hide_secret(url: &str) -> &str {
+    if url.contains('@') {
+        "(set, credentials hidden)"
+    } else {
+        url
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
