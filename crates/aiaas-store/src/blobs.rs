@@ -59,7 +59,7 @@ fn open_object_store(location: &BlobLocation) -> Result<(Arc<dyn ObjectStore>, O
         }
         #[cfg(not(feature = "s3"))]
         BlobLocation::S3 { .. } => Err(StoreError::Config(
-            "s3:// store URLs need a build with the `s3` feature (cargo build --features s3); \
+            "s3:// store URLs need a build with the `s3` feature (cargo build --release -p aiaas --features s3); \
              this binary stores blobs in a local directory only"
                 .to_string(),
         )),

@@ -118,3 +118,49 @@ fn every_blob_is_whole(data_dir: &Path) {
         );
     }
 }
+
+#[test]
+fn sigterm_checkpoints_the_running_job_and_the_next_start_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Checkpoints only on shutdown, so the resume point must come from the SIGTERM.
+    let server = ServerProcess::start(dir.path(), &["--checkpoint-every", "0"]);
+    let (status, text) = server.request("POST", "/api/v1/datasets?name=digits", DIGITS);
+    assert_eq!(status, 201, "{text}");
+    let body = json!({"kind": "train", "dataset": "digits", "hidden": [256, 256], "epochs": 60, "patience": 0});
+    let job = server.json("POST", "/api/v1/jobs", body.to_string().as_bytes());
+    let id = job["id"].as_str().unwrap().to_string();
+    server.wait_job(&id, |j| j["progress"]["epoch"].as_u64().unwrap_or(0) >= 2);
+
+    let mut server = server;
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(server.child.id() as i32, libc::SIGTERM);
+    }
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+
+    let server = ServerProcess::start(dir.path(), &["--checkpoint-every", "0"]);
+    let job = server.wait_job(&id, |j| j["state"] != "running" && j["state"] != "queued");
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let (_, events) = server.request("GET", &format!("/api/v1/jobs/{id}/events"), b"");
+    let kinds: Vec<&str> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("event:"))
+        .map(str::trim)
+        .collect();
+    let at = |kind: &str| {
+        kinds
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or_else(|| panic!("no {kind}: {kinds:?}"))
+    };
+    assert!(at("checkpoint") < at("suspended"), "{kinds:?}");
+    assert!(at("suspended") < at("resumed"), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "epoch").count(),
+        60,
+        "no epoch lost or repeated: {kinds:?}"
+    );
+    let model = server.json("GET", "/api/v1/models/digits", b"");
+    assert_eq!(model["versions"].as_array().unwrap().len(), 1);
+}
