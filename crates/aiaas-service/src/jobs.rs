@@ -53,7 +53,6 @@ impl Platform {
 
     /// Per-epoch losses and metric of a job so far.
     pub async fn job_metrics(&self, id: &JobId) -> Result<Vec<EpochRow>, ServiceError> {
-        self.store().job(id).await?;
         Ok(self.store().metric_history(id).await?)
     }
 

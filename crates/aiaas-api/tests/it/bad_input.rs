@@ -173,7 +173,7 @@ async fn bad_requests_are_4xx_with_a_message() {
 
     // Still serving, and nothing was registered by the bad calls.
     assert_eq!(server.get("/api/v1/health").await.status(), StatusCode::OK);
-    let datasets: serde_json::Value = server.get("/api/v1/datasets").await.json().await.unwrap();
+    let datasets: serde_json::Value = server.get_json("/api/v1/datasets").await;
     assert_eq!(datasets.as_array().unwrap().len(), 1);
     server.stop().await;
 }
@@ -182,12 +182,7 @@ async fn bad_requests_are_4xx_with_a_message() {
 async fn the_openapi_document_and_docs_page_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
-    let doc: serde_json::Value = server
-        .get("/api/v1/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = server.get_json("/api/v1/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
     for path in [
         "/api/v1/datasets",

@@ -60,16 +60,11 @@ async fn twenty_parallel_uploads_and_alias_moves_stay_consistent() {
     versions.sort();
     assert_eq!(versions, (1..=20).collect::<Vec<u64>>());
 
-    let model: Value = server
-        .get("/api/v1/models/copies")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let model: Value = server.get_json("/api/v1/models/copies").await;
     assert_eq!(model["versions"].as_array().unwrap().len(), 20);
     let champion = model["aliases"]["champion"].as_u64().unwrap();
     assert!((1..=20).contains(&champion));
-    let datasets: Value = server.get("/api/v1/datasets").await.json().await.unwrap();
+    let datasets: Value = server.get_json("/api/v1/datasets").await;
     assert_eq!(datasets.as_array().unwrap().len(), 21);
     // Every version is whole: its archive exports.
     for v in 1..=20 {

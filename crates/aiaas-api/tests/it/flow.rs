@@ -16,15 +16,10 @@ async fn upload_train_register_alias_export_import() {
     let dataset: Value = res.json().await.unwrap();
     assert_eq!(dataset["rows"], 150);
     assert_eq!(dataset["digest"].as_str().unwrap().len(), 64);
-    let shown: Value = server
-        .get("/api/v1/datasets/iris")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = server.get_json("/api/v1/datasets/iris").await;
     assert_eq!(shown["digest"], dataset["digest"]);
     assert!(!shown["profile"].as_array().unwrap().is_empty(), "{shown}");
-    let listed: Value = server.get("/api/v1/datasets").await.json().await.unwrap();
+    let listed: Value = server.get_json("/api/v1/datasets").await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
 
     // Follow the job's events live while it trains.
@@ -59,12 +54,7 @@ async fn upload_train_register_alias_export_import() {
     assert_eq!(job["result"]["version"], 1, "{job}");
 
     // The version's lineage names the dataset digest, the job and the hyperparameters.
-    let version: Value = server
-        .get("/api/v1/models/iris/versions/1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let version: Value = server.get_json("/api/v1/models/iris/versions/1").await;
     let lineage = &version["manifest"]["lineage"];
     assert_eq!(lineage["dataset"]["digest"], dataset["digest"], "{version}");
     assert_eq!(lineage["job"], json!(id));
@@ -83,19 +73,11 @@ async fn upload_train_register_alias_export_import() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let model: Value = server
-        .get("/api/v1/models/iris")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let model: Value = server.get_json("/api/v1/models/iris").await;
     assert_eq!(model["aliases"]["champion"], 1, "{model}");
     let by_alias: Value = server
-        .get("/api/v1/models/iris/versions/champion")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/models/iris/versions/champion")
+        .await;
     assert_eq!(by_alias["version"], 1);
 
     let res = server
@@ -119,12 +101,7 @@ async fn upload_train_register_alias_export_import() {
         "{}",
         res.text().await.unwrap()
     );
-    let imported: Value = other
-        .get("/api/v1/models/flowers/versions/1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let imported: Value = other.get_json("/api/v1/models/flowers/versions/1").await;
     assert_eq!(imported["manifest"]["lineage"]["job"], json!(id));
 
     // The same weights give the same predictions on both servers.
@@ -180,12 +157,7 @@ async fn a_running_job_can_be_cancelled_and_registers_nothing() {
     let id = job["id"].as_str().unwrap();
     // Wait until it is running, then cancel.
     for _ in 0..100 {
-        let j: Value = server
-            .get(&format!("/api/v1/jobs/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let j: Value = server.get_json(&format!("/api/v1/jobs/{id}")).await;
         if j["state"] == "running" {
             break;
         }

@@ -67,6 +67,10 @@ impl TestServer {
         self.http.get(self.url(path)).send().await.unwrap()
     }
 
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.http
             .post(self.url(path))
@@ -100,12 +104,7 @@ impl TestServer {
 
     pub async fn wait_job(&self, id: &str) -> Value {
         for _ in 0..600 {
-            let job: Value = self
-                .get(&format!("/api/v1/jobs/{id}"))
-                .await
-                .json()
-                .await
-                .unwrap();
+            let job: Value = self.get_json(&format!("/api/v1/jobs/{id}")).await;
             if ["succeeded", "failed", "cancelled"].contains(&job["state"].as_str().unwrap()) {
                 return job;
             }

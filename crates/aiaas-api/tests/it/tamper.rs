@@ -11,12 +11,7 @@ async fn a_flipped_byte_in_a_stored_blob_is_caught() {
     let server = TestServer::start(dir.path()).await;
     server.upload("iris", IRIS).await;
     assert_eq!(server.train(quick_iris_job()).await["state"], "succeeded");
-    let version: Value = server
-        .get("/api/v1/models/iris/versions/1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let version: Value = server.get_json("/api/v1/models/iris/versions/1").await;
     let digest = version["weights_digest"].as_str().unwrap();
     let path = dir.path().join("blobs/sha256").join(digest);
     let mut bytes = std::fs::read(&path).unwrap();
