@@ -4,6 +4,7 @@
 
 use crate::error::ErrorBody;
 use crate::management::{self as m, AliasBody};
+use aiaas_service::JobEvent;
 use axum::Json;
 use axum::response::Html;
 use utoipa::OpenApi;
@@ -33,7 +34,8 @@ use utoipa::OpenApi;
         m::export_version,
         m::import_version,
     ),
-    components(schemas(ErrorBody, AliasBody))
+    // The event stream's items are not a response body, so name their schema here.
+    components(schemas(ErrorBody, AliasBody, JobEvent))
 )]
 pub struct ApiDoc;
 

@@ -2,7 +2,9 @@
 //! calls one service function and maps the result.
 
 use crate::error::{ApiError, ErrorBody};
-use aiaas_service::Platform;
+use aiaas_service::{
+    DatasetRecord, EpochRow, JobRecord, ModelRecord, ModelSummary, Platform, VersionRecord,
+};
 use aiaas_types::{AliasName, DatasetName, JobId, JobSpec, JobState, ModelName, Task, Version};
 use axum::Json;
 use axum::body::Bytes;
@@ -12,22 +14,42 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::convert::Infallible;
 use utoipa::ToSchema;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-fn to_json(value: impl serde::Serialize) -> Json<Value> {
-    Json(serde_json::to_value(value).expect("records serialize"))
+/// `GET /api/v1/health`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+/// A job with its per-epoch metric history.
+#[derive(Serialize, ToSchema)]
+pub struct JobDetail {
+    #[serde(flatten)]
+    pub job: JobRecord,
+    pub history: Vec<EpochRow>,
+}
+
+/// Where an alias points now.
+#[derive(Serialize, ToSchema)]
+pub struct AliasMoved {
+    pub model: ModelName,
+    pub alias: AliasName,
+    pub version: Version,
 }
 
 #[utoipa::path(get, path = "/api/v1/health", tag = "platform",
-    responses((status = 200, description = "The process is up and its store answers")))]
-pub async fn health(State(p): State<Platform>) -> Result<Json<Value>> {
+    responses((status = 200, description = "The process is up and its store answers", body = Health)))]
+pub async fn health(State(p): State<Platform>) -> Result<Json<Health>> {
     p.datasets().await?;
-    Ok(Json(json!({"status": "ok"})))
+    Ok(Json(Health {
+        status: "ok".into(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -45,7 +67,7 @@ pub struct UploadQuery {
     ),
     request_body(content = String, content_type = "text/csv", description = "The CSV file, with a header row"),
     responses(
-        (status = 201, description = "Registered: schema, rows, digest, profile", body = Value),
+        (status = 201, description = "Registered: schema, rows, digest, profile", body = DatasetRecord),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
         (status = 422, description = "Not a usable CSV", body = ErrorBody),
@@ -54,30 +76,30 @@ pub async fn upload_dataset(
     State(p): State<Platform>,
     query: std::result::Result<Query<UploadQuery>, QueryRejection>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<DatasetRecord>)> {
     let Query(q) = query?;
     let name = DatasetName::new(q.name)?;
     let record = p.upload_dataset(&name, q.target, q.task, body?).await?;
-    Ok((StatusCode::CREATED, to_json(record)))
+    Ok((StatusCode::CREATED, Json(record)))
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets",
-    responses((status = 200, description = "Every registered dataset", body = Value)))]
-pub async fn list_datasets(State(p): State<Platform>) -> Result<Json<Value>> {
-    Ok(to_json(p.datasets().await?))
+    responses((status = 200, description = "Every registered dataset", body = Vec<DatasetRecord>)))]
+pub async fn list_datasets(State(p): State<Platform>) -> Result<Json<Vec<DatasetRecord>>> {
+    Ok(Json(p.datasets().await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets/{name}", tag = "datasets",
     params(("name" = String, Path, description = "Dataset name")),
     responses(
-        (status = 200, description = "Schema, rows, digest and profile", body = Value),
+        (status = 200, description = "Schema, rows, digest and profile", body = DatasetRecord),
         (status = 404, description = "No such dataset", body = ErrorBody),
     ))]
 pub async fn show_dataset(
     State(p): State<Platform>,
     Path(name): Path<String>,
-) -> Result<Json<Value>> {
-    Ok(to_json(p.dataset(&DatasetName::new(name)?).await?))
+) -> Result<Json<DatasetRecord>> {
+    Ok(Json(p.dataset(&DatasetName::new(name)?).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/datasets/{name}", tag = "datasets",
@@ -96,12 +118,12 @@ pub async fn delete_dataset(
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
-    request_body(content = Value, description = "`{\"kind\": \"train\", \"dataset\": NAME, ...}` with \
+    request_body(content = JobSpec, description = "`{\"kind\": \"train\", \"dataset\": NAME, ...}` with \
         the fields of `aiaas train`: name (model to register under), val_split, test_split, model \
         (linear|logistic|mlp), hidden, activation, loss, optimizer (gd|sgd|adam|adamw), lr, momentum, \
         nesterov, weight_decay, schedule, batch_size, epochs, patience, restore_best, seed"),
     responses(
-        (status = 201, description = "Queued", body = Value),
+        (status = 201, description = "Queued", body = JobRecord),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "Unknown dataset", body = ErrorBody),
         (status = 422, description = "Invalid fields or hyperparameters", body = ErrorBody),
@@ -109,9 +131,9 @@ pub async fn delete_dataset(
 pub async fn submit_job(
     State(p): State<Platform>,
     body: std::result::Result<Json<JobSpec>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<JobRecord>)> {
     let Json(spec) = body?;
-    Ok((StatusCode::CREATED, to_json(p.submit_job(spec).await?)))
+    Ok((StatusCode::CREATED, Json(p.submit_job(spec).await?)))
 }
 
 #[derive(Deserialize)]
@@ -121,13 +143,13 @@ pub struct JobsQuery {
 
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
     params(("state" = Option<String>, Query, description = "Only jobs in this state")),
-    responses((status = 200, description = "Jobs, newest first", body = Value)))]
+    responses((status = 200, description = "Jobs, newest first", body = Vec<JobRecord>)))]
 pub async fn list_jobs(
     State(p): State<Platform>,
     query: std::result::Result<Query<JobsQuery>, QueryRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Vec<JobRecord>>> {
     let Query(q) = query?;
-    Ok(to_json(p.jobs(q.state).await?))
+    Ok(Json(p.jobs(q.state).await?))
 }
 
 fn job_id(id: String) -> Result<JobId> {
@@ -137,25 +159,31 @@ fn job_id(id: String) -> Result<JobId> {
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, description = "The job, with its per-epoch metric history", body = Value),
+        (status = 200, description = "The job, with its per-epoch metric history", body = JobDetail),
         (status = 404, description = "No such job", body = ErrorBody),
     ))]
-pub async fn show_job(State(p): State<Platform>, Path(id): Path<String>) -> Result<Json<Value>> {
+pub async fn show_job(
+    State(p): State<Platform>,
+    Path(id): Path<String>,
+) -> Result<Json<JobDetail>> {
     let id = job_id(id)?;
-    let mut job = serde_json::to_value(p.job(&id).await?).expect("records serialize");
-    job["history"] = serde_json::to_value(p.job_metrics(&id).await?).expect("rows serialize");
-    Ok(Json(job))
+    let job = p.job(&id).await?;
+    let history = p.job_metrics(&id).await?;
+    Ok(Json(JobDetail { job, history }))
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, description = "Cancelled, or cancelling at the next batch", body = Value),
+        (status = 200, description = "Cancelled, or cancelling at the next batch", body = JobRecord),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The job has already finished", body = ErrorBody),
     ))]
-pub async fn cancel_job(State(p): State<Platform>, Path(id): Path<String>) -> Result<Json<Value>> {
-    Ok(to_json(p.cancel_job(&job_id(id)?).await?))
+pub async fn cancel_job(
+    State(p): State<Platform>,
+    Path(id): Path<String>,
+) -> Result<Json<JobRecord>> {
+    Ok(Json(p.cancel_job(&job_id(id)?).await?))
 }
 
 #[derive(Deserialize)]
@@ -206,22 +234,22 @@ pub async fn job_events(
 }
 
 #[utoipa::path(get, path = "/api/v1/models", tag = "models",
-    responses((status = 200, description = "Every model: task, latest version, aliases", body = Value)))]
-pub async fn list_models(State(p): State<Platform>) -> Result<Json<Value>> {
-    Ok(to_json(p.models().await?))
+    responses((status = 200, description = "Every model: task, latest version, aliases", body = Vec<ModelSummary>)))]
+pub async fn list_models(State(p): State<Platform>) -> Result<Json<Vec<ModelSummary>>> {
+    Ok(Json(p.models().await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/models/{name}", tag = "models",
     params(("name" = String, Path, description = "Model name")),
     responses(
-        (status = 200, description = "The model with its versions and aliases", body = Value),
+        (status = 200, description = "The model with its versions and aliases", body = ModelRecord),
         (status = 404, description = "No such model", body = ErrorBody),
     ))]
 pub async fn show_model(
     State(p): State<Platform>,
     Path(name): Path<String>,
-) -> Result<Json<Value>> {
-    Ok(to_json(p.model(&ModelName::new(name)?).await?))
+) -> Result<Json<ModelRecord>> {
+    Ok(Json(p.model(&ModelName::new(name)?).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}", tag = "models",
@@ -230,14 +258,14 @@ pub async fn show_model(
         ("version" = String, Path, description = "Version number or alias"),
     ),
     responses(
-        (status = 200, description = "The version: manifest, metrics, lineage", body = Value),
+        (status = 200, description = "The version: manifest, metrics, lineage", body = VersionRecord),
         (status = 404, description = "No such model or version", body = ErrorBody),
     ))]
 pub async fn show_version(
     State(p): State<Platform>,
     Path((name, version)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    Ok(to_json(p.version(&ModelName::new(name)?, &version).await?))
+) -> Result<Json<VersionRecord>> {
+    Ok(Json(p.version(&ModelName::new(name)?, &version).await?))
 }
 
 /// Where an alias should point.
@@ -254,20 +282,22 @@ pub struct AliasBody {
     ),
     request_body = AliasBody,
     responses(
-        (status = 200, description = "The alias points at the version", body = Value),
+        (status = 200, description = "The alias points at the version", body = AliasMoved),
         (status = 404, description = "No such model or version", body = ErrorBody),
     ))]
 pub async fn set_alias(
     State(p): State<Platform>,
     Path((name, alias)): Path<(String, String)>,
     body: std::result::Result<Json<AliasBody>, JsonRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Json<AliasMoved>> {
     let Json(body) = body?;
-    let (name, alias) = (ModelName::new(name)?, AliasName::new(alias)?);
-    p.set_alias(&name, &alias, body.version).await?;
-    Ok(Json(
-        json!({"model": name, "alias": alias, "version": body.version}),
-    ))
+    let (model, alias) = (ModelName::new(name)?, AliasName::new(alias)?);
+    p.set_alias(&model, &alias, body.version).await?;
+    Ok(Json(AliasMoved {
+        model,
+        alias,
+        version: body.version,
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/models/{name}/versions/{version}", tag = "models",
@@ -323,7 +353,7 @@ pub async fn export_version(
     params(("name" = String, Path, description = "Model to register the archive under")),
     request_body(content = Vec<u8>, content_type = "application/x-tar", description = "An archive from the export endpoint"),
     responses(
-        (status = 201, description = "Registered as a new version", body = Value),
+        (status = 201, description = "Registered as a new version", body = VersionRecord),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
         (status = 422, description = "Not a model archive, or a digest does not match", body = ErrorBody),
     ))]
@@ -331,8 +361,8 @@ pub async fn import_version(
     State(p): State<Platform>,
     Path(name): Path<String>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<VersionRecord>)> {
     let name = ModelName::new(name)?;
     let record = p.import_version(body?, Some(name)).await?;
-    Ok((StatusCode::CREATED, to_json(record)))
+    Ok((StatusCode::CREATED, Json(record)))
 }

@@ -30,6 +30,7 @@ pub struct NewDataset {
 }
 
 /// A registered dataset.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DatasetRecord {
     /// Its name.

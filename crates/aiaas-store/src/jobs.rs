@@ -16,6 +16,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// A job as stored.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     /// Its id.
@@ -57,6 +58,7 @@ pub struct JobRecord {
 }
 
 /// The version a succeeded job published.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobResult {
     /// The model it published to.
@@ -66,6 +68,7 @@ pub struct JobResult {
 }
 
 /// One finished epoch: the job's progress and one line of its metric history.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
     /// 1-based epoch just finished.
@@ -83,6 +86,7 @@ pub struct EpochRow {
 }
 
 /// One entry of a job's event log.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobEvent {
     /// 1, 2, ... in the order the events were appended.

@@ -47,6 +47,7 @@ pub struct NewVersion {
 }
 
 /// A published version.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VersionRecord {
     /// Model it belongs to.
@@ -76,6 +77,7 @@ pub struct VersionRecord {
 }
 
 /// One line of the model list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {
     /// The model's name.
@@ -93,6 +95,7 @@ pub struct ModelSummary {
 }
 
 /// A model with all its versions (oldest first) and aliases.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
     /// The model's name.

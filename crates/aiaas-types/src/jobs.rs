@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A job request, tagged by `kind`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobSpec {
@@ -34,6 +35,7 @@ impl JobSpec {
 }
 
 /// Train a model on a registered dataset and register the result as a new version.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainJob {
     pub dataset: DatasetName,
@@ -50,6 +52,7 @@ pub struct TrainJob {
     pub options: TrainOptions,
     /// Whatever else the request held; see [`JobSpec::check_fields`].
     #[serde(flatten, skip_serializing)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub unknown: BTreeMap<String, IgnoredAny>,
 }
 

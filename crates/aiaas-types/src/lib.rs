@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What a model predicts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
@@ -31,6 +32,7 @@ impl fmt::Display for Task {
 }
 
 /// Element-wise activation applied after a dense layer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
@@ -42,6 +44,7 @@ pub enum Activation {
 
 /// The model families `aiaas train` offers. Linear and logistic models are MLPs without hidden
 /// layers; the family still matters for defaults and for what a user asked for.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
@@ -69,6 +72,7 @@ pub struct LayerSpec {
 }
 
 /// Training loss. Cross-entropy losses take logits (they apply sigmoid / softmax themselves).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossKind {
@@ -77,6 +81,7 @@ pub enum LossKind {
     CrossEntropy,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
@@ -127,6 +132,7 @@ impl OptimizerSpec {
 }
 
 /// Learning-rate schedule, stepped once per epoch (PyTorch `StepLR`, `CosineAnnealingLR`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Schedule {
@@ -180,6 +186,7 @@ pub struct TrainSpec {
 /// options are resolved against a dataset. The CLI flags of `aiaas train` and the fields of a
 /// training job are these (a job refuses unknown fields itself: `deny_unknown_fields` does not
 /// work inside `#[serde(flatten)]`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
     pub model: Option<ModelKind>,

@@ -196,6 +196,21 @@ async fn the_openapi_document_and_docs_page_are_served() {
             "{path} missing from the document"
         );
     }
+    for schema in [
+        "JobSpec",
+        "JobRecord",
+        "JobDetail",
+        "JobEvent",
+        "DatasetRecord",
+        "ModelRecord",
+        "VersionRecord",
+        "ErrorBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"].get(schema).is_some(),
+            "schema {schema} missing from the document"
+        );
+    }
     let page = server.get("/docs").await.text().await.unwrap();
     assert!(page.contains("/api/v1/openapi.json"));
     server.stop().await;
