@@ -54,7 +54,10 @@ pub fn router(platform: Platform) -> Router {
             "/models/{name}/versions/{version}/archive",
             get(m::export_version),
         )
-        .route("/models/{name}/aliases/{alias}", put(m::set_alias))
+        .route(
+            "/models/{name}/aliases/{alias}",
+            put(m::set_alias).delete(m::delete_alias),
+        )
         .route("/openapi.json", get(docs::openapi_json));
     Router::new()
         .nest("/api/v1", api)

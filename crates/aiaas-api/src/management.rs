@@ -5,7 +5,9 @@ use crate::error::{ApiError, ErrorBody};
 use aiaas_service::{
     DatasetRecord, EpochRow, JobRecord, ModelRecord, ModelSummary, Platform, VersionRecord,
 };
-use aiaas_types::{AliasName, DatasetName, JobId, JobSpec, JobState, ModelName, Task, Version};
+use aiaas_types::{
+    AliasName, DatasetName, JobId, JobSpec, JobState, ModelName, Task, Version, parse_version,
+};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
@@ -46,7 +48,7 @@ pub struct AliasMoved {
 #[utoipa::path(get, path = "/api/v1/health", tag = "platform",
     responses((status = 200, description = "The process is up and its store answers", body = Health)))]
 pub async fn health(State(p): State<Platform>) -> Result<Json<Health>> {
-    p.datasets().await?;
+    p.health().await?;
     Ok(Json(Health {
         status: "ok".into(),
     }))
@@ -67,6 +69,7 @@ pub struct UploadQuery {
     ),
     request_body(content = String, content_type = "text/csv", description = "The CSV file, with a header row"),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 201, description = "Registered: schema, rows, digest, profile", body = DatasetRecord),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
@@ -92,6 +95,7 @@ pub async fn list_datasets(State(p): State<Platform>) -> Result<Json<Vec<Dataset
 #[utoipa::path(get, path = "/api/v1/datasets/{name}", tag = "datasets",
     params(("name" = String, Path, description = "Dataset name")),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 200, description = "Schema, rows, digest and profile", body = DatasetRecord),
         (status = 404, description = "No such dataset", body = ErrorBody),
     ))]
@@ -105,6 +109,7 @@ pub async fn show_dataset(
 #[utoipa::path(delete, path = "/api/v1/datasets/{name}", tag = "datasets",
     params(("name" = String, Path, description = "Dataset name")),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such dataset", body = ErrorBody),
         (status = 409, description = "A model version was trained on it", body = ErrorBody),
@@ -159,6 +164,7 @@ fn job_id(id: String) -> Result<JobId> {
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 200, description = "The job, with its per-epoch metric history", body = JobDetail),
         (status = 404, description = "No such job", body = ErrorBody),
     ))]
@@ -175,6 +181,7 @@ pub async fn show_job(
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 200, description = "Cancelled, or cancelling at the next batch", body = JobRecord),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The job has already finished", body = ErrorBody),
@@ -197,6 +204,7 @@ pub struct EventsQuery {
         ("after" = Option<i64>, Query, description = "Only events after this sequence number (or send Last-Event-ID)"),
     ),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 200, description = "Server-sent events: queued, started, resumed, epoch, checkpoint, \
             suspended, requeued, succeeded, failed, cancelled; each `data` is the event as JSON, \
             its `id` the sequence number. The stream ends after the final event.", content_type = "text/event-stream"),
@@ -242,6 +250,7 @@ pub async fn list_models(State(p): State<Platform>) -> Result<Json<Vec<ModelSumm
 #[utoipa::path(get, path = "/api/v1/models/{name}", tag = "models",
     params(("name" = String, Path, description = "Model name")),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 200, description = "The model with its versions and aliases", body = ModelRecord),
         (status = 404, description = "No such model", body = ErrorBody),
     ))]
@@ -258,6 +267,7 @@ pub async fn show_model(
         ("version" = String, Path, description = "Version number or alias"),
     ),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 200, description = "The version: manifest, metrics, lineage", body = VersionRecord),
         (status = 404, description = "No such model or version", body = ErrorBody),
     ))]
@@ -282,6 +292,8 @@ pub struct AliasBody {
     ),
     request_body = AliasBody,
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
+        (status = 415, description = "The body is not sent as application/json", body = ErrorBody),
         (status = 200, description = "The alias points at the version", body = AliasMoved),
         (status = 404, description = "No such model or version", body = ErrorBody),
     ))]
@@ -300,12 +312,32 @@ pub async fn set_alias(
     }))
 }
 
+#[utoipa::path(delete, path = "/api/v1/models/{name}/aliases/{alias}", tag = "models",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("alias" = String, Path, description = "Alias to remove"),
+    ),
+    responses(
+        (status = 204, description = "Removed; the version stays"),
+        (status = 400, description = "Invalid name", body = ErrorBody),
+        (status = 404, description = "No such model or alias", body = ErrorBody),
+    ))]
+pub async fn delete_alias(
+    State(p): State<Platform>,
+    Path((name, alias)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    p.delete_alias(&ModelName::new(name)?, &AliasName::new(alias)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(delete, path = "/api/v1/models/{name}/versions/{version}", tag = "models",
     params(
         ("name" = String, Path, description = "Model name"),
         ("version" = u32, Path, description = "Version number"),
     ),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such model or version", body = ErrorBody),
         (status = 409, description = "An alias points at it", body = ErrorBody),
@@ -314,9 +346,10 @@ pub async fn delete_version(
     State(p): State<Platform>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let number: Version = version.parse().map_err(|_| {
+    let number = parse_version(&version).ok_or_else(|| {
+        let shown: String = version.chars().take(80).collect();
         ApiError::bad_request(format!(
-            "version {version:?} is not a number; delete by number, not alias"
+            "version {shown:?} is not a version number; delete by number, not alias"
         ))
     })?;
     p.delete_version(&ModelName::new(name)?, number).await?;
@@ -329,6 +362,7 @@ pub async fn delete_version(
         ("version" = String, Path, description = "Version number or alias"),
     ),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 200, description = "The bundle as a tar archive (manifest.json, weights.safetensors)", content_type = "application/x-tar"),
         (status = 404, description = "No such model or version", body = ErrorBody),
     ))]
@@ -353,6 +387,7 @@ pub async fn export_version(
     params(("name" = String, Path, description = "Model to register the archive under")),
     request_body(content = Vec<u8>, content_type = "application/x-tar", description = "An archive from the export endpoint"),
     responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 201, description = "Registered as a new version", body = VersionRecord),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
         (status = 422, description = "Not a model archive, or a digest does not match", body = ErrorBody),

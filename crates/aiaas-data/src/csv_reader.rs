@@ -19,6 +19,13 @@ pub const MAX_CATEGORIES: usize = 1000;
 /// Name of the column used as the target when none is given.
 pub const DEFAULT_TARGET: &str = "target";
 
+/// Most columns a CSV file may have (MNIST as a table has 785). Beyond this, parsing, profiles
+/// and models grow past what a single upload should cost.
+pub const MAX_COLUMNS: usize = 10_000;
+
+/// Most model inputs the columns may encode to (one-hot text columns count each category).
+pub const MAX_ENCODED_WIDTH: usize = 100_000;
+
 /// Reads a CSV file with a header row. `target` names the predicted column (default: the column
 /// called `target`); `task` overrides the inferred task. Messages name the file as `path` is
 /// written.
@@ -127,6 +134,13 @@ fn read_features(
     }
 
     let width: usize = columns.iter().map(Column::width).sum();
+    if width > MAX_ENCODED_WIDTH {
+        return Err(DataError::TooWide {
+            file: table.file.clone(),
+            width,
+            max: MAX_ENCODED_WIDTH,
+        });
+    }
     let mut x = vec![0.0f32; rows * width];
     let mut offset = 0;
     for (column, values) in columns.iter().zip(&decoded) {

@@ -127,6 +127,25 @@ pub enum DataError {
         max: usize,
     },
 
+    /// A header with more columns than a dataset may have.
+    #[error("{file}: the header has {count} columns; at most {max} are supported")]
+    TooManyColumns {
+        file: String,
+        count: usize,
+        max: usize,
+    },
+
+    /// Columns whose one-hot encoding gives more model inputs than supported.
+    #[error(
+        "{file}: the columns encode to {width} model inputs (text columns count one per \
+         category); at most {max} are supported: drop identifier-like text columns"
+    )]
+    TooWide {
+        file: String,
+        width: usize,
+        max: usize,
+    },
+
     /// A classification target where every row has the same class.
     #[error(
         "{file}, column \"{column}\": the target has a single class (\"{label}\"); \

@@ -21,7 +21,8 @@ mod split;
 mod table;
 
 pub use csv_reader::{
-    DEFAULT_TARGET, MAX_CATEGORIES, MAX_INFERRED_CLASSES, read_csv, read_csv_bytes,
+    DEFAULT_TARGET, MAX_CATEGORIES, MAX_COLUMNS, MAX_ENCODED_WIDTH, MAX_INFERRED_CLASSES, read_csv,
+    read_csv_bytes,
 };
 pub use dataset::{Column, Dataset, Target};
 pub use error::DataError;

@@ -158,6 +158,13 @@ pub(crate) fn parse_number(field: &str) -> Option<f64> {
 }
 
 fn check_header(file: &str, record: &StringRecord) -> Result<Vec<String>, DataError> {
+    if record.len() > crate::csv_reader::MAX_COLUMNS {
+        return Err(DataError::TooManyColumns {
+            file: file.to_string(),
+            count: record.len(),
+            max: crate::csv_reader::MAX_COLUMNS,
+        });
+    }
     let names: Vec<String> = record.iter().map(str::to_string).collect();
     let mut seen = HashMap::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {

@@ -78,6 +78,11 @@ impl Platform {
         &self.inner.store
     }
 
+    /// Whether the platform can serve: its database answers.
+    pub async fn health(&self) -> Result<(), ServiceError> {
+        Ok(self.store().ping().await?)
+    }
+
     pub fn config(&self) -> &ServiceConfig {
         &self.inner.config
     }

@@ -89,6 +89,17 @@ impl Platform {
         Ok(())
     }
 
+    /// Remove `alias`; the version it pointed at stays.
+    pub async fn delete_alias(
+        &self,
+        name: &ModelName,
+        alias: &AliasName,
+    ) -> Result<(), ServiceError> {
+        self.store().delete_alias(name, alias).await?;
+        tracing::info!(model = %name, alias = %alias, "alias removed");
+        Ok(())
+    }
+
     /// Delete a version no alias points at, and its blobs unless another version shares them.
     pub async fn delete_version(
         &self,

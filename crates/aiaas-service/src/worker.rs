@@ -53,6 +53,8 @@ impl Platform {
         let ending = self.train_job(&job, cancel).await;
         self.inner.running.lock().expect("running lock").remove(&id);
         let store = self.store();
+        let checkpoint = store.job(&id).await.ok().and_then(|j| j.checkpoint_digest);
+        let suspended = matches!(ending, Ok(Ending::Suspended));
         let recorded = match ending {
             Ok(Ending::Registered(model, version)) => store
                 .finish_job(
@@ -67,10 +69,7 @@ impl Platform {
                 .finish_job(&id, JobState::Cancelled, None, None)
                 .await
                 .map(drop),
-            Ok(Ending::Suspended) => store
-                .append_event(&id, "suspended", json!({"reason": "server shutting down"}))
-                .await
-                .map(drop),
+            Ok(Ending::Suspended) => store.suspend_job(&id).await.map(drop),
             Err(e) => {
                 tracing::warn!(job = %id, error = %e, "job failed");
                 store
@@ -79,8 +78,15 @@ impl Platform {
                     .map(drop)
             }
         };
-        if let Err(e) = recorded {
-            tracing::error!(job = %id, error = %e, "could not record the end of a job");
+        match recorded {
+            // A finished job never resumes: its checkpoint can go (a suspended one keeps it).
+            Ok(()) if !suspended => {
+                if let Some(digest) = checkpoint {
+                    self.collect_blob(&digest).await;
+                }
+            }
+            Ok(()) => {}
+            Err(e) => tracing::error!(job = %id, error = %e, "could not record the end of a job"),
         }
         self.job_changed(&id);
     }
@@ -175,12 +181,9 @@ impl JobObserver {
             let previous = store
                 .set_checkpoint(&self.job, &digest, epoch as u32)
                 .await?;
-            if let Some(old) = previous.filter(|old| *old != digest) {
+            if let Some(old) = previous {
                 self.platform.collect_blob(&old).await;
             }
-            store
-                .append_event(&self.job, "checkpoint", json!({"epoch": epoch}))
-                .await?;
             Ok(())
         })
     }

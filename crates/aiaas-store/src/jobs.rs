@@ -218,6 +218,22 @@ fn job_not_found(id: &JobId) -> StoreError {
 }
 
 /// Reads a job inside a transaction, or NotFound.
+/// A job found `running` at start-up this many times is failed instead of retried.
+pub const MAX_INTERRUPTIONS: i64 = 3;
+
+/// How many times job `id` was found running after its process died.
+async fn interruptions<'e, E>(executor: E, id: &JobId) -> Result<i64>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    let row =
+        sqlx::query("SELECT COUNT(*) AS n FROM job_events WHERE job_id = $1 AND kind = 'requeued'")
+            .bind(id.as_str())
+            .fetch_one(executor)
+            .await?;
+    col(&row, "n")
+}
+
 async fn job_in<'e, E>(executor: E, id: &JobId) -> Result<JobRecord>
 where
     E: sqlx::Executor<'e, Database = Db>,
@@ -354,6 +370,24 @@ impl Store {
                 .await?;
                 let data = serde_json::json!({ "reason": "cancel requested before a restart" });
                 insert_event(&mut *w.tx, &id, "cancelled", &data).await?;
+            } else if interruptions(&mut *w.tx, &id).await? + 1 >= MAX_INTERRUPTIONS {
+                // A job that keeps dying with its process is likely what kills it (memory):
+                // retrying it forever would keep the server from ever coming up.
+                let error = format!(
+                    "the server stopped without shutting down {MAX_INTERRUPTIONS} times while this \
+                     job ran; it is not retried again (out of memory? try a smaller model)"
+                );
+                sqlx::query(
+                    "UPDATE jobs SET state = 'failed', error = $1, finished_at_ms = $2, \
+                         lease_owner = NULL WHERE id = $3",
+                )
+                .bind(&error)
+                .bind(now)
+                .bind(id.as_str())
+                .execute(&mut *w.tx)
+                .await?;
+                let data = serde_json::json!({ "error": error });
+                insert_event(&mut *w.tx, &id, "failed", &data).await?;
             } else {
                 sqlx::query(
                     "UPDATE jobs SET state = 'queued', lease_owner = NULL, heartbeat_at_ms = NULL \
@@ -372,6 +406,29 @@ impl Store {
             tracing::info!(count = requeued.len(), "requeued interrupted jobs");
         }
         Ok(requeued)
+    }
+
+    /// Puts running job `id` back in the queue because its worker is shutting down cleanly
+    /// (after saving a checkpoint); it resumes on the next claim. A `suspended` event records
+    /// it, which is how a clean stop is told apart from a crash.
+    pub async fn suspend_job(&self, id: &JobId) -> Result<JobRecord> {
+        let mut w = self.db.write().await?;
+        let job = job_in(&mut *w.tx, id).await?;
+        if job.state != JobState::Running {
+            return Err(not_running(&job, "suspend it"));
+        }
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, heartbeat_at_ms = NULL \
+             WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .execute(&mut *w.tx)
+        .await?;
+        let data = serde_json::json!({ "checkpoint_epoch": job.checkpoint_epoch });
+        insert_event(&mut *w.tx, id, "suspended", &data).await?;
+        let job = job_in(&mut *w.tx, id).await?;
+        w.commit().await?;
+        Ok(job)
     }
 
     /// Records that the worker running job `id` is alive. [`StoreError::Conflict`] if the job
@@ -522,7 +579,8 @@ impl Store {
     }
 
     /// Ends a running job in `state` (succeeded, failed or cancelled) with an optional error and
-    /// published version, and logs the matching final event.
+    /// published version, and logs the matching final event. Its checkpoint is dropped (the
+    /// caller deletes the blob): a finished job never resumes.
     ///
     /// [`StoreError::Conflict`] if the job is not running; [`StoreError::InvalidArgument`] if
     /// `state` is not final.
@@ -549,7 +607,7 @@ impl Store {
         };
         let sql = format!(
             "UPDATE jobs SET state = $1, error = $2, result_model = $3, result_version = $4, \
-                 finished_at_ms = $5, lease_owner = NULL \
+                 finished_at_ms = $5, lease_owner = NULL, checkpoint_digest = NULL \
              WHERE id = $6 RETURNING {JOB_COLUMNS}"
         );
         let row = sqlx::query(&sql)

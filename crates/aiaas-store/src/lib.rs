@@ -26,7 +26,7 @@ pub use blobs::{Blobs, STALE_UPLOAD_AGE, is_digest, sha256_hex};
 pub use config::{StoreConfig, redact_url};
 pub use datasets::{DatasetRecord, NewDataset};
 pub use error::{Result, StoreError};
-pub use jobs::{EpochRow, JobEvent, JobRecord, JobResult};
+pub use jobs::{EpochRow, JobEvent, JobRecord, JobResult, MAX_INTERRUPTIONS};
 pub use registry::{
     MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, ModelRecord, ModelSummary, NewVersion, VersionRecord,
 };
@@ -65,6 +65,12 @@ impl Store {
     /// The blob half of the store.
     pub fn blobs(&self) -> &Blobs {
         &self.blobs
+    }
+
+    /// Checks that the database answers (one trivial query), for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.db.pool).await?;
+        Ok(())
     }
 
     /// Closes the database connections (waiting for queries in flight). Other clones of this

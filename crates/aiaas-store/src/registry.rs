@@ -354,7 +354,7 @@ impl Store {
 
     /// The version `reference` names: a version number (`"3"`) or an alias (`"champion"`).
     pub async fn resolve(&self, model: &ModelName, reference: &str) -> Result<VersionRecord> {
-        if let Ok(version) = reference.parse::<Version>() {
+        if let Some(version) = aiaas_types::parse_version(reference) {
             return self.version(model, version).await;
         }
         let not_found = || {

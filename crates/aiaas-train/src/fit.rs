@@ -139,7 +139,7 @@ pub fn fit(
         best_loss: f64::INFINITY,
         best_epoch: 0,
         since_best: 0,
-        history: Vec::with_capacity(spec.epochs),
+        history: Vec::with_capacity(spec.epochs.min(1024)),
     };
     let mut start = Position::default();
     if let Some(checkpoint) = resume {
@@ -199,6 +199,13 @@ pub fn fit(
             optimizer.step(mlp.params_mut(), &grads, lr);
         }
         let train_loss = total / train.rows.max(1) as f64;
+        // Nothing useful comes after an overflow, and NaN must not reach reports or the store.
+        if !train_loss.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch: epoch + 1,
+                loss: train_loss,
+            });
+        }
         let (val_loss, val_metric) = if val.rows > 0 {
             let (l, m) = evaluate_loss(&mlp, spec.loss, val, &mut eval_ws, &mut scratch);
             (Some(l), Some(m))

@@ -21,15 +21,21 @@ pub use loss::{loss, loss_and_grad};
 pub use optim::{Optimizer, OptimizerState};
 pub use pipeline::{Outcome, SplitMetrics, SplitRows, Trained, train};
 pub use spec::{
-    DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_PATIENCE, DEFAULT_SEED,
-    check_against, default_loss, resolve, validate,
+    DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_PATIENCE, DEFAULT_SEED, MAX_EPOCHS,
+    MAX_HIDDEN_WIDTH, MAX_PARAMETERS, check_against, default_loss, resolve, validate,
 };
 
-/// Why training could not start.
+/// Why training could not start or could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("{0}")]
     InvalidSpec(String),
+    /// The training loss stopped being a finite number: the weights are lost to overflow.
+    #[error(
+        "training diverged: the training loss became {loss} in epoch {epoch}; \
+         lower the learning rate (or scale the inputs)"
+    )]
+    Diverged { epoch: usize, loss: f64 },
     /// A checkpoint is unreadable, or belongs to another run (model, spec or data).
     #[error("cannot resume from this checkpoint: {0}")]
     Checkpoint(String),

@@ -8,10 +8,49 @@ use aiaas_types::{
     TrainOptions, TrainSpec,
 };
 
+/// Most epochs a run may ask for.
+pub const MAX_EPOCHS: usize = 1_000_000;
+/// Widest hidden layer.
+pub const MAX_HIDDEN_WIDTH: usize = 65_536;
+/// Most parameters a model may have: with gradients, optimizer state and the best weights
+/// kept, training holds about five copies (400 MB at this size).
+pub const MAX_PARAMETERS: usize = 20_000_000;
+
 /// Validate the parts of `spec` that do not depend on the data.
 pub fn validate(spec: &TrainSpec) -> Result<(), TrainError> {
     let o = &spec.optimizer;
     let bad = |m: String| Err(TrainError::InvalidSpec(m));
+    if spec.epochs > MAX_EPOCHS {
+        return bad(format!("epochs is {}; at most {MAX_EPOCHS}", spec.epochs));
+    }
+    if let Some(&width) = spec.model.hidden.iter().find(|&&w| w > MAX_HIDDEN_WIDTH) {
+        return bad(format!(
+            "a hidden layer of {width} units; at most {MAX_HIDDEN_WIDTH}"
+        ));
+    }
+    match spec.schedule {
+        Schedule::Constant => {}
+        Schedule::Step { step_size, gamma } => {
+            if step_size == 0 {
+                return bad("the step schedule's step_size must be at least 1".into());
+            }
+            if !(gamma.is_finite() && gamma > 0.0 && gamma <= 1.0) {
+                return bad(format!(
+                    "the step schedule's gamma must be in (0, 1], got {gamma}"
+                ));
+            }
+        }
+        Schedule::Cosine { t_max, eta_min } => {
+            if t_max == 0 {
+                return bad("the cosine schedule's t_max must be at least 1".into());
+            }
+            if !(eta_min.is_finite() && eta_min >= 0.0 && eta_min <= o.lr) {
+                return bad(format!(
+                    "the cosine schedule's eta_min must be in [0, lr], got {eta_min}"
+                ));
+            }
+        }
+    }
     if !(o.lr.is_finite() && o.lr > 0.0) {
         return bad(format!(
             "learning rate must be a positive number, got {}",
@@ -72,6 +111,14 @@ pub fn check_against(spec: &TrainSpec, ds: &Dataset) -> Result<(), TrainError> {
     validate(spec)?;
     let task = ds.task();
     let bad = |m: String| Err(TrainError::InvalidSpec(m));
+    let params = parameter_count(ds.width(), &spec.model.hidden, ds.num_classes());
+    if params > MAX_PARAMETERS {
+        return bad(format!(
+            "this model would have {params} parameters for {} inputs; at most {MAX_PARAMETERS}: \
+             use smaller hidden layers",
+            ds.width()
+        ));
+    }
     match (spec.model.kind, task) {
         (ModelKind::Linear, Task::Classification) => {
             return bad(
@@ -98,6 +145,18 @@ pub fn check_against(spec: &TrainSpec, ds: &Dataset) -> Result<(), TrainError> {
         )),
         (loss, task) => bad(format!("loss {loss:?} does not fit a {task} target").to_lowercase()),
     }
+}
+
+/// Weights and biases of dense layers `inputs -> hidden... -> outputs` (saturating, so a
+/// absurd request cannot overflow the check itself).
+fn parameter_count(inputs: usize, hidden: &[usize], outputs: usize) -> usize {
+    let mut sizes = vec![inputs];
+    sizes.extend_from_slice(hidden);
+    sizes.push(outputs);
+    sizes
+        .windows(2)
+        .map(|w| w[0].saturating_mul(w[1]).saturating_add(w[1]))
+        .fold(0, usize::saturating_add)
 }
 
 /// The loss that fits `ds`: mse for regression, bce for two classes, else cross-entropy.

@@ -125,6 +125,14 @@ name_type!(
 /// A version number of a model: 1, 2, ... in the order they were registered.
 pub type Version = u32;
 
+/// A version number written the one canonical way (`7`, not `07` or `+7`), so that every
+/// reference to a version reads the same and anything else can be an alias.
+pub fn parse_version(s: &str) -> Option<Version> {
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    canonical.then(|| s.parse().ok()).flatten()
+}
+
 /// Where a job is in its life. `queued -> running -> succeeded | failed | cancelled`; a job
 /// interrupted by a crash goes back from `running` to `queued` and resumes from its checkpoint.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -204,6 +212,15 @@ mod tests {
         assert!(serde_json::from_str::<DatasetName>("\"../etc\"").is_err());
         let name: DatasetName = serde_json::from_str("\"wine\"").unwrap();
         assert_eq!(serde_json::to_string(&name).unwrap(), "\"wine\"");
+    }
+
+    #[test]
+    fn versions_are_read_only_in_canonical_form() {
+        assert_eq!(parse_version("7"), Some(7));
+        assert_eq!(parse_version("4294967295"), Some(u32::MAX));
+        for bad in ["", "07", "+7", "-1", " 7", "7a", "4294967296", "champion"] {
+            assert_eq!(parse_version(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod jobs;
 
 pub use ids::{
     AliasName, DatasetName, JobId, JobState, MAX_NAME_LEN, ModelName, NameError, Version,
+    parse_version,
 };
 pub use jobs::{JobSpec, TrainJob};
 

@@ -171,6 +171,37 @@ async fn bad_requests_are_4xx_with_a_message() {
         );
     }
 
+    // Job requests that parse but ask for the impossible.
+    let jobs = [
+        (json!({"epochs": 4294967296u64}), "epochs"),
+        (json!({"hidden": [4000000000u64]}), "hidden layer"),
+        (json!({"hidden": [60000, 60000]}), "parameters"),
+        (
+            json!({"schedule": {"kind": "step", "step_size": 1, "gamma": -2.0}}),
+            "gamma",
+        ),
+        (
+            json!({"schedule": {"kind": "cosine", "t_max": 5, "eta_min": -1e38}}),
+            "eta_min",
+        ),
+    ];
+    for (fields, needle) in jobs {
+        let mut body = json!({"kind": "train", "dataset": "iris"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        let (status, message) = error_of(server.post_json("/api/v1/jobs", &body).await).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {message}"
+        );
+        assert!(
+            message.contains(needle),
+            "{body}: {message:?} lacks {needle:?}"
+        );
+    }
+
     // Still serving, and nothing was registered by the bad calls.
     assert_eq!(server.get("/api/v1/health").await.status(), StatusCode::OK);
     let datasets: serde_json::Value = server.get_json("/api/v1/datasets").await;
@@ -213,5 +244,33 @@ async fn the_openapi_document_and_docs_page_are_served() {
     }
     let page = server.get("/docs").await.text().await.unwrap();
     assert!(page.contains("/api/v1/openapi.json"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverging_job_fails_with_its_reason_and_the_jobs_stay_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    server.upload("iris", IRIS).await;
+    // Losses that overflow to infinity on the way: whatever the ending, every record stays
+    // readable (infinity has no JSON form).
+    let job = server
+        .train(json!({"kind": "train", "dataset": "iris", "optimizer": "gd", "lr": 1e10, "momentum": 0.5, "epochs": 3}))
+        .await;
+    assert!(
+        ["succeeded", "failed"].contains(&job["state"].as_str().unwrap()),
+        "{job}"
+    );
+    let job = server
+        .train(json!({"kind": "train", "dataset": "iris", "lr": 3e38, "epochs": 2}))
+        .await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("diverged"), "{job}");
+    assert_eq!(server.get("/api/v1/jobs").await.status(), StatusCode::OK);
+    // The worker is still there for the next job.
+    assert_eq!(
+        server.train(crate::quick_iris_job()).await["state"],
+        "succeeded"
+    );
     server.stop().await;
 }

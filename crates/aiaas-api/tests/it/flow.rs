@@ -51,6 +51,8 @@ async fn upload_train_register_alias_export_import() {
     let job = server.wait_job(&id).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["history"].as_array().unwrap().len(), 20);
+    assert!(job["checkpoint_digest"].is_null(), "a finished job keeps no checkpoint: {job}");
+    assert_eq!(kinds.iter().filter(|k| **k == "checkpoint").count(), 9, "{kinds:?}");
     assert_eq!(job["result"]["version"], 1, "{job}");
 
     // The version's lineage names the dataset digest, the job and the hyperparameters.
@@ -137,6 +139,26 @@ async fn upload_train_register_alias_export_import() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::CONFLICT);
+
+    // Versions are referred to one way only: `01` is not version 1.
+    assert_eq!(
+        server.get("/api/v1/models/iris/versions/01").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // Without its alias the version can go, then the dataset, and their blobs with them.
+    let delete = |path: &str| server.http.delete(server.url(path)).send();
+    let res = delete("/api/v1/models/iris/aliases/champion")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = delete("/api/v1/models/iris/versions/1").await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = delete("/api/v1/datasets/iris").await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let digest = dataset["digest"].as_str().unwrap();
+    assert!(!dir.path().join("blobs/sha256").join(digest).exists());
+    let weights = version["weights_digest"].as_str().unwrap();
+    assert!(!dir.path().join("blobs/sha256").join(weights).exists());
 
     other.stop().await;
     server.stop().await;

@@ -150,3 +150,27 @@ fn lines_count_physical_lines_across_quoted_newlines() {
         "{msg}"
     );
 }
+
+#[test]
+fn too_many_columns_or_encoded_inputs_are_refused_up_front() {
+    use aiaas_data::{MAX_COLUMNS, MAX_ENCODED_WIDTH};
+    let header: Vec<String> = (0..=MAX_COLUMNS).map(|i| format!("c{i}")).collect();
+    let text = format!("{},target\n", header.join(","));
+    let (err, msg) = error(text.as_bytes(), None, None);
+    assert!(matches!(err, DataError::TooManyColumns { .. }), "{msg}");
+    assert!(msg.contains(&format!("at most {MAX_COLUMNS}")), "{msg}");
+
+    // 200 text columns of 600 categories each: 120,000 one-hot inputs.
+    let cols = MAX_ENCODED_WIDTH / 500;
+    let mut text = (0..cols)
+        .map(|c| format!("t{c}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    text.push_str(",target\n");
+    for r in 0..600 {
+        let row: Vec<String> = (0..cols).map(|c| format!("v{}", (r + c) % 600)).collect();
+        text.push_str(&format!("{},{}\n", row.join(","), r % 2));
+    }
+    let (err, msg) = error(text.as_bytes(), None, None);
+    assert!(matches!(err, DataError::TooWide { .. }), "{msg}");
+}

@@ -332,3 +332,33 @@ async fn concurrent_event_appends_get_distinct_increasing_numbers() {
     assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
     assert_eq!(events.len(), 41);
 }
+
+#[tokio::test]
+async fn a_job_that_keeps_dying_with_its_server_is_failed_and_a_clean_stop_does_not_count() {
+    use aiaas_store::MAX_INTERRUPTIONS;
+    let (store, _dir) = crate::store().await;
+    let id = queue_job(&store, "iris").await;
+    // Clean stops (suspend) are free.
+    for _ in 0..5 {
+        store.claim_job("w").await.unwrap().unwrap();
+        let job = store.suspend_job(&id).await.unwrap();
+        assert_eq!(job.state, JobState::Queued);
+    }
+    // Crashes are counted: the last allowed one fails the job instead of requeueing it.
+    for crash in 1..=MAX_INTERRUPTIONS {
+        store.claim_job("w").await.unwrap().unwrap();
+        let requeued = store.requeue_interrupted().await.unwrap();
+        let job = store.job(&id).await.unwrap();
+        if crash < MAX_INTERRUPTIONS {
+            assert_eq!(requeued, vec![id.clone()]);
+            assert_eq!(job.state, JobState::Queued);
+        } else {
+            assert!(requeued.is_empty());
+            assert_eq!(job.state, JobState::Failed);
+            assert!(job.error.unwrap().contains("out of memory"));
+        }
+    }
+    assert!(store.claim_job("w").await.unwrap().is_none());
+    let err = store.suspend_job(&id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+}

@@ -130,3 +130,31 @@ fn a_seed_reproduces_a_run_exactly_and_another_seed_does_not() {
     let c = fit(mlp(), &other, &train, &val, 1, &mut Silent, None).unwrap();
     assert_ne!(a.mlp.params(), c.mlp.params());
 }
+
+#[test]
+fn a_run_that_overflows_is_an_error_naming_the_epoch_not_nan_metrics() {
+    let train = blobs(64, 0);
+    for (kind, lr) in [(OptimizerKind::Sgd, 3e38), (OptimizerKind::Adam, 1e30)] {
+        let s = spec(kind, lr, 5, None);
+        let mut seen = Vec::new();
+        struct Record<'a>(&'a mut Vec<f64>);
+        impl Observer for Record<'_> {
+            fn on_epoch(&mut self, p: &EpochProgress) {
+                self.0.push(p.train_loss);
+            }
+        }
+        let err = fit(
+            mlp(),
+            &s,
+            &train,
+            &Part::default(),
+            1,
+            &mut Record(&mut seen),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("diverged"), "{err}");
+        assert!(err.to_string().contains("learning rate"), "{err}");
+        assert!(seen.iter().all(|l| l.is_finite()), "{seen:?}");
+    }
+}
