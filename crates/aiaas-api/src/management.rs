@@ -86,10 +86,37 @@ pub async fn upload_dataset(
     Ok((StatusCode::CREATED, Json(record)))
 }
 
+/// A dataset in a listing: everything but its schema and profile, which can be large.
+#[derive(Serialize, ToSchema)]
+pub struct DatasetSummary {
+    pub name: DatasetName,
+    pub digest: String,
+    pub target: String,
+    pub task: Task,
+    pub rows: u64,
+    pub size_bytes: u64,
+    pub created_at_ms: i64,
+}
+
+impl From<DatasetRecord> for DatasetSummary {
+    fn from(d: DatasetRecord) -> Self {
+        DatasetSummary {
+            name: d.name,
+            digest: d.digest,
+            target: d.target,
+            task: d.task,
+            rows: d.rows,
+            size_bytes: d.size_bytes,
+            created_at_ms: d.created_at_ms,
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets",
-    responses((status = 200, description = "Every registered dataset", body = Vec<DatasetRecord>)))]
-pub async fn list_datasets(State(p): State<Platform>) -> Result<Json<Vec<DatasetRecord>>> {
-    Ok(Json(p.datasets().await?))
+    responses((status = 200, description = "Every registered dataset (schema and profile: show one)", body = Vec<DatasetSummary>)))]
+pub async fn list_datasets(State(p): State<Platform>) -> Result<Json<Vec<DatasetSummary>>> {
+    let datasets = p.datasets().await?;
+    Ok(Json(datasets.into_iter().map(Into::into).collect()))
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets/{name}", tag = "datasets",

@@ -51,8 +51,15 @@ async fn upload_train_register_alias_export_import() {
     let job = server.wait_job(&id).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["history"].as_array().unwrap().len(), 20);
-    assert!(job["checkpoint_digest"].is_null(), "a finished job keeps no checkpoint: {job}");
-    assert_eq!(kinds.iter().filter(|k| **k == "checkpoint").count(), 9, "{kinds:?}");
+    assert!(
+        job["checkpoint_digest"].is_null(),
+        "a finished job keeps no checkpoint: {job}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "checkpoint").count(),
+        9,
+        "{kinds:?}"
+    );
     assert_eq!(job["result"]["version"], 1, "{job}");
 
     // The version's lineage names the dataset digest, the job and the hyperparameters.
