@@ -221,6 +221,21 @@ fn job_not_found(id: &JobId) -> StoreError {
 /// A job found `running` at start-up this many times is failed instead of retried.
 pub const MAX_INTERRUPTIONS: i64 = 3;
 
+/// Puts job `id` back in the queue, free for any worker to claim; it keeps its checkpoint.
+async fn back_to_queue<'e, E>(executor: E, id: &JobId) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    sqlx::query(
+        "UPDATE jobs SET state = 'queued', lease_owner = NULL, heartbeat_at_ms = NULL \
+         WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 /// How many times job `id` was found running after its process died.
 async fn interruptions<'e, E>(executor: E, id: &JobId) -> Result<i64>
 where
@@ -389,13 +404,7 @@ impl Store {
                 let data = serde_json::json!({ "error": error });
                 insert_event(&mut *w.tx, &id, "failed", &data).await?;
             } else {
-                sqlx::query(
-                    "UPDATE jobs SET state = 'queued', lease_owner = NULL, heartbeat_at_ms = NULL \
-                     WHERE id = $1",
-                )
-                .bind(id.as_str())
-                .execute(&mut *w.tx)
-                .await?;
+                back_to_queue(&mut *w.tx, &id).await?;
                 let data = serde_json::json!({ "checkpoint_epoch": checkpoint_epoch });
                 insert_event(&mut *w.tx, &id, "requeued", &data).await?;
                 requeued.push(id);
@@ -417,13 +426,7 @@ impl Store {
         if job.state != JobState::Running {
             return Err(not_running(&job, "suspend it"));
         }
-        sqlx::query(
-            "UPDATE jobs SET state = 'queued', lease_owner = NULL, heartbeat_at_ms = NULL \
-             WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .execute(&mut *w.tx)
-        .await?;
+        back_to_queue(&mut *w.tx, id).await?;
         let data = serde_json::json!({ "checkpoint_epoch": job.checkpoint_epoch });
         insert_event(&mut *w.tx, id, "suspended", &data).await?;
         let job = job_in(&mut *w.tx, id).await?;
