@@ -42,20 +42,16 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         max_dataset_bytes: upload_limit,
         max_archive_bytes: upload_limit,
     };
-    tracing::info!(
-        data_dir = %args.data_dir.display(),
-        database = store_config.database_url.as_deref().map_or("sqlite (data dir)", hide_secret),
-        blobs = store_config.store_url.as_deref().map_or("local (data dir)", hide_secret),
-        ?config,
-        "configuration"
-    );
+    tracing::info!(?store_config, ?config, "configuration");
+    // Bind first: a second server started by mistake must fail before it touches the jobs.
+    let listener = TcpListener::bind(&args.addr)
+        .await
+        .with_context(|| format!("listening on {}", args.addr))?;
+    let _lock = lock_data_dir(&args.data_dir)?;
     let store = Store::open(&store_config)
         .await
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let platform = Platform::start(store, config).await?;
-    let listener = TcpListener::bind(&args.addr)
-        .await
-        .with_context(|| format!("listening on {}", args.addr))?;
     let base = format!("http://{}", listener.local_addr()?);
     println!("aiaas listening on {base}");
 
@@ -93,12 +89,23 @@ fn print_demo(base: &str, models: &[aiaas_service::DemoModel]) {
     println!("  jobs:          {base}/api/v1/jobs");
 }
 
-/// A URL with any password replaced, for logs.
-fn hide_secret(url: &str) -> &str {
-    if url.contains('@') {
-        "(set, credentials hidden)"
-    } else {
-        url
+/// Hold an exclusive lock on the data directory for the life of the server: jobs found
+/// `running` at start-up are taken to be orphans of a dead process, which is only true if no
+/// other server uses the same directory.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("aiaas.lock");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another aiaas server is using {}; stop it or pass another --data-dir",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
     }
 }
 

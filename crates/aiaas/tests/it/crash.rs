@@ -164,3 +164,19 @@ fn sigterm_checkpoints_the_running_job_and_the_next_start_finishes_it() {
     let model = server.json("GET", "/api/v1/models/digits", b"");
     assert_eq!(model["versions"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_second_server_on_the_same_data_dir_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ServerProcess::start(dir.path(), &[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aiaas"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another aiaas server is using"), "{stderr}");
+    // The first one is untouched.
+    assert_eq!(first.request("GET", "/api/v1/health", b"").0, 200);
+}
