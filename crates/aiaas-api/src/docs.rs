@@ -30,6 +30,7 @@ use utoipa::OpenApi;
         m::show_model,
         m::show_version,
         m::set_alias,
+        m::delete_alias,
         m::delete_version,
         m::export_version,
         m::import_version,

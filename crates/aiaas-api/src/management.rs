@@ -425,6 +425,6 @@ pub async fn import_version(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<VersionRecord>)> {
     let name = ModelName::new(name)?;
-    let record = p.import_version(body?, Some(name)).await?;
+    let record = p.import_version(body?, &name).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }

@@ -2,7 +2,9 @@
 //! `weights.safetensors`). Reading accepts only those plain files, within the size limit, so an
 //! archive cannot write anywhere or exhaust memory.
 
+use crate::datasets::blocking;
 use crate::{Platform, ServiceError};
+use aiaas_artifact::Bundle;
 use aiaas_artifact::{MANIFEST_FILE, WEIGHTS_FILE};
 use aiaas_store::VersionRecord;
 use aiaas_types::ModelName;
@@ -18,15 +20,18 @@ impl Platform {
         version: &str,
     ) -> Result<Vec<u8>, ServiceError> {
         let files = self.version_files(name, version).await?;
-        pack(&files).map_err(|e| ServiceError::Internal(format!("writing the archive: {e}")))
+        blocking(move || {
+            pack(&files).map_err(|e| ServiceError::Internal(format!("writing the archive: {e}")))
+        })
+        .await
     }
 
-    /// Register an archive made by [`Platform::export_version`] as a new version of `name`
-    /// (default: the model name in its manifest). Every digest is checked first.
+    /// Register an archive made by [`Platform::export_version`] as a new version of `name`.
+    /// Every digest is checked before anything is stored.
     pub async fn import_version(
         &self,
         archive: Bytes,
-        name: Option<ModelName>,
+        name: &ModelName,
     ) -> Result<VersionRecord, ServiceError> {
         let limit = self.config().max_archive_bytes;
         if archive.len() > limit {
@@ -35,12 +40,17 @@ impl Platform {
                 archive.len()
             )));
         }
-        let files = unpack(&archive)?;
-        self.import_files(files, name).await
+        let bundle = blocking(move || {
+            let files = unpack(&archive)?;
+            Bundle::from_files(|file| Ok(files.get(file).cloned()))
+                .map_err(|e| ServiceError::Invalid(format!("the archive: {e}")))
+        })
+        .await?;
+        self.publish_bundle(name, bundle, None, None).await
     }
 }
 
-fn pack(files: &BTreeMap<String, Vec<u8>>) -> std::io::Result<Vec<u8>> {
+fn pack(files: &BTreeMap<String, Bytes>) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     // Manifest first, so a reader streaming the archive learns what follows.
     let order = [MANIFEST_FILE, WEIGHTS_FILE];
@@ -57,7 +67,7 @@ fn pack(files: &BTreeMap<String, Vec<u8>>) -> std::io::Result<Vec<u8>> {
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
         header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, name, bytes.as_slice())?;
+        builder.append_data(&mut header, name, bytes.as_ref())?;
     }
     builder.into_inner()
 }
@@ -100,10 +110,12 @@ mod tests {
     #[test]
     fn pack_and_unpack_round_trip() {
         let files = BTreeMap::from([
-            (MANIFEST_FILE.to_string(), b"{}".to_vec()),
-            (WEIGHTS_FILE.to_string(), vec![1, 2, 3]),
+            (MANIFEST_FILE.to_string(), Bytes::from_static(b"{}")),
+            (WEIGHTS_FILE.to_string(), Bytes::from_static(&[1, 2, 3])),
         ]);
-        assert_eq!(unpack(&pack(&files).unwrap()).unwrap(), files);
+        let back = unpack(&pack(&files).unwrap()).unwrap();
+        assert_eq!(back[MANIFEST_FILE], b"{}");
+        assert_eq!(back[WEIGHTS_FILE], [1, 2, 3]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::{Platform, ServiceError};
 use aiaas_data::{Column, Dataset, Target, profile, read_csv_bytes};
-use aiaas_store::{DatasetRecord, NewDataset};
+use aiaas_store::{DatasetRecord, NewDataset, StoreError};
 use aiaas_types::{DatasetName, Task};
 use bytes::Bytes;
 use serde_json::json;
@@ -40,12 +40,13 @@ impl Platform {
         .await?;
         // The blob first, the row last: a crash in between leaves an unreferenced blob, never a
         // dataset without its data.
+        let gate = self.inner.blob_gate.read().await;
         let digest = self.store().blobs().put(csv.clone()).await?;
-        let record = self
+        let inserted = self
             .store()
             .insert_dataset(&NewDataset {
                 name: name.clone(),
-                digest,
+                digest: digest.clone(),
                 target: summary.target,
                 task: summary.task,
                 rows: summary.rows,
@@ -53,7 +54,15 @@ impl Platform {
                 schema: summary.schema,
                 profile: profile_json,
             })
-            .await?;
+            .await;
+        drop(gate);
+        let record = match inserted {
+            Ok(record) => record,
+            Err(e) => {
+                self.collect_blob(&digest).await;
+                return Err(e.into());
+            }
+        };
         tracing::info!(dataset = %name, rows = record.rows, "dataset registered");
         Ok(record)
     }
@@ -79,7 +88,9 @@ impl Platform {
         name: &DatasetName,
     ) -> Result<(DatasetRecord, Dataset), ServiceError> {
         let record = self.store().dataset(name).await?;
-        let bytes = self.store().blobs().get(&record.digest).await?;
+        let bytes = self
+            .stored_blob(&record.digest, &format!("dataset {name:?}"))
+            .await?;
         let source = format!("{name}.csv");
         let (target, task) = (record.target.clone(), record.task);
         let ds = blocking(move || {
@@ -90,8 +101,24 @@ impl Platform {
         Ok((record, ds))
     }
 
+    /// A blob a stored record names. That it is missing, malformed or changed is the server's
+    /// fault, never the caller's: always `Corrupt` (500), naming `what` it belongs to.
+    pub(crate) async fn stored_blob(
+        &self,
+        digest: &str,
+        what: &str,
+    ) -> Result<Bytes, ServiceError> {
+        self.store().blobs().get(digest).await.map_err(|e| match e {
+            StoreError::NotFound(_)
+            | StoreError::InvalidArgument(_)
+            | StoreError::Corrupt { .. } => ServiceError::Corrupt(format!("{what}: {e}")),
+            other => other.into(),
+        })
+    }
+
     /// Delete a blob unless something still refers to it.
     pub(crate) async fn collect_blob(&self, digest: &str) {
+        let _gate = self.inner.blob_gate.write().await;
         match self.store().blob_in_use(digest).await {
             Ok(false) => {
                 if let Err(e) = self.store().blobs().delete(digest).await {

@@ -39,7 +39,12 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict(m) => ServiceError::Conflict(m),
             StoreError::InvalidArgument(m) => ServiceError::Invalid(m),
             e @ StoreError::Corrupt { .. } => ServiceError::Corrupt(e.to_string()),
-            other => ServiceError::Store(other),
+            e @ (StoreError::Config(_)
+            | StoreError::Invalid(_)
+            | StoreError::Database(_)
+            | StoreError::Migrate(_)
+            | StoreError::Blob(_)
+            | StoreError::Io { .. }) => ServiceError::Store(e),
         }
     }
 }

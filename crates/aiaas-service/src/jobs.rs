@@ -59,6 +59,10 @@ impl Platform {
     /// Cancel a job: a queued one at once, a running one at its next batch.
     pub async fn cancel_job(&self, id: &JobId) -> Result<JobRecord, ServiceError> {
         let job = self.store().request_cancel(id).await?;
+        // A queued job cancelled at once (say, one suspended by a restart) never resumes.
+        if let (true, Some(digest)) = (job.state.is_final(), &job.checkpoint_digest) {
+            self.collect_blob(digest).await;
+        }
         if let Some(flag) = self.inner.running.lock().expect("running lock").get(id) {
             flag.store(true, std::sync::atomic::Ordering::SeqCst);
         }

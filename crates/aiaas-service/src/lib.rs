@@ -24,7 +24,7 @@ use aiaas_types::JobId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, RwLock, broadcast};
 use tokio::task::JoinHandle;
 
 /// The platform: the store, the job workers and the signals between them. Cheap to clone.
@@ -42,6 +42,10 @@ struct Inner {
     wake: Notify,
     /// Cancel flags of the jobs running in this process.
     running: Mutex<HashMap<JobId, Arc<AtomicBool>>>,
+    /// Blobs are shared by content, so deleting one must not interleave with storing the same
+    /// bytes for a new row: writers (put, then insert the row) hold this shared, blob
+    /// collection holds it exclusively.
+    blob_gate: RwLock<()>,
     /// Set once shutdown starts: running jobs checkpoint and stop, streams end.
     stopping: AtomicBool,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -63,6 +67,7 @@ impl Platform {
                 job_changed: broadcast::channel(256).0,
                 wake: Notify::new(),
                 running: Mutex::new(HashMap::new()),
+                blob_gate: RwLock::new(()),
                 stopping: AtomicBool::new(false),
                 workers: Mutex::new(Vec::new()),
             }),

@@ -1,8 +1,9 @@
 //! The model registry as users see it: publish a bundle as a new version, list and show models
 //! and versions, move aliases, delete versions, and load a version back as a verified bundle.
 
+use crate::datasets::blocking;
 use crate::{Platform, ServiceError};
-use aiaas_artifact::{ArtifactError, Bundle, MANIFEST_FILE, Manifest, WEIGHTS_FILE};
+use aiaas_artifact::{Bundle, MANIFEST_FILE, Manifest, WEIGHTS_FILE};
 use aiaas_store::{ModelRecord, ModelSummary, NewVersion, VersionRecord};
 use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Version};
 use bytes::Bytes;
@@ -20,10 +21,15 @@ impl Platform {
         job: Option<JobId>,
     ) -> Result<VersionRecord, ServiceError> {
         bundle.manifest.name = model.to_string();
-        let files = bundle
-            .to_files()
-            .map_err(|e| ServiceError::Internal(format!("encoding the bundle: {e}")))?;
+        let (bundle, files) = blocking(move || {
+            let files = bundle
+                .to_files()
+                .map_err(|e| ServiceError::Internal(format!("encoding the bundle: {e}")))?;
+            Ok((bundle, files))
+        })
+        .await?;
         let blobs = self.store().blobs();
+        let gate = self.inner.blob_gate.read().await;
         let mut digests = BTreeMap::new();
         let mut size_bytes = 0u64;
         let mut manifest_json = serde_json::Value::Null;
@@ -39,7 +45,7 @@ impl Platform {
             digests.insert(name, digest);
         }
         let manifest = &bundle.manifest;
-        let record = self
+        let published = self
             .store()
             .publish_version(&NewVersion {
                 model: model.clone(),
@@ -55,7 +61,17 @@ impl Platform {
                     .expect("metrics serialize"),
                 manifest: manifest_json,
             })
-            .await?;
+            .await;
+        drop(gate);
+        let record = match published {
+            Ok(record) => record,
+            Err(e) => {
+                for digest in digests.values() {
+                    self.collect_blob(digest).await;
+                }
+                return Err(e.into());
+            }
+        };
         tracing::info!(model = %model, version = record.version, "version published");
         Ok(record)
     }
@@ -119,8 +135,12 @@ impl Platform {
         version: &str,
     ) -> Result<Bundle, ServiceError> {
         let files = self.version_files(name, version).await?;
-        Bundle::from_files(|file| Ok(files.get(file).cloned()))
-            .map_err(|e| ServiceError::Corrupt(format!("{name} version {version}: {e}")))
+        let what = format!("{name} version {version}");
+        blocking(move || {
+            Bundle::from_files(|file| Ok(files.get(file).map(|b| b.to_vec())))
+                .map_err(|e| ServiceError::Corrupt(format!("{what}: {e}")))
+        })
+        .await
     }
 
     /// The files of a version, by bundle file name, read and verified from the blob store.
@@ -128,44 +148,16 @@ impl Platform {
         &self,
         name: &ModelName,
         version: &str,
-    ) -> Result<BTreeMap<String, Vec<u8>>, ServiceError> {
+    ) -> Result<BTreeMap<String, Bytes>, ServiceError> {
         let record = self.version(name, version).await?;
-        let blobs = self.store().blobs();
-        let manifest = blobs.get(&record.manifest_digest).await?;
-        let parsed: Manifest = serde_json::from_slice(&manifest).map_err(|e| {
-            ServiceError::Corrupt(format!("{name} version {version}: manifest: {e}"))
-        })?;
-        let mut files = BTreeMap::from([(MANIFEST_FILE.to_string(), manifest.to_vec())]);
+        let what = format!("{name} version {}", record.version);
+        let manifest = self.stored_blob(&record.manifest_digest, &what).await?;
+        let parsed: Manifest = serde_json::from_slice(&manifest)
+            .map_err(|e| ServiceError::Corrupt(format!("{what}: manifest: {e}")))?;
+        let mut files = BTreeMap::from([(MANIFEST_FILE.to_string(), manifest)]);
         for (file, digest) in &parsed.files {
-            if !is_digest(digest) {
-                return Err(ServiceError::Corrupt(format!(
-                    "{name} version {version}: manifest lists {file} with a malformed digest"
-                )));
-            }
-            files.insert(file.clone(), blobs.get(digest).await?.to_vec());
+            files.insert(file.clone(), self.stored_blob(digest, &what).await?);
         }
         Ok(files)
     }
-
-    /// Register an uploaded bundle (its files, digests checked) as a new version of `name`
-    /// (default: the name in its manifest).
-    pub(crate) async fn import_files(
-        &self,
-        files: BTreeMap<String, Vec<u8>>,
-        name: Option<ModelName>,
-    ) -> Result<VersionRecord, ServiceError> {
-        let bundle = Bundle::from_files(|file| Ok(files.get(file).cloned()))
-            .map_err(|e: ArtifactError| ServiceError::Invalid(format!("the archive: {e}")))?;
-        let name = match name {
-            Some(name) => name,
-            None => ModelName::new(bundle.manifest.name.clone()).map_err(|e| {
-                ServiceError::Invalid(format!("the archive's manifest: {e}; pass ?name=..."))
-            })?,
-        };
-        self.publish_bundle(&name, bundle, None, None).await
-    }
-}
-
-fn is_digest(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::runtime::Handle;
 
-/// How long an idle worker sleeps before it looks at the queue again without being woken
-/// (another process may have queued a job).
+/// How long an idle worker sleeps before it looks at the queue again without being woken, in
+/// case a wake-up was missed.
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
 /// How a job's run ended.
@@ -100,10 +100,14 @@ impl Platform {
         let (record, ds) = self.load_dataset(&train.dataset).await?;
         let resume = match &job.checkpoint_digest {
             Some(digest) => {
-                let bytes = self.store().blobs().get(digest).await?;
-                Some(Checkpoint::from_bytes(&bytes).map_err(|e| {
-                    ServiceError::Corrupt(format!("job {}'s checkpoint: {e}", job.id))
-                })?)
+                let what = format!("job {}'s checkpoint", job.id);
+                let bytes = self.stored_blob(digest, &what).await?;
+                let checkpoint = blocking(move || {
+                    Checkpoint::from_bytes(&bytes)
+                        .map_err(|e| ServiceError::Corrupt(format!("{what}: {e}")))
+                })
+                .await?;
+                Some(checkpoint)
             }
             None => None,
         };
@@ -176,11 +180,14 @@ impl JobObserver {
     fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), ServiceError> {
         let store = self.platform.store();
         let epoch = checkpoint.completed_epochs();
+        let bytes = checkpoint.to_bytes();
         self.runtime.block_on(async {
-            let digest = store.blobs().put(checkpoint.to_bytes().into()).await?;
+            let gate = self.platform.inner.blob_gate.read().await;
+            let digest = store.blobs().put(bytes.into()).await?;
             let previous = store
                 .set_checkpoint(&self.job, &digest, epoch as u32)
                 .await?;
+            drop(gate);
             if let Some(old) = previous {
                 self.platform.collect_blob(&old).await;
             }
@@ -200,12 +207,7 @@ impl Observer for JobObserver {
             val_metric: p.val_metric,
             lr: p.lr as f64,
         };
-        let recorded = self.runtime.block_on(async {
-            store.record_epoch(&self.job, &row).await?;
-            store.heartbeat(&self.job).await?;
-            // A cancel may come from another process sharing the database.
-            store.cancel_requested(&self.job).await
-        });
+        let recorded = self.runtime.block_on(store.record_epoch(&self.job, &row));
         match recorded {
             Ok(true) => self.cancel.store(true, Ordering::SeqCst),
             Ok(false) => {}

@@ -215,7 +215,7 @@ pub(crate) fn opt_json<T: DeserializeOwned>(row: &DbRow, column: &str) -> Result
 /// A value as JSON text for a `*_json` column.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     serde_json::to_string(value)
-        .map_err(|e| StoreError::InvalidArgument(format!("cannot encode as JSON: {e}")))
+        .map_err(|e| StoreError::Invalid(format!("cannot encode as JSON: {e}")))
 }
 
 /// An unsigned size or count as a database integer.

@@ -167,12 +167,12 @@ fn new_job_id() -> JobId {
 /// The `kind` tag of a spec (`train`).
 fn spec_kind(spec: &JobSpec) -> Result<String> {
     let value = serde_json::to_value(spec)
-        .map_err(|e| StoreError::InvalidArgument(format!("cannot encode the job spec: {e}")))?;
+        .map_err(|e| StoreError::Invalid(format!("cannot encode the job spec: {e}")))?;
     value
         .get("kind")
         .and_then(serde_json::Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| StoreError::InvalidArgument("the job spec has no kind".to_string()))
+        .ok_or_else(|| StoreError::Invalid("the job spec has no kind".to_string()))
 }
 
 /// Appends an event in one statement: the sequence number is computed inside the INSERT, which
@@ -451,8 +451,10 @@ impl Store {
     }
 
     /// Records a finished epoch of a running job: upserts its metric row (a resumed job may redo
-    /// an epoch), stores it as the job's progress and logs an `epoch` event.
-    pub async fn record_epoch(&self, id: &JobId, row: &EpochRow) -> Result<()> {
+    /// an epoch), stores it as the job's progress, refreshes its heartbeat and logs an `epoch`
+    /// event. Returns whether a cancel was requested, so the worker learns of it in the same
+    /// round trip (also when another process asked).
+    pub async fn record_epoch(&self, id: &JobId, row: &EpochRow) -> Result<bool> {
         let mut w = self.db.write().await?;
         let job = job_in(&mut *w.tx, id).await?;
         if job.state != JobState::Running {
@@ -475,7 +477,7 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         let progress = serde_json::to_value(row)
-            .map_err(|e| StoreError::InvalidArgument(format!("cannot encode epoch: {e}")))?;
+            .map_err(|e| StoreError::Invalid(format!("cannot encode epoch: {e}")))?;
         sqlx::query("UPDATE jobs SET progress_json = $1, heartbeat_at_ms = $2 WHERE id = $3")
             .bind(to_json(&progress)?)
             .bind(now_ms())
@@ -483,7 +485,8 @@ impl Store {
             .execute(&mut *w.tx)
             .await?;
         insert_event(&mut *w.tx, id, "epoch", &progress).await?;
-        w.commit().await
+        w.commit().await?;
+        Ok(job.cancel_requested)
     }
 
     /// Appends an event to a job's log and returns it with its sequence number.

@@ -494,15 +494,15 @@ impl Store {
         Ok(record)
     }
 
-    /// True if any version (manifest, weights or training data), dataset or job checkpoint
+    /// True if a version (manifest or weights), a dataset or the checkpoint of an unfinished job
     /// still refers to blob `digest`. Blobs are shared by content, so check this before deleting.
     pub async fn blob_in_use(&self, digest: &str) -> Result<bool> {
         check_digest(digest)?;
         let row = sqlx::query(
-            "SELECT 1 FROM versions \
-               WHERE manifest_digest = $1 OR weights_digest = $1 OR dataset_digest = $1 \
+            "SELECT 1 FROM versions WHERE manifest_digest = $1 OR weights_digest = $1 \
              UNION ALL SELECT 1 FROM datasets WHERE digest = $1 \
-             UNION ALL SELECT 1 FROM jobs WHERE checkpoint_digest = $1 \
+             UNION ALL SELECT 1 FROM jobs \
+               WHERE checkpoint_digest = $1 AND state IN ('queued', 'running') \
              LIMIT 1",
         )
         .bind(digest)

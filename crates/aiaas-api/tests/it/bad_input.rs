@@ -215,17 +215,34 @@ async fn the_openapi_document_and_docs_page_are_served() {
     let server = TestServer::start(dir.path()).await;
     let doc: serde_json::Value = server.get_json("/api/v1/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
-    for path in [
-        "/api/v1/datasets",
-        "/api/v1/jobs",
-        "/api/v1/jobs/{id}/events",
-        "/api/v1/models/{name}/aliases/{alias}",
-        "/api/v1/models/{name}/versions/{version}/archive",
-    ] {
-        assert!(
-            doc["paths"].get(path).is_some(),
-            "{path} missing from the document"
-        );
+    // Every route the router serves, with its methods.
+    let routes = [
+        ("/api/v1/health", &["get"][..]),
+        ("/api/v1/datasets", &["get", "post"]),
+        ("/api/v1/datasets/{name}", &["get", "delete"]),
+        ("/api/v1/jobs", &["get", "post"]),
+        ("/api/v1/jobs/{id}", &["get"]),
+        ("/api/v1/jobs/{id}/cancel", &["post"]),
+        ("/api/v1/jobs/{id}/events", &["get"]),
+        ("/api/v1/models", &["get"]),
+        ("/api/v1/models/{name}", &["get"]),
+        ("/api/v1/models/{name}/versions", &["post"]),
+        (
+            "/api/v1/models/{name}/versions/{version}",
+            &["get", "delete"],
+        ),
+        ("/api/v1/models/{name}/versions/{version}/archive", &["get"]),
+        ("/api/v1/models/{name}/aliases/{alias}", &["put", "delete"]),
+    ];
+    assert_eq!(doc["paths"].as_object().unwrap().len(), routes.len());
+    for (path, methods) in routes {
+        let item = &doc["paths"][path];
+        for method in methods {
+            assert!(
+                item.get(*method).is_some(),
+                "{method} {path} missing from the document"
+            );
+        }
     }
     for schema in [
         "JobSpec",
