@@ -11,7 +11,8 @@ use aiaas_types::{
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,9 +20,27 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::convert::Infallible;
+use tokio::sync::OwnedSemaphorePermit;
 use utoipa::ToSchema;
 
 type Result<T> = std::result::Result<T, ApiError>;
+
+/// A place among the uploads in progress, taken before the body is read (extractors run in
+/// argument order, the body last), so that a flood of large uploads is refused with 429
+/// instead of buffered.
+pub struct UploadSlot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl FromRequestParts<Platform> for UploadSlot {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_: &mut Parts, p: &Platform) -> Result<Self> {
+        Ok(UploadSlot {
+            _permit: p.upload_slot()?,
+        })
+    }
+}
 
 /// `GET /api/v1/health`.
 #[derive(Serialize, ToSchema)]
@@ -70,12 +89,14 @@ pub struct UploadQuery {
     request_body(content = String, content_type = "text/csv", description = "The CSV file, with a header row"),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
+        (status = 429, description = "Too many uploads or event streams in progress; retry later", body = ErrorBody),
         (status = 201, description = "Registered: schema, rows, digest, profile", body = DatasetRecord),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
         (status = 422, description = "Not a usable CSV", body = ErrorBody),
     ))]
 pub async fn upload_dataset(
+    _slot: UploadSlot,
     State(p): State<Platform>,
     query: std::result::Result<Query<UploadQuery>, QueryRejection>,
     body: std::result::Result<Bytes, BytesRejection>,
@@ -232,6 +253,7 @@ pub struct EventsQuery {
     ),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
+        (status = 429, description = "Too many uploads or event streams in progress; retry later", body = ErrorBody),
         (status = 200, description = "Server-sent events: queued, started, resumed, epoch, checkpoint, \
             suspended, requeued, succeeded, failed, cancelled; each `data` is the event as JSON, \
             its `id` the sequence number. The stream ends after the final event.", content_type = "text/event-stream"),
@@ -415,11 +437,13 @@ pub async fn export_version(
     request_body(content = Vec<u8>, content_type = "application/x-tar", description = "An archive from the export endpoint"),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
+        (status = 429, description = "Too many uploads or event streams in progress; retry later", body = ErrorBody),
         (status = 201, description = "Registered as a new version", body = VersionRecord),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
         (status = 422, description = "Not a model archive, or a digest does not match", body = ErrorBody),
     ))]
 pub async fn import_version(
+    _slot: UploadSlot,
     State(p): State<Platform>,
     Path(name): Path<String>,
     body: std::result::Result<Bytes, BytesRejection>,

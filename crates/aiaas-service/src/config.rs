@@ -17,6 +17,10 @@ pub struct ServiceConfig {
     pub max_dataset_bytes: usize,
     /// Largest model archive upload.
     pub max_archive_bytes: usize,
+    /// Dataset and archive uploads handled at once; more are answered "overloaded" (429).
+    pub max_concurrent_uploads: usize,
+    /// Job event streams open at once; more are answered "overloaded" (429).
+    pub max_event_streams: usize,
 }
 
 impl Default for ServiceConfig {
@@ -27,6 +31,8 @@ impl Default for ServiceConfig {
             checkpoint_every: 5,
             max_dataset_bytes: 256 << 20,
             max_archive_bytes: 256 << 20,
+            max_concurrent_uploads: 8,
+            max_event_streams: 256,
         }
     }
 }
@@ -38,6 +44,9 @@ impl ServiceConfig {
         }
         if self.max_dataset_bytes == 0 || self.max_archive_bytes == 0 {
             return Err("upload size limits must be above 0".into());
+        }
+        if self.max_concurrent_uploads == 0 || self.max_event_streams == 0 {
+            return Err("max_concurrent_uploads and max_event_streams must be above 0".into());
         }
         Ok(())
     }

@@ -21,6 +21,9 @@ pub enum ServiceError {
     /// Stored data failed verification.
     #[error("{0}")]
     Corrupt(String),
+    /// Too much of something is in progress; the caller should retry later.
+    #[error("{0}")]
+    Overloaded(String),
     /// The platform is shutting down.
     #[error("{0}")]
     Unavailable(String),

@@ -8,7 +8,7 @@ use aiaas_types::{JobId, JobSpec, JobState, SplitSpec};
 use futures_util::Stream;
 use std::collections::VecDeque;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{OwnedSemaphorePermit, broadcast};
 
 /// How long an event stream waits for news before it looks at the database again anyway.
 const EVENT_POLL: Duration = Duration::from_secs(1);
@@ -79,7 +79,19 @@ impl Platform {
     ) -> Result<impl Stream<Item = Result<JobEvent, ServiceError>> + Send + 'static, ServiceError>
     {
         self.store().job(id).await?;
+        let permit = self
+            .inner
+            .event_streams
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                ServiceError::Overloaded(format!(
+                    "{} event streams are already open; retry later or poll the job",
+                    self.config().max_event_streams
+                ))
+            })?;
         let follow = Follow {
+            _permit: permit,
             platform: self.clone(),
             id: id.clone(),
             after,
@@ -106,6 +118,8 @@ fn check_split(split: &SplitSpec) -> Result<(), ServiceError> {
 
 /// State of one event stream.
 struct Follow {
+    /// Its place among the open streams, given back when the stream is dropped.
+    _permit: OwnedSemaphorePermit,
     platform: Platform,
     id: JobId,
     after: i64,

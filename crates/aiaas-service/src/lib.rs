@@ -24,7 +24,7 @@ use aiaas_types::JobId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, RwLock, broadcast};
+use tokio::sync::{Notify, OwnedSemaphorePermit, RwLock, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 
 /// The platform: the store, the job workers and the signals between them. Cheap to clone.
@@ -46,6 +46,10 @@ struct Inner {
     /// bytes for a new row: writers (put, then insert the row) hold this shared, blob
     /// collection holds it exclusively.
     blob_gate: RwLock<()>,
+    /// Bounds uploads being read and parsed at once.
+    uploads: Arc<Semaphore>,
+    /// Bounds open job event streams.
+    event_streams: Arc<Semaphore>,
     /// Set once shutdown starts: running jobs checkpoint and stop, streams end.
     stopping: AtomicBool,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -63,6 +67,8 @@ impl Platform {
         let platform = Platform {
             inner: Arc::new(Inner {
                 store,
+                uploads: Arc::new(Semaphore::new(config.max_concurrent_uploads)),
+                event_streams: Arc::new(Semaphore::new(config.max_event_streams)),
                 config,
                 job_changed: broadcast::channel(256).0,
                 wake: Notify::new(),
@@ -81,6 +87,17 @@ impl Platform {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// A place among the uploads in progress, to hold while an upload's body is read and
+    /// handled; `Overloaded` when all are taken (uploads are large, so they queue nowhere).
+    pub fn upload_slot(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
+        self.inner.uploads.clone().try_acquire_owned().map_err(|_| {
+            ServiceError::Overloaded(format!(
+                "{} uploads are already in progress; retry when one has finished",
+                self.inner.config.max_concurrent_uploads
+            ))
+        })
     }
 
     /// Whether the platform can serve: its database answers.

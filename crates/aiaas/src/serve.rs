@@ -41,6 +41,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         checkpoint_every: args.checkpoint_every,
         max_dataset_bytes: upload_limit,
         max_archive_bytes: upload_limit,
+        ..ServiceConfig::default()
     };
     tracing::info!(?store_config, ?config, "configuration");
     // Bind first: a second server started by mistake must fail before it touches the jobs.

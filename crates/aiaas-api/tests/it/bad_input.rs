@@ -291,3 +291,37 @@ async fn a_diverging_job_fails_with_its_reason_and_the_jobs_stay_readable() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_beyond_the_limit_are_refused_with_429_not_buffered() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServiceConfig {
+        max_concurrent_uploads: 1,
+        ..test_config()
+    };
+    let server = TestServer::with_config(dir.path(), config).await;
+    // A slow upload holds the only slot while its body trickles in.
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/datasets?name=slow HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\nx,target\n"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let (status, message) = error_of(server.upload("iris", IRIS).await).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{message}");
+    assert!(
+        message.contains("uploads are already in progress"),
+        "{message}"
+    );
+
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        server.upload("iris", IRIS).await.status(),
+        StatusCode::CREATED
+    );
+    server.stop().await;
+}

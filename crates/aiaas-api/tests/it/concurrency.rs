@@ -7,7 +7,12 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_parallel_uploads_and_alias_moves_stay_consistent() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+    // All twenty are let in at once, to race for real.
+    let config = aiaas_service::ServiceConfig {
+        max_concurrent_uploads: 20,
+        ..crate::test_config()
+    };
+    let server = TestServer::with_config(dir.path(), config).await;
     server.upload("iris", IRIS).await;
     let job = server.train(quick_iris_job()).await;
     assert_eq!(job["state"], "succeeded");
