@@ -9,7 +9,6 @@ mod weights;
 
 pub use bundle::{Bundle, MANIFEST_FILE, WEIGHTS_FILE};
 pub use manifest::{DatasetRef, FORMAT_VERSION, Lineage, Manifest, WeightsInfo};
-pub use trained::now_ms;
 
 use std::path::PathBuf;
 

@@ -54,7 +54,7 @@ impl Bundle {
 }
 
 /// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
+fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -10,7 +10,6 @@ use crate::cli::TrainArgs;
 use aiaas_types::{DatasetName, JobId, JobSpec, TrainJob};
 use anyhow::Context;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let server = args
@@ -70,7 +69,7 @@ async fn dataset(client: &Client, args: &TrainArgs) -> anyhow::Result<DatasetNam
         client.get_if_exists(&format!("/datasets/{name}")).await?
     };
     if let Some(record) = existing {
-        let digest = hex::encode(Sha256::digest(&source.bytes));
+        let digest = aiaas_artifact::sha256_hex(&source.bytes);
         if at(&record, "/digest").and_then(Value::as_str) != Some(digest.as_str()) {
             anyhow::bail!(
                 "the server already has a different dataset named {name}; upload {data} under \

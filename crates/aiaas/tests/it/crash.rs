@@ -3,7 +3,6 @@
 
 use crate::server::{ServerProcess, request};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
@@ -112,7 +111,7 @@ fn every_blob_is_whole(data_dir: &Path) {
         let bytes = std::fs::read(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(
-            hex::encode(Sha256::digest(&bytes)),
+            aiaas_artifact::sha256_hex(&bytes),
             name,
             "half-written blob {name}"
         );
