@@ -1,29 +1,54 @@
 //! The aiaas HTTP API. Only this crate knows HTTP: routes, status codes, body limits, the
-//! OpenAPI document. Every handler calls one function of [`aiaas_service::Platform`].
+//! OpenAPI document. Management handlers call one function of [`aiaas_service::Platform`];
+//! inference handlers call the serving runtime ([`aiaas_serve`]).
 
 mod docs;
 mod error;
+mod inference;
 mod management;
 
 pub use docs::ApiDoc;
 pub use error::{ApiError, ErrorBody};
 
+use aiaas_serve::ModelPool;
 use aiaas_service::Platform;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
+use inference as v2;
 use management as m;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 /// Largest JSON request body (job requests, alias moves).
 pub const MAX_JSON_BYTES: usize = 1 << 20;
 
-/// Every route of the API, over `platform`.
-pub fn router(platform: Platform) -> Router {
-    let config = platform.config().clone();
+/// Largest inference request body.
+pub const MAX_INFER_BYTES: usize = 32 << 20;
+
+/// What the handlers share: the platform, the serving runtime, and whether the models that
+/// should be served are loaded.
+#[derive(Clone)]
+pub struct AppState {
+    pub platform: Platform,
+    pub pool: Arc<ModelPool>,
+    /// Set once the aliased models are loaded and warm (`/v2/health/ready`).
+    pub ready: Arc<AtomicBool>,
+}
+
+impl FromRef<AppState> for Platform {
+    fn from_ref(state: &AppState) -> Platform {
+        state.platform.clone()
+    }
+}
+
+/// Every route of the API, over `state`.
+pub fn router(state: AppState) -> Router {
+    let config = state.platform.config().clone();
     let api = Router::new()
         .route("/health", get(m::health))
         .route(
@@ -59,8 +84,38 @@ pub fn router(platform: Platform) -> Router {
             put(m::set_alias).delete(m::delete_alias),
         )
         .route("/openapi.json", get(docs::openapi_json));
+    let infer_limit = DefaultBodyLimit::max(MAX_INFER_BYTES);
+    let inference = Router::new()
+        .route("/health/live", get(v2::live))
+        .route("/health/ready", get(v2::ready))
+        .route("/models/{name}", get(v2::model_metadata))
+        .route("/models/{name}/ready", get(v2::model_ready))
+        .route(
+            "/models/{name}/infer",
+            post(v2::model_infer).layer(infer_limit),
+        )
+        .route(
+            "/models/{name}/versions/{version}",
+            get(v2::version_metadata),
+        )
+        .route(
+            "/models/{name}/versions/{version}/ready",
+            get(v2::version_ready),
+        )
+        .route(
+            "/models/{name}/versions/{version}/infer",
+            post(v2::version_infer).layer(infer_limit),
+        )
+        .route("/repository/index", post(v2::repository_index))
+        .route("/repository/models/{name}/load", post(v2::repository_load))
+        .route(
+            "/repository/models/{name}/unload",
+            post(v2::repository_unload),
+        );
     Router::new()
         .nest("/api/v1", api)
+        .route("/v2", get(v2::server_metadata))
+        .nest("/v2", inference)
         .route("/docs", get(docs::page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -68,7 +123,7 @@ pub fn router(platform: Platform) -> Router {
         // One span per request (method, path, status, latency); visible with
         // AIAAS_LOG=tower_http=debug.
         .layer(TraceLayer::new_for_http())
-        .with_state(platform)
+        .with_state(state)
 }
 
 async fn not_found() -> ApiError {
@@ -88,10 +143,10 @@ async fn method_not_allowed() -> ApiError {
 /// Serve the API on `listener` until `shutdown` completes, then finish the requests in flight.
 pub async fn serve(
     listener: TcpListener,
-    platform: Platform,
+    state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(platform))
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }

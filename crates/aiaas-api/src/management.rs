@@ -11,7 +11,7 @@ use aiaas_types::{
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -32,12 +32,15 @@ pub struct UploadSlot {
     _permit: OwnedSemaphorePermit,
 }
 
-impl FromRequestParts<Platform> for UploadSlot {
+impl<S: Send + Sync> FromRequestParts<S> for UploadSlot
+where
+    Platform: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(_: &mut Parts, p: &Platform) -> Result<Self> {
+    async fn from_request_parts(_: &mut Parts, state: &S) -> Result<Self> {
         Ok(UploadSlot {
-            _permit: p.upload_slot()?,
+            _permit: Platform::from_ref(state).upload_slot()?,
         })
     }
 }

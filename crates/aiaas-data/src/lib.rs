@@ -12,6 +12,7 @@ mod csv_reader;
 mod dataset;
 mod error;
 pub mod idx;
+mod input_encoder;
 mod labels;
 mod profile;
 pub mod samples;
@@ -27,6 +28,7 @@ pub use csv_reader::{
 pub use dataset::{Column, Dataset, Target};
 pub use error::DataError;
 pub use idx::{read_idx_images, read_idx_labels, read_mnist};
+pub use input_encoder::InputEncoder;
 pub use profile::{FeatureProfile, PROFILE_BINS, ProfileKind, profile};
 pub use samples::{SAMPLES, load};
 pub use scale::{encode, fit_schema, scale_target, unscale_target};

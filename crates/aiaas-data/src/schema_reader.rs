@@ -2,11 +2,10 @@
 //! with: columns are matched by name, values scaled exactly as in training.
 
 use crate::DataError;
+use crate::input_encoder::InputEncoder;
 use crate::labels::LabelLookup;
-use crate::scale::standardize;
 use crate::table::RawTable;
 use aiaas_types::{FeatureKind, Schema, TargetSchema};
-use std::collections::HashMap;
 use std::path::Path;
 
 /// Rows of new data, ready for a trained model.
@@ -44,29 +43,15 @@ pub fn read_csv_bytes_for_schema(
     let rows = table.rows();
     let width = schema.input_width();
     let mut x = vec![0.0f32; rows * width];
-    let mut offset = 0;
-    for feature in &schema.features {
+    let encoder = InputEncoder::new(schema);
+    for (f, feature) in schema.features.iter().enumerate() {
         let col = find_column(&table, &feature.name)?;
-        match &feature.kind {
-            FeatureKind::Numeric { mean, scale } => {
-                for r in 0..rows {
-                    x[r * width + offset] = standardize(table.number(r, col)?, *mean, *scale);
-                }
-            }
-            FeatureKind::Categorical { vocabulary } => {
-                let index: HashMap<&str, usize> = vocabulary
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (v.as_str(), i))
-                    .collect();
-                for r in 0..rows {
-                    if let Some(&i) = index.get(table.value(r, col)?) {
-                        x[r * width + offset + i] = 1.0;
-                    }
-                }
+        for (r, row) in x.chunks_exact_mut(width.max(1)).enumerate().take(rows) {
+            match &feature.kind {
+                FeatureKind::Numeric { .. } => encoder.number(row, f, table.number(r, col)?),
+                FeatureKind::Categorical { .. } => encoder.text(row, f, table.value(r, col)?),
             }
         }
-        offset += feature.width();
     }
 
     let y = if require_target {

@@ -20,7 +20,7 @@ pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
 
-use aiaas_types::JobId;
+use aiaas_types::{JobId, ModelName};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,8 @@ struct Inner {
     config: ServiceConfig,
     /// Fired with a job's id whenever it gains an event, so event streams wake up.
     job_changed: broadcast::Sender<JobId>,
+    /// Fired with a model's name whenever its versions or aliases change, so serving can follow.
+    model_changed: broadcast::Sender<ModelName>,
     /// Wakes idle workers when a job is queued or the platform stops.
     wake: Notify,
     /// Cancel flags of the jobs running in this process.
@@ -71,6 +73,7 @@ impl Platform {
                 event_streams: Arc::new(Semaphore::new(config.max_event_streams)),
                 config,
                 job_changed: broadcast::channel(256).0,
+                model_changed: broadcast::channel(256).0,
                 wake: Notify::new(),
                 running: Mutex::new(HashMap::new()),
                 blob_gate: RwLock::new(()),
@@ -124,6 +127,16 @@ impl Platform {
 
     fn stopping(&self) -> bool {
         self.inner.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Names of models whose versions or aliases change, as they change. A receiver that lags
+    /// should re-read everything it follows.
+    pub fn model_changes(&self) -> broadcast::Receiver<ModelName> {
+        self.inner.model_changed.subscribe()
+    }
+
+    fn model_changed(&self, name: &ModelName) {
+        let _ = self.inner.model_changed.send(name.clone());
     }
 
     fn job_changed(&self, id: &JobId) {

@@ -73,6 +73,7 @@ impl Platform {
             }
         };
         tracing::info!(model = %model, version = record.version, "version published");
+        self.model_changed(model);
         Ok(record)
     }
 
@@ -102,6 +103,7 @@ impl Platform {
     ) -> Result<(), ServiceError> {
         self.store().set_alias(name, alias, version).await?;
         tracing::info!(model = %name, alias = %alias, version, "alias moved");
+        self.model_changed(name);
         Ok(())
     }
 
@@ -113,6 +115,7 @@ impl Platform {
     ) -> Result<(), ServiceError> {
         self.store().delete_alias(name, alias).await?;
         tracing::info!(model = %name, alias = %alias, "alias removed");
+        self.model_changed(name);
         Ok(())
     }
 
@@ -123,6 +126,7 @@ impl Platform {
         version: Version,
     ) -> Result<(), ServiceError> {
         let record = self.store().delete_version(name, version).await?;
+        self.model_changed(name);
         self.collect_blob(&record.manifest_digest).await;
         self.collect_blob(&record.weights_digest).await;
         Ok(())

@@ -2,8 +2,12 @@
 //! demo, and shut down gracefully on Ctrl-C or SIGTERM (running jobs checkpoint first).
 
 use crate::cli::ServeArgs;
+use aiaas_api::AppState;
+use aiaas_serve::{BatcherConfig, ModelPool};
 use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
 use anyhow::Context;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 
 pub fn run(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
@@ -67,8 +71,26 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         });
     }
 
+    // Serving: the aliased models load in the background; /v2/health/ready says when.
+    let pool = ModelPool::start(platform.clone(), BatcherConfig::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    {
+        let (pool, ready) = (pool.clone(), ready.clone());
+        tokio::spawn(async move {
+            match pool.preload().await {
+                Ok(n) => tracing::info!(models = n, "models loaded; ready"),
+                Err(e) => tracing::error!(error = %e, "could not load every registered model"),
+            }
+            ready.store(true, Ordering::SeqCst);
+        });
+    }
+    let state = AppState {
+        platform: platform.clone(),
+        pool,
+        ready,
+    };
     let stopping = platform.clone();
-    aiaas_api::serve(listener, platform, async move {
+    aiaas_api::serve(listener, state, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: running jobs checkpoint, then open requests finish");
         stopping.shutdown().await;

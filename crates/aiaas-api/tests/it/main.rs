@@ -4,12 +4,15 @@
 mod bad_input;
 mod concurrency;
 mod flow;
+mod inference;
 mod tamper;
 
 use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -42,9 +45,13 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let serving = platform.clone();
+        let state = aiaas_api::AppState {
+            platform: platform.clone(),
+            pool: aiaas_serve::ModelPool::start(platform.clone(), Default::default()),
+            ready: Arc::new(AtomicBool::new(true)),
+        };
         let task = tokio::spawn(async move {
-            aiaas_api::serve(listener, serving, async {
+            aiaas_api::serve(listener, state, async {
                 let _ = stopped.await;
             })
             .await

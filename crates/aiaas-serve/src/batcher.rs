@@ -1,0 +1,525 @@
+//! The per-model dynamic batcher (DESIGN.md section 7): one bounded queue and one dedicated
+//! compute thread per loaded model version.
+//!
+//! Callers queue rows with [`Batcher::infer`]; the thread blocks for the first request, then keeps
+//! taking requests until the batch holds `max_batch` rows or `max_delay` has passed since the first
+//! one was queued, runs one forward pass over all of them, and answers each caller its own slice of
+//! the logits through a oneshot channel. Forward passes never run on the async runtime.
+//!
+//! The thread owns a reused [`Workspace`] and input buffer, so a batch allocates nothing but the
+//! per-request output vectors. A request with more rows than `max_batch` is computed alone, in
+//! forward passes of at most `max_batch` rows each (so the workspace never grows past `max_batch`
+//! rows), and answered once. Requests whose caller has gone or whose deadline has passed are
+//! dropped before compute. A panic in a forward pass answers that batch
+//! [`ServeError::Internal`] and the thread keeps serving. Dropping the [`Batcher`] closes the
+//! queue: the thread computes what is already queued, then exits on its own (nothing joins it).
+
+use crate::ServeError;
+use aiaas_engine::{Mlp, Workspace};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Settings of one model's batcher. Zero `max_batch`, `queue_capacity` or `threads` are taken
+/// as 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatcherConfig {
+    /// Most rows in one forward pass (default 64).
+    pub max_batch: usize,
+    /// Longest a request waits for others to join its batch (default 500 µs).
+    pub max_delay: Duration,
+    /// Requests that may wait in the queue; more are refused (default 1024).
+    pub queue_capacity: usize,
+    /// Compute threads of one forward pass (default 1).
+    pub threads: usize,
+}
+
+impl Default for BatcherConfig {
+    fn default() -> Self {
+        BatcherConfig {
+            max_batch: 64,
+            max_delay: Duration::from_micros(500),
+            queue_capacity: 1024,
+            threads: 1,
+        }
+    }
+}
+
+/// What a batcher has done since it started (a snapshot of its counters, for metrics and tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatcherStats {
+    /// Forward passes run (including ones that panicked).
+    pub batches: u64,
+    /// Rows computed by forward passes.
+    pub rows: u64,
+    /// Requests answered with logits.
+    pub requests: u64,
+    /// Most rows in one forward pass so far (never above `max_batch`).
+    pub largest_batch: u64,
+    /// Requests refused because the queue was full.
+    pub overloaded: u64,
+    /// Requests dropped without compute because their deadline had passed.
+    pub dropped_deadline: u64,
+    /// Requests dropped without compute because their caller had gone.
+    pub dropped_gone: u64,
+    /// Forward passes that panicked.
+    pub panics: u64,
+    /// Requests answered [`ServeError::Internal`] because their forward pass panicked.
+    pub failed: u64,
+}
+
+/// One model's queue and the thread that batches and computes it. `Send + Sync`: share it
+/// behind an `Arc`.
+pub struct Batcher {
+    tx: SyncSender<Request>,
+    shared: Arc<Shared>,
+    name: Arc<str>,
+    inputs: usize,
+    queue_capacity: usize,
+}
+
+/// State the callers and the thread both see.
+#[derive(Default)]
+struct Shared {
+    /// Requests in the channel. Raised before `try_send` (and lowered again if it fails) so that
+    /// the thread's decrement never comes first.
+    depth: AtomicUsize,
+    batches: AtomicU64,
+    rows: AtomicU64,
+    requests: AtomicU64,
+    largest_batch: AtomicU64,
+    overloaded: AtomicU64,
+    dropped_deadline: AtomicU64,
+    dropped_gone: AtomicU64,
+    panics: AtomicU64,
+    failed: AtomicU64,
+}
+
+type Reply = oneshot::Sender<Result<Vec<f32>, ServeError>>;
+
+/// One queued call of [`Batcher::infer`].
+struct Request {
+    x: Vec<f32>,
+    rows: usize,
+    queued: Instant,
+    deadline: Option<Instant>,
+    reply: Reply,
+}
+
+impl Batcher {
+    /// Start the batching thread for `mlp` (an `aiaas_engine::Mlp`, shared); `name` names the
+    /// thread and appears in error messages and logs.
+    ///
+    /// Should the OS refuse the thread, this logs the error and returns a batcher whose every
+    /// request is answered [`ServeError::Unavailable`].
+    pub fn start(mlp: Arc<Mlp>, config: BatcherConfig, name: &str) -> Batcher {
+        let config = BatcherConfig {
+            max_batch: config.max_batch.max(1),
+            queue_capacity: config.queue_capacity.max(1),
+            threads: config.threads.max(1),
+            ..config
+        };
+        let (tx, rx) = sync_channel(config.queue_capacity);
+        let shared = Arc::new(Shared::default());
+        let name: Arc<str> = name.into();
+        let inputs = mlp.inputs();
+        let queue_capacity = config.queue_capacity;
+        let worker = Worker {
+            ws: Workspace::new(config.threads),
+            input: Vec::new(),
+            batch: Vec::new(),
+            carry: None,
+            mlp,
+            config,
+            rx,
+            shared: shared.clone(),
+            name: name.clone(),
+        };
+        // If the spawn fails the closure, and with it the receiver, is dropped: the channel is
+        // disconnected and `infer` answers Unavailable.
+        let spawned = std::thread::Builder::new()
+            .name(format!("aiaas-batch-{name}"))
+            .spawn(move || worker.run());
+        if let Err(e) = spawned {
+            tracing::error!(model = %name, error = %e, "could not start the batching thread");
+        }
+        Batcher {
+            tx,
+            shared,
+            name,
+            inputs,
+            queue_capacity,
+        }
+    }
+
+    /// Queue `rows` input rows (`x.len() == rows * mlp.inputs()`, already validated by the
+    /// caller) and wait for their logits (`rows * mlp.outputs()`), computed in one forward pass
+    /// together with whatever else is queued.
+    ///
+    /// The request is queued when `infer` is called, not when the future is first polled, and the
+    /// future does not borrow the batcher: the batcher may be dropped while answers are awaited
+    /// (queued requests are still computed). Dropping the future withdraws the request.
+    ///
+    /// Errors: [`ServeError::Overloaded`] at once when the queue is full,
+    /// [`ServeError::DeadlineExceeded`] when `deadline` passed before the request was computed
+    /// (it is dropped without compute), [`ServeError::Unavailable`] if the batcher has stopped,
+    /// [`ServeError::Internal`] if the forward pass panicked, [`ServeError::BadRequest`] if `x`
+    /// does not hold `rows` rows (a caller's bug, refused here so it cannot fail a whole batch).
+    pub fn infer(
+        &self,
+        x: Vec<f32>,
+        rows: usize,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Result<Vec<f32>, ServeError>> + Send + 'static {
+        let queued = self.enqueue(x, rows, deadline);
+        let name = self.name.clone();
+        async move {
+            match queued? {
+                Some(answer) => answer.await.unwrap_or_else(|_| Err(stopped(&name))),
+                None => Ok(Vec::new()),
+            }
+        }
+    }
+
+    /// Puts the request in the queue; `None` when there is nothing to compute.
+    #[allow(clippy::type_complexity)]
+    fn enqueue(
+        &self,
+        x: Vec<f32>,
+        rows: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Option<oneshot::Receiver<Result<Vec<f32>, ServeError>>>, ServeError> {
+        if x.len() != rows * self.inputs {
+            return Err(ServeError::BadRequest(format!(
+                "model {}: {} values are not {rows} rows of {} inputs",
+                self.name,
+                x.len(),
+                self.inputs
+            )));
+        }
+        if rows == 0 {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| d <= now) {
+            self.shared.dropped_deadline.fetch_add(1, Ordering::Relaxed);
+            return Err(deadline_exceeded(&self.name));
+        }
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            x,
+            rows,
+            queued: now,
+            deadline,
+            reply,
+        };
+        self.shared.depth.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(request) {
+            Ok(()) => Ok(Some(answer)),
+            Err(e) => {
+                self.shared.depth.fetch_sub(1, Ordering::Relaxed);
+                match e {
+                    TrySendError::Full(_) => {
+                        self.shared.overloaded.fetch_add(1, Ordering::Relaxed);
+                        Err(ServeError::Overloaded(format!(
+                            "model {}: the queue is full (capacity {}); retry later",
+                            self.name, self.queue_capacity
+                        )))
+                    }
+                    TrySendError::Disconnected(_) => Err(stopped(&self.name)),
+                }
+            }
+        }
+    }
+
+    /// Requests waiting now (for metrics).
+    pub fn queue_depth(&self) -> usize {
+        self.shared.depth.load(Ordering::Relaxed)
+    }
+
+    /// What this batcher has done so far. Counters are updated before callers are answered, so
+    /// a caller that has its answer sees its own request counted.
+    pub fn stats(&self) -> BatcherStats {
+        let s = &self.shared;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        BatcherStats {
+            batches: get(&s.batches),
+            rows: get(&s.rows),
+            requests: get(&s.requests),
+            largest_batch: get(&s.largest_batch),
+            overloaded: get(&s.overloaded),
+            dropped_deadline: get(&s.dropped_deadline),
+            dropped_gone: get(&s.dropped_gone),
+            panics: get(&s.panics),
+            failed: get(&s.failed),
+        }
+    }
+
+    /// The name given to [`Batcher::start`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+fn stopped(name: &str) -> ServeError {
+    ServeError::Unavailable(format!("model {name}: its batcher has stopped"))
+}
+
+fn deadline_exceeded(name: &str) -> ServeError {
+    ServeError::DeadlineExceeded(format!(
+        "model {name}: the deadline passed before the request was computed"
+    ))
+}
+
+/// Whether `r` must be dropped without compute: its caller has gone or its deadline has passed.
+fn is_dead(r: &Request, now: Instant) -> bool {
+    r.reply.is_closed() || r.deadline.is_some_and(|d| d <= now)
+}
+
+/// The batching thread's state.
+struct Worker {
+    mlp: Arc<Mlp>,
+    config: BatcherConfig,
+    rx: Receiver<Request>,
+    shared: Arc<Shared>,
+    name: Arc<str>,
+    ws: Workspace,
+    /// The batch's rows, one request after another.
+    input: Vec<f32>,
+    /// The requests of the batch being built (kept for its capacity).
+    batch: Vec<Request>,
+    /// A request that did not fit the last batch; it opens the next one.
+    carry: Option<Request>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        tracing::debug!(model = %self.name, "batching thread started");
+        loop {
+            let first = match self.carry.take() {
+                Some(r) => r,
+                // Err: the batcher was dropped and the queue is empty.
+                None => match self.rx.recv() {
+                    Ok(r) => self.took(r),
+                    Err(_) => break,
+                },
+            };
+            let mut batch = std::mem::take(&mut self.batch);
+            self.collect(first, &mut batch);
+            self.compute(&mut batch);
+            self.batch = batch;
+        }
+        tracing::debug!(model = %self.name, "batching thread stopped");
+    }
+
+    fn took(&self, r: Request) -> Request {
+        self.shared.depth.fetch_sub(1, Ordering::Relaxed);
+        r
+    }
+
+    /// Fills `batch` from `first` on, until `max_batch` rows or `max_delay` after `first` was
+    /// queued. Once the delay is over, requests already queued still join (without waiting), so
+    /// a backlog is computed in full batches.
+    fn collect(&mut self, first: Request, batch: &mut Vec<Request>) {
+        let max_batch = self.config.max_batch;
+        let until = first.queued + self.config.max_delay;
+        let Some(first) = self.admit(first, Instant::now()) else {
+            return;
+        };
+        let mut rows = first.rows;
+        batch.push(first);
+        while rows < max_batch {
+            let now = Instant::now();
+            let next = if now >= until {
+                self.rx.try_recv().ok()
+            } else {
+                // Timeout, or the batcher was dropped: compute what we have.
+                self.rx.recv_timeout(until - now).ok()
+            };
+            let Some(next) = next else { break };
+            let next = self.took(next);
+            let Some(next) = self.admit(next, Instant::now()) else {
+                continue;
+            };
+            if rows + next.rows > max_batch {
+                self.carry = Some(next);
+                break;
+            }
+            rows += next.rows;
+            batch.push(next);
+        }
+    }
+
+    /// `r` unless its caller has gone or its deadline has passed (then it is dropped).
+    fn admit(&self, r: Request, now: Instant) -> Option<Request> {
+        if is_dead(&r, now) {
+            self.drop_dead(r, now);
+            return None;
+        }
+        Some(r)
+    }
+
+    /// Counts a request that will not be computed and answers it, if anyone still listens.
+    fn drop_dead(&self, r: Request, now: Instant) {
+        if r.reply.is_closed() {
+            self.shared.dropped_gone.fetch_add(1, Ordering::Relaxed);
+        } else if r.deadline.is_some_and(|d| d <= now) {
+            self.shared.dropped_deadline.fetch_add(1, Ordering::Relaxed);
+            let _ = r.reply.send(Err(deadline_exceeded(&self.name)));
+        }
+    }
+
+    /// Runs the batch's forward pass and answers its callers; leaves `batch` empty.
+    fn compute(&mut self, batch: &mut Vec<Request>) {
+        // The wait for company may have outlived some deadlines or callers.
+        let now = Instant::now();
+        for r in batch.extract_if(.., |r| is_dead(r, now)) {
+            self.drop_dead(r, now);
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let max_batch = self.config.max_batch;
+        let rows: usize = batch.iter().map(|r| r.rows).sum();
+        let passes = rows.div_ceil(max_batch);
+        let (mlp, ws, input) = (&*self.mlp, &mut self.ws, &mut self.input);
+        let inputs = mlp.inputs();
+        let outputs = mlp.outputs();
+        // `None`: the logits are in the workspace; `Some`: the one oversized request's logits.
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if rows <= max_batch {
+                input.clear();
+                for r in batch.iter() {
+                    input.extend_from_slice(&r.x);
+                }
+                mlp.forward(input, rows, ws);
+                None
+            } else {
+                let mut out = Vec::with_capacity(rows * outputs);
+                for chunk in batch[0].x.chunks(max_batch * inputs) {
+                    out.extend_from_slice(mlp.forward(chunk, chunk.len() / inputs, ws));
+                }
+                Some(out)
+            }
+        }));
+        let s = &self.shared;
+        s.batches.fetch_add(passes as u64, Ordering::Relaxed);
+        match outcome {
+            Ok(alone) => {
+                s.rows.fetch_add(rows as u64, Ordering::Relaxed);
+                s.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                s.largest_batch
+                    .fetch_max(rows.min(max_batch) as u64, Ordering::Relaxed);
+                match alone {
+                    Some(out) => {
+                        // An oversized request is always alone in its batch.
+                        if let Some(r) = batch.pop() {
+                            let _ = r.reply.send(Ok(out));
+                        }
+                    }
+                    None => {
+                        let logits = self.ws.output();
+                        let mut at = 0;
+                        for r in batch.drain(..) {
+                            let n = r.rows * outputs;
+                            let _ = r.reply.send(Ok(logits[at..at + n].to_vec()));
+                            at += n;
+                        }
+                    }
+                }
+            }
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("unknown panic");
+                tracing::error!(model = %self.name, rows, panic = why, "forward pass panicked");
+                s.panics.fetch_add(1, Ordering::Relaxed);
+                s.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                // The workspace may have been left half-resized: start from a fresh one.
+                self.ws = Workspace::new(self.config.threads);
+                for r in batch.drain(..) {
+                    let _ = r.reply.send(Err(ServeError::Internal(format!(
+                        "model {}: the forward pass failed: {why}",
+                        self.name
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiaas_types::Activation;
+
+    fn mlp() -> Arc<Mlp> {
+        Arc::new(Mlp::new(aiaas_engine::stack(3, &[5], 2, Activation::Relu), 1).unwrap())
+    }
+
+    #[test]
+    fn a_batcher_can_be_shared_between_tasks() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Batcher>();
+    }
+
+    #[tokio::test]
+    async fn a_panicking_forward_pass_answers_internal_and_the_thread_keeps_serving() {
+        let mlp = mlp();
+        let b = Batcher::start(mlp.clone(), BatcherConfig::default(), "panics");
+        // Bypass `infer`'s shape check: 4 values are not 1 row of 3 inputs, so `forward` panics.
+        let (reply, answer) = oneshot::channel();
+        b.shared.depth.fetch_add(1, Ordering::Relaxed);
+        b.tx.try_send(Request {
+            x: vec![1.0; 4],
+            rows: 1,
+            queued: Instant::now(),
+            deadline: None,
+            reply,
+        })
+        .unwrap_or_else(|_| panic!("queue refused the request"));
+        let err = answer.await.unwrap().unwrap_err();
+        assert!(matches!(err, ServeError::Internal(_)), "{err:?}");
+
+        let x = vec![0.5, -1.0, 2.0];
+        let y = b.infer(x.clone(), 1, None).await.unwrap();
+        assert_eq!(y, mlp.predict(&x, 1, 1));
+        let stats = b.stats();
+        assert_eq!((stats.panics, stats.failed, stats.requests), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_stopped_batcher_answers_unavailable() {
+        // What a batcher whose thread could not start (or has died) looks like.
+        let (tx, rx) = sync_channel(1);
+        drop(rx);
+        let b = Batcher {
+            tx,
+            shared: Arc::default(),
+            name: "stopped".into(),
+            inputs: 3,
+            queue_capacity: 1,
+        };
+        let err = b.infer(vec![1.0; 3], 1, None).await.unwrap_err();
+        assert!(matches!(err, ServeError::Unavailable(_)), "{err:?}");
+        assert_eq!(b.queue_depth(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_request_of_the_wrong_shape_is_refused_before_it_is_queued() {
+        let b = Batcher::start(mlp(), BatcherConfig::default(), "shape");
+        let err = b.infer(vec![1.0; 4], 1, None).await.unwrap_err();
+        assert!(matches!(err, ServeError::BadRequest(_)), "{err:?}");
+        assert_eq!(
+            b.infer(Vec::new(), 0, None).await.unwrap(),
+            Vec::<f32>::new()
+        );
+        assert_eq!(b.stats(), BatcherStats::default());
+    }
+}

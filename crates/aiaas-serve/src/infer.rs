@@ -1,0 +1,54 @@
+//! One inference call end to end: find the model, check and encode the request's tensors, queue
+//! the rows on the model's batcher, decode the logits into the requested outputs.
+
+use crate::v2::{InferRequest, InferResponse};
+use crate::{ModelPool, ServeError};
+use aiaas_types::ModelName;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Answer `request` with model `name` (version number, alias, or the default).
+pub async fn infer(
+    pool: &ModelPool,
+    name: &ModelName,
+    version: Option<&str>,
+    request: InferRequest,
+) -> Result<InferResponse, ServeError> {
+    let deadline = deadline(&request)?;
+    let model = pool.get(name, version).await?;
+    let schema = &model.manifest.schema;
+    let (x, rows) = model.signature.prepare(schema, &request.inputs)?;
+    let logits = model.batcher.infer(x, rows, deadline).await?;
+    let outputs =
+        model
+            .signature
+            .respond(schema, &logits, model.outputs, request.outputs.as_deref())?;
+    Ok(InferResponse {
+        model_name: name.to_string(),
+        model_version: model.version.to_string(),
+        id: request.id.unwrap_or_else(new_id),
+        outputs,
+    })
+}
+
+/// The request's `timeout` parameter (microseconds, as Triton reads it) as a deadline.
+fn deadline(request: &InferRequest) -> Result<Option<Instant>, ServeError> {
+    let Some(timeout) = request.parameters.as_ref().and_then(|p| p.get("timeout")) else {
+        return Ok(None);
+    };
+    let micros = timeout.as_u64().ok_or_else(|| {
+        ServeError::BadRequest(format!(
+            "parameter \"timeout\" is {timeout}; give whole microseconds, e.g. 5000"
+        ))
+    })?;
+    Ok(Some(Instant::now() + Duration::from_micros(micros)))
+}
+
+/// A response id unique within this process and unlikely to repeat across restarts.
+fn new_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    format!("{now:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,16 @@
+//! The aiaas inference runtime (DESIGN.md section 7): which model versions are loaded, one
+//! dynamic batcher per loaded version running forward passes on its own thread, and the KServe V2
+//! tensors that go in and out. No HTTP here: `aiaas-api` maps requests and errors.
+
+mod batcher;
+mod error;
+mod infer;
+mod pool;
+mod signature;
+pub mod v2;
+
+pub use batcher::{Batcher, BatcherConfig, BatcherStats};
+pub use error::ServeError;
+pub use infer::infer;
+pub use pool::{DEFAULT_ALIAS, LoadedModel, ModelPool};
+pub use signature::{DENSE_INPUT, MAX_ROWS, Signature};

@@ -1,0 +1,264 @@
+//! The model pool: which versions are loaded, and which version a name or alias means right
+//! now. A version is loaded (bundle read and verified, batcher started, one warm-up pass) on
+//! first use or at start for the aliased ones. When a model's aliases or versions change, the
+//! pool loads the version a reference now means beside the old one and then swaps the
+//! reference, so requests in flight finish on the version they started with and none fail.
+
+use crate::signature::Signature;
+use crate::{Batcher, BatcherConfig, ServeError};
+use aiaas_artifact::Manifest;
+use aiaas_service::{ModelRecord, Platform, ServiceError};
+use aiaas_types::{ModelName, Version, parse_version};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, Weak};
+use tokio::sync::{Mutex, broadcast};
+
+/// The alias `{m}` alone means, when the model has it.
+pub const DEFAULT_ALIAS: &str = "champion";
+
+/// One loaded model version, ready to infer.
+pub struct LoadedModel {
+    pub name: ModelName,
+    pub version: Version,
+    pub manifest: Manifest,
+    pub signature: Signature,
+    pub batcher: Batcher,
+    /// Outputs per row (logit columns).
+    pub outputs: usize,
+    /// Bytes held by its weights and compute buffers (approximate).
+    pub memory_bytes: usize,
+}
+
+/// What a request names: a model, and a version number, an alias, or neither.
+type Reference = (ModelName, Option<String>);
+
+pub struct ModelPool {
+    platform: Platform,
+    config: BatcherConfig,
+    loaded: RwLock<HashMap<(ModelName, Version), Arc<LoadedModel>>>,
+    /// What each reference resolved to, until the model changes.
+    resolved: RwLock<HashMap<Reference, Version>>,
+    /// One load at a time, so concurrent first requests load a version once.
+    loading: Mutex<()>,
+}
+
+impl ModelPool {
+    /// A pool over `platform`'s registry, following its changes in the background.
+    pub fn start(platform: Platform, config: BatcherConfig) -> Arc<ModelPool> {
+        let changes = platform.model_changes();
+        let pool = Arc::new(ModelPool {
+            platform,
+            config,
+            loaded: RwLock::new(HashMap::new()),
+            resolved: RwLock::new(HashMap::new()),
+            loading: Mutex::new(()),
+        });
+        tokio::spawn(follow_changes(Arc::downgrade(&pool), changes));
+        pool
+    }
+
+    /// Load the version every alias of every model points at (or the newest, for models
+    /// without aliases), so the first requests find them warm.
+    pub async fn preload(&self) -> Result<usize, ServeError> {
+        let models = self.platform.models().await.map_err(internal)?;
+        let mut count = 0;
+        for m in models {
+            let mut references: Vec<Option<String>> = vec![None];
+            references.extend(m.aliases.keys().map(|a| Some(a.to_string())));
+            for reference in references {
+                self.get(&m.name, reference.as_deref()).await?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// The loaded model a request names, loading it if needed.
+    pub async fn get(
+        &self,
+        name: &ModelName,
+        version: Option<&str>,
+    ) -> Result<Arc<LoadedModel>, ServeError> {
+        let key = (name.clone(), version.map(str::to_string));
+        let cached = self
+            .resolved
+            .read()
+            .expect("resolved lock")
+            .get(&key)
+            .copied();
+        let number = match cached {
+            Some(v) => v,
+            None => {
+                let v = self.resolve(name, version).await?;
+                self.resolved.write().expect("resolved lock").insert(key, v);
+                v
+            }
+        };
+        self.load(name, number).await
+    }
+
+    /// Every loaded version.
+    pub fn loaded(&self) -> Vec<Arc<LoadedModel>> {
+        let loaded = self.loaded.read().expect("loaded lock");
+        let mut all: Vec<_> = loaded.values().cloned().collect();
+        all.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
+        all
+    }
+
+    /// Unload every version of `name` (requests in flight finish first: they hold their model).
+    pub fn unload(&self, name: &ModelName) -> usize {
+        let mut loaded = self.loaded.write().expect("loaded lock");
+        let before = loaded.len();
+        loaded.retain(|(n, _), _| n != name);
+        self.resolved
+            .write()
+            .expect("resolved lock")
+            .retain(|(n, _), _| n != name);
+        before - loaded.len()
+    }
+
+    /// The version number a reference means now.
+    async fn resolve(
+        &self,
+        name: &ModelName,
+        version: Option<&str>,
+    ) -> Result<Version, ServeError> {
+        if let Some(number) = version.and_then(parse_version) {
+            return Ok(number);
+        }
+        let model = self.platform.model(name).await.map_err(from_service)?;
+        match version {
+            Some(alias) => model
+                .aliases
+                .iter()
+                .find(|(a, _)| a.as_str() == alias)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| {
+                    ServeError::NotFound(format!(
+                        "model {name:?} has no version or alias {alias:?}"
+                    ))
+                }),
+            None => default_version(&model)
+                .ok_or_else(|| ServeError::NotFound(format!("model {name:?} has no versions"))),
+        }
+    }
+
+    async fn load(
+        &self,
+        name: &ModelName,
+        version: Version,
+    ) -> Result<Arc<LoadedModel>, ServeError> {
+        let key = (name.clone(), version);
+        if let Some(m) = self.loaded.read().expect("loaded lock").get(&key) {
+            return Ok(m.clone());
+        }
+        let _one_at_a_time = self.loading.lock().await;
+        if let Some(m) = self.loaded.read().expect("loaded lock").get(&key) {
+            return Ok(m.clone());
+        }
+        let bundle = self
+            .platform
+            .load_bundle(name, &version.to_string())
+            .await
+            .map_err(from_service)?;
+        let mlp = Arc::new(bundle.mlp);
+        let batcher = Batcher::start(
+            mlp.clone(),
+            self.config.clone(),
+            &format!("{name}-v{version}"),
+        );
+        // One pass before the first caller, so its latency is not the cold one.
+        batcher.infer(vec![0.0; mlp.inputs()], 1, None).await?;
+        let model = Arc::new(LoadedModel {
+            name: name.clone(),
+            version,
+            signature: Signature::of(&bundle.manifest.schema),
+            manifest: bundle.manifest,
+            batcher,
+            outputs: mlp.outputs(),
+            memory_bytes: mlp.param_count() * 4
+                + self.config.max_batch * (mlp.inputs() + mlp.outputs()) * 4 * 2,
+        });
+        self.loaded
+            .write()
+            .expect("loaded lock")
+            .insert(key, model.clone());
+        tracing::info!(model = %name, version, "model loaded");
+        Ok(model)
+    }
+
+    /// Re-resolve the references of `name` (all models when `None`).
+    async fn refresh(&self, name: Option<&ModelName>) {
+        let references: Vec<Reference> = self
+            .resolved
+            .read()
+            .expect("resolved lock")
+            .keys()
+            .filter(|(n, _)| name.is_none_or(|name| n == name))
+            .cloned()
+            .collect();
+        for (model, version) in references {
+            match self.resolve(&model, version.as_deref()).await {
+                Ok(number) => {
+                    if let Err(e) = self.load(&model, number).await {
+                        tracing::warn!(model = %model, version = number, error = %e, "could not load the new version; keeping the old");
+                        continue;
+                    }
+                    self.resolved
+                        .write()
+                        .expect("resolved lock")
+                        .insert((model, version), number);
+                }
+                // The alias or the model is gone: forget the reference.
+                Err(_) => {
+                    self.resolved
+                        .write()
+                        .expect("resolved lock")
+                        .remove(&(model, version));
+                }
+            }
+        }
+    }
+}
+
+/// Re-resolve a model's references whenever it changes, for as long as the pool lives.
+async fn follow_changes(pool: Weak<ModelPool>, mut changes: broadcast::Receiver<ModelName>) {
+    loop {
+        let changed = match changes.recv().await {
+            Ok(name) => Some(name),
+            // Missed some: look at everything again.
+            Err(broadcast::error::RecvError::Lagged(_)) => None,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(pool) = pool.upgrade() else { return };
+        pool.refresh(changed.as_ref()).await;
+        // A model that just got its first version (or a new champion) is loaded now rather than
+        // by its first request.
+        if let Some(name) = changed
+            && let Err(e) = pool.get(&name, None).await
+        {
+            tracing::debug!(model = %name, error = %e, "nothing to load for the changed model");
+        }
+    }
+}
+
+/// `champion` if the model has it, else its newest version.
+fn default_version(model: &ModelRecord) -> Option<Version> {
+    model
+        .aliases
+        .iter()
+        .find(|(a, _)| a.as_str() == DEFAULT_ALIAS)
+        .map(|(_, v)| *v)
+        .or_else(|| model.versions.iter().map(|v| v.version).max())
+}
+
+fn from_service(e: ServiceError) -> ServeError {
+    match e {
+        ServiceError::NotFound(m) => ServeError::NotFound(m),
+        other => internal(other),
+    }
+}
+
+fn internal(e: ServiceError) -> ServeError {
+    ServeError::Internal(e.to_string())
+}

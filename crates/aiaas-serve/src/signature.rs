@@ -1,0 +1,358 @@
+//! A model's V2 signature, derived from its manifest's schema, and the two conversions around a
+//! forward pass: request tensors into scaled model inputs, logits into response tensors.
+//!
+//! A model whose features are all numeric takes one input `input`, FP32 `[N, F]`; a model with
+//! categorical features takes one input per feature, named as in its schema: FP32 `[N, 1]` for
+//! numeric ones, BYTES `[N, 1]` for categorical ones. Classification gives `probabilities` FP32
+//! `[N, C]` and `label` BYTES `[N]`; regression gives `prediction` FP32 `[N, 1]`.
+
+use crate::ServeError;
+use crate::v2::{OutputData, RequestInput, RequestOutput, ResponseOutput, TensorMetadata};
+use aiaas_data::InputEncoder;
+use aiaas_engine::{Predictions, decode};
+use aiaas_types::{FeatureKind, Schema, TargetSchema};
+use serde_json::Value;
+
+/// The input name of an all-numeric model.
+pub const DENSE_INPUT: &str = "input";
+/// Most rows one request may carry.
+pub const MAX_ROWS: usize = 65_536;
+
+const FP32: &str = "FP32";
+const BYTES: &str = "BYTES";
+
+/// What a model takes and gives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signature {
+    pub inputs: Vec<TensorMetadata>,
+    pub outputs: Vec<TensorMetadata>,
+    /// One FP32 matrix rather than one tensor per feature.
+    dense: bool,
+}
+
+impl Signature {
+    pub fn of(schema: &Schema) -> Signature {
+        let dense = schema
+            .features
+            .iter()
+            .all(|f| matches!(f.kind, FeatureKind::Numeric { .. }));
+        let inputs = if dense {
+            vec![tensor(
+                DENSE_INPUT,
+                FP32,
+                vec![-1, schema.features.len() as i64],
+            )]
+        } else {
+            schema
+                .features
+                .iter()
+                .map(|f| match f.kind {
+                    FeatureKind::Numeric { .. } => tensor(&f.name, FP32, vec![-1, 1]),
+                    FeatureKind::Categorical { .. } => tensor(&f.name, BYTES, vec![-1, 1]),
+                })
+                .collect()
+        };
+        let outputs = match &schema.target {
+            TargetSchema::Classification { labels, .. } => vec![
+                tensor("probabilities", FP32, vec![-1, labels.len() as i64]),
+                tensor("label", BYTES, vec![-1]),
+            ],
+            TargetSchema::Regression { .. } => vec![tensor("prediction", FP32, vec![-1, 1])],
+        };
+        Signature {
+            inputs,
+            outputs,
+            dense,
+        }
+    }
+
+    /// The scaled model inputs (`rows x schema.input_width()`) for the request's tensors.
+    pub fn prepare(
+        &self,
+        schema: &Schema,
+        inputs: &[RequestInput],
+    ) -> Result<(Vec<f32>, usize), ServeError> {
+        self.check_names(inputs)?;
+        let encoder = InputEncoder::new(schema);
+        let width = encoder.width();
+        if self.dense {
+            let input = &inputs[0];
+            let features = schema.features.len();
+            let rows = check_shape(input, &[None, Some(features)])?;
+            check_datatype(input, FP32)?;
+            let values = numbers(input, rows * features)?;
+            let mut x = vec![0.0f32; rows * width];
+            for (row, raw) in x.chunks_exact_mut(width).zip(values.chunks_exact(features)) {
+                for (f, &v) in raw.iter().enumerate() {
+                    encoder.number(row, f, v);
+                }
+            }
+            return Ok((x, rows));
+        }
+        let mut rows = None;
+        let mut x = Vec::new();
+        for (f, feature) in schema.features.iter().enumerate() {
+            let input = inputs
+                .iter()
+                .find(|i| i.name == feature.name)
+                .expect("names were checked");
+            let n = match input.shape.len() {
+                1 => check_shape(input, &[None])?,
+                _ => check_shape(input, &[None, Some(1)])?,
+            };
+            match rows {
+                None => {
+                    rows = Some(n);
+                    x = vec![0.0f32; n * width];
+                }
+                Some(r) if r != n => {
+                    return Err(bad(format!(
+                        "input {:?} has {n} rows, the others {r}: every input needs the same rows",
+                        input.name
+                    )));
+                }
+                Some(_) => {}
+            }
+            let rows_of = x.chunks_exact_mut(width.max(1));
+            match feature.kind {
+                FeatureKind::Numeric { .. } => {
+                    check_datatype(input, FP32)?;
+                    for (row, v) in rows_of.zip(numbers(input, n)?) {
+                        encoder.number(row, f, v);
+                    }
+                }
+                FeatureKind::Categorical { .. } => {
+                    check_datatype(input, BYTES)?;
+                    for (row, v) in rows_of.zip(texts(input, n)?) {
+                        encoder.text(row, f, v);
+                    }
+                }
+            }
+        }
+        Ok((x, rows.unwrap_or(0)))
+    }
+
+    /// The response tensors for `logits` (`rows x cols`), limited to `requested` if given.
+    pub fn respond(
+        &self,
+        schema: &Schema,
+        logits: &[f32],
+        cols: usize,
+        requested: Option<&[RequestOutput]>,
+    ) -> Result<Vec<ResponseOutput>, ServeError> {
+        if let Some(requested) = requested {
+            for r in requested {
+                if !self.outputs.iter().any(|o| o.name == r.name) {
+                    return Err(bad(format!(
+                        "unknown output {:?}; this model gives {}",
+                        r.name,
+                        names(&self.outputs)
+                    )));
+                }
+            }
+        }
+        let wanted = |name: &str| requested.is_none_or(|r| r.iter().any(|o| o.name == name));
+        let mut outputs = Vec::new();
+        match (decode(&schema.target, logits, cols), &schema.target) {
+            (
+                Predictions::Classes {
+                    probabilities,
+                    classes,
+                    predicted,
+                },
+                TargetSchema::Classification { labels, .. },
+            ) => {
+                let rows = predicted.len() as i64;
+                if wanted("probabilities") {
+                    outputs.push(ResponseOutput {
+                        name: "probabilities".into(),
+                        shape: vec![rows, classes as i64],
+                        datatype: FP32,
+                        data: OutputData::Fp32(probabilities),
+                    });
+                }
+                if wanted("label") {
+                    let names = predicted.iter().map(|&c| labels[c].clone()).collect();
+                    outputs.push(ResponseOutput {
+                        name: "label".into(),
+                        shape: vec![rows],
+                        datatype: BYTES,
+                        data: OutputData::Bytes(names),
+                    });
+                }
+            }
+            (Predictions::Values(values), _) => {
+                if wanted("prediction") {
+                    outputs.push(ResponseOutput {
+                        name: "prediction".into(),
+                        shape: vec![values.len() as i64, 1],
+                        datatype: FP32,
+                        data: OutputData::Fp32(values.iter().map(|&v| v as f32).collect()),
+                    });
+                }
+            }
+            (Predictions::Classes { .. }, TargetSchema::Regression { .. }) => {
+                unreachable!("decode follows the target")
+            }
+        }
+        Ok(outputs)
+    }
+
+    /// Exactly the declared inputs, each once.
+    fn check_names(&self, inputs: &[RequestInput]) -> Result<(), ServeError> {
+        for input in inputs {
+            if !self.inputs.iter().any(|t| t.name == input.name) {
+                return Err(bad(format!(
+                    "unknown input {:?}; this model takes {}",
+                    input.name,
+                    names(&self.inputs)
+                )));
+            }
+            if inputs.iter().filter(|i| i.name == input.name).count() > 1 {
+                return Err(bad(format!("input {:?} is given twice", input.name)));
+            }
+        }
+        if let Some(missing) = self
+            .inputs
+            .iter()
+            .find(|t| !inputs.iter().any(|i| i.name == t.name))
+        {
+            return Err(bad(format!(
+                "missing input {:?}; this model takes {}",
+                missing.name,
+                names(&self.inputs)
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn tensor(name: &str, datatype: &'static str, shape: Vec<i64>) -> TensorMetadata {
+    TensorMetadata {
+        name: name.to_string(),
+        datatype,
+        shape,
+    }
+}
+
+fn names(tensors: &[TensorMetadata]) -> String {
+    let quoted: Vec<String> = tensors.iter().map(|t| format!("{:?}", t.name)).collect();
+    quoted.join(", ")
+}
+
+fn bad(message: String) -> ServeError {
+    ServeError::BadRequest(message)
+}
+
+/// The batch size of `input` if its shape is `expected` (`None`: the batch dimension, any
+/// size from 1 to [`MAX_ROWS`]).
+fn check_shape(input: &RequestInput, expected: &[Option<usize>]) -> Result<usize, ServeError> {
+    let wanted: Vec<String> = expected
+        .iter()
+        .map(|d| d.map_or("-1".to_string(), |n| n.to_string()))
+        .collect();
+    let wrong = || {
+        bad(format!(
+            "input {:?} has shape {:?}; this model expects [{}]",
+            input.name,
+            input.shape,
+            wanted.join(", ")
+        ))
+    };
+    if input.shape.len() != expected.len() {
+        return Err(wrong());
+    }
+    let mut rows = 0;
+    for (&dim, want) in input.shape.iter().zip(expected) {
+        match want {
+            Some(n) if dim != *n as i64 => return Err(wrong()),
+            Some(_) => {}
+            None => {
+                if dim < 1 || dim as u64 > MAX_ROWS as u64 {
+                    return Err(bad(format!(
+                        "input {:?} has {dim} rows; send 1 to {MAX_ROWS} per request",
+                        input.name
+                    )));
+                }
+                rows = dim as usize;
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn check_datatype(input: &RequestInput, expected: &str) -> Result<(), ServeError> {
+    if input.datatype == expected {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "input {:?} has datatype {}; this model expects {expected}",
+            input.name, input.datatype
+        )))
+    }
+}
+
+/// The input's values, flattened, as numbers; exactly `count` of them.
+fn numbers(input: &RequestInput, count: usize) -> Result<Vec<f64>, ServeError> {
+    let mut out = Vec::with_capacity(count);
+    flatten(&input.data, &mut |v| match v.as_f64() {
+        Some(n) if out.len() < count => {
+            out.push(n);
+            Ok(())
+        }
+        Some(_) => Err(too_many(input, count)),
+        None => Err(bad(format!(
+            "input {:?} holds {v}, not a number",
+            input.name
+        ))),
+    })?;
+    check_count(input, out.len(), count)?;
+    Ok(out)
+}
+
+/// The input's values, flattened, as strings; exactly `count` of them.
+fn texts(input: &RequestInput, count: usize) -> Result<Vec<&str>, ServeError> {
+    let mut out = Vec::with_capacity(count);
+    flatten(&input.data, &mut |v| match v.as_str() {
+        Some(s) if out.len() < count => {
+            out.push(s);
+            Ok(())
+        }
+        Some(_) => Err(too_many(input, count)),
+        None => Err(bad(format!(
+            "input {:?} holds {v}, not a string (BYTES)",
+            input.name
+        ))),
+    })?;
+    check_count(input, out.len(), count)?;
+    Ok(out)
+}
+
+fn too_many(input: &RequestInput, count: usize) -> ServeError {
+    bad(format!(
+        "input {:?} holds more than the {count} values its shape {:?} says",
+        input.name, input.shape
+    ))
+}
+
+fn check_count(input: &RequestInput, found: usize, count: usize) -> Result<(), ServeError> {
+    if found == count {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "input {:?} holds {found} values; its shape {:?} needs {count}",
+            input.name, input.shape
+        )))
+    }
+}
+
+/// Visit the leaves of nested arrays in row-major order.
+fn flatten<'v>(
+    value: &'v Value,
+    visit: &mut dyn FnMut(&'v Value) -> Result<(), ServeError>,
+) -> Result<(), ServeError> {
+    match value {
+        Value::Array(items) => items.iter().try_for_each(|item| flatten(item, visit)),
+        leaf => visit(leaf),
+    }
+}
