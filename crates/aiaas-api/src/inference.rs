@@ -4,14 +4,15 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use aiaas_serve::v2::{InferRequest, InferResponse, ModelMetadata};
+use aiaas_serve::v2::{InferRequest, ModelMetadata};
 use aiaas_serve::{LoadedModel, ModelPool, ServeError};
 use aiaas_types::ModelName;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -62,7 +63,7 @@ pub async fn server_metadata() -> Json<Value> {
     Json(json!({
         "name": "aiaas",
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": ["model_repository"],
+        "extensions": ["model_repository", "binary_tensor_data"],
     }))
 }
 
@@ -121,35 +122,65 @@ pub async fn version_ready(
     ))
 }
 
+/// The header of Triton's binary tensor extension: the JSON part's length.
+const HEADER_LENGTH: &str = "inference-header-content-length";
+
 async fn run(
     pool: &ModelPool,
     name: String,
     version: Option<String>,
+    headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<InferResponse>> {
+) -> Result<Response> {
     let name = model_name(name)?;
-    let request: InferRequest = serde_json::from_slice(&body?).map_err(|e| {
-        ApiError::bad_request(format!("the request body is not a V2 infer request: {e}"))
-    })?;
-    Ok(Json(
-        aiaas_serve::infer(pool, &name, version.as_deref(), request).await?,
-    ))
+    let header_length = match headers.get(HEADER_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("Inference-Header-Content-Length must be a byte count")
+                })?,
+        ),
+    };
+    let request = InferRequest::parse(&body?, header_length).map_err(ApiError::bad_request)?;
+    let binary_outputs = request.binary_outputs();
+    let mut response = aiaas_serve::infer(pool, &name, version.as_deref(), request).await?;
+    let binary = response.take_binary(&binary_outputs);
+    let json = serde_json::to_vec(&response).expect("responses serialize");
+    if binary.is_empty() {
+        return Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response());
+    }
+    let json_length = json.len().to_string();
+    let mut body = json;
+    body.extend_from_slice(&binary);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (HeaderName::from_static(HEADER_LENGTH), json_length),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 pub async fn model_infer(
     State(s): State<AppState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<InferResponse>> {
-    run(&s.pool, name, None, body).await
+) -> Result<Response> {
+    run(&s.pool, name, None, headers, body).await
 }
 
 pub async fn version_infer(
     State(s): State<AppState>,
     Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<InferResponse>> {
-    run(&s.pool, name, Some(version), body).await
+) -> Result<Response> {
+    run(&s.pool, name, Some(version), headers, body).await
 }
 
 /// Repository extension: every model with its default version and whether it is loaded.

@@ -168,7 +168,8 @@ impl Signature {
                         name: "probabilities".into(),
                         shape: vec![rows, classes as i64],
                         datatype: FP32,
-                        data: OutputData::Fp32(probabilities),
+                        parameters: None,
+                        data: Some(OutputData::Fp32(probabilities)),
                     });
                 }
                 if wanted("label") {
@@ -177,7 +178,8 @@ impl Signature {
                         name: "label".into(),
                         shape: vec![rows],
                         datatype: BYTES,
-                        data: OutputData::Bytes(names),
+                        parameters: None,
+                        data: Some(OutputData::Bytes(names)),
                     });
                 }
             }
@@ -187,7 +189,8 @@ impl Signature {
                         name: "prediction".into(),
                         shape: vec![values.len() as i64, 1],
                         datatype: FP32,
-                        data: OutputData::Fp32(values.iter().map(|&v| v as f32).collect()),
+                        parameters: None,
+                        data: Some(OutputData::Fp32(values.iter().map(|&v| v as f32).collect())),
                     });
                 }
             }
@@ -294,6 +297,22 @@ fn check_datatype(input: &RequestInput, expected: &str) -> Result<(), ServeError
 
 /// The input's values, flattened, as numbers; exactly `count` of them.
 fn numbers(input: &RequestInput, count: usize) -> Result<Vec<f64>, ServeError> {
+    if let Some(raw) = &input.binary {
+        // FP32, little-endian, as the binary tensor extension sends it.
+        if raw.len() != count * 4 {
+            return Err(bad(format!(
+                "input {:?} has {} bytes of binary data; its shape {:?} needs {} (FP32)",
+                input.name,
+                raw.len(),
+                input.shape,
+                count * 4
+            )));
+        }
+        return Ok(raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+            .collect());
+    }
     let mut out = Vec::with_capacity(count);
     flatten(&input.data, &mut |v| match v.as_f64() {
         Some(n) if out.len() < count => {
@@ -312,6 +331,9 @@ fn numbers(input: &RequestInput, count: usize) -> Result<Vec<f64>, ServeError> {
 
 /// The input's values, flattened, as strings; exactly `count` of them.
 fn texts(input: &RequestInput, count: usize) -> Result<Vec<&str>, ServeError> {
+    if let Some(raw) = &input.binary {
+        return binary_texts(input, raw, count);
+    }
     let mut out = Vec::with_capacity(count);
     flatten(&input.data, &mut |v| match v.as_str() {
         Some(s) if out.len() < count => {
@@ -324,6 +346,34 @@ fn texts(input: &RequestInput, count: usize) -> Result<Vec<&str>, ServeError> {
             input.name
         ))),
     })?;
+    check_count(input, out.len(), count)?;
+    Ok(out)
+}
+
+/// BYTES in the binary tensor extension: each element is a 4-byte little-endian length and
+/// that many bytes.
+fn binary_texts<'a>(
+    input: &RequestInput,
+    mut raw: &'a [u8],
+    count: usize,
+) -> Result<Vec<&'a str>, ServeError> {
+    let mut out = Vec::with_capacity(count);
+    while !raw.is_empty() {
+        let malformed = || {
+            bad(format!(
+                "input {:?}: binary BYTES data must be 4-byte little-endian lengths, each followed by that many UTF-8 bytes",
+                input.name
+            ))
+        };
+        let (len, rest) = raw.split_first_chunk::<4>().ok_or_else(malformed)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let value = rest.get(..len).ok_or_else(malformed)?;
+        out.push(std::str::from_utf8(value).map_err(|_| malformed())?);
+        raw = &rest[len..];
+        if out.len() > count {
+            return Err(too_many(input, count));
+        }
+    }
     check_count(input, out.len(), count)?;
     Ok(out)
 }

@@ -383,3 +383,80 @@ async fn moving_the_alias_under_load_fails_no_request() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_tensors_in_and_out_match_the_json_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = iris_server(dir.path()).await;
+    let x = [[5.1f32, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]];
+    let json_answer: Value = server
+        .post_json("/v2/models/iris/infer", &rows(&x))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let header = json!({
+        "inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32",
+                    "parameters": {"binary_data_size": 32}}],
+        "parameters": {"binary_data_output": true},
+    })
+    .to_string();
+    let mut body = header.clone().into_bytes();
+    x.iter()
+        .flatten()
+        .for_each(|v| body.extend_from_slice(&v.to_le_bytes()));
+    let res = server
+        .http
+        .post(server.url("/v2/models/iris/infer"))
+        .header("Inference-Header-Content-Length", header.len())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let json_length: usize = res.headers()["inference-header-content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = res.bytes().await.unwrap();
+    let head: Value = serde_json::from_slice(&bytes[..json_length]).unwrap();
+    let outputs = head["outputs"].as_array().unwrap();
+    assert_eq!(outputs[0]["parameters"]["binary_data_size"], 24);
+    assert!(outputs[0].get("data").is_none());
+    let probabilities: Vec<f64> = bytes[json_length..json_length + 24]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)
+        .collect();
+    let from_json: Vec<f64> = json_answer["outputs"][0]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    for (a, b) in probabilities.iter().zip(&from_json) {
+        assert!((a - b).abs() < 1e-6, "{probabilities:?} vs {from_json:?}");
+    }
+    // Labels: 4-byte little-endian lengths, then the text.
+    let labels = &bytes[json_length + 24..];
+    let first_len = u32::from_le_bytes(labels[..4].try_into().unwrap()) as usize;
+    assert_eq!(
+        std::str::from_utf8(&labels[4..4 + first_len]).unwrap(),
+        json_answer["outputs"][1]["data"][0].as_str().unwrap()
+    );
+
+    // Fewer bytes than declared: a 400 that says so.
+    let res = server
+        .http
+        .post(server.url("/v2/models/iris/infer"))
+        .header("Inference-Header-Content-Length", header.len())
+        .body(body[..body.len() - 4].to_vec())
+        .send()
+        .await
+        .unwrap();
+    let (status, message) = error_of(res).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("binary data"), "{message}");
+    server.stop().await;
+}

@@ -8,6 +8,7 @@ mod commands;
 mod crash;
 mod remote;
 mod server;
+mod tritonclient;
 
 use std::path::Path;
 use std::process::{Command, Output};
