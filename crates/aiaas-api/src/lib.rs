@@ -6,6 +6,7 @@ mod docs;
 mod error;
 mod inference;
 mod management;
+pub mod metrics;
 
 pub use docs::ApiDoc;
 pub use error::{ApiError, ErrorBody};
@@ -38,6 +39,9 @@ pub struct AppState {
     pub pool: Arc<ModelPool>,
     /// Set once the aliased models are loaded and warm (`/v2/health/ready`).
     pub ready: Arc<AtomicBool>,
+    /// Renders `GET /metrics` (see [`metrics::install_recorder`]); `None`: the server records no
+    /// metrics and `/metrics` is 404.
+    pub metrics: Option<metrics::PrometheusHandle>,
 }
 
 impl FromRef<AppState> for Platform {
@@ -117,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2", get(v2::server_metadata))
         .nest("/v2", inference)
         .route("/docs", get(docs::page))
+        .route("/metrics", get(metrics::scrape))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))

@@ -13,8 +13,13 @@
 //! dropped before compute. A panic in a forward pass answers that batch
 //! [`ServeError::Internal`] and the thread keeps serving. Dropping the [`Batcher`] closes the
 //! queue: the thread computes what is already queued, then exits on its own (nothing joins it).
+//!
+//! Besides its own counters ([`BatcherStats`]) the batcher records the queue depth, each
+//! request's queue time, each batch's compute time and each pass's rows into its model's
+//! [`ModelMetrics`], through handles resolved when it starts.
 
 use crate::ServeError;
+use crate::metrics::ModelMetrics;
 use aiaas_engine::{Mlp, Workspace};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -77,6 +82,7 @@ pub struct BatcherStats {
 pub struct Batcher {
     tx: SyncSender<Request>,
     shared: Arc<Shared>,
+    metrics: ModelMetrics,
     name: Arc<str>,
     inputs: usize,
     queue_capacity: usize,
@@ -112,11 +118,23 @@ struct Request {
 
 impl Batcher {
     /// Start the batching thread for `mlp` (an `aiaas_engine::Mlp`, shared); `name` names the
-    /// thread and appears in error messages and logs.
+    /// thread, appears in error messages and logs, and labels its metrics (`model` = `name`,
+    /// `version` = `""`; see [`Batcher::start_with_metrics`] to label them otherwise).
     ///
     /// Should the OS refuse the thread, this logs the error and returns a batcher whose every
     /// request is answered [`ServeError::Unavailable`].
     pub fn start(mlp: Arc<Mlp>, config: BatcherConfig, name: &str) -> Batcher {
+        Batcher::start_with_metrics(mlp, config, name, ModelMetrics::new(name, ""))
+    }
+
+    /// [`Batcher::start`], recording queue depth, queue and compute durations and batch sizes
+    /// into `metrics` (the handles of the model version `mlp` is).
+    pub fn start_with_metrics(
+        mlp: Arc<Mlp>,
+        config: BatcherConfig,
+        name: &str,
+        metrics: ModelMetrics,
+    ) -> Batcher {
         let config = BatcherConfig {
             max_batch: config.max_batch.max(1),
             queue_capacity: config.queue_capacity.max(1),
@@ -137,6 +155,7 @@ impl Batcher {
             config,
             rx,
             shared: shared.clone(),
+            metrics: metrics.clone(),
             name: name.clone(),
         };
         // If the spawn fails the closure, and with it the receiver, is dropped: the channel is
@@ -150,6 +169,7 @@ impl Batcher {
         Batcher {
             tx,
             shared,
+            metrics,
             name,
             inputs,
             queue_capacity,
@@ -218,10 +238,12 @@ impl Batcher {
             reply,
         };
         self.shared.depth.fetch_add(1, Ordering::Relaxed);
+        self.metrics.queue_depth.increment(1.0);
         match self.tx.try_send(request) {
             Ok(()) => Ok(Some(answer)),
             Err(e) => {
                 self.shared.depth.fetch_sub(1, Ordering::Relaxed);
+                self.metrics.queue_depth.decrement(1.0);
                 match e {
                     TrySendError::Full(_) => {
                         self.shared.overloaded.fetch_add(1, Ordering::Relaxed);
@@ -286,6 +308,7 @@ struct Worker {
     config: BatcherConfig,
     rx: Receiver<Request>,
     shared: Arc<Shared>,
+    metrics: ModelMetrics,
     name: Arc<str>,
     ws: Workspace,
     /// The batch's rows, one request after another.
@@ -318,6 +341,7 @@ impl Worker {
 
     fn took(&self, r: Request) -> Request {
         self.shared.depth.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.queue_depth.decrement(1.0);
         r
     }
 
@@ -383,12 +407,18 @@ impl Worker {
         if batch.is_empty() {
             return;
         }
+        for r in batch.iter() {
+            self.metrics
+                .queue_duration
+                .record(now.saturating_duration_since(r.queued));
+        }
         let max_batch = self.config.max_batch;
         let rows: usize = batch.iter().map(|r| r.rows).sum();
         let passes = rows.div_ceil(max_batch);
         let (mlp, ws, input) = (&*self.mlp, &mut self.ws, &mut self.input);
         let inputs = mlp.inputs();
         let outputs = mlp.outputs();
+        let started = Instant::now();
         // `None`: the logits are in the workspace; `Some`: the one oversized request's logits.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             if rows <= max_batch {
@@ -410,6 +440,16 @@ impl Worker {
         s.batches.fetch_add(passes as u64, Ordering::Relaxed);
         match outcome {
             Ok(alone) => {
+                self.metrics.compute_duration.record(started.elapsed());
+                // Full passes of `max_batch` rows, then the rest (all of it when it fits).
+                let full = rows / max_batch;
+                if full > 0 {
+                    self.metrics.batch_size.record_many(max_batch as f64, full);
+                }
+                let rest = rows % max_batch;
+                if rest > 0 {
+                    self.metrics.batch_size.record(rest as f64);
+                }
                 s.rows.fetch_add(rows as u64, Ordering::Relaxed);
                 s.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 s.largest_batch
@@ -502,6 +542,7 @@ mod tests {
         let b = Batcher {
             tx,
             shared: Arc::default(),
+            metrics: ModelMetrics::new("stopped", ""),
             name: "stopped".into(),
             inputs: 3,
             queue_capacity: 1,

@@ -1,21 +1,51 @@
 //! One inference call end to end: find the model, check and encode the request's tensors, queue
-//! the rows on the model's batcher, decode the logits into the requested outputs.
+//! the rows on the model's batcher, decode the logits into the requested outputs. Every call is
+//! counted here, by outcome, with its duration (`aiaas_inference_requests_total`,
+//! `aiaas_inference_request_duration_seconds`).
 
+use crate::metrics::{self, Outcome};
 use crate::v2::{InferRequest, InferResponse};
-use crate::{ModelPool, ServeError};
+use crate::{LoadedModel, ModelPool, ServeError};
 use aiaas_types::ModelName;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Answer `request` with model `name` (version number, alias, or the default).
+///
+/// Counts the call under the version that answered it; a call that failed before a version was
+/// found counts under `name` with version `""` if `name` has a version loaded, else under model
+/// `unknown`. A call whose future is dropped before it ends is not counted.
 pub async fn infer(
     pool: &ModelPool,
     name: &ModelName,
     version: Option<&str>,
     request: InferRequest,
 ) -> Result<InferResponse, ServeError> {
+    let started = Instant::now();
+    let mut model = None;
+    let result = answer(pool, name, version, request, &mut model).await;
+    let outcome = Outcome::of(&result);
+    match model {
+        Some(m) => m.metrics.record_request(outcome, started.elapsed()),
+        None => {
+            let known = pool.has_loaded(name).then_some(name.as_str());
+            metrics::record_unresolved(known, outcome, started.elapsed());
+        }
+    }
+    result
+}
+
+/// [`infer`] without the counting; leaves the version that took the call in `model`.
+async fn answer(
+    pool: &ModelPool,
+    name: &ModelName,
+    version: Option<&str>,
+    request: InferRequest,
+    model: &mut Option<Arc<LoadedModel>>,
+) -> Result<InferResponse, ServeError> {
     let deadline = deadline(&request)?;
-    let model = pool.get(name, version).await?;
+    let model = &*model.insert(pool.get(name, version).await?);
     let schema = &model.manifest.schema;
     let (x, rows) = model.signature.prepare(schema, &request.inputs)?;
     let logits = model.batcher.infer(x, rows, deadline).await?;

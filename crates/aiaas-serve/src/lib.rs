@@ -5,10 +5,12 @@
 mod batcher;
 mod error;
 mod infer;
+pub mod metrics;
 mod pool;
 mod signature;
 pub mod v2;
 
+pub use self::metrics::{ModelMetrics, Outcome};
 pub use batcher::{Batcher, BatcherConfig, BatcherStats};
 pub use error::ServeError;
 pub use infer::infer;

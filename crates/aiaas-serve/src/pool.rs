@@ -3,7 +3,11 @@
 //! first use or at start for the aliased ones. When a model's aliases or versions change, the
 //! pool loads the version a reference now means beside the old one and then swaps the
 //! reference, so requests in flight finish on the version they started with and none fail.
+//!
+//! The pool keeps the gauges of what it holds: `aiaas_models_loaded` and, per version,
+//! `aiaas_model_memory_bytes` (raised on load, lowered on unload and when the pool is dropped).
 
+use crate::metrics::{self, ModelMetrics};
 use crate::signature::Signature;
 use crate::{Batcher, BatcherConfig, ServeError};
 use aiaas_artifact::Manifest;
@@ -18,20 +22,28 @@ pub const DEFAULT_ALIAS: &str = "champion";
 
 /// One loaded model version, ready to infer.
 pub struct LoadedModel {
+    /// The model's name.
     pub name: ModelName,
+    /// Its version number.
     pub version: Version,
+    /// The manifest of its bundle.
     pub manifest: Manifest,
+    /// The V2 tensors it takes and gives.
     pub signature: Signature,
+    /// Its queue and compute thread.
     pub batcher: Batcher,
     /// Outputs per row (logit columns).
     pub outputs: usize,
     /// Bytes held by its weights and compute buffers (approximate).
     pub memory_bytes: usize,
+    /// Its metric handles (labels `model`, `version`), shared with its batcher.
+    pub metrics: ModelMetrics,
 }
 
 /// What a request names: a model, and a version number, an alias, or neither.
 type Reference = (ModelName, Option<String>);
 
+/// The loaded model versions and what each reference means; see the module documentation.
 pub struct ModelPool {
     platform: Platform,
     config: BatcherConfig,
@@ -54,6 +66,8 @@ impl ModelPool {
             loading: Mutex::new(()),
         });
         tokio::spawn(follow_changes(Arc::downgrade(&pool), changes));
+        // Registers the series, so a scrape shows 0 rather than nothing before the first load.
+        metrics::models_loaded().increment(0.0);
         pool
     }
 
@@ -109,12 +123,27 @@ impl ModelPool {
     pub fn unload(&self, name: &ModelName) -> usize {
         let mut loaded = self.loaded.write().expect("loaded lock");
         let before = loaded.len();
-        loaded.retain(|(n, _), _| n != name);
+        loaded.retain(|(n, _), m| {
+            let keep = n != name;
+            if !keep {
+                tracked(m, false);
+            }
+            keep
+        });
         self.resolved
             .write()
             .expect("resolved lock")
             .retain(|(n, _), _| n != name);
         before - loaded.len()
+    }
+
+    /// Whether some version of `name` is loaded.
+    pub(crate) fn has_loaded(&self, name: &ModelName) -> bool {
+        self.loaded
+            .read()
+            .expect("loaded lock")
+            .keys()
+            .any(|(n, _)| n == name)
     }
 
     /// The version number a reference means now.
@@ -162,10 +191,12 @@ impl ModelPool {
             .await
             .map_err(from_service)?;
         let mlp = Arc::new(bundle.mlp);
-        let batcher = Batcher::start(
+        let metrics = ModelMetrics::new(name.as_str(), &version.to_string());
+        let batcher = Batcher::start_with_metrics(
             mlp.clone(),
             self.config.clone(),
             &format!("{name}-v{version}"),
+            metrics.clone(),
         );
         // One pass before the first caller, so its latency is not the cold one.
         batcher.infer(vec![0.0; mlp.inputs()], 1, None).await?;
@@ -178,11 +209,14 @@ impl ModelPool {
             outputs: mlp.outputs(),
             memory_bytes: mlp.param_count() * 4
                 + self.config.max_batch * (mlp.inputs() + mlp.outputs()) * 4 * 2,
+            metrics,
         });
+        // Under the `loading` lock nobody else inserts this key: the entry is new.
         self.loaded
             .write()
             .expect("loaded lock")
             .insert(key, model.clone());
+        tracked(&model, true);
         tracing::info!(model = %name, version, "model loaded");
         Ok(model)
     }
@@ -219,6 +253,26 @@ impl ModelPool {
             }
         }
     }
+}
+
+impl Drop for ModelPool {
+    fn drop(&mut self) {
+        let loaded = self.loaded.get_mut().unwrap_or_else(|e| e.into_inner());
+        for m in loaded.values() {
+            tracked(m, false);
+        }
+    }
+}
+
+/// Raise (`loaded`) or lower the gauges of what the pool holds by `model`. Adding rather than
+/// setting keeps them right when several pools share a recorder (tests).
+fn tracked(model: &LoadedModel, loaded: bool) {
+    let sign = if loaded { 1.0 } else { -1.0 };
+    metrics::models_loaded().increment(sign);
+    model
+        .metrics
+        .memory_bytes
+        .increment(sign * model.memory_bytes as f64);
 }
 
 /// Re-resolve a model's references whenever it changes, for as long as the pool lives.

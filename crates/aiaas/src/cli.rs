@@ -38,6 +38,27 @@ pub enum Command {
     Jobs(JobsArgs),
     /// Models and versions registered on an aiaas server.
     Models(ModelsArgs),
+    /// Load-test a model on a server: batch-1 V2 infer requests from many connections.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// URL of the aiaas server.
+    #[arg(long, env = "AIAAS_URL", default_value = DEFAULT_SERVER)]
+    pub server: String,
+    /// Model to call (its default version: champion, else the newest).
+    #[arg(long)]
+    pub model: String,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// How long to send requests.
+    #[arg(long, default_value_t = 20.0)]
+    pub seconds: f64,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where `aiaas serve` listens unless told otherwise, and so where the client looks.
@@ -140,9 +161,16 @@ pub struct EvalArgs {
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// Model bundle directory.
+    /// Model bundle directory; with a server, the registered model's name.
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: String,
+    /// Predict on this aiaas server over the V2 protocol instead of locally (default: local,
+    /// unless AIAAS_URL is set).
+    #[arg(long, env = "AIAAS_URL")]
+    pub server: Option<String>,
+    /// With a server: the version number or alias (default: champion, else the newest).
+    #[arg(long)]
+    pub version: Option<String>,
     /// CSV file with the model's feature columns (or a bundled sample).
     #[arg(long)]
     pub data: String,

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Datasets(args) => client::datasets::run(args),
         cli::Command::Jobs(args) => client::jobs::run(args),
         cli::Command::Models(args) => client::models::run(args),
+        cli::Command::Bench(args) => client::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

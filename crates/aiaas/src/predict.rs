@@ -9,13 +9,23 @@ use anyhow::Context;
 use std::io::Write;
 
 pub fn run(args: PredictArgs, threads: usize) -> anyhow::Result<()> {
-    let bundle = Bundle::read(&args.model)
-        .with_context(|| format!("reading the model bundle {}", args.model.display()))?;
-    let schema = &bundle.manifest.schema;
-    let frame = report::read_for_schema(&args.data, schema, false)?;
-    let predictions =
-        aiaas_train::predict(&bundle.mlp, &schema.target, &frame.x, frame.rows, threads);
-    let csv = to_csv(&schema.target, &predictions);
+    let csv = match args.server.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(server) => crate::client::predict::run(server, &args)?,
+        None => {
+            anyhow::ensure!(
+                args.version.is_none(),
+                "--version picks a version on a server; pass --server URL (or set AIAAS_URL)"
+            );
+            let dir = std::path::Path::new(&args.model);
+            let bundle = Bundle::read(dir)
+                .with_context(|| format!("reading the model bundle {}", dir.display()))?;
+            let schema = &bundle.manifest.schema;
+            let frame = report::read_for_schema(&args.data, schema, false)?;
+            let predictions =
+                aiaas_train::predict(&bundle.mlp, &schema.target, &frame.x, frame.rows, threads);
+            to_csv(&schema.target, &predictions)
+        }
+    };
     match &args.out {
         None => std::io::stdout().write_all(csv.as_bytes())?,
         Some(path) => {
@@ -29,7 +39,7 @@ pub fn run(args: PredictArgs, threads: usize) -> anyhow::Result<()> {
 }
 
 /// `label,p_<class>...` for classification, `<target>` for regression.
-fn to_csv(target: &TargetSchema, predictions: &Predictions) -> String {
+pub(crate) fn to_csv(target: &TargetSchema, predictions: &Predictions) -> String {
     let mut out = String::new();
     match (target, predictions) {
         (

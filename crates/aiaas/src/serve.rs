@@ -71,6 +71,9 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         });
     }
 
+    // Before the pool, so its first loads are counted; /metrics renders what it records.
+    let metrics =
+        aiaas_api::metrics::install_recorder().context("installing the metrics recorder")?;
     // Serving: the aliased models load in the background; /v2/health/ready says when.
     let pool = ModelPool::start(platform.clone(), BatcherConfig::default());
     let ready = Arc::new(AtomicBool::new(false));
@@ -88,6 +91,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         platform: platform.clone(),
         pool,
         ready,
+        metrics: Some(metrics),
     };
     let stopping = platform.clone();
     aiaas_api::serve(listener, state, async move {

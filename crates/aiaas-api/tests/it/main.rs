@@ -5,14 +5,15 @@ mod bad_input;
 mod concurrency;
 mod flow;
 mod inference;
+mod metrics;
 mod tamper;
 
 use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -49,6 +50,7 @@ impl TestServer {
             platform: platform.clone(),
             pool: aiaas_serve::ModelPool::start(platform.clone(), Default::default()),
             ready: Arc::new(AtomicBool::new(true)),
+            metrics: Some(metrics_handle()),
         };
         let task = tokio::spawn(async move {
             aiaas_api::serve(listener, state, async {
@@ -125,6 +127,15 @@ impl TestServer {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap();
     }
+}
+
+/// The process's one Prometheus recorder, installed by the first server a test starts and
+/// shared by all: each test's series add up with the others', so tests compare with `>=`.
+pub fn metrics_handle() -> aiaas_api::metrics::PrometheusHandle {
+    static HANDLE: OnceLock<aiaas_api::metrics::PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| aiaas_api::metrics::install_recorder().expect("the only recorder"))
+        .clone()
 }
 
 pub fn test_config() -> ServiceConfig {

@@ -4,6 +4,7 @@
 
 mod batching;
 mod limits;
+mod metrics;
 mod shutdown;
 
 use aiaas_engine::Mlp;

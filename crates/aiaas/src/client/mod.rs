@@ -6,9 +6,11 @@
 //! The binary stays synchronous: each command builds a current-thread tokio runtime with
 //! [`block_on`] and runs its requests on it.
 
+pub mod bench;
 pub mod datasets;
 pub mod jobs;
 pub mod models;
+pub mod predict;
 mod show;
 mod sse;
 pub mod train;
@@ -127,6 +129,17 @@ impl Client {
     /// `POST path` with a JSON body, answered with JSON.
     pub async fn post_json(&self, path: &str, body: &impl Serialize) -> Result<Value, ClientError> {
         let response = self.send(self.http.post(self.url(path)).json(body)).await?;
+        self.json(response).await
+    }
+
+    /// `POST` a JSON body to a path outside the management API (such as `/v2/...`).
+    pub async fn post_json_at_root(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = self.send(self.http.post(url).json(body)).await?;
         self.json(response).await
     }
 

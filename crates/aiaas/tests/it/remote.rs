@@ -65,3 +65,90 @@ fn train_on_a_server_then_move_the_model_to_another() {
         version_b["manifest"]["lineage"]
     );
 }
+
+#[test]
+fn predict_on_a_server_gives_what_the_bundle_gives_locally() {
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[]);
+    let url = format!("http://{}", server.addr);
+    let w = work.path();
+    ok(
+        w,
+        &[
+            "train", "--server", &url, "--data", "wine", "--epochs", "30", "--lr", "0.02",
+        ],
+    );
+    ok(
+        w,
+        &[
+            "models", "export", "wine", "1", "--out", "wine.tar", "--server", &url,
+        ],
+    );
+    tar::Archive::new(std::fs::File::open(w.join("wine.tar")).unwrap())
+        .unpack(w.join("bundle"))
+        .unwrap();
+
+    let local = ok(w, &["predict", "--model", "bundle", "--data", "wine"]);
+    let remote = ok(
+        w,
+        &[
+            "predict", "--server", &url, "--model", "wine", "--data", "wine",
+        ],
+    );
+    let (local, remote): (Vec<&str>, Vec<&str>) =
+        (local.lines().collect(), remote.lines().collect());
+    assert_eq!(local.len(), 179, "a header and 178 rows");
+    assert_eq!(local.len(), remote.len());
+    assert_eq!(local[0], remote[0]);
+    for (l, r) in local.iter().zip(&remote).skip(1) {
+        let (l, r): (Vec<&str>, Vec<&str>) = (l.split(',').collect(), r.split(',').collect());
+        assert_eq!(l[0], r[0], "same label");
+        for (a, b) in l[1..].iter().zip(&r[1..]) {
+            let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
+            assert!((a - b).abs() < 1e-5, "{l:?} vs {r:?}");
+        }
+    }
+}
+
+#[test]
+fn bench_loads_a_served_model_and_reports_rate_and_latency() {
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[]);
+    let url = format!("http://{}", server.addr);
+    let w = work.path();
+    ok(
+        w,
+        &["train", "--server", &url, "--data", "iris", "--epochs", "5"],
+    );
+    let out = ok(
+        w,
+        &[
+            "bench",
+            "--server",
+            &url,
+            "--model",
+            "iris",
+            "--concurrency",
+            "4",
+            "--seconds",
+            "1",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["errors"], 0, "{report}");
+    assert!(report["requests"].as_u64().unwrap() > 10, "{report}");
+    let (p50, p99) = (
+        report["p50_ms"].as_f64().unwrap(),
+        report["p99_ms"].as_f64().unwrap(),
+    );
+    assert!(p50 > 0.0 && p50 <= p99, "{report}");
+    // The server counted them.
+    let (_, metrics) = server.request("GET", "/metrics", b"");
+    assert!(
+        metrics.contains("aiaas_inference_requests_total"),
+        "{metrics}"
+    );
+}
