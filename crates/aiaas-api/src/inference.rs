@@ -144,7 +144,22 @@ async fn run(
                 })?,
         ),
     };
-    let request = InferRequest::parse(&body?, header_length).map_err(ApiError::bad_request)?;
+    let mut request = InferRequest::parse(&body?, header_length).map_err(ApiError::bad_request)?;
+    // A `timeout` header (microseconds) stands for the parameter when the body has none.
+    if let Some(timeout) = headers.get("timeout") {
+        let micros: u64 = timeout
+            .to_str()
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| {
+                ApiError::bad_request("the timeout header must be whole microseconds, e.g. 5000")
+            })?;
+        request
+            .parameters
+            .get_or_insert_with(Default::default)
+            .entry("timeout")
+            .or_insert(json!(micros));
+    }
     let binary_outputs = request.binary_outputs();
     let mut response = aiaas_serve::infer(pool, &name, version.as_deref(), request).await?;
     let binary = response.take_binary(&binary_outputs);

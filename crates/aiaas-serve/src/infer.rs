@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Counts the call under the version that answered it; a call that failed before a version was
 /// found counts under `name` with version `""` if `name` has a version loaded, else under model
 /// `unknown`. A call whose future is dropped before it ends is not counted.
+#[tracing::instrument(level = "debug", skip_all, fields(model = %name, version = version.unwrap_or("default")))]
 pub async fn infer(
     pool: &ModelPool,
     name: &ModelName,

@@ -265,6 +265,22 @@ async fn bad_inference_requests_are_answered_with_what_was_expected() {
         .await
         .unwrap();
     assert_eq!(error_of(res).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    // A deadline that has passed before compute, by header; a header that is not a number.
+    let timed = |t: &'static str| {
+        server
+            .http
+            .post(server.url("/v2/models/iris/infer"))
+            .header("timeout", t)
+            .json(&good)
+            .send()
+    };
+    assert_eq!(
+        error_of(timed("0").await.unwrap()).await.0,
+        StatusCode::GATEWAY_TIMEOUT
+    );
+    let (status, message) = error_of(timed("soon").await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("microseconds"), "{message}");
     // Still serving.
     let res = server.post_json("/v2/models/iris/infer", &good).await;
     assert_eq!(res.status(), StatusCode::OK);
