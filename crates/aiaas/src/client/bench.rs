@@ -114,7 +114,8 @@ async fn load(base: &str, args: &BenchArgs) -> anyhow::Result<Value> {
     }))
 }
 
-/// A batch-1 request for the model's inputs: zeros for numbers, empty text for BYTES.
+/// A batch-1 request for the model's inputs: pixel-like numbers (0 to 255, so the body is as
+/// long as a real image's), empty text for BYTES.
 fn one_row(meta: &Value) -> anyhow::Result<Value> {
     let inputs = meta["inputs"]
         .as_array()
@@ -130,7 +131,8 @@ fn one_row(meta: &Value) -> anyhow::Result<Value> {
             let data = if input["datatype"] == "BYTES" {
                 json!(vec![""; count as usize])
             } else {
-                json!(vec![0.0; count as usize])
+                let values: Vec<f32> = (0..count).map(|i| ((i * 37) % 256) as f32).collect();
+                json!(values)
             };
             json!({"name": input["name"], "shape": shape, "datatype": input["datatype"], "data": data})
         })

@@ -1,0 +1,160 @@
+//! Serving throughput and latency over the KServe V2 REST protocol, as the issue measures it:
+//! the MNIST mlp (784-256-128-10) behind `aiaas serve`, loaded by `aiaas bench` running as a
+//! separate process on loopback with batch-1 requests at concurrency 1, 16 and 64. Printed for
+//! each: requests/s, p50, p99, and the mean batch size the server formed (from `/metrics`).
+//! In the same run, the ceiling: the same requests to a model that does almost no compute
+//! (one 784->10 layer, 1% of the mlp's multiply-adds) served through the same path.
+//!
+//! Targets on a 2-core machine: at concurrency 64 at least 15,000 requests/s with p99 under
+//! 10 ms, and at least 60% of the ceiling. Peers measured on the same model: Triton (CPU) about
+//! 1,800 requests/s, FastAPI + ONNX Runtime about 2,300.
+//!
+//! Run: `cargo bench -p aiaas --bench serving` (AIAAS_BENCH_SECONDS sets each run's length).
+
+#[path = "../tests/it/server.rs"]
+#[allow(dead_code)]
+mod server;
+
+use aiaas_artifact::Bundle;
+use aiaas_engine::{Mlp, stack};
+use aiaas_types::Activation;
+use server::ServerProcess;
+use std::path::Path;
+use std::process::Command;
+
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
+
+fn main() {
+    let seconds: f64 = std::env::var("AIAAS_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    eprintln!("training the MNIST mlp (one epoch) ...");
+    let trained = aiaas(
+        w,
+        &[
+            "train", "--data", "mnist", "--hidden", "256,128", "--epochs", "1", "--out", "mnist",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&trained).unwrap();
+    // The ceiling: the same inputs and outputs, a single layer of zeros.
+    let mnist = Bundle::read(&w.join("mnist")).unwrap();
+    let ceiling = Mlp::new(stack(784, &[], 10, Activation::Identity), 0).unwrap();
+    Bundle::new(mnist.manifest.clone(), ceiling)
+        .write(&w.join("ceiling"))
+        .unwrap();
+
+    let server = ServerProcess::start(&w.join("data"), &[]);
+    for model in ["mnist", "ceiling"] {
+        let (status, text) = server.request(
+            "POST",
+            &format!("/api/v1/models/{model}/versions"),
+            &archive(&w.join(model)),
+        );
+        assert_eq!(status, 201, "{text}");
+    }
+    let url = format!("http://{}", server.addr);
+    println!(
+        "aiaas serving, V2 REST, batch-1 requests, {seconds} s per run (MNIST mlp test accuracy {:.3})",
+        report["test"]["accuracy"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    );
+    println!(
+        "{:<8} {:>11} {:>12} {:>9} {:>9} {:>10}",
+        "model", "concurrency", "requests/s", "p50 ms", "p99 ms", "mean batch"
+    );
+    let mut at_64 = [0.0; 2];
+    for (m, model) in ["mnist", "ceiling"].iter().enumerate() {
+        for c in CONCURRENCY {
+            let before = batch_totals(&server, model);
+            let out = aiaas(
+                w,
+                &[
+                    "bench",
+                    "--server",
+                    &url,
+                    "--model",
+                    model,
+                    "--concurrency",
+                    &c.to_string(),
+                    "--seconds",
+                    &seconds.to_string(),
+                    "--json",
+                ],
+            );
+            let after = batch_totals(&server, model);
+            let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let rate = r["requests_per_second"].as_f64().unwrap();
+            let batches = after.1 - before.1;
+            let mean_batch = if batches > 0.0 {
+                (after.0 - before.0) / batches
+            } else {
+                0.0
+            };
+            println!(
+                "{model:<8} {c:>11} {rate:>12.0} {:>9.3} {:>9.3} {mean_batch:>10.2}{}",
+                r["p50_ms"].as_f64().unwrap(),
+                r["p99_ms"].as_f64().unwrap(),
+                if r["errors"] != 0 {
+                    format!("  ({} errors)", r["errors"])
+                } else {
+                    String::new()
+                },
+            );
+            if c == 64 {
+                at_64[m] = rate;
+            }
+        }
+    }
+    println!(
+        "mnist at concurrency 64: {:.0}% of the ceiling (target >= 60%); targets >= 15,000 requests/s, p99 < 10 ms",
+        100.0 * at_64[0] / at_64[1]
+    );
+    println!(
+        "peers on the same model (measured for the issue): Triton CPU ~1,800 requests/s, FastAPI + ONNX Runtime ~2,300"
+    );
+}
+
+/// Run the `aiaas` binary in `dir`; its standard output.
+fn aiaas(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_aiaas"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("AIAAS_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aiaas {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A bundle directory as the tar archive the import endpoint takes.
+fn archive(dir: &Path) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for file in ["manifest.json", "weights.safetensors"] {
+        builder.append_path_with_name(dir.join(file), file).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+/// `(sum, count)` of the batch-size histogram of `model`, from `/metrics`.
+fn batch_totals(server: &ServerProcess, model: &str) -> (f64, f64) {
+    let (_, text) = server.request("GET", "/metrics", b"");
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(series) && l.contains(&format!("model=\"{model}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (
+        value("aiaas_inference_batch_size_sum{"),
+        value("aiaas_inference_batch_size_count{"),
+    )
+}
