@@ -3,7 +3,7 @@
 //! internet access.
 
 use crate::error::ErrorBody;
-use crate::management::{self as m, AliasBody};
+use crate::management::{self as m, AliasBody, TagBody};
 use aiaas_service::JobEvent;
 use axum::Json;
 use axum::response::Html;
@@ -31,12 +31,15 @@ use utoipa::OpenApi;
         m::show_version,
         m::set_alias,
         m::delete_alias,
+        m::list_tags,
+        m::set_tag,
+        m::delete_tag,
         m::delete_version,
         m::export_version,
         m::import_version,
     ),
     // The event stream's items are not a response body, so name their schema here.
-    components(schemas(ErrorBody, AliasBody, JobEvent))
+    components(schemas(ErrorBody, AliasBody, TagBody, JobEvent))
 )]
 pub struct ApiDoc;
 

@@ -83,6 +83,11 @@ pub fn router(state: AppState) -> Router {
             "/models/{name}/versions/{version}/archive",
             get(m::export_version),
         )
+        .route("/models/{name}/versions/{version}/tags", get(m::list_tags))
+        .route(
+            "/models/{name}/versions/{version}/tags/{key}",
+            put(m::set_tag).delete(m::delete_tag),
+        )
         .route(
             "/models/{name}/aliases/{alias}",
             put(m::set_alias).delete(m::delete_alias),

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use tokio::sync::OwnedSemaphorePermit;
 use utoipa::ToSchema;
@@ -380,6 +381,79 @@ pub async fn delete_alias(
 ) -> Result<StatusCode> {
     p.delete_alias(&ModelName::new(name)?, &AliasName::new(alias)?)
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A tag's new value.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagBody {
+    pub value: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/tags", tag = "models",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("version" = String, Path, description = "Version number or alias"),
+    ),
+    responses(
+        (status = 200, description = "The version's tags, by key", body = BTreeMap<String, String>),
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+    ))]
+pub async fn list_tags(
+    State(p): State<Platform>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<BTreeMap<String, String>>> {
+    let name = ModelName::new(name)?;
+    let number = p.version(&name, &version).await?.version;
+    Ok(Json(p.tags(&name, number).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/models/{name}/versions/{version}/tags/{key}", tag = "models",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("version" = String, Path, description = "Version number or alias"),
+        ("key" = String, Path, description = "Tag key; serve.max_batch, serve.max_delay_us and serve.queue_capacity tune how the version is served"),
+    ),
+    request_body = TagBody,
+    responses(
+        (status = 204, description = "Set"),
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+        (status = 415, description = "The body is not sent as application/json", body = ErrorBody),
+        (status = 422, description = "A serving tag out of range, or a key or value too long", body = ErrorBody),
+    ))]
+pub async fn set_tag(
+    State(p): State<Platform>,
+    Path((name, version, key)): Path<(String, String, String)>,
+    body: std::result::Result<Json<TagBody>, JsonRejection>,
+) -> Result<StatusCode> {
+    let Json(body) = body?;
+    let name = ModelName::new(name)?;
+    let number = p.version(&name, &version).await?.version;
+    p.set_tag(&name, number, &key, &body.value).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/models/{name}/versions/{version}/tags/{key}", tag = "models",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("version" = String, Path, description = "Version number or alias"),
+        ("key" = String, Path, description = "Tag key"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
+        (status = 404, description = "No such model, version or tag", body = ErrorBody),
+    ))]
+pub async fn delete_tag(
+    State(p): State<Platform>,
+    Path((name, version, key)): Path<(String, String, String)>,
+) -> Result<StatusCode> {
+    let name = ModelName::new(name)?;
+    let number = p.version(&name, &version).await?.version;
+    p.delete_tag(&name, number, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,7 +11,7 @@ use crate::metrics::{self, ModelMetrics};
 use crate::signature::Signature;
 use crate::{Batcher, BatcherConfig, ServeError};
 use aiaas_artifact::Manifest;
-use aiaas_service::{ModelRecord, Platform, ServiceError};
+use aiaas_service::{ModelRecord, Platform, ServiceError, ServingSettings};
 use aiaas_types::{ModelName, Version, parse_version};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
@@ -38,6 +38,8 @@ pub struct LoadedModel {
     pub memory_bytes: usize,
     /// Its metric handles (labels `model`, `version`), shared with its batcher.
     pub metrics: ModelMetrics,
+    /// How its batcher runs (the server's defaults, overridden by its `serve.` tags).
+    pub config: BatcherConfig,
 }
 
 /// What a request names: a model, and a version number, an alias, or neither.
@@ -185,6 +187,23 @@ impl ModelPool {
         if let Some(m) = self.loaded.read().expect("loaded lock").get(&key) {
             return Ok(m.clone());
         }
+        let model = self.open(name, version).await?;
+        // Under the `loading` lock nobody else inserts this key: the entry is new.
+        self.loaded
+            .write()
+            .expect("loaded lock")
+            .insert(key, model.clone());
+        tracked(&model, true);
+        tracing::info!(model = %name, version, "model loaded");
+        Ok(model)
+    }
+
+    /// Read, start and warm version `version` of `name`, with its serving settings.
+    async fn open(
+        &self,
+        name: &ModelName,
+        version: Version,
+    ) -> Result<Arc<LoadedModel>, ServeError> {
         let bundle = self
             .platform
             .load_bundle(name, &version.to_string())
@@ -192,9 +211,15 @@ impl ModelPool {
             .map_err(from_service)?;
         let mlp = Arc::new(bundle.mlp);
         let metrics = ModelMetrics::new(name.as_str(), &version.to_string());
+        let settings = self
+            .platform
+            .serving_settings(name, version)
+            .await
+            .map_err(from_service)?;
+        let config = with_settings(&self.config, settings);
         let batcher = Batcher::start_with_metrics(
             mlp.clone(),
-            self.config.clone(),
+            config.clone(),
             &format!("{name}-v{version}"),
             metrics.clone(),
         );
@@ -208,16 +233,10 @@ impl ModelPool {
             batcher,
             outputs: mlp.outputs(),
             memory_bytes: mlp.param_count() * 4
-                + self.config.max_batch * (mlp.inputs() + mlp.outputs()) * 4 * 2,
+                + config.max_batch * (mlp.inputs() + mlp.outputs()) * 4 * 2,
             metrics,
+            config,
         });
-        // Under the `loading` lock nobody else inserts this key: the entry is new.
-        self.loaded
-            .write()
-            .expect("loaded lock")
-            .insert(key, model.clone());
-        tracked(&model, true);
-        tracing::info!(model = %name, version, "model loaded");
         Ok(model)
     }
 
@@ -249,6 +268,41 @@ impl ModelPool {
                         .write()
                         .expect("resolved lock")
                         .remove(&(model, version));
+                }
+            }
+        }
+        self.apply_settings(name).await;
+    }
+
+    /// Restart the loaded versions of `name` (all when `None`) whose `serve.` tags changed: the
+    /// new batcher is started and warmed before it replaces the old one, whose requests in
+    /// flight finish on it.
+    async fn apply_settings(&self, name: Option<&ModelName>) {
+        let loaded: Vec<Arc<LoadedModel>> = self
+            .loaded()
+            .into_iter()
+            .filter(|m| name.is_none_or(|n| *n == m.name))
+            .collect();
+        for old in loaded {
+            let Ok(settings) = self.platform.serving_settings(&old.name, old.version).await else {
+                continue;
+            };
+            if with_settings(&self.config, settings) == old.config {
+                continue;
+            }
+            let _one_at_a_time = self.loading.lock().await;
+            match self.open(&old.name, old.version).await {
+                Ok(new) => {
+                    self.loaded
+                        .write()
+                        .expect("loaded lock")
+                        .insert((old.name.clone(), old.version), new.clone());
+                    tracked(&old, false);
+                    tracked(&new, true);
+                    tracing::info!(model = %old.name, version = old.version, config = ?new.config, "serving settings applied");
+                }
+                Err(e) => {
+                    tracing::warn!(model = %old.name, error = %e, "could not apply new serving settings")
                 }
             }
         }
@@ -293,6 +347,18 @@ async fn follow_changes(pool: Weak<ModelPool>, mut changes: broadcast::Receiver<
         {
             tracing::debug!(model = %name, error = %e, "nothing to load for the changed model");
         }
+    }
+}
+
+/// `base` with what a version's tags override.
+fn with_settings(base: &BatcherConfig, settings: ServingSettings) -> BatcherConfig {
+    BatcherConfig {
+        max_batch: settings.max_batch.unwrap_or(base.max_batch),
+        max_delay: settings
+            .max_delay_us
+            .map_or(base.max_delay, std::time::Duration::from_micros),
+        queue_capacity: settings.queue_capacity.unwrap_or(base.queue_capacity),
+        threads: base.threads,
     }
 }
 

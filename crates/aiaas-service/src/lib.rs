@@ -10,6 +10,7 @@ mod demo;
 mod error;
 mod jobs;
 mod registry;
+mod serving;
 mod worker;
 
 pub use aiaas_store::{
@@ -19,6 +20,7 @@ pub use aiaas_store::{
 pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
+pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
 
 use aiaas_types::{JobId, ModelName};
 use std::collections::HashMap;

@@ -59,9 +59,7 @@ fn main() {
     let url = format!("http://{}", server.addr);
     println!(
         "aiaas serving, V2 REST, batch-1 requests, {seconds} s per run (MNIST mlp test accuracy {:.3})",
-        report["test"]["accuracy"]
-            .as_f64()
-            .unwrap_or(f64::NAN)
+        report["test"]["accuracy"].as_f64().unwrap_or(f64::NAN)
     );
     println!(
         "{:<8} {:>11} {:>12} {:>9} {:>9} {:>10}",

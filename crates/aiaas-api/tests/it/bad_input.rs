@@ -233,6 +233,11 @@ async fn the_openapi_document_and_docs_page_are_served() {
         ),
         ("/api/v1/models/{name}/versions/{version}/archive", &["get"]),
         ("/api/v1/models/{name}/aliases/{alias}", &["put", "delete"]),
+        ("/api/v1/models/{name}/versions/{version}/tags", &["get"]),
+        (
+            "/api/v1/models/{name}/versions/{version}/tags/{key}",
+            &["put", "delete"],
+        ),
     ];
     assert_eq!(doc["paths"].as_object().unwrap().len(), routes.len());
     for (path, methods) in routes {

@@ -476,3 +476,77 @@ async fn binary_tensors_in_and_out_match_the_json_answer() {
     assert!(message.contains("binary data"), "{message}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serving_tags_set_the_batch_limit_of_a_loaded_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    server.upload("iris", IRIS).await;
+    let mut job = quick_iris_job();
+    job["name"] = json!("tagged");
+    assert_eq!(server.train(job).await["state"], "succeeded");
+    let body = rows(&[[5.1, 3.5, 1.4, 0.2]]);
+    assert_eq!(
+        server
+            .post_json("/v2/models/tagged/infer", &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let tag = |key: &str, value: &str| {
+        server
+            .http
+            .put(server.url(&format!("/api/v1/models/tagged/versions/1/tags/{key}")))
+            .json(&json!({"value": value}))
+            .send()
+    };
+    let (status, message) = error_of(tag("serve.max_batch", "0").await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message.contains("serve.max_batch"), "{message}");
+    assert_eq!(
+        tag("serve.max_batch", "1").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        tag("serve.max_delay_us", "2000").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let tags = server
+        .get_json("/api/v1/models/tagged/versions/1/tags")
+        .await;
+    assert_eq!(
+        tags,
+        json!({"serve.max_batch": "1", "serve.max_delay_us": "2000"})
+    );
+
+    // The loaded version is restarted with the new limit: no batch holds more than one row.
+    let batches = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(series) && l.contains("model=\"tagged\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.get("/metrics").await.text().await.unwrap();
+    let mut calls = Vec::new();
+    for _ in 0..32 {
+        let (http, url, body) = (
+            server.http.clone(),
+            server.url("/v2/models/tagged/infer"),
+            body.clone(),
+        );
+        calls.push(tokio::spawn(async move {
+            http.post(url).json(&body).send().await.unwrap().status()
+        }));
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap(), StatusCode::OK);
+    }
+    let after = server.get("/metrics").await.text().await.unwrap();
+    let count = batches(&after, "aiaas_inference_batch_size_count{")
+        - batches(&before, "aiaas_inference_batch_size_count{");
+    // Without the tag, 32 requests at once would share passes (max_batch 64).
+    assert_eq!(count, 32.0, "one row per pass: {after}");
+    server.stop().await;
+}
