@@ -132,34 +132,24 @@ async fn run(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
-    let name = model_name(name)?;
-    let header_length = match headers.get(HEADER_LENGTH) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request("Inference-Header-Content-Length must be a byte count")
-                })?,
-        ),
+    let started = std::time::Instant::now();
+    let body = match body {
+        Ok(body) => body,
+        // Over the limit (413) or unreadable: counted as a bad request, answered as axum says.
+        Err(e) => {
+            let counted = ServeError::BadRequest(e.body_text());
+            aiaas_serve::count_refused(pool, None, &counted, started);
+            return Err(e.into());
+        }
     };
-    let mut request = InferRequest::parse(&body?, header_length).map_err(ApiError::bad_request)?;
-    // A `timeout` header (microseconds) stands for the parameter when the body has none.
-    if let Some(timeout) = headers.get("timeout") {
-        let micros: u64 = timeout
-            .to_str()
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| {
-                ApiError::bad_request("the timeout header must be whole microseconds, e.g. 5000")
-            })?;
-        request
-            .parameters
-            .get_or_insert_with(Default::default)
-            .entry("timeout")
-            .or_insert(json!(micros));
-    }
+    let parsed = parse_call(name, &headers, &body);
+    let (name, request) = match parsed {
+        Ok(call) => call,
+        Err((name, e)) => {
+            aiaas_serve::count_refused(pool, name.as_ref(), &e, started);
+            return Err(e.into());
+        }
+    };
     let binary_outputs = request.binary_outputs();
     let mut response = aiaas_serve::infer(pool, &name, version.as_deref(), request).await?;
     let binary = response.take_binary(&binary_outputs);
@@ -178,6 +168,45 @@ async fn run(
         body,
     )
         .into_response())
+}
+
+/// The model name and request of an infer call, or why it cannot be one (with the name, when
+/// it was valid, for counting).
+fn parse_call(
+    name: String,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> std::result::Result<(ModelName, InferRequest), (Option<ModelName>, ServeError)> {
+    let name = ModelName::new(name).map_err(|e| (None, ServeError::NotFound(e.to_string())))?;
+    let refuse = |m: String| (Some(name.clone()), ServeError::BadRequest(m));
+    let header_length = match headers.get(HEADER_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| {
+                    refuse("Inference-Header-Content-Length must be a byte count".into())
+                })?,
+        ),
+    };
+    let mut request = InferRequest::parse(body, header_length).map_err(refuse)?;
+    // A `timeout` header (microseconds) stands for the parameter when the body has none.
+    if let Some(timeout) = headers.get("timeout") {
+        let micros: u64 = timeout
+            .to_str()
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| {
+                refuse("the timeout header must be whole microseconds, e.g. 5000".into())
+            })?;
+        request
+            .parameters
+            .get_or_insert_with(Default::default)
+            .entry("timeout")
+            .or_insert(json!(micros));
+    }
+    Ok((name, request))
 }
 
 pub async fn model_infer(

@@ -37,6 +37,18 @@ pub async fn infer(
     result
 }
 
+/// Count a call refused before it could be handed to [`infer`] (a body that is not a V2
+/// request, an invalid model name), so `aiaas_inference_requests_total` sees every call.
+pub fn count_refused(
+    pool: &ModelPool,
+    name: Option<&ModelName>,
+    error: &ServeError,
+    started: Instant,
+) {
+    let known = name.filter(|n| pool.has_loaded(n)).map(ModelName::as_str);
+    metrics::record_unresolved(known, Outcome::from(error), started.elapsed());
+}
+
 /// [`infer`] without the counting; leaves the version that took the call in `model`.
 async fn answer(
     pool: &ModelPool,

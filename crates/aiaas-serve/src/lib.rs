@@ -13,6 +13,6 @@ pub mod v2;
 pub use self::metrics::{ModelMetrics, Outcome};
 pub use batcher::{Batcher, BatcherConfig, BatcherStats};
 pub use error::ServeError;
-pub use infer::infer;
+pub use infer::{count_refused, infer};
 pub use pool::{DEFAULT_ALIAS, LoadedModel, ModelPool};
 pub use signature::{DENSE_INPUT, MAX_ROWS, Signature};

@@ -25,6 +25,17 @@ async fn metadata_readiness_and_infer_follow_the_protocol() {
 
     assert_eq!(server.get_json("/v2/health/live").await["live"], true);
     assert_eq!(server.get_json("/v2/health/ready").await["ready"], true);
+    // While the models load, readiness says so (503) and liveness does not change.
+    server
+        .ready
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (status, message) = error_of(server.get("/v2/health/ready").await).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(message.contains("loading"), "{message}");
+    assert_eq!(server.get_json("/v2/health/live").await["live"], true);
+    server
+        .ready
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let meta = server.get_json("/v2").await;
     assert_eq!(meta["name"], "aiaas");
     let model = server.get_json("/v2/models/iris").await;

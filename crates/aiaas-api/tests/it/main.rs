@@ -24,6 +24,8 @@ pub struct TestServer {
     pub base: String,
     pub platform: Platform,
     pub http: Client,
+    /// What `/v2/health/ready` reports; tests may clear it.
+    pub ready: Arc<AtomicBool>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -46,10 +48,11 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
+        let ready = Arc::new(AtomicBool::new(true));
         let state = aiaas_api::AppState {
             platform: platform.clone(),
             pool: aiaas_serve::ModelPool::start(platform.clone(), Default::default()),
-            ready: Arc::new(AtomicBool::new(true)),
+            ready: ready.clone(),
             metrics: Some(metrics_handle()),
         };
         let task = tokio::spawn(async move {
@@ -63,6 +66,7 @@ impl TestServer {
             base,
             platform,
             http: Client::new(),
+            ready,
             stop: Some(stop),
             task: Some(task),
         }

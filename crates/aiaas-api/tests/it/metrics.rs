@@ -122,6 +122,15 @@ async fn the_scrape_counts_inference_calls_batches_and_loaded_models() {
         .post_json("/v2/models/ghost-of-metrics/infer", &one_row("FP32"))
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // Refused before it reaches the model: not JSON at all. Counted under the model's name.
+    let res = server
+        .http
+        .post(server.url(&infer))
+        .body("{\"inputs\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
     let s = scrape(&server).await;
     let v1 = [("model", MODEL), ("version", "1")];
@@ -134,6 +143,16 @@ async fn the_scrape_counts_inference_calls_batches_and_loaded_models() {
     };
     assert_eq!(requests("ok"), GOOD as f64);
     assert_eq!(requests("bad_request"), 1.0);
+    let refused = value(
+        &s,
+        "aiaas_inference_requests_total",
+        &[
+            ("model", MODEL),
+            ("version", ""),
+            ("outcome", "bad_request"),
+        ],
+    );
+    assert_eq!(refused, 1.0);
     // Resolved once per loaded version: every outcome is there from the start.
     for outcome in [
         "not_found",
