@@ -384,6 +384,13 @@ pub async fn delete_alias(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The model a path names, and the number of the version (or alias) it names.
+async fn version_number(p: &Platform, name: String, version: &str) -> Result<(ModelName, Version)> {
+    let name = ModelName::new(name)?;
+    let number = p.version(&name, version).await?.version;
+    Ok((name, number))
+}
+
 /// A tag's new value.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -405,8 +412,7 @@ pub async fn list_tags(
     State(p): State<Platform>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<BTreeMap<String, String>>> {
-    let name = ModelName::new(name)?;
-    let number = p.version(&name, &version).await?.version;
+    let (name, number) = version_number(&p, name, &version).await?;
     Ok(Json(p.tags(&name, number).await?))
 }
 
@@ -430,8 +436,7 @@ pub async fn set_tag(
     body: std::result::Result<Json<TagBody>, JsonRejection>,
 ) -> Result<StatusCode> {
     let Json(body) = body?;
-    let name = ModelName::new(name)?;
-    let number = p.version(&name, &version).await?.version;
+    let (name, number) = version_number(&p, name, &version).await?;
     p.set_tag(&name, number, &key, &body.value).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -451,8 +456,7 @@ pub async fn delete_tag(
     State(p): State<Platform>,
     Path((name, version, key)): Path<(String, String, String)>,
 ) -> Result<StatusCode> {
-    let name = ModelName::new(name)?;
-    let number = p.version(&name, &version).await?.version;
+    let (name, number) = version_number(&p, name, &version).await?;
     p.delete_tag(&name, number, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
