@@ -6,6 +6,7 @@ mod activation;
 mod head;
 mod matmul;
 mod mlp;
+mod quant;
 
 pub use activation::{
     activate, activation_backward, argmax_rows, class_probabilities, log_softmax_rows, sigmoid,
@@ -14,3 +15,7 @@ pub use activation::{
 pub use head::{Predictions, decode};
 pub use matmul::{Transpose, matmul, parallelism_for};
 pub use mlp::{EngineError, Mlp, Workspace, stack};
+pub use quant::{
+    MAX_COLS, QuantScratch, QuantizedMatrix, avx2_available, qmatmul, qmatmul_portable,
+    quantize_activations,
+};
