@@ -6,6 +6,7 @@ mod activation;
 mod head;
 mod matmul;
 mod mlp;
+mod qmlp;
 mod quant;
 
 pub use activation::{
@@ -15,6 +16,7 @@ pub use activation::{
 pub use head::{Predictions, decode};
 pub use matmul::{Transpose, matmul, parallelism_for};
 pub use mlp::{EngineError, Mlp, Workspace, stack};
+pub use qmlp::{QuantWorkspace, QuantizedMlp};
 pub use quant::{
     MAX_COLS, QuantScratch, QuantizedMatrix, avx2_available, qmatmul, qmatmul_portable,
     quantize_activations,
