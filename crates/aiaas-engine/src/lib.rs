@@ -15,7 +15,7 @@ pub use activation::{
 };
 pub use head::{Predictions, decode};
 pub use matmul::{Transpose, matmul, parallelism_for};
-pub use mlp::{EngineError, Mlp, Workspace, stack};
+pub use mlp::{EngineError, Mlp, Workspace, param_count, stack};
 pub use qmlp::{QuantWorkspace, QuantizedMlp};
 pub use quant::{
     MAX_COLS, QuantScratch, QuantizedMatrix, avx2_available, qmatmul, qmatmul_portable,

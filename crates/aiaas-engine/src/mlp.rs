@@ -143,9 +143,14 @@ impl Mlp {
         &mut self.params
     }
 
-    pub fn weight(&self, layer: usize) -> &[f32] {
+    /// Where layer `layer`'s weight matrix lies in [`Mlp::params`].
+    pub fn weight_range(&self, layer: usize) -> std::ops::Range<usize> {
         let l = &self.layers[layer];
-        &self.params[self.offsets[layer]..self.offsets[layer] + l.outputs * l.inputs]
+        self.offsets[layer]..self.offsets[layer] + l.outputs * l.inputs
+    }
+
+    pub fn weight(&self, layer: usize) -> &[f32] {
+        &self.params[self.weight_range(layer)]
     }
 
     pub fn bias(&self, layer: usize) -> &[f32] {
@@ -256,8 +261,13 @@ impl Mlp {
     }
 }
 
-fn param_count(layers: &[LayerSpec]) -> usize {
-    layers.iter().map(|l| l.outputs * (l.inputs + 1)).sum()
+/// Parameters (weights and biases) of the dense `layers`, as [`Mlp`] lays them out. Saturates
+/// rather than overflows, so an absurd request can be checked against a limit.
+pub fn param_count(layers: &[LayerSpec]) -> usize {
+    layers
+        .iter()
+        .map(|l| l.outputs.saturating_mul(l.inputs.saturating_add(1)))
+        .fold(0, usize::saturating_add)
 }
 
 fn layout(layers: &[LayerSpec]) -> Result<Vec<usize>, EngineError> {

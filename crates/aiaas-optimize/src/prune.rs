@@ -94,19 +94,6 @@ impl Mask {
     }
 }
 
-/// The range of each layer's weight matrix inside the flat parameter buffer.
-fn weight_ranges(layers: &[LayerSpec]) -> Vec<std::ops::Range<usize>> {
-    let mut at = 0;
-    layers
-        .iter()
-        .map(|l| {
-            let start = at;
-            at += l.outputs * (l.inputs + 1);
-            start..start + l.outputs * l.inputs
-        })
-        .collect()
-}
-
 /// Clears `keep` for the `floor(sparsity * candidates.len())` candidates of smallest `|w|`,
 /// ties broken by lower index first so the result is deterministic.
 fn mask_smallest(params: &[f32], mut candidates: Vec<usize>, sparsity: f64, keep: &mut [bool]) {
@@ -132,7 +119,9 @@ pub fn magnitude_mask(mlp: &Mlp, sparsity: f64, scope: Scope) -> Result<Mask, Op
         return Err(OptimizeError::InvalidSparsity(sparsity));
     }
     let params = mlp.params();
-    let ranges = weight_ranges(mlp.layers());
+    let ranges: Vec<_> = (0..mlp.layers().len())
+        .map(|l| mlp.weight_range(l))
+        .collect();
     let mut keep = vec![true; params.len()];
     match scope {
         Scope::PerLayer => {

@@ -13,7 +13,7 @@
 use crate::TrainError;
 use crate::fit::EpochProgress;
 use crate::optim::{Optimizer, OptimizerState};
-use aiaas_engine::Mlp;
+use aiaas_engine::{Mlp, param_count};
 use aiaas_types::{LayerSpec, TrainSpec};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
@@ -315,11 +315,6 @@ impl Checkpoint {
 
 fn bad(message: String) -> TrainError {
     TrainError::Checkpoint(message)
-}
-
-/// Parameters of the dense layers `layers` (weights and biases), as `Mlp` lays them out.
-fn param_count(layers: &[LayerSpec]) -> usize {
-    layers.iter().map(|l| (l.inputs + 1) * l.outputs).sum()
 }
 
 /// A network's widths, e.g. `2-64-2`.

@@ -3,6 +3,7 @@
 
 use crate::TrainError;
 use aiaas_data::Dataset;
+use aiaas_engine::{param_count, stack};
 use aiaas_types::{
     Activation, LossKind, ModelKind, ModelSpec, OptimizerKind, OptimizerSpec, Schedule, Task,
     TrainOptions, TrainSpec,
@@ -111,7 +112,13 @@ pub fn check_against(spec: &TrainSpec, ds: &Dataset) -> Result<(), TrainError> {
     validate(spec)?;
     let task = ds.task();
     let bad = |m: String| Err(TrainError::InvalidSpec(m));
-    let params = parameter_count(ds.width(), &spec.model.hidden, ds.num_classes());
+    let layers = stack(
+        ds.width(),
+        &spec.model.hidden,
+        ds.num_classes(),
+        spec.model.activation,
+    );
+    let params = param_count(&layers);
     if params > MAX_PARAMETERS {
         return bad(format!(
             "this model would have {params} parameters for {} inputs; at most {MAX_PARAMETERS}: \
@@ -145,18 +152,6 @@ pub fn check_against(spec: &TrainSpec, ds: &Dataset) -> Result<(), TrainError> {
         )),
         (loss, task) => bad(format!("loss {loss:?} does not fit a {task} target").to_lowercase()),
     }
-}
-
-/// Weights and biases of dense layers `inputs -> hidden... -> outputs` (saturating, so a
-/// absurd request cannot overflow the check itself).
-fn parameter_count(inputs: usize, hidden: &[usize], outputs: usize) -> usize {
-    let mut sizes = vec![inputs];
-    sizes.extend_from_slice(hidden);
-    sizes.push(outputs);
-    sizes
-        .windows(2)
-        .map(|w| w[0].saturating_mul(w[1]).saturating_add(w[1]))
-        .fold(0, usize::saturating_add)
 }
 
 /// The loss that fits `ds`: mse for regression, bce for two classes, else cross-entropy.
