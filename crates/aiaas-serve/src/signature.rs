@@ -28,6 +28,8 @@ pub struct Signature {
     pub outputs: Vec<TensorMetadata>,
     /// One FP32 matrix rather than one tensor per feature.
     dense: bool,
+    /// Raw values into scaled model inputs, built once per loaded model.
+    encoder: InputEncoder,
 }
 
 impl Signature {
@@ -63,6 +65,7 @@ impl Signature {
             inputs,
             outputs,
             dense,
+            encoder: InputEncoder::new(schema),
         }
     }
 
@@ -73,7 +76,7 @@ impl Signature {
         inputs: &[RequestInput],
     ) -> Result<(Vec<f32>, usize), ServeError> {
         self.check_names(inputs)?;
-        let encoder = InputEncoder::new(schema);
+        let encoder = &self.encoder;
         let width = encoder.width();
         if self.dense {
             let input = &inputs[0];
