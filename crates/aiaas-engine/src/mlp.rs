@@ -24,6 +24,9 @@ pub enum EngineError {
     },
     #[error("architecture needs {expected} parameters, got {got}")]
     ParamCount { expected: usize, got: usize },
+    /// Stored parts (int8 matrices, biases) do not have the shapes the layers need.
+    #[error("{0}")]
+    Shape(String),
 }
 
 /// A stack of dense layers, each `y = act(x · Wᵀ + b)`.

@@ -5,7 +5,7 @@
 //! Inference only: there is no backward pass, since training stays in f32.
 
 use crate::activation::activate;
-use crate::mlp::Mlp;
+use crate::mlp::{EngineError, Mlp};
 use crate::quant::{QuantScratch, QuantizedMatrix, qmatmul};
 use aiaas_types::LayerSpec;
 
@@ -50,6 +50,55 @@ impl QuantizedMlp {
             weights,
             biases,
         }
+    }
+
+    /// Rebuilds a model from stored parts (an int8 bundle): one weight matrix and one bias per
+    /// layer, shaped as `layers` says. An error names the first part that does not fit.
+    pub fn from_parts(
+        layers: Vec<LayerSpec>,
+        weights: Vec<QuantizedMatrix>,
+        biases: Vec<Vec<f32>>,
+    ) -> Result<Self, EngineError> {
+        let bad = |m: String| Err(EngineError::Shape(m));
+        if layers.is_empty() {
+            return bad("a model needs at least one layer".into());
+        }
+        if weights.len() != layers.len() || biases.len() != layers.len() {
+            return bad(format!(
+                "{} layers but {} weight matrices and {} biases",
+                layers.len(),
+                weights.len(),
+                biases.len()
+            ));
+        }
+        for (l, ((spec, w), b)) in layers.iter().zip(&weights).zip(&biases).enumerate() {
+            if (w.rows, w.cols) != (spec.outputs, spec.inputs) {
+                return bad(format!(
+                    "layer {l}: weights are {}x{}, expected {}x{}",
+                    w.rows, w.cols, spec.outputs, spec.inputs
+                ));
+            }
+            if b.len() != spec.outputs {
+                return bad(format!(
+                    "layer {l}: {} biases, expected {}",
+                    b.len(),
+                    spec.outputs
+                ));
+            }
+            if l > 0 && layers[l - 1].outputs != spec.inputs {
+                return bad(format!(
+                    "layer {l} takes {} inputs but layer {} gives {}",
+                    spec.inputs,
+                    l - 1,
+                    layers[l - 1].outputs
+                ));
+            }
+        }
+        Ok(Self {
+            layers,
+            weights,
+            biases,
+        })
     }
 
     /// The layer stack, as in the f32 model.
