@@ -1,14 +1,13 @@
-//! f32 `matmul` (the `gemm` crate, one thread) against int8 `qmatmul` (one thread) for a 784→256
-//! dense layer with bias at batch 1, 32 and 256: median of repeated runs.
+//! f32 `matmul` (the `gemm` crate, one thread) against int8 `qmatmul_with` on every int8 kernel
+//! this CPU runs (one thread) for a 784→256 dense layer with bias at batch 1, 32, 64 and 256:
+//! median of repeated runs, and the speed-up of each int8 kernel over f32.
 //!
 //! Run with `cargo bench -p aiaas-engine --bench quant`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use aiaas_engine::{
-    QuantScratch, QuantizedMatrix, Transpose, avx2_available, matmul, qmatmul, qmatmul_portable,
-};
+use aiaas_engine::{Kernel, QuantScratch, QuantizedMatrix, Transpose, matmul, qmatmul_with};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -33,6 +32,10 @@ fn median(mut f: impl FnMut()) -> Duration {
     times[runs / 2]
 }
 
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
 fn main() {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let w: Vec<f32> = (0..OUTPUTS * INPUTS)
@@ -40,16 +43,21 @@ fn main() {
         .collect();
     let b: Vec<f32> = (0..OUTPUTS).map(|_| rng.random_range(-0.1..0.1)).collect();
     let q = QuantizedMatrix::quantize(&w, OUTPUTS, INPUTS);
+    let kernels: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.available()).collect();
     println!(
-        "dense {INPUTS}->{OUTPUTS}, one thread, AVX2 kernel {}",
-        if avx2_available() {
-            "on"
-        } else {
-            "off (portable)"
-        }
+        "dense {INPUTS}->{OUTPUTS} with bias, one thread; f32 = gemm crate; int8 = qmatmul_with \
+         (activation quantization included); best int8 kernel here: {}",
+        Kernel::best().name()
     );
-    println!("batch   f32 gemm     int8 qmatmul   int8 portable   speed-up");
-    for batch in [1, 32, 256] {
+    print!("batch  f32 gemm us");
+    for k in &kernels {
+        print!(" {:>12} us", k.name());
+    }
+    for k in &kernels {
+        print!(" {:>12}", format!("x {}", k.name()));
+    }
+    println!();
+    for batch in [1, 32, 64, 256] {
         let x: Vec<f32> = (0..batch * INPUTS)
             .map(|_| rng.random_range(0.0..1.0))
             .collect();
@@ -74,20 +82,30 @@ fn main() {
             );
             black_box(&out);
         });
-        let int8_time = median(|| {
-            qmatmul(black_box(&x), batch, &q, Some(&b), &mut out, &mut scratch);
-            black_box(&out);
-        });
-        let portable_time = median(|| {
-            qmatmul_portable(black_box(&x), batch, &q, Some(&b), &mut out, &mut scratch);
-            black_box(&out);
-        });
-        println!(
-            "{batch:>5} {:>10.1} us {:>12.1} us {:>13.1} us {:>9.2}x",
-            f32_time.as_secs_f64() * 1e6,
-            int8_time.as_secs_f64() * 1e6,
-            portable_time.as_secs_f64() * 1e6,
-            f32_time.as_secs_f64() / int8_time.as_secs_f64()
-        );
+        let times: Vec<Duration> = kernels
+            .iter()
+            .map(|&kernel| {
+                median(|| {
+                    qmatmul_with(
+                        kernel,
+                        black_box(&x),
+                        batch,
+                        &q,
+                        Some(&b),
+                        &mut out,
+                        &mut scratch,
+                    );
+                    black_box(&out);
+                })
+            })
+            .collect();
+        print!("{batch:>5} {:>11.1}", us(f32_time));
+        for t in &times {
+            print!(" {:>15.1}", us(*t));
+        }
+        for t in &times {
+            print!(" {:>11.2}x", f32_time.as_secs_f64() / t.as_secs_f64());
+        }
+        println!();
     }
 }

@@ -6,6 +6,7 @@ mod activation;
 mod head;
 mod matmul;
 mod mlp;
+mod network;
 mod qmlp;
 mod quant;
 
@@ -16,8 +17,8 @@ pub use activation::{
 pub use head::{Predictions, decode};
 pub use matmul::{Transpose, matmul, parallelism_for};
 pub use mlp::{EngineError, Mlp, Workspace, param_count, stack};
+pub use network::{Network, NetworkWorkspace, Predict};
 pub use qmlp::{QuantWorkspace, QuantizedMlp};
 pub use quant::{
-    MAX_COLS, QuantScratch, QuantizedMatrix, avx2_available, qmatmul, qmatmul_portable,
-    quantize_activations,
+    Kernel, MAX_COLS, QuantScratch, QuantizedMatrix, qmatmul, qmatmul_with, quantize_activations,
 };
