@@ -1,21 +1,21 @@
 //! Evaluation of a trained model on rows with known targets: predictions decoded by the engine's
 //! output head, metrics computed by `aiaas-stats` (the same functions monitoring uses).
 
-use aiaas_engine::{Mlp, Predictions, decode};
+use aiaas_engine::{Predict, Predictions, decode};
 use aiaas_stats::{
     Metrics, classification_metrics, majority_baseline_accuracy, mean_baseline, regression_metrics,
 };
 use aiaas_types::{Schema, TargetSchema};
 
-/// Decoded predictions of `mlp` for `rows` scaled input rows.
+/// Decoded predictions of `model` (an f32 or int8 network) for `rows` scaled input rows.
 pub fn predict(
-    mlp: &Mlp,
+    model: &(impl Predict + ?Sized),
     target: &TargetSchema,
     x: &[f32],
     rows: usize,
     threads: usize,
 ) -> Predictions {
-    decode(target, &mlp.predict(x, rows, threads), mlp.outputs())
+    decode(target, &model.predict(x, rows, threads), model.outputs())
 }
 
 /// Metrics of `predictions` against `truth` (class indices, or values in target units).
@@ -42,8 +42,14 @@ pub fn metrics(schema: &Schema, predictions: &Predictions, truth: &[f32]) -> Met
 }
 
 /// Predict and score in one call.
-pub fn evaluate(mlp: &Mlp, schema: &Schema, x: &[f32], truth: &[f32], threads: usize) -> Metrics {
-    let predictions = predict(mlp, &schema.target, x, truth.len(), threads);
+pub fn evaluate(
+    model: &(impl Predict + ?Sized),
+    schema: &Schema,
+    x: &[f32],
+    truth: &[f32],
+    threads: usize,
+) -> Metrics {
+    let predictions = predict(model, &schema.target, x, truth.len(), threads);
     metrics(schema, &predictions, truth)
 }
 

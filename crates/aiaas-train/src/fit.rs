@@ -5,10 +5,13 @@
 //! so steps themselves do not allocate. Between batches the observer may cancel or suspend the
 //! run; a suspended run, or one checkpointed at an epoch boundary, resumes from its
 //! [`Checkpoint`] to exactly the weights an uninterrupted run would have reached.
+//!
+//! The same loop also runs guided fits ([`fit_guided`]) for model optimization: a pruning mask
+//! that holds parameters at zero, and a teacher's logits to distil from.
 
 use crate::TrainError;
 use crate::checkpoint::{Checkpoint, Fingerprint, Position, Record};
-use crate::loss::{loss, loss_and_grad};
+use crate::loss::{distill_loss_and_grad, loss, loss_and_grad};
 use crate::optim::Optimizer;
 use aiaas_engine::{Mlp, Workspace, argmax_rows};
 use aiaas_types::{LossKind, OptimizerKind, TrainSpec};
@@ -103,13 +106,48 @@ pub struct FitResult {
     pub stop: StopReason,
 }
 
+/// What guides a [`fit_guided`] run beyond the plain loss; the default guides nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Guide<'a> {
+    /// One flag per parameter (as [`Mlp::params`] orders them): `false` prunes it, holding it at
+    /// exactly zero from before the first step to the returned weights.
+    pub mask: Option<&'a [bool]>,
+    /// Distil from a teacher's logits instead of learning from the labels alone.
+    pub teacher: Option<Teacher<'a>>,
+}
+
+/// A teacher's logits on the training rows, and how to distil from them (see
+/// [`distill_loss_and_grad`](crate::distill_loss_and_grad)).
+#[derive(Clone, Copy, Debug)]
+pub struct Teacher<'a> {
+    /// `train.rows x cols` logits, row-aligned with the training [`Part`].
+    pub logits: &'a [f32],
+    /// Softening temperature, finite and > 0.
+    pub temperature: f32,
+    /// Weight of the soft (teacher) term, in [0, 1]; the labels get `1 - alpha`.
+    pub alpha: f32,
+}
+
+const UNGUIDED: Guide<'static> = Guide {
+    mask: None,
+    teacher: None,
+};
+
+/// How the shared loop runs: plainly (checkpointable, maybe resumed) or guided (never
+/// checkpointed, since a checkpoint does not record the guide).
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    Plain(Option<&'a Checkpoint>),
+    Guided(&'a Guide<'a>),
+}
+
 /// Train `mlp` on `train`, validating on `val` (which may be empty: then no early stopping).
 ///
 /// With `resume`, training continues from that checkpoint instead of from `mlp`'s weights (only
 /// `mlp`'s architecture is used); the checkpoint must come from a run of the same architecture,
 /// spec and row counts, else the error says what differs and nothing is trained.
 pub fn fit(
-    mut mlp: Mlp,
+    mlp: Mlp,
     spec: &TrainSpec,
     train: &Part,
     val: &Part,
@@ -117,8 +155,118 @@ pub fn fit(
     observer: &mut dyn Observer,
     resume: Option<&Checkpoint>,
 ) -> Result<FitResult, TrainError> {
+    run(
+        mlp,
+        spec,
+        train,
+        val,
+        threads,
+        observer,
+        Mode::Plain(resume),
+    )
+}
+
+/// [`fit`] from `mlp`'s weights, guided by a pruning mask and/or a teacher.
+///
+/// With a mask, pruned parameters are zeroed before the first step and after every optimizer
+/// step, so neither momentum nor weight decay revives them. With a teacher (cross-entropy only),
+/// the training loss is the distillation loss on each batch's rows; validation stays plain
+/// cross-entropy, so early stopping watches the real task. Guided runs are not checkpointed:
+/// [`Observer::checkpoint_due`] is never asked, and a [`Control::Suspend`] ends the run as
+/// [`StopReason::Suspended`] without a checkpoint (rerun it from the start).
+pub fn fit_guided(
+    mlp: Mlp,
+    spec: &TrainSpec,
+    train: &Part,
+    val: &Part,
+    threads: usize,
+    observer: &mut dyn Observer,
+    guide: &Guide,
+) -> Result<FitResult, TrainError> {
+    check_guide(guide, spec, &mlp, train)?;
+    run(
+        mlp,
+        spec,
+        train,
+        val,
+        threads,
+        observer,
+        Mode::Guided(guide),
+    )
+}
+
+fn check_guide(guide: &Guide, spec: &TrainSpec, mlp: &Mlp, train: &Part) -> Result<(), TrainError> {
+    let bad = |m: String| Err(TrainError::InvalidSpec(m));
+    if let Some(mask) = guide.mask
+        && mask.len() != mlp.param_count()
+    {
+        return bad(format!(
+            "the pruning mask has {} entries but the model has {} parameters",
+            mask.len(),
+            mlp.param_count()
+        ));
+    }
+    let Some(teacher) = guide.teacher else {
+        return Ok(());
+    };
+    if spec.loss != LossKind::CrossEntropy {
+        return bad(format!(
+            "distillation needs the cross_entropy loss, not {:?}",
+            spec.loss
+        )
+        .to_lowercase());
+    }
+    let want = train.rows * mlp.outputs();
+    if teacher.logits.len() != want {
+        return bad(format!(
+            "the teacher has {} logits; the {} training rows x {} classes need {want}",
+            teacher.logits.len(),
+            train.rows,
+            mlp.outputs()
+        ));
+    }
+    if !(teacher.temperature.is_finite() && teacher.temperature > 0.0) {
+        return bad(format!(
+            "the distillation temperature must be a finite number > 0, not {}",
+            teacher.temperature
+        ));
+    }
+    if !(0.0..=1.0).contains(&teacher.alpha) {
+        return bad(format!(
+            "the distillation alpha must lie in [0, 1], not {}",
+            teacher.alpha
+        ));
+    }
+    if teacher.logits.iter().any(|v| !v.is_finite()) {
+        return bad("the teacher's logits must all be finite".into());
+    }
+    Ok(())
+}
+
+/// The loop behind [`fit`] and [`fit_guided`].
+fn run(
+    mut mlp: Mlp,
+    spec: &TrainSpec,
+    train: &Part,
+    val: &Part,
+    threads: usize,
+    observer: &mut dyn Observer,
+    mode: Mode,
+) -> Result<FitResult, TrainError> {
+    let (resume, guide) = match mode {
+        Mode::Plain(resume) => (resume, &UNGUIDED),
+        Mode::Guided(guide) => (None, guide),
+    };
+    let checkpoints = matches!(mode, Mode::Plain(_));
     let width = mlp.inputs();
     let cols = mlp.outputs();
+    // Indices rather than the mask itself: re-zeroing after each step then costs nothing
+    // where little is pruned.
+    let pruned: Vec<usize> = guide.mask.map_or_else(Vec::new, |mask| {
+        (0..mask.len()).filter(|&i| !mask[i]).collect()
+    });
+    let prune = |params: &mut [f32]| pruned.iter().for_each(|&i| params[i] = 0.0);
+    prune(mlp.params_mut());
     let batch = match spec.optimizer.kind {
         OptimizerKind::Gd => train.rows,
         _ => spec.batch_size.min(train.rows),
@@ -130,6 +278,14 @@ pub fn fit(
     let mut order: Vec<usize> = (0..train.rows).collect();
     let mut bx = vec![0.0f32; batch * width];
     let mut by = vec![0.0f32; batch];
+    let mut bt = vec![
+        0.0f32;
+        if guide.teacher.is_some() {
+            batch * cols
+        } else {
+            0
+        }
+    ];
     let mut ws = Workspace::new(threads);
     let mut eval_ws = Workspace::new(threads);
     let mut grads = vec![0.0f32; mlp.param_count()];
@@ -171,6 +327,10 @@ pub fn fit(
                     stop = StopReason::Cancelled;
                     break 'epochs;
                 }
+                Control::Suspend if !checkpoints => {
+                    stop = StopReason::Suspended;
+                    break 'epochs;
+                }
                 Control::Suspend => {
                     let position = Position {
                         epoch,
@@ -191,12 +351,27 @@ pub fn fit(
                     .copy_from_slice(&train.x[r * width..(r + 1) * width]);
                 by[i] = train.y[r];
             }
+            if let Some(teacher) = &guide.teacher {
+                for (i, &r) in chunk.iter().enumerate() {
+                    bt[i * cols..(i + 1) * cols]
+                        .copy_from_slice(&teacher.logits[r * cols..(r + 1) * cols]);
+                }
+            }
             let x = &bx[..rows * width];
             mlp.forward(x, rows, &mut ws);
             let (out, grad) = ws.output_and_grad_mut();
-            total += loss_and_grad(spec.loss, out, &by[..rows], cols, grad) * rows as f64;
+            let y = &by[..rows];
+            let batch_loss = match &guide.teacher {
+                Some(t) => {
+                    let soft = &bt[..rows * cols];
+                    distill_loss_and_grad(out, soft, y, cols, t.temperature, t.alpha, grad)
+                }
+                None => loss_and_grad(spec.loss, out, y, cols, grad),
+            };
+            total += batch_loss * rows as f64;
             mlp.backward(x, &mut ws, &mut grads);
             optimizer.step(mlp.params_mut(), &grads, lr);
+            prune(mlp.params_mut());
         }
         let train_loss = total / train.rows.max(1) as f64;
         // Nothing useful comes after an overflow, and NaN must not reach reports or the store.
@@ -241,7 +416,7 @@ pub fn fit(
             stop = StopReason::EarlyStopped;
             break;
         }
-        if epoch + 1 < spec.epochs && observer.checkpoint_due(epoch + 1) {
+        if checkpoints && epoch + 1 < spec.epochs && observer.checkpoint_due(epoch + 1) {
             let position = Position {
                 epoch: epoch + 1,
                 ..Position::default()

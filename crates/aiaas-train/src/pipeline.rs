@@ -1,6 +1,7 @@
 //! From a dataset to a trained, evaluated model: split, fit the schema on the training rows,
 //! train, score every split, compare with the baseline, diagnose and profile. A suspended run
-//! skips everything after training, so that a shutdown is quick.
+//! skips everything after training, so that a shutdown is quick. [`prepare`] gives the same
+//! split encoded with a given (parent model's) schema, for models derived from a trained one.
 
 use crate::TrainError;
 use crate::checkpoint::Checkpoint;
@@ -8,7 +9,9 @@ use crate::diagnosis::{Diagnosis, diagnose};
 use crate::evaluate::{Baseline, evaluate};
 use crate::fit::{EpochProgress, FitResult, Observer, Part, StopReason, fit};
 use crate::spec::check_against;
-use aiaas_data::{Dataset, FeatureProfile, encode, fit_schema, profile, scale_target, split};
+use aiaas_data::{
+    Dataset, FeatureProfile, Split, Target, encode, fit_schema, profile, scale_target, split,
+};
 use aiaas_engine::{Mlp, stack};
 use aiaas_stats::Metrics;
 use aiaas_types::{LossKind, Schema, SplitSpec, TargetSchema, TrainSpec};
@@ -49,6 +52,88 @@ pub struct Trained {
     pub profile: Vec<FeatureProfile>,
 }
 
+/// A dataset split as [`train`] splits it and encoded with a given schema.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub train: Part,
+    pub val: Part,
+    pub test: Part,
+    /// Test targets in the dataset's units (class index or raw value), as metrics take them.
+    pub test_truth: Vec<f32>,
+    pub rows: SplitRows,
+}
+
+/// Split `ds` exactly as [`train`] does and encode every part with `schema` (a trained model's,
+/// not one refitted here), so that a model derived from it sees the same rows, scaled the same.
+pub fn prepare(
+    ds: &Dataset,
+    split_spec: &SplitSpec,
+    schema: &Schema,
+) -> Result<Prepared, TrainError> {
+    check_fits(ds, schema)?;
+    let parts = split(ds, split_spec)?;
+    Ok(encode_parts(ds, &parts, schema))
+}
+
+/// Refuses a dataset whose rows would not mean to the model what its training rows meant.
+fn check_fits(ds: &Dataset, schema: &Schema) -> Result<(), TrainError> {
+    let bad = |why: String| {
+        Err(TrainError::InvalidSpec(format!(
+            "the dataset does not match the model's schema: {why}"
+        )))
+    };
+    if ds.width() != schema.input_width() {
+        return bad(format!(
+            "its rows encode to {} inputs, the model takes {}",
+            ds.width(),
+            schema.input_width()
+        ));
+    }
+    match (&ds.target, &schema.target) {
+        (
+            Target::Classification { labels, .. },
+            TargetSchema::Classification { labels: want, .. },
+        ) if labels != want => bad(format!(
+            "its classes are {labels:?}, the model's are {want:?}"
+        )),
+        (Target::Classification { .. }, TargetSchema::Classification { .. })
+        | (Target::Regression { .. }, TargetSchema::Regression { .. }) => Ok(()),
+        _ => bad(format!(
+            "its target is for {}, the model's for {}",
+            ds.task(),
+            schema.task()
+        )),
+    }
+}
+
+/// Every part of `parts` encoded with `schema`; a regression's training targets are scaled.
+fn encode_parts(ds: &Dataset, parts: &Split, schema: &Schema) -> Prepared {
+    let width = ds.width();
+    let part = |rows: &[usize]| -> Part {
+        Part {
+            x: encode(schema, &ds.x, rows, width),
+            y: scale_target(schema, &truth(ds, rows)),
+            rows: rows.len(),
+        }
+    };
+    Prepared {
+        train: part(&parts.train),
+        val: part(&parts.val),
+        test: part(&parts.test),
+        test_truth: truth(ds, &parts.test),
+        rows: SplitRows {
+            train: parts.train.len(),
+            val: parts.val.len(),
+            test: parts.test.len(),
+        },
+    }
+}
+
+/// Targets of `rows` in the dataset's units (class index or raw value).
+fn truth(ds: &Dataset, rows: &[usize]) -> Vec<f32> {
+    rows.iter().map(|&r| ds.y[r]).collect()
+}
+
 /// How a call to [`train`] ended.
 #[derive(Clone, Debug)]
 pub enum Outcome {
@@ -72,18 +157,7 @@ pub fn train(
     let parts = split(ds, split_spec)?;
     let schema = fit_schema(ds, &parts.train);
     let width = ds.width();
-    // Targets in the dataset's units (class index or raw value).
-    let truth = |rows: &[usize]| -> Vec<f32> { rows.iter().map(|&r| ds.y[r]).collect() };
-    // Model-ready rows; the training target of a regression is the scaled value.
-    let make_part = |rows: &[usize]| -> Part {
-        Part {
-            x: encode(&schema, &ds.x, rows, width),
-            y: scale_target(&schema, &truth(rows)),
-            rows: rows.len(),
-        }
-    };
-    let train_part = make_part(&parts.train);
-    let val_part = make_part(&parts.val);
+    let prepared = encode_parts(ds, &parts, &schema);
 
     let outputs = match spec.loss {
         LossKind::CrossEntropy => schema.num_classes(),
@@ -96,26 +170,33 @@ pub fn train(
         history,
         best_epoch,
         stop,
-    } = fit(mlp, spec, &train_part, &val_part, threads, observer, resume)?;
+    } = fit(
+        mlp,
+        spec,
+        &prepared.train,
+        &prepared.val,
+        threads,
+        observer,
+        resume,
+    )?;
     if stop == StopReason::Suspended {
         return Ok(Outcome::Suspended);
     }
 
     let score = |x: &[f32], rows: &[usize]| -> Option<Metrics> {
-        (!rows.is_empty()).then(|| evaluate(&mlp, &schema, x, &truth(rows), threads))
+        (!rows.is_empty()).then(|| evaluate(&mlp, &schema, x, &truth(ds, rows), threads))
     };
-    let test_x = encode(&schema, &ds.x, &parts.test, width);
     let metrics = SplitMetrics {
-        train: score(&train_part.x, &parts.train).expect("the split keeps training rows"),
-        val: score(&val_part.x, &parts.val),
-        test: score(&test_x, &parts.test),
+        train: score(&prepared.train.x, &parts.train).expect("the split keeps training rows"),
+        val: score(&prepared.val.x, &parts.val),
+        test: score(&prepared.test.x, &parts.test),
     };
     let reference = if parts.test.is_empty() {
         &parts.val
     } else {
         &parts.test
     };
-    let baseline = Baseline::of(&schema, &truth(reference));
+    let baseline = Baseline::of(&schema, &truth(ds, reference));
     let held_out = metrics
         .val
         .as_ref()
@@ -129,11 +210,7 @@ pub fn train(
     let diagnosis = diagnose(&metrics.train, held_out, test, &baseline, &labels);
     Ok(Outcome::Trained(Box::new(Trained {
         profile: profile(ds, &parts.train),
-        rows: SplitRows {
-            train: parts.train.len(),
-            val: parts.val.len(),
-            test: parts.test.len(),
-        },
+        rows: prepared.rows,
         mlp,
         schema,
         spec: spec.clone(),
