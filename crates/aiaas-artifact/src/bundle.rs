@@ -3,8 +3,8 @@
 //! Writing goes to a fresh sibling directory that is renamed into place only when every file is
 //! on disk and synced, so a crash leaves either the old bundle or the new one, never a mix.
 
-use crate::{ArtifactError, Manifest, sha256_hex, weights};
-use aiaas_engine::Mlp;
+use crate::{ArtifactError, Manifest, WeightsInfo, sha256_hex, weights};
+use aiaas_engine::Network;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -17,20 +17,28 @@ pub const WEIGHTS_FILE: &str = "weights.safetensors";
 #[derive(Clone, Debug)]
 pub struct Bundle {
     pub manifest: Manifest,
-    pub mlp: Mlp,
+    pub network: Network,
 }
 
 impl Bundle {
-    /// A bundle for `mlp`; the manifest's layers, weights info and digests are filled in here.
-    pub fn new(mut manifest: Manifest, mlp: Mlp) -> Self {
-        manifest.layers = mlp.layers().to_vec();
-        Bundle { manifest, mlp }
+    /// A bundle for `network`; the manifest's layers and digests are filled in here, and its
+    /// weights info is made to fit the network (int8 for an int8 network; an f32 network keeps
+    /// any f32, f16 or sparse storage the manifest asks for).
+    pub fn new(mut manifest: Manifest, network: impl Into<Network>) -> Self {
+        let network = network.into();
+        manifest.layers = network.layers().to_vec();
+        if network.is_quantized() {
+            manifest.weights = weights::int8_info();
+        } else if manifest.weights.is_int8() {
+            manifest.weights = WeightsInfo::default();
+        }
+        Bundle { manifest, network }
     }
 
     /// Every file of the bundle as `(name, bytes)`, the manifest last, with the digests of the
     /// others recorded in it.
     pub fn to_files(&self) -> Result<Vec<(String, Vec<u8>)>, ArtifactError> {
-        let weights = weights::encode(&self.mlp)?;
+        let weights = weights::encode(&self.network, &self.manifest.weights)?;
         let mut manifest = self.manifest.clone();
         manifest.files = BTreeMap::from([(WEIGHTS_FILE.to_string(), sha256_hex(&weights))]);
         let json = serde_json::to_vec_pretty(&manifest)
@@ -68,15 +76,18 @@ impl Bundle {
                 actual,
             });
         }
-        let mlp = weights::decode(&manifest.layers, &bytes)?;
-        if mlp.inputs() != manifest.schema.input_width() {
+        if manifest.layers.is_empty() {
+            return Err(ArtifactError::Manifest("the model has no layers".into()));
+        }
+        let network = weights::decode(&manifest.layers, &manifest.weights, &bytes)?;
+        if network.inputs() != manifest.schema.input_width() {
             return Err(ArtifactError::Manifest(format!(
                 "the schema encodes {} inputs but the first layer takes {}",
                 manifest.schema.input_width(),
-                mlp.inputs()
+                network.inputs()
             )));
         }
-        Ok(Bundle { manifest, mlp })
+        Ok(Bundle { manifest, network })
     }
 
     /// Write the bundle as directory `dir`. An existing bundle there is replaced; any other

@@ -8,7 +8,10 @@ mod trained;
 mod weights;
 
 pub use bundle::{Bundle, MANIFEST_FILE, WEIGHTS_FILE};
-pub use manifest::{DatasetRef, FORMAT_VERSION, Lineage, Manifest, WeightsInfo};
+pub use manifest::{
+    DatasetRef, FORMAT_VERSION, Layout, Lineage, Manifest, Quantization, WeightDtype, WeightsInfo,
+};
+pub use weights::{decode as decode_weights, encode as encode_weights};
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 
 use aiaas_data::FeatureProfile;
 use aiaas_stats::Metrics;
-use aiaas_types::{LayerSpec, Schema, SplitSpec, Task, TrainSpec};
+use aiaas_types::{LayerSpec, OptimizeReport, Schema, SplitSpec, Task, TrainSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -26,21 +26,57 @@ pub struct Manifest {
     pub files: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// How `weights.safetensors` stores the weights (see the `weights` module for each format).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeightsInfo {
-    /// Element type of the stored weights (`f32`).
-    pub dtype: String,
-    /// Quantization scheme, if any.
-    pub quantization: Option<String>,
+    /// Element type of the stored weights.
+    pub dtype: WeightDtype,
+    /// Quantization scheme, for int8 weights.
+    pub quantization: Option<Quantization>,
+    /// Dense tensors, or only the nonzero weights with their positions.
+    #[serde(default)]
+    pub layout: Layout,
 }
 
 impl Default for WeightsInfo {
     fn default() -> Self {
         WeightsInfo {
-            dtype: "f32".into(),
+            dtype: WeightDtype::F32,
             quantization: None,
+            layout: Layout::Dense,
         }
     }
+}
+
+impl WeightsInfo {
+    /// Whether the weights are int8 (served by the int8 kernel).
+    pub fn is_int8(&self) -> bool {
+        self.dtype == WeightDtype::Int8
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightDtype {
+    F32,
+    F16,
+    Int8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Quantization {
+    /// Symmetric int8 with one f32 scale per output channel (row of the weight matrix).
+    #[serde(rename = "int8-per-channel")]
+    Int8PerChannel,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    #[default]
+    Dense,
+    /// Nonzero weights and their positions: a pruned model's size reflects its sparsity.
+    Sparse,
 }
 
 /// Where the model came from.
@@ -57,8 +93,11 @@ pub struct Lineage {
     pub best_epoch: usize,
     /// Metrics per split part.
     pub metrics: BTreeMap<String, Metrics>,
-    /// The version this one was derived from, for optimized variants.
+    /// The version this one was derived from, for optimized variants (`name@version`).
     pub parent: Option<String>,
+    /// For an optimized variant: the recipe and the report against its parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimization: Option<OptimizeReport>,
     pub created_at_ms: i64,
 }
 

@@ -44,6 +44,7 @@ impl Bundle {
                 best_epoch: t.best_epoch,
                 metrics,
                 parent: None,
+                optimization: None,
                 created_at_ms: now_ms(),
             },
             profile: t.profile.clone(),

@@ -6,16 +6,7 @@
 
 use crate::OptimizeError;
 use aiaas_engine::Mlp;
-use aiaas_types::LayerSpec;
-
-/// Where the magnitude threshold of [`magnitude_mask`] is taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// Each layer loses the same fraction of its own weights.
-    PerLayer,
-    /// One threshold over every weight of the model: layers with small weights lose more.
-    Global,
-}
+use aiaas_types::{LayerSpec, PruneScope};
 
 /// Which parameters of a model survive pruning, one flag per parameter in [`Mlp::params`] order.
 /// Biases are always kept.
@@ -113,7 +104,7 @@ fn mask_smallest(params: &[f32], mut candidates: Vec<usize>, sparsity: f64, keep
 ///
 /// # Errors
 /// [`OptimizeError::InvalidSparsity`] unless `0 < sparsity < 1`.
-pub fn magnitude_mask(mlp: &Mlp, sparsity: f64, scope: Scope) -> Result<Mask, OptimizeError> {
+pub fn magnitude_mask(mlp: &Mlp, sparsity: f64, scope: PruneScope) -> Result<Mask, OptimizeError> {
     // Written so that NaN fails too.
     if !(sparsity > 0.0 && sparsity < 1.0) {
         return Err(OptimizeError::InvalidSparsity(sparsity));
@@ -124,12 +115,12 @@ pub fn magnitude_mask(mlp: &Mlp, sparsity: f64, scope: Scope) -> Result<Mask, Op
         .collect();
     let mut keep = vec![true; params.len()];
     match scope {
-        Scope::PerLayer => {
+        PruneScope::Layer => {
             for range in &ranges {
                 mask_smallest(params, range.clone().collect(), sparsity, &mut keep);
             }
         }
-        Scope::Global => {
+        PruneScope::Global => {
             let all = ranges.iter().flat_map(|r| r.clone()).collect();
             mask_smallest(params, all, sparsity, &mut keep);
         }
@@ -242,7 +233,7 @@ mod tests {
 
     #[test]
     fn per_layer_masks_smallest_of_each_layer() {
-        let mask = magnitude_mask(&tiny(), 0.5, Scope::PerLayer).unwrap();
+        let mask = magnitude_mask(&tiny(), 0.5, PruneScope::Layer).unwrap();
         // Layer 0: |0.05|, |-0.1|, |-0.2| of six; layer 1: |0.6| of two.
         assert_eq!(masked_indices(&mask), vec![1, 3, 4, 8]);
         assert_eq!(mask.sparsity(), 0.5);
@@ -251,7 +242,7 @@ mod tests {
 
     #[test]
     fn global_uses_one_threshold() {
-        let mask = magnitude_mask(&tiny(), 0.5, Scope::Global).unwrap();
+        let mask = magnitude_mask(&tiny(), 0.5, PruneScope::Global).unwrap();
         // Four smallest of all eight weights: 0.05, 0.1, 0.2, 0.3, all in layer 0.
         assert_eq!(masked_indices(&mask), vec![1, 2, 3, 4]);
         assert_eq!(mask.sparsity(), 0.5);
@@ -260,11 +251,11 @@ mod tests {
     #[test]
     fn counts_are_floored_per_group() {
         // Layer 0: floor(0.3 * 6) = 1; layer 1: floor(0.3 * 2) = 0.
-        let mask = magnitude_mask(&tiny(), 0.3, Scope::PerLayer).unwrap();
+        let mask = magnitude_mask(&tiny(), 0.3, PruneScope::Layer).unwrap();
         assert_eq!(masked_indices(&mask), vec![4]);
         assert_eq!(mask.sparsity(), 1.0 / 8.0);
         // Global: floor(0.3 * 8) = 2.
-        let mask = magnitude_mask(&tiny(), 0.3, Scope::Global).unwrap();
+        let mask = magnitude_mask(&tiny(), 0.3, PruneScope::Global).unwrap();
         assert_eq!(masked_indices(&mask), vec![1, 4]);
         assert_eq!(mask.sparsity(), 2.0 / 8.0);
     }
@@ -272,7 +263,7 @@ mod tests {
     #[test]
     fn biases_never_masked() {
         // Bias 0.001 and 0.0 are the smallest magnitudes in the model, yet survive even at 99%.
-        let mask = magnitude_mask(&tiny(), 0.99, Scope::Global).unwrap();
+        let mask = magnitude_mask(&tiny(), 0.99, PruneScope::Global).unwrap();
         assert!(mask.keep()[6] && mask.keep()[7] && mask.keep()[10]);
         // floor(0.99 * 8) = 7 weights masked: all but |-0.7|.
         assert_eq!(masked_indices(&mask), vec![0, 1, 2, 3, 4, 5, 8]);
@@ -282,16 +273,16 @@ mod tests {
     fn ties_prune_exact_count_by_index() {
         let layers = stack(4, &[], 1, Activation::Identity);
         let mlp = Mlp::from_params(layers, vec![0.2, -0.2, 0.2, -0.2, 0.0]).unwrap();
-        let mask = magnitude_mask(&mlp, 0.5, Scope::PerLayer).unwrap();
+        let mask = magnitude_mask(&mlp, 0.5, PruneScope::Layer).unwrap();
         assert_eq!(masked_indices(&mask), vec![0, 1]);
-        let mask = magnitude_mask(&mlp, 0.75, Scope::Global).unwrap();
+        let mask = magnitude_mask(&mlp, 0.75, PruneScope::Global).unwrap();
         assert_eq!(masked_indices(&mask), vec![0, 1, 2]);
     }
 
     #[test]
     fn invalid_sparsity_rejected() {
         for s in [0.0, 1.0, -0.1, 1.5, f64::NAN] {
-            for scope in [Scope::PerLayer, Scope::Global] {
+            for scope in [PruneScope::Layer, PruneScope::Global] {
                 let err = magnitude_mask(&tiny(), s, scope).unwrap_err();
                 assert!(matches!(err, OptimizeError::InvalidSparsity(_)), "{s}");
                 assert!(err.to_string().contains("strictly between 0 and 1"));
@@ -303,7 +294,7 @@ mod tests {
     fn apply_zeroes_exactly_masked_and_survives_updates() {
         let mut mlp = Mlp::new(stack(6, &[10, 7], 3, Activation::Relu), 11).unwrap();
         let before = mlp.params().to_vec();
-        let mask = magnitude_mask(&mlp, 0.6, Scope::Global).unwrap();
+        let mask = magnitude_mask(&mlp, 0.6, PruneScope::Global).unwrap();
         mask.apply(mlp.params_mut());
         for (i, (&p, &b)) in mlp.params().iter().zip(&before).enumerate() {
             if mask.keep()[i] {
@@ -337,7 +328,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "mask covers")]
     fn apply_rejects_other_model() {
-        let mask = magnitude_mask(&tiny(), 0.5, Scope::Global).unwrap();
+        let mask = magnitude_mask(&tiny(), 0.5, PruneScope::Global).unwrap();
         mask.apply(&mut [0.0; 3]);
     }
 

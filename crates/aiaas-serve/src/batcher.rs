@@ -20,7 +20,7 @@
 
 use crate::ServeError;
 use crate::metrics::ModelMetrics;
-use aiaas_engine::{Mlp, Workspace};
+use aiaas_engine::{Network, NetworkWorkspace};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -123,14 +123,14 @@ impl Batcher {
     ///
     /// Should the OS refuse the thread, this logs the error and returns a batcher whose every
     /// request is answered [`ServeError::Unavailable`].
-    pub fn start(mlp: Arc<Mlp>, config: BatcherConfig, name: &str) -> Batcher {
-        Batcher::start_with_metrics(mlp, config, name, ModelMetrics::new(name, ""))
+    pub fn start(network: Arc<Network>, config: BatcherConfig, name: &str) -> Batcher {
+        Batcher::start_with_metrics(network, config, name, ModelMetrics::new(name, ""))
     }
 
     /// [`Batcher::start`], recording queue depth, queue and compute durations and batch sizes
     /// into `metrics` (the handles of the model version `mlp` is).
     pub fn start_with_metrics(
-        mlp: Arc<Mlp>,
+        network: Arc<Network>,
         config: BatcherConfig,
         name: &str,
         metrics: ModelMetrics,
@@ -144,14 +144,14 @@ impl Batcher {
         let (tx, rx) = sync_channel(config.queue_capacity);
         let shared = Arc::new(Shared::default());
         let name: Arc<str> = name.into();
-        let inputs = mlp.inputs();
+        let inputs = network.inputs();
         let queue_capacity = config.queue_capacity;
         let worker = Worker {
-            ws: Workspace::new(config.threads),
+            ws: NetworkWorkspace::new(config.threads),
             input: Vec::new(),
             batch: Vec::new(),
             carry: None,
-            mlp,
+            network,
             config,
             rx,
             shared: shared.clone(),
@@ -304,13 +304,13 @@ fn is_dead(r: &Request, now: Instant) -> bool {
 
 /// The batching thread's state.
 struct Worker {
-    mlp: Arc<Mlp>,
+    network: Arc<Network>,
     config: BatcherConfig,
     rx: Receiver<Request>,
     shared: Arc<Shared>,
     metrics: ModelMetrics,
     name: Arc<str>,
-    ws: Workspace,
+    ws: NetworkWorkspace,
     /// The batch's rows, one request after another.
     input: Vec<f32>,
     /// The requests of the batch being built (kept for its capacity).
@@ -415,9 +415,9 @@ impl Worker {
         let max_batch = self.config.max_batch;
         let rows: usize = batch.iter().map(|r| r.rows).sum();
         let passes = rows.div_ceil(max_batch);
-        let (mlp, ws, input) = (&*self.mlp, &mut self.ws, &mut self.input);
-        let inputs = mlp.inputs();
-        let outputs = mlp.outputs();
+        let (network, ws, input) = (&*self.network, &mut self.ws, &mut self.input);
+        let inputs = network.inputs();
+        let outputs = network.outputs();
         let started = Instant::now();
         // `None`: the logits are in the workspace; `Some`: the one oversized request's logits.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -426,12 +426,12 @@ impl Worker {
                 for r in batch.iter() {
                     input.extend_from_slice(&r.x);
                 }
-                mlp.forward(input, rows, ws);
+                network.forward(input, rows, ws);
                 None
             } else {
                 let mut out = Vec::with_capacity(rows * outputs);
                 for chunk in batch[0].x.chunks(max_batch * inputs) {
-                    out.extend_from_slice(mlp.forward(chunk, chunk.len() / inputs, ws));
+                    out.extend_from_slice(network.forward(chunk, chunk.len() / inputs, ws));
                 }
                 Some(out)
             }
@@ -482,7 +482,7 @@ impl Worker {
                 s.panics.fetch_add(1, Ordering::Relaxed);
                 s.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 // The workspace may have been left half-resized: start from a fresh one.
-                self.ws = Workspace::new(self.config.threads);
+                self.ws = NetworkWorkspace::new(self.config.threads);
                 for r in batch.drain(..) {
                     let _ = r.reply.send(Err(ServeError::Internal(format!(
                         "model {}: the forward pass failed: {why}",
@@ -499,8 +499,9 @@ mod tests {
     use super::*;
     use aiaas_types::Activation;
 
-    fn mlp() -> Arc<Mlp> {
-        Arc::new(Mlp::new(aiaas_engine::stack(3, &[5], 2, Activation::Relu), 1).unwrap())
+    fn mlp() -> Arc<Network> {
+        let mlp = aiaas_engine::Mlp::new(aiaas_engine::stack(3, &[5], 2, Activation::Relu), 1);
+        Arc::new(mlp.unwrap().into())
     }
 
     #[test]

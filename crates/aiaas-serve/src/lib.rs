@@ -11,8 +11,9 @@ mod signature;
 pub mod v2;
 
 pub use self::metrics::{ModelMetrics, Outcome};
+pub use aiaas_service::DEFAULT_ALIAS;
 pub use batcher::{Batcher, BatcherConfig, BatcherStats};
 pub use error::ServeError;
 pub use infer::{count_refused, infer};
-pub use pool::{DEFAULT_ALIAS, LoadedModel, ModelPool};
+pub use pool::{LoadedModel, ModelPool};
 pub use signature::{DENSE_INPUT, MAX_ROWS, Signature};

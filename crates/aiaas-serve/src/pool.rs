@@ -11,14 +11,11 @@ use crate::metrics::{self, ModelMetrics};
 use crate::signature::Signature;
 use crate::{Batcher, BatcherConfig, ServeError};
 use aiaas_artifact::Manifest;
-use aiaas_service::{ModelRecord, Platform, ServiceError, ServingSettings};
+use aiaas_service::{Platform, ServiceError, ServingSettings, default_version};
 use aiaas_types::{ModelName, Version, parse_version};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use tokio::sync::{Mutex, broadcast};
-
-/// The alias `{m}` alone means, when the model has it.
-pub const DEFAULT_ALIAS: &str = "champion";
 
 /// One loaded model version, ready to infer.
 pub struct LoadedModel {
@@ -209,7 +206,7 @@ impl ModelPool {
             .load_bundle(name, &version.to_string())
             .await
             .map_err(from_service)?;
-        let mlp = Arc::new(bundle.mlp);
+        let network = Arc::new(bundle.network);
         let metrics = ModelMetrics::new(name.as_str(), &version.to_string());
         let settings = self
             .platform
@@ -218,22 +215,22 @@ impl ModelPool {
             .map_err(from_service)?;
         let config = with_settings(&self.config, settings);
         let batcher = Batcher::start_with_metrics(
-            mlp.clone(),
+            network.clone(),
             config.clone(),
             &format!("{name}-v{version}"),
             metrics.clone(),
         );
         // One pass before the first caller, so its latency is not the cold one.
-        batcher.infer(vec![0.0; mlp.inputs()], 1, None).await?;
+        batcher.infer(vec![0.0; network.inputs()], 1, None).await?;
         let model = Arc::new(LoadedModel {
             name: name.clone(),
             version,
             signature: Signature::of(&bundle.manifest.schema),
             manifest: bundle.manifest,
             batcher,
-            outputs: mlp.outputs(),
-            memory_bytes: mlp.param_count() * 4
-                + config.max_batch * (mlp.inputs() + mlp.outputs()) * 4 * 2,
+            outputs: network.outputs(),
+            memory_bytes: network.param_count() * 4
+                + config.max_batch * (network.inputs() + network.outputs()) * 4 * 2,
             metrics,
             config,
         });
@@ -360,16 +357,6 @@ fn with_settings(base: &BatcherConfig, settings: ServingSettings) -> BatcherConf
         queue_capacity: settings.queue_capacity.unwrap_or(base.queue_capacity),
         threads: base.threads,
     }
-}
-
-/// `champion` if the model has it, else its newest version.
-fn default_version(model: &ModelRecord) -> Option<Version> {
-    model
-        .aliases
-        .iter()
-        .find(|(a, _)| a.as_str() == DEFAULT_ALIAS)
-        .map(|(_, v)| *v)
-        .or_else(|| model.versions.iter().map(|v| v.version).max())
 }
 
 fn from_service(e: ServiceError) -> ServeError {

@@ -46,7 +46,7 @@ impl Platform {
                 .map_err(|e| ServiceError::Invalid(format!("the archive: {e}")))
         })
         .await?;
-        self.publish_bundle(name, bundle, None, None).await
+        self.publish_bundle(name, bundle, None, None, None).await
     }
 }
 

@@ -2,9 +2,9 @@
 //! follow a job's events as a stream.
 
 use crate::datasets::blocking;
-use crate::{Platform, ServiceError};
+use crate::{Platform, ServiceError, default_version};
 use aiaas_store::{EpochRow, JobEvent, JobRecord};
-use aiaas_types::{JobId, JobSpec, JobState, SplitSpec};
+use aiaas_types::{DatasetName, JobId, JobSpec, JobState, OptimizeJob, SplitSpec};
 use futures_util::Stream;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -16,31 +16,75 @@ const EVENT_POLL: Duration = Duration::from_secs(1);
 impl Platform {
     /// Queue a job. Its fields are checked against the dataset now, so a bad hyperparameter is
     /// an error here rather than a failed job later.
-    pub async fn submit_job(&self, spec: JobSpec) -> Result<JobRecord, ServiceError> {
+    pub async fn submit_job(&self, mut spec: JobSpec) -> Result<JobRecord, ServiceError> {
         if self.stopping() {
             return Err(ServiceError::Unavailable(
                 "the server is shutting down".into(),
             ));
         }
         spec.check_fields().map_err(ServiceError::Invalid)?;
-        let JobSpec::Train(train) = &spec;
-        check_split(&train.split())?;
-        let (_, ds) = self.load_dataset(&train.dataset).await?;
-        let options = train.options.clone();
-        blocking(move || {
-            aiaas_train::resolve(&options, &ds)
-                .map(drop)
-                .map_err(|e| ServiceError::Invalid(e.to_string()))
-        })
-        .await?;
-        let job = self
-            .store()
-            .create_job(&spec, &train.dataset, &train.model_name())
-            .await?;
-        tracing::info!(job = %job.id, dataset = %train.dataset, "job queued");
+        let (dataset, model) = match &mut spec {
+            JobSpec::Train(train) => {
+                check_split(&train.split())?;
+                let (_, ds) = self.load_dataset(&train.dataset).await?;
+                let options = train.options.clone();
+                blocking(move || {
+                    aiaas_train::resolve(&options, &ds)
+                        .map(drop)
+                        .map_err(|e| ServiceError::Invalid(e.to_string()))
+                })
+                .await?;
+                (train.dataset.clone(), train.model_name())
+            }
+            JobSpec::Optimize(job) => (self.check_optimize(job).await?, job.model.clone()),
+        };
+        let job = self.store().create_job(&spec, &dataset, &model).await?;
+        tracing::info!(job = %job.id, dataset = %dataset, "job queued");
         self.inner.wake.notify_one();
         self.job_changed(&job.id);
         Ok(job)
+    }
+
+    /// Checks an optimize job against its parent and pins the parent to a version number (so
+    /// an alias that moves before the job runs does not change what it optimizes). Returns the
+    /// dataset the parent was trained on, which the job needs.
+    async fn check_optimize(&self, job: &mut OptimizeJob) -> Result<DatasetName, ServiceError> {
+        let reference = match &job.version {
+            Some(v) => v.clone(),
+            None => default_version(&self.model(&job.model).await?)
+                .ok_or_else(|| {
+                    ServiceError::NotFound(format!("model \"{}\" has no versions", job.model))
+                })?
+                .to_string(),
+        };
+        let record = self.version(&job.model, &reference).await?;
+        let Some(dataset) = record.dataset.clone() else {
+            return Err(ServiceError::Invalid(format!(
+                "{}@{} was not trained on a registered dataset, so it cannot be fine-tuned or \
+                 compared on its test split",
+                job.model, record.version
+            )));
+        };
+        self.store().dataset(&dataset).await.map_err(|_| {
+            ServiceError::Invalid(format!(
+                "the dataset {dataset} that {}@{} was trained on is no longer registered",
+                job.model, record.version
+            ))
+        })?;
+        let parent = self
+            .load_bundle(&job.model, &record.version.to_string())
+            .await?;
+        aiaas_optimize::check_recipe(&parent, &job.recipe)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        if let Some(d) = job.max_drop
+            && !(d.is_finite() && d >= 0.0)
+        {
+            return Err(ServiceError::Invalid(format!(
+                "max_drop must be a number >= 0, got {d}"
+            )));
+        }
+        job.version = Some(record.version.to_string());
+        Ok(dataset)
     }
 
     pub async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>, ServiceError> {

@@ -20,6 +20,7 @@ pub use aiaas_store::{
 pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
+pub use registry::{DEFAULT_ALIAS, default_version};
 pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
 
 use aiaas_types::{JobId, ModelName};

@@ -9,6 +9,20 @@ use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Version};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
+/// The alias a model name alone stands for, when the model has it.
+pub const DEFAULT_ALIAS: &str = "champion";
+
+/// What a model name alone means (serving, optimizing): its `champion` if it has one, else its
+/// newest version.
+pub fn default_version(model: &ModelRecord) -> Option<Version> {
+    model
+        .aliases
+        .iter()
+        .find(|(a, _)| a.as_str() == DEFAULT_ALIAS)
+        .map(|(_, v)| *v)
+        .or_else(|| model.versions.iter().map(|v| v.version).max())
+}
+
 impl Platform {
     /// Publish `bundle` as the next version of `model` (DESIGN.md section 6): every file is
     /// stored and read back verified, the manifest last, and only then is the version row
@@ -19,6 +33,7 @@ impl Platform {
         mut bundle: Bundle,
         dataset: Option<DatasetName>,
         job: Option<JobId>,
+        parent: Option<Version>,
     ) -> Result<VersionRecord, ServiceError> {
         bundle.manifest.name = model.to_string();
         let (bundle, files) = blocking(move || {
@@ -56,7 +71,7 @@ impl Platform {
                 dataset,
                 dataset_digest: Some(manifest.lineage.dataset.digest.clone()),
                 job_id: job,
-                parent: None,
+                parent,
                 metrics: serde_json::to_value(&manifest.lineage.metrics)
                     .expect("metrics serialize"),
                 manifest: manifest_json,

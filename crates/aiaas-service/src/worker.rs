@@ -5,9 +5,12 @@
 use crate::datasets::blocking;
 use crate::{Platform, ServiceError};
 use aiaas_artifact::{Bundle, DatasetRef};
+use aiaas_optimize::OptimizeError;
 use aiaas_store::{EpochRow, JobRecord, JobResult};
 use aiaas_train::{Checkpoint, Control, EpochProgress, Observer, Outcome, StopReason, TrainError};
-use aiaas_types::{JobId, JobSpec, JobState, ModelName, Version};
+use aiaas_types::{
+    JobId, JobSpec, JobState, ModelName, OptimizeJob, TrainJob, Version, parse_version,
+};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,7 +53,10 @@ impl Platform {
             .lock()
             .expect("running lock")
             .insert(id.clone(), cancel.clone());
-        let ending = self.train_job(&job, cancel).await;
+        let ending = match job.spec.clone() {
+            JobSpec::Train(train) => self.train_job(&job, train, cancel).await,
+            JobSpec::Optimize(optimize) => self.optimize_job(&job, optimize, cancel).await,
+        };
         self.inner.running.lock().expect("running lock").remove(&id);
         let store = self.store();
         let checkpoint = store.job(&id).await.ok().and_then(|j| j.checkpoint_digest);
@@ -94,9 +100,9 @@ impl Platform {
     async fn train_job(
         &self,
         job: &JobRecord,
+        train: TrainJob,
         cancel: Arc<AtomicBool>,
     ) -> Result<Ending, ServiceError> {
-        let JobSpec::Train(train) = job.spec.clone();
         let (record, ds) = self.load_dataset(&train.dataset).await?;
         let resume = match &job.checkpoint_digest {
             Some(digest) => {
@@ -161,6 +167,71 @@ impl Platform {
                 bundle,
                 Some(record.name.clone()),
                 Some(job.id.clone()),
+                None,
+            )
+            .await?;
+        Ok(Ending::Registered(job.model.clone(), version.version))
+    }
+
+    /// Derives a variant of the job's parent version, records its report as a `report` event,
+    /// and registers it as the model's next version only if it passed the guard.
+    async fn optimize_job(
+        &self,
+        job: &JobRecord,
+        spec: OptimizeJob,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<Ending, ServiceError> {
+        // Submission pinned the parent to a number.
+        let reference = spec.version.clone().unwrap_or_default();
+        let parent_version = parse_version(&reference).ok_or_else(|| {
+            ServiceError::Invalid(format!("the parent version {reference:?} is not a number"))
+        })?;
+        let parent = self.load_bundle(&spec.model, &reference).await?;
+        let (record, ds) = self.load_dataset(&job.dataset).await?;
+        let mut observer = JobObserver {
+            platform: self.clone(),
+            runtime: Handle::current(),
+            job: job.id.clone(),
+            cancel,
+        };
+        let parent_ref = format!("{}@{parent_version}", spec.model);
+        let threads = self.config().threads_per_job();
+        let (recipe, max_drop) = (spec.recipe.clone(), spec.max_drop);
+        let optimized = blocking(move || {
+            Ok(aiaas_optimize::optimize(
+                &parent,
+                &parent_ref,
+                &ds,
+                &recipe,
+                max_drop,
+                threads,
+                &mut observer,
+            ))
+        })
+        .await?;
+        let mut variant = match optimized {
+            Ok(v) => v,
+            Err(OptimizeError::Cancelled) => return Ok(Ending::Cancelled),
+            Err(OptimizeError::Suspended) => return Ok(Ending::Suspended),
+            Err(e) => return Err(ServiceError::Invalid(e.to_string())),
+        };
+        let report = serde_json::to_value(&variant.report).expect("a report serializes");
+        self.store().append_event(&job.id, "report", report).await?;
+        self.job_changed(&job.id);
+        if !variant.report.accepted {
+            return Err(ServiceError::Invalid(format!(
+                "variant refused, nothing registered: {}",
+                variant.report.verdict
+            )));
+        }
+        variant.bundle.manifest.lineage.job = Some(job.id.to_string());
+        let version = self
+            .publish_bundle(
+                &job.model,
+                variant.bundle,
+                Some(record.name.clone()),
+                Some(job.id.clone()),
+                Some(parent_version),
             )
             .await?;
         Ok(Ending::Registered(job.model.clone(), version.version))

@@ -2,7 +2,7 @@
 //! fields of a training job are the flags of `aiaas train`.
 
 use crate::ids::{DatasetName, ModelName};
-use crate::{SplitSpec, TrainOptions};
+use crate::{Recipe, SplitSpec, TrainOptions};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,13 +13,17 @@ use std::collections::BTreeMap;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobSpec {
     Train(TrainJob),
+    Optimize(OptimizeJob),
 }
 
 impl JobSpec {
     /// Fields nobody reads are refused rather than silently ignored (a misspelt `epocs` must
     /// not train for the default 200 epochs).
     pub fn check_fields(&self) -> Result<(), String> {
-        let JobSpec::Train(job) = self;
+        // An optimize job refuses unknown fields as it is parsed.
+        let JobSpec::Train(job) = self else {
+            return Ok(());
+        };
         if job.unknown.is_empty() {
             return Ok(());
         }
@@ -76,6 +80,24 @@ impl TrainJob {
     }
 }
 
+/// Derive a variant of a registered model (prune, quantize or distill) and register it as the
+/// model's next version if it passes the guard.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizeJob {
+    /// The parent model.
+    pub model: ModelName,
+    /// The parent version: a number or an alias (default: the champion, else the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub recipe: Recipe,
+    /// The largest accuracy drop (absolute, default 0.01) or RMSE rise (relative, default 0.05)
+    /// the variant may show against its parent on the parent's test split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_drop: Option<f64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,7 +108,9 @@ mod tests {
         let json = r#"{"kind": "train", "dataset": "iris", "epochs": 5, "optimizer": "adamw", "val_split": 0.2}"#;
         let spec: JobSpec = serde_json::from_str(json).unwrap();
         spec.check_fields().unwrap();
-        let JobSpec::Train(job) = &spec;
+        let JobSpec::Train(job) = &spec else {
+            panic!("a train job")
+        };
         assert_eq!(job.options.epochs, Some(5));
         assert_eq!(job.options.optimizer, Some(OptimizerKind::AdamW));
         assert_eq!(job.model_name().as_str(), "iris");
@@ -109,5 +133,44 @@ mod tests {
         .unwrap();
         let again: JobSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
         assert_eq!(spec, again);
+    }
+
+    #[test]
+    fn an_optimize_job_nests_its_recipe_and_refuses_unknown_fields() {
+        let json = r#"{"kind": "optimize", "model": "mnist", "version": "2",
+            "recipe": {"method": "prune", "sparsity": 0.9, "epochs": 2}}"#;
+        let spec: JobSpec = serde_json::from_str(json).unwrap();
+        spec.check_fields().unwrap();
+        let JobSpec::Optimize(job) = &spec else {
+            panic!("an optimize job")
+        };
+        assert_eq!(job.version.as_deref(), Some("2"));
+        let Recipe::Prune(p) = &job.recipe else {
+            panic!("a prune recipe")
+        };
+        assert_eq!((p.sparsity, p.structured, p.epochs), (0.9, false, 2));
+        let again: JobSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(spec, again);
+
+        let distill: JobSpec = serde_json::from_str(
+            r#"{"kind": "optimize", "model": "m", "recipe": {"method": "distill", "hidden": [32]}}"#,
+        )
+        .unwrap();
+        let JobSpec::Optimize(OptimizeJob {
+            recipe: Recipe::Distill(d),
+            ..
+        }) = distill
+        else {
+            panic!("a distill job")
+        };
+        assert_eq!((d.temperature, d.alpha), (4.0, 0.7));
+
+        for bad in [
+            r#"{"kind": "optimize", "model": "m", "recipe": {"method": "prune", "sparsity": 0.5}, "spars": 1}"#,
+            r#"{"kind": "optimize", "model": "m", "recipe": {"method": "prune", "sparsity": 0.5, "x": 1}}"#,
+            r#"{"kind": "optimize", "model": "m", "recipe": {"method": "shrink"}}"#,
+        ] {
+            assert!(serde_json::from_str::<JobSpec>(bad).is_err(), "{bad}");
+        }
     }
 }

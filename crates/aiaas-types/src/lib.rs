@@ -4,12 +4,18 @@
 
 mod ids;
 mod jobs;
+mod optimize;
 
 pub use ids::{
     AliasName, DatasetName, JobId, JobState, MAX_NAME_LEN, ModelName, NameError, Version,
     parse_version,
 };
-pub use jobs::{JobSpec, TrainJob};
+pub use jobs::{JobSpec, OptimizeJob, TrainJob};
+pub use optimize::{
+    DEFAULT_ALPHA, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MAX_RMSE_RISE, DEFAULT_TEMPERATURE,
+    DistillRecipe, OptimizeReport, PruneRecipe, PruneScope, QuantScheme, QuantizeRecipe, Recipe,
+    VariantFigures,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

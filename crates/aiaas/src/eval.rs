@@ -11,7 +11,7 @@ pub fn run(args: EvalArgs, threads: usize) -> anyhow::Result<()> {
     let schema = &bundle.manifest.schema;
     let frame = report::read_for_schema(&args.data, schema, true)?;
     let truth = frame.y.as_deref().unwrap_or_default();
-    let metrics = aiaas_train::evaluate(&bundle.mlp, schema, &frame.x, truth, threads);
+    let metrics = aiaas_train::evaluate(&bundle.network, schema, &frame.x, truth, threads);
     if args.json {
         let out = serde_json::json!({
             "task": schema.task(),

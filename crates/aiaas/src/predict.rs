@@ -21,8 +21,13 @@ pub fn run(args: PredictArgs, threads: usize) -> anyhow::Result<()> {
                 .with_context(|| format!("reading the model bundle {}", dir.display()))?;
             let schema = &bundle.manifest.schema;
             let frame = report::read_for_schema(&args.data, schema, false)?;
-            let predictions =
-                aiaas_train::predict(&bundle.mlp, &schema.target, &frame.x, frame.rows, threads);
+            let predictions = aiaas_train::predict(
+                &bundle.network,
+                &schema.target,
+                &frame.x,
+                frame.rows,
+                threads,
+            );
             to_csv(&schema.target, &predictions)
         }
     };

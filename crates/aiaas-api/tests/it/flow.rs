@@ -126,10 +126,10 @@ async fn upload_train_register_alias_export_import() {
         .unwrap();
     let rows = 5;
     let x: Vec<f32> = (0..rows * 4).map(|i| (i % 7) as f32 * 0.3 - 1.0).collect();
-    let a = original.mlp.predict(&x, rows, 1);
-    let b = copy.mlp.predict(&x, rows, 1);
+    let a = original.network.predict(&x, rows, 1);
+    let b = copy.network.predict(&x, rows, 1);
     assert_eq!(a, b);
-    assert_eq!(original.mlp.params(), copy.mlp.params());
+    assert_eq!(original.network, copy.network);
 
     // A dataset a version was trained on cannot be deleted; an aliased version neither.
     let res = server

@@ -85,7 +85,7 @@ async fn metadata_readiness_and_infer_follow_the_protocol() {
         false,
     )
     .unwrap();
-    let logits = bundle.mlp.predict(&frame.x, frame.rows, 1);
+    let logits = bundle.network.predict(&frame.x, frame.rows, 1);
     let aiaas_engine::Predictions::Classes { probabilities, .. } =
         aiaas_engine::decode(&bundle.manifest.schema.target, &logits, 3)
     else {

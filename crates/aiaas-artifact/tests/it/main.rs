@@ -1,10 +1,10 @@
 //! Bundles round-trip exactly, are written atomically, and are refused when tampered with.
 
 use aiaas_artifact::{
-    ArtifactError, Bundle, DatasetRef, FORMAT_VERSION, Lineage, MANIFEST_FILE, Manifest,
-    WEIGHTS_FILE, WeightsInfo,
+    ArtifactError, Bundle, DatasetRef, FORMAT_VERSION, Layout, Lineage, MANIFEST_FILE, Manifest,
+    WEIGHTS_FILE, WeightDtype, WeightsInfo,
 };
-use aiaas_engine::{Mlp, stack};
+use aiaas_engine::{Mlp, Network, QuantizedMlp, stack};
 use aiaas_types::{
     Activation, Feature, FeatureKind, LossKind, ModelKind, ModelSpec, OptimizerKind, OptimizerSpec,
     Schedule, Schema, SplitSpec, TargetSchema, Task, TrainSpec,
@@ -63,6 +63,7 @@ fn bundle() -> Bundle {
             best_epoch: 1,
             metrics: BTreeMap::new(),
             parent: None,
+            optimization: None,
             created_at_ms: 0,
         },
         profile: Vec::new(),
@@ -80,10 +81,10 @@ fn a_written_bundle_predicts_exactly_what_the_model_in_memory_did() {
     let loaded = Bundle::read(&path).unwrap();
     let x: Vec<f32> = (0..30).map(|i| i as f32 / 7.0 - 2.0).collect();
     assert_eq!(
-        original.mlp.predict(&x, 10, 1),
-        loaded.mlp.predict(&x, 10, 1)
+        original.network.predict(&x, 10, 1),
+        loaded.network.predict(&x, 10, 1)
     );
-    assert_eq!(loaded.manifest.layers, original.mlp.layers());
+    assert_eq!(loaded.manifest.layers, original.network.layers());
     assert_eq!(loaded.manifest.schema, original.manifest.schema);
     assert!(loaded.manifest.files.contains_key(WEIGHTS_FILE));
 }
@@ -163,4 +164,107 @@ fn weights_of_the_wrong_shape_are_refused() {
     })
     .unwrap_err();
     assert!(err.to_string().contains("shape"), "{err}");
+}
+
+/// Size of the weights file of `b`.
+fn weights_size(b: &Bundle) -> usize {
+    b.to_files().unwrap()[0].1.len()
+}
+
+/// `b` written to files and read back.
+fn round_trip(b: &Bundle) -> Bundle {
+    let files = b.to_files().unwrap();
+    Bundle::from_files(|f| Ok(files.iter().find(|(n, _)| n == f).map(|(_, v)| v.clone()))).unwrap()
+}
+
+fn big_mlp() -> Mlp {
+    Mlp::new(stack(3, &[400, 100], 2, Activation::Tanh), 4).unwrap()
+}
+
+#[test]
+fn every_storage_format_round_trips() {
+    let b = Bundle::new(bundle().manifest, big_mlp());
+    let dense = weights_size(&b);
+
+    // f16: half the bytes of the weights, values within f16 rounding.
+    let mut half = b.clone();
+    half.manifest.weights.dtype = WeightDtype::F16;
+    let back = round_trip(&half);
+    assert_eq!(back.manifest.weights, half.manifest.weights);
+    let (Network::F32(orig), Network::F32(got)) = (&b.network, &back.network) else {
+        panic!("f16 loads into f32")
+    };
+    for (a, g) in orig.params().iter().zip(got.params()) {
+        assert!((a - g).abs() <= a.abs() * 1e-3 + 1e-7, "{a} vs {g}");
+    }
+    assert!(weights_size(&half) < dense * 6 / 10);
+
+    // int8: exactly the same int8 network, about a quarter of the size.
+    let int8 = Bundle::new(b.manifest.clone(), QuantizedMlp::from_mlp(&big_mlp()));
+    assert!(int8.manifest.weights.is_int8());
+    let back = round_trip(&int8);
+    assert_eq!(back.network, int8.network);
+    assert!(weights_size(&int8) < dense * 35 / 100);
+
+    // Sparse: exactly the same weights; a 90%-zero model stores about a fifth of the bytes.
+    let mut params = big_mlp().params().to_vec();
+    for (i, p) in params.iter_mut().enumerate() {
+        if i % 10 != 0 {
+            *p = 0.0;
+        }
+    }
+    let pruned = Mlp::from_params(big_mlp().layers().to_vec(), params).unwrap();
+    let mut sparse = Bundle::new(b.manifest.clone(), pruned.clone());
+    sparse.manifest.weights.layout = Layout::Sparse;
+    let back = round_trip(&sparse);
+    assert_eq!(back.network, Network::F32(pruned));
+    assert!(weights_size(&sparse) < dense / 3);
+}
+
+#[test]
+fn bad_stored_weights_are_refused_with_the_reason() {
+    // Sparse positions out of order.
+    let mut sparse = bundle();
+    sparse.manifest.weights.layout = Layout::Sparse;
+    let files = sparse.to_files().unwrap();
+    let manifest: Manifest = serde_json::from_slice(&files[1].1).unwrap();
+    let good = files[0].1.clone();
+    // Swap the first two stored positions of layer 0 (both little-endian i32).
+    let tensors = safetensors::SafeTensors::deserialize(&good).unwrap();
+    let indices = tensors
+        .tensor("layers.0.weight.indices")
+        .unwrap()
+        .data()
+        .to_vec();
+    let at = good
+        .windows(indices.len())
+        .position(|w| w == indices.as_slice())
+        .unwrap();
+    let mut bad = good.clone();
+    bad[at..at + 4].copy_from_slice(&indices[4..8]);
+    bad[at + 4..at + 8].copy_from_slice(&indices[0..4]);
+    let err =
+        aiaas_artifact::decode_weights(&manifest.layers, &manifest.weights, &bad).unwrap_err();
+    assert!(err.to_string().contains("strictly increasing"), "{err}");
+
+    // An int8 value of -128.
+    let int8 = Bundle::new(bundle().manifest, QuantizedMlp::from_mlp(&big_mlp_small()));
+    let files = int8.to_files().unwrap();
+    let manifest: Manifest = serde_json::from_slice(&files[1].1).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&files[0].1).unwrap();
+    let values = tensors.tensor("layers.0.weight").unwrap().data().to_vec();
+    let at = files[0]
+        .1
+        .windows(values.len())
+        .position(|w| w == values.as_slice())
+        .unwrap();
+    let mut bad = files[0].1.clone();
+    bad[at] = 0x80;
+    let err =
+        aiaas_artifact::decode_weights(&manifest.layers, &manifest.weights, &bad).unwrap_err();
+    assert!(err.to_string().contains("-128"), "{err}");
+}
+
+fn big_mlp_small() -> Mlp {
+    Mlp::new(stack(3, &[5], 2, Activation::Tanh), 9).unwrap()
 }

@@ -7,7 +7,7 @@ mod limits;
 mod metrics;
 mod shutdown;
 
-use aiaas_engine::Mlp;
+use aiaas_engine::{Mlp, Network};
 use aiaas_serve::BatcherConfig;
 use aiaas_types::Activation;
 use std::future::Future;
@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A freshly initialised ReLU MLP `inputs -> hidden... -> outputs`.
-pub fn mlp(inputs: usize, hidden: &[usize], outputs: usize, seed: u64) -> Arc<Mlp> {
+pub fn mlp(inputs: usize, hidden: &[usize], outputs: usize, seed: u64) -> Arc<Network> {
     let layers = aiaas_engine::stack(inputs, hidden, outputs, Activation::Relu);
-    Arc::new(Mlp::new(layers, seed).unwrap())
+    Arc::new(Mlp::new(layers, seed).unwrap().into())
 }
 
 /// `rows` rows of `inputs` values in [-1, 1], different for each `salt`.
