@@ -2,7 +2,7 @@
 
 use aiaas_types::{
     Activation, AliasName, DatasetName, JobId, JobState, LossKind, ModelKind, ModelName,
-    OptimizerKind, Task, Version,
+    OptimizerKind, PruneScope, QuantScheme, Task, Version,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -30,6 +30,9 @@ pub enum Command {
     Eval(EvalArgs),
     /// Predict with a model bundle for every row of a CSV file.
     Predict(PredictArgs),
+    /// Derive a pruned, quantized or distilled variant of a model and compare it with its
+    /// parent: locally from a bundle directory, or as a job on a server with --server.
+    Optimize(OptimizeArgs),
     /// Run the server: management API, job workers and the model registry.
     Serve(ServeArgs),
     /// Datasets registered on an aiaas server.
@@ -207,6 +210,90 @@ pub struct ServeArgs {
     pub max_upload_mb: usize,
 }
 
+#[derive(Args)]
+pub struct OptimizeArgs {
+    #[command(subcommand)]
+    pub method: OptimizeMethod,
+}
+
+#[derive(Subcommand)]
+pub enum OptimizeMethod {
+    /// Magnitude pruning: zero the smallest weights (a sparse bundle), or with --structured
+    /// remove whole hidden neurons (smaller layers, faster).
+    Prune {
+        #[command(flatten)]
+        common: OptimizeCommon,
+        /// Fraction removed, strictly between 0 and 1: of the weights, or with --structured of
+        /// each hidden layer's neurons.
+        #[arg(long)]
+        sparsity: f64,
+        /// Remove whole hidden neurons (by the norm of their weights).
+        #[arg(long)]
+        structured: bool,
+        /// Where the magnitude threshold is taken (unstructured pruning).
+        #[arg(long, value_enum, default_value = "layer")]
+        scope: ScopeArg,
+        /// Fine-tuning epochs on the parent's training rows with its optimizer settings; pruned
+        /// weights stay zero.
+        #[arg(long, default_value_t = 0)]
+        epochs: usize,
+    },
+    /// Store the weights with fewer bits: int8 with per-channel scales (served by the int8
+    /// kernel) or f16.
+    Quantize {
+        #[command(flatten)]
+        common: OptimizeCommon,
+        #[arg(long, value_enum, default_value = "int8")]
+        scheme: SchemeArg,
+    },
+    /// Train a smaller student on the model's soft targets (knowledge distillation).
+    Distill {
+        #[command(flatten)]
+        common: OptimizeCommon,
+        /// The student's hidden layer sizes, e.g. 32 or 64,32.
+        #[arg(long, value_delimiter = ',', required = true)]
+        hidden: Vec<usize>,
+        /// Softmax temperature of the soft targets.
+        #[arg(long, default_value_t = aiaas_types::DEFAULT_TEMPERATURE)]
+        temperature: f32,
+        /// Weight of the soft loss (1 - alpha weighs the labels).
+        #[arg(long, default_value_t = aiaas_types::DEFAULT_ALPHA)]
+        alpha: f32,
+        /// Training epochs (default: the parent's).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Seed of the student (default: the parent's).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+/// What every `aiaas optimize` method takes.
+#[derive(Args)]
+pub struct OptimizeCommon {
+    /// The parent: a bundle directory; with a server, NAME or NAME@VERSION (a number or an
+    /// alias; default: champion, else the newest).
+    #[arg(long)]
+    pub model: String,
+    /// Locally: the data the parent was trained on (CSV, MNIST directory or bundled sample;
+    /// default: the bundled sample the parent's lineage names).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Locally: bundle directory to write (default: the parent's directory plus -METHOD).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Largest accuracy drop against the parent (absolute, default 0.01), or RMSE rise
+    /// (relative, default 0.05) for regression; a variant beyond it is not kept.
+    #[arg(long)]
+    pub max_drop: Option<f64>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Run as a job on this aiaas server (default: local, unless AIAAS_URL is set).
+    #[arg(long, env = "AIAAS_URL")]
+    pub server: Option<String>,
+}
+
 /// Options shared by every command that talks to a server.
 #[derive(Args)]
 pub struct ServerOpts {
@@ -360,6 +447,9 @@ value_enum!(JobStateArg => JobState {
     Queued => JobState::Queued, Running => JobState::Running, Succeeded => JobState::Succeeded,
     Failed => JobState::Failed, Cancelled => JobState::Cancelled,
 });
+
+value_enum!(ScopeArg => PruneScope { Layer => PruneScope::Layer, Global => PruneScope::Global });
+value_enum!(SchemeArg => QuantScheme { Int8 => QuantScheme::Int8, F16 => QuantScheme::F16 });
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ScheduleArg {

@@ -3,6 +3,7 @@
 mod cli;
 mod client;
 mod eval;
+mod optimize;
 mod predict;
 mod report;
 mod serve;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Train(args) => train::run(args, threads),
         cli::Command::Eval(args) => eval::run(args, threads),
         cli::Command::Predict(args) => predict::run(args, threads),
+        cli::Command::Optimize(args) => optimize::run(args.method, threads),
         cli::Command::Serve(args) => serve::run(args, cli.threads),
         cli::Command::Datasets(args) => client::datasets::run(args),
         cli::Command::Jobs(args) => client::jobs::run(args),

@@ -45,7 +45,7 @@ pub fn run(args: TrainArgs, threads: usize) -> anyhow::Result<()> {
     else {
         unreachable!("the CLI's observer never suspends");
     };
-    progress.bar.finish_and_clear();
+    progress.finish();
     let seconds = started.elapsed().as_secs_f64();
 
     let dataset = DatasetRef {
@@ -102,18 +102,22 @@ pub(crate) fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
 }
 
 /// Progress bar on standard error (drawn only on a terminal).
-struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
 }
 
 impl Progress {
-    fn new(epochs: usize) -> Self {
+    pub(crate) fn new(epochs: usize) -> Self {
         let bar = ProgressBar::new(epochs as u64);
         bar.set_style(
             ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}")
                 .expect("static template"),
         );
         Progress { bar }
+    }
+
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
     }
 }
 

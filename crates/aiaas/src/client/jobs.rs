@@ -66,23 +66,38 @@ pub fn run(args: JobsArgs) -> anyhow::Result<()> {
 /// Follows job `id` with a progress bar on standard error until it ends, reconnecting after
 /// the last event seen when the connection drops; returns the final job record.
 pub async fn follow(client: &Client, id: &JobId) -> anyhow::Result<Value> {
+    Ok(follow_with_report(client, id).await?.0)
+}
+
+/// [`follow`], also returning the data of the job's last `report` event (an optimize job's
+/// report), if it sent one.
+pub async fn follow_with_report(
+    client: &Client,
+    id: &JobId,
+) -> anyhow::Result<(Value, Option<Value>)> {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}").expect("static template"),
     );
-    let watched = watch(client, id, &bar).await;
+    let mut report = None;
+    let watched = watch(client, id, &bar, &mut report).await;
     bar.finish_and_clear();
     watched?;
-    Ok(client.get(&format!("/jobs/{id}")).await?)
+    Ok((client.get(&format!("/jobs/{id}")).await?, report))
 }
 
-/// Reads the job's events until a final one, across reconnections.
-async fn watch(client: &Client, id: &JobId, bar: &ProgressBar) -> anyhow::Result<()> {
+/// Reads the job's events until a final one, across reconnections, keeping the last report.
+async fn watch(
+    client: &Client,
+    id: &JobId,
+    bar: &ProgressBar,
+    report: &mut Option<Value>,
+) -> anyhow::Result<()> {
     let mut after = 0i64;
     let mut failures = 0u32;
     loop {
         let seen = after;
-        let last_error = match stream(client, id, &mut after, bar).await {
+        let last_error = match stream(client, id, &mut after, bar, report).await {
             Ok(true) => return Ok(()),
             Ok(false) => None,
             Err(e @ ClientError::Status { .. }) => return Err(e.into()),
@@ -115,6 +130,7 @@ async fn stream(
     id: &JobId,
     after: &mut i64,
     bar: &ProgressBar,
+    report: &mut Option<Value>,
 ) -> Result<bool, ClientError> {
     let from = after.to_string();
     let mut response = client
@@ -151,6 +167,9 @@ async fn stream(
                 *after = (*after).max(seq);
             }
             show_event(bar, &event.event, &data);
+            if event.event == "report" {
+                *report = at(&data, "/data").cloned();
+            }
             if FINAL_EVENTS.contains(&event.event.as_str()) {
                 return Ok(true);
             }

@@ -1,0 +1,62 @@
+//! `aiaas optimize ... --server URL`: the recipe submitted as an optimize job; the report comes
+//! back as the job's `report` event and is printed like a local run's.
+
+use super::jobs;
+use super::show::{at, text};
+use super::{Client, block_on};
+use crate::cli::OptimizeCommon;
+use crate::optimize::{print_report, report_json};
+use aiaas_types::{JobId, JobSpec, ModelName, OptimizeJob, OptimizeReport, Recipe};
+use anyhow::Context;
+use serde_json::Value;
+
+pub fn run(common: OptimizeCommon, recipe: Recipe) -> anyhow::Result<()> {
+    let server = common.server.clone().context("--server is needed")?;
+    for (flag, given) in [
+        ("--data", common.data.is_some()),
+        ("--out", common.out.is_some()),
+    ] {
+        if given {
+            anyhow::bail!(
+                "{flag} is for local runs; on a server the parent's registered dataset is used and \
+                 the variant is registered as the model's next version"
+            );
+        }
+    }
+    let (name, version) = match common.model.split_once('@') {
+        Some((name, version)) => (name, Some(version.to_string())),
+        None => (common.model.as_str(), None),
+    };
+    let model = ModelName::new(name)
+        .with_context(|| format!("--model {}: expected NAME or NAME@VERSION", common.model))?;
+    let spec = JobSpec::Optimize(OptimizeJob {
+        model,
+        version,
+        recipe,
+        max_drop: common.max_drop,
+    });
+    let client = Client::new(&server)?;
+    block_on(async {
+        let job = client.post_json("/jobs", &spec).await?;
+        let id = at(&job, "/id")
+            .and_then(Value::as_str)
+            .context("the server's job record has no id")?;
+        let id = JobId::new(id)?;
+        eprintln!(
+            "job {id} submitted to {}; Ctrl-C stops watching, not the job (`aiaas jobs cancel {id}`)",
+            client.base()
+        );
+        let (job, report) = jobs::follow_with_report(&client, &id).await?;
+        let place = jobs::result(&job).map(|(m, v)| format!("registered as {m} version {v}"));
+        let report: Option<OptimizeReport> = report.and_then(|r| serde_json::from_value(r).ok());
+        match &report {
+            Some(r) if common.json => println!("{}", report_json(r, place.as_deref())),
+            Some(r) => print_report(r, place.as_deref()),
+            None => {}
+        }
+        if report.is_none() || text(at(&job, "/state")) != "succeeded" {
+            jobs::finish(&job, common.json && report.is_none())?;
+        }
+        Ok(())
+    })
+}
