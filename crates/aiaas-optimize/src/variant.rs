@@ -74,7 +74,14 @@ pub fn optimize(
     let network: Network = match recipe {
         Recipe::Prune(p) => {
             let (mlp, fitted) = prune(parent, p, &mut spec, &data, threads, observer)?;
-            if !p.structured {
+            // Sparse storage costs 8 bytes per kept weight against 4 dense: worth it only when
+            // fewer than half the weights remain.
+            let weights: usize = mlp.layers().iter().map(|l| l.inputs * l.outputs).sum();
+            let kept = (0..mlp.layers().len())
+                .flat_map(|l| mlp.weight(l))
+                .filter(|&&w| w != 0.0)
+                .count();
+            if !p.structured && kept * 2 < weights {
                 layout = Layout::Sparse;
             }
             trained = fitted;

@@ -225,7 +225,7 @@ pub enum OptimizeMethod {
         common: OptimizeCommon,
         /// Fraction removed, strictly between 0 and 1: of the weights, or with --structured of
         /// each hidden layer's neurons.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         sparsity: f64,
         /// Remove whole hidden neurons (by the norm of their weights).
         #[arg(long)]
@@ -284,7 +284,7 @@ pub struct OptimizeCommon {
     pub out: Option<PathBuf>,
     /// Largest accuracy drop against the parent (absolute, default 0.01), or RMSE rise
     /// (relative, default 0.05) for regression; a variant beyond it is not kept.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub max_drop: Option<f64>,
     /// Print the report as one JSON object.
     #[arg(long)]

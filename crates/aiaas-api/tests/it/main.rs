@@ -6,6 +6,7 @@ mod concurrency;
 mod flow;
 mod inference;
 mod metrics;
+mod optimize;
 mod tamper;
 
 use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};

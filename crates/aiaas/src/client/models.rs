@@ -291,13 +291,30 @@ fn print_version(v: &Value) {
         ("job", text(at(v, "/job_id"))),
         ("parent", text(at(v, "/parent"))),
         ("size", show::size(at(v, "/size_bytes"))),
+        ("weights", weights(v)),
     ];
+    if let Some(r) = at(v, "/manifest/lineage/optimization") {
+        items.push(("optimized", text(at(r, "/recipe/method"))));
+        items.push(("report", text(at(r, "/verdict"))));
+    }
     for split in ["train", "val", "test"] {
         if let Some(m) = at(v, &format!("/metrics/{split}")) {
             items.push((split, show::headline(m).unwrap_or_else(|| text(Some(m)))));
         }
     }
     print!("{}", show::pairs(&items));
+}
+
+/// How a version stores its weights: `f32`, `f16`, `int8 (int8-per-channel)`, `f32 sparse`.
+fn weights(v: &Value) -> String {
+    let mut out = text(at(v, "/manifest/weights/dtype"));
+    if let Some(q) = at(v, "/manifest/weights/quantization").and_then(Value::as_str) {
+        out.push_str(&format!(" ({q})"));
+    }
+    if at(v, "/manifest/weights/layout").and_then(Value::as_str) == Some("sparse") {
+        out.push_str(" sparse");
+    }
+    out
 }
 
 #[cfg(test)]

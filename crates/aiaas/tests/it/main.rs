@@ -6,6 +6,7 @@ mod bad_input;
 mod client;
 mod commands;
 mod crash;
+mod optimize;
 mod remote;
 mod server;
 mod tritonclient;
