@@ -152,3 +152,63 @@ fn bench_loads_a_served_model_and_reports_rate_and_latency() {
         "{metrics}"
     );
 }
+
+#[test]
+fn optimize_on_a_server_registers_the_variant_with_its_report() {
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[]);
+    let url = format!("http://{}", server.addr);
+    let w = work.path();
+    ok(
+        w,
+        &[
+            "train", "--server", &url, "--data", "digits", "--hidden", "64", "--epochs", "15",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&ok(
+        w,
+        &[
+            "optimize", "quantize", "--server", &url, "--model", "digits@1", "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(report["accepted"], true, "{report}");
+    assert!(report["variant"]["size_bytes"].as_u64() < report["parent"]["size_bytes"].as_u64());
+    assert_eq!(report["result"], "registered as digits version 2", "{report}");
+    let shown = ok(
+        w,
+        &["models", "show", "digits", "--version", "2", "--server", &url],
+    );
+    assert!(shown.contains("int8 (int8-per-channel)"), "{shown}");
+
+    // A refused variant: the report is printed, the command fails, nothing is registered.
+    let out = aiaas(
+        w,
+        &[
+            "optimize", "prune", "--server", &url, "--model", "digits@1", "--sparsity", "0.99",
+            "--max-drop", "0",
+        ],
+    );
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("refused"), "{stdout}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing registered"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let versions = server.json("GET", "/api/v1/models/digits", b"");
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 2, "{versions}");
+
+    // The newest version is the int8 one: pruning it is refused before any job runs.
+    let out = aiaas(
+        w,
+        &[
+            "optimize", "prune", "--server", &url, "--model", "digits", "--sparsity", "0.5",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("422") && stderr.contains("int8"), "{stderr}");
+}
