@@ -136,7 +136,7 @@ impl Network {
     pub fn to_f32(&self) -> Mlp {
         match self {
             Network::F32(m) => m.clone(),
-            Network::Int8(q) => dequantize(q),
+            Network::Int8(q) => q.dequantize(),
         }
     }
 
@@ -165,18 +165,6 @@ impl Network {
             Network::Int8(q) => q.predict(x, rows),
         }
     }
-}
-
-/// The f32 model with `q`'s dequantized weights and its biases.
-fn dequantize(q: &QuantizedMlp) -> Mlp {
-    let params = q
-        .layer_weights()
-        .iter()
-        .zip(q.layer_biases())
-        .flat_map(|(w, b)| w.dequantize().into_iter().chain(b.iter().copied()))
-        .collect();
-    Mlp::from_params(q.layers().to_vec(), params)
-        .expect("a quantized model has the parameter layout of its layers")
 }
 
 #[cfg(test)]

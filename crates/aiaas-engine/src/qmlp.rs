@@ -5,26 +5,34 @@
 //! Inference only: there is no backward pass, since training stays in f32.
 
 use crate::activation::activate;
-use crate::mlp::{EngineError, Mlp};
-use crate::quant::{QuantScratch, QuantizedMatrix, qmatmul};
+use crate::mlp::{EngineError, Mlp, Workspace};
+use crate::quant::{Kernel, QuantScratch, QuantizedMatrix, qmatmul};
 use aiaas_types::LayerSpec;
 
 /// An [`Mlp`] with int8 weights: each layer `y = act(x · Wᵀ + b)` with `W` quantized
 /// symmetrically per output row ([`QuantizedMatrix::quantize`]) and `b` kept in f32.
+///
+/// On a CPU without a SIMD int8 kernel the portable kernel is 2.5-7x slower than f32 `gemm`
+/// (`cargo bench -p aiaas-engine --bench quant`), so there the forward pass runs on the
+/// dequantized weights instead: an int8 model is never slower than its f32 form.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantizedMlp {
     layers: Vec<LayerSpec>,
     weights: Vec<QuantizedMatrix>,
     biases: Vec<Vec<f32>>,
+    /// The dequantized model, kept only where the int8 kernel would be the slower path.
+    fallback: Option<Mlp>,
 }
 
 /// Buffers of a [`QuantizedMlp::forward`] pass: two ping-pong activation buffers of
 /// `rows × widest layer` and the [`QuantScratch`] of [`qmatmul`]. They grow to the largest batch
 /// seen and never shrink, so a kept workspace makes the forward pass allocation-free.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct QuantWorkspace {
     buffers: [Vec<f32>; 2],
     scratch: QuantScratch,
+    /// Buffers of the f32 fallback (one thread, like the int8 kernel).
+    fallback: Workspace,
 }
 
 impl QuantWorkspace {
@@ -45,11 +53,37 @@ impl QuantizedMlp {
             .map(|(l, spec)| QuantizedMatrix::quantize(mlp.weight(l), spec.outputs, spec.inputs))
             .collect();
         let biases = (0..layers.len()).map(|l| mlp.bias(l).to_vec()).collect();
-        Self {
+        Self::assemble(layers, weights, biases)
+    }
+
+    /// A model from checked parts, with the f32 fallback where the CPU needs it.
+    fn assemble(
+        layers: Vec<LayerSpec>,
+        weights: Vec<QuantizedMatrix>,
+        biases: Vec<Vec<f32>>,
+    ) -> Self {
+        let mut q = Self {
             layers,
             weights,
             biases,
+            fallback: None,
+        };
+        if Kernel::best() == Kernel::Portable {
+            q.fallback = Some(q.dequantize());
         }
+        q
+    }
+
+    /// The f32 model with the dequantized weights (`scale · value`) and the biases.
+    pub fn dequantize(&self) -> Mlp {
+        let params = self
+            .weights
+            .iter()
+            .zip(&self.biases)
+            .flat_map(|(w, b)| w.dequantize().into_iter().chain(b.iter().copied()))
+            .collect();
+        Mlp::from_params(self.layers.clone(), params)
+            .expect("a quantized model has the parameter layout of its layers")
     }
 
     /// Rebuilds a model from stored parts (an int8 bundle): one weight matrix and one bias per
@@ -94,11 +128,7 @@ impl QuantizedMlp {
                 ));
             }
         }
-        Ok(Self {
-            layers,
-            weights,
-            biases,
-        })
+        Ok(Self::assemble(layers, weights, biases))
     }
 
     /// The layer stack, as in the f32 model.
@@ -143,6 +173,9 @@ impl QuantizedMlp {
     /// activation in place, as [`Mlp::forward`] does.
     pub fn forward<'w>(&self, x: &[f32], rows: usize, ws: &'w mut QuantWorkspace) -> &'w [f32] {
         assert_eq!(x.len(), rows * self.inputs(), "forward: input shape");
+        if let Some(mlp) = &self.fallback {
+            return mlp.forward(x, rows, &mut ws.fallback);
+        }
         let widest = self.layers.iter().map(|l| l.outputs).max().unwrap_or(0);
         let needed = rows * widest;
         for buf in &mut ws.buffers {
@@ -275,6 +308,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn without_a_simd_kernel_the_dequantized_model_runs() {
+        let mlp = Mlp::new(stack(20, &[16], 4, Activation::Relu), 9).unwrap();
+        let q = QuantizedMlp::from_mlp(&mlp);
+        assert_eq!(q.fallback.is_some(), Kernel::best() == Kernel::Portable);
+        let mut forced = q.clone();
+        forced.fallback = Some(q.dequantize());
+        let x = inputs(5, 20, 4);
+        let got = forced.forward(&x, 5, &mut QuantWorkspace::new()).to_vec();
+        assert_eq!(got, q.dequantize().predict(&x, 5, 1));
+        // Close to the int8 answer either way.
+        let int8 = q.predict(&x, 5);
+        let err = got
+            .iter()
+            .zip(&int8)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 0.05, "{err}");
     }
 
     #[test]

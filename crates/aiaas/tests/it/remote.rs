@@ -175,10 +175,21 @@ fn optimize_on_a_server_registers_the_variant_with_its_report() {
     .unwrap();
     assert_eq!(report["accepted"], true, "{report}");
     assert!(report["variant"]["size_bytes"].as_u64() < report["parent"]["size_bytes"].as_u64());
-    assert_eq!(report["result"], "registered as digits version 2", "{report}");
+    assert_eq!(
+        report["result"], "registered as digits version 2",
+        "{report}"
+    );
     let shown = ok(
         w,
-        &["models", "show", "digits", "--version", "2", "--server", &url],
+        &[
+            "models",
+            "show",
+            "digits",
+            "--version",
+            "2",
+            "--server",
+            &url,
+        ],
     );
     assert!(shown.contains("int8 (int8-per-channel)"), "{shown}");
 
@@ -186,8 +197,16 @@ fn optimize_on_a_server_registers_the_variant_with_its_report() {
     let out = aiaas(
         w,
         &[
-            "optimize", "prune", "--server", &url, "--model", "digits@1", "--sparsity", "0.99",
-            "--max-drop", "0",
+            "optimize",
+            "prune",
+            "--server",
+            &url,
+            "--model",
+            "digits@1",
+            "--sparsity",
+            "0.99",
+            "--max-drop",
+            "0",
         ],
     );
     assert!(!out.status.success());
@@ -199,16 +218,30 @@ fn optimize_on_a_server_registers_the_variant_with_its_report() {
         String::from_utf8_lossy(&out.stderr)
     );
     let versions = server.json("GET", "/api/v1/models/digits", b"");
-    assert_eq!(versions["versions"].as_array().unwrap().len(), 2, "{versions}");
+    assert_eq!(
+        versions["versions"].as_array().unwrap().len(),
+        2,
+        "{versions}"
+    );
 
     // The newest version is the int8 one: pruning it is refused before any job runs.
     let out = aiaas(
         w,
         &[
-            "optimize", "prune", "--server", &url, "--model", "digits", "--sparsity", "0.5",
+            "optimize",
+            "prune",
+            "--server",
+            &url,
+            "--model",
+            "digits",
+            "--sparsity",
+            "0.5",
         ],
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("422") && stderr.contains("int8"), "{stderr}");
+    assert!(
+        stderr.contains("422") && stderr.contains("int8"),
+        "{stderr}"
+    );
 }
