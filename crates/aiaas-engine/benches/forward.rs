@@ -6,8 +6,11 @@
 //!
 //! Run with `cargo bench -p aiaas-engine --bench forward`.
 
+mod common;
+
+use common::{median, us};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aiaas_engine::{
     Kernel, Mlp, QuantScratch, QuantWorkspace, QuantizedMlp, Workspace, activate, qmatmul_with,
@@ -17,29 +20,6 @@ use aiaas_types::Activation;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Median wall time of `f` over enough runs to fill about 300 ms (at least 5).
-fn median(mut f: impl FnMut()) -> Duration {
-    f();
-    let start = Instant::now();
-    f();
-    let once = start.elapsed().max(Duration::from_nanos(100));
-    let runs = (Duration::from_millis(300).as_nanos() / once.as_nanos()).clamp(5, 20_000) as usize;
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[runs / 2]
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-/// `QuantizedMlp::forward` on a chosen kernel, built from its public parts.
 fn forward_with<'b>(
     q: &QuantizedMlp,
     kernel: Kernel,

@@ -4,8 +4,11 @@
 //!
 //! Run with `cargo bench -p aiaas-engine --bench quant`.
 
+mod common;
+
+use common::{median, us};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aiaas_engine::{Kernel, QuantScratch, QuantizedMatrix, Transpose, matmul, qmatmul_with};
 use rand::{Rng, SeedableRng};
@@ -13,28 +16,6 @@ use rand_chacha::ChaCha8Rng;
 
 const INPUTS: usize = 784;
 const OUTPUTS: usize = 256;
-
-/// Median wall time of `f` over enough runs to fill about 200 ms (at least 5).
-fn median(mut f: impl FnMut()) -> Duration {
-    f();
-    let start = Instant::now();
-    f();
-    let once = start.elapsed().max(Duration::from_nanos(100));
-    let runs = (Duration::from_millis(200).as_nanos() / once.as_nanos()).clamp(5, 10_000) as usize;
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[runs / 2]
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
 
 fn main() {
     let mut rng = ChaCha8Rng::seed_from_u64(0);

@@ -5,7 +5,8 @@ use super::show::{self, at, float, text};
 use super::sse::SseParser;
 use super::{Client, ClientError, block_on};
 use crate::cli::{JobsArgs, JobsCommand};
-use aiaas_types::{JobId, JobState};
+use aiaas_types::{JobId, JobSpec, JobState};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use std::time::Duration;
@@ -61,6 +62,20 @@ pub fn run(args: JobsArgs) -> anyhow::Result<()> {
         }
         Ok::<_, anyhow::Error>(())
     })
+}
+
+/// Submits `spec` as a job and says so on standard error; returns its id.
+pub async fn submit(client: &Client, spec: &JobSpec) -> anyhow::Result<JobId> {
+    let job = client.post_json("/jobs", spec).await?;
+    let id = at(&job, "/id")
+        .and_then(Value::as_str)
+        .context("the server's job record has no id")?;
+    let id = JobId::new(id)?;
+    eprintln!(
+        "job {id} submitted to {}; Ctrl-C stops watching, not the job (`aiaas jobs cancel {id}`)",
+        client.base()
+    );
+    Ok(id)
 }
 
 /// Follows job `id` with a progress bar on standard error until it ends, reconnecting after

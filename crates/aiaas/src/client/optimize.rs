@@ -6,9 +6,8 @@ use super::show::{at, text};
 use super::{Client, block_on};
 use crate::cli::OptimizeCommon;
 use crate::optimize::{print_report, report_json};
-use aiaas_types::{JobId, JobSpec, ModelName, OptimizeJob, OptimizeReport, Recipe};
+use aiaas_types::{JobSpec, ModelName, OptimizeJob, OptimizeReport, Recipe};
 use anyhow::Context;
-use serde_json::Value;
 
 pub fn run(common: OptimizeCommon, recipe: Recipe) -> anyhow::Result<()> {
     let server = common.server.clone().context("--server is needed")?;
@@ -37,15 +36,7 @@ pub fn run(common: OptimizeCommon, recipe: Recipe) -> anyhow::Result<()> {
     });
     let client = Client::new(&server)?;
     block_on(async {
-        let job = client.post_json("/jobs", &spec).await?;
-        let id = at(&job, "/id")
-            .and_then(Value::as_str)
-            .context("the server's job record has no id")?;
-        let id = JobId::new(id)?;
-        eprintln!(
-            "job {id} submitted to {}; Ctrl-C stops watching, not the job (`aiaas jobs cancel {id}`)",
-            client.base()
-        );
+        let id = jobs::submit(&client, &spec).await?;
         let (job, report) = jobs::follow_with_report(&client, &id).await?;
         let place = jobs::result(&job).map(|(m, v)| format!("registered as {m} version {v}"));
         let report: Option<OptimizeReport> = report.and_then(|r| serde_json::from_value(r).ok());

@@ -7,7 +7,7 @@ use super::jobs;
 use super::show::at;
 use super::{Client, block_on};
 use crate::cli::TrainArgs;
-use aiaas_types::{DatasetName, JobId, JobSpec, TrainJob};
+use aiaas_types::{DatasetName, JobSpec, TrainJob};
 use anyhow::Context;
 use serde_json::Value;
 
@@ -34,15 +34,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             options,
             unknown: Default::default(),
         });
-        let job = client.post_json("/jobs", &spec).await?;
-        let id = at(&job, "/id")
-            .and_then(Value::as_str)
-            .context("the server's job record has no id")?;
-        let id = JobId::new(id)?;
-        eprintln!(
-            "job {id} submitted to {}; Ctrl-C stops watching, not the job (`aiaas jobs cancel {id}`)",
-            client.base()
-        );
+        let id = jobs::submit(&client, &spec).await?;
         let job = jobs::follow(&client, &id).await?;
         jobs::finish(&job, args.json)
     })
