@@ -3,8 +3,7 @@
 
 use aiaas_engine::{Network, NetworkWorkspace};
 use aiaas_stats::Metrics;
-use aiaas_train::{Prepared, evaluate};
-use aiaas_types::{Schema, Task, VariantFigures};
+use aiaas_types::{Task, VariantFigures};
 use std::time::{Duration, Instant};
 
 /// How long each latency figure samples for (at least [`MIN_RUNS`] runs).
@@ -12,16 +11,15 @@ const SAMPLE_TIME: Duration = Duration::from_millis(150);
 const MIN_RUNS: usize = 5;
 const MAX_RUNS: usize = 2_000;
 
-/// Figures of `network`, whose weights file has `size_bytes` bytes, on `data.test`.
+/// Figures of `network`, whose weights file has `size_bytes` bytes and whose metrics on the
+/// test rows `test_x` are `metrics`.
 pub(crate) fn figures(
     network: &Network,
     size_bytes: u64,
-    schema: &Schema,
-    data: &Prepared,
-    threads: usize,
+    metrics: &Metrics,
+    test_x: &[f32],
 ) -> VariantFigures {
-    let metrics = evaluate(network, schema, &data.test.x, &data.test_truth, threads);
-    let (accuracy, f1_macro, rmse) = match &metrics {
+    let (accuracy, f1_macro, rmse) = match metrics {
         Metrics::Classification(c) => (Some(c.accuracy), Some(c.f1_macro), None),
         Metrics::Regression(r) => (None, None, Some(r.rmse)),
     };
@@ -29,8 +27,8 @@ pub(crate) fn figures(
         size_bytes,
         params: network.param_count(),
         nonzero: network.nonzero_params(),
-        latency_ms_batch1: latency_ms(network, &data.test.x, 1),
-        latency_ms_batch64: latency_ms(network, &data.test.x, 64),
+        latency_ms_batch1: latency_ms(network, test_x, 1),
+        latency_ms_batch64: latency_ms(network, test_x, 64),
         accuracy,
         f1_macro,
         rmse,

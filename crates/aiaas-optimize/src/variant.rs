@@ -96,8 +96,8 @@ pub fn optimize(
         },
         Recipe::Distill(d) => {
             let (student, from_scratch) = distill(parent, d, &mut spec, &data, threads, observer)?;
+            let mlp = student.mlp.clone();
             trained = Some(student);
-            let mlp = trained.as_ref().map(|t| t.mlp.clone()).expect("just set");
             scratch = Some(from_scratch);
             mlp.into()
         }
@@ -119,13 +119,18 @@ pub fn optimize(
     let parent_size = encode_weights(&parent.network, &manifest.weights)?.len() as u64;
 
     let schema = &manifest.schema;
-    let parent_figures = figures(&parent.network, parent_size, schema, &data, threads);
-    let variant_figures = figures(&stored, weights.len() as u64, schema, &data, threads);
+    let (test_x, truth) = (&data.test.x, &data.test_truth);
+    let measure = |network: &Network, size: u64| {
+        let metrics = evaluate(network, schema, test_x, truth, threads);
+        (figures(network, size, &metrics, test_x), metrics)
+    };
+    let (parent_figures, _) = measure(&parent.network, parent_size);
+    let (variant_figures, variant_metrics) = measure(&stored, weights.len() as u64);
     let scratch_figures = match scratch {
         Some(mlp) => {
             let network = Network::from(mlp);
             let size = encode_weights(&network, &WeightsInfo::default())?.len() as u64;
-            Some(figures(&network, size, schema, &data, threads))
+            Some(measure(&network, size).0)
         }
         None => None,
     };
@@ -149,8 +154,7 @@ pub fn optimize(
         lineage.best_epoch = t.best_epoch;
     }
     // The variant is scored where the report compares it: on the parent's test split.
-    let test = evaluate(&stored, schema, &data.test.x, &data.test_truth, threads);
-    lineage.metrics = BTreeMap::from([("test".to_string(), test)]);
+    lineage.metrics = BTreeMap::from([("test".to_string(), variant_metrics)]);
     lineage.optimization = Some(report.clone());
     lineage.created_at_ms = now_ms();
     bundle.network = stored;
