@@ -37,11 +37,18 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// The SQLite schema migrations, compiled into the binary. PostgreSQL's will live in
 /// `migrations/postgres/` with the same numbers.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "predictions",
+        include_str!("../migrations/sqlite/0002_predictions.sql"),
+    ),
+];
 
 /// A [`MigrationSource`] over migrations embedded with `include_str!` (sqlx's `migrate!` macro
 /// would need the `macros` feature).

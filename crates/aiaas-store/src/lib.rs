@@ -20,6 +20,7 @@ mod datasets;
 mod db;
 mod error;
 mod jobs;
+mod predictions;
 mod registry;
 
 pub use blobs::{Blobs, STALE_UPLOAD_AGE, is_digest, sha256_hex};
@@ -27,6 +28,7 @@ pub use config::{StoreConfig, redact_url};
 pub use datasets::{DatasetRecord, NewDataset};
 pub use error::{Result, StoreError};
 pub use jobs::{EpochRow, JobEvent, JobRecord, JobResult, MAX_INTERRUPTIONS};
+pub use predictions::{Labelled, NewPrediction, PredictionRow, Target, Window};
 pub use registry::{
     MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, ModelRecord, ModelSummary, NewVersion, VersionRecord,
 };

@@ -1,0 +1,243 @@
+//! The prediction log: what a served model answered, row by row, and the labels that arrive
+//! for those rows later (feedback by id).
+
+use crate::Store;
+use crate::db::{DbRow, col, int, now_ms, to_i64, to_json};
+use crate::error::{Result, StoreError};
+use aiaas_types::{ModelName, Version};
+use serde::{Deserialize, Serialize};
+
+/// A predicted or true target: a class label, or a value for regression.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Target {
+    /// A class label.
+    Class(String),
+    /// A regression value, in target units.
+    Value(f64),
+}
+
+/// One predicted row to log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewPrediction {
+    /// The row's id, unique within the model.
+    pub id: String,
+    /// The model that answered.
+    pub model: ModelName,
+    /// Its version.
+    pub version: Version,
+    /// When it was answered (ms since the Unix epoch).
+    pub at_ms: i64,
+    /// How long the request took, in microseconds.
+    pub latency_us: u64,
+    /// Raw feature values in schema order (NaN for a categorical feature).
+    pub inputs: Vec<f32>,
+    /// Categorical values in schema order, if the model has categorical features.
+    pub categories: Option<Vec<String>>,
+    /// What the model answered.
+    pub predicted: Target,
+}
+
+/// A logged row, with its label if one arrived.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PredictionRow {
+    /// The row's id.
+    pub id: String,
+    /// The version that answered.
+    pub version: Version,
+    /// When (ms since the Unix epoch).
+    pub at_ms: i64,
+    /// Request latency in microseconds.
+    pub latency_us: u64,
+    /// Raw feature values in schema order (NaN for a categorical feature).
+    pub inputs: Vec<f32>,
+    /// Categorical values in schema order, if any.
+    pub categories: Option<Vec<String>>,
+    /// What the model answered.
+    pub predicted: Target,
+    /// The true target, once feedback gave it.
+    pub label: Option<Target>,
+}
+
+/// Which logged rows to read: optionally one version, rows from `since_ms` on, and at most the
+/// `last` most recent; only labelled ones with `labelled`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Window {
+    /// Only this version's rows.
+    pub version: Option<Version>,
+    /// Only rows logged at or after this time (ms since the Unix epoch).
+    pub since_ms: Option<i64>,
+    /// At most this many, the most recent.
+    pub last: Option<usize>,
+    /// Only rows with a label.
+    pub labelled: bool,
+}
+
+/// What a batch of labels did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Labelled {
+    /// Labels stored (a row labelled again gets the new label).
+    pub matched: u64,
+    /// Ids with no logged prediction (never logged, sampled out, or pruned).
+    pub unknown: Vec<String>,
+}
+
+const COLUMNS: &str = "id, version, at_ms, latency_us, inputs, categories, predicted_class, \
+                       predicted_value, label_class, label_value";
+
+/// `(class, value)` columns of a target.
+fn split(target: &Target) -> (Option<&str>, Option<f64>) {
+    match target {
+        Target::Class(c) => (Some(c), None),
+        Target::Value(v) => (None, Some(*v)),
+    }
+}
+
+fn target(row: &DbRow, class: &str, value: &str) -> Result<Option<Target>> {
+    let c: Option<String> = col(row, class)?;
+    let v: Option<f64> = col(row, value)?;
+    Ok(c.map(Target::Class).or(v.map(Target::Value)))
+}
+
+fn from_row(row: &DbRow) -> Result<PredictionRow> {
+    let blob: Vec<u8> = col(row, "inputs")?;
+    let categories: Option<String> = col(row, "categories")?;
+    let categories = categories
+        .map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| StoreError::Invalid(format!("column categories: {e}")))?;
+    Ok(PredictionRow {
+        id: col(row, "id")?,
+        version: int(row, "version")?,
+        at_ms: col(row, "at_ms")?,
+        latency_us: int(row, "latency_us")?,
+        inputs: blob
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        categories,
+        predicted: target(row, "predicted_class", "predicted_value")?.ok_or_else(|| {
+            StoreError::Invalid("a logged prediction has no predicted target".into())
+        })?,
+        label: target(row, "label_class", "label_value")?,
+    })
+}
+
+impl Store {
+    /// Logs `rows` in one transaction; a row whose id the model already logged replaces it.
+    pub async fn insert_predictions(&self, rows: &[NewPrediction]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.db.write().await?;
+        for r in rows {
+            let (class, value) = split(&r.predicted);
+            let categories = r.categories.as_ref().map(to_json).transpose()?;
+            let inputs: Vec<u8> = r.inputs.iter().flat_map(|v| v.to_le_bytes()).collect();
+            sqlx::query(
+                "INSERT OR REPLACE INTO predictions (model, id, version, at_ms, latency_us, \
+                 inputs, categories, predicted_class, predicted_value) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(r.model.as_str())
+            .bind(&r.id)
+            .bind(i64::from(r.version))
+            .bind(r.at_ms)
+            .bind(to_i64(r.latency_us, "latency")?)
+            .bind(inputs)
+            .bind(categories)
+            .bind(class)
+            .bind(value)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.commit().await
+    }
+
+    /// Stores the labels of logged rows of `model`, by id, in one transaction.
+    pub async fn label_predictions(
+        &self,
+        model: &ModelName,
+        labels: &[(String, Target)],
+    ) -> Result<Labelled> {
+        let mut w = self.db.write().await?;
+        let at = now_ms();
+        let mut outcome = Labelled::default();
+        for (id, label) in labels {
+            let (class, value) = split(label);
+            let done = sqlx::query(
+                "UPDATE predictions SET label_class = $1, label_value = $2, labelled_at_ms = $3 \
+                 WHERE model = $4 AND id = $5",
+            )
+            .bind(class)
+            .bind(value)
+            .bind(at)
+            .bind(model.as_str())
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                outcome.unknown.push(id.clone());
+            } else {
+                outcome.matched += 1;
+            }
+        }
+        w.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Logged rows of `model` in `window`, oldest first.
+    pub async fn predictions(
+        &self,
+        model: &ModelName,
+        window: &Window,
+    ) -> Result<Vec<PredictionRow>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM predictions WHERE model = $1");
+        if window.version.is_some() {
+            sql.push_str(" AND version = $2");
+        } else {
+            sql.push_str(" AND $2 IS NULL");
+        }
+        sql.push_str(" AND at_ms >= $3");
+        if window.labelled {
+            sql.push_str(" AND (label_class IS NOT NULL OR label_value IS NOT NULL)");
+        }
+        sql.push_str(" ORDER BY at_ms DESC, id DESC LIMIT $4");
+        let last = window
+            .last
+            .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let rows = sqlx::query(&sql)
+            .bind(model.as_str())
+            .bind(window.version.map(i64::from))
+            .bind(window.since_ms.unwrap_or(i64::MIN))
+            .bind(last)
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Retention: deletes rows older than `older_than_ms`, then all but the `keep` newest rows of
+    /// each model. Returns how many rows went.
+    pub async fn prune_predictions(&self, older_than_ms: i64, keep: u64) -> Result<u64> {
+        let mut w = self.db.write().await?;
+        let old = sqlx::query("DELETE FROM predictions WHERE at_ms < $1")
+            .bind(older_than_ms)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        let over = sqlx::query(
+            "DELETE FROM predictions WHERE rowid IN (SELECT rowid FROM (SELECT rowid, \
+             ROW_NUMBER() OVER (PARTITION BY model ORDER BY at_ms DESC, id DESC) AS n \
+             FROM predictions) WHERE n > $1)",
+        )
+        .bind(to_i64(keep, "kept predictions")?)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(old + over)
+    }
+}
