@@ -4,6 +4,7 @@
 
 use crate::error::ErrorBody;
 use crate::management::{self as m, AliasBody, TagBody};
+use crate::monitoring;
 use aiaas_service::JobEvent;
 use axum::Json;
 use axum::response::Html;
@@ -37,6 +38,8 @@ use utoipa::OpenApi;
         m::delete_version,
         m::export_version,
         m::import_version,
+        monitoring::feedback,
+        monitoring::quality,
     ),
     // The event stream's items are not a response body, so name their schema here.
     components(schemas(ErrorBody, AliasBody, TagBody, JobEvent))

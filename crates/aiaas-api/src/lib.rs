@@ -7,6 +7,7 @@ mod error;
 mod inference;
 mod management;
 pub mod metrics;
+mod monitoring;
 
 pub use docs::ApiDoc;
 pub use error::{ApiError, ErrorBody};
@@ -92,6 +93,8 @@ pub fn router(state: AppState) -> Router {
             "/models/{name}/aliases/{alias}",
             put(m::set_alias).delete(m::delete_alias),
         )
+        .route("/models/{name}/feedback", post(monitoring::feedback))
+        .route("/models/{name}/quality", get(monitoring::quality))
         .route("/openapi.json", get(docs::openapi_json));
     let infer_limit = DefaultBodyLimit::max(MAX_INFER_BYTES);
     let inference = Router::new()

@@ -25,7 +25,7 @@ pub async fn infer(
 ) -> Result<InferResponse, ServeError> {
     let started = Instant::now();
     let mut model = None;
-    let result = answer(pool, name, version, request, &mut model).await;
+    let result = answer(pool, name, version, request, &mut model, started).await;
     let outcome = Outcome::of(&result);
     match model {
         Some(m) => m.metrics.record_request(outcome, started.elapsed()),
@@ -56,9 +56,18 @@ async fn answer(
     version: Option<&str>,
     request: InferRequest,
     model: &mut Option<Arc<LoadedModel>>,
+    started: Instant,
 ) -> Result<InferResponse, ServeError> {
     let deadline = deadline(&request)?;
-    let model = &*model.insert(pool.get(name, version).await?);
+    if let Some(id) = &request.id
+        && id.len() > MAX_ID_LEN
+    {
+        return Err(ServeError::BadRequest(format!(
+            "the request id has {} bytes; at most {MAX_ID_LEN}",
+            id.len()
+        )));
+    }
+    let model = model.insert(pool.get(name, version).await?);
     let schema = &model.manifest.schema;
     let (x, rows) = model.signature.prepare(schema, &request.inputs)?;
     let logits = model.batcher.infer(x, rows, deadline).await?;
@@ -66,13 +75,28 @@ async fn answer(
         model
             .signature
             .respond(schema, &logits, model.outputs, request.outputs.as_deref())?;
+    let id = request.id.unwrap_or_else(new_id);
+    if let Some(log) = pool.log() {
+        // Moved, not copied: the writer decodes the inputs off the request path.
+        log.offer(
+            model.clone(),
+            id.clone(),
+            request.inputs,
+            logits,
+            rows,
+            started,
+        );
+    }
     Ok(InferResponse {
         model_name: name.to_string(),
         model_version: model.version.to_string(),
-        id: request.id.unwrap_or_else(new_id),
+        id,
         outputs,
     })
 }
+
+/// Longest request id taken (ids key the prediction log and feedback).
+const MAX_ID_LEN: usize = 256;
 
 /// The request's `timeout` parameter (microseconds, as Triton reads it) as a deadline.
 fn deadline(request: &InferRequest) -> Result<Option<Instant>, ServeError> {

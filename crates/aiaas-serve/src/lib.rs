@@ -7,6 +7,7 @@ mod error;
 mod infer;
 pub mod metrics;
 mod pool;
+mod prediction_log;
 mod signature;
 pub mod v2;
 
@@ -16,4 +17,5 @@ pub use batcher::{Batcher, BatcherConfig, BatcherStats};
 pub use error::ServeError;
 pub use infer::{count_refused, infer};
 pub use pool::{LoadedModel, ModelPool};
+pub use prediction_log::{LogCounts, PredictionLog};
 pub use signature::{DENSE_INPUT, MAX_ROWS, Signature};

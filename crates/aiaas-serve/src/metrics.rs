@@ -13,6 +13,7 @@
 
 use crate::ServeError;
 use ::metrics::{Counter, Gauge, Histogram, SharedString, Unit};
+use aiaas_types::{ModelName, Version};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -36,6 +37,17 @@ pub const MODELS_LOADED: &str = "aiaas_models_loaded";
 /// Gauge `{model, version}`, bytes: memory held by a loaded version's weights and compute
 /// buffers (approximate; 0 once it is unloaded).
 pub const MODEL_MEMORY_BYTES: &str = "aiaas_model_memory_bytes";
+
+/// Counter: rows written to the prediction log.
+pub const PREDICTION_LOG_ROWS_TOTAL: &str = "aiaas_prediction_log_rows_total";
+/// Counter: requests the prediction log dropped (its queue was full, or a write failed).
+pub const PREDICTION_LOG_DROPPED_TOTAL: &str = "aiaas_prediction_log_dropped_total";
+
+/// Gauge `{model, version, metric}`: a version's production quality when last computed
+/// (`accuracy`, `f1_macro`, `precision_macro`, `recall_macro`; `mae`, `rmse`, `r2`).
+pub const MODEL_QUALITY: &str = "aiaas_model_quality";
+/// Counter `{model}`: feedback labels whose id had no logged prediction.
+pub const FEEDBACK_UNKNOWN_IDS_TOTAL: &str = "aiaas_feedback_unknown_ids_total";
 
 /// The `model` label of a request that names no loaded model.
 pub const UNKNOWN_MODEL: &str = "unknown";
@@ -96,6 +108,26 @@ pub fn describe() {
             "Requests waiting in a model's queue."
         );
         ::metrics::describe_gauge!(MODELS_LOADED, Unit::Count, "Model versions loaded.");
+        ::metrics::describe_gauge!(
+            MODEL_QUALITY,
+            Unit::Count,
+            "Production quality of a model version over its labelled predictions, when last computed."
+        );
+        ::metrics::describe_counter!(
+            FEEDBACK_UNKNOWN_IDS_TOTAL,
+            Unit::Count,
+            "Feedback labels whose id had no logged prediction."
+        );
+        ::metrics::describe_counter!(
+            PREDICTION_LOG_ROWS_TOTAL,
+            Unit::Count,
+            "Predicted rows written to the prediction log."
+        );
+        ::metrics::describe_counter!(
+            PREDICTION_LOG_DROPPED_TOTAL,
+            Unit::Count,
+            "Requests the prediction log dropped because its writer fell behind or failed."
+        );
         ::metrics::describe_gauge!(
             MODEL_MEMORY_BYTES,
             Unit::Bytes,
@@ -267,6 +299,37 @@ pub(crate) fn models_loaded() -> Gauge {
     ::metrics::gauge!(MODELS_LOADED)
 }
 
+/// Rows the prediction log wrote.
+pub(crate) fn prediction_log_written() -> Counter {
+    ::metrics::counter!(PREDICTION_LOG_ROWS_TOTAL)
+}
+
+/// Sets the quality gauges of one version.
+pub fn record_quality(model: &ModelName, version: Version, figures: &[(&'static str, f64)]) {
+    for &(metric, value) in figures {
+        ::metrics::gauge!(
+            MODEL_QUALITY,
+            "model" => model.to_string(),
+            "version" => version.to_string(),
+            "metric" => metric
+        )
+        .set(value);
+    }
+}
+
+/// Counts feedback labels with unknown ids.
+pub fn feedback_unknown(model: &ModelName, unknown: u64) {
+    if unknown > 0 {
+        ::metrics::counter!(FEEDBACK_UNKNOWN_IDS_TOTAL, "model" => model.to_string())
+            .increment(unknown);
+    }
+}
+
+/// Requests the prediction log dropped.
+pub(crate) fn prediction_log_dropped() -> Counter {
+    ::metrics::counter!(PREDICTION_LOG_DROPPED_TOTAL)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +370,10 @@ mod tests {
             INFERENCE_QUEUE_DEPTH,
             MODELS_LOADED,
             MODEL_MEMORY_BYTES,
+            PREDICTION_LOG_ROWS_TOTAL,
+            PREDICTION_LOG_DROPPED_TOTAL,
+            MODEL_QUALITY,
+            FEEDBACK_UNKNOWN_IDS_TOTAL,
         ];
         for name in all {
             assert!(name.starts_with("aiaas_"), "{name}");

@@ -9,7 +9,7 @@
 
 use crate::metrics::{self, ModelMetrics};
 use crate::signature::Signature;
-use crate::{Batcher, BatcherConfig, ServeError};
+use crate::{Batcher, BatcherConfig, PredictionLog, ServeError};
 use aiaas_artifact::Manifest;
 use aiaas_service::{Platform, ServiceError, ServingSettings, default_version};
 use aiaas_types::{ModelName, Version, parse_version};
@@ -51,13 +51,18 @@ pub struct ModelPool {
     resolved: RwLock<HashMap<Reference, Version>>,
     /// One load at a time, so concurrent first requests load a version once.
     loading: Mutex<()>,
+    /// Where answered requests are logged (none when sampling is off).
+    log: Option<PredictionLog>,
 }
 
 impl ModelPool {
     /// A pool over `platform`'s registry, following its changes in the background.
     pub fn start(platform: Platform, config: BatcherConfig) -> Arc<ModelPool> {
         let changes = platform.model_changes();
+        let sample = platform.config().prediction_sample;
+        let log = (sample > 0.0).then(|| PredictionLog::start(platform.clone(), sample));
         let pool = Arc::new(ModelPool {
+            log,
             platform,
             config,
             loaded: RwLock::new(HashMap::new()),
@@ -68,6 +73,11 @@ impl ModelPool {
         // Registers the series, so a scrape shows 0 rather than nothing before the first load.
         metrics::models_loaded().increment(0.0);
         pool
+    }
+
+    /// The prediction log, unless sampling is off.
+    pub fn log(&self) -> Option<&PredictionLog> {
+        self.log.as_ref()
     }
 
     /// Load the version every alias of every model points at (or the newest, for models

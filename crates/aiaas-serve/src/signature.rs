@@ -21,6 +21,10 @@ pub const MAX_ROWS: usize = 65_536;
 const FP32: &str = "FP32";
 const BYTES: &str = "BYTES";
 
+/// One row's raw feature values: numbers in schema order (NaN at a categorical feature), and
+/// the categorical values in schema order when the model has any.
+pub type RawRow = (Vec<f32>, Option<Vec<String>>);
+
 /// What a model takes and gives.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Signature {
@@ -133,6 +137,55 @@ impl Signature {
             }
         }
         Ok((x, rows.unwrap_or(0)))
+    }
+
+    /// The raw feature values of each of the `rows` rows of an already [prepared](Self::prepare)
+    /// request, for the prediction log: numbers in schema order (NaN at a categorical feature)
+    /// and, when the model has categorical features, their values in schema order.
+    pub fn raw_rows(
+        &self,
+        schema: &Schema,
+        inputs: &[RequestInput],
+        rows: usize,
+    ) -> Result<Vec<RawRow>, ServeError> {
+        let features = schema.features.len();
+        let mut values = vec![f32::NAN; rows * features];
+        let categorical = schema
+            .features
+            .iter()
+            .filter(|f| matches!(f.kind, FeatureKind::Categorical { .. }))
+            .count();
+        let mut texts_of = vec![Vec::with_capacity(categorical); rows];
+        if self.dense {
+            for (v, n) in values.iter_mut().zip(numbers(&inputs[0], rows * features)?) {
+                *v = n as f32;
+            }
+        } else {
+            for (f, feature) in schema.features.iter().enumerate() {
+                let Some(input) = inputs.iter().find(|i| i.name == feature.name) else {
+                    return Err(bad(format!("missing input {:?}", feature.name)));
+                };
+                match feature.kind {
+                    FeatureKind::Numeric { .. } => {
+                        for (r, n) in numbers(input, rows)?.into_iter().enumerate() {
+                            values[r * features + f] = n as f32;
+                        }
+                    }
+                    FeatureKind::Categorical { .. } => {
+                        for (row, t) in texts_of.iter_mut().zip(texts(input, rows)?) {
+                            row.push(t.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(values
+            .chunks(features.max(1))
+            .take(rows)
+            .map(<[f32]>::to_vec)
+            .zip(texts_of)
+            .map(|(v, t)| (v, (categorical > 0).then_some(t)))
+            .collect())
     }
 
     /// The response tensors for `logits` (`rows x cols`), limited to `requested` if given.

@@ -21,6 +21,12 @@ pub struct ServiceConfig {
     pub max_concurrent_uploads: usize,
     /// Job event streams open at once; more are answered "overloaded" (429).
     pub max_event_streams: usize,
+    /// Fraction of inference requests whose rows go to the prediction log (0 turns it off).
+    pub prediction_sample: f64,
+    /// Logged predictions older than this many days are deleted.
+    pub prediction_retention_days: u64,
+    /// At most this many logged predictions are kept per model (the newest).
+    pub prediction_keep: u64,
 }
 
 impl Default for ServiceConfig {
@@ -33,6 +39,9 @@ impl Default for ServiceConfig {
             max_archive_bytes: 256 << 20,
             max_concurrent_uploads: 8,
             max_event_streams: 256,
+            prediction_sample: 1.0,
+            prediction_retention_days: 30,
+            prediction_keep: 1_000_000,
         }
     }
 }
@@ -47,6 +56,15 @@ impl ServiceConfig {
         }
         if self.max_concurrent_uploads == 0 || self.max_event_streams == 0 {
             return Err("max_concurrent_uploads and max_event_streams must be above 0".into());
+        }
+        if !(0.0..=1.0).contains(&self.prediction_sample) {
+            return Err(format!(
+                "prediction_sample is {}; give a fraction from 0 (off) to 1 (every request)",
+                self.prediction_sample
+            ));
+        }
+        if self.prediction_retention_days == 0 || self.prediction_keep == 0 {
+            return Err("prediction retention (days and rows) must be above 0".into());
         }
         Ok(())
     }

@@ -9,17 +9,21 @@ mod datasets;
 mod demo;
 mod error;
 mod jobs;
+mod monitor;
 mod registry;
 mod serving;
 mod worker;
 
 pub use aiaas_store::{
-    DatasetRecord, EpochRow, JobEvent, JobRecord, ModelRecord, ModelSummary, Store, StoreConfig,
-    StoreError, VersionRecord,
+    DatasetRecord, EpochRow, JobEvent, JobRecord, Labelled, ModelRecord, ModelSummary,
+    NewPrediction, PredictionRow, Store, StoreConfig, StoreError, Target, VersionRecord, Window,
 };
 pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
+pub use monitor::{
+    ClassGap, Feedback, FeedbackOutcome, MAX_FEEDBACK, QualityDiagnosis, QualityReport, WindowSpec,
+};
 pub use registry::{DEFAULT_ALIAS, default_version};
 pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
 

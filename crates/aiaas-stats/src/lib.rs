@@ -1,17 +1,24 @@
-//! Pure statistics for aiaas: classification and regression metrics, confusion matrices and
-//! per-feature profiles. No I/O and no knowledge of models, so that training (evaluation
-//! reports) and monitoring (served-prediction quality, drift) compute every number the same way.
+//! Pure statistics for aiaas: classification and regression metrics, confusion matrices,
+//! per-feature profiles and drift statistics against those profiles. No I/O and no knowledge of
+//! models, so that training (evaluation reports) and monitoring (served-prediction quality,
+//! drift) compute every number the same way.
 //!
 //! Conventions follow scikit-learn and NumPy wherever they have one, so reports can be checked
 //! against those tools by hand.
 
 pub mod classification;
+pub mod drift;
 pub mod profile;
 pub mod regression;
 
 pub use classification::{
     ClassMetrics, ClassificationMetrics, ConfusionMatrix, classification_metrics,
     majority_baseline_accuracy,
+};
+pub use drift::{
+    ALPHA, ChiSquare, DriftTest, FeatureDrift, Ks, LARGE_WINDOW, NoDecision, PSI_THRESHOLD, Psi,
+    PsiBin, categorical_drift, chi_square, chi_square_counts, kolmogorov_sf, ks, numeric_drift,
+    psi, window_drifted,
 };
 pub use profile::{
     CategoricalProfile, Histogram, NumericProfile, categorical_profile, numeric_profile, quantile,

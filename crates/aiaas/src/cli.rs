@@ -208,6 +208,16 @@ pub struct ServeArgs {
     /// Largest dataset or model upload, in MiB.
     #[arg(long, default_value_t = 256, env = "AIAAS_MAX_UPLOAD_MB")]
     pub max_upload_mb: usize,
+    /// Fraction of inference requests logged with their inputs and predictions, for feedback,
+    /// quality and drift (0 turns the log off).
+    #[arg(long, default_value_t = 1.0, env = "AIAAS_PREDICTION_SAMPLE")]
+    pub prediction_sample: f64,
+    /// Days logged predictions are kept.
+    #[arg(long, default_value_t = 30, env = "AIAAS_PREDICTION_RETENTION_DAYS")]
+    pub prediction_retention_days: u64,
+    /// Logged predictions kept per model at most (the newest).
+    #[arg(long, default_value_t = 1_000_000, env = "AIAAS_PREDICTION_KEEP")]
+    pub prediction_keep: u64,
 }
 
 #[derive(Args)]

@@ -45,6 +45,9 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         checkpoint_every: args.checkpoint_every,
         max_dataset_bytes: upload_limit,
         max_archive_bytes: upload_limit,
+        prediction_sample: args.prediction_sample,
+        prediction_retention_days: args.prediction_retention_days,
+        prediction_keep: args.prediction_keep,
         ..ServiceConfig::default()
     };
     tracing::info!(?store_config, ?config, "configuration");
@@ -87,6 +90,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
             ready.store(true, Ordering::SeqCst);
         });
     }
+    let log_pool = pool.clone();
     let state = AppState {
         platform: platform.clone(),
         pool,
@@ -101,6 +105,10 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     })
     .await
     .context("serving HTTP")?;
+    // Every request has been answered: write what the prediction log still holds.
+    if let Some(log) = log_pool.log() {
+        log.close(std::time::Duration::from_secs(5)).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -238,6 +238,8 @@ async fn the_openapi_document_and_docs_page_are_served() {
             "/api/v1/models/{name}/versions/{version}/tags/{key}",
             &["put", "delete"],
         ),
+        ("/api/v1/models/{name}/feedback", &["post"]),
+        ("/api/v1/models/{name}/quality", &["get"]),
     ];
     assert_eq!(doc["paths"].as_object().unwrap().len(), routes.len());
     for (path, methods) in routes {

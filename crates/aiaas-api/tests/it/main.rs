@@ -6,6 +6,7 @@ mod concurrency;
 mod flow;
 mod inference;
 mod metrics;
+mod monitoring;
 mod optimize;
 mod tamper;
 

@@ -1,0 +1,86 @@
+//! Monitoring under `/api/v1/models/{name}`: feedback (labels for logged predictions by id) and
+//! the realised quality of a version over a window of them. Quality figures are also set as
+//! Prometheus gauges when computed.
+
+use crate::error::{ApiError, ErrorBody};
+use aiaas_serve::metrics;
+use aiaas_service::{Feedback, FeedbackOutcome, Platform, QualityReport, WindowSpec};
+use aiaas_types::{ModelName, Version};
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+#[utoipa::path(post, path = "/api/v1/models/{name}/feedback", tag = "monitoring",
+    params(("name" = String, Path, description = "Model name")),
+    request_body(content = Object, description = "`[{\"id\": ..., \"label\": ...}]`: the true \
+        class label (or value, for regression) of logged predictions, by the inference \
+        response's id (`<id>/<row>` for a row of a request of several rows). Labels may come \
+        long after the prediction."),
+    responses(
+        (status = 200, description = "`matched` labels stored; `unknown` ids counted, the first \
+            listed in `unknown_ids`", body = Object),
+        (status = 400, description = "Malformed JSON or invalid name", body = ErrorBody),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 413, description = "More labels than one call takes", body = ErrorBody),
+        (status = 422, description = "A label of the wrong type or not a class of the model \
+            (nothing stored)", body = ErrorBody),
+    ))]
+pub async fn feedback(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    body: std::result::Result<Json<Vec<Feedback>>, JsonRejection>,
+) -> Result<Json<FeedbackOutcome>> {
+    let Json(items) = body?;
+    let model = ModelName::new(name)?;
+    let outcome = p.feedback(&model, items).await?;
+    metrics::feedback_unknown(&model, outcome.unknown);
+    Ok(Json(outcome))
+}
+
+/// The window of a quality or drift report, from the query string.
+#[derive(Deserialize)]
+pub struct WindowQuery {
+    version: Option<Version>,
+    since: Option<i64>,
+    last: Option<usize>,
+}
+
+impl From<WindowQuery> for WindowSpec {
+    fn from(q: WindowQuery) -> Self {
+        WindowSpec {
+            version: q.version,
+            since: q.since,
+            last: q.last,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/quality", tag = "monitoring",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("version" = Option<u32>, Query, description = "Version (default: champion, else newest)"),
+        ("since" = Option<i64>, Query, description = "Only predictions from this time on (ms since the Unix epoch)"),
+        ("last" = Option<usize>, Query, description = "Only the most recent this many predictions"),
+    ),
+    responses(
+        (status = 200, description = "Accuracy, precision, recall and F1 per class, macro and \
+            weighted, the confusion matrix and label coverage (MAE, RMSE, R² for regression), \
+            with the weakest classes and the gap to training", body = Object),
+        (status = 400, description = "Malformed query or invalid name", body = ErrorBody),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+        (status = 422, description = "No labelled predictions in the window", body = ErrorBody),
+    ))]
+pub async fn quality(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    query: std::result::Result<Query<WindowQuery>, QueryRejection>,
+) -> Result<Json<QualityReport>> {
+    let Query(window) = query?;
+    let model = ModelName::new(name)?;
+    let report = p.quality(&model, &window.into()).await?;
+    metrics::record_quality(&report.model, report.version, &report.figures());
+    Ok(Json(report))
+}

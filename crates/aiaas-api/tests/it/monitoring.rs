@@ -1,0 +1,253 @@
+//! Monitoring end to end: logged predictions, feedback by id, and quality equal to an offline
+//! evaluation of the same rows.
+
+use crate::TestServer;
+use aiaas_service::{ModelRecord, Window};
+use aiaas_stats::classification_metrics;
+use aiaas_types::ModelName;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub const DIGITS: &[u8] = include_bytes!("../../../../datasets/digits.csv");
+
+/// The digits rows as (64 pixel values, label).
+fn digits_rows() -> Vec<(Vec<f64>, String)> {
+    let text = std::str::from_utf8(DIGITS).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let mut cells: Vec<&str> = line.split(',').collect();
+            let label = cells.pop().unwrap().to_string();
+            (cells.iter().map(|c| c.parse().unwrap()).collect(), label)
+        })
+        .collect()
+}
+
+/// Waits until the prediction log holds `n` rows of `model`.
+async fn logged(server: &TestServer, model: &str, n: usize) {
+    let name = ModelName::new(model).unwrap();
+    for _ in 0..200 {
+        let rows = server
+            .platform
+            .store()
+            .predictions(&name, &Window::default())
+            .await
+            .unwrap();
+        if rows.len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the prediction log did not reach {n} rows");
+}
+
+/// `a` and `b` have the same shape and numbers equal to 1e-12 relative.
+fn same_numbers(a: &Value, b: &Value) {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0), "{x} vs {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len());
+            x.iter().zip(y).for_each(|(x, y)| same_numbers(x, y));
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>());
+            x.iter().for_each(|(k, v)| same_numbers(v, &y[k]));
+        }
+        _ => assert_eq!(a, b),
+    }
+}
+
+#[tokio::test]
+async fn quality_equals_an_offline_evaluation_of_the_labelled_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        server.upload("digits", DIGITS).await.status(),
+        StatusCode::CREATED
+    );
+    let job = server
+        .train(json!({"kind": "train", "dataset": "digits", "epochs": 15}))
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let model: ModelRecord = server
+        .get("/api/v1/models/digits")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(model.versions.len(), 1);
+
+    // 1,000 predictions, one row each, with ids.
+    let rows = digits_rows();
+    let mut predicted = Vec::new();
+    for (i, (x, _)) in rows.iter().take(1000).enumerate() {
+        let body = json!({"id": format!("p{i}"), "inputs": [
+            {"name": "input", "shape": [1, 64], "datatype": "FP32", "data": x}
+        ]});
+        let res: Value = server
+            .post_json("/v2/models/digits/infer", &body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(res["id"], format!("p{i}"));
+        let label = res["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "label")
+            .unwrap();
+        predicted.push(label["data"][0].as_str().unwrap().to_string());
+    }
+    logged(&server, "digits", 1000).await;
+
+    // Feedback: the true labels, some as numbers, plus ids nobody logged.
+    let mut feedback: Vec<Value> = rows
+        .iter()
+        .take(1000)
+        .enumerate()
+        .map(|(i, (_, y))| {
+            let label = if i % 2 == 0 {
+                json!(y)
+            } else {
+                json!(y.parse::<u32>().unwrap())
+            };
+            json!({"id": format!("p{i}"), "label": label})
+        })
+        .collect();
+    feedback.push(json!({"id": "never-logged", "label": "3"}));
+    let res = server
+        .post_json("/api/v1/models/digits/feedback", &json!(feedback))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let outcome: Value = res.json().await.unwrap();
+    assert_eq!(outcome["matched"], 1000, "{outcome}");
+    assert_eq!(outcome["unknown"], 1);
+    assert_eq!(outcome["unknown_ids"], json!(["never-logged"]));
+
+    let report: Value = server.get_json("/api/v1/models/digits/quality").await;
+    assert_eq!(report["logged"], 1000, "{report}");
+    assert_eq!(report["labelled"], 1000);
+    assert_eq!(report["label_coverage"], 1.0);
+
+    // The same figures offline, with the same metric function training uses.
+    let labels: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+    let index = |l: &str| labels.iter().position(|x| x == l).unwrap();
+    let truth: Vec<usize> = rows.iter().take(1000).map(|(_, y)| index(y)).collect();
+    let guessed: Vec<usize> = predicted.iter().map(|p| index(p)).collect();
+    let offline = classification_metrics(&truth, &guessed, None, 10);
+    let offline = serde_json::to_value(aiaas_stats::Metrics::Classification(offline)).unwrap();
+    // The same confusion matrix, so the same figures; compared within a few ulps because
+    // serde_json's default float parsing may be off in the last digit.
+    assert_eq!(
+        report["metrics"]["confusion_matrix"],
+        offline["confusion_matrix"]
+    );
+    same_numbers(&report["metrics"], &offline);
+    assert!(
+        report["diagnosis"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("accuracy")
+    );
+
+    // The gauges follow.
+    let text = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("aiaas_model_quality{")
+            && l.contains("model=\"digits\"")
+            && l.contains("metric=\"accuracy\"")),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_feedback_and_empty_windows_get_clear_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        server.upload("iris", crate::IRIS).await.status(),
+        StatusCode::CREATED
+    );
+    let job = server
+        .train(json!({"kind": "train", "dataset": "iris", "epochs": 5}))
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+
+    // No labelled rows yet.
+    let res = server.get("/api/v1/models/iris/quality").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no labelled predictions"),
+        "{body}"
+    );
+
+    for (body, status, says) in [
+        (
+            json!([{"id": "a", "label": "not-a-class"}]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not one of the model's classes",
+        ),
+        (
+            json!([{"id": "a", "label": [1]}]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not a class label",
+        ),
+        (json!([]), StatusCode::UNPROCESSABLE_ENTITY, "no labels"),
+        (
+            json!([{"id": "a"}]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "label",
+        ),
+        (
+            json!({"id": "a", "label": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sequence",
+        ),
+    ] {
+        let res = server
+            .post_json("/api/v1/models/iris/feedback", &body)
+            .await;
+        let got = res.status();
+        let text = res.text().await.unwrap();
+        assert!(
+            got == status || got == StatusCode::BAD_REQUEST,
+            "{body}: {got} {text}"
+        );
+        assert!(text.contains(says), "{body}: {text}");
+    }
+    // Unknown ids are counted, not fatal.
+    let res = server
+        .post_json(
+            "/api/v1/models/iris/feedback",
+            &json!([{"id": "ghost", "label": "1"}]),
+        )
+        .await;
+    let outcome: Value = res.json().await.unwrap();
+    assert_eq!(
+        (outcome["matched"].clone(), outcome["unknown"].clone()),
+        (json!(0), json!(1))
+    );
+
+    let res = server
+        .post_json(
+            "/api/v1/models/nope/feedback",
+            &json!([{"id": "a", "label": "x"}]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = server.get("/api/v1/models/iris/quality?version=9").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = server.get("/api/v1/models/iris/quality?last=many").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    server.stop().await;
+}

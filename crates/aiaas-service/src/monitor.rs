@@ -1,0 +1,334 @@
+//! Monitoring as the service layer offers it: the prediction log's writes and retention,
+//! feedback (labels by id) for logged predictions, and the realised quality of a model over a
+//! window of labelled predictions, computed with the same metric functions as training.
+
+use crate::{Platform, ServiceError, default_version};
+use aiaas_artifact::Manifest;
+use aiaas_stats::{Metrics, classification_metrics, regression_metrics};
+use aiaas_store::{Labelled, NewPrediction, PredictionRow, Target, Window};
+use aiaas_types::{ModelName, TargetSchema, Version};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Most labels one feedback call may carry.
+pub const MAX_FEEDBACK: usize = 100_000;
+/// Unknown ids listed in a feedback answer at most (all are counted).
+const MAX_UNKNOWN_LISTED: usize = 100;
+
+/// One label for a logged prediction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback {
+    /// The prediction's id (the inference response's `id`; `<id>/<row>` for a row of a
+    /// request of several rows).
+    pub id: String,
+    /// The true class label, or the true value for regression.
+    pub label: Value,
+}
+
+/// What a feedback call did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackOutcome {
+    /// Labels stored.
+    pub matched: u64,
+    /// Labels whose id has no logged prediction (never logged, not sampled, or pruned).
+    pub unknown: u64,
+    /// The first unknown ids.
+    pub unknown_ids: Vec<String>,
+}
+
+/// Which logged predictions a quality or drift report covers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowSpec {
+    /// The version (default: the champion, else the newest).
+    pub version: Option<Version>,
+    /// Only predictions from this time on (ms since the Unix epoch).
+    pub since: Option<i64>,
+    /// Only the most recent this many.
+    pub last: Option<usize>,
+}
+
+/// Realised quality of one version over a window of labelled predictions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualityReport {
+    pub model: ModelName,
+    pub version: Version,
+    /// Predictions logged in the window, and how many of them have a label.
+    pub logged: usize,
+    pub labelled: usize,
+    /// `labelled / logged`.
+    pub label_coverage: f64,
+    /// Over the labelled predictions: accuracy, precision, recall and F1 per class, macro and
+    /// weighted, the confusion matrix; or MAE, RMSE, R² for regression.
+    pub metrics: Metrics,
+    /// Class labels, in the order of the per-class metrics and the confusion matrix.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    pub diagnosis: QualityDiagnosis,
+}
+
+/// Where the model fails in production, and how far production is from training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualityDiagnosis {
+    /// Classes whose recall falls below the macro recall, worst first.
+    pub weak_classes: Vec<ClassGap>,
+    /// The headline figure (accuracy, or R²) on the training-time test split.
+    pub training: Option<f64>,
+    /// The same figure in the window.
+    pub production: f64,
+    /// `production - training` (negative: worse in production).
+    pub gap: Option<f64>,
+    /// One sentence.
+    pub summary: String,
+}
+
+/// A class the model recognises worse than it does on average.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassGap {
+    pub class: String,
+    pub recall: f64,
+    /// Labelled predictions of this class in the window.
+    pub support: u64,
+    /// `recall - macro recall`.
+    pub gap: f64,
+}
+
+impl QualityReport {
+    /// The headline figures by name: `accuracy`, `f1_macro`, `precision_macro`,
+    /// `recall_macro`; or `mae`, `rmse`, `r2`.
+    pub fn figures(&self) -> Vec<(&'static str, f64)> {
+        match &self.metrics {
+            Metrics::Classification(c) => vec![
+                ("accuracy", c.accuracy),
+                ("f1_macro", c.f1_macro),
+                ("precision_macro", c.precision_macro),
+                ("recall_macro", c.recall_macro),
+            ],
+            Metrics::Regression(r) => vec![("mae", r.mae), ("rmse", r.rmse), ("r2", r.r2)],
+        }
+    }
+}
+
+impl Platform {
+    /// Logs predicted rows (the serving runtime's log writer calls this, in batches).
+    pub async fn record_predictions(&self, rows: &[NewPrediction]) -> Result<(), ServiceError> {
+        Ok(self.store().insert_predictions(rows).await?)
+    }
+
+    /// Retention of the prediction log: rows older than `older_than_ms` go, then all but the
+    /// `keep` newest of each model.
+    pub async fn prune_predictions(
+        &self,
+        older_than_ms: i64,
+        keep: u64,
+    ) -> Result<u64, ServiceError> {
+        Ok(self.store().prune_predictions(older_than_ms, keep).await?)
+    }
+
+    /// Stores labels for logged predictions of `model`. Every label is checked against the
+    /// model's target first (a known class label, or a finite number), so a bad one refuses the
+    /// whole call; ids without a logged prediction are counted and listed, not an error.
+    pub async fn feedback(
+        &self,
+        model: &ModelName,
+        items: Vec<Feedback>,
+    ) -> Result<FeedbackOutcome, ServiceError> {
+        if items.is_empty() {
+            return Err(ServiceError::Invalid(
+                "no labels: send [{\"id\": ..., \"label\": ...}, ...]".into(),
+            ));
+        }
+        if items.len() > MAX_FEEDBACK {
+            return Err(ServiceError::TooLarge(format!(
+                "{} labels in one call; send at most {MAX_FEEDBACK} at a time",
+                items.len()
+            )));
+        }
+        let record = self.model(model).await?;
+        let version = default_version(&record)
+            .ok_or_else(|| ServiceError::NotFound(format!("model \"{model}\" has no versions")))?;
+        let manifest = self.manifest(model, version).await?;
+        let labels = items
+            .into_iter()
+            .map(|f| Ok((f.id.clone(), target_of(&manifest.schema.target, &f)?)))
+            .collect::<Result<Vec<_>, ServiceError>>()?;
+        let Labelled { matched, unknown } = self.store().label_predictions(model, &labels).await?;
+        Ok(FeedbackOutcome {
+            matched,
+            unknown: unknown.len() as u64,
+            unknown_ids: unknown.into_iter().take(MAX_UNKNOWN_LISTED).collect(),
+        })
+    }
+
+    /// Quality of a version of `model` over the labelled predictions in `window`.
+    pub async fn quality(
+        &self,
+        model: &ModelName,
+        window: &WindowSpec,
+    ) -> Result<QualityReport, ServiceError> {
+        let (version, manifest) = self.window_version(model, window).await?;
+        let store_window = Window {
+            version: Some(version),
+            since_ms: window.since,
+            last: window.last,
+            labelled: false,
+        };
+        let rows = self.store().predictions(model, &store_window).await?;
+        let labelled: Vec<&PredictionRow> = rows.iter().filter(|r| r.label.is_some()).collect();
+        if labelled.is_empty() {
+            return Err(ServiceError::Invalid(format!(
+                "no labelled predictions of {model} version {version} in this window ({} \
+                 logged); send labels with POST /api/v1/models/{model}/feedback",
+                rows.len()
+            )));
+        }
+        let (metrics, labels) = quality_metrics(&manifest.schema.target, &labelled);
+        let training = manifest.lineage.metrics.get("test").map(Metrics::headline);
+        let diagnosis = diagnose(&metrics, &labels, training);
+        Ok(QualityReport {
+            model: model.clone(),
+            version,
+            logged: rows.len(),
+            labelled: labelled.len(),
+            label_coverage: labelled.len() as f64 / rows.len() as f64,
+            metrics,
+            labels,
+            diagnosis,
+        })
+    }
+
+    /// The version a window is about, and its manifest.
+    pub(crate) async fn window_version(
+        &self,
+        model: &ModelName,
+        window: &WindowSpec,
+    ) -> Result<(Version, Manifest), ServiceError> {
+        let version = match window.version {
+            Some(v) => v,
+            None => default_version(&self.model(model).await?).ok_or_else(|| {
+                ServiceError::NotFound(format!("model \"{model}\" has no versions"))
+            })?,
+        };
+        Ok((version, self.manifest(model, version).await?))
+    }
+
+    /// The manifest of a version, as registered.
+    async fn manifest(
+        &self,
+        model: &ModelName,
+        version: Version,
+    ) -> Result<Manifest, ServiceError> {
+        let record = self.version(model, &version.to_string()).await?;
+        serde_json::from_value(record.manifest)
+            .map_err(|e| ServiceError::Corrupt(format!("{model} version {version}: manifest: {e}")))
+    }
+}
+
+/// The label of `f` as the model's target: a known class (a JSON string, or a number that
+/// names a class such as `3` for label "3"), or a finite number for regression.
+fn target_of(target: &TargetSchema, f: &Feedback) -> Result<Target, ServiceError> {
+    let bad = |why: String| ServiceError::Invalid(format!("label of id {:?}: {why}", f.id));
+    match target {
+        TargetSchema::Classification { labels, .. } => {
+            let text = match &f.label {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => return Err(bad(format!("{other} is not a class label"))),
+            };
+            if labels.contains(&text) {
+                Ok(Target::Class(text))
+            } else {
+                Err(bad(format!(
+                    "{text:?} is not one of the model's classes ({})",
+                    labels.join(", ")
+                )))
+            }
+        }
+        TargetSchema::Regression { .. } => match f.label.as_f64() {
+            Some(v) if v.is_finite() => Ok(Target::Value(v)),
+            _ => Err(bad(format!(
+                "{} is not a number; this model predicts values",
+                f.label
+            ))),
+        },
+    }
+}
+
+/// Metrics of labelled rows, with the class labels for classification. A row whose label or
+/// prediction is not a class of this version (labelled against another version) is left out.
+fn quality_metrics(target: &TargetSchema, rows: &[&PredictionRow]) -> (Metrics, Vec<String>) {
+    match target {
+        TargetSchema::Classification { labels, .. } => {
+            let index = |t: &Target| match t {
+                Target::Class(c) => labels.iter().position(|l| l == c),
+                Target::Value(_) => None,
+            };
+            let (truth, predicted): (Vec<usize>, Vec<usize>) = rows
+                .iter()
+                .filter_map(|r| Some((index(r.label.as_ref()?)?, index(&r.predicted)?)))
+                .unzip();
+            let m = classification_metrics(&truth, &predicted, None, labels.len());
+            (Metrics::Classification(m), labels.clone())
+        }
+        TargetSchema::Regression { .. } => {
+            let value = |t: &Target| match t {
+                Target::Value(v) => Some(*v),
+                Target::Class(_) => None,
+            };
+            let (truth, predicted): (Vec<f64>, Vec<f64>) = rows
+                .iter()
+                .filter_map(|r| Some((value(r.label.as_ref()?)?, value(&r.predicted)?)))
+                .unzip();
+            (
+                Metrics::Regression(regression_metrics(&truth, &predicted)),
+                Vec::new(),
+            )
+        }
+    }
+}
+
+fn diagnose(metrics: &Metrics, labels: &[String], training: Option<f64>) -> QualityDiagnosis {
+    let production = metrics.headline();
+    let gap = training.map(|t| production - t);
+    let mut weak_classes = Vec::new();
+    if let Metrics::Classification(c) = metrics {
+        let macro_recall = c.recall_macro;
+        weak_classes = c
+            .per_class
+            .iter()
+            .zip(labels)
+            .filter(|(m, _)| m.support > 0 && m.recall < macro_recall)
+            .map(|(m, label)| ClassGap {
+                class: label.clone(),
+                recall: m.recall,
+                support: m.support,
+                gap: m.recall - macro_recall,
+            })
+            .collect();
+        weak_classes.sort_by(|a, b| a.recall.total_cmp(&b.recall));
+    }
+    let figure = match metrics {
+        Metrics::Classification(_) => "accuracy",
+        Metrics::Regression(_) => "R²",
+    };
+    let mut summary = match (training, gap) {
+        (Some(t), Some(g)) => {
+            format!("{figure} {production:.4} in production against {t:.4} at training ({g:+.4})")
+        }
+        _ => format!("{figure} {production:.4} in production"),
+    };
+    if let Some(worst) = weak_classes.first() {
+        summary.push_str(&format!(
+            "; weakest class {} (recall {:.4}, {} labelled)",
+            worst.class, worst.recall, worst.support
+        ));
+    }
+    QualityDiagnosis {
+        weak_classes,
+        training,
+        production,
+        gap,
+        summary,
+    }
+}
