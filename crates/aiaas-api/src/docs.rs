@@ -40,6 +40,7 @@ use utoipa::OpenApi;
         m::import_version,
         monitoring::feedback,
         monitoring::quality,
+        monitoring::drift,
     ),
     // The event stream's items are not a response body, so name their schema here.
     components(schemas(ErrorBody, AliasBody, TagBody, JobEvent))

@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/models/{name}/feedback", post(monitoring::feedback))
         .route("/models/{name}/quality", get(monitoring::quality))
+        .route("/models/{name}/drift", get(monitoring::drift))
         .route("/openapi.json", get(docs::openapi_json));
     let infer_limit = DefaultBodyLimit::max(MAX_INFER_BYTES);
     let inference = Router::new()

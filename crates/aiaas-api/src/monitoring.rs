@@ -4,7 +4,7 @@
 
 use crate::error::{ApiError, ErrorBody};
 use aiaas_serve::metrics;
-use aiaas_service::{Feedback, FeedbackOutcome, Platform, QualityReport, WindowSpec};
+use aiaas_service::{DriftReport, Feedback, FeedbackOutcome, Platform, QualityReport, WindowSpec};
 use aiaas_types::{ModelName, Version};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -83,4 +83,31 @@ pub async fn quality(
     let report = p.quality(&model, &window.into()).await?;
     metrics::record_quality(&report.model, report.version, &report.figures());
     Ok(Json(report))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/drift", tag = "monitoring",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("version" = Option<u32>, Query, description = "Version (default: champion, else newest)"),
+        ("since" = Option<i64>, Query, description = "Only predictions from this time on (ms since the Unix epoch)"),
+        ("last" = Option<usize>, Query, description = "Only the most recent this many predictions"),
+    ),
+    responses(
+        (status = 200, description = "Per input feature against the training profile: PSI over \
+            ten quantile bins and KS (numbers) or chi-square (categories), the test that decides \
+            at this window size (p-value below 0.01, Bonferroni-corrected over the features, \
+            under 2,000 rows; PSI above 0.2 from 2,000 rows) and whether it drifted; the same \
+            for the predicted classes; the window drifted when half its features did", body = Object),
+        (status = 400, description = "Malformed query or invalid name", body = ErrorBody),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+        (status = 422, description = "No predictions in the window, or no training profile", body = ErrorBody),
+    ))]
+pub async fn drift(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    query: std::result::Result<Query<WindowQuery>, QueryRejection>,
+) -> Result<Json<DriftReport>> {
+    let Query(window) = query?;
+    let model = ModelName::new(name)?;
+    Ok(Json(p.drift(&model, &window.into()).await?))
 }

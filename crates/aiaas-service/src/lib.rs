@@ -22,7 +22,8 @@ pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
 pub use monitor::{
-    ClassGap, Feedback, FeedbackOutcome, MAX_FEEDBACK, QualityDiagnosis, QualityReport, WindowSpec,
+    ClassGap, DriftReport, FeatureDriftReport, Feedback, FeedbackOutcome, MAX_FEEDBACK,
+    QualityDiagnosis, QualityReport, WindowSpec,
 };
 pub use registry::{DEFAULT_ALIAS, default_version};
 pub use serving::{SERVE_TAG_PREFIX, ServingSettings};

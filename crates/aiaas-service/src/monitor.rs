@@ -4,7 +4,11 @@
 
 use crate::{Platform, ServiceError, default_version};
 use aiaas_artifact::Manifest;
-use aiaas_stats::{Metrics, classification_metrics, regression_metrics};
+use aiaas_data::ProfileKind;
+use aiaas_stats::{
+    CategoricalProfile, FeatureDrift, Metrics, categorical_drift, classification_metrics,
+    correct_for_features, numeric_drift, regression_metrics, window_drifted,
+};
 use aiaas_store::{Labelled, NewPrediction, PredictionRow, Target, Window};
 use aiaas_types::{ModelName, TargetSchema, Version};
 use serde::{Deserialize, Serialize};
@@ -91,6 +95,33 @@ pub struct ClassGap {
     pub support: u64,
     /// `recall - macro recall`.
     pub gap: f64,
+}
+
+/// Drift of one version's served inputs (and predictions) against its training profile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub model: ModelName,
+    pub version: Version,
+    /// Predictions in the window.
+    pub rows: usize,
+    /// One entry per input feature, in schema order.
+    pub features: Vec<FeatureDriftReport>,
+    /// The predicted class distribution against the training labels' (classification).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<FeatureDrift>,
+    /// Features that drifted, of those with a decision.
+    pub drifted_features: usize,
+    pub decided_features: usize,
+    /// At least half of the decided features drifted.
+    pub drifted: bool,
+}
+
+/// One feature's drift.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDriftReport {
+    pub name: String,
+    #[serde(flatten)]
+    pub drift: FeatureDrift,
 }
 
 impl QualityReport {
@@ -197,6 +228,37 @@ impl Platform {
         })
     }
 
+    /// Drift of a version of `model` over the predictions in `window`: each input feature
+    /// against the training profile in its bundle (PSI and KS for numbers, chi-square for
+    /// categories; p-values on small windows, PSI on large ones), and the predicted classes
+    /// against the training labels.
+    pub async fn drift(
+        &self,
+        model: &ModelName,
+        window: &WindowSpec,
+    ) -> Result<DriftReport, ServiceError> {
+        let (version, manifest) = self.window_version(model, window).await?;
+        if manifest.profile.is_empty() {
+            return Err(ServiceError::Invalid(format!(
+                "{model} version {version} has no training profile to compare with (its bundle \
+                 was made without one); retrain it to get one"
+            )));
+        }
+        let store_window = Window {
+            version: Some(version),
+            since_ms: window.since,
+            last: window.last,
+            labelled: false,
+        };
+        let rows = self.store().predictions(model, &store_window).await?;
+        if rows.is_empty() {
+            return Err(ServiceError::Invalid(format!(
+                "no logged predictions of {model} version {version} in this window"
+            )));
+        }
+        Ok(drift_report(model, version, &manifest, &rows))
+    }
+
     /// The version a window is about, and its manifest.
     pub(crate) async fn window_version(
         &self,
@@ -222,6 +284,91 @@ impl Platform {
         serde_json::from_value(record.manifest)
             .map_err(|e| ServiceError::Corrupt(format!("{model} version {version}: manifest: {e}")))
     }
+}
+
+fn drift_report(
+    model: &ModelName,
+    version: Version,
+    manifest: &Manifest,
+    rows: &[PredictionRow],
+) -> DriftReport {
+    let schema = &manifest.schema;
+    let mut category = 0;
+    let mut features: Vec<FeatureDriftReport> = schema
+        .features
+        .iter()
+        .enumerate()
+        .filter_map(|(f, feature)| {
+            let profile = manifest.profile.iter().find(|p| p.name == feature.name)?;
+            let drift = match &profile.kind {
+                ProfileKind::Numeric(reference) => {
+                    let values: Vec<f64> = rows
+                        .iter()
+                        .filter_map(|r| r.inputs.get(f))
+                        .map(|&v| f64::from(v))
+                        .collect();
+                    numeric_drift(reference, &values)
+                }
+                ProfileKind::Categorical(reference) => {
+                    let c = category;
+                    category += 1;
+                    let values: Vec<&str> = rows
+                        .iter()
+                        .filter_map(|r| r.categories.as_ref()?.get(c).map(String::as_str))
+                        .collect();
+                    categorical_drift(reference, &values)
+                }
+            };
+            Some(FeatureDriftReport {
+                name: feature.name.clone(),
+                drift,
+            })
+        })
+        .collect();
+    let mut drifts: Vec<FeatureDrift> = features.iter().map(|f| f.drift.clone()).collect();
+    correct_for_features(&mut drifts);
+    for (f, d) in features.iter_mut().zip(&drifts) {
+        f.drift.drifted = d.drifted;
+    }
+    let predictions = predicted_class_drift(manifest, rows);
+    DriftReport {
+        model: model.clone(),
+        version,
+        rows: rows.len(),
+        drifted_features: drifts.iter().filter(|d| d.decided() && d.drifted).count(),
+        decided_features: drifts.iter().filter(|d| d.decided()).count(),
+        drifted: window_drifted(&drifts),
+        features,
+        predictions,
+    }
+}
+
+/// The predicted classes of `rows` against the class distribution of the training rows (the
+/// per-class support of the training metrics).
+fn predicted_class_drift(manifest: &Manifest, rows: &[PredictionRow]) -> Option<FeatureDrift> {
+    let TargetSchema::Classification { labels, .. } = &manifest.schema.target else {
+        return None;
+    };
+    let Some(Metrics::Classification(train)) = manifest.lineage.metrics.get("train") else {
+        return None;
+    };
+    let frequencies: Vec<(String, u64)> = labels
+        .iter()
+        .zip(&train.per_class)
+        .map(|(l, m)| (l.clone(), m.support))
+        .collect();
+    let reference = CategoricalProfile {
+        count: frequencies.iter().map(|(_, n)| n).sum(),
+        frequencies,
+    };
+    let predicted: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| match &r.predicted {
+            Target::Class(c) => Some(c.as_str()),
+            Target::Value(_) => None,
+        })
+        .collect();
+    Some(categorical_drift(&reference, &predicted))
 }
 
 /// The label of `f` as the model's target: a known class (a JSON string, or a number that

@@ -17,8 +17,8 @@ pub use classification::{
 };
 pub use drift::{
     ALPHA, ChiSquare, DriftTest, FeatureDrift, Ks, LARGE_WINDOW, NoDecision, PSI_THRESHOLD, Psi,
-    PsiBin, categorical_drift, chi_square, chi_square_counts, kolmogorov_sf, ks, numeric_drift,
-    psi, window_drifted,
+    PsiBin, categorical_drift, chi_square, chi_square_counts, correct_for_features, kolmogorov_sf,
+    ks, numeric_drift, psi, window_drifted,
 };
 pub use profile::{
     CategoricalProfile, Histogram, NumericProfile, categorical_profile, numeric_profile, quantile,

@@ -155,6 +155,43 @@ async fn quality_equals_an_offline_evaluation_of_the_labelled_rows() {
             .contains("accuracy")
     );
 
+    // Drift: the unshifted window drifts nowhere; then two features shifted in 500 new rows
+    // are flagged, exactly those.
+    let report: Value = server.get_json("/api/v1/models/digits/drift").await;
+    assert_eq!(report["rows"], 1000, "{report}");
+    assert_eq!(report["drifted_features"], 0, "{report}");
+    assert_eq!(report["drifted"], false);
+    assert_eq!(report["predictions"]["drifted"], false, "{report}");
+    let shifted = [19usize, 44]; // pixel_2_3 and pixel_5_4
+    // Every third row: a sample of the whole file (its rows are grouped by writer, so a block
+    // of consecutive rows really differs from the training rows).
+    for (i, (x, _)) in rows.iter().skip(1).step_by(3).take(500).enumerate() {
+        let mut x = x.clone();
+        for &f in &shifted {
+            x[f] = (x[f] + 8.0).min(16.0);
+        }
+        let body = json!({"id": format!("s{i}"), "inputs": [
+            {"name": "input", "shape": [1, 64], "datatype": "FP32", "data": x}
+        ]});
+        let res = server.post_json("/v2/models/digits/infer", &body).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    logged(&server, "digits", 1500).await;
+    let report: Value = server
+        .get_json("/api/v1/models/digits/drift?last=500")
+        .await;
+    assert_eq!(report["rows"], 500, "{report}");
+    let flagged: Vec<&str> = report["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["drifted"] == true)
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(flagged, ["pixel_2_3", "pixel_5_4"], "{report}");
+    assert_eq!(report["features"][19]["test"], "p_value");
+    assert_eq!(report["drifted"], false, "two of 64 features is not half");
+
     // The gauges follow.
     let text = server.get("/metrics").await.text().await.unwrap();
     assert!(
@@ -245,6 +282,16 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = server.get("/api/v1/models/iris/drift").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no logged predictions"),
+        "{body}"
+    );
     let res = server.get("/api/v1/models/iris/quality?version=9").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let res = server.get("/api/v1/models/iris/quality?last=many").await;
