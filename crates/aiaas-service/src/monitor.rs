@@ -379,7 +379,11 @@ fn target_of(target: &TargetSchema, f: &Feedback) -> Result<Target, ServiceError
         TargetSchema::Classification { labels, .. } => {
             let text = match &f.label {
                 Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
+                // A whole number names a class the way the CSV did: 3.0 is class "3".
+                Value::Number(n) => match n.as_f64() {
+                    Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
+                    _ => n.to_string(),
+                },
                 Value::Bool(b) => b.to_string(),
                 other => return Err(bad(format!("{other} is not a class label"))),
             };
@@ -392,7 +396,11 @@ fn target_of(target: &TargetSchema, f: &Feedback) -> Result<Target, ServiceError
                 )))
             }
         }
-        TargetSchema::Regression { .. } => match f.label.as_f64() {
+        TargetSchema::Regression { .. } => match f
+            .label
+            .as_f64()
+            .or_else(|| f.label.as_str().and_then(|s| s.trim().parse().ok()))
+        {
             Some(v) if v.is_finite() => Ok(Target::Value(v)),
             _ => Err(bad(format!(
                 "{} is not a number; this model predicts values",

@@ -43,6 +43,10 @@ pub enum Command {
     Models(ModelsArgs),
     /// Load-test a model on a server: batch-1 V2 infer requests from many connections.
     Bench(BenchArgs),
+    /// Send true labels for logged predictions (a CSV with columns id,label) to a server.
+    Feedback(FeedbackArgs),
+    /// A model's production quality (with the confusion matrix) and input drift on a server.
+    Monitor(MonitorArgs),
 }
 
 #[derive(Args)]
@@ -302,6 +306,34 @@ pub struct OptimizeCommon {
     /// Run as a job on this aiaas server (default: local, unless AIAAS_URL is set).
     #[arg(long, env = "AIAAS_URL")]
     pub server: Option<String>,
+}
+
+#[derive(Args)]
+pub struct FeedbackArgs {
+    #[command(flatten)]
+    pub server: ServerOpts,
+    /// The model the predictions came from.
+    pub name: ModelName,
+    /// CSV with a header and the columns `id` (the inference response's id) and `label` (the
+    /// true class, or value for regression).
+    #[arg(long)]
+    pub file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct MonitorArgs {
+    #[command(flatten)]
+    pub server: ServerOpts,
+    pub name: ModelName,
+    /// Version (default: champion, else the newest).
+    #[arg(long)]
+    pub version: Option<Version>,
+    /// Only predictions from this time on (ms since the Unix epoch).
+    #[arg(long)]
+    pub since: Option<i64>,
+    /// Only the most recent this many predictions.
+    #[arg(long)]
+    pub last: Option<usize>,
 }
 
 /// Options shared by every command that talks to a server.

@@ -37,6 +37,8 @@ fn main() -> ExitCode {
         cli::Command::Jobs(args) => client::jobs::run(args),
         cli::Command::Models(args) => client::models::run(args),
         cli::Command::Bench(args) => client::bench::run(args),
+        cli::Command::Feedback(args) => client::monitor::feedback(args),
+        cli::Command::Monitor(args) => client::monitor::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

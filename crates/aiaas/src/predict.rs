@@ -28,7 +28,7 @@ pub fn run(args: PredictArgs, threads: usize) -> anyhow::Result<()> {
                 frame.rows,
                 threads,
             );
-            to_csv(&schema.target, &predictions)
+            to_csv(&schema.target, &predictions, None)
         }
     };
     match &args.out {
@@ -44,7 +44,11 @@ pub fn run(args: PredictArgs, threads: usize) -> anyhow::Result<()> {
 }
 
 /// `label,p_<class>...` for classification, `<target>` for regression.
-pub(crate) fn to_csv(target: &TargetSchema, predictions: &Predictions) -> String {
+pub(crate) fn to_csv(
+    target: &TargetSchema,
+    predictions: &Predictions,
+    ids: Option<&[String]>,
+) -> String {
     let mut out = String::new();
     match (target, predictions) {
         (
@@ -55,12 +59,22 @@ pub(crate) fn to_csv(target: &TargetSchema, predictions: &Predictions) -> String
                 predicted,
             },
         ) => {
+            if ids.is_some() {
+                out.push_str("id,");
+            }
             out.push_str("label");
             for l in labels {
                 out.push_str(&format!(",p_{l}"));
             }
             out.push('\n');
-            for (row, &p) in probabilities.chunks_exact(*classes).zip(predicted) {
+            for (i, (row, &p)) in probabilities
+                .chunks_exact(*classes)
+                .zip(predicted)
+                .enumerate()
+            {
+                if let Some(ids) = ids {
+                    out.push_str(&format!("{},", ids[i]));
+                }
                 out.push_str(&labels[p]);
                 for v in row {
                     out.push_str(&format!(",{v}"));
@@ -69,9 +83,15 @@ pub(crate) fn to_csv(target: &TargetSchema, predictions: &Predictions) -> String
             }
         }
         (TargetSchema::Regression { name, .. }, Predictions::Values(values)) => {
+            if ids.is_some() {
+                out.push_str("id,");
+            }
             out.push_str(name);
             out.push('\n');
-            for v in values {
+            for (i, v) in values.iter().enumerate() {
+                if let Some(ids) = ids {
+                    out.push_str(&format!("{},", ids[i]));
+                }
                 out.push_str(&format!("{v}\n"));
             }
         }

@@ -112,6 +112,15 @@ fn name(value: &impl serde::Serialize) -> String {
 /// A table of metrics per named part, then (classification) the confusion matrix and per-class
 /// figures of the last part.
 pub fn print_metrics(schema: &Schema, parts: &[(&str, &Metrics)]) {
+    let labels = match &schema.target {
+        TargetSchema::Classification { labels, .. } => labels.as_slice(),
+        TargetSchema::Regression { .. } => &[],
+    };
+    print_metrics_with_labels(labels, parts);
+}
+
+/// [`print_metrics`] for classes named `labels`.
+pub fn print_metrics_with_labels(labels: &[String], parts: &[(&str, &Metrics)]) {
     match parts.first().map(|p| p.1) {
         Some(Metrics::Classification(_)) => {
             println!(
@@ -144,8 +153,8 @@ pub fn print_metrics(schema: &Schema, parts: &[(&str, &Metrics)]) {
         }
     }
     println!("(precision, recall and f1 are macro averages)");
-    if let (Some((name, Metrics::Classification(c))), TargetSchema::Classification { labels, .. }) =
-        (parts.last(), &schema.target)
+    if let Some((name, Metrics::Classification(c))) = parts.last()
+        && !labels.is_empty()
     {
         println!();
         print_classes(name, c, labels);

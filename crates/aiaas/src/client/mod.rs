@@ -10,6 +10,7 @@ pub mod bench;
 pub mod datasets;
 pub mod jobs;
 pub mod models;
+pub mod monitor;
 pub mod optimize;
 pub mod predict;
 mod show;

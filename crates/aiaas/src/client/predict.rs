@@ -34,16 +34,25 @@ pub fn run(server: &str, args: &PredictArgs) -> anyhow::Result<String> {
         let table = Table::parse(&args.data, &csv, &schema)?;
         let path = format!("/v2/models/{}/versions/{number}/infer", args.model);
         let mut outputs: Vec<Value> = Vec::new();
+        let mut ids = Vec::with_capacity(table.rows);
         for start in (0..table.rows).step_by(ROWS_PER_REQUEST) {
             let end = (start + ROWS_PER_REQUEST).min(table.rows);
             let answer = client
                 .post_json_at_root(&path, &table.request(&schema, start..end))
                 .await?;
+            // The ids the server logged the rows under, for `aiaas feedback`.
+            let id = answer["id"].as_str().unwrap_or_default();
+            if end - start == 1 {
+                ids.push(id.to_string());
+            } else {
+                ids.extend((0..end - start).map(|r| format!("{id}/{r}")));
+            }
             outputs.push(answer["outputs"].clone());
         }
         Ok(crate::predict::to_csv(
             &schema.target,
             &collect(&schema.target, &outputs)?,
+            Some(&ids),
         ))
     })
 }

@@ -100,15 +100,86 @@ fn predict_on_a_server_gives_what_the_bundle_gives_locally() {
         (local.lines().collect(), remote.lines().collect());
     assert_eq!(local.len(), 179, "a header and 178 rows");
     assert_eq!(local.len(), remote.len());
-    assert_eq!(local[0], remote[0]);
+    // The server's answer also names each row's id in the prediction log.
+    assert_eq!(format!("id,{}", local[0]), remote[0]);
     for (l, r) in local.iter().zip(&remote).skip(1) {
-        let (l, r): (Vec<&str>, Vec<&str>) = (l.split(',').collect(), r.split(',').collect());
+        let (l, r): (Vec<&str>, Vec<&str>) =
+            (l.split(',').collect(), r.split(',').skip(1).collect());
         assert_eq!(l[0], r[0], "same label");
         for (a, b) in l[1..].iter().zip(&r[1..]) {
             let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
             assert!((a - b).abs() < 1e-5, "{l:?} vs {r:?}");
         }
     }
+}
+
+#[test]
+fn feedback_for_predicted_rows_then_monitor_shows_quality_and_drift() {
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[]);
+    let url = format!("http://{}", server.addr);
+    let w = work.path();
+    ok(
+        w,
+        &[
+            "train", "--server", &url, "--data", "wine", "--epochs", "30", "--lr", "0.02",
+        ],
+    );
+    let predicted = ok(
+        w,
+        &[
+            "predict", "--server", &url, "--model", "wine", "--data", "wine",
+        ],
+    );
+    // The true labels of the wine rows, by the ids the server gave them.
+    let csv = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/wine.csv"),
+    )
+    .unwrap();
+    let truth: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    let mut labels = String::from("id,label\n");
+    for (line, y) in predicted.lines().skip(1).zip(&truth) {
+        let id = line.split(',').next().unwrap();
+        labels.push_str(&format!("{id},{y}\n"));
+    }
+    labels.push_str("nobody,1\n");
+    std::fs::write(w.join("labels.csv"), labels).unwrap();
+
+    // The log is written off the request path: wait until every row is there.
+    let mut stored = String::new();
+    for _ in 0..100 {
+        stored = ok(
+            w,
+            &["feedback", "wine", "--file", "labels.csv", "--server", &url],
+        );
+        if stored.starts_with("178 labels stored") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(stored.starts_with("178 labels stored"), "{stored}");
+    assert!(
+        stored.contains("1 ids have no logged prediction"),
+        "{stored}"
+    );
+
+    let shown = ok(w, &["monitor", "wine", "--server", &url]);
+    assert!(
+        shown.contains("178 predictions logged, 178 labelled"),
+        "{shown}"
+    );
+    assert!(shown.contains("confusion matrix"), "{shown}");
+    assert!(shown.contains("drift over 178 predictions"), "{shown}");
+    assert!(shown.contains("(predicted class)"), "{shown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(w, &["monitor", "wine", "--server", &url, "--json"])).unwrap();
+    assert_eq!(json["quality"]["labelled"], 178, "{json}");
+    assert_eq!(json["drift"]["rows"], 178, "{json}");
 }
 
 #[test]
