@@ -69,23 +69,20 @@ async fn answer(
     }
     let model = model.insert(pool.get(name, version).await?);
     let schema = &model.manifest.schema;
-    let (x, rows) = model.signature.prepare(schema, &request.inputs)?;
+    // The prediction log takes the raw values from the same pass that encodes them.
+    let log = pool.log().filter(|log| log.wants_next());
+    let mut raw = log.map(|_| Vec::new());
+    let (x, rows) = model
+        .signature
+        .prepare(schema, &request.inputs, raw.as_mut())?;
     let logits = model.batcher.infer(x, rows, deadline).await?;
     let outputs =
         model
             .signature
             .respond(schema, &logits, model.outputs, request.outputs.as_deref())?;
     let id = request.id.unwrap_or_else(new_id);
-    if let Some(log) = pool.log() {
-        // Moved, not copied: the writer decodes the inputs off the request path.
-        log.offer(
-            model.clone(),
-            id.clone(),
-            request.inputs,
-            logits,
-            rows,
-            started,
-        );
+    if let (Some(log), Some(raw)) = (log, raw) {
+        log.submit(model, &id, raw, logits, started);
     }
     Ok(InferResponse {
         model_name: name.to_string(),

@@ -5,7 +5,7 @@
 //! The same task applies retention (age, then count per model) every few minutes.
 
 use crate::LoadedModel;
-use crate::v2::RequestInput;
+use crate::signature::RawRow;
 use aiaas_engine::{Predictions, decode};
 use aiaas_service::{NewPrediction, Platform, Target};
 use aiaas_types::TargetSchema;
@@ -14,10 +14,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
-/// Requests queued for the writer at most; more are dropped.
-const CAPACITY: usize = 16_384;
+/// Requests queued for the writer at most; more are dropped. (At MNIST's 784 inputs a queued
+/// row holds about 3 KiB, so a full queue holds about 25 MiB.)
+const CAPACITY: usize = 8_192;
 /// Requests written in one transaction at most.
-const BATCH: usize = 512;
+const BATCH: usize = 2_048;
+/// How long the writer gathers requests after the first of a batch: fewer, larger transactions
+/// cost less CPU (each is several round trips to the database's thread) than a stream of small
+/// ones, and the log is read minutes later, not milliseconds.
+const GATHER: Duration = Duration::from_millis(100);
+/// The largest share of wall time the writer may spend writing. Serving comes first: past this
+/// share the log takes no new requests for a while (they are counted as dropped), so that at
+/// full load it costs the server a bounded fraction of its throughput. Below full load it never
+/// binds, and every sampled request is written.
+const BUSY_SHARE: f64 = 0.15;
+
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 
@@ -28,13 +39,13 @@ enum Message {
     Close(oneshot::Sender<()>),
 }
 
-/// One answered request, as the request path hands it over (nothing copied).
+/// One answered request, as the request path hands it over: its raw feature values (compact:
+/// what a queued record holds is bounded by the rows, not by the request's JSON) and logits.
 struct Entry {
     model: Arc<LoadedModel>,
     id: String,
-    inputs: Vec<RequestInput>,
+    raw: Vec<RawRow>,
     logits: Vec<f32>,
-    rows: usize,
     at_ms: i64,
     latency_us: u64,
 }
@@ -56,6 +67,10 @@ pub struct PredictionLog {
     sample: f64,
     offered: AtomicU64,
     counts: Arc<LogCounts>,
+    /// Until when (µs after `epoch`) new requests are not taken: the writer's rest after a
+    /// write, to keep within [`BUSY_SHARE`].
+    resting_until: Arc<AtomicU64>,
+    epoch: Instant,
 }
 
 impl PredictionLog {
@@ -63,12 +78,22 @@ impl PredictionLog {
     pub fn start(platform: Platform, sample: f64) -> PredictionLog {
         let (sender, receiver) = mpsc::channel(CAPACITY);
         let counts = Arc::new(LogCounts::default());
-        tokio::spawn(write_loop(platform, receiver, counts.clone()));
+        let resting_until = Arc::new(AtomicU64::new(0));
+        let epoch = Instant::now();
+        let rest = Rest {
+            until: resting_until.clone(),
+            epoch,
+            credit: MAX_CREDIT,
+            last: epoch,
+        };
+        tokio::spawn(write_loop(platform, receiver, counts.clone(), rest));
         PredictionLog {
             sender,
             sample,
             offered: AtomicU64::new(0),
             counts,
+            resting_until,
+            epoch,
         }
     }
 
@@ -77,36 +102,49 @@ impl PredictionLog {
         &self.counts
     }
 
-    /// Offers an answered request; returns at once. Sampling is by count (every request at
-    /// 1.0, every other at 0.5, ...), so it needs no random numbers and is exact over time.
-    pub(crate) fn offer(
-        &self,
-        model: Arc<LoadedModel>,
-        id: String,
-        inputs: Vec<RequestInput>,
-        logits: Vec<f32>,
-        rows: usize,
-        started: Instant,
-    ) {
+    /// Whether to log the next request: sampling by count (every request at 1.0, every other
+    /// at 0.5, ...), exact over time without random numbers; no while the writer is behind (the
+    /// request is then counted as dropped before any work is spent on it).
+    pub(crate) fn wants_next(&self) -> bool {
         let n = self.offered.fetch_add(1, Ordering::Relaxed);
         let sampled = ((n + 1) as f64 * self.sample).floor() > (n as f64 * self.sample).floor();
         if !sampled {
             self.counts.skipped.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
+        let now = self.epoch.elapsed().as_micros() as u64;
+        if self.sender.capacity() == 0 || now < self.resting_until.load(Ordering::Relaxed) {
+            self.drop_one();
+            return false;
+        }
+        true
+    }
+
+    /// Hands an answered request to the writer; returns at once (a full queue drops it).
+    pub(crate) fn submit(
+        &self,
+        model: &Arc<LoadedModel>,
+        id: &str,
+        raw: Vec<RawRow>,
+        logits: Vec<f32>,
+        started: Instant,
+    ) {
         let entry = Entry {
-            model,
-            id,
-            inputs,
+            model: model.clone(),
+            id: id.to_string(),
+            raw,
             logits,
-            rows,
             at_ms: now_ms(),
             latency_us: started.elapsed().as_micros() as u64,
         };
         if self.sender.try_send(Message::Entry(entry)).is_err() {
-            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::prediction_log_dropped().increment(1);
+            self.drop_one();
         }
+    }
+
+    fn drop_one(&self) {
+        self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::prediction_log_dropped().increment(1);
     }
 
     /// Waits (at most `wait`) until the writer has written everything offered before, then
@@ -122,10 +160,40 @@ impl PredictionLog {
     }
 }
 
+/// The writer's time budget: it earns [`BUSY_SHARE`] of wall time as credit (at most
+/// [`MAX_CREDIT`] saved up), spends it writing, and when a write leaves it in debt, the log takes
+/// no new requests until the debt is earned back. Light load never runs out of credit.
+struct Rest {
+    until: Arc<AtomicU64>,
+    epoch: Instant,
+    credit: f64,
+    last: Instant,
+}
+
+/// Credit the writer may save up, in seconds of writing: enough for bursts.
+const MAX_CREDIT: f64 = 0.5;
+
+impl Rest {
+    fn after(&mut self, write: Duration) {
+        let now = Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * BUSY_SHARE;
+        self.last = now;
+        self.credit = (self.credit + earned).min(MAX_CREDIT) - write.as_secs_f64();
+        let rest = if self.credit < 0.0 {
+            Duration::from_secs_f64(-self.credit / BUSY_SHARE)
+        } else {
+            Duration::ZERO
+        };
+        let until = (self.epoch.elapsed() + rest).as_micros() as u64;
+        self.until.store(until, Ordering::Relaxed);
+    }
+}
+
 async fn write_loop(
     platform: Platform,
     mut receiver: mpsc::Receiver<Message>,
     counts: Arc<LogCounts>,
+    mut rest: Rest,
 ) {
     let config = platform.config().clone();
     let retention = Duration::from_secs(config.prediction_retention_days * 86_400);
@@ -134,6 +202,15 @@ async fn write_loop(
     loop {
         if receiver.recv_many(&mut messages, BATCH).await == 0 {
             return;
+        }
+        if messages.len() < BATCH {
+            tokio::time::sleep(GATHER).await;
+            while messages.len() < BATCH {
+                match receiver.try_recv() {
+                    Ok(m) => messages.push(m),
+                    Err(_) => break,
+                }
+            }
         }
         let mut closing = None;
         let mut requests = 0u64;
@@ -147,7 +224,10 @@ async fn write_loop(
                 Message::Close(done) => closing = Some(done),
             }
         }
-        match platform.record_predictions(&rows).await {
+        let started = Instant::now();
+        let written = platform.record_predictions(&rows).await;
+        rest.after(started.elapsed());
+        match written {
             Ok(()) => {
                 counts.written.fetch_add(requests, Ordering::Relaxed);
                 crate::metrics::prediction_log_written().increment(rows.len() as u64);
@@ -179,13 +259,7 @@ async fn write_loop(
 /// `<id>/<row>` for several.
 fn rows_of(e: Entry) -> Vec<NewPrediction> {
     let schema = &e.model.manifest.schema;
-    let raw = match e.model.signature.raw_rows(schema, &e.inputs, e.rows) {
-        Ok(raw) => raw,
-        Err(err) => {
-            tracing::warn!(error = %err, "a logged request no longer parses");
-            return Vec::new();
-        }
-    };
+    let rows = e.raw.len();
     let predicted: Vec<Target> = match decode(&schema.target, &e.logits, e.model.outputs) {
         Predictions::Classes { predicted, .. } => {
             let TargetSchema::Classification { labels, .. } = &schema.target else {
@@ -198,11 +272,12 @@ fn rows_of(e: Entry) -> Vec<NewPrediction> {
         }
         Predictions::Values(values) => values.into_iter().map(Target::Value).collect(),
     };
-    raw.into_iter()
+    e.raw
+        .into_iter()
         .zip(predicted)
         .enumerate()
         .map(|(r, ((inputs, categories), predicted))| NewPrediction {
-            id: if e.rows == 1 {
+            id: if rows == 1 {
                 e.id.clone()
             } else {
                 format!("{}/{r}", e.id)

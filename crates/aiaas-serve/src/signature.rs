@@ -73,18 +73,20 @@ impl Signature {
         }
     }
 
-    /// The scaled model inputs (`rows x schema.input_width()`) for the request's tensors.
+    /// The scaled model inputs (`rows x schema.input_width()`) for the request's tensors; with
+    /// `raw`, also each row's raw feature values, for the prediction log, from the same pass.
     pub fn prepare(
         &self,
         schema: &Schema,
         inputs: &[RequestInput],
+        mut raw: Option<&mut Vec<RawRow>>,
     ) -> Result<(Vec<f32>, usize), ServeError> {
         self.check_names(inputs)?;
         let encoder = &self.encoder;
         let width = encoder.width();
+        let features = schema.features.len();
         if self.dense {
             let input = &inputs[0];
-            let features = schema.features.len();
             let rows = check_shape(input, &[None, Some(features)])?;
             check_datatype(input, FP32)?;
             let values = numbers(input, rows * features)?;
@@ -94,8 +96,19 @@ impl Signature {
                     encoder.number(row, f, v);
                 }
             }
+            if let Some(out) = raw {
+                out.extend(
+                    values
+                        .chunks_exact(features)
+                        .map(|r| (r.iter().map(|&v| v as f32).collect(), None)),
+                );
+            }
             return Ok((x, rows));
         }
+        let has_categories = schema
+            .features
+            .iter()
+            .any(|f| matches!(f.kind, FeatureKind::Categorical { .. }));
         let mut rows = None;
         let mut x = Vec::new();
         for (f, feature) in schema.features.iter().enumerate() {
@@ -111,6 +124,10 @@ impl Signature {
                 None => {
                     rows = Some(n);
                     x = vec![0.0f32; n * width];
+                    if let Some(out) = raw.as_deref_mut() {
+                        let empty = (vec![f32::NAN; features], has_categories.then(Vec::new));
+                        out.resize(n, empty);
+                    }
                 }
                 Some(r) if r != n => {
                     return Err(bad(format!(
@@ -124,68 +141,33 @@ impl Signature {
             match feature.kind {
                 FeatureKind::Numeric { .. } => {
                     check_datatype(input, FP32)?;
-                    for (row, v) in rows_of.zip(numbers(input, n)?) {
+                    let values = numbers(input, n)?;
+                    for (row, &v) in rows_of.zip(&values) {
                         encoder.number(row, f, v);
+                    }
+                    if let Some(out) = raw.as_deref_mut() {
+                        for ((numbers, _), &v) in out.iter_mut().zip(&values) {
+                            numbers[f] = v as f32;
+                        }
                     }
                 }
                 FeatureKind::Categorical { .. } => {
                     check_datatype(input, BYTES)?;
-                    for (row, v) in rows_of.zip(texts(input, n)?) {
+                    let values = texts(input, n)?;
+                    for (row, &v) in rows_of.zip(&values) {
                         encoder.text(row, f, v);
+                    }
+                    if let Some(out) = raw.as_deref_mut() {
+                        for ((_, categories), &v) in out.iter_mut().zip(&values) {
+                            if let Some(c) = categories {
+                                c.push(v.to_string());
+                            }
+                        }
                     }
                 }
             }
         }
         Ok((x, rows.unwrap_or(0)))
-    }
-
-    /// The raw feature values of each of the `rows` rows of an already [prepared](Self::prepare)
-    /// request, for the prediction log: numbers in schema order (NaN at a categorical feature)
-    /// and, when the model has categorical features, their values in schema order.
-    pub fn raw_rows(
-        &self,
-        schema: &Schema,
-        inputs: &[RequestInput],
-        rows: usize,
-    ) -> Result<Vec<RawRow>, ServeError> {
-        let features = schema.features.len();
-        let mut values = vec![f32::NAN; rows * features];
-        let categorical = schema
-            .features
-            .iter()
-            .filter(|f| matches!(f.kind, FeatureKind::Categorical { .. }))
-            .count();
-        let mut texts_of = vec![Vec::with_capacity(categorical); rows];
-        if self.dense {
-            for (v, n) in values.iter_mut().zip(numbers(&inputs[0], rows * features)?) {
-                *v = n as f32;
-            }
-        } else {
-            for (f, feature) in schema.features.iter().enumerate() {
-                let Some(input) = inputs.iter().find(|i| i.name == feature.name) else {
-                    return Err(bad(format!("missing input {:?}", feature.name)));
-                };
-                match feature.kind {
-                    FeatureKind::Numeric { .. } => {
-                        for (r, n) in numbers(input, rows)?.into_iter().enumerate() {
-                            values[r * features + f] = n as f32;
-                        }
-                    }
-                    FeatureKind::Categorical { .. } => {
-                        for (row, t) in texts_of.iter_mut().zip(texts(input, rows)?) {
-                            row.push(t.to_string());
-                        }
-                    }
-                }
-            }
-        }
-        Ok(values
-            .chunks(features.max(1))
-            .take(rows)
-            .map(<[f32]>::to_vec)
-            .zip(texts_of)
-            .map(|(v, t)| (v, (categorical > 0).then_some(t)))
-            .collect())
     }
 
     /// The response tensors for `logits` (`rows x cols`), limited to `requested` if given.

@@ -9,6 +9,11 @@
 //! 10 ms, and at least 60% of the ceiling. Peers measured on the same model: Triton (CPU) about
 //! 1,800 requests/s, FastAPI + ONNX Runtime about 2,300.
 //!
+//! Those runs keep the prediction log off; then the mnist mlp at concurrency 64 is measured on a
+//! second server with the log on at 100% sampling, alternating with the first (two rounds,
+//! medians), against the target of at least 90% of the throughput without the log, with the
+//! rows the log wrote and the requests it dropped.
+//!
 //! Run: `cargo bench -p aiaas --bench serving` (AIAAS_BENCH_SECONDS sets each run's length).
 
 #[path = "../tests/it/server.rs"]
@@ -47,9 +52,14 @@ fn main() {
         .write(&w.join("ceiling"))
         .unwrap();
 
-    let server = ServerProcess::start(&w.join("data"), &[]);
-    for model in ["mnist", "ceiling"] {
-        let (status, text) = server.request(
+    let server = ServerProcess::start(&w.join("data"), &["--prediction-sample", "0"]);
+    let logging = ServerProcess::start(&w.join("data-logged"), &["--prediction-sample", "1"]);
+    for (s, model) in [
+        (&server, "mnist"),
+        (&server, "ceiling"),
+        (&logging, "mnist"),
+    ] {
+        let (status, text) = s.request(
             "POST",
             &format!("/api/v1/models/{model}/versions"),
             &archive(&w.join(model)),
@@ -114,6 +124,51 @@ fn main() {
     );
     println!(
         "peers on the same model (measured for the issue): Triton CPU ~1,800 requests/s, FastAPI + ONNX Runtime ~2,300"
+    );
+
+    // The prediction log's cost: the same load with the log off and at 100%, alternating.
+    let logged_url = format!("http://{}", logging.addr);
+    let rate = |url: &str| -> f64 {
+        let out = aiaas(
+            w,
+            &[
+                "bench",
+                "--server",
+                url,
+                "--model",
+                "mnist",
+                "--concurrency",
+                "64",
+                "--seconds",
+                &seconds.to_string(),
+                "--json",
+            ],
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        r["requests_per_second"].as_f64().unwrap()
+    };
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        off.push(rate(&url));
+        on.push(rate(&logged_url));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[0] + v[v.len() - 1]) / 2.0
+    };
+    let (off, on) = (median(&mut off), median(&mut on));
+    let (_, text) = logging.request("GET", "/metrics", b"");
+    let counter = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    println!(
+        "prediction log at 100%: mnist at concurrency 64, {on:.0} requests/s against {off:.0} with it off ({:.0}%; target >= 90%); {:.0} rows written, {:.0} requests dropped",
+        100.0 * on / off,
+        counter("aiaas_prediction_log_rows_total"),
+        counter("aiaas_prediction_log_dropped_total"),
     );
 }
 
