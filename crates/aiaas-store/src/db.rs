@@ -48,6 +48,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "predictions",
         include_str!("../migrations/sqlite/0002_predictions.sql"),
     ),
+    (
+        3,
+        "monitoring",
+        include_str!("../migrations/sqlite/0003_monitoring.sql"),
+    ),
 ];
 
 /// A [`MigrationSource`] over migrations embedded with `include_str!` (sqlx's `migrate!` macro

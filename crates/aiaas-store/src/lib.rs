@@ -20,6 +20,7 @@ mod datasets;
 mod db;
 mod error;
 mod jobs;
+mod monitoring;
 mod predictions;
 mod registry;
 
@@ -28,6 +29,7 @@ pub use config::{StoreConfig, redact_url};
 pub use datasets::{DatasetRecord, NewDataset};
 pub use error::{Result, StoreError};
 pub use jobs::{EpochRow, JobEvent, JobRecord, JobResult, MAX_INTERRUPTIONS};
+pub use monitoring::{ModelEvent, PolicyRecord};
 pub use predictions::{Labelled, NewPrediction, PredictionRow, Target, Window};
 pub use registry::{
     MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, ModelRecord, ModelSummary, NewVersion, VersionRecord,

@@ -5,6 +5,7 @@ mod concurrency;
 mod config;
 mod datasets;
 mod jobs;
+mod monitoring;
 mod predictions;
 mod registry;
 mod reopen;
