@@ -41,6 +41,11 @@ use utoipa::OpenApi;
         monitoring::feedback,
         monitoring::quality,
         monitoring::drift,
+        monitoring::set_policy,
+        monitoring::show_policy,
+        monitoring::delete_policy,
+        monitoring::events,
+        monitoring::rollback,
     ),
     // The event stream's items are not a response body, so name their schema here.
     components(schemas(ErrorBody, AliasBody, TagBody, JobEvent))

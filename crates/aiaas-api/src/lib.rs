@@ -96,6 +96,14 @@ pub fn router(state: AppState) -> Router {
         .route("/models/{name}/feedback", post(monitoring::feedback))
         .route("/models/{name}/quality", get(monitoring::quality))
         .route("/models/{name}/drift", get(monitoring::drift))
+        .route(
+            "/models/{name}/policy",
+            put(monitoring::set_policy)
+                .get(monitoring::show_policy)
+                .delete(monitoring::delete_policy),
+        )
+        .route("/models/{name}/events", get(monitoring::events))
+        .route("/models/{name}/rollback", post(monitoring::rollback))
         .route("/openapi.json", get(docs::openapi_json));
     let infer_limit = DefaultBodyLimit::max(MAX_INFER_BYTES);
     let inference = Router::new()

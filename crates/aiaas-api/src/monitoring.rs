@@ -1,14 +1,19 @@
-//! Monitoring under `/api/v1/models/{name}`: feedback (labels for logged predictions by id) and
-//! the realised quality of a version over a window of them. Quality figures are also set as
-//! Prometheus gauges when computed.
+//! Monitoring under `/api/v1/models/{name}`: feedback (labels for logged predictions by id), the
+//! realised quality and the input drift of a version over a window of them (quality figures are
+//! also set as Prometheus gauges when computed), the monitoring policy, the model's events and
+//! rollback.
 
 use crate::error::{ApiError, ErrorBody};
 use aiaas_serve::metrics;
-use aiaas_service::{DriftReport, Feedback, FeedbackOutcome, Platform, QualityReport, WindowSpec};
+use aiaas_service::{
+    DriftReport, Feedback, FeedbackOutcome, ModelEvent, MonitorPolicy, Platform, PolicyState,
+    QualityReport, WindowSpec,
+};
 use aiaas_types::{ModelName, Version};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -110,4 +115,97 @@ pub async fn drift(
     let Query(window) = query?;
     let model = ModelName::new(name)?;
     Ok(Json(p.drift(&model, &window.into()).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/models/{name}/policy", tag = "monitoring",
+    params(("name" = String, Path, description = "Model name")),
+    request_body(content = Object, description = "`accuracy_floor` (classification) or \
+        `rmse_ceiling` (regression), `drift_share` (default 0.5; 0: off), `min_labelled` \
+        (default 100), `window` (the last N predictions of the champion, default 1,000), \
+        `check_interval_s` (default 300)"),
+    responses(
+        (status = 200, description = "The policy and its next check (at once)", body = Object),
+        (status = 400, description = "Malformed JSON, unknown field or invalid name", body = ErrorBody),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 422, description = "A setting out of range", body = ErrorBody),
+    ))]
+pub async fn set_policy(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    body: std::result::Result<Json<MonitorPolicy>, JsonRejection>,
+) -> Result<Json<PolicyState>> {
+    let Json(policy) = body?;
+    Ok(Json(p.set_policy(&ModelName::new(name)?, policy).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/policy", tag = "monitoring",
+    params(("name" = String, Path, description = "Model name")),
+    responses(
+        (status = 200, description = "The policy and its next check", body = Object),
+        (status = 404, description = "No such model, or no policy", body = ErrorBody),
+    ))]
+pub async fn show_policy(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+) -> Result<Json<PolicyState>> {
+    Ok(Json(p.policy(&ModelName::new(name)?).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/models/{name}/policy", tag = "monitoring",
+    params(("name" = String, Path, description = "Model name")),
+    responses(
+        (status = 204, description = "No longer watched"),
+        (status = 404, description = "No such policy", body = ErrorBody),
+    ))]
+pub async fn delete_policy(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+) -> Result<StatusCode> {
+    p.delete_policy(&ModelName::new(name)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?after=` of the events list.
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    after: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/events", tag = "monitoring",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("after" = Option<i64>, Query, description = "Only events after this sequence number"),
+    ),
+    responses(
+        (status = 200, description = "The model's history: `breach` (reason, value, limit, \
+            version, rows), `rolled_back` (from, to)", body = Vec<ModelEvent>),
+        (status = 404, description = "No such model", body = ErrorBody),
+    ))]
+pub async fn events(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+    query: std::result::Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Vec<ModelEvent>>> {
+    let Query(q) = query?;
+    let model = ModelName::new(name)?;
+    Ok(Json(p.model_events(&model, q.after.unwrap_or(0)).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/models/{name}/rollback", tag = "monitoring",
+    params(("name" = String, Path, description = "Model name")),
+    responses(
+        (status = 200, description = "`champion` and `previous` swapped: `from` (the version \
+            that was champion) and `to` (the one serving now)", body = Object),
+        (status = 404, description = "No such model", body = ErrorBody),
+        (status = 409, description = "The model has no champion and previous aliases", body = ErrorBody),
+    ))]
+pub async fn rollback(
+    State(p): State<Platform>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    let model = ModelName::new(name)?;
+    let (from, to) = p.rollback(&model).await?;
+    Ok(Json(
+        serde_json::json!({"model": model, "from": from, "to": to}),
+    ))
 }

@@ -12,10 +12,11 @@ mod jobs;
 mod monitor;
 mod registry;
 mod serving;
+mod update_loop;
 mod worker;
 
 pub use aiaas_store::{
-    DatasetRecord, EpochRow, JobEvent, JobRecord, Labelled, ModelRecord, ModelSummary,
+    DatasetRecord, EpochRow, JobEvent, JobRecord, Labelled, ModelEvent, ModelRecord, ModelSummary,
     NewPrediction, PredictionRow, Store, StoreConfig, StoreError, Target, VersionRecord, Window,
 };
 pub use config::ServiceConfig;
@@ -27,6 +28,7 @@ pub use monitor::{
 };
 pub use registry::{DEFAULT_ALIAS, default_version};
 pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
+pub use update_loop::{Breach, MonitorPolicy, PolicyState};
 
 use aiaas_types::{JobId, ModelName};
 use std::collections::HashMap;
@@ -49,6 +51,8 @@ struct Inner {
     /// Fired with a model's name whenever its versions or aliases change, so serving can follow.
     model_changed: broadcast::Sender<ModelName>,
     /// Wakes idle workers when a job is queued or the platform stops.
+    /// Wakes background loops at shutdown (job workers have `wake`).
+    stop: Notify,
     wake: Notify,
     /// Cancel flags of the jobs running in this process.
     running: Mutex<HashMap<JobId, Arc<AtomicBool>>>,
@@ -83,15 +87,17 @@ impl Platform {
                 job_changed: broadcast::channel(256).0,
                 model_changed: broadcast::channel(256).0,
                 wake: Notify::new(),
+                stop: Notify::new(),
                 running: Mutex::new(HashMap::new()),
                 blob_gate: RwLock::new(()),
                 stopping: AtomicBool::new(false),
                 workers: Mutex::new(Vec::new()),
             }),
         };
-        let handles = (0..platform.inner.config.workers)
+        let mut handles: Vec<JoinHandle<()>> = (0..platform.inner.config.workers)
             .map(|i| tokio::spawn(platform.clone().worker_loop(format!("worker-{i}"))))
             .collect();
+        handles.push(tokio::spawn(platform.clone().update_loop()));
         *platform.inner.workers.lock().expect("workers lock") = handles;
         Ok(platform)
     }
@@ -125,6 +131,7 @@ impl Platform {
     pub async fn shutdown(&self) {
         self.inner.stopping.store(true, Ordering::SeqCst);
         self.inner.wake.notify_waiters();
+        self.inner.stop.notify_waiters();
         let handles = std::mem::take(&mut *self.inner.workers.lock().expect("workers lock"));
         for handle in handles {
             if let Err(e) = handle.await {

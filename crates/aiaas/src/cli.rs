@@ -428,6 +428,8 @@ pub enum ModelsCommand {
         alias: AliasName,
         version: Version,
     },
+    /// Restore the previous champion: swap the aliases champion and previous.
+    Rollback { name: ModelName },
     /// Delete a version no alias points at.
     Delete { name: ModelName, version: Version },
     /// Download a version as a tar archive.

@@ -241,6 +241,9 @@ async fn the_openapi_document_and_docs_page_are_served() {
         ("/api/v1/models/{name}/feedback", &["post"]),
         ("/api/v1/models/{name}/quality", &["get"]),
         ("/api/v1/models/{name}/drift", &["get"]),
+        ("/api/v1/models/{name}/policy", &["put", "get", "delete"]),
+        ("/api/v1/models/{name}/events", &["get"]),
+        ("/api/v1/models/{name}/rollback", &["post"]),
     ];
     assert_eq!(doc["paths"].as_object().unwrap().len(), routes.len());
     for (path, methods) in routes {

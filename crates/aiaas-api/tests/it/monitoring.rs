@@ -298,3 +298,175 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_breached_policy_is_recorded_and_rollback_restores_the_previous_champion() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        server.upload("iris", crate::IRIS).await.status(),
+        StatusCode::CREATED
+    );
+    for _ in 0..2 {
+        let job = server
+            .train(json!({"kind": "train", "dataset": "iris", "epochs": 40, "lr": 0.02}))
+            .await;
+        assert_eq!(job["state"], "succeeded", "{job}");
+    }
+    for (alias, version) in [("champion", 2), ("previous", 1)] {
+        let res = server
+            .http
+            .put(server.url(&format!("/api/v1/models/iris/aliases/{alias}")))
+            .json(&json!({"version": version}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    // Predictions of the champion, then labels with classes 0 and 1 swapped.
+    let text = std::str::from_utf8(crate::IRIS).unwrap();
+    let rows: Vec<(Vec<f64>, String)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut c: Vec<&str> = l.split(',').collect();
+            let y = c.pop().unwrap().to_string();
+            (c.iter().map(|v| v.parse().unwrap()).collect(), y)
+        })
+        .collect();
+    for (i, (x, _)) in rows.iter().enumerate() {
+        let body = json!({"id": format!("q{i}"), "inputs": [
+            {"name": "input", "shape": [1, 4], "datatype": "FP32", "data": x}
+        ]});
+        let res = server.post_json("/v2/models/iris/infer", &body).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    logged(&server, "iris", rows.len()).await;
+    let swapped: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (_, y))| {
+            let y = match y.as_str() {
+                "0" => "1",
+                "1" => "0",
+                other => other,
+            };
+            json!({"id": format!("q{i}"), "label": y})
+        })
+        .collect();
+    let res = server
+        .post_json("/api/v1/models/iris/feedback", &json!(swapped))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // A bad policy is refused; a good one is checked at once.
+    let bad = server
+        .http
+        .put(server.url("/api/v1/models/iris/policy"))
+        .json(&json!({"accuracy_floor": 1.5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let policy = json!({"accuracy_floor": 0.8, "min_labelled": 50, "check_interval_s": 1, "drift_share": 0.0});
+    let res = server
+        .http
+        .put(server.url("/api/v1/models/iris/policy"))
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let mut breach = Value::Null;
+    for _ in 0..100 {
+        let events: Value = server.get_json("/api/v1/models/iris/events").await;
+        if let Some(e) = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "breach")
+        {
+            breach = e.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(breach["data"]["reason"], "accuracy", "{breach}");
+    assert_eq!(breach["data"]["version"], 2);
+    assert!(breach["data"]["value"].as_f64().unwrap() < 0.8, "{breach}");
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("aiaas_monitor_breaches_total{"),
+        "{metrics}"
+    );
+
+    // Rollback: the previous champion serves again, and the swap is an event.
+    let res = server
+        .post_json("/api/v1/models/iris/rollback", &json!({}))
+        .await;
+    let moved: Value = res.json().await.unwrap();
+    assert_eq!(
+        (moved["from"].clone(), moved["to"].clone()),
+        (json!(2), json!(1))
+    );
+    let model: Value = server.get_json("/api/v1/models/iris").await;
+    assert_eq!(model["aliases"]["champion"], 1, "{model}");
+    assert_eq!(model["aliases"]["previous"], 2, "{model}");
+    // Serving follows the alias as soon as the pool hears of the change.
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        let res = server
+            .post_json(
+                "/v2/models/iris/infer",
+                &json!({"inputs": [
+                    {"name": "input", "shape": [1, 4], "datatype": "FP32", "data": rows[0].0}
+                ]}),
+            )
+            .await;
+        answer = res.json().await.unwrap();
+        if answer["model_version"] == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(answer["model_version"], "1", "{answer}");
+    let events: Value = server.get_json("/api/v1/models/iris/events").await;
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "rolled_back")
+    );
+
+    // Without a policy or a previous version: clear answers.
+    let res = server
+        .http
+        .delete(server.url("/api/v1/models/iris/policy"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.get("/api/v1/models/iris/policy").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let res = server
+        .http
+        .delete(server.url("/api/v1/models/iris/aliases/previous"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = server
+        .post_json("/api/v1/models/iris/rollback", &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    server.stop().await;
+}

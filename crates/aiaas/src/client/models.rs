@@ -66,6 +66,18 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
                     println!("model {name}: alias {alias} -> version {version}");
                 }
             }
+            ModelsCommand::Rollback { name } => {
+                let answer = client.post(&format!("/models/{name}/rollback")).await?;
+                if json {
+                    show::print_json(&answer);
+                } else {
+                    println!(
+                        "model {name}: champion is version {} again (was {}; now aliased previous)",
+                        text(at(&answer, "/to")),
+                        text(at(&answer, "/from"))
+                    );
+                }
+            }
             ModelsCommand::Delete { name, version } => {
                 client
                     .delete(&format!("/models/{name}/versions/{version}"))

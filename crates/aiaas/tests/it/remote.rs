@@ -316,3 +316,38 @@ fn optimize_on_a_server_registers_the_variant_with_its_report() {
         "{stderr}"
     );
 }
+
+#[test]
+fn rollback_swaps_champion_and_previous() {
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[]);
+    let url = format!("http://{}", server.addr);
+    let w = work.path();
+    for _ in 0..2 {
+        ok(
+            w,
+            &["train", "--server", &url, "--data", "iris", "--epochs", "5"],
+        );
+    }
+    let out = aiaas(w, &["models", "rollback", "iris", "--server", &url]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no champion and previous"), "{err}");
+    ok(
+        w,
+        &["models", "alias", "iris", "champion", "2", "--server", &url],
+    );
+    ok(
+        w,
+        &["models", "alias", "iris", "previous", "1", "--server", &url],
+    );
+    let said = ok(w, &["models", "rollback", "iris", "--server", &url]);
+    assert!(
+        said.contains("champion is version 1 again (was 2"),
+        "{said}"
+    );
+    let model = server.json("GET", "/api/v1/models/iris", b"");
+    assert_eq!(model["aliases"]["champion"], 1, "{model}");
+    assert_eq!(model["aliases"]["previous"], 2, "{model}");
+}

@@ -1,0 +1,261 @@
+//! The model update loop's watch: a monitoring policy per model, checked on its interval
+//! against the latest window of predictions (quality once enough labels arrived, drift of the
+//! inputs); a breach is recorded as a model event and counted. `rollback` restores the previous
+//! champion.
+
+use crate::monitor::WindowSpec;
+use crate::{Platform, ServiceError};
+use aiaas_stats::Metrics;
+use aiaas_store::ModelEvent;
+use aiaas_types::{ModelName, Version};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How often the loop looks for policies that are due.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What to watch on a model, and how often.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorPolicy {
+    /// Classification: a breach when the window's accuracy falls below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_floor: Option<f64>,
+    /// Regression: a breach when the window's RMSE rises above this (target units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rmse_ceiling: Option<f64>,
+    /// A breach when at least this share of the input features drifted (default 0.5, as the
+    /// drift report's window flag); 0 turns the drift check off.
+    #[serde(default = "default_drift_share")]
+    pub drift_share: f64,
+    /// Quality is judged only with at least this many labelled predictions (default 100).
+    #[serde(default = "default_min_labelled")]
+    pub min_labelled: usize,
+    /// The window: the most recent this many predictions of the champion (default 1,000).
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// Seconds between checks (default 300).
+    #[serde(default = "default_interval")]
+    pub check_interval_s: u64,
+}
+
+fn default_drift_share() -> f64 {
+    0.5
+}
+fn default_min_labelled() -> usize {
+    100
+}
+fn default_window() -> usize {
+    1_000
+}
+fn default_interval() -> u64 {
+    300
+}
+
+impl MonitorPolicy {
+    fn validate(&self) -> Result<(), String> {
+        let fraction = |v: f64| (0.0..=1.0).contains(&v);
+        if self.accuracy_floor.is_some_and(|f| !fraction(f)) {
+            return Err("accuracy_floor must be between 0 and 1".into());
+        }
+        if self
+            .rmse_ceiling
+            .is_some_and(|c| !(c.is_finite() && c > 0.0))
+        {
+            return Err("rmse_ceiling must be a number above 0".into());
+        }
+        if !fraction(self.drift_share) {
+            return Err("drift_share must be between 0 (off) and 1".into());
+        }
+        if self.min_labelled == 0 || self.window == 0 {
+            return Err("min_labelled and window must be at least 1".into());
+        }
+        if self.check_interval_s == 0 || self.check_interval_s > 86_400 * 30 {
+            return Err("check_interval_s must be between 1 and 2,592,000 (30 days)".into());
+        }
+        Ok(())
+    }
+}
+
+/// A policy with the time of its next check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyState {
+    pub model: ModelName,
+    pub policy: MonitorPolicy,
+    /// ms since the Unix epoch.
+    pub next_check_ms: i64,
+}
+
+/// What a check found wrong.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Breach {
+    pub version: Version,
+    /// `accuracy`, `rmse` or `drift`.
+    pub reason: String,
+    /// The figure that breached the policy, and the limit.
+    pub value: f64,
+    pub limit: f64,
+    /// Predictions (labelled ones, for quality) in the window.
+    pub rows: usize,
+}
+
+impl Platform {
+    /// Sets the monitoring policy of `model` (checked at once, then on its interval).
+    pub async fn set_policy(
+        &self,
+        model: &ModelName,
+        policy: MonitorPolicy,
+    ) -> Result<PolicyState, ServiceError> {
+        policy.validate().map_err(ServiceError::Invalid)?;
+        self.model(model).await?;
+        let json = serde_json::to_value(&policy).expect("a policy serializes");
+        self.store().set_policy(model, &json).await?;
+        self.policy(model).await
+    }
+
+    /// The monitoring policy of `model`.
+    pub async fn policy(&self, model: &ModelName) -> Result<PolicyState, ServiceError> {
+        let record = self.store().policy(model).await?.ok_or_else(|| {
+            ServiceError::NotFound(format!("model \"{model}\" has no monitoring policy"))
+        })?;
+        Ok(PolicyState {
+            model: record.model,
+            policy: serde_json::from_value(record.policy)
+                .map_err(|e| ServiceError::Corrupt(format!("{model}'s policy: {e}")))?,
+            next_check_ms: record.next_check_ms,
+        })
+    }
+
+    pub async fn delete_policy(&self, model: &ModelName) -> Result<(), ServiceError> {
+        Ok(self.store().delete_policy(model).await?)
+    }
+
+    /// `model`'s events (breaches, rollbacks) after sequence number `after`.
+    pub async fn model_events(
+        &self,
+        model: &ModelName,
+        after: i64,
+    ) -> Result<Vec<ModelEvent>, ServiceError> {
+        self.model(model).await?;
+        Ok(self.store().model_events(model, after).await?)
+    }
+
+    /// Restores the previous champion: swaps the aliases `champion` and `previous` (serving
+    /// follows at once) and records a `rolled_back` event. Returns `(from, to)`.
+    pub async fn rollback(&self, model: &ModelName) -> Result<(Version, Version), ServiceError> {
+        self.model(model).await?;
+        let (from, to) = self.store().rollback(model).await?;
+        self.store()
+            .append_model_event(model, "rolled_back", &json!({"from": from, "to": to}))
+            .await?;
+        tracing::info!(model = %model, from, to, "rolled back");
+        self.model_changed(model);
+        Ok((from, to))
+    }
+
+    /// Checks `model` against `policy` now; records and returns the breaches.
+    pub async fn check_policy(
+        &self,
+        model: &ModelName,
+        policy: &MonitorPolicy,
+    ) -> Result<Vec<Breach>, ServiceError> {
+        let window = WindowSpec {
+            version: None,
+            since: None,
+            last: Some(policy.window),
+        };
+        let mut breaches = Vec::new();
+        // No labels yet, or no predictions: nothing to judge, not an error.
+        if let Ok(q) = self.quality(model, &window).await
+            && q.labelled >= policy.min_labelled
+        {
+            let breach = |reason: &str, value: f64, limit: f64| Breach {
+                version: q.version,
+                reason: reason.into(),
+                value,
+                limit,
+                rows: q.labelled,
+            };
+            match &q.metrics {
+                Metrics::Classification(c) => {
+                    if let Some(floor) = policy.accuracy_floor
+                        && c.accuracy < floor
+                    {
+                        breaches.push(breach("accuracy", c.accuracy, floor));
+                    }
+                }
+                Metrics::Regression(r) => {
+                    if let Some(ceiling) = policy.rmse_ceiling
+                        && r.rmse > ceiling
+                    {
+                        breaches.push(breach("rmse", r.rmse, ceiling));
+                    }
+                }
+            }
+        }
+        if policy.drift_share > 0.0
+            && let Ok(d) = self.drift(model, &window).await
+            && d.decided_features > 0
+        {
+            let share = d.drifted_features as f64 / d.decided_features as f64;
+            if share >= policy.drift_share {
+                breaches.push(Breach {
+                    version: d.version,
+                    reason: "drift".into(),
+                    value: share,
+                    limit: policy.drift_share,
+                    rows: d.rows,
+                });
+            }
+        }
+        for b in &breaches {
+            let data = serde_json::to_value(b).expect("a breach serializes");
+            self.store()
+                .append_model_event(model, "breach", &data)
+                .await?;
+            metrics::counter!("aiaas_monitor_breaches_total", "model" => model.to_string(), "reason" => b.reason.clone())
+                .increment(1);
+            tracing::warn!(model = %model, reason = %b.reason, value = b.value, limit = b.limit, "monitoring policy breached");
+        }
+        Ok(breaches)
+    }
+
+    /// Checks every policy that is due, until shutdown.
+    pub(crate) async fn update_loop(self) {
+        while !self.stopping() {
+            if let Err(e) = self.check_due().await {
+                tracing::warn!(error = %e, "could not check monitoring policies");
+            }
+            // Shutdown wakes the loop: it ends without waiting out a tick.
+            let _ = tokio::time::timeout(TICK, self.inner.stop.notified()).await;
+        }
+    }
+
+    async fn check_due(&self) -> Result<(), ServiceError> {
+        for record in self.store().due_policies(now_ms()).await? {
+            let model = record.model.clone();
+            let next = match serde_json::from_value::<MonitorPolicy>(record.policy) {
+                Ok(policy) => {
+                    if let Err(e) = self.check_policy(&model, &policy).await {
+                        tracing::warn!(model = %model, error = %e, "monitoring check failed");
+                    }
+                    policy.check_interval_s
+                }
+                Err(e) => {
+                    tracing::warn!(model = %model, error = %e, "unreadable monitoring policy");
+                    default_interval()
+                }
+            };
+            let next_ms = now_ms() + i64::try_from(next * 1000).unwrap_or(i64::MAX / 2);
+            self.store().set_next_check(&model, next_ms).await?;
+        }
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
