@@ -91,6 +91,58 @@ impl Dataset {
         }
     }
 
+    /// A row as a served request gives it (`numbers` in column order, NaN at a categorical
+    /// column; `categories` the categorical values in column order) in this dataset's
+    /// encoding: numbers as they are, a category one-hot over its column's vocabulary (a value
+    /// the column never saw: all zeros, as the schema encodes it).
+    pub fn encode_raw(&self, numbers: &[f32], categories: &[String]) -> Vec<f32> {
+        let mut row = Vec::with_capacity(self.width());
+        let mut category = categories.iter();
+        for (c, column) in self.columns.iter().enumerate() {
+            match column {
+                Column::Numeric { .. } => row.push(numbers.get(c).copied().unwrap_or(f32::NAN)),
+                Column::Categorical { vocabulary, .. } => {
+                    let value = category.next();
+                    row.extend(
+                        vocabulary
+                            .iter()
+                            .map(|v| f32::from(u8::from(Some(v) == value))),
+                    );
+                }
+            }
+        }
+        row
+    }
+
+    /// The dataset of `rows` of this one followed by `extra_x` (rows in this encoding) with
+    /// targets `extra_y`; it has no predefined test rows.
+    pub fn with_rows(&self, rows: &[usize], extra_x: &[f32], extra_y: &[f32]) -> Dataset {
+        let width = self.width();
+        assert_eq!(
+            extra_x.len(),
+            extra_y.len() * width,
+            "with_rows: extra shape"
+        );
+        let mut x = Vec::with_capacity((rows.len() + extra_y.len()) * width);
+        let mut y = Vec::with_capacity(rows.len() + extra_y.len());
+        for &r in rows {
+            x.extend_from_slice(&self.x[r * width..(r + 1) * width]);
+            y.push(self.y[r]);
+        }
+        x.extend_from_slice(extra_x);
+        y.extend_from_slice(extra_y);
+        Dataset {
+            name: self.name.clone(),
+            digest: self.digest.clone(),
+            columns: self.columns.clone(),
+            target: self.target.clone(),
+            rows: y.len(),
+            x,
+            y,
+            test_rows: None,
+        }
+    }
+
     /// Number of classes (classification) or 1 (regression).
     pub fn num_classes(&self) -> usize {
         match &self.target {

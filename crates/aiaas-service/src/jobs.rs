@@ -4,7 +4,9 @@
 use crate::datasets::blocking;
 use crate::{Platform, ServiceError, default_version};
 use aiaas_store::{EpochRow, JobEvent, JobRecord};
-use aiaas_types::{DatasetName, JobId, JobSpec, JobState, OptimizeJob, SplitSpec};
+use aiaas_types::{
+    DatasetName, JobId, JobSpec, JobState, ModelName, OptimizeJob, RetrainJob, SplitSpec, Version,
+};
 use futures_util::Stream;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -37,6 +39,7 @@ impl Platform {
                 (train.dataset.clone(), train.model_name())
             }
             JobSpec::Optimize(job) => (self.check_optimize(job).await?, job.model.clone()),
+            JobSpec::Retrain(job) => (self.check_retrain(job).await?, job.model.clone()),
         };
         let job = self.store().create_job(&spec, &dataset, &model).await?;
         tracing::info!(job = %job.id, dataset = %dataset, "job queued");
@@ -49,31 +52,10 @@ impl Platform {
     /// an alias that moves before the job runs does not change what it optimizes). Returns the
     /// dataset the parent was trained on, which the job needs.
     async fn check_optimize(&self, job: &mut OptimizeJob) -> Result<DatasetName, ServiceError> {
-        let reference = match &job.version {
-            Some(v) => v.clone(),
-            None => default_version(&self.model(&job.model).await?)
-                .ok_or_else(|| {
-                    ServiceError::NotFound(format!("model \"{}\" has no versions", job.model))
-                })?
-                .to_string(),
-        };
-        let record = self.version(&job.model, &reference).await?;
-        let Some(dataset) = record.dataset.clone() else {
-            return Err(ServiceError::Invalid(format!(
-                "{}@{} was not trained on a registered dataset, so it cannot be fine-tuned or \
-                 compared on its test split",
-                job.model, record.version
-            )));
-        };
-        self.store().dataset(&dataset).await.map_err(|_| {
-            ServiceError::Invalid(format!(
-                "the dataset {dataset} that {}@{} was trained on is no longer registered",
-                job.model, record.version
-            ))
-        })?;
-        let parent = self
-            .load_bundle(&job.model, &record.version.to_string())
+        let (version, dataset) = self
+            .parent_with_dataset(&job.model, job.version.as_deref())
             .await?;
+        let parent = self.load_bundle(&job.model, &version.to_string()).await?;
         aiaas_optimize::check_recipe(&parent, &job.recipe)
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         if let Some(d) = job.max_drop
@@ -83,8 +65,74 @@ impl Platform {
                 "max_drop must be a number >= 0, got {d}"
             )));
         }
-        job.version = Some(record.version.to_string());
+        job.version = Some(version.to_string());
         Ok(dataset)
+    }
+
+    /// Checks a retrain job: the version exists and was trained on a registered dataset, the
+    /// model has labelled production rows; pins the version number. Returns the dataset.
+    async fn check_retrain(&self, job: &mut RetrainJob) -> Result<DatasetName, ServiceError> {
+        if let Some(m) = job.margin
+            && !(m.is_finite() && m >= 0.0)
+        {
+            return Err(ServiceError::Invalid(format!(
+                "margin must be a number >= 0, got {m}"
+            )));
+        }
+        let (version, dataset) = self
+            .parent_with_dataset(&job.model, job.version.as_deref())
+            .await?;
+        let labelled = aiaas_store::Window {
+            labelled: true,
+            last: Some(1),
+            ..Default::default()
+        };
+        if self
+            .store()
+            .predictions(&job.model, &labelled)
+            .await?
+            .is_empty()
+        {
+            return Err(ServiceError::Invalid(format!(
+                "model {} has no labelled production rows to retrain with; send labels with \
+                 POST /api/v1/models/{}/feedback",
+                job.model, job.model
+            )));
+        }
+        job.version = Some(version.to_string());
+        Ok(dataset)
+    }
+
+    /// The version `reference` names (default: the champion, else the newest) and the
+    /// registered dataset it was trained on.
+    async fn parent_with_dataset(
+        &self,
+        model: &ModelName,
+        reference: Option<&str>,
+    ) -> Result<(Version, DatasetName), ServiceError> {
+        let reference = match reference {
+            Some(v) => v.to_string(),
+            None => default_version(&self.model(model).await?)
+                .ok_or_else(|| {
+                    ServiceError::NotFound(format!("model \"{model}\" has no versions"))
+                })?
+                .to_string(),
+        };
+        let record = self.version(model, &reference).await?;
+        let Some(dataset) = record.dataset.clone() else {
+            return Err(ServiceError::Invalid(format!(
+                "{model}@{} was not trained on a registered dataset, so it cannot be retrained \
+                 or compared on its test split",
+                record.version
+            )));
+        };
+        self.store().dataset(&dataset).await.map_err(|_| {
+            ServiceError::Invalid(format!(
+                "the dataset {dataset} that {model}@{} was trained on is no longer registered",
+                record.version
+            ))
+        })?;
+        Ok((record.version, dataset))
     }
 
     pub async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>, ServiceError> {

@@ -11,6 +11,7 @@ mod error;
 mod jobs;
 mod monitor;
 mod registry;
+mod retrain;
 mod serving;
 mod update_loop;
 mod worker;
@@ -27,6 +28,7 @@ pub use monitor::{
     QualityDiagnosis, QualityReport, WindowSpec,
 };
 pub use registry::{DEFAULT_ALIAS, default_version};
+pub use retrain::{RetrainReport, Scores};
 pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
 pub use update_loop::{Breach, MonitorPolicy, PolicyState};
 

@@ -7,7 +7,7 @@ use crate::monitor::WindowSpec;
 use crate::{Platform, ServiceError};
 use aiaas_stats::Metrics;
 use aiaas_store::ModelEvent;
-use aiaas_types::{ModelName, Version};
+use aiaas_types::{JobSpec, JobState, ModelName, RetrainJob, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +38,13 @@ pub struct MonitorPolicy {
     /// Seconds between checks (default 300).
     #[serde(default = "default_interval")]
     pub check_interval_s: u64,
+    /// On a breach, start a retrain job (unless one is already queued or running): the
+    /// champion's data plus the labelled production rows, promoted only if it wins.
+    #[serde(default)]
+    pub auto_retrain: bool,
+    /// How much better the retrained challenger must be on the recent holdout (default 0).
+    #[serde(default)]
+    pub promote_margin: f64,
 }
 
 fn default_drift_share() -> f64 {
@@ -70,6 +77,9 @@ impl MonitorPolicy {
         }
         if self.min_labelled == 0 || self.window == 0 {
             return Err("min_labelled and window must be at least 1".into());
+        }
+        if !(self.promote_margin.is_finite() && self.promote_margin >= 0.0) {
+            return Err("promote_margin must be a number >= 0".into());
         }
         if self.check_interval_s == 0 || self.check_interval_s > 86_400 * 30 {
             return Err("check_interval_s must be between 1 and 2,592,000 (30 days)".into());
@@ -218,7 +228,34 @@ impl Platform {
                 .increment(1);
             tracing::warn!(model = %model, reason = %b.reason, value = b.value, limit = b.limit, "monitoring policy breached");
         }
+        if !breaches.is_empty() && policy.auto_retrain {
+            self.start_retrain(model, policy.promote_margin).await?;
+        }
         Ok(breaches)
+    }
+
+    /// Queues a retrain of `model`'s champion unless one is queued or running; records
+    /// `retrain_started` (or `retrain_refused`, with the reason) as a model event.
+    async fn start_retrain(&self, model: &ModelName, margin: f64) -> Result<(), ServiceError> {
+        let mut pending = self.jobs(Some(JobState::Queued)).await?;
+        pending.extend(self.jobs(Some(JobState::Running)).await?);
+        if pending
+            .iter()
+            .any(|j| &j.model == model && matches!(j.spec, JobSpec::Retrain(_)))
+        {
+            return Ok(());
+        }
+        let spec = JobSpec::Retrain(RetrainJob {
+            model: model.clone(),
+            version: None,
+            margin: Some(margin),
+        });
+        let (kind, data) = match self.submit_job(spec).await {
+            Ok(job) => ("retrain_started", json!({"job": job.id})),
+            Err(e) => ("retrain_refused", json!({"error": e.to_string()})),
+        };
+        self.store().append_model_event(model, kind, &data).await?;
+        Ok(())
     }
 
     /// Checks every policy that is due, until shutdown.

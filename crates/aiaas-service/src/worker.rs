@@ -3,13 +3,15 @@
 //! registers the result as a new model version.
 
 use crate::datasets::blocking;
+use crate::retrain::NoChallenger;
 use crate::{Platform, ServiceError};
 use aiaas_artifact::{Bundle, DatasetRef};
 use aiaas_optimize::OptimizeError;
 use aiaas_store::{EpochRow, JobRecord, JobResult};
 use aiaas_train::{Checkpoint, Control, EpochProgress, Observer, Outcome, StopReason, TrainError};
 use aiaas_types::{
-    JobId, JobSpec, JobState, ModelName, OptimizeJob, TrainJob, Version, parse_version,
+    AliasName, JobId, JobSpec, JobState, ModelName, OptimizeJob, RetrainJob, TrainJob, Version,
+    parse_version,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -56,6 +58,7 @@ impl Platform {
         let ending = match job.spec.clone() {
             JobSpec::Train(train) => self.train_job(&job, train, cancel).await,
             JobSpec::Optimize(optimize) => self.optimize_job(&job, optimize, cancel).await,
+            JobSpec::Retrain(retrain) => self.retrain_job(&job, retrain, cancel).await,
         };
         self.inner.running.lock().expect("running lock").remove(&id);
         let store = self.store();
@@ -235,6 +238,92 @@ impl Platform {
             )
             .await?;
         Ok(Ending::Registered(job.model.clone(), version.version))
+    }
+
+    /// Retrains the job's version on its data plus the labelled production rows, registers the
+    /// challenger (alias `challenger`) and promotes it if it wins on the recent holdout: the old
+    /// champion keeps `previous`. The comparison is the job's `report` event and a model event.
+    async fn retrain_job(
+        &self,
+        job: &JobRecord,
+        spec: RetrainJob,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<Ending, ServiceError> {
+        let reference = spec.version.clone().unwrap_or_default();
+        let champion_version = parse_version(&reference).ok_or_else(|| {
+            ServiceError::Invalid(format!("the version {reference:?} is not a number"))
+        })?;
+        let champion = self.load_bundle(&spec.model, &reference).await?;
+        let (record, ds) = self.load_dataset(&job.dataset).await?;
+        let all_labelled = aiaas_store::Window {
+            labelled: true,
+            ..Default::default()
+        };
+        let labelled = self.store().predictions(&spec.model, &all_labelled).await?;
+        let mut observer = JobObserver {
+            platform: self.clone(),
+            runtime: Handle::current(),
+            job: job.id.clone(),
+            cancel,
+        };
+        let champion_ref = format!("{}@{champion_version}", spec.model);
+        let (threads, margin, id) = (
+            self.config().threads_per_job(),
+            spec.margin.unwrap_or(0.0),
+            job.id.to_string(),
+        );
+        let retrained = blocking(move || {
+            Ok(crate::retrain::retrain(
+                &champion,
+                &champion_ref,
+                &ds,
+                &labelled,
+                margin,
+                &id,
+                threads,
+                &mut observer,
+            ))
+        })
+        .await?;
+        let retrained = match retrained {
+            Ok(r) => r,
+            Err(NoChallenger::Cancelled) => return Ok(Ending::Cancelled),
+            Err(NoChallenger::Suspended) => return Ok(Ending::Suspended),
+            Err(NoChallenger::Failed(e)) => return Err(e),
+        };
+        let report = serde_json::to_value(&retrained.report).expect("a report serializes");
+        self.store()
+            .append_event(&job.id, "report", report.clone())
+            .await?;
+        self.job_changed(&job.id);
+        let model = &job.model;
+        let version = self
+            .publish_bundle(
+                model,
+                retrained.bundle,
+                Some(record.name.clone()),
+                Some(job.id.clone()),
+                Some(champion_version),
+            )
+            .await?
+            .version;
+        let alias = |a: &str| AliasName::new(a).expect("a valid alias");
+        self.set_alias(model, &alias("challenger"), version).await?;
+        let kind = if retrained.report.promote {
+            self.set_alias(model, &alias("previous"), champion_version)
+                .await?;
+            self.set_alias(model, &alias("champion"), version).await?;
+            "promoted"
+        } else {
+            "kept"
+        };
+        let mut data = report;
+        data["challenger_version"] = version.into();
+        data["champion_version"] = champion_version.into();
+        data["job"] = job.id.to_string().into();
+        self.store().append_model_event(model, kind, &data).await?;
+        tracing::info!(model = %model, challenger = version, outcome = kind, "retrained");
+        Ok(Ending::Registered(model.clone(), version))
     }
 }
 

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 pub enum JobSpec {
     Train(TrainJob),
     Optimize(OptimizeJob),
+    Retrain(RetrainJob),
 }
 
 impl JobSpec {
@@ -96,6 +97,24 @@ pub struct OptimizeJob {
     /// the variant may show against its parent on the parent's test split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_drop: Option<f64>,
+}
+
+/// Retrain a model on its training data plus its labelled production rows, with the
+/// champion's hyperparameters; register the challenger (alias `challenger`) and promote it to
+/// `champion` (the old one keeps `previous`) only if it beats the champion on the recent
+/// holdout by `margin`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrainJob {
+    pub model: ModelName,
+    /// The version to retrain and compete with (default: the champion, else the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// How much better (accuracy, or R²) the challenger must be on the recent holdout to be
+    /// promoted (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<f64>,
 }
 
 #[cfg(test)]

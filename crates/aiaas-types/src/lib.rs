@@ -10,7 +10,7 @@ pub use ids::{
     AliasName, DatasetName, JobId, JobState, MAX_NAME_LEN, ModelName, NameError, Version,
     parse_version,
 };
-pub use jobs::{JobSpec, OptimizeJob, TrainJob};
+pub use jobs::{JobSpec, OptimizeJob, RetrainJob, TrainJob};
 pub use optimize::{
     DEFAULT_ALPHA, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MAX_RMSE_RISE, DEFAULT_TEMPERATURE,
     DistillRecipe, OptimizeReport, PruneRecipe, PruneScope, QuantScheme, QuantizeRecipe, Recipe,

@@ -299,30 +299,29 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
     server.stop().await;
 }
 
+/// The update loop end to end: labels with two classes swapped breach the accuracy floor, a
+/// retrain runs on the training data plus the labelled rows, the challenger wins on the recent
+/// holdout and becomes champion, and rollback restores the old version.
 #[tokio::test]
-async fn a_breached_policy_is_recorded_and_rollback_restores_the_previous_champion() {
+async fn a_breach_retrains_promotes_the_challenger_and_rollback_restores_the_champion() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     assert_eq!(
         server.upload("iris", crate::IRIS).await.status(),
         StatusCode::CREATED
     );
-    for _ in 0..2 {
-        let job = server
-            .train(json!({"kind": "train", "dataset": "iris", "epochs": 40, "lr": 0.02}))
-            .await;
-        assert_eq!(job["state"], "succeeded", "{job}");
-    }
-    for (alias, version) in [("champion", 2), ("previous", 1)] {
-        let res = server
-            .http
-            .put(server.url(&format!("/api/v1/models/iris/aliases/{alias}")))
-            .json(&json!({"version": version}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-    }
+    let job = server
+        .train(json!({"kind": "train", "dataset": "iris", "epochs": 60, "lr": 0.02}))
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let put = |path: &str, body: Value| server.http.put(server.url(path)).json(&body).send();
+    let res = put(
+        "/api/v1/models/iris/aliases/champion",
+        json!({"version": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 
     // Predictions of the champion, then labels with classes 0 and 1 swapped.
     let text = std::str::from_utf8(crate::IRIS).unwrap();
@@ -361,52 +360,83 @@ async fn a_breached_policy_is_recorded_and_rollback_restores_the_previous_champi
     assert_eq!(res.status(), StatusCode::OK);
 
     // A bad policy is refused; a good one is checked at once.
-    let bad = server
-        .http
-        .put(server.url("/api/v1/models/iris/policy"))
-        .json(&json!({"accuracy_floor": 1.5}))
-        .send()
+    let bad = put("/api/v1/models/iris/policy", json!({"accuracy_floor": 1.5}))
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let policy = json!({"accuracy_floor": 0.8, "min_labelled": 50, "check_interval_s": 1, "drift_share": 0.0});
-    let res = server
-        .http
-        .put(server.url("/api/v1/models/iris/policy"))
-        .json(&policy)
-        .send()
-        .await
-        .unwrap();
+    let policy = json!({"accuracy_floor": 0.8, "min_labelled": 50, "check_interval_s": 1,
+        "drift_share": 0.0, "auto_retrain": true});
+    let res = put("/api/v1/models/iris/policy", policy).await.unwrap();
     assert_eq!(
         res.status(),
         StatusCode::OK,
         "{}",
         res.text().await.unwrap()
     );
-    let mut breach = Value::Null;
-    for _ in 0..100 {
-        let events: Value = server.get_json("/api/v1/models/iris/events").await;
-        if let Some(e) = events
-            .as_array()
-            .unwrap()
+
+    // The breach, the retrain and its outcome, as events.
+    let mut events = Vec::new();
+    for _ in 0..600 {
+        let all: Value = server.get_json("/api/v1/models/iris/events").await;
+        events = all.as_array().unwrap().clone();
+        if events
             .iter()
-            .find(|e| e["kind"] == "breach")
+            .any(|e| ["promoted", "kept", "retrain_refused"].contains(&e["kind"].as_str().unwrap()))
         {
-            breach = e.clone();
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(breach["data"]["reason"], "accuracy", "{breach}");
-    assert_eq!(breach["data"]["version"], 2);
+    let find = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let breach = find("breach");
+    assert_eq!(breach["data"]["reason"], "accuracy", "{events:?}");
+    assert_eq!(breach["data"]["version"], 1);
     assert!(breach["data"]["value"].as_f64().unwrap() < 0.8, "{breach}");
+    assert!(
+        find("retrain_started")["data"]["job"].is_string(),
+        "{events:?}"
+    );
+    let promoted = find("promoted");
+    let data = &promoted["data"];
+    assert!(
+        data["challenger"]["recent"].as_f64().unwrap()
+            > data["champion"]["recent"].as_f64().unwrap(),
+        "{events:?}"
+    );
+    assert_eq!(data["challenger_version"], 2);
     let metrics = server.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("aiaas_monitor_breaches_total{"),
         "{metrics}"
     );
+    let model: Value = server.get_json("/api/v1/models/iris").await;
+    assert_eq!(model["aliases"]["champion"], 2, "{model}");
+    assert_eq!(model["aliases"]["previous"], 1, "{model}");
+    assert_eq!(model["aliases"]["challenger"], 2, "{model}");
+    let version: Value = server.get_json("/api/v1/models/iris/versions/2").await;
+    assert_eq!(version["parent"], 1, "{version}");
+    assert_eq!(version["manifest"]["lineage"]["parent"], "iris@1");
 
-    // Rollback: the previous champion serves again, and the swap is an event.
+    // No new breach is acted on while we look: the policy goes.
+    let res = server
+        .http
+        .delete(server.url("/api/v1/models/iris/policy"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.get("/api/v1/models/iris/policy").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Rollback: the old champion serves again, and the swap is an event.
     let res = server
         .post_json("/api/v1/models/iris/rollback", &json!({}))
         .await;
@@ -445,18 +475,7 @@ async fn a_breached_policy_is_recorded_and_rollback_restores_the_previous_champi
             .any(|e| e["kind"] == "rolled_back")
     );
 
-    // Without a policy or a previous version: clear answers.
-    let res = server
-        .http
-        .delete(server.url("/api/v1/models/iris/policy"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        server.get("/api/v1/models/iris/policy").await.status(),
-        StatusCode::NOT_FOUND
-    );
+    // Without a previous version: a clear answer.
     let res = server
         .http
         .delete(server.url("/api/v1/models/iris/aliases/previous"))
