@@ -200,6 +200,82 @@ async fn quality_equals_an_offline_evaluation_of_the_labelled_rows() {
             && l.contains("metric=\"accuracy\"")),
         "{text}"
     );
+
+    // The world changes: labels for the same 1,000 predictions now say 3 for 8 and 8 for 3.
+    let swapped: Vec<Value> = rows
+        .iter()
+        .take(1000)
+        .enumerate()
+        .map(|(i, (_, y))| {
+            let y = match y.as_str() {
+                "3" => "8",
+                "8" => "3",
+                other => other,
+            };
+            json!({"id": format!("p{i}"), "label": y})
+        })
+        .collect();
+    let res = server
+        .post_json("/api/v1/models/digits/feedback", &json!(swapped))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let policy = json!({"accuracy_floor": 0.9, "min_labelled": 100, "window": 2000,
+        "check_interval_s": 1, "auto_retrain": true, "promote_margin": 0.01});
+    let res = server
+        .http
+        .put(server.url("/api/v1/models/digits/policy"))
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let mut events = Vec::new();
+    for _ in 0..1200 {
+        let all: Value = server.get_json("/api/v1/models/digits/events").await;
+        events = all.as_array().unwrap().clone();
+        if events
+            .iter()
+            .any(|e| e["kind"] == "promoted" || e["kind"] == "kept")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let breach = events.iter().find(|e| e["kind"] == "breach").unwrap();
+    assert_eq!(breach["data"]["reason"], "accuracy", "{events:?}");
+    let promoted = events.iter().find(|e| e["kind"] == "promoted");
+    let promoted = promoted.unwrap_or_else(|| panic!("{events:?}"));
+    let (champion, challenger) = (
+        promoted["data"]["champion"]["recent"].as_f64().unwrap(),
+        promoted["data"]["challenger"]["recent"].as_f64().unwrap(),
+    );
+    assert!(challenger > champion + 0.01, "{promoted}");
+    let model: Value = server.get_json("/api/v1/models/digits").await;
+    assert_eq!(
+        (
+            model["aliases"]["champion"].clone(),
+            model["aliases"]["previous"].clone()
+        ),
+        (json!(2), json!(1)),
+        "{model}"
+    );
+    server
+        .http
+        .delete(server.url("/api/v1/models/digits/policy"))
+        .send()
+        .await
+        .unwrap();
+    let res = server
+        .post_json("/api/v1/models/digits/rollback", &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let model: Value = server.get_json("/api/v1/models/digits").await;
+    assert_eq!(model["aliases"]["champion"], 1, "{model}");
     server.stop().await;
 }
 
