@@ -197,14 +197,7 @@ impl Platform {
         model: &ModelName,
         window: &WindowSpec,
     ) -> Result<QualityReport, ServiceError> {
-        let (version, manifest) = self.window_version(model, window).await?;
-        let store_window = Window {
-            version: Some(version),
-            since_ms: window.since,
-            last: window.last,
-            labelled: false,
-        };
-        let rows = self.store().predictions(model, &store_window).await?;
+        let (version, manifest, rows) = self.window_rows(model, window).await?;
         let labelled: Vec<&PredictionRow> = rows.iter().filter(|r| r.label.is_some()).collect();
         if labelled.is_empty() {
             return Err(ServiceError::Invalid(format!(
@@ -237,13 +230,28 @@ impl Platform {
         model: &ModelName,
         window: &WindowSpec,
     ) -> Result<DriftReport, ServiceError> {
-        let (version, manifest) = self.window_version(model, window).await?;
+        let (version, manifest, rows) = self.window_rows(model, window).await?;
         if manifest.profile.is_empty() {
             return Err(ServiceError::Invalid(format!(
                 "{model} version {version} has no training profile to compare with (its bundle \
                  was made without one); retrain it to get one"
             )));
         }
+        if rows.is_empty() {
+            return Err(ServiceError::Invalid(format!(
+                "no logged predictions of {model} version {version} in this window"
+            )));
+        }
+        Ok(drift_report(model, version, &manifest, &rows))
+    }
+
+    /// The version a window is about, its manifest, and its logged rows, oldest first.
+    async fn window_rows(
+        &self,
+        model: &ModelName,
+        window: &WindowSpec,
+    ) -> Result<(Version, Manifest, Vec<PredictionRow>), ServiceError> {
+        let (version, manifest) = self.window_version(model, window).await?;
         let store_window = Window {
             version: Some(version),
             since_ms: window.since,
@@ -251,12 +259,7 @@ impl Platform {
             labelled: false,
         };
         let rows = self.store().predictions(model, &store_window).await?;
-        if rows.is_empty() {
-            return Err(ServiceError::Invalid(format!(
-                "no logged predictions of {model} version {version} in this window"
-            )));
-        }
-        Ok(drift_report(model, version, &manifest, &rows))
+        Ok((version, manifest, rows))
     }
 
     /// The version a window is about, and its manifest.

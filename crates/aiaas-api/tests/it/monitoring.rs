@@ -292,6 +292,67 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
         .await;
     assert_eq!(job["state"], "succeeded", "{job}");
 
+    // A version whose bundle has no training profile: drift says so.
+    let archive = server
+        .get("/api/v1/models/iris/versions/1/archive")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let mut files = Vec::new();
+    for entry in tar::Archive::new(&archive[..]).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        if name == "manifest.json" {
+            let mut manifest: Value = serde_json::from_slice(&bytes).unwrap();
+            manifest["profile"] = json!([]);
+            bytes = serde_json::to_vec(&manifest).unwrap();
+        }
+        files.push((name, bytes));
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, bytes) in &files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, &bytes[..]).unwrap();
+    }
+    let res = server
+        .http
+        .post(server.url("/api/v1/models/bare/versions"))
+        .body(builder.into_inner().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let body = json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]});
+    assert_eq!(
+        server
+            .post_json("/v2/models/bare/infer", &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    logged(&server, "bare", 1).await;
+    let res = server.get("/api/v1/models/bare/drift").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no training profile"),
+        "{body}"
+    );
+
     // No labelled rows yet.
     let res = server.get("/api/v1/models/iris/quality").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
