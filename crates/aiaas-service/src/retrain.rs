@@ -20,6 +20,8 @@ const HOLDOUT_PERCENT: u64 = 30;
 /// as the original training rows: after a change in the world (a relabelled class), the recent
 /// truth has to outweigh the past one for the challenger to learn it.
 const RECENT_WEIGHT: usize = 2;
+/// But no row is repeated more than this: a handful of labels must not drown the training data.
+const MAX_REPEAT: usize = 20;
 
 /// How a challenger compares with the champion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -102,16 +104,16 @@ pub(crate) fn retrain(
         ys.push(y);
     }
     if train_y.is_empty() {
-        return Err(invalid(
+        return Err(invalid(format!(
             "no labelled production rows to retrain with; send labels with POST \
-             /api/v1/models/{name}/feedback"
-                .into(),
-        ));
+             /api/v1/models/{}/feedback",
+            champion.manifest.name
+        )));
     }
     let original: Vec<usize> = parts.train.iter().chain(&parts.val).copied().collect();
     let weight = (RECENT_WEIGHT * original.len())
         .div_ceil(train_y.len())
-        .max(1);
+        .clamp(1, MAX_REPEAT);
     let (recent_x, recent_y) = (train_x.repeat(weight), train_y.repeat(weight));
     let combined = ds.with_rows(&original, &recent_x, &recent_y);
     debug_assert_eq!(combined.x.len(), combined.rows * width);
