@@ -626,3 +626,91 @@ async fn a_breach_retrains_promotes_the_challenger_and_rollback_restores_the_cha
     assert_eq!(res.status(), StatusCode::CONFLICT);
     server.stop().await;
 }
+
+/// The loop on a regression model: shifted true values push the window's RMSE over the
+/// ceiling, and the retrained challenger, which learns the shift, is promoted on R².
+#[tokio::test]
+async fn a_regression_model_breaches_its_rmse_ceiling_and_is_retrained() {
+    const DIABETES: &[u8] = include_bytes!("../../../../datasets/diabetes.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        server.upload("diabetes", DIABETES).await.status(),
+        StatusCode::CREATED
+    );
+    let job = server
+        .train(json!({"kind": "train", "dataset": "diabetes", "model": "linear", "epochs": 200, "lr": 0.05}))
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let text = std::str::from_utf8(DIABETES).unwrap();
+    let rows: Vec<(Vec<f64>, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut c: Vec<f64> = l.split(',').map(|v| v.parse().unwrap()).collect();
+            let y = c.pop().unwrap();
+            (c, y)
+        })
+        .collect();
+    let width = rows[0].0.len();
+    for (i, (x, _)) in rows.iter().enumerate() {
+        let body = json!({"id": format!("d{i}"), "inputs": [
+            {"name": "input", "shape": [1, width], "datatype": "FP32", "data": x}
+        ]});
+        assert_eq!(
+            server
+                .post_json("/v2/models/diabetes/infer", &body)
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    logged(&server, "diabetes", rows.len()).await;
+    // The world moved: every true value is 150 higher now.
+    let labels: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (_, y))| json!({"id": format!("d{i}"), "label": y + 150.0}))
+        .collect();
+    let res = server
+        .post_json("/api/v1/models/diabetes/feedback", &json!(labels))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let quality: Value = server.get_json("/api/v1/models/diabetes/quality").await;
+    let rmse = quality["metrics"]["rmse"].as_f64().unwrap();
+    assert!(rmse > 100.0, "{quality}");
+
+    let policy = json!({"rmse_ceiling": 100.0, "min_labelled": 100, "check_interval_s": 1,
+        "drift_share": 0.0, "auto_retrain": true});
+    let res = server
+        .http
+        .put(server.url("/api/v1/models/diabetes/policy"))
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let mut events = Vec::new();
+    for _ in 0..1200 {
+        let all: Value = server.get_json("/api/v1/models/diabetes/events").await;
+        events = all.as_array().unwrap().clone();
+        if events
+            .iter()
+            .any(|e| e["kind"] == "promoted" || e["kind"] == "kept")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let breach = events.iter().find(|e| e["kind"] == "breach").unwrap();
+    assert_eq!(breach["data"]["reason"], "rmse", "{events:?}");
+    assert!(events.iter().any(|e| e["kind"] == "promoted"), "{events:?}");
+    let model: Value = server.get_json("/api/v1/models/diabetes").await;
+    assert_eq!(model["aliases"]["champion"], 2, "{model}");
+    server.stop().await;
+}
