@@ -42,6 +42,43 @@ async fn logged(server: &TestServer, model: &str, n: usize) {
     panic!("the prediction log did not reach {n} rows");
 }
 
+/// Sets `model`'s monitoring policy, which must be accepted.
+async fn set_policy(server: &TestServer, model: &str, policy: Value) {
+    let res = server
+        .http
+        .put(server.url(&format!("/api/v1/models/{model}/policy")))
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+}
+
+/// `model`'s events once a retrain has ended (`promoted`, `kept` or `retrain_refused`).
+async fn retrain_outcome(server: &TestServer, model: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    for _ in 0..1200 {
+        let all: Value = server
+            .get_json(&format!("/api/v1/models/{model}/events"))
+            .await;
+        events = all.as_array().unwrap().clone();
+        let ended = ["promoted", "kept", "retrain_refused"];
+        if events
+            .iter()
+            .any(|e| ended.contains(&e["kind"].as_str().unwrap_or("")))
+        {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no retrain outcome for {model}: {events:?}");
+}
+
 /// `a` and `b` have the same shape and numbers equal to 1e-12 relative.
 fn same_numbers(a: &Value, b: &Value) {
     match (a, b) {
@@ -221,31 +258,8 @@ async fn quality_equals_an_offline_evaluation_of_the_labelled_rows() {
     assert_eq!(res.status(), StatusCode::OK);
     let policy = json!({"accuracy_floor": 0.9, "min_labelled": 100, "window": 2000,
         "check_interval_s": 1, "auto_retrain": true, "promote_margin": 0.01});
-    let res = server
-        .http
-        .put(server.url("/api/v1/models/digits/policy"))
-        .json(&policy)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::OK,
-        "{}",
-        res.text().await.unwrap()
-    );
-    let mut events = Vec::new();
-    for _ in 0..1200 {
-        let all: Value = server.get_json("/api/v1/models/digits/events").await;
-        events = all.as_array().unwrap().clone();
-        if events
-            .iter()
-            .any(|e| e["kind"] == "promoted" || e["kind"] == "kept")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    set_policy(&server, "digits", policy).await;
+    let events = retrain_outcome(&server, "digits").await;
     let breach = events.iter().find(|e| e["kind"] == "breach").unwrap();
     assert_eq!(breach["data"]["reason"], "accuracy", "{events:?}");
     let promoted = events.iter().find(|e| e["kind"] == "promoted");
@@ -503,27 +517,10 @@ async fn a_breach_retrains_promotes_the_challenger_and_rollback_restores_the_cha
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let policy = json!({"accuracy_floor": 0.8, "min_labelled": 50, "check_interval_s": 1,
         "drift_share": 0.0, "auto_retrain": true});
-    let res = put("/api/v1/models/iris/policy", policy).await.unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::OK,
-        "{}",
-        res.text().await.unwrap()
-    );
+    set_policy(&server, "iris", policy).await;
 
     // The breach, the retrain and its outcome, as events.
-    let mut events = Vec::new();
-    for _ in 0..600 {
-        let all: Value = server.get_json("/api/v1/models/iris/events").await;
-        events = all.as_array().unwrap().clone();
-        if events
-            .iter()
-            .any(|e| ["promoted", "kept", "retrain_refused"].contains(&e["kind"].as_str().unwrap()))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let events = retrain_outcome(&server, "iris").await;
     let find = |kind: &str| {
         events
             .iter()
@@ -682,31 +679,8 @@ async fn a_regression_model_breaches_its_rmse_ceiling_and_is_retrained() {
 
     let policy = json!({"rmse_ceiling": 100.0, "min_labelled": 100, "check_interval_s": 1,
         "drift_share": 0.0, "auto_retrain": true});
-    let res = server
-        .http
-        .put(server.url("/api/v1/models/diabetes/policy"))
-        .json(&policy)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::OK,
-        "{}",
-        res.text().await.unwrap()
-    );
-    let mut events = Vec::new();
-    for _ in 0..1200 {
-        let all: Value = server.get_json("/api/v1/models/diabetes/events").await;
-        events = all.as_array().unwrap().clone();
-        if events
-            .iter()
-            .any(|e| e["kind"] == "promoted" || e["kind"] == "kept")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    set_policy(&server, "diabetes", policy).await;
+    let events = retrain_outcome(&server, "diabetes").await;
     let breach = events.iter().find(|e| e["kind"] == "breach").unwrap();
     assert_eq!(breach["data"]["reason"], "rmse", "{events:?}");
     assert!(events.iter().any(|e| e["kind"] == "promoted"), "{events:?}");
