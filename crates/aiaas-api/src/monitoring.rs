@@ -15,6 +15,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -46,10 +47,14 @@ pub async fn feedback(
 }
 
 /// The window of a quality or drift report, from the query string.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WindowQuery {
+    /// Version (default: champion, else newest).
     version: Option<Version>,
+    /// Only predictions from this time on (ms since the Unix epoch).
     since: Option<i64>,
+    /// Only the most recent this many predictions.
     last: Option<usize>,
 }
 
@@ -64,12 +69,7 @@ impl From<WindowQuery> for WindowSpec {
 }
 
 #[utoipa::path(get, path = "/api/v1/models/{name}/quality", tag = "monitoring",
-    params(
-        ("name" = String, Path, description = "Model name"),
-        ("version" = Option<u32>, Query, description = "Version (default: champion, else newest)"),
-        ("since" = Option<i64>, Query, description = "Only predictions from this time on (ms since the Unix epoch)"),
-        ("last" = Option<usize>, Query, description = "Only the most recent this many predictions"),
-    ),
+    params(("name" = String, Path, description = "Model name"), WindowQuery),
     responses(
         (status = 200, description = "Accuracy, precision, recall and F1 per class, macro and \
             weighted, the confusion matrix and label coverage (MAE, RMSE, R² for regression), \
@@ -91,12 +91,7 @@ pub async fn quality(
 }
 
 #[utoipa::path(get, path = "/api/v1/models/{name}/drift", tag = "monitoring",
-    params(
-        ("name" = String, Path, description = "Model name"),
-        ("version" = Option<u32>, Query, description = "Version (default: champion, else newest)"),
-        ("since" = Option<i64>, Query, description = "Only predictions from this time on (ms since the Unix epoch)"),
-        ("last" = Option<usize>, Query, description = "Only the most recent this many predictions"),
-    ),
+    params(("name" = String, Path, description = "Model name"), WindowQuery),
     responses(
         (status = 200, description = "Per input feature against the training profile: PSI over \
             ten quantile bins and KS (numbers) or chi-square (categories), the test that decides \
