@@ -1,30 +1,9 @@
 //! `prepare` splits a dataset as `train` does and encodes it with a trained model's schema: the
 //! model scores the prepared test part exactly as `train` scored it.
 
-use crate::fit::blobs;
 use aiaas_data::{Column, Dataset, Target};
 use aiaas_train::{Outcome, Silent, TrainError, Trained, evaluate, prepare, resolve, train};
 use aiaas_types::{SplitSpec, TrainOptions};
-
-fn classes() -> Dataset {
-    let part = blobs(300, 11);
-    Dataset {
-        name: "blobs".into(),
-        digest: String::new(),
-        columns: vec![
-            Column::Numeric { name: "a".into() },
-            Column::Numeric { name: "b".into() },
-        ],
-        target: Target::Classification {
-            name: "class".into(),
-            labels: vec!["left".into(), "right".into()],
-        },
-        rows: part.rows,
-        x: part.x,
-        y: part.y,
-        test_rows: None,
-    }
-}
 
 /// y = 3a - 2b + 10 on a spread-out grid, so that scaling the target matters.
 fn values() -> Dataset {
@@ -77,13 +56,13 @@ fn same_test_rows_as_train(ds: &Dataset) {
 
 #[test]
 fn prepare_with_a_trained_schema_scores_the_test_part_as_train_did() {
-    same_test_rows_as_train(&classes());
+    same_test_rows_as_train(&crate::resume::dataset());
     same_test_rows_as_train(&values());
 }
 
 #[test]
 fn prepare_refuses_a_dataset_that_does_not_fit_the_schema() {
-    let ds = classes();
+    let ds = crate::resume::dataset();
     let t = trained(&ds);
     let refusal = |ds: &Dataset| match prepare(ds, &t.split, &t.schema) {
         Err(TrainError::InvalidSpec(m)) => m,

@@ -324,7 +324,7 @@ fn damaged_checkpoint_bytes_are_an_error() {
 }
 
 /// 300 rows, two numeric columns, two classes.
-fn dataset() -> Dataset {
+pub fn dataset() -> Dataset {
     let part = blobs(300, 11);
     Dataset {
         name: "blobs".into(),
