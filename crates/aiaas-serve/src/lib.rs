@@ -17,5 +17,5 @@ pub use batcher::{Batcher, BatcherConfig, BatcherStats};
 pub use error::ServeError;
 pub use infer::{count_refused, infer};
 pub use pool::{LoadedModel, ModelPool};
-pub use prediction_log::{LogCounts, PredictionLog};
+pub use prediction_log::PredictionLog;
 pub use signature::{DENSE_INPUT, MAX_ROWS, Signature};

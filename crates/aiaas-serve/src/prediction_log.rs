@@ -50,23 +50,11 @@ struct Entry {
     latency_us: u64,
 }
 
-/// Counts of what happened to offered requests.
-#[derive(Debug, Default)]
-pub struct LogCounts {
-    /// Requests whose rows were written.
-    pub written: AtomicU64,
-    /// Requests dropped: the queue was full, or the write failed.
-    pub dropped: AtomicU64,
-    /// Requests not sampled.
-    pub skipped: AtomicU64,
-}
-
 /// The handle the request path offers answered requests to.
 pub struct PredictionLog {
     sender: mpsc::Sender<Message>,
     sample: f64,
     offered: AtomicU64,
-    counts: Arc<LogCounts>,
     /// Until when (µs after `epoch`) new requests are not taken: the writer's rest after a
     /// write, to keep within [`BUSY_SHARE`].
     resting_until: Arc<AtomicU64>,
@@ -77,7 +65,6 @@ impl PredictionLog {
     /// Starts the writer for `platform`'s store, logging a `sample` fraction of requests.
     pub fn start(platform: Platform, sample: f64) -> PredictionLog {
         let (sender, receiver) = mpsc::channel(CAPACITY);
-        let counts = Arc::new(LogCounts::default());
         let resting_until = Arc::new(AtomicU64::new(0));
         let epoch = Instant::now();
         let rest = Rest {
@@ -86,20 +73,14 @@ impl PredictionLog {
             credit: MAX_CREDIT,
             last: epoch,
         };
-        tokio::spawn(write_loop(platform, receiver, counts.clone(), rest));
+        tokio::spawn(write_loop(platform, receiver, rest));
         PredictionLog {
             sender,
             sample,
             offered: AtomicU64::new(0),
-            counts,
             resting_until,
             epoch,
         }
-    }
-
-    /// What happened to the requests offered so far.
-    pub fn counts(&self) -> &LogCounts {
-        &self.counts
     }
 
     /// Whether to log the next request: sampling by count (every request at 1.0, every other
@@ -109,7 +90,6 @@ impl PredictionLog {
         let n = self.offered.fetch_add(1, Ordering::Relaxed);
         let sampled = ((n + 1) as f64 * self.sample).floor() > (n as f64 * self.sample).floor();
         if !sampled {
-            self.counts.skipped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         let now = self.epoch.elapsed().as_micros() as u64;
@@ -143,7 +123,6 @@ impl PredictionLog {
     }
 
     fn drop_one(&self) {
-        self.counts.dropped.fetch_add(1, Ordering::Relaxed);
         crate::metrics::prediction_log_dropped().increment(1);
     }
 
@@ -189,12 +168,7 @@ impl Rest {
     }
 }
 
-async fn write_loop(
-    platform: Platform,
-    mut receiver: mpsc::Receiver<Message>,
-    counts: Arc<LogCounts>,
-    mut rest: Rest,
-) {
+async fn write_loop(platform: Platform, mut receiver: mpsc::Receiver<Message>, mut rest: Rest) {
     let config = platform.config().clone();
     let retention = Duration::from_secs(config.prediction_retention_days * 86_400);
     let mut last_retention = Instant::now() - RETENTION_EVERY;
@@ -229,11 +203,9 @@ async fn write_loop(
         rest.after(started.elapsed());
         match written {
             Ok(()) => {
-                counts.written.fetch_add(requests, Ordering::Relaxed);
                 crate::metrics::prediction_log_written().increment(rows.len() as u64);
             }
             Err(e) => {
-                counts.dropped.fetch_add(requests, Ordering::Relaxed);
                 crate::metrics::prediction_log_dropped().increment(requests);
                 tracing::warn!(error = %e, rows = rows.len(), "could not log predictions");
             }
