@@ -198,27 +198,7 @@ impl Platform {
         window: &WindowSpec,
     ) -> Result<QualityReport, ServiceError> {
         let (version, manifest, rows) = self.window_rows(model, window).await?;
-        let labelled: Vec<&PredictionRow> = rows.iter().filter(|r| r.label.is_some()).collect();
-        if labelled.is_empty() {
-            return Err(ServiceError::Invalid(format!(
-                "no labelled predictions of {model} version {version} in this window ({} \
-                 logged); send labels with POST /api/v1/models/{model}/feedback",
-                rows.len()
-            )));
-        }
-        let (metrics, labels) = quality_metrics(&manifest.schema.target, &labelled);
-        let training = manifest.lineage.metrics.get("test").map(Metrics::headline);
-        let diagnosis = diagnose(&metrics, &labels, training);
-        Ok(QualityReport {
-            model: model.clone(),
-            version,
-            logged: rows.len(),
-            labelled: labelled.len(),
-            label_coverage: labelled.len() as f64 / rows.len() as f64,
-            metrics,
-            labels,
-            diagnosis,
-        })
+        quality_report(model, version, &manifest, &rows)
     }
 
     /// Drift of a version of `model` over the predictions in `window`: each input feature
@@ -231,22 +211,11 @@ impl Platform {
         window: &WindowSpec,
     ) -> Result<DriftReport, ServiceError> {
         let (version, manifest, rows) = self.window_rows(model, window).await?;
-        if manifest.profile.is_empty() {
-            return Err(ServiceError::Invalid(format!(
-                "{model} version {version} has no training profile to compare with (its bundle \
-                 was made without one); retrain it to get one"
-            )));
-        }
-        if rows.is_empty() {
-            return Err(ServiceError::Invalid(format!(
-                "no logged predictions of {model} version {version} in this window"
-            )));
-        }
-        Ok(drift_report(model, version, &manifest, &rows))
+        drift_report(model, version, &manifest, &rows)
     }
 
     /// The version a window is about, its manifest, and its logged rows, oldest first.
-    async fn window_rows(
+    pub(crate) async fn window_rows(
         &self,
         model: &ModelName,
         window: &WindowSpec,
@@ -289,12 +258,54 @@ impl Platform {
     }
 }
 
-fn drift_report(
+/// Quality of `version` over the labelled ones of its logged `rows`.
+pub(crate) fn quality_report(
     model: &ModelName,
     version: Version,
     manifest: &Manifest,
     rows: &[PredictionRow],
-) -> DriftReport {
+) -> Result<QualityReport, ServiceError> {
+    let labelled: Vec<&PredictionRow> = rows.iter().filter(|r| r.label.is_some()).collect();
+    if labelled.is_empty() {
+        return Err(ServiceError::Invalid(format!(
+            "no labelled predictions of {model} version {version} in this window ({} \
+             logged); send labels with POST /api/v1/models/{model}/feedback",
+            rows.len()
+        )));
+    }
+    let (metrics, labels) = quality_metrics(&manifest.schema.target, &labelled);
+    let training = manifest.lineage.metrics.get("test").map(Metrics::headline);
+    let diagnosis = diagnose(&metrics, &labels, training);
+    Ok(QualityReport {
+        model: model.clone(),
+        version,
+        logged: rows.len(),
+        labelled: labelled.len(),
+        label_coverage: labelled.len() as f64 / rows.len() as f64,
+        metrics,
+        labels,
+        diagnosis,
+    })
+}
+
+/// Drift of `version`'s logged `rows` against its training profile.
+pub(crate) fn drift_report(
+    model: &ModelName,
+    version: Version,
+    manifest: &Manifest,
+    rows: &[PredictionRow],
+) -> Result<DriftReport, ServiceError> {
+    if manifest.profile.is_empty() {
+        return Err(ServiceError::Invalid(format!(
+            "{model} version {version} has no training profile to compare with (its bundle \
+             was made without one); retrain it to get one"
+        )));
+    }
+    if rows.is_empty() {
+        return Err(ServiceError::Invalid(format!(
+            "no logged predictions of {model} version {version} in this window"
+        )));
+    }
     let schema = &manifest.schema;
     let mut category = 0;
     let mut features: Vec<FeatureDriftReport> = schema
@@ -334,7 +345,7 @@ fn drift_report(
         f.drift.drifted = d.drifted;
     }
     let predictions = predicted_class_drift(manifest, rows);
-    DriftReport {
+    Ok(DriftReport {
         model: model.clone(),
         version,
         rows: rows.len(),
@@ -343,7 +354,7 @@ fn drift_report(
         drifted: window_drifted(&drifts),
         features,
         predictions,
-    }
+    })
 }
 
 /// The predicted classes of `rows` against the class distribution of the training rows (the

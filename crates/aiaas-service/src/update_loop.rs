@@ -3,7 +3,7 @@
 //! inputs); a breach is recorded as a model event and counted. `rollback` restores the previous
 //! champion.
 
-use crate::monitor::WindowSpec;
+use crate::monitor::{WindowSpec, drift_report, quality_report};
 use crate::{Platform, ServiceError};
 use aiaas_stats::Metrics;
 use aiaas_store::ModelEvent;
@@ -175,9 +175,11 @@ impl Platform {
             since: None,
             last: Some(policy.window),
         };
+        // One read of the window for both checks.
+        let (version, manifest, rows) = self.window_rows(model, &window).await?;
         let mut breaches = Vec::new();
         // No labels yet, or no predictions: nothing to judge, not an error.
-        if let Ok(q) = self.quality(model, &window).await
+        if let Ok(q) = quality_report(model, version, &manifest, &rows)
             && q.labelled >= policy.min_labelled
         {
             let breach = |reason: &str, value: f64, limit: f64| Breach {
@@ -205,7 +207,7 @@ impl Platform {
             }
         }
         if policy.drift_share > 0.0
-            && let Ok(d) = self.drift(model, &window).await
+            && let Ok(d) = drift_report(model, version, &manifest, &rows)
             && d.decided_features > 0
         {
             let share = d.drifted_features as f64 / d.decided_features as f64;
