@@ -8,9 +8,11 @@ mod inference;
 mod management;
 pub mod metrics;
 mod monitoring;
+mod serving;
 
 pub use docs::ApiDoc;
 pub use error::{ApiError, ErrorBody};
+pub use serving::{Registry, model_pool};
 
 use aiaas_serve::ModelPool;
 use aiaas_service::Platform;

@@ -4,7 +4,6 @@
 
 mod bundle;
 mod manifest;
-mod trained;
 mod weights;
 
 pub use bundle::{Bundle, MANIFEST_FILE, WEIGHTS_FILE};

@@ -1,6 +1,8 @@
 //! The aiaas inference runtime (DESIGN.md section 7): which model versions are loaded, one
 //! dynamic batcher per loaded version running forward passes on its own thread, and the KServe V2
-//! tensors that go in and out. No HTTP here: `aiaas-api` maps requests and errors.
+//! tensors that go in and out. No HTTP and no database here: `aiaas-api` maps requests and
+//! errors, and the runtime reaches the registry only through [`ModelSource`] and
+//! [`PredictionSink`].
 
 mod batcher;
 mod error;
@@ -9,13 +11,14 @@ pub mod metrics;
 mod pool;
 mod prediction_log;
 mod signature;
+mod source;
 pub mod v2;
 
 pub use self::metrics::{ModelMetrics, Outcome};
-pub use aiaas_service::DEFAULT_ALIAS;
 pub use batcher::{Batcher, BatcherConfig, BatcherStats};
 pub use error::ServeError;
 pub use infer::{count_refused, infer};
 pub use pool::{LoadedModel, ModelPool};
 pub use prediction_log::PredictionLog;
 pub use signature::{DENSE_INPUT, MAX_ROWS, Signature};
+pub use source::{BoxFuture, ModelSource, PredictionSink, SourceModel};

@@ -9,10 +9,9 @@
 
 use crate::metrics::{self, ModelMetrics};
 use crate::signature::Signature;
-use crate::{Batcher, BatcherConfig, PredictionLog, ServeError};
+use crate::{Batcher, BatcherConfig, ModelSource, PredictionLog, ServeError};
 use aiaas_artifact::Manifest;
-use aiaas_service::{Platform, ServiceError, ServingSettings, default_version};
-use aiaas_types::{ModelName, Version, parse_version};
+use aiaas_types::{ModelName, ServingSettings, Version, parse_version};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use tokio::sync::{Mutex, broadcast};
@@ -44,7 +43,7 @@ type Reference = (ModelName, Option<String>);
 
 /// The loaded model versions and what each reference means; see the module documentation.
 pub struct ModelPool {
-    platform: Platform,
+    source: Arc<dyn ModelSource>,
     config: BatcherConfig,
     loaded: RwLock<HashMap<(ModelName, Version), Arc<LoadedModel>>>,
     /// What each reference resolved to, until the model changes.
@@ -56,14 +55,17 @@ pub struct ModelPool {
 }
 
 impl ModelPool {
-    /// A pool over `platform`'s registry, following its changes in the background.
-    pub fn start(platform: Platform, config: BatcherConfig) -> Arc<ModelPool> {
-        let changes = platform.model_changes();
-        let sample = platform.config().prediction_sample;
-        let log = (sample > 0.0).then(|| PredictionLog::start(platform.clone(), sample));
+    /// A pool over the models of `source`, following its changes in the background, logging
+    /// answered requests to `log` if given. Needs a tokio runtime.
+    pub fn start(
+        source: Arc<dyn ModelSource>,
+        config: BatcherConfig,
+        log: Option<PredictionLog>,
+    ) -> Arc<ModelPool> {
+        let changes = source.changes();
         let pool = Arc::new(ModelPool {
             log,
-            platform,
+            source,
             config,
             loaded: RwLock::new(HashMap::new()),
             resolved: RwLock::new(HashMap::new()),
@@ -83,11 +85,11 @@ impl ModelPool {
     /// Load the version every alias of every model points at (or the newest, for models
     /// without aliases), so the first requests find them warm.
     pub async fn preload(&self) -> Result<usize, ServeError> {
-        let models = self.platform.models().await.map_err(internal)?;
+        let models = self.source.models().await?;
         let mut count = 0;
         for m in models {
             let mut references: Vec<Option<String>> = vec![None];
-            references.extend(m.aliases.keys().map(|a| Some(a.to_string())));
+            references.extend(m.aliases.iter().map(|a| Some(a.to_string())));
             for reference in references {
                 self.get(&m.name, reference.as_deref()).await?;
                 count += 1;
@@ -161,23 +163,10 @@ impl ModelPool {
         name: &ModelName,
         version: Option<&str>,
     ) -> Result<Version, ServeError> {
-        if let Some(number) = version.and_then(parse_version) {
-            return Ok(number);
-        }
-        let model = self.platform.model(name).await.map_err(from_service)?;
-        match version {
-            Some(alias) => model
-                .aliases
-                .iter()
-                .find(|(a, _)| a.as_str() == alias)
-                .map(|(_, v)| *v)
-                .ok_or_else(|| {
-                    ServeError::NotFound(format!(
-                        "model {name:?} has no version or alias {alias:?}"
-                    ))
-                }),
-            None => default_version(&model)
-                .ok_or_else(|| ServeError::NotFound(format!("model {name:?} has no versions"))),
+        match version.map(|v| (v, parse_version(v))) {
+            Some((_, Some(number))) => Ok(number),
+            Some((alias, None)) => self.source.resolve(name, Some(alias)).await,
+            None => self.source.resolve(name, None).await,
         }
     }
 
@@ -211,18 +200,10 @@ impl ModelPool {
         name: &ModelName,
         version: Version,
     ) -> Result<Arc<LoadedModel>, ServeError> {
-        let bundle = self
-            .platform
-            .load_bundle(name, &version.to_string())
-            .await
-            .map_err(from_service)?;
+        let bundle = self.source.bundle(name, version).await?;
         let network = Arc::new(bundle.network);
         let metrics = ModelMetrics::new(name.as_str(), &version.to_string());
-        let settings = self
-            .platform
-            .serving_settings(name, version)
-            .await
-            .map_err(from_service)?;
+        let settings = self.source.settings(name, version).await?;
         let config = with_settings(&self.config, settings);
         let batcher = Batcher::start_with_metrics(
             network.clone(),
@@ -291,7 +272,7 @@ impl ModelPool {
             .filter(|m| name.is_none_or(|n| *n == m.name))
             .collect();
         for old in loaded {
-            let Ok(settings) = self.platform.serving_settings(&old.name, old.version).await else {
+            let Ok(settings) = self.source.settings(&old.name, old.version).await else {
                 continue;
             };
             if with_settings(&self.config, settings) == old.config {
@@ -367,15 +348,4 @@ fn with_settings(base: &BatcherConfig, settings: ServingSettings) -> BatcherConf
         queue_capacity: settings.queue_capacity.unwrap_or(base.queue_capacity),
         threads: base.threads,
     }
-}
-
-fn from_service(e: ServiceError) -> ServeError {
-    match e {
-        ServiceError::NotFound(m) => ServeError::NotFound(m),
-        other => internal(other),
-    }
-}
-
-fn internal(e: ServiceError) -> ServeError {
-    ServeError::Internal(e.to_string())
 }

@@ -2,13 +2,12 @@
 //! logits to a bounded channel without waiting; one task turns them into rows (raw feature
 //! values, decoded prediction) and writes them in batches, one transaction each. When the writer
 //! falls behind and the channel is full, records are dropped and counted; requests never wait.
-//! The same task applies retention (age, then count per model) every few minutes.
+//! Where the rows go is the [`PredictionSink`]'s business (retention too).
 
-use crate::LoadedModel;
 use crate::signature::RawRow;
+use crate::{LoadedModel, PredictionSink};
 use aiaas_engine::{Predictions, decode};
-use aiaas_service::{NewPrediction, Platform, Target};
-use aiaas_types::TargetSchema;
+use aiaas_types::{NewPrediction, TargetSchema, TargetValue};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -28,9 +27,6 @@ const GATHER: Duration = Duration::from_millis(100);
 /// full load it costs the server a bounded fraction of its throughput. Below full load it never
 /// binds, and every sampled request is written.
 const BUSY_SHARE: f64 = 0.15;
-
-/// How often retention runs.
-const RETENTION_EVERY: Duration = Duration::from_secs(300);
 
 /// What the writer receives.
 enum Message {
@@ -62,8 +58,9 @@ pub struct PredictionLog {
 }
 
 impl PredictionLog {
-    /// Starts the writer for `platform`'s store, logging a `sample` fraction of requests.
-    pub fn start(platform: Platform, sample: f64) -> PredictionLog {
+    /// Starts the writer into `sink`, logging a `sample` fraction (0 to 1) of requests. Needs a
+    /// tokio runtime.
+    pub fn start(sink: Arc<dyn PredictionSink>, sample: f64) -> PredictionLog {
         let (sender, receiver) = mpsc::channel(CAPACITY);
         let resting_until = Arc::new(AtomicU64::new(0));
         let epoch = Instant::now();
@@ -73,7 +70,7 @@ impl PredictionLog {
             credit: MAX_CREDIT,
             last: epoch,
         };
-        tokio::spawn(write_loop(platform, receiver, rest));
+        tokio::spawn(write_loop(sink, receiver, rest));
         PredictionLog {
             sender,
             sample,
@@ -168,10 +165,11 @@ impl Rest {
     }
 }
 
-async fn write_loop(platform: Platform, mut receiver: mpsc::Receiver<Message>, mut rest: Rest) {
-    let config = platform.config().clone();
-    let retention = Duration::from_secs(config.prediction_retention_days * 86_400);
-    let mut last_retention = Instant::now() - RETENTION_EVERY;
+async fn write_loop(
+    sink: Arc<dyn PredictionSink>,
+    mut receiver: mpsc::Receiver<Message>,
+    mut rest: Rest,
+) {
     let mut messages = Vec::with_capacity(BATCH);
     loop {
         if receiver.recv_many(&mut messages, BATCH).await == 0 {
@@ -199,7 +197,7 @@ async fn write_loop(platform: Platform, mut receiver: mpsc::Receiver<Message>, m
             }
         }
         let started = Instant::now();
-        let written = platform.record_predictions(&rows).await;
+        let written = sink.write(&rows).await;
         rest.after(started.elapsed());
         match written {
             Ok(()) => {
@@ -214,16 +212,6 @@ async fn write_loop(platform: Platform, mut receiver: mpsc::Receiver<Message>, m
             let _ = done.send(());
             return;
         }
-        if last_retention.elapsed() >= RETENTION_EVERY {
-            last_retention = Instant::now();
-            let cutoff = now_ms() - retention.as_millis() as i64;
-            if let Err(e) = platform
-                .prune_predictions(cutoff, config.prediction_keep)
-                .await
-            {
-                tracing::warn!(error = %e, "could not apply prediction retention");
-            }
-        }
     }
 }
 
@@ -232,17 +220,17 @@ async fn write_loop(platform: Platform, mut receiver: mpsc::Receiver<Message>, m
 fn rows_of(e: Entry) -> Vec<NewPrediction> {
     let schema = &e.model.manifest.schema;
     let rows = e.raw.len();
-    let predicted: Vec<Target> = match decode(&schema.target, &e.logits, e.model.outputs) {
+    let predicted: Vec<TargetValue> = match decode(&schema.target, &e.logits, e.model.outputs) {
         Predictions::Classes { predicted, .. } => {
             let TargetSchema::Classification { labels, .. } = &schema.target else {
                 unreachable!("decode follows the target")
             };
             predicted
                 .iter()
-                .map(|&c| Target::Class(labels[c].clone()))
+                .map(|&c| TargetValue::Class(labels[c].clone()))
                 .collect()
         }
-        Predictions::Values(values) => values.into_iter().map(Target::Value).collect(),
+        Predictions::Values(values) => values.into_iter().map(TargetValue::Value).collect(),
     };
     e.raw
         .into_iter()

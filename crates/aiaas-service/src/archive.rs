@@ -19,7 +19,8 @@ impl Platform {
         name: &ModelName,
         version: &str,
     ) -> Result<Vec<u8>, ServiceError> {
-        let files = self.version_files(name, version).await?;
+        let record = self.version(name, version).await?;
+        let files = self.version_files(&record).await?;
         blocking(move || {
             pack(&files).map_err(|e| ServiceError::Internal(format!("writing the archive: {e}")))
         })

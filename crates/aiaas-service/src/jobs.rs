@@ -55,7 +55,7 @@ impl Platform {
         let (version, dataset) = self
             .parent_with_dataset(&job.model, job.version.as_deref())
             .await?;
-        let parent = self.load_bundle(&job.model, &version.to_string()).await?;
+        let parent = self.load_bundle(&job.model, version).await?;
         aiaas_optimize::check_recipe(&parent, &job.recipe)
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         if let Some(d) = job.max_drop

@@ -12,13 +12,13 @@ mod jobs;
 mod monitor;
 mod registry;
 mod retrain;
-mod serving;
+mod tags;
 mod update_loop;
 mod worker;
 
 pub use aiaas_store::{
     DatasetRecord, EpochRow, JobEvent, JobRecord, Labelled, ModelEvent, ModelRecord, ModelSummary,
-    NewPrediction, PredictionRow, Store, StoreConfig, StoreError, Target, VersionRecord, Window,
+    PredictionRow, Store, StoreConfig, StoreError, VersionRecord, Window,
 };
 pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
@@ -29,7 +29,6 @@ pub use monitor::{
 };
 pub use registry::{DEFAULT_ALIAS, default_version};
 pub use retrain::{RetrainReport, Scores};
-pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
 pub use update_loop::{Breach, MonitorPolicy, PolicyState};
 
 use aiaas_types::{JobId, ModelName};

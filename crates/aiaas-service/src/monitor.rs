@@ -2,6 +2,7 @@
 //! feedback (labels by id) for logged predictions, and the realised quality of a model over a
 //! window of labelled predictions, computed with the same metric functions as training.
 
+use crate::update_loop::now_ms;
 use crate::{Platform, ServiceError, default_version};
 use aiaas_artifact::Manifest;
 use aiaas_data::ProfileKind;
@@ -9,8 +10,8 @@ use aiaas_stats::{
     CategoricalProfile, FeatureDrift, Metrics, categorical_drift, classification_metrics,
     correct_for_features, numeric_drift, regression_metrics, window_drifted,
 };
-use aiaas_store::{Labelled, NewPrediction, PredictionRow, Target, Window};
-use aiaas_types::{ModelName, TargetSchema, Version};
+use aiaas_store::{Labelled, PredictionRow, Window};
+use aiaas_types::{ModelName, NewPrediction, TargetSchema, TargetValue, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -146,14 +147,17 @@ impl Platform {
         Ok(self.store().insert_predictions(rows).await?)
     }
 
-    /// Retention of the prediction log: rows older than `older_than_ms` go, then all but the
-    /// `keep` newest of each model.
-    pub async fn prune_predictions(
-        &self,
-        older_than_ms: i64,
-        keep: u64,
-    ) -> Result<u64, ServiceError> {
-        Ok(self.store().prune_predictions(older_than_ms, keep).await?)
+    /// Retention of the prediction log: rows older than the configured days go, then all but
+    /// the configured number of newest rows of each model.
+    pub(crate) async fn apply_retention(&self) -> Result<u64, ServiceError> {
+        let config = self.config();
+        let age_ms = i64::try_from(config.prediction_retention_days.saturating_mul(86_400_000))
+            .unwrap_or(i64::MAX);
+        let cutoff = now_ms().saturating_sub(age_ms);
+        Ok(self
+            .store()
+            .prune_predictions(cutoff, config.prediction_keep)
+            .await?)
     }
 
     /// Stores labels for logged predictions of `model`. Every label is checked against the
@@ -378,8 +382,8 @@ fn predicted_class_drift(manifest: &Manifest, rows: &[PredictionRow]) -> Option<
     let predicted: Vec<&str> = rows
         .iter()
         .filter_map(|r| match &r.predicted {
-            Target::Class(c) => Some(c.as_str()),
-            Target::Value(_) => None,
+            TargetValue::Class(c) => Some(c.as_str()),
+            TargetValue::Value(_) => None,
         })
         .collect();
     Some(categorical_drift(&reference, &predicted))
@@ -387,7 +391,7 @@ fn predicted_class_drift(manifest: &Manifest, rows: &[PredictionRow]) -> Option<
 
 /// The label of `f` as the model's target: a known class (a JSON string, or a number that
 /// names a class such as `3` for label "3"), or a finite number for regression.
-fn target_of(target: &TargetSchema, f: &Feedback) -> Result<Target, ServiceError> {
+fn target_of(target: &TargetSchema, f: &Feedback) -> Result<TargetValue, ServiceError> {
     let bad = |why: String| ServiceError::Invalid(format!("label of id {:?}: {why}", f.id));
     match target {
         TargetSchema::Classification { labels, .. } => {
@@ -402,7 +406,7 @@ fn target_of(target: &TargetSchema, f: &Feedback) -> Result<Target, ServiceError
                 other => return Err(bad(format!("{other} is not a class label"))),
             };
             if labels.contains(&text) {
-                Ok(Target::Class(text))
+                Ok(TargetValue::Class(text))
             } else {
                 Err(bad(format!(
                     "{text:?} is not one of the model's classes ({})",
@@ -415,7 +419,7 @@ fn target_of(target: &TargetSchema, f: &Feedback) -> Result<Target, ServiceError
             .as_f64()
             .or_else(|| f.label.as_str().and_then(|s| s.trim().parse().ok()))
         {
-            Some(v) if v.is_finite() => Ok(Target::Value(v)),
+            Some(v) if v.is_finite() => Ok(TargetValue::Value(v)),
             _ => Err(bad(format!(
                 "{} is not a number; this model predicts values",
                 f.label
@@ -429,9 +433,9 @@ fn target_of(target: &TargetSchema, f: &Feedback) -> Result<Target, ServiceError
 fn quality_metrics(target: &TargetSchema, rows: &[&PredictionRow]) -> (Metrics, Vec<String>) {
     match target {
         TargetSchema::Classification { labels, .. } => {
-            let index = |t: &Target| match t {
-                Target::Class(c) => labels.iter().position(|l| l == c),
-                Target::Value(_) => None,
+            let index = |t: &TargetValue| match t {
+                TargetValue::Class(c) => labels.iter().position(|l| l == c),
+                TargetValue::Value(_) => None,
             };
             let (truth, predicted): (Vec<usize>, Vec<usize>) = rows
                 .iter()
@@ -441,9 +445,9 @@ fn quality_metrics(target: &TargetSchema, rows: &[&PredictionRow]) -> (Metrics, 
             (Metrics::Classification(m), labels.clone())
         }
         TargetSchema::Regression { .. } => {
-            let value = |t: &Target| match t {
-                Target::Value(v) => Some(*v),
-                Target::Class(_) => None,
+            let value = |t: &TargetValue| match t {
+                TargetValue::Value(v) => Some(*v),
+                TargetValue::Class(_) => None,
             };
             let (truth, predicted): (Vec<f64>, Vec<f64>) = rows
                 .iter()

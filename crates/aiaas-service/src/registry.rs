@@ -151,9 +151,10 @@ impl Platform {
     pub async fn load_bundle(
         &self,
         name: &ModelName,
-        version: &str,
+        version: Version,
     ) -> Result<Bundle, ServiceError> {
-        let files = self.version_files(name, version).await?;
+        let record = self.store().version(name, version).await?;
+        let files = self.version_files(&record).await?;
         let what = format!("{name} version {version}");
         blocking(move || {
             Bundle::from_files(|file| Ok(files.get(file).map(|b| b.to_vec())))
@@ -165,11 +166,9 @@ impl Platform {
     /// The files of a version, by bundle file name, read and verified from the blob store.
     pub(crate) async fn version_files(
         &self,
-        name: &ModelName,
-        version: &str,
+        record: &VersionRecord,
     ) -> Result<BTreeMap<String, Bytes>, ServiceError> {
-        let record = self.version(name, version).await?;
-        let what = format!("{name} version {}", record.version);
+        let what = format!("{} version {}", record.model, record.version);
         let manifest = self.stored_blob(&record.manifest_digest, &what).await?;
         let parsed: Manifest = serde_json::from_slice(&manifest)
             .map_err(|e| ServiceError::Corrupt(format!("{what}: manifest: {e}")))?;

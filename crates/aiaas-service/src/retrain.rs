@@ -4,12 +4,12 @@
 
 use crate::ServiceError;
 use aiaas_artifact::{Bundle, DatasetRef};
-use aiaas_data::{Dataset, Target as DataTarget, encode, split};
+use aiaas_data::{Dataset, Target, encode, split};
 use aiaas_engine::Network;
 use aiaas_stats::Metrics;
-use aiaas_store::{PredictionRow, Target};
+use aiaas_store::PredictionRow;
 use aiaas_train::{Observer, Outcome, evaluate};
-use aiaas_types::{Schema, SplitSpec};
+use aiaas_types::{Schema, SplitSpec, TargetValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -184,12 +184,7 @@ pub(crate) fn retrain(
         digest: ds.digest.clone(),
         rows: combined.rows,
     };
-    let mut bundle = Bundle::from_trained(
-        &trained,
-        &champion.manifest.name,
-        dataset,
-        Some(job.to_string()),
-    );
+    let mut bundle = trained.to_bundle(&champion.manifest.name, dataset, Some(job.to_string()));
     bundle.manifest.lineage.parent = Some(champion_ref.to_string());
     // Its metrics where it was judged: the shared holdout.
     bundle.manifest.lineage.metrics.extend(challenger_metrics);
@@ -206,12 +201,12 @@ fn held_out(id: &str) -> bool {
 }
 
 /// A label as the dataset's target value: the class index, or the value.
-fn target_value(target: &DataTarget, label: &Target) -> Option<f32> {
+fn target_value(target: &Target, label: &TargetValue) -> Option<f32> {
     match (target, label) {
-        (DataTarget::Classification { labels, .. }, Target::Class(c)) => {
+        (Target::Classification { labels, .. }, TargetValue::Class(c)) => {
             labels.iter().position(|l| l == c).map(|i| i as f32)
         }
-        (DataTarget::Regression { .. }, Target::Value(v)) => Some(*v as f32),
+        (Target::Regression { .. }, TargetValue::Value(v)) => Some(*v as f32),
         _ => None,
     }
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How often the loop looks for policies that are due.
 const TICK: Duration = Duration::from_secs(1);
+/// How often the prediction log's retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(300);
 
 /// What to watch on a model, and how often.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -261,10 +263,19 @@ impl Platform {
     }
 
     /// Checks every policy that is due, until shutdown.
+    /// The background loop: due policies every tick, prediction-log retention every
+    /// [`RETENTION_EVERY`].
     pub(crate) async fn update_loop(self) {
+        let mut last_retention: Option<std::time::Instant> = None;
         while !self.stopping() {
             if let Err(e) = self.check_due().await {
                 tracing::warn!(error = %e, "could not check monitoring policies");
+            }
+            if last_retention.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+                last_retention = Some(std::time::Instant::now());
+                if let Err(e) = self.apply_retention().await {
+                    tracing::warn!(error = %e, "could not apply prediction retention");
+                }
             }
             // Shutdown wakes the loop: it ends without waiting out a tick.
             let _ = tokio::time::timeout(TICK, self.inner.stop.notified()).await;
@@ -293,7 +304,7 @@ impl Platform {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

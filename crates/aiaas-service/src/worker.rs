@@ -5,7 +5,7 @@
 use crate::datasets::blocking;
 use crate::retrain::NoChallenger;
 use crate::{Platform, ServiceError};
-use aiaas_artifact::{Bundle, DatasetRef};
+use aiaas_artifact::DatasetRef;
 use aiaas_optimize::OptimizeError;
 use aiaas_store::{EpochRow, JobRecord, JobResult};
 use aiaas_train::{Checkpoint, Control, EpochProgress, Observer, Outcome, StopReason, TrainError};
@@ -158,12 +158,7 @@ impl Platform {
             digest: record.digest.clone(),
             rows: ds.rows,
         };
-        let bundle = Bundle::from_trained(
-            &trained,
-            job.model.as_str(),
-            dataset,
-            Some(job.id.to_string()),
-        );
+        let bundle = trained.to_bundle(job.model.as_str(), dataset, Some(job.id.to_string()));
         let version = self
             .publish_bundle(
                 &job.model,
@@ -189,7 +184,7 @@ impl Platform {
         let parent_version = parse_version(&reference).ok_or_else(|| {
             ServiceError::Invalid(format!("the parent version {reference:?} is not a number"))
         })?;
-        let parent = self.load_bundle(&spec.model, &reference).await?;
+        let parent = self.load_bundle(&spec.model, parent_version).await?;
         let (record, ds) = self.load_dataset(&job.dataset).await?;
         let mut observer = JobObserver {
             platform: self.clone(),
@@ -253,7 +248,7 @@ impl Platform {
         let champion_version = parse_version(&reference).ok_or_else(|| {
             ServiceError::Invalid(format!("the version {reference:?} is not a number"))
         })?;
-        let champion = self.load_bundle(&spec.model, &reference).await?;
+        let champion = self.load_bundle(&spec.model, champion_version).await?;
         let (record, ds) = self.load_dataset(&job.dataset).await?;
         let all_labelled = aiaas_store::Window {
             labelled: true,

@@ -4,40 +4,8 @@
 use crate::Store;
 use crate::db::{DbRow, col, int, now_ms, to_i64, to_json};
 use crate::error::{Result, StoreError};
-use aiaas_types::{ModelName, Version};
+use aiaas_types::{ModelName, NewPrediction, TargetValue, Version};
 use serde::{Deserialize, Serialize};
-
-/// A predicted or true target: a class label, or a value for regression.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Target {
-    /// A class label.
-    Class(String),
-    /// A regression value, in target units.
-    Value(f64),
-}
-
-/// One predicted row to log.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NewPrediction {
-    /// The row's id, unique within the model.
-    pub id: String,
-    /// The model that answered.
-    pub model: ModelName,
-    /// Its version.
-    pub version: Version,
-    /// When it was answered (ms since the Unix epoch).
-    pub at_ms: i64,
-    /// How long the request took, in microseconds.
-    pub latency_us: u64,
-    /// Raw feature values in schema order (NaN for a categorical feature).
-    pub inputs: Vec<f32>,
-    /// Categorical values in schema order, if the model has categorical features.
-    pub categories: Option<Vec<String>>,
-    /// What the model answered.
-    pub predicted: Target,
-}
 
 /// A logged row, with its label if one arrived.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,9 +23,9 @@ pub struct PredictionRow {
     /// Categorical values in schema order, if any.
     pub categories: Option<Vec<String>>,
     /// What the model answered.
-    pub predicted: Target,
+    pub predicted: TargetValue,
     /// The true target, once feedback gave it.
-    pub label: Option<Target>,
+    pub label: Option<TargetValue>,
 }
 
 /// Which logged rows to read: optionally one version, rows from `since_ms` on, and at most the
@@ -87,17 +55,17 @@ const COLUMNS: &str = "id, version, at_ms, latency_us, inputs, categories, predi
                        predicted_value, label_class, label_value";
 
 /// `(class, value)` columns of a target.
-fn split(target: &Target) -> (Option<&str>, Option<f64>) {
+fn split(target: &TargetValue) -> (Option<&str>, Option<f64>) {
     match target {
-        Target::Class(c) => (Some(c), None),
-        Target::Value(v) => (None, Some(*v)),
+        TargetValue::Class(c) => (Some(c), None),
+        TargetValue::Value(v) => (None, Some(*v)),
     }
 }
 
-fn target(row: &DbRow, class: &str, value: &str) -> Result<Option<Target>> {
+fn target(row: &DbRow, class: &str, value: &str) -> Result<Option<TargetValue>> {
     let c: Option<String> = col(row, class)?;
     let v: Option<f64> = col(row, value)?;
-    Ok(c.map(Target::Class).or(v.map(Target::Value)))
+    Ok(c.map(TargetValue::Class).or(v.map(TargetValue::Value)))
 }
 
 /// The stored form of a row's raw inputs: tag 0 then every value as little-endian f32, or, when
@@ -209,7 +177,7 @@ impl Store {
     pub async fn label_predictions(
         &self,
         model: &ModelName,
-        labels: &[(String, Target)],
+        labels: &[(String, TargetValue)],
     ) -> Result<Labelled> {
         let mut w = self.db.write().await?;
         let at = now_ms();

@@ -2,6 +2,7 @@
 //! schedules and early stopping, evaluation against baselines, and the pipeline that takes a
 //! dataset to a trained, scored model.
 
+mod bundle;
 mod checkpoint;
 mod diagnosis;
 mod evaluate;

@@ -5,6 +5,8 @@
 mod ids;
 mod jobs;
 mod optimize;
+mod prediction;
+mod serving;
 
 pub use ids::{
     AliasName, DatasetName, JobId, JobState, MAX_NAME_LEN, ModelName, NameError, Version,
@@ -16,6 +18,8 @@ pub use optimize::{
     DistillRecipe, OptimizeReport, PruneRecipe, PruneScope, QuantScheme, QuantizeRecipe, Recipe,
     VariantFigures,
 };
+pub use prediction::{NewPrediction, TargetValue};
+pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -3,7 +3,7 @@
 
 use crate::cli::ServeArgs;
 use aiaas_api::AppState;
-use aiaas_serve::{BatcherConfig, ModelPool};
+use aiaas_serve::BatcherConfig;
 use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
 use anyhow::Context;
 use std::sync::Arc;
@@ -78,7 +78,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     let metrics =
         aiaas_api::metrics::install_recorder().context("installing the metrics recorder")?;
     // Serving: the aliased models load in the background; /v2/health/ready says when.
-    let pool = ModelPool::start(platform.clone(), BatcherConfig::default());
+    let pool = aiaas_api::model_pool(&platform, BatcherConfig::default());
     let ready = Arc::new(AtomicBool::new(false));
     {
         let (pool, ready) = (pool.clone(), ready.clone());

@@ -2,7 +2,7 @@
 
 use crate::cli::{ScheduleArg, TrainArgs};
 use crate::report;
-use aiaas_artifact::{Bundle, DatasetRef};
+use aiaas_artifact::DatasetRef;
 use aiaas_train::{EpochProgress, Observer};
 use aiaas_types::{Schedule, SplitSpec, TrainOptions};
 use anyhow::Context;
@@ -53,7 +53,8 @@ pub fn run(args: TrainArgs, threads: usize) -> anyhow::Result<()> {
         digest: ds.digest.clone(),
         rows: ds.rows,
     };
-    Bundle::from_trained(&trained, &ds.name, dataset, None)
+    trained
+        .to_bundle(&ds.name, dataset, None)
         .write(&out)
         .with_context(|| format!("writing the bundle to {}", out.display()))?;
     if args.json {

@@ -53,7 +53,7 @@ impl TestServer {
         let ready = Arc::new(AtomicBool::new(true));
         let state = aiaas_api::AppState {
             platform: platform.clone(),
-            pool: aiaas_serve::ModelPool::start(platform.clone(), Default::default()),
+            pool: aiaas_api::model_pool(&platform, Default::default()),
             ready: ready.clone(),
             metrics: Some(metrics_handle()),
         };

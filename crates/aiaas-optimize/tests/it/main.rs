@@ -63,7 +63,7 @@ pub fn train(ds: &Dataset, options: TrainOptions, split: &SplitSpec) -> Bundle {
         digest: ds.digest.clone(),
         rows: ds.rows,
     };
-    Bundle::from_trained(&trained, &ds.name, dataset, None)
+    trained.to_bundle(&ds.name, dataset, None)
 }
 
 /// The parent's split encoded with its schema, as `optimize` sees it.

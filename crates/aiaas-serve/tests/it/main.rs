@@ -5,6 +5,7 @@
 mod batching;
 mod limits;
 mod metrics;
+mod pool;
 mod shutdown;
 
 use aiaas_engine::{Mlp, Network};

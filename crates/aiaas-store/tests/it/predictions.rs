@@ -1,7 +1,8 @@
 //! The prediction log: rows in, labels by id, windows out, retention.
 
 use crate::{model, store};
-use aiaas_store::{NewPrediction, Target, Window};
+use aiaas_store::Window;
+use aiaas_types::{NewPrediction, TargetValue};
 
 fn row(id: &str, version: u32, at_ms: i64, class: &str) -> NewPrediction {
     NewPrediction {
@@ -12,7 +13,7 @@ fn row(id: &str, version: u32, at_ms: i64, class: &str) -> NewPrediction {
         latency_us: 250,
         inputs: vec![1.5, f32::NAN, -2.0],
         categories: Some(vec!["red".into()]),
-        predicted: Target::Class(class.into()),
+        predicted: TargetValue::Class(class.into()),
     }
 }
 
@@ -31,13 +32,13 @@ async fn rows_labels_and_windows() {
     assert_eq!(all[0].inputs[0], 1.5);
     assert!(all[0].inputs[1].is_nan());
     assert_eq!(all[0].categories.as_deref(), Some(&["red".to_string()][..]));
-    assert_eq!(all[0].predicted, Target::Class("a".into()));
+    assert_eq!(all[0].predicted, TargetValue::Class("a".into()));
     assert_eq!(all[0].label, None);
 
     let labels = vec![
-        ("r1".to_string(), Target::Class("b".into())),
-        ("r2".to_string(), Target::Class("a".into())),
-        ("nope".to_string(), Target::Class("a".into())),
+        ("r1".to_string(), TargetValue::Class("b".into())),
+        ("r2".to_string(), TargetValue::Class("a".into())),
+        ("nope".to_string(), TargetValue::Class("a".into())),
     ];
     let done = store.label_predictions(&m, &labels).await.unwrap();
     assert_eq!(done.matched, 2);
@@ -50,7 +51,7 @@ async fn rows_labels_and_windows() {
     let got = store.predictions(&m, &labelled).await.unwrap();
     let ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["r1", "r2"]);
-    assert_eq!(got[0].label, Some(Target::Class("b".into())));
+    assert_eq!(got[0].label, Some(TargetValue::Class("b".into())));
 
     let v2_last3 = Window {
         version: Some(2),
@@ -83,16 +84,16 @@ async fn rows_labels_and_windows() {
     let r1 = all.iter().find(|r| r.id == "r1").unwrap();
     assert_eq!(
         (r1.predicted.clone(), r1.label.clone()),
-        (Target::Class("c".into()), None)
+        (TargetValue::Class("c".into()), None)
     );
 
     // Regression values round-trip.
     let mut value = row("v", 1, 3_000, "x");
-    value.predicted = Target::Value(2.5);
+    value.predicted = TargetValue::Value(2.5);
     value.categories = None;
     store.insert_predictions(&[value]).await.unwrap();
     store
-        .label_predictions(&m, &[("v".into(), Target::Value(3.0))])
+        .label_predictions(&m, &[("v".into(), TargetValue::Value(3.0))])
         .await
         .unwrap();
     let last = store
@@ -105,8 +106,8 @@ async fn rows_labels_and_windows() {
         )
         .await
         .unwrap();
-    assert_eq!(last[0].predicted, Target::Value(2.5));
-    assert_eq!(last[0].label, Some(Target::Value(3.0)));
+    assert_eq!(last[0].predicted, TargetValue::Value(2.5));
+    assert_eq!(last[0].label, Some(TargetValue::Value(3.0)));
     assert_eq!(last[0].categories, None);
 }
 

@@ -1,21 +1,16 @@
 //! Wrapping a freshly trained model as a bundle: the manifest records the dataset, the job and
-//! everything the training pipeline measured.
+//! everything the training pipeline measured. The one place a manifest is built from training.
 
-use crate::{Bundle, DatasetRef, FORMAT_VERSION, Lineage, Manifest, WeightsInfo};
-use aiaas_train::Trained;
+use crate::Trained;
+use aiaas_artifact::{Bundle, DatasetRef, FORMAT_VERSION, Lineage, Manifest, WeightsInfo};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-impl Bundle {
-    /// The bundle of `trained`, named `name`, trained on `dataset` by `job` (none for a local
+impl Trained {
+    /// The bundle of this model, named `name`, trained on `dataset` by `job` (none for a local
     /// CLI run).
-    pub fn from_trained(
-        trained: &Trained,
-        name: &str,
-        dataset: DatasetRef,
-        job: Option<String>,
-    ) -> Bundle {
-        let t = trained;
+    pub fn to_bundle(&self, name: &str, dataset: DatasetRef, job: Option<String>) -> Bundle {
+        let t = self;
         let mut metrics = BTreeMap::from([("train".to_string(), t.metrics.train.clone())]);
         if let Some(m) = &t.metrics.val {
             metrics.insert("val".into(), m.clone());

@@ -1,9 +1,8 @@
 //! Per-version serving settings, kept as version tags (`serve.max_batch`,
 //! `serve.max_delay_us`, `serve.queue_capacity`) so they travel with the registry and change
-//! without a restart: the serving runtime re-reads them when the model changes.
+//! without a restart: the registry checks them when they are set, the serving runtime reads them
+//! when it loads a version.
 
-use crate::{Platform, ServiceError};
-use aiaas_types::{ModelName, Version};
 use std::collections::BTreeMap;
 
 /// The tag prefix serving settings live under.
@@ -53,56 +52,6 @@ impl ServingSettings {
             }
         }
         Ok(settings)
-    }
-}
-
-impl Platform {
-    /// Set tag `key` of a version. `serve.` tags are checked, and the model's serving follows
-    /// them.
-    pub async fn set_tag(
-        &self,
-        name: &ModelName,
-        version: Version,
-        key: &str,
-        value: &str,
-    ) -> Result<(), ServiceError> {
-        let one = BTreeMap::from([(key.to_string(), value.to_string())]);
-        ServingSettings::from_tags(&one).map_err(ServiceError::Invalid)?;
-        self.store().set_tag(name, version, key, value).await?;
-        self.model_changed(name);
-        Ok(())
-    }
-
-    /// Remove tag `key` of a version.
-    pub async fn delete_tag(
-        &self,
-        name: &ModelName,
-        version: Version,
-        key: &str,
-    ) -> Result<(), ServiceError> {
-        self.store().delete_tag(name, version, key).await?;
-        self.model_changed(name);
-        Ok(())
-    }
-
-    /// The tags of a version.
-    pub async fn tags(
-        &self,
-        name: &ModelName,
-        version: Version,
-    ) -> Result<BTreeMap<String, String>, ServiceError> {
-        Ok(self.store().tags(name, version).await?)
-    }
-
-    /// How a version should be served, from its tags.
-    pub async fn serving_settings(
-        &self,
-        name: &ModelName,
-        version: Version,
-    ) -> Result<ServingSettings, ServiceError> {
-        let tags = self.tags(name, version).await?;
-        ServingSettings::from_tags(&tags)
-            .map_err(|e| ServiceError::Corrupt(format!("{name} version {version}: {e}")))
     }
 }
 

@@ -1,0 +1,106 @@
+//! The serving runtime over the registry: [`Registry`] puts the platform behind the two seams of
+//! `aiaas-serve` (what a model reference means and its verified bundle; where logged
+//! predictions go), and [`model_pool`] starts the pool the V2 handlers use. The runtime itself
+//! knows no database; this is the one place the two meet.
+
+use aiaas_artifact::Bundle;
+use aiaas_serve::{
+    BatcherConfig, BoxFuture, ModelPool, ModelSource, PredictionLog, PredictionSink, ServeError,
+    SourceModel,
+};
+use aiaas_service::{Platform, ServiceError, default_version};
+use aiaas_types::{ModelName, NewPrediction, ServingSettings, Version};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// The platform's registry as the serving runtime's model source and prediction sink.
+#[derive(Clone)]
+pub struct Registry(pub Platform);
+
+/// The model pool over `platform`'s registry with `config`, logging predictions when the
+/// platform's sampling is on.
+pub fn model_pool(platform: &Platform, config: BatcherConfig) -> Arc<ModelPool> {
+    let registry = Arc::new(Registry(platform.clone()));
+    let sample = platform.config().prediction_sample;
+    let log = (sample > 0.0).then(|| PredictionLog::start(registry.clone(), sample));
+    ModelPool::start(registry, config, log)
+}
+
+impl ModelSource for Registry {
+    fn models(&self) -> BoxFuture<'_, Result<Vec<SourceModel>, ServeError>> {
+        Box::pin(async move {
+            let models = self.0.models().await.map_err(to_serve)?;
+            Ok(models
+                .into_iter()
+                .map(|m| SourceModel {
+                    name: m.name,
+                    aliases: m.aliases.into_keys().collect(),
+                })
+                .collect())
+        })
+    }
+
+    fn resolve<'a>(
+        &'a self,
+        name: &'a ModelName,
+        alias: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Version, ServeError>> {
+        Box::pin(async move {
+            let model = self.0.model(name).await.map_err(to_serve)?;
+            match alias {
+                Some(alias) => model
+                    .aliases
+                    .iter()
+                    .find(|(a, _)| a.as_str() == alias)
+                    .map(|(_, v)| *v)
+                    .ok_or_else(|| {
+                        ServeError::NotFound(format!(
+                            "model {name:?} has no version or alias {alias:?}"
+                        ))
+                    }),
+                None => default_version(&model)
+                    .ok_or_else(|| ServeError::NotFound(format!("model {name:?} has no versions"))),
+            }
+        })
+    }
+
+    fn bundle<'a>(
+        &'a self,
+        name: &'a ModelName,
+        version: Version,
+    ) -> BoxFuture<'a, Result<Bundle, ServeError>> {
+        Box::pin(async move { self.0.load_bundle(name, version).await.map_err(to_serve) })
+    }
+
+    fn settings<'a>(
+        &'a self,
+        name: &'a ModelName,
+        version: Version,
+    ) -> BoxFuture<'a, Result<ServingSettings, ServeError>> {
+        Box::pin(async move {
+            self.0
+                .serving_settings(name, version)
+                .await
+                .map_err(to_serve)
+        })
+    }
+
+    fn changes(&self) -> broadcast::Receiver<ModelName> {
+        self.0.model_changes()
+    }
+}
+
+impl PredictionSink for Registry {
+    fn write<'a>(&'a self, rows: &'a [NewPrediction]) -> BoxFuture<'a, Result<(), ServeError>> {
+        Box::pin(async move { self.0.record_predictions(rows).await.map_err(to_serve) })
+    }
+}
+
+/// A registry error as the runtime reports it: a missing model or version stays `NotFound`,
+/// anything else is the server's own failure.
+fn to_serve(e: ServiceError) -> ServeError {
+    match e {
+        ServiceError::NotFound(m) => ServeError::NotFound(m),
+        other => ServeError::Internal(other.to_string()),
+    }
+}

@@ -1,0 +1,60 @@
+//! The serving runtime's two seams to the rest of the platform, kept narrow so that the runtime
+//! stands on engine, data and artifact alone and can be run (and tested) without a database:
+//! a [`ModelSource`] says what a model reference means and hands over verified bundles, and a
+//! [`PredictionSink`] takes the prediction log's rows. The service implements both over its
+//! registry (wired in `aiaas-api`); tests implement them in memory.
+
+use crate::ServeError;
+use aiaas_artifact::Bundle;
+use aiaas_types::{AliasName, ModelName, NewPrediction, ServingSettings, Version};
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::broadcast;
+
+/// A boxed future, as the seams return them (trait objects cannot have `async fn`s).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A model the source holds, with the aliases it has now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceModel {
+    pub name: ModelName,
+    pub aliases: Vec<AliasName>,
+}
+
+/// Where the model pool finds models.
+pub trait ModelSource: Send + Sync {
+    /// Every model with its aliases: what the pool loads before it says it is ready.
+    fn models(&self) -> BoxFuture<'_, Result<Vec<SourceModel>, ServeError>>;
+
+    /// The version `alias` points at; with `None`, the version a model name alone means.
+    /// `NotFound` when the model, the alias or any version is missing.
+    fn resolve<'a>(
+        &'a self,
+        name: &'a ModelName,
+        alias: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Version, ServeError>>;
+
+    /// The verified bundle of a version (`NotFound` when there is no such version).
+    fn bundle<'a>(
+        &'a self,
+        name: &'a ModelName,
+        version: Version,
+    ) -> BoxFuture<'a, Result<Bundle, ServeError>>;
+
+    /// How a version should be served (its `serve.` tags).
+    fn settings<'a>(
+        &'a self,
+        name: &'a ModelName,
+        version: Version,
+    ) -> BoxFuture<'a, Result<ServingSettings, ServeError>>;
+
+    /// Names of models as their versions, aliases or settings change. A receiver that lags
+    /// must look at every model again.
+    fn changes(&self) -> broadcast::Receiver<ModelName>;
+}
+
+/// Where the prediction log's writer puts rows.
+pub trait PredictionSink: Send + Sync {
+    /// Write `rows` (one transaction where the sink has them).
+    fn write<'a>(&'a self, rows: &'a [NewPrediction]) -> BoxFuture<'a, Result<(), ServeError>>;
+}

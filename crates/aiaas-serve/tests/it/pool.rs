@@ -1,0 +1,473 @@
+//! The model pool over an in-memory model source and prediction sink: no database, no HTTP.
+//! What a reference means, loading on first use, hot swap when an alias moves (no request
+//! fails), serving settings applied by restarting a version's batcher, and the prediction log.
+
+use crate::{bounded, mlp};
+use aiaas_artifact::{Bundle, DatasetRef, Lineage, Manifest, WeightsInfo};
+use aiaas_serve::v2::{InferRequest, InferResponse, OutputData};
+use aiaas_serve::{
+    BatcherConfig, BoxFuture, ModelPool, ModelSource, PredictionLog, PredictionSink, ServeError,
+    SourceModel,
+};
+use aiaas_types::{
+    Activation, AliasName, Feature, FeatureKind, LossKind, ModelKind, ModelName, ModelSpec,
+    NewPrediction, OptimizerKind, OptimizerSpec, Schedule, Schema, ServingSettings, SplitSpec,
+    TargetSchema, TargetValue, TrainSpec, Version,
+};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+const INPUTS: usize = 3;
+const LABELS: [&str; 2] = ["no", "yes"];
+
+/// A registry in memory: bundles by version, aliases, settings, and a change feed.
+#[derive(Default)]
+struct Memory {
+    versions: HashMap<(ModelName, Version), Bundle>,
+    aliases: HashMap<(ModelName, AliasName), Version>,
+    settings: HashMap<(ModelName, Version), ServingSettings>,
+}
+
+struct MemorySource {
+    memory: Mutex<Memory>,
+    changes: broadcast::Sender<ModelName>,
+    /// Bundles handed out, to see what the pool loads and when.
+    loads: AtomicUsize,
+}
+
+impl MemorySource {
+    fn new() -> Arc<MemorySource> {
+        Arc::new(MemorySource {
+            memory: Mutex::default(),
+            changes: broadcast::channel(16).0,
+            loads: AtomicUsize::new(0),
+        })
+    }
+
+    /// Registers version `version` of `name`, a small classifier whose weights depend on `seed`.
+    fn publish(&self, name: &ModelName, version: Version, seed: u64) {
+        let mut memory = self.memory.lock().unwrap();
+        memory
+            .versions
+            .insert((name.clone(), version), bundle(name, seed));
+        drop(memory);
+        let _ = self.changes.send(name.clone());
+    }
+
+    fn set_alias(&self, name: &ModelName, alias: &str, version: Version) {
+        let alias = AliasName::new(alias).unwrap();
+        let mut memory = self.memory.lock().unwrap();
+        memory.aliases.insert((name.clone(), alias), version);
+        drop(memory);
+        let _ = self.changes.send(name.clone());
+    }
+
+    fn set_settings(&self, name: &ModelName, version: Version, settings: ServingSettings) {
+        let mut memory = self.memory.lock().unwrap();
+        memory.settings.insert((name.clone(), version), settings);
+        drop(memory);
+        let _ = self.changes.send(name.clone());
+    }
+}
+
+impl ModelSource for MemorySource {
+    fn models(&self) -> BoxFuture<'_, Result<Vec<SourceModel>, ServeError>> {
+        let memory = self.memory.lock().unwrap();
+        let mut models: BTreeMap<ModelName, Vec<AliasName>> = BTreeMap::new();
+        for (name, _) in memory.versions.keys() {
+            models.entry(name.clone()).or_default();
+        }
+        for (name, alias) in memory.aliases.keys() {
+            models.entry(name.clone()).or_default().push(alias.clone());
+        }
+        let models = models
+            .into_iter()
+            .map(|(name, aliases)| SourceModel { name, aliases })
+            .collect();
+        Box::pin(async move { Ok(models) })
+    }
+
+    fn resolve<'a>(
+        &'a self,
+        name: &'a ModelName,
+        alias: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Version, ServeError>> {
+        let memory = self.memory.lock().unwrap();
+        let aliased = |alias: &str| {
+            memory
+                .aliases
+                .iter()
+                .find(|((n, a), _)| n == name && a.as_str() == alias)
+                .map(|(_, v)| *v)
+        };
+        let newest = memory
+            .versions
+            .keys()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .max();
+        let found = match alias {
+            Some(alias) => aliased(alias),
+            None => aliased("champion").or(newest),
+        };
+        let result = found.ok_or_else(|| ServeError::NotFound(format!("{name} has no {alias:?}")));
+        Box::pin(async move { result })
+    }
+
+    fn bundle<'a>(
+        &'a self,
+        name: &'a ModelName,
+        version: Version,
+    ) -> BoxFuture<'a, Result<Bundle, ServeError>> {
+        let found = self
+            .memory
+            .lock()
+            .unwrap()
+            .versions
+            .get(&(name.clone(), version))
+            .cloned();
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            found.ok_or_else(|| ServeError::NotFound(format!("{name} has no version {version}")))
+        })
+    }
+
+    fn settings<'a>(
+        &'a self,
+        name: &'a ModelName,
+        version: Version,
+    ) -> BoxFuture<'a, Result<ServingSettings, ServeError>> {
+        let settings = self
+            .memory
+            .lock()
+            .unwrap()
+            .settings
+            .get(&(name.clone(), version))
+            .copied()
+            .unwrap_or_default();
+        Box::pin(async move { Ok(settings) })
+    }
+
+    fn changes(&self) -> broadcast::Receiver<ModelName> {
+        self.changes.subscribe()
+    }
+}
+
+/// Logged rows, in memory.
+#[derive(Default)]
+struct MemorySink {
+    rows: Mutex<Vec<NewPrediction>>,
+}
+
+impl PredictionSink for MemorySink {
+    fn write<'a>(&'a self, rows: &'a [NewPrediction]) -> BoxFuture<'a, Result<(), ServeError>> {
+        self.rows.lock().unwrap().extend_from_slice(rows);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A classifier over three numeric features (already scaled), its network from `seed`.
+fn bundle(name: &ModelName, seed: u64) -> Bundle {
+    let feature = |i: usize| Feature {
+        name: format!("x{i}"),
+        kind: FeatureKind::Numeric {
+            mean: 0.0,
+            scale: 1.0,
+        },
+    };
+    let schema = Schema {
+        features: (0..INPUTS).map(feature).collect(),
+        target: TargetSchema::Classification {
+            name: "y".into(),
+            labels: LABELS.map(String::from).to_vec(),
+        },
+    };
+    let spec = TrainSpec {
+        model: ModelSpec {
+            kind: ModelKind::Mlp,
+            hidden: vec![8],
+            activation: Activation::Relu,
+        },
+        loss: LossKind::CrossEntropy,
+        optimizer: OptimizerSpec::defaults(OptimizerKind::Adam),
+        schedule: Schedule::Constant,
+        batch_size: 32,
+        epochs: 1,
+        patience: None,
+        restore_best: false,
+        seed,
+    };
+    let manifest = Manifest {
+        format_version: aiaas_artifact::FORMAT_VERSION,
+        name: name.to_string(),
+        task: schema.task(),
+        layers: Vec::new(),
+        schema,
+        weights: WeightsInfo::default(),
+        lineage: Lineage {
+            dataset: DatasetRef {
+                name: "memory".into(),
+                digest: "0".repeat(64),
+                rows: 0,
+            },
+            job: None,
+            spec,
+            split: SplitSpec::default(),
+            split_rows: BTreeMap::new(),
+            epochs_run: 0,
+            best_epoch: 0,
+            metrics: BTreeMap::new(),
+            parent: None,
+            optimization: None,
+            created_at_ms: 0,
+        },
+        profile: Vec::new(),
+        files: BTreeMap::new(),
+    };
+    let network = Arc::try_unwrap(mlp(INPUTS, &[8], LABELS.len(), seed)).unwrap();
+    Bundle::new(manifest, network)
+}
+
+fn name(s: &str) -> ModelName {
+    ModelName::new(s).unwrap()
+}
+
+fn request(id: Option<&str>, rows: usize) -> InferRequest {
+    let data: Vec<f32> = (0..rows * INPUTS).map(|i| i as f32 / 10.0 - 0.5).collect();
+    serde_json::from_value(json!({
+        "id": id,
+        "inputs": [{"name": "input", "shape": [rows, INPUTS], "datatype": "FP32", "data": data}],
+    }))
+    .unwrap()
+}
+
+fn probabilities(response: &InferResponse) -> Vec<f32> {
+    let output = response
+        .outputs
+        .iter()
+        .find(|o| o.name == "probabilities")
+        .expect("a probabilities output");
+    match &output.data {
+        Some(OutputData::Fp32(values)) => values.clone(),
+        other => panic!("probabilities as {other:?}"),
+    }
+}
+
+fn start(source: &Arc<MemorySource>, log: Option<PredictionLog>) -> Arc<ModelPool> {
+    let config = BatcherConfig {
+        threads: 1,
+        ..BatcherConfig::default()
+    };
+    ModelPool::start(source.clone(), config, log)
+}
+
+/// Waits (bounded) until `check` holds.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what} never happened");
+}
+
+#[tokio::test]
+async fn references_resolve_and_load_once_without_a_database() {
+    let source = MemorySource::new();
+    let m = name("m");
+    source.publish(&m, 1, 1);
+    source.publish(&m, 2, 2);
+    let pool = start(&source, None);
+
+    // No champion: the name alone means the newest version.
+    let newest = bounded(pool.get(&m, None)).await.unwrap();
+    assert_eq!(newest.version, 2);
+    source.set_alias(&m, "champion", 1);
+    eventually("the name follows the champion", || {
+        pool.loaded().iter().any(|l| l.version == 1)
+    })
+    .await;
+    assert_eq!(bounded(pool.get(&m, None)).await.unwrap().version, 1);
+    assert_eq!(bounded(pool.get(&m, Some("2"))).await.unwrap().version, 2);
+    assert_eq!(
+        bounded(pool.get(&m, Some("champion")))
+            .await
+            .unwrap()
+            .version,
+        1
+    );
+
+    // Each version was read from the source once, however often it was asked for.
+    let loads = source.loads.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        bounded(pool.get(&m, Some("2"))).await.unwrap();
+    }
+    assert_eq!(source.loads.load(Ordering::SeqCst), loads);
+    assert_eq!(loads, 2);
+
+    for (model, reference) in [("m", Some("3")), ("m", Some("nope")), ("other", None)] {
+        let err = bounded(pool.get(&name(model), reference))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, ServeError::NotFound(_)), "{err:?}");
+    }
+
+    // The answer is version 1's network on the request's rows, softmaxed.
+    let response = bounded(aiaas_serve::infer(&pool, &m, None, request(None, 2)))
+        .await
+        .unwrap();
+    assert_eq!(response.model_version, "1");
+    let expected = mlp(INPUTS, &[8], 2, 1).predict(&request_values(2), 2, 1);
+    let softmax: Vec<f32> = expected
+        .chunks(2)
+        .flat_map(|logits| {
+            let max = logits[0].max(logits[1]);
+            let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+            let sum: f32 = e.iter().sum();
+            e.into_iter().map(move |v| v / sum)
+        })
+        .collect();
+    crate::assert_close(&probabilities(&response), &softmax);
+}
+
+fn request_values(rows: usize) -> Vec<f32> {
+    (0..rows * INPUTS).map(|i| i as f32 / 10.0 - 0.5).collect()
+}
+
+#[tokio::test]
+async fn preload_loads_every_reference() {
+    let source = MemorySource::new();
+    let (a, b) = (name("a"), name("b"));
+    source.publish(&a, 1, 1);
+    source.publish(&a, 2, 2);
+    source.set_alias(&a, "champion", 1);
+    source.set_alias(&a, "challenger", 2);
+    source.publish(&b, 1, 3);
+    let pool = start(&source, None);
+    // a: the name, champion, challenger; b: the name.
+    assert_eq!(bounded(pool.preload()).await.unwrap(), 4);
+    let loaded: Vec<(String, Version)> = pool
+        .loaded()
+        .iter()
+        .map(|l| (l.name.to_string(), l.version))
+        .collect();
+    assert_eq!(
+        loaded,
+        [("a".into(), 1), ("a".into(), 2), ("b".into(), 1)].to_vec()
+    );
+}
+
+/// Clients keep calling while the champion moves from version 1 to 2: every call is answered,
+/// and once the pool has followed, the name answers with version 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_swap_under_load_drops_nothing() {
+    let source = MemorySource::new();
+    let m = name("m");
+    source.publish(&m, 1, 1);
+    source.set_alias(&m, "champion", 1);
+    let pool = start(&source, None);
+    bounded(pool.preload()).await.unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (pool, m, stop) = (pool.clone(), m.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut versions = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let response = aiaas_serve::infer(&pool, &m, None, request(None, 1))
+                        .await
+                        .expect("no call fails during the swap");
+                    versions.push(response.model_version);
+                }
+                versions
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    source.publish(&m, 2, 2);
+    source.set_alias(&m, "champion", 2);
+    let followed = async {
+        loop {
+            let response = aiaas_serve::infer(&pool, &m, None, request(None, 1)).await;
+            if response.unwrap().model_version == "2" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    bounded(followed).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut answered = 0;
+    let mut saw = std::collections::BTreeSet::new();
+    for client in clients {
+        let versions = bounded(client).await.unwrap();
+        answered += versions.len();
+        saw.extend(versions);
+    }
+    assert!(answered > 100, "only {answered} calls were made");
+    assert_eq!(saw, ["1".to_string(), "2".to_string()].into());
+}
+
+#[tokio::test]
+async fn serving_settings_restart_the_batcher() {
+    let source = MemorySource::new();
+    let m = name("m");
+    source.publish(&m, 1, 1);
+    let pool = start(&source, None);
+    let before = bounded(pool.get(&m, None)).await.unwrap();
+    assert_eq!(before.config.max_batch, BatcherConfig::default().max_batch);
+    source.set_settings(
+        &m,
+        1,
+        ServingSettings {
+            max_batch: Some(4),
+            ..ServingSettings::default()
+        },
+    );
+    eventually("the new settings apply", || {
+        pool.loaded().iter().any(|l| l.config.max_batch == 4)
+    })
+    .await;
+    // The model handed out before still answers: its batcher lives as long as it does.
+    let rows = before.batcher.infer(vec![0.0; INPUTS], 1, None).await;
+    assert_eq!(rows.unwrap().len(), LABELS.len());
+}
+
+#[tokio::test]
+async fn the_prediction_log_writes_each_row_with_its_id_and_label() {
+    let source = MemorySource::new();
+    let m = name("m");
+    source.publish(&m, 1, 1);
+    let sink = Arc::new(MemorySink::default());
+    let log = PredictionLog::start(sink.clone(), 1.0);
+    let pool = start(&source, Some(log));
+    let one = bounded(aiaas_serve::infer(&pool, &m, None, request(Some("a"), 1)))
+        .await
+        .unwrap();
+    let three = bounded(aiaas_serve::infer(&pool, &m, None, request(Some("b"), 3)))
+        .await
+        .unwrap();
+    bounded(pool.log().unwrap().close(Duration::from_secs(5))).await;
+
+    let rows = sink.rows.lock().unwrap().clone();
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b/0", "b/1", "b/2"]);
+    let labels = |response: &InferResponse| -> Vec<TargetValue> {
+        probabilities(response)
+            .chunks(2)
+            .map(|p| TargetValue::Class(LABELS[usize::from(p[1] > p[0])].to_string()))
+            .collect()
+    };
+    let predicted: Vec<TargetValue> = rows.iter().map(|r| r.predicted.clone()).collect();
+    assert_eq!(predicted, [labels(&one), labels(&three)].concat());
+    assert!(rows.iter().all(|r| r.model == m && r.version == 1));
+    assert_eq!(rows[3].inputs, request_values(3)[2 * INPUTS..].to_vec());
+}

@@ -1,0 +1,37 @@
+//! A served prediction as the prediction log keeps it: the serving runtime makes these rows, the
+//! store writes them, monitoring reads them back with their labels.
+
+use crate::{ModelName, Version};
+use serde::{Deserialize, Serialize};
+
+/// A predicted or true target value: a class label, or a number for regression.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetValue {
+    /// A class label.
+    Class(String),
+    /// A regression value, in target units.
+    Value(f64),
+}
+
+/// One predicted row to log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewPrediction {
+    /// The row's id, unique within the model.
+    pub id: String,
+    /// The model that answered.
+    pub model: ModelName,
+    /// Its version.
+    pub version: Version,
+    /// When it was answered (ms since the Unix epoch).
+    pub at_ms: i64,
+    /// How long the request took, in microseconds.
+    pub latency_us: u64,
+    /// Raw feature values in schema order (NaN for a categorical feature).
+    pub inputs: Vec<f32>,
+    /// Categorical values in schema order, if the model has categorical features.
+    pub categories: Option<Vec<String>>,
+    /// What the model answered.
+    pub predicted: TargetValue,
+}
