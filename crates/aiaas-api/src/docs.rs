@@ -2,7 +2,7 @@
 //! `/docs`, a self-contained page that renders it: no CDN, so it works on machines without
 //! internet access.
 
-use crate::error::ErrorBody;
+use crate::error::{ErrorBody, ErrorCode};
 use crate::management::{self as m, AliasBody, TagBody};
 use crate::monitoring;
 use aiaas_service::JobEvent;
@@ -48,7 +48,7 @@ use utoipa::OpenApi;
         monitoring::rollback,
     ),
     // The event stream's items are not a response body, so name their schema here.
-    components(schemas(ErrorBody, AliasBody, TagBody, JobEvent))
+    components(schemas(ErrorBody, ErrorCode, AliasBody, TagBody, JobEvent))
 )]
 pub struct ApiDoc;
 

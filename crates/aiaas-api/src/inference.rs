@@ -3,7 +3,7 @@
 //! the serving runtime once and maps the result; compute happens on the model's batcher thread.
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use aiaas_serve::v2::{InferRequest, ModelMetadata};
 use aiaas_serve::{LoadedModel, ModelPool, ServeError};
 use aiaas_types::ModelName;
@@ -11,36 +11,36 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-type Result<T> = std::result::Result<T, ApiError>;
+type Result<T> = std::result::Result<T, V2Error>;
 
 /// The platform name models report.
 const PLATFORM: &str = "aiaas";
 
-impl From<ServeError> for ApiError {
-    fn from(e: ServeError) -> Self {
-        let status = match &e {
-            ServeError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ServeError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServeError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
-            ServeError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
-            ServeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ServeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %e, "inference failed");
-        }
-        ApiError::new(status, e.to_string())
+/// An error of a V2 endpoint: the status comes from the one error table, the body keeps
+/// Triton's shape, `{"error": "..."}`, which V2 clients read.
+#[derive(Debug)]
+pub struct V2Error(ApiError);
+
+impl<E: Into<ApiError>> From<E> for V2Error {
+    fn from(e: E) -> Self {
+        V2Error(e.into())
+    }
+}
+
+impl IntoResponse for V2Error {
+    fn into_response(self) -> Response {
+        (self.0.status(), Json(json!({"error": self.0.message}))).into_response()
     }
 }
 
 fn model_name(name: String) -> Result<ModelName> {
-    ModelName::new(name).map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
+    ModelName::new(name).map_err(|e| ApiError::new(ErrorCode::ModelNotFound, e.to_string()).into())
 }
 
 pub async fn live() -> Json<Value> {
@@ -50,10 +50,10 @@ pub async fn live() -> Json<Value> {
 /// Ready once the models the registry aliases are loaded and warm.
 pub async fn ready(State(s): State<AppState>) -> Result<Json<Value>> {
     if !s.ready.load(Ordering::SeqCst) {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+        return Err(V2Error(ApiError::new(
+            ErrorCode::Unavailable,
             "not ready: the registered models are still loading",
-        ));
+        )));
     }
     s.platform.health().await?;
     Ok(Json(json!({"ready": true})))

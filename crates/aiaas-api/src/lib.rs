@@ -11,14 +11,13 @@ mod monitoring;
 mod serving;
 
 pub use docs::ApiDoc;
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, ErrorCode, GrpcCode};
 pub use serving::{Registry, model_pool};
 
 use aiaas_serve::ModelPool;
 use aiaas_service::Platform;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use inference as v2;
 use management as m;
@@ -152,14 +151,14 @@ pub fn router(state: AppState) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
+        ErrorCode::RouteNotFound,
         "no such endpoint; the API is described at /api/v1/openapi.json and /docs",
     )
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not take that method; see /docs",
     )
 }

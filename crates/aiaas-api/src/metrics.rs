@@ -4,9 +4,9 @@
 //! the crates that record them (`aiaas_serve::metrics`).
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use std::time::Duration;
@@ -52,7 +52,10 @@ pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
 /// `GET /metrics`: the scrape, or 404 when the server records no metrics.
 pub(crate) async fn scrape(State(s): State<AppState>) -> Result<Response, ApiError> {
     let handle = s.metrics.as_ref().ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "this server does not record metrics")
+        ApiError::new(
+            ErrorCode::RouteNotFound,
+            "this server does not record metrics",
+        )
     })?;
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()).into_response())
 }

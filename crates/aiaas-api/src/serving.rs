@@ -100,7 +100,7 @@ impl PredictionSink for Registry {
 /// anything else is the server's own failure.
 fn to_serve(e: ServiceError) -> ServeError {
     match e {
-        ServiceError::NotFound(m) => ServeError::NotFound(m),
+        ServiceError::NotFound(_, m) => ServeError::NotFound(m),
         other => ServeError::Internal(other.to_string()),
     }
 }

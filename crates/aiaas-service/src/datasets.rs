@@ -109,7 +109,7 @@ impl Platform {
         what: &str,
     ) -> Result<Bytes, ServiceError> {
         self.store().blobs().get(digest).await.map_err(|e| match e {
-            StoreError::NotFound(_)
+            StoreError::NotFound(..)
             | StoreError::InvalidArgument(_)
             | StoreError::Corrupt { .. } => ServiceError::Corrupt(format!("{what}: {e}")),
             other => other.into(),

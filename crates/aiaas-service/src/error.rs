@@ -2,12 +2,13 @@
 //! status (see `aiaas-api`).
 
 use aiaas_store::StoreError;
+use aiaas_types::Resource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// The named thing does not exist.
-    #[error("{0}")]
-    NotFound(String),
+    /// The named thing does not exist; the first field says what kind of thing it is.
+    #[error("{1}")]
+    NotFound(Resource, String),
     /// The request clashes with the current state (a name taken, an alias in the way).
     #[error("{0}")]
     Conflict(String),
@@ -38,7 +39,7 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(m) => ServiceError::NotFound(m),
+            StoreError::NotFound(what, m) => ServiceError::NotFound(what, m),
             StoreError::Conflict(m) => ServiceError::Conflict(m),
             StoreError::InvalidArgument(m) => ServiceError::Invalid(m),
             e @ StoreError::Corrupt { .. } => ServiceError::Corrupt(e.to_string()),

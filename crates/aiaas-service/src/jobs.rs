@@ -5,7 +5,8 @@ use crate::datasets::blocking;
 use crate::{Platform, ServiceError, default_version};
 use aiaas_store::{EpochRow, JobEvent, JobRecord};
 use aiaas_types::{
-    DatasetName, JobId, JobSpec, JobState, ModelName, OptimizeJob, RetrainJob, SplitSpec, Version,
+    DatasetName, JobId, JobSpec, JobState, ModelName, OptimizeJob, Resource, RetrainJob, SplitSpec,
+    Version,
 };
 use futures_util::Stream;
 use std::collections::VecDeque;
@@ -114,7 +115,10 @@ impl Platform {
             Some(v) => v.to_string(),
             None => default_version(&self.model(model).await?)
                 .ok_or_else(|| {
-                    ServiceError::NotFound(format!("model \"{model}\" has no versions"))
+                    ServiceError::NotFound(
+                        Resource::Version,
+                        format!("model \"{model}\" has no versions"),
+                    )
                 })?
                 .to_string(),
         };

@@ -11,7 +11,7 @@ use aiaas_stats::{
     correct_for_features, numeric_drift, regression_metrics, window_drifted,
 };
 use aiaas_store::{Labelled, PredictionRow, Window};
-use aiaas_types::{ModelName, NewPrediction, TargetSchema, TargetValue, Version};
+use aiaas_types::{ModelName, NewPrediction, Resource, TargetSchema, TargetValue, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -180,8 +180,12 @@ impl Platform {
             )));
         }
         let record = self.model(model).await?;
-        let version = default_version(&record)
-            .ok_or_else(|| ServiceError::NotFound(format!("model \"{model}\" has no versions")))?;
+        let version = default_version(&record).ok_or_else(|| {
+            ServiceError::NotFound(
+                Resource::Version,
+                format!("model \"{model}\" has no versions"),
+            )
+        })?;
         let manifest = self.manifest(model, version).await?;
         let labels = items
             .into_iter()
@@ -244,7 +248,10 @@ impl Platform {
         let version = match window.version {
             Some(v) => v,
             None => default_version(&self.model(model).await?).ok_or_else(|| {
-                ServiceError::NotFound(format!("model \"{model}\" has no versions"))
+                ServiceError::NotFound(
+                    Resource::Version,
+                    format!("model \"{model}\" has no versions"),
+                )
             })?,
         };
         Ok((version, self.manifest(model, version).await?))

@@ -7,7 +7,7 @@ use crate::monitor::{WindowSpec, drift_report, quality_report};
 use crate::{Platform, ServiceError};
 use aiaas_stats::Metrics;
 use aiaas_store::ModelEvent;
-use aiaas_types::{JobSpec, JobState, ModelName, RetrainJob, Version};
+use aiaas_types::{JobSpec, JobState, ModelName, Resource, RetrainJob, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -129,7 +129,10 @@ impl Platform {
     /// The monitoring policy of `model`.
     pub async fn policy(&self, model: &ModelName) -> Result<PolicyState, ServiceError> {
         let record = self.store().policy(model).await?.ok_or_else(|| {
-            ServiceError::NotFound(format!("model \"{model}\" has no monitoring policy"))
+            ServiceError::NotFound(
+                Resource::Policy,
+                format!("model \"{model}\" has no monitoring policy"),
+            )
         })?;
         Ok(PolicyState {
             model: record.model,

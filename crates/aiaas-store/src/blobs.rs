@@ -6,6 +6,7 @@
 
 use crate::config::BlobLocation;
 use crate::error::{Result, StoreError};
+use aiaas_types::Resource;
 use bytes::Bytes;
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -191,9 +192,10 @@ impl Blobs {
 
 fn not_found_as(error: object_store::Error, digest: &str) -> StoreError {
     match error {
-        object_store::Error::NotFound { .. } => {
-            StoreError::NotFound(format!("blob sha256:{digest} is not in the blob store"))
-        }
+        object_store::Error::NotFound { .. } => StoreError::NotFound(
+            Resource::Blob,
+            format!("blob sha256:{digest} is not in the blob store"),
+        ),
         other => other.into(),
     }
 }

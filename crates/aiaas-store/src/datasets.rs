@@ -5,7 +5,7 @@ use crate::Store;
 use crate::blobs::check_digest;
 use crate::db::{DbRow, col, int, json, name, now_ms, task, task_text, to_i64, to_json};
 use crate::error::{Result, StoreError};
-use aiaas_types::{DatasetName, Task};
+use aiaas_types::{DatasetName, Resource, Task};
 use serde::{Deserialize, Serialize};
 
 /// A dataset to register. Its bytes must already be stored as blob `digest`.
@@ -109,9 +109,10 @@ impl Store {
             .await?;
         match row {
             Some(row) => from_row(&row),
-            None => Err(StoreError::NotFound(format!(
-                "dataset \"{name}\" not found"
-            ))),
+            None => Err(StoreError::NotFound(
+                Resource::Dataset,
+                format!("dataset \"{name}\" not found"),
+            )),
         }
     }
 
@@ -135,9 +136,10 @@ impl Store {
             .fetch_optional(&mut *w.tx)
             .await?
         else {
-            return Err(StoreError::NotFound(format!(
-                "dataset \"{name}\" not found"
-            )));
+            return Err(StoreError::NotFound(
+                Resource::Dataset,
+                format!("dataset \"{name}\" not found"),
+            ));
         };
         let record = from_row(&row)?;
 

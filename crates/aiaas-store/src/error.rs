@@ -1,13 +1,15 @@
 //! The one error type of the store, [`StoreError`]. Each variant says what went wrong in words a
 //! user can act on; `aiaas-api` maps the variants to HTTP status codes.
 
+use aiaas_types::Resource;
+
 /// Everything that can go wrong in `aiaas-store`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The thing asked for does not exist; the message names it
     /// (`model "iris" has no version 7`).
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{1}")]
+    NotFound(Resource, String),
     /// The request clashes with the current state (a name already taken, a version still
     /// aliased, a job already finished); the message says what to do instead.
     #[error("{0}")]

@@ -10,7 +10,7 @@ use crate::Store;
 use crate::blobs::check_digest;
 use crate::db::{Db, DbRow, col, int, json, name, now_ms, opt_int, opt_json, opt_name, to_json};
 use crate::error::{Result, StoreError};
-use aiaas_types::{DatasetName, JobId, JobSpec, JobState, ModelName, Version};
+use aiaas_types::{DatasetName, JobId, JobSpec, JobState, ModelName, Resource, Version};
 use serde::{Deserialize, Serialize};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -214,7 +214,7 @@ where
 }
 
 fn job_not_found(id: &JobId) -> StoreError {
-    StoreError::NotFound(format!("job \"{id}\" not found"))
+    StoreError::NotFound(Resource::Job, format!("job \"{id}\" not found"))
 }
 
 /// Reads a job inside a transaction, or NotFound.

@@ -4,7 +4,7 @@
 use crate::Store;
 use crate::db::{DbRow, col, json, name, now_ms, to_json};
 use crate::error::{Result, StoreError};
-use aiaas_types::{AliasName, ModelName, Version};
+use aiaas_types::{AliasName, ModelName, Resource, Version};
 use serde::{Deserialize, Serialize};
 
 /// One event in a model's history (a breach, a retrain, a promotion, a rollback).
@@ -76,9 +76,10 @@ impl Store {
             .execute(&self.db.pool)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "model \"{model}\" has no monitoring policy"
-            )));
+            return Err(StoreError::NotFound(
+                Resource::Policy,
+                format!("model \"{model}\" has no monitoring policy"),
+            ));
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::db::{
     DbRow, col, int, json, name, now_ms, opt_int, opt_name, task, task_text, to_i64, to_json,
 };
 use crate::error::{Result, StoreError};
-use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Task, Version};
+use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Resource, Task, Version};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -146,8 +146,11 @@ where
         .fetch_optional(executor)
         .await;
     match exists {
-        Ok(Some(_)) => StoreError::NotFound(format!("model \"{model}\" has no version {version}")),
-        Ok(None) => StoreError::NotFound(format!("model \"{model}\" not found")),
+        Ok(Some(_)) => StoreError::NotFound(
+            Resource::Version,
+            format!("model \"{model}\" has no version {version}"),
+        ),
+        Ok(None) => StoreError::NotFound(Resource::Model, format!("model \"{model}\" not found")),
         Err(e) => e.into(),
     }
 }
@@ -311,7 +314,10 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
         else {
-            return Err(StoreError::NotFound(format!("model \"{model}\" not found")));
+            return Err(StoreError::NotFound(
+                Resource::Model,
+                format!("model \"{model}\" not found"),
+            ));
         };
         let sql =
             format!("SELECT {VERSION_COLUMNS} FROM versions WHERE model = $1 ORDER BY version");
@@ -358,10 +364,13 @@ impl Store {
             return self.version(model, version).await;
         }
         let not_found = || {
-            StoreError::NotFound(format!(
-                "model \"{model}\" has no version or alias \"{}\"",
-                reference.chars().take(80).collect::<String>()
-            ))
+            StoreError::NotFound(
+                Resource::Version,
+                format!(
+                    "model \"{model}\" has no version or alias \"{}\"",
+                    reference.chars().take(80).collect::<String>()
+                ),
+            )
         };
         let alias = AliasName::new(reference).map_err(|_| not_found())?;
         let sql = format!(
@@ -387,7 +396,10 @@ impl Store {
                     .await?;
                 match model_exists {
                     Some(_) => Err(not_found()),
-                    None => Err(StoreError::NotFound(format!("model \"{model}\" not found"))),
+                    None => Err(StoreError::NotFound(
+                        Resource::Model,
+                        format!("model \"{model}\" not found"),
+                    )),
                 }
             }
         }
@@ -437,9 +449,10 @@ impl Store {
             .execute(&self.db.pool)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "model \"{model}\" has no alias \"{alias}\""
-            )));
+            return Err(StoreError::NotFound(
+                Resource::Alias,
+                format!("model \"{model}\" has no alias \"{alias}\""),
+            ));
         }
         Ok(())
     }

@@ -122,6 +122,21 @@ name_type!(
     "job id"
 );
 
+/// What a name or id refers to, so that "not found" can say which kind of thing is missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Dataset,
+    Model,
+    /// A version of a model, by number or alias.
+    Version,
+    Alias,
+    Job,
+    /// A model's monitoring policy.
+    Policy,
+    /// A content-addressed file in the blob store.
+    Blob,
+}
+
 /// A version number of a model: 1, 2, ... in the order they were registered.
 pub type Version = u32;
 

@@ -9,7 +9,7 @@ mod prediction;
 mod serving;
 
 pub use ids::{
-    AliasName, DatasetName, JobId, JobState, MAX_NAME_LEN, ModelName, NameError, Version,
+    AliasName, DatasetName, JobId, JobState, MAX_NAME_LEN, ModelName, NameError, Resource, Version,
     parse_version,
 };
 pub use jobs::{JobSpec, OptimizeJob, RetrainJob, TrainJob};

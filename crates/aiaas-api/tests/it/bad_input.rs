@@ -1,6 +1,7 @@
 //! Bad requests get a 4xx with a message a user can act on, and the server keeps serving.
 
-use crate::{IRIS, TestServer, error_of, test_config};
+use crate::{IRIS, TestServer, coded_error_of, error_of, test_config};
+use aiaas_api::ErrorCode;
 use aiaas_service::ServiceConfig;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -18,14 +19,14 @@ async fn bad_requests_are_4xx_with_a_message() {
         StatusCode::CREATED
     );
 
-    let cases: Vec<(reqwest::RequestBuilder, StatusCode, &str)> = vec![
+    let cases: Vec<(reqwest::RequestBuilder, ErrorCode, &str)> = vec![
         (
             server
                 .http
                 .post(server.url("/api/v1/jobs"))
                 .header("content-type", "application/json")
                 .body("{\"kind\": \"train\", "),
-            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
             "",
         ),
         (
@@ -33,7 +34,7 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/jobs"))
                 .json(&json!({"kind": "train", "dataset": "nope"})),
-            StatusCode::NOT_FOUND,
+            ErrorCode::DatasetNotFound,
             "nope",
         ),
         (
@@ -41,7 +42,7 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/jobs"))
                 .json(&json!({"kind": "train", "dataset": "iris", "lr": -1.0})),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidInput,
             "learning rate",
         ),
         (
@@ -49,7 +50,7 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/jobs"))
                 .json(&json!({"kind": "train", "dataset": "iris", "hidden": [0]})),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidInput,
             "hidden",
         ),
         (
@@ -57,14 +58,14 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/jobs"))
                 .json(&json!({"kind": "train", "dataset": "iris", "epocs": 3})),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidInput,
             "epocs",
         ),
         (
             server.http.post(server.url("/api/v1/jobs")).json(
                 &json!({"kind": "train", "dataset": "iris", "val_split": 0.7, "test_split": 0.5}),
             ),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidInput,
             "val_split",
         ),
         (
@@ -72,7 +73,7 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/jobs"))
                 .json(&json!({"kind": "train", "dataset": "../etc"})),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidInput,
             "invalid dataset name",
         ),
         (
@@ -80,7 +81,7 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/datasets?name=a..b"))
                 .body("x,target\n1,2\n"),
-            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
             "invalid dataset name",
         ),
         (
@@ -88,12 +89,12 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/datasets?name=a%2Fb"))
                 .body("x,target\n1,2\n"),
-            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
             "invalid dataset name",
         ),
         (
             server.http.get(server.url("/api/v1/models/a%2F..%2Fb")),
-            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
             "invalid model name",
         ),
         (
@@ -101,7 +102,7 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/datasets?name=big"))
                 .body(vec![b'1'; 9 << 10]),
-            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
             "larger",
         ),
         (
@@ -109,7 +110,7 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/datasets?name=bad"))
                 .body("a,b\n1\n"),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidInput,
             "line",
         ),
         (
@@ -117,17 +118,17 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/datasets?name=iris"))
                 .body(IRIS),
-            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
             "already exists",
         ),
         (
             server.http.get(server.url("/api/v1/models/ghost")),
-            StatusCode::NOT_FOUND,
+            ErrorCode::ModelNotFound,
             "ghost",
         ),
         (
             server.http.get(server.url("/api/v1/jobs/job-ghost")),
-            StatusCode::NOT_FOUND,
+            ErrorCode::JobNotFound,
             "job-ghost",
         ),
         (
@@ -135,7 +136,7 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .put(server.url("/api/v1/models/ghost/aliases/champion"))
                 .json(&json!({"version": 1})),
-            StatusCode::NOT_FOUND,
+            ErrorCode::ModelNotFound,
             "ghost",
         ),
         (
@@ -143,7 +144,7 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .put(server.url("/api/v1/models/ghost/aliases/champion"))
                 .json(&json!({"version": "one"})),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidInput,
             "version",
         ),
         (
@@ -151,20 +152,20 @@ async fn bad_requests_are_4xx_with_a_message() {
                 .http
                 .post(server.url("/api/v1/models/m/versions"))
                 .body("not a tar archive"),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidInput,
             "archive",
         ),
         (
             server.http.get(server.url("/api/v1/nothing-here")),
-            StatusCode::NOT_FOUND,
+            ErrorCode::RouteNotFound,
             "no such endpoint",
         ),
     ];
-    for (request, status, needle) in cases {
+    for (request, code, needle) in cases {
         let res = request.send().await.unwrap();
         let url = res.url().to_string();
-        let (got, message) = error_of(res).await;
-        assert_eq!(got, status, "{url}: {message}");
+        let (got, message) = coded_error_of(res).await;
+        assert_eq!(got, code, "{url}: {message}");
         assert!(
             message.contains(needle),
             "{url}: {message:?} lacks {needle:?}"
@@ -333,6 +334,30 @@ async fn uploads_beyond_the_limit_are_refused_with_429_not_buffered() {
     assert_eq!(
         server.upload("iris", IRIS).await.status(),
         StatusCode::CREATED
+    );
+    server.stop().await;
+}
+
+/// The error table is in the OpenAPI document: every code by name, and the error body with it.
+#[tokio::test]
+async fn the_openapi_document_lists_every_error_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let doc = server.get_json("/api/v1/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    let listed: Vec<&str> = schemas["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ErrorCode enum in {}", schemas["ErrorCode"]))
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let table: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(listed, table);
+    let required = schemas["ErrorBody"]["required"].as_array().unwrap();
+    assert!(
+        required.contains(&json!("code")),
+        "{}",
+        schemas["ErrorBody"]
     );
     server.stop().await;
 }

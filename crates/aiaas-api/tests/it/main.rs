@@ -10,6 +10,7 @@ mod monitoring;
 mod optimize;
 mod tamper;
 
+use aiaas_api::ErrorCode;
 use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -153,12 +154,43 @@ pub fn test_config() -> ServiceConfig {
     }
 }
 
-/// Status and `error` message of a failed call.
+/// Status and `error` message of a failed call. Checks the body's shape on the way: a V2 error
+/// is Triton's `{"error": ...}`; every other error also carries its `code`, and the status is
+/// the one the error table gives that code.
 pub async fn error_of(res: Response) -> (StatusCode, String) {
     let status = res.status();
+    let (_, message) = coded_error_of(res).await;
+    (status, message)
+}
+
+/// The code and message of a failed call (V2 errors, which carry no code, give the code their
+/// status belongs to), checking as [`error_of`] does.
+pub async fn coded_error_of(res: Response) -> (ErrorCode, String) {
+    let status = res.status();
+    let v2 = res.url().path().starts_with("/v2");
     let body: Value = res.json().await.expect("error bodies are JSON");
     let message = body["error"].as_str().expect("an error field").to_string();
-    (status, message)
+    if v2 {
+        assert_eq!(
+            body.as_object().unwrap().len(),
+            1,
+            "V2 errors keep Triton's shape: {body}"
+        );
+        let code = ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.status().as_u16() == status.as_u16())
+            .expect("a status of the error table");
+        return (code, message);
+    }
+    let name = body["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code in {body}"));
+    let code = ErrorCode::ALL
+        .into_iter()
+        .find(|c| c.as_str() == name)
+        .unwrap_or_else(|| panic!("unknown code {name:?}"));
+    assert_eq!(code.status().as_u16(), status.as_u16(), "{body}");
+    (code, message)
 }
 
 /// A small, fast training job on the iris dataset.

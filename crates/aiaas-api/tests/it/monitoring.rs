@@ -1,7 +1,8 @@
 //! Monitoring end to end: logged predictions, feedback by id, and quality equal to an offline
 //! evaluation of the same rows.
 
-use crate::TestServer;
+use crate::{TestServer, coded_error_of, error_of};
+use aiaas_api::ErrorCode;
 use aiaas_service::{ModelRecord, Window};
 use aiaas_stats::classification_metrics;
 use aiaas_types::ModelName;
@@ -357,27 +358,15 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
     );
     logged(&server, "bare", 1).await;
     let res = server.get("/api/v1/models/bare/drift").await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = res.json().await.unwrap();
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("no training profile"),
-        "{body}"
-    );
+    let (code, message) = coded_error_of(res).await;
+    assert_eq!(code, ErrorCode::InvalidInput);
+    assert!(message.contains("no training profile"), "{message}");
 
     // No labelled rows yet.
     let res = server.get("/api/v1/models/iris/quality").await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = res.json().await.unwrap();
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("no labelled predictions"),
-        "{body}"
-    );
+    let (code, message) = coded_error_of(res).await;
+    assert_eq!(code, ErrorCode::InvalidInput);
+    assert!(message.contains("no labelled predictions"), "{message}");
 
     for (body, status, says) in [
         (
@@ -405,8 +394,7 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
         let res = server
             .post_json("/api/v1/models/iris/feedback", &body)
             .await;
-        let got = res.status();
-        let text = res.text().await.unwrap();
+        let (got, text) = error_of(res).await;
         assert!(
             got == status || got == StatusCode::BAD_REQUEST,
             "{body}: {got} {text}"
@@ -432,21 +420,15 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
             &json!([{"id": "a", "label": "x"}]),
         )
         .await;
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::ModelNotFound);
     let res = server.get("/api/v1/models/iris/drift").await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = res.json().await.unwrap();
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("no logged predictions"),
-        "{body}"
-    );
+    let (code, message) = coded_error_of(res).await;
+    assert_eq!(code, ErrorCode::InvalidInput);
+    assert!(message.contains("no logged predictions"), "{message}");
     let res = server.get("/api/v1/models/iris/quality?version=9").await;
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::VersionNotFound);
     let res = server.get("/api/v1/models/iris/quality?last=many").await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::BadRequest);
     server.stop().await;
 }
 

@@ -136,7 +136,7 @@ async fn a_job_runs_from_queue_to_success() {
             .await
             .unwrap_err(),
     ] {
-        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+        assert!(matches!(err, StoreError::NotFound(..)), "{err:?}");
     }
 }
 

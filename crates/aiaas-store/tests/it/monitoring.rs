@@ -22,7 +22,7 @@ async fn policies_come_due_and_events_are_numbered_per_model() {
     store.delete_policy(&m).await.unwrap();
     assert!(matches!(
         store.delete_policy(&m).await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(..))
     ));
 
     for kind in ["breach", "retrain"] {

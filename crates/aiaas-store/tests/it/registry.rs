@@ -40,13 +40,13 @@ async fn versions_are_numbered_in_order_and_listed() {
     let v2 = store.version(&model("iris"), 2).await.unwrap();
     assert_eq!(v2.manifest["seed"], "b");
     let err = store.version(&model("iris"), 7).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotFound(_)));
+    assert!(matches!(err, StoreError::NotFound(..)));
     assert_eq!(err.to_string(), "model \"iris\" has no version 7");
     let err = store.version(&model("nope"), 1).await.unwrap_err();
     assert_eq!(err.to_string(), "model \"nope\" not found");
     assert!(matches!(
         store.model(&model("nope")).await.unwrap_err(),
-        StoreError::NotFound(_)
+        StoreError::NotFound(..)
     ));
 }
 
@@ -94,7 +94,7 @@ async fn aliases_move_resolve_and_guard_deletion() {
     for reference in ["nope", "9", "bad name/..", ""] {
         let err = store.resolve(&iris, reference).await.unwrap_err();
         assert!(
-            matches!(err, StoreError::NotFound(_)),
+            matches!(err, StoreError::NotFound(..)),
             "{reference:?}: {err:?}"
         );
     }
@@ -113,7 +113,7 @@ async fn aliases_move_resolve_and_guard_deletion() {
             .delete_alias(&iris, &alias("champion"))
             .await
             .unwrap_err(),
-        StoreError::NotFound(_)
+        StoreError::NotFound(..)
     ));
     let deleted = store.delete_version(&iris, 2).await.unwrap();
     assert_eq!(deleted.version, 2);
@@ -121,7 +121,7 @@ async fn aliases_move_resolve_and_guard_deletion() {
     assert!(!store.blob_in_use(&deleted.manifest_digest).await.unwrap());
     assert!(matches!(
         store.version(&iris, 2).await.unwrap_err(),
-        StoreError::NotFound(_)
+        StoreError::NotFound(..)
     ));
 
     // Numbers are not reused after a deletion.
@@ -171,7 +171,7 @@ async fn tags_per_version() {
     assert_eq!(store.tags(&iris, 1).await.unwrap().len(), 1);
     assert!(matches!(
         store.set_tag(&iris, 2, "k", "v").await.unwrap_err(),
-        StoreError::NotFound(_)
+        StoreError::NotFound(..)
     ));
     assert!(matches!(
         store.set_tag(&iris, 1, "", "v").await.unwrap_err(),
@@ -181,6 +181,6 @@ async fn tags_per_version() {
     store.delete_version(&iris, 1).await.unwrap();
     assert!(matches!(
         store.tags(&iris, 1).await.unwrap_err(),
-        StoreError::NotFound(_)
+        StoreError::NotFound(..)
     ));
 }
