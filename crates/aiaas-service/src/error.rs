@@ -1,6 +1,7 @@
 //! `ServiceError`: what can go wrong in a service call, in the terms a transport maps to a
 //! status (see `aiaas-api`).
 
+use aiaas_monitor::MonitorError;
 use aiaas_store::StoreError;
 use aiaas_types::Resource;
 
@@ -34,6 +35,14 @@ pub enum ServiceError {
     /// The store failed for a reason that is not the caller's (database, disk).
     #[error(transparent)]
     Store(StoreError),
+}
+
+impl From<MonitorError> for ServiceError {
+    fn from(e: MonitorError) -> Self {
+        match e {
+            MonitorError::Unusable(m) => ServiceError::Invalid(m),
+        }
+    }
 }
 
 impl From<StoreError> for ServiceError {

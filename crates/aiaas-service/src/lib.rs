@@ -16,20 +16,20 @@ mod tags;
 mod update_loop;
 mod worker;
 
+pub use aiaas_monitor::{
+    Breach, ClassGap, DriftReport, FeatureDriftReport, Feedback, MonitorPolicy, QualityDiagnosis,
+    QualityReport, RetrainReport, Scores,
+};
 pub use aiaas_store::{
     DatasetRecord, EpochRow, JobEvent, JobRecord, Labelled, ModelEvent, ModelRecord, ModelSummary,
-    PredictionRow, Store, StoreConfig, StoreError, VersionRecord, Window,
+    Store, StoreConfig, StoreError, VersionRecord, Window,
 };
 pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
-pub use monitor::{
-    ClassGap, DriftReport, FeatureDriftReport, Feedback, FeedbackOutcome, MAX_FEEDBACK,
-    QualityDiagnosis, QualityReport, WindowSpec,
-};
+pub use monitor::{FeedbackOutcome, MAX_FEEDBACK, WindowSpec};
 pub use registry::{DEFAULT_ALIAS, default_version};
-pub use retrain::{RetrainReport, Scores};
-pub use update_loop::{Breach, MonitorPolicy, PolicyState};
+pub use update_loop::PolicyState;
 
 use aiaas_types::{JobId, ModelName};
 use std::collections::HashMap;

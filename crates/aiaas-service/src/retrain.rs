@@ -6,46 +6,18 @@ use crate::ServiceError;
 use aiaas_artifact::{Bundle, DatasetRef};
 use aiaas_data::{Dataset, Target, encode, split};
 use aiaas_engine::Network;
+use aiaas_monitor::{RetrainReport, Scores, held_out, promotes};
 use aiaas_stats::Metrics;
-use aiaas_store::PredictionRow;
 use aiaas_train::{Observer, Outcome, evaluate};
-use aiaas_types::{Schema, SplitSpec, TargetValue};
-use serde::{Deserialize, Serialize};
+use aiaas_types::{PredictionRow, Schema, SplitSpec, TargetValue};
 use std::collections::BTreeMap;
 
-/// Share of the labelled production rows held out for the comparison (by a hash of the id, so a
-/// row's side never changes between retrains).
-const HOLDOUT_PERCENT: u64 = 30;
 /// Production rows are repeated in training until they count at least this many times as much
 /// as the original training rows: after a change in the world (a relabelled class), the recent
 /// truth has to outweigh the past one for the challenger to learn it.
 const RECENT_WEIGHT: usize = 2;
 /// But no row is repeated more than this: a handful of labels must not drown the training data.
 const MAX_REPEAT: usize = 20;
-
-/// How a challenger compares with the champion.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RetrainReport {
-    /// `name@version` of the champion.
-    pub champion_ref: String,
-    /// Headline (accuracy, or R²) on the original test split and on the recent holdout.
-    pub champion: Scores,
-    pub challenger: Scores,
-    /// Labelled production rows used for training and held out.
-    pub recent_train_rows: usize,
-    pub recent_holdout_rows: usize,
-    /// Times each production training row was repeated.
-    pub recent_weight: usize,
-    pub margin: f64,
-    /// The challenger beat the champion on the recent holdout by `margin`.
-    pub promote: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Scores {
-    pub test: Option<f64>,
-    pub recent: Option<f64>,
-}
 
 /// The challenger and how it compares.
 pub(crate) struct Retrained {
@@ -161,14 +133,7 @@ pub(crate) fn retrain(
     let (champion_scores, _) = score(&champion.network, &champion.manifest.schema);
     let challenger_network = Network::from(trained.mlp.clone());
     let (challenger_scores, challenger_metrics) = score(&challenger_network, &trained.schema);
-    // Decided on the recent rows (the world as it is now), else on the original test split.
-    let promote = match (
-        (champion_scores.recent, challenger_scores.recent),
-        (champion_scores.test, challenger_scores.test),
-    ) {
-        ((Some(a), Some(b)), _) | (_, (Some(a), Some(b))) => b >= a + margin,
-        _ => false,
-    };
+    let promote = promotes(&champion_scores, &challenger_scores, margin);
     let report = RetrainReport {
         champion_ref: champion_ref.to_string(),
         champion: champion_scores,
@@ -189,15 +154,6 @@ pub(crate) fn retrain(
     // Its metrics where it was judged: the shared holdout.
     bundle.manifest.lineage.metrics.extend(challenger_metrics);
     Ok(Retrained { bundle, report })
-}
-
-/// Whether a labelled row is held out for the comparison: FNV-1a of its id, a hash that does
-/// not change between builds, so a row stays on its side across retrains and upgrades.
-fn held_out(id: &str) -> bool {
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    hash % 100 < HOLDOUT_PERCENT
 }
 
 /// A label as the dataset's target value: the class index, or the value.

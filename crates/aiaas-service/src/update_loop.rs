@@ -3,9 +3,11 @@
 //! inputs); a breach is recorded as a model event and counted. `rollback` restores the previous
 //! champion.
 
-use crate::monitor::{WindowSpec, drift_report, quality_report};
+use crate::monitor::WindowSpec;
 use crate::{Platform, ServiceError};
-use aiaas_stats::Metrics;
+use aiaas_monitor::{
+    Breach, MonitorPolicy, breaches, default_interval, drift_report, quality_report,
+};
 use aiaas_store::ModelEvent;
 use aiaas_types::{JobSpec, JobState, ModelName, Resource, RetrainJob, Version};
 use serde::{Deserialize, Serialize};
@@ -17,79 +19,6 @@ const TICK: Duration = Duration::from_secs(1);
 /// How often the prediction log's retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 
-/// What to watch on a model, and how often.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MonitorPolicy {
-    /// Classification: a breach when the window's accuracy falls below this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub accuracy_floor: Option<f64>,
-    /// Regression: a breach when the window's RMSE rises above this (target units).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rmse_ceiling: Option<f64>,
-    /// A breach when at least this share of the input features drifted (default 0.5, as the
-    /// drift report's window flag); 0 turns the drift check off.
-    #[serde(default = "default_drift_share")]
-    pub drift_share: f64,
-    /// Quality is judged only with at least this many labelled predictions (default 100).
-    #[serde(default = "default_min_labelled")]
-    pub min_labelled: usize,
-    /// The window: the most recent this many predictions of the champion (default 1,000).
-    #[serde(default = "default_window")]
-    pub window: usize,
-    /// Seconds between checks (default 300).
-    #[serde(default = "default_interval")]
-    pub check_interval_s: u64,
-    /// On a breach, start a retrain job (unless one is already queued or running): the
-    /// champion's data plus the labelled production rows, promoted only if it wins.
-    #[serde(default)]
-    pub auto_retrain: bool,
-    /// How much better the retrained challenger must be on the recent holdout (default 0).
-    #[serde(default)]
-    pub promote_margin: f64,
-}
-
-fn default_drift_share() -> f64 {
-    0.5
-}
-fn default_min_labelled() -> usize {
-    100
-}
-fn default_window() -> usize {
-    1_000
-}
-fn default_interval() -> u64 {
-    300
-}
-
-impl MonitorPolicy {
-    fn validate(&self) -> Result<(), String> {
-        let fraction = |v: f64| (0.0..=1.0).contains(&v);
-        if self.accuracy_floor.is_some_and(|f| !fraction(f)) {
-            return Err("accuracy_floor must be between 0 and 1".into());
-        }
-        if self
-            .rmse_ceiling
-            .is_some_and(|c| !(c.is_finite() && c > 0.0))
-        {
-            return Err("rmse_ceiling must be a number above 0".into());
-        }
-        if !fraction(self.drift_share) {
-            return Err("drift_share must be between 0 (off) and 1".into());
-        }
-        if self.min_labelled == 0 || self.window == 0 {
-            return Err("min_labelled and window must be at least 1".into());
-        }
-        if !(self.promote_margin.is_finite() && self.promote_margin >= 0.0) {
-            return Err("promote_margin must be a number >= 0".into());
-        }
-        if self.check_interval_s == 0 || self.check_interval_s > 86_400 * 30 {
-            return Err("check_interval_s must be between 1 and 2,592,000 (30 days)".into());
-        }
-        Ok(())
-    }
-}
-
 /// A policy with the time of its next check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PolicyState {
@@ -97,19 +26,6 @@ pub struct PolicyState {
     pub policy: MonitorPolicy,
     /// ms since the Unix epoch.
     pub next_check_ms: i64,
-}
-
-/// What a check found wrong.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Breach {
-    pub version: Version,
-    /// `accuracy`, `rmse` or `drift`.
-    pub reason: String,
-    /// The figure that breached the policy, and the limit.
-    pub value: f64,
-    pub limit: f64,
-    /// Predictions (labelled ones, for quality) in the window.
-    pub rows: usize,
 }
 
 impl Platform {
@@ -182,50 +98,12 @@ impl Platform {
         };
         // One read of the window for both checks.
         let (version, manifest, rows) = self.window_rows(model, &window).await?;
-        let mut breaches = Vec::new();
         // No labels yet, or no predictions: nothing to judge, not an error.
-        if let Ok(q) = quality_report(model, version, &manifest, &rows)
-            && q.labelled >= policy.min_labelled
-        {
-            let breach = |reason: &str, value: f64, limit: f64| Breach {
-                version: q.version,
-                reason: reason.into(),
-                value,
-                limit,
-                rows: q.labelled,
-            };
-            match &q.metrics {
-                Metrics::Classification(c) => {
-                    if let Some(floor) = policy.accuracy_floor
-                        && c.accuracy < floor
-                    {
-                        breaches.push(breach("accuracy", c.accuracy, floor));
-                    }
-                }
-                Metrics::Regression(r) => {
-                    if let Some(ceiling) = policy.rmse_ceiling
-                        && r.rmse > ceiling
-                    {
-                        breaches.push(breach("rmse", r.rmse, ceiling));
-                    }
-                }
-            }
-        }
-        if policy.drift_share > 0.0
-            && let Ok(d) = drift_report(model, version, &manifest, &rows)
-            && d.decided_features > 0
-        {
-            let share = d.drifted_features as f64 / d.decided_features as f64;
-            if share >= policy.drift_share {
-                breaches.push(Breach {
-                    version: d.version,
-                    reason: "drift".into(),
-                    value: share,
-                    limit: policy.drift_share,
-                    rows: d.rows,
-                });
-            }
-        }
+        let quality = quality_report(model, version, &manifest, &rows).ok();
+        let drift = (policy.drift_share > 0.0)
+            .then(|| drift_report(model, version, &manifest, &rows).ok())
+            .flatten();
+        let breaches = breaches(policy, quality.as_ref(), drift.as_ref());
         for b in &breaches {
             let data = serde_json::to_value(b).expect("a breach serializes");
             self.store()

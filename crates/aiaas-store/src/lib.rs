@@ -30,7 +30,7 @@ pub use datasets::{DatasetRecord, NewDataset};
 pub use error::{Result, StoreError};
 pub use jobs::{EpochRow, JobEvent, JobRecord, JobResult, MAX_INTERRUPTIONS};
 pub use monitoring::{ModelEvent, PolicyRecord};
-pub use predictions::{Labelled, PredictionRow, Window};
+pub use predictions::{Labelled, Window};
 pub use registry::{
     MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, ModelRecord, ModelSummary, NewVersion, VersionRecord,
 };

@@ -4,29 +4,8 @@
 use crate::Store;
 use crate::db::{DbRow, col, int, now_ms, to_i64, to_json};
 use crate::error::{Result, StoreError};
-use aiaas_types::{ModelName, NewPrediction, TargetValue, Version};
+use aiaas_types::{ModelName, NewPrediction, PredictionRow, TargetValue, Version};
 use serde::{Deserialize, Serialize};
-
-/// A logged row, with its label if one arrived.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PredictionRow {
-    /// The row's id.
-    pub id: String,
-    /// The version that answered.
-    pub version: Version,
-    /// When (ms since the Unix epoch).
-    pub at_ms: i64,
-    /// Request latency in microseconds.
-    pub latency_us: u64,
-    /// Raw feature values in schema order (NaN for a categorical feature).
-    pub inputs: Vec<f32>,
-    /// Categorical values in schema order, if any.
-    pub categories: Option<Vec<String>>,
-    /// What the model answered.
-    pub predicted: TargetValue,
-    /// The true target, once feedback gave it.
-    pub label: Option<TargetValue>,
-}
 
 /// Which logged rows to read: optionally one version, rows from `since_ms` on, and at most the
 /// `last` most recent; only labelled ones with `labelled`.

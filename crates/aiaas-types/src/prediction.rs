@@ -35,3 +35,24 @@ pub struct NewPrediction {
     /// What the model answered.
     pub predicted: TargetValue,
 }
+
+/// A logged row, with its label if one arrived.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PredictionRow {
+    /// The row's id.
+    pub id: String,
+    /// The version that answered.
+    pub version: Version,
+    /// When (ms since the Unix epoch).
+    pub at_ms: i64,
+    /// Request latency in microseconds.
+    pub latency_us: u64,
+    /// Raw feature values in schema order (NaN for a categorical feature).
+    pub inputs: Vec<f32>,
+    /// Categorical values in schema order, if any.
+    pub categories: Option<Vec<String>>,
+    /// What the model answered.
+    pub predicted: TargetValue,
+    /// The true target, once feedback gave it.
+    pub label: Option<TargetValue>,
+}
