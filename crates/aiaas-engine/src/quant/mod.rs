@@ -122,20 +122,17 @@ impl Kernel {
         Kernel::Avx512Vnni,
     ];
 
-    /// Whether this CPU can run the kernel.
+    /// Whether this CPU can run the kernel: it has every feature the kernel's functions enable
+    /// (each kernel file derives both from one list).
     pub fn available(self) -> bool {
         match self {
             Kernel::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => is_x86_feature_detected!("avx2"),
+            Kernel::Avx2 => x86_64::avx2::detected(),
             #[cfg(target_arch = "x86_64")]
-            Kernel::AvxVnni => is_x86_feature_detected!("avxvnni"),
+            Kernel::AvxVnni => x86_64::avx_vnni::detected(),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512Vnni => {
-                is_x86_feature_detected!("avx512f")
-                    && is_x86_feature_detected!("avx512vl")
-                    && is_x86_feature_detected!("avx512vnni")
-            }
+            Kernel::Avx512Vnni => x86_64::avx512_vnni::detected(),
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
@@ -245,13 +242,14 @@ fn dots(kernel: Kernel, xq: &[u8], rows: usize, kp: usize, w: &QuantizedMatrix, 
     match kernel {
         Kernel::Portable => portable::dots(xq, rows, kp, &w.values, w.rows, w.cols, acc),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the assert above checked that this CPU has AVX2.
+        // SAFETY: the assert above checked `avx2::detected()`: every feature the kernel enables.
         Kernel::Avx2 => unsafe { x86_64::avx2::ymm::dots(xq, rows, kp, packed, n8, acc) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the assert above checked that this CPU has AVX2 and AVX-VNNI.
+        // SAFETY: the assert above checked `avx_vnni::detected()`: every feature the kernel enables.
         Kernel::AvxVnni => unsafe { x86_64::avx_vnni::ymm::dots(xq, rows, kp, packed, n8, acc) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the assert above checked AVX-512F, VL and VNNI (which imply AVX2).
+        // SAFETY: the assert above checked `avx512_vnni::detected()`: every feature the kernel
+        // enables.
         Kernel::Avx512Vnni => unsafe { x86_64::avx512_vnni::dots(xq, rows, kp, packed, n8, acc) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("only the portable kernel is available off x86-64"),

@@ -1,4 +1,7 @@
 //! The AVX-VNNI kernel: the VEX-encoded `vpdpbusd` on ymm tiles of 4 rows × 16 outputs. Each
 //! u8 × i8 product is exact and four of them add to an i32 lane without saturating.
 
-ymm_kernel!("avx2,avxvnni", 4, _mm256_dpbusd_avx_epi32);
+isa! {
+    features: ["avx2", "avxvnni"];
+    ymm: 4 rows, _mm256_dpbusd_avx_epi32;
+}
