@@ -8,9 +8,8 @@
 pub fn quantize_activations(x: &[f32], xq: &mut [u8]) -> (f32, f32) {
     assert_eq!(x.len(), xq.len(), "quantize_activations: shape");
     #[cfg(target_arch = "x86_64")]
-    if super::x86_64::avx2::detected() {
-        // SAFETY: this CPU has every feature the AVX2 quantizer enables, checked just above.
-        return unsafe { super::x86_64::avx2::quantize_row(x, xq) };
+    if let Some(params) = super::x86_64::avx2::quantize_activations(x, xq) {
+        return params;
     }
     quantize_row(x, xq)
 }

@@ -57,7 +57,9 @@
 //! epilogue. Beside it: `matrix.rs` (the weight format [`QuantizedMatrix`] and its packing),
 //! `activations.rs` ([`quantize_activations`]), `portable.rs` (the plain-Rust kernel, the
 //! reference for the others) and `x86_64/` (one file per instruction set: `avx2.rs`,
-//! `avx_vnni.rs`, `avx512_vnni.rs`, and what they share in `mod.rs`).
+//! `avx_vnni.rs`, `avx512_vnni.rs`, and what they share in `mod.rs`). The `x86_64/` files are the
+//! only ones here with `unsafe`; their entry points are safe functions that check the CPU
+//! themselves.
 
 mod activations;
 mod matrix;
@@ -242,15 +244,11 @@ fn dots(kernel: Kernel, xq: &[u8], rows: usize, kp: usize, w: &QuantizedMatrix, 
     match kernel {
         Kernel::Portable => portable::dots(xq, rows, kp, &w.values, w.rows, w.cols, acc),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the assert above checked `avx2::detected()`: every feature the kernel enables.
-        Kernel::Avx2 => unsafe { x86_64::avx2::ymm::dots(xq, rows, kp, packed, n8, acc) },
+        Kernel::Avx2 => x86_64::avx2::dots(xq, rows, kp, packed, n8, acc),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the assert above checked `avx_vnni::detected()`: every feature the kernel enables.
-        Kernel::AvxVnni => unsafe { x86_64::avx_vnni::ymm::dots(xq, rows, kp, packed, n8, acc) },
+        Kernel::AvxVnni => x86_64::avx_vnni::dots(xq, rows, kp, packed, n8, acc),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the assert above checked `avx512_vnni::detected()`: every feature the kernel
-        // enables.
-        Kernel::Avx512Vnni => unsafe { x86_64::avx512_vnni::dots(xq, rows, kp, packed, n8, acc) },
+        Kernel::Avx512Vnni => x86_64::avx512_vnni::dots(xq, rows, kp, packed, n8, acc),
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("only the portable kernel is available off x86-64"),
     }

@@ -2,6 +2,8 @@
 //! module docs explain why the saturating `vpmaddubsw` never saturates here), and the AVX2 twin
 //! of the activation quantizer.
 
+#![allow(unsafe_code)]
+
 use crate::quant::activations::{ROUND, min_max_finish, quantize_one};
 
 isa! {
@@ -16,7 +18,7 @@ isa! {
     /// lane split for the min/max and the same final scalar fold (so even the sign of a zero `lo`
     /// agrees), and the same exactly rounded IEEE operations per element (`min_ps`/`max_ps` are
     /// the comparisons `quantize_row` writes, NaN included).
-    pub(in crate::quant) fn quantize_row(x: &[f32], xq: &mut [u8]) -> (f32, f32) {
+    fn quantize_row(x: &[f32], xq: &mut [u8]) -> (f32, f32) {
         use std::arch::x86_64::*;
         const LANES: usize = 8;
         let body = x.len() / LANES * LANES;
@@ -80,4 +82,26 @@ isa! {
         }
         ((hi - lo) / 127.0, lo)
     }
+}
+
+/// The i32 sums of `xq [rows, kp]` against `packed [n8 × kp]` into `acc [rows, n8]` (see
+/// `dots` in the `quant` module). Panics if this CPU lacks AVX2.
+pub(in crate::quant) fn dots(
+    xq: &[u8],
+    rows: usize,
+    kp: usize,
+    packed: &[i8],
+    n8: usize,
+    acc: &mut [i32],
+) {
+    assert!(detected(), "qmatmul: this CPU cannot run the avx2 kernel");
+    // SAFETY: `detected()` tests every feature `ymm::dots` enables.
+    unsafe { ymm::dots(xq, rows, kp, packed, n8, acc) }
+}
+
+/// [`quantize_activations`](crate::quant::quantize_activations) on AVX2, or `None` if this CPU
+/// lacks AVX2.
+pub(in crate::quant) fn quantize_activations(x: &[f32], xq: &mut [u8]) -> Option<(f32, f32)> {
+    // SAFETY: `detected()` tests every feature `quantize_row` enables.
+    detected().then(|| unsafe { quantize_row(x, xq) })
 }

@@ -3,6 +3,8 @@
 //! instruction (the `ymm` kernel that `isa!` builds). Each u8 × i8 product is exact and four of
 //! them add to an i32 lane without saturating.
 
+#![allow(unsafe_code)]
+
 use crate::quant::{BLOCK, GROUP, STRIP};
 use std::arch::x86_64::*;
 
@@ -14,7 +16,7 @@ isa! {
     ymm: 8 rows, _mm256_dpbusd_epi32;
 
     /// The sums of `xq [rows, kp]` against `packed [n8 × kp]` into `acc [rows, n8]`.
-    pub(in crate::quant) fn dots(
+    fn zmm_dots(
         xq: &[u8],
         rows: usize,
         kp: usize,
@@ -132,4 +134,22 @@ isa! {
             }
         }
     }
+}
+
+/// The i32 sums of `xq [rows, kp]` against `packed [n8 × kp]` into `acc [rows, n8]` (see
+/// `dots` in the `quant` module). Panics if this CPU lacks AVX2 or AVX-512F, VL or VNNI.
+pub(in crate::quant) fn dots(
+    xq: &[u8],
+    rows: usize,
+    kp: usize,
+    packed: &[i8],
+    n8: usize,
+    acc: &mut [i32],
+) {
+    assert!(
+        detected(),
+        "qmatmul: this CPU cannot run the avx512-vnni kernel"
+    );
+    // SAFETY: `detected()` tests every feature `zmm_dots` enables.
+    unsafe { zmm_dots(xq, rows, kp, packed, n8, acc) }
 }

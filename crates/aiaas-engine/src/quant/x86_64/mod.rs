@@ -6,8 +6,11 @@
 //! (tiles of rows × 16 outputs, one ymm of i32 sums per row and block of 8 outputs): the whole
 //! AVX2 and AVX-VNNI kernels, and the odd last block of the AVX-512 VNNI kernel.
 //!
-//! Callers check a kernel's `detected()` before they call its functions. Inside, micro-kernels
-//! (`tile`) assert the slice lengths their raw loads and stores rely on.
+//! The kernels' entry points (`dots`, and AVX2's `quantize_activations`) are safe: they check
+//! `detected()` themselves. Inside, micro-kernels (`tile`) assert the slice lengths their raw
+//! loads and stores rely on. These files are the only ones of `quant` with `unsafe`.
+
+#![allow(unsafe_code)]
 
 /// Declares one instruction set's kernel from one list of CPU features:
 ///
