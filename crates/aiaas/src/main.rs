@@ -2,12 +2,9 @@
 
 mod cli;
 mod client;
-mod eval;
-mod optimize;
-mod predict;
+mod local;
 mod report;
 mod serve;
-mod train;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -28,10 +25,10 @@ fn main() -> ExitCode {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let result = match cli.command {
-        cli::Command::Train(args) => train::run(args, threads),
-        cli::Command::Eval(args) => eval::run(args, threads),
-        cli::Command::Predict(args) => predict::run(args, threads),
-        cli::Command::Optimize(args) => optimize::run(args.method, threads),
+        cli::Command::Train(args) => local::train::run(args, threads),
+        cli::Command::Eval(args) => local::eval::run(args, threads),
+        cli::Command::Predict(args) => local::predict::run(args, threads),
+        cli::Command::Optimize(args) => local::optimize::run(args.method, threads),
         cli::Command::Serve(args) => serve::run(args, cli.threads),
         cli::Command::Datasets(args) => client::datasets::run(args),
         cli::Command::Jobs(args) => client::jobs::run(args),

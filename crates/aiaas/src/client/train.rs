@@ -22,7 +22,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
              (download it with `aiaas models export NAME VERSION`)"
         );
     }
-    let options = crate::train::options(&args)?;
+    let options = crate::local::train::options(&args)?;
     let client = Client::new(&server)?;
     block_on(async {
         let dataset = dataset(&client, &args).await?;

@@ -2,7 +2,7 @@
 //! and written only if it passes the `--max-drop` guard; with `--server`, the same as a job.
 
 use crate::cli::{OptimizeCommon, OptimizeMethod};
-use crate::train::Progress;
+use crate::local::train::Progress;
 use aiaas_artifact::Bundle;
 use aiaas_types::{
     DistillRecipe, OptimizeReport, PruneRecipe, QuantizeRecipe, Recipe, VariantFigures,
