@@ -3,7 +3,7 @@
 mod cli;
 mod client;
 mod local;
-mod report;
+mod output;
 mod serve;
 
 use clap::Parser;

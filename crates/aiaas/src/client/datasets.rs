@@ -3,6 +3,7 @@
 use super::show::{self, at, text};
 use super::{Client, ClientError, block_on};
 use crate::cli::{DatasetsArgs, DatasetsCommand};
+use crate::output::table::{pairs, table};
 use aiaas_types::{DatasetName, Task};
 use anyhow::Context;
 use serde_json::Value;
@@ -163,7 +164,7 @@ fn print_list(list: &Value) {
     }
     print!(
         "{}",
-        show::table(
+        table(
             &["NAME", "TASK", "TARGET", "ROWS", "SIZE", "CREATED (UTC)"],
             &rows
         )
@@ -181,7 +182,7 @@ fn print_one(d: &Value) {
         });
     print!(
         "{}",
-        show::pairs(&[
+        pairs(&[
             ("name", text(at(d, "/name"))),
             ("task", text(at(d, "/task"))),
             ("target", text(at(d, "/target"))),
@@ -207,6 +208,6 @@ fn print_one(d: &Value) {
         .collect();
     if !columns.is_empty() {
         println!();
-        print!("{}", show::table(&["COLUMN", "KIND", ""], &columns));
+        print!("{}", table(&["COLUMN", "KIND", ""], &columns));
     }
 }

@@ -5,9 +5,11 @@ use super::show::{self, at, float, text};
 use super::sse::SseParser;
 use super::{Client, ClientError, block_on};
 use crate::cli::{JobsArgs, JobsCommand};
+use crate::output::progress::epoch_bar;
+use crate::output::table::{pairs, table};
 use aiaas_types::{JobId, JobSpec, JobState};
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -90,10 +92,7 @@ pub async fn follow_with_report(
     client: &Client,
     id: &JobId,
 ) -> anyhow::Result<(Value, Option<Value>)> {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}").expect("static template"),
-    );
+    let bar = epoch_bar(0);
     let mut report = None;
     let watched = watch(client, id, &bar, &mut report).await;
     bar.finish_and_clear();
@@ -301,7 +300,7 @@ fn print_list(list: &Value) {
     }
     print!(
         "{}",
-        show::table(
+        table(
             &[
                 "ID",
                 "STATE",
@@ -331,7 +330,7 @@ fn print_one(job: &Value) {
     );
     print!(
         "{}",
-        show::pairs(&[
+        pairs(&[
             ("id", text(at(job, "/id"))),
             ("kind", text(at(job, "/kind"))),
             ("state", text(at(job, "/state"))),
@@ -367,7 +366,7 @@ fn print_one(job: &Value) {
         println!();
         print!(
             "{}",
-            show::table(
+            table(
                 &["EPOCH", "TRAIN LOSS", "VAL LOSS", "VAL METRIC", "LR"],
                 &history
             )

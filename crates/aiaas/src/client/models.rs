@@ -5,6 +5,7 @@
 use super::show::{self, at, text};
 use super::{Client, block_on};
 use crate::cli::{ModelsArgs, ModelsCommand};
+use crate::output::table::{pairs, table};
 use aiaas_types::ModelName;
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -221,7 +222,7 @@ fn print_list(list: &Value) {
     }
     print!(
         "{}",
-        show::table(
+        table(
             &[
                 "NAME",
                 "TASK",
@@ -238,7 +239,7 @@ fn print_list(list: &Value) {
 fn print_model(m: &Value) {
     print!(
         "{}",
-        show::pairs(&[
+        pairs(&[
             ("name", text(at(m, "/name"))),
             ("task", text(at(m, "/task"))),
             ("aliases", show::aliases(at(m, "/aliases"))),
@@ -277,7 +278,7 @@ fn print_model(m: &Value) {
         println!();
         print!(
             "{}",
-            show::table(
+            table(
                 &[
                     "VERSION",
                     "ALIASES",
@@ -314,7 +315,7 @@ fn print_version(v: &Value) {
             items.push((split, show::headline(m).unwrap_or_else(|| text(Some(m)))));
         }
     }
-    print!("{}", show::pairs(&items));
+    print!("{}", pairs(&items));
 }
 
 /// How a version stores its weights: `f32`, `f16`, `int8 (int8-per-channel)`, `f32 sparse`.

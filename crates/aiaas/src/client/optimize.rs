@@ -5,7 +5,7 @@ use super::jobs;
 use super::show::{at, text};
 use super::{Client, block_on};
 use crate::cli::OptimizeCommon;
-use crate::local::optimize::{print_report, report_json};
+use crate::output::optimize::{print_report, report_json};
 use aiaas_types::{JobSpec, ModelName, OptimizeJob, OptimizeReport, Recipe};
 use anyhow::Context;
 

@@ -49,7 +49,7 @@ pub fn run(server: &str, args: &PredictArgs) -> anyhow::Result<String> {
             }
             outputs.push(answer["outputs"].clone());
         }
-        Ok(crate::local::predict::to_csv(
+        Ok(crate::output::predictions::to_csv(
             &schema.target,
             &collect(&schema.target, &outputs)?,
             Some(&ids),

@@ -2,6 +2,7 @@
 //! `eval` and `predict` with a bundle, `optimize` a bundle into a variant.
 
 pub mod eval;
+mod input;
 pub mod optimize;
 pub mod predict;
 pub mod train;

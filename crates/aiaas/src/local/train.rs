@@ -1,12 +1,11 @@
 //! `aiaas train`: dataset -> trained model -> bundle on disk, with progress and a report.
 
 use crate::cli::{ScheduleArg, TrainArgs};
-use crate::report;
+use crate::output::progress::Progress;
+use crate::output::training;
 use aiaas_artifact::{Bundle, DatasetRef};
-use aiaas_train::{EpochProgress, Observer};
 use aiaas_types::{Schedule, SplitSpec, TrainOptions};
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -57,9 +56,9 @@ pub fn run(args: TrainArgs, threads: usize) -> anyhow::Result<()> {
         .write(&out)
         .with_context(|| format!("writing the bundle to {}", out.display()))?;
     if args.json {
-        println!("{}", report::train_json(&trained, &out, seconds));
+        println!("{}", training::train_json(&trained, &out, seconds));
     } else {
-        report::print_train(&ds, &trained, &out, seconds);
+        training::print_train(&ds, &trained, &out, seconds);
     }
     Ok(())
 }
@@ -99,36 +98,4 @@ pub(crate) fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         seed: Some(args.seed),
     };
     Ok(options)
-}
-
-/// Progress bar on standard error (drawn only on a terminal).
-pub(crate) struct Progress {
-    bar: ProgressBar,
-}
-
-impl Progress {
-    pub(crate) fn new(epochs: usize) -> Self {
-        let bar = ProgressBar::new(epochs as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}")
-                .expect("static template"),
-        );
-        Progress { bar }
-    }
-
-    pub(crate) fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-impl Observer for Progress {
-    fn on_epoch(&mut self, p: &EpochProgress) {
-        self.bar.set_position(p.epoch as u64);
-        let val = match (p.val_loss, p.val_metric) {
-            (Some(l), Some(m)) => format!("  val loss {l:.4}  val metric {m:.4}"),
-            _ => String::new(),
-        };
-        self.bar
-            .set_message(format!("train loss {:.4}{val}", p.train_loss));
-    }
 }
