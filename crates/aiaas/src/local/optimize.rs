@@ -1,28 +1,20 @@
 //! `aiaas optimize prune | quantize | distill`: a variant of a model bundle, measured against it
-//! and written only if it passes the `--max-drop` guard; with `--server`, the same as a job.
+//! and written only if it passes the `--max-drop` guard (with `--server`, `client::optimize`
+//! runs the same recipe as a job).
 
-use crate::cli::{OptimizeCommon, OptimizeMethod};
+use crate::cli::OptimizeCommon;
 use crate::output::optimize::{print_report, report_json};
 use crate::output::progress::Progress;
 use aiaas_artifact::Bundle;
-use aiaas_types::{DistillRecipe, PruneRecipe, QuantizeRecipe, Recipe};
+use aiaas_types::Recipe;
 use anyhow::Context;
 use std::path::PathBuf;
 
-pub fn run(method: OptimizeMethod, threads: usize) -> anyhow::Result<()> {
-    let (common, recipe) = recipe(method);
-    // An empty AIAAS_URL counts as unset.
-    if common
-        .server
-        .as_deref()
-        .is_some_and(|s| !s.trim().is_empty())
-    {
-        return crate::client::optimize::run(common, recipe);
-    }
+pub fn run(common: &OptimizeCommon, recipe: &Recipe, threads: usize) -> anyhow::Result<()> {
     let dir = PathBuf::from(&common.model);
     let parent = Bundle::read(&dir)
         .with_context(|| format!("reading the parent bundle {}", dir.display()))?;
-    aiaas_optimize::check_recipe(&parent, &recipe)?;
+    aiaas_optimize::check_recipe(&parent, recipe)?;
     let lineage = &parent.manifest.lineage;
     let data = common
         .data
@@ -43,7 +35,7 @@ pub fn run(method: OptimizeMethod, threads: usize) -> anyhow::Result<()> {
         dir.with_file_name(format!("{name}-{}", recipe.method()))
     });
 
-    let epochs = match &recipe {
+    let epochs = match recipe {
         Recipe::Prune(p) => p.epochs,
         Recipe::Quantize(_) => 0,
         Recipe::Distill(d) => d.epochs.unwrap_or(lineage.spec.epochs),
@@ -53,7 +45,7 @@ pub fn run(method: OptimizeMethod, threads: usize) -> anyhow::Result<()> {
         &parent,
         &dir.display().to_string(),
         &ds,
-        &recipe,
+        recipe,
         common.max_drop,
         threads,
         &mut progress,
@@ -78,48 +70,4 @@ pub fn run(method: OptimizeMethod, threads: usize) -> anyhow::Result<()> {
         anyhow::bail!("variant refused, nothing written: {}", report.verdict);
     }
     Ok(())
-}
-
-/// The recipe the command line asks for, and the options every method shares.
-fn recipe(method: OptimizeMethod) -> (OptimizeCommon, Recipe) {
-    match method {
-        OptimizeMethod::Prune {
-            common,
-            sparsity,
-            structured,
-            scope,
-            epochs,
-        } => (
-            common,
-            Recipe::Prune(PruneRecipe {
-                sparsity,
-                structured,
-                scope: scope.into(),
-                epochs,
-            }),
-        ),
-        OptimizeMethod::Quantize { common, scheme } => (
-            common,
-            Recipe::Quantize(QuantizeRecipe {
-                scheme: scheme.into(),
-            }),
-        ),
-        OptimizeMethod::Distill {
-            common,
-            hidden,
-            temperature,
-            alpha,
-            epochs,
-            seed,
-        } => (
-            common,
-            Recipe::Distill(DistillRecipe {
-                hidden,
-                temperature,
-                alpha,
-                epochs,
-                seed,
-            }),
-        ),
-    }
 }

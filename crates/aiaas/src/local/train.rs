@@ -1,26 +1,22 @@
 //! `aiaas train`: dataset -> trained model -> bundle on disk, with progress and a report.
 
-use crate::cli::{ScheduleArg, TrainArgs};
+use crate::cli::TrainArgs;
 use crate::output::progress::Progress;
 use crate::output::training;
 use aiaas_artifact::{Bundle, DatasetRef};
-use aiaas_types::{Schedule, SplitSpec, TrainOptions};
+use aiaas_types::SplitSpec;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Instant;
 
-pub fn run(args: TrainArgs, threads: usize) -> anyhow::Result<()> {
-    // An empty AIAAS_URL counts as unset.
-    if args.server.as_deref().is_some_and(|s| !s.trim().is_empty()) {
-        return crate::client::train::run(args);
-    }
+pub fn run(args: &TrainArgs, threads: usize) -> anyhow::Result<()> {
     if args.name.is_some() {
         anyhow::bail!(
             "--name names the model on a server; pass --server URL (or set AIAAS_URL) to train there, \
              or --out DIR to choose where the local bundle goes"
         );
     }
-    let options = options(&args)?;
+    let options = args.options()?;
     let split = SplitSpec {
         val_fraction: args.val_split,
         test_fraction: args.test_split,
@@ -61,41 +57,4 @@ pub fn run(args: TrainArgs, threads: usize) -> anyhow::Result<()> {
         training::print_train(&ds, &trained, &out, seconds);
     }
     Ok(())
-}
-
-/// The user's flags as training options; the rest is filled in by `aiaas_train::resolve`.
-pub(crate) fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
-    let epochs = args.epochs;
-    let schedule = args.schedule.map(|s| match s {
-        ScheduleArg::Constant => Schedule::Constant,
-        ScheduleArg::Step => Schedule::Step {
-            step_size: args.step_size.unwrap_or(30),
-            gamma: args.gamma.unwrap_or(0.1),
-        },
-        ScheduleArg::Cosine => Schedule::Cosine {
-            t_max: epochs.unwrap_or(aiaas_train::DEFAULT_EPOCHS),
-            eta_min: 0.0,
-        },
-    });
-    if let Some(Schedule::Step { step_size: 0, .. }) = schedule {
-        anyhow::bail!("--step-size must be at least 1");
-    }
-    let options = TrainOptions {
-        model: args.model.map(Into::into),
-        hidden: args.hidden.clone(),
-        activation: args.activation.map(Into::into),
-        loss: args.loss.map(Into::into),
-        optimizer: args.optimizer.map(Into::into),
-        lr: args.lr,
-        momentum: args.momentum,
-        nesterov: args.nesterov.then_some(true),
-        weight_decay: args.weight_decay,
-        schedule,
-        batch_size: args.batch_size,
-        epochs,
-        patience: args.patience,
-        restore_best: args.no_restore_best.then_some(false),
-        seed: Some(args.seed),
-    };
-    Ok(options)
 }
