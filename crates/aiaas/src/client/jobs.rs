@@ -26,44 +26,55 @@ pub fn run(args: JobsArgs) -> anyhow::Result<()> {
     let json = args.server.json;
     block_on(async {
         match args.command {
-            JobsCommand::List { state } => {
-                let path = match state {
-                    Some(s) => format!("/jobs?state={}", JobState::from(s).as_str()),
-                    None => "/jobs".to_string(),
-                };
-                let list = client.get(&path).await?;
-                if json {
-                    show::print_json(&list);
-                } else {
-                    print_list(&list);
-                }
-            }
-            JobsCommand::Show { id } => {
-                let job = client.get(&format!("/jobs/{id}")).await?;
-                if json {
-                    show::print_json(&job);
-                } else {
-                    print_one(&job);
-                }
-            }
-            JobsCommand::Cancel { id } => {
-                let job = client.post(&format!("/jobs/{id}/cancel")).await?;
-                if json {
-                    show::print_json(&job);
-                } else {
-                    println!(
-                        "cancel requested for job {id} (state: {})",
-                        text(at(&job, "/state"))
-                    );
-                }
-            }
+            JobsCommand::List { state } => list(&client, state.map(Into::into), json).await,
+            JobsCommand::Show { id } => show_job(&client, &id, json).await,
+            JobsCommand::Cancel { id } => cancel(&client, &id, json).await,
             JobsCommand::Follow { id } => {
                 let job = follow(&client, &id).await?;
-                finish(&job, json)?;
+                finish(&job, json)
             }
         }
-        Ok::<_, anyhow::Error>(())
     })
+}
+
+/// `aiaas jobs list [--state STATE]`.
+async fn list(client: &Client, state: Option<JobState>, json: bool) -> anyhow::Result<()> {
+    let path = match state {
+        Some(s) => format!("/jobs?state={}", s.as_str()),
+        None => "/jobs".to_string(),
+    };
+    let list = client.get(&path).await?;
+    if json {
+        show::print_json(&list);
+    } else {
+        print_list(&list);
+    }
+    Ok(())
+}
+
+/// `aiaas jobs show ID`.
+async fn show_job(client: &Client, id: &JobId, json: bool) -> anyhow::Result<()> {
+    let job = client.get(&format!("/jobs/{id}")).await?;
+    if json {
+        show::print_json(&job);
+    } else {
+        print_one(&job);
+    }
+    Ok(())
+}
+
+/// `aiaas jobs cancel ID`.
+async fn cancel(client: &Client, id: &JobId, json: bool) -> anyhow::Result<()> {
+    let job = client.post(&format!("/jobs/{id}/cancel")).await?;
+    if json {
+        show::print_json(&job);
+    } else {
+        println!(
+            "cancel requested for job {id} (state: {})",
+            text(at(&job, "/state"))
+        );
+    }
+    Ok(())
 }
 
 /// Submits `spec` as a job and says so on standard error; returns its id.
