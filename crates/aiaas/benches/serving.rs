@@ -36,21 +36,7 @@ fn main() {
         .unwrap_or(5.0);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    eprintln!("training the MNIST mlp (one epoch) ...");
-    let trained = aiaas(
-        w,
-        &[
-            "train", "--data", "mnist", "--hidden", "256,128", "--epochs", "1", "--out", "mnist",
-            "--json",
-        ],
-    );
-    let report: serde_json::Value = serde_json::from_slice(&trained).unwrap();
-    // The ceiling: the same inputs and outputs, a single layer of zeros.
-    let mnist = Bundle::read(&w.join("mnist")).unwrap();
-    let ceiling = Mlp::new(stack(784, &[], 10, Activation::Identity), 0).unwrap();
-    Bundle::new(mnist.manifest.clone(), ceiling)
-        .write(&w.join("ceiling"))
-        .unwrap();
+    let report = prepare(w);
 
     let server = ServerProcess::start(&w.join("data"), &["--prediction-sample", "0"]);
     let logging = ServerProcess::start(&w.join("data-logged"), &["--prediction-sample", "1"]);
@@ -66,11 +52,39 @@ fn main() {
         );
         assert_eq!(status, 201, "{text}");
     }
-    let url = format!("http://{}", server.addr);
     println!(
         "aiaas serving, V2 REST, batch-1 requests, {seconds} s per run (MNIST mlp test accuracy {:.3})",
         report["test"]["accuracy"].as_f64().unwrap_or(f64::NAN)
     );
+    throughput(w, &server, seconds);
+    log_cost(w, &server, &logging, seconds);
+}
+
+/// Trains the MNIST mlp into `w/mnist` and writes the ceiling model beside it, in `w/ceiling`;
+/// returns the training report.
+fn prepare(w: &Path) -> serde_json::Value {
+    eprintln!("training the MNIST mlp (one epoch) ...");
+    let trained = aiaas(
+        w,
+        &[
+            "train", "--data", "mnist", "--hidden", "256,128", "--epochs", "1", "--out", "mnist",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&trained).unwrap();
+    // The ceiling: the same inputs and outputs, a single layer of zeros.
+    let mnist = Bundle::read(&w.join("mnist")).unwrap();
+    let ceiling = Mlp::new(stack(784, &[], 10, Activation::Identity), 0).unwrap();
+    Bundle::new(mnist.manifest.clone(), ceiling)
+        .write(&w.join("ceiling"))
+        .unwrap();
+    report
+}
+
+/// The table: the mnist mlp and the ceiling at each concurrency, then mnist against the ceiling
+/// and the targets at concurrency 64.
+fn throughput(w: &Path, server: &ServerProcess, seconds: f64) {
+    let url = format!("http://{}", server.addr);
     println!(
         "{:<8} {:>11} {:>12} {:>9} {:>9} {:>10}",
         "model", "concurrency", "requests/s", "p50 ms", "p99 ms", "mean batch"
@@ -78,24 +92,9 @@ fn main() {
     let mut at_64 = [0.0; 2];
     for (m, model) in ["mnist", "ceiling"].iter().enumerate() {
         for c in CONCURRENCY {
-            let before = batch_totals(&server, model);
-            let out = aiaas(
-                w,
-                &[
-                    "bench",
-                    "--server",
-                    &url,
-                    "--model",
-                    model,
-                    "--concurrency",
-                    &c.to_string(),
-                    "--seconds",
-                    &seconds.to_string(),
-                    "--json",
-                ],
-            );
-            let after = batch_totals(&server, model);
-            let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let before = batch_totals(server, model);
+            let r = bench(w, &url, model, c, seconds);
+            let after = batch_totals(server, model);
             let rate = r["requests_per_second"].as_f64().unwrap();
             let batches = after.1 - before.1;
             let mean_batch = if batches > 0.0 {
@@ -125,26 +124,15 @@ fn main() {
     println!(
         "peers on the same model (measured for the issue): Triton CPU ~1,800 requests/s, FastAPI + ONNX Runtime ~2,300"
     );
+}
 
-    // The prediction log's cost: the same load with the log off and at 100%, alternating.
+/// The prediction log's cost: the same load with the log off (`server`) and at 100%
+/// (`logging`), alternating, with what the log wrote and dropped.
+fn log_cost(w: &Path, server: &ServerProcess, logging: &ServerProcess, seconds: f64) {
+    let url = format!("http://{}", server.addr);
     let logged_url = format!("http://{}", logging.addr);
     let rate = |url: &str| -> f64 {
-        let out = aiaas(
-            w,
-            &[
-                "bench",
-                "--server",
-                url,
-                "--model",
-                "mnist",
-                "--concurrency",
-                "64",
-                "--seconds",
-                &seconds.to_string(),
-                "--json",
-            ],
-        );
-        let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let r = bench(w, url, "mnist", 64, seconds);
         r["requests_per_second"].as_f64().unwrap()
     };
     let (mut off, mut on) = (Vec::new(), Vec::new());
@@ -170,6 +158,26 @@ fn main() {
         counter("aiaas_prediction_log_rows_total"),
         counter("aiaas_prediction_log_dropped_total"),
     );
+}
+
+/// One `aiaas bench --json` run against `model` on the server at `url`; its report.
+fn bench(w: &Path, url: &str, model: &str, concurrency: usize, seconds: f64) -> serde_json::Value {
+    let out = aiaas(
+        w,
+        &[
+            "bench",
+            "--server",
+            url,
+            "--model",
+            model,
+            "--concurrency",
+            &concurrency.to_string(),
+            "--seconds",
+            &seconds.to_string(),
+            "--json",
+        ],
+    );
+    serde_json::from_slice(&out).unwrap()
 }
 
 /// Run the `aiaas` binary in `dir`; its standard output.

@@ -1,15 +1,19 @@
 //! The `aiaas` binary: command-line parsing and wiring of the library crates.
+//!
+//! `cli` declares the commands and flags; `local` runs commands on this machine (`train`,
+//! `eval`, `predict`, `optimize` on bundle directories); `client` runs them against an aiaas
+//! server over HTTP; `output` is what both print (reports, tables, predictions CSV, the
+//! progress bar) and imports neither; `serve` runs the server. [`run`] picks the side: `train`,
+//! `predict` and `optimize` go to a server when one is given (`--server` or `AIAAS_URL`).
 
 mod cli;
 mod client;
-mod eval;
-mod optimize;
-mod predict;
-mod report;
+mod local;
+mod output;
 mod serve;
-mod train;
 
 use clap::Parser;
+use cli::Command;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -18,34 +22,51 @@ fn main() -> ExitCode {
     // command-line tools do, instead of panicking on the failed write. Not for the server: a
     // closed log pipe must not kill it.
     #[cfg(unix)]
-    if !matches!(cli.command, cli::Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve(_)) {
         // SAFETY: setting a signal disposition before any thread starts.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    let threads = cli
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let result = match cli.command {
-        cli::Command::Train(args) => train::run(args, threads),
-        cli::Command::Eval(args) => eval::run(args, threads),
-        cli::Command::Predict(args) => predict::run(args, threads),
-        cli::Command::Optimize(args) => optimize::run(args.method, threads),
-        cli::Command::Serve(args) => serve::run(args, cli.threads),
-        cli::Command::Datasets(args) => client::datasets::run(args),
-        cli::Command::Jobs(args) => client::jobs::run(args),
-        cli::Command::Models(args) => client::models::run(args),
-        cli::Command::Bench(args) => client::bench::run(args),
-        cli::Command::Feedback(args) => client::monitor::feedback(args),
-        cli::Command::Monitor(args) => client::monitor::run(args),
-    };
+    let result = run(cli.command, cli.threads);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", message(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs one command. `threads` is `--threads` (`AIAAS_THREADS`): local commands take all cores
+/// without it; `serve` passes it on as given.
+fn run(command: Command, threads: Option<usize>) -> anyhow::Result<()> {
+    let compute =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    match command {
+        Command::Train(args) => match cli::remote(args.server.as_deref()) {
+            Some(server) => client::train::run(server, &args),
+            None => local::train::run(&args, compute),
+        },
+        Command::Eval(args) => local::eval::run(args, compute),
+        Command::Predict(args) => match cli::remote(args.server.as_deref()) {
+            Some(server) => client::predict::run(server, &args),
+            None => local::predict::run(&args, compute),
+        },
+        Command::Optimize(args) => {
+            let (common, recipe) = args.method.into_recipe();
+            match cli::remote(common.server.as_deref()) {
+                Some(server) => client::optimize::run(server, &common, recipe),
+                None => local::optimize::run(&common, &recipe, compute),
+            }
+        }
+        Command::Serve(args) => serve::run(args, threads),
+        Command::Datasets(args) => client::datasets::run(args),
+        Command::Jobs(args) => client::jobs::run(args),
+        Command::Models(args) => client::models::run(args),
+        Command::Bench(args) => client::bench::run(args),
+        Command::Feedback(args) => client::monitor::feedback(args),
+        Command::Monitor(args) => client::monitor::run(args),
     }
 }
 

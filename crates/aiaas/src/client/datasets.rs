@@ -3,6 +3,7 @@
 use super::show::{self, at, text};
 use super::{Client, ClientError, block_on};
 use crate::cli::{DatasetsArgs, DatasetsCommand};
+use crate::output::table::{pairs, table};
 use aiaas_types::{DatasetName, Task};
 use anyhow::Context;
 use serde_json::Value;
@@ -19,57 +20,82 @@ pub fn run(args: DatasetsArgs) -> anyhow::Result<()> {
                 target,
                 task,
             } => {
-                let source = CsvSource::read(&file)?;
-                let name = match name {
-                    Some(name) => name,
-                    None => source.default_name()?,
-                };
-                let record = upload(
+                upload_file(
                     &client,
-                    &name,
-                    source.bytes,
+                    &file,
+                    name,
                     target.as_deref(),
                     task.map(Into::into),
+                    json,
                 )
-                .await?;
-                if json {
-                    show::print_json(&record);
-                } else {
-                    println!(
-                        "dataset {name} registered: {} rows, {} on column {}",
-                        text(at(&record, "/rows")),
-                        text(at(&record, "/task")),
-                        text(at(&record, "/target")),
-                    );
-                }
+                .await
             }
-            DatasetsCommand::List => {
-                let list = client.get("/datasets").await?;
-                if json {
-                    show::print_json(&list);
-                } else {
-                    print_list(&list);
-                }
-            }
-            DatasetsCommand::Show { name } => {
-                let record = client.get(&format!("/datasets/{name}")).await?;
-                if json {
-                    show::print_json(&record);
-                } else {
-                    print_one(&record);
-                }
-            }
-            DatasetsCommand::Delete { name } => {
-                client.delete(&format!("/datasets/{name}")).await?;
-                if json {
-                    show::print_json(&serde_json::json!({"deleted": name}));
-                } else {
-                    println!("dataset {name} deleted");
-                }
-            }
+            DatasetsCommand::List => list(&client, json).await,
+            DatasetsCommand::Show { name } => show_dataset(&client, &name, json).await,
+            DatasetsCommand::Delete { name } => delete(&client, &name, json).await,
         }
-        Ok::<_, anyhow::Error>(())
     })
+}
+
+/// `aiaas datasets upload FILE`: registered under `name`, or the file stem.
+async fn upload_file(
+    client: &Client,
+    file: &str,
+    name: Option<DatasetName>,
+    target: Option<&str>,
+    task: Option<Task>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let source = CsvSource::read(file)?;
+    let name = match name {
+        Some(name) => name,
+        None => source.default_name()?,
+    };
+    let record = upload(client, &name, source.bytes, target, task).await?;
+    if json {
+        show::print_json(&record);
+    } else {
+        println!(
+            "dataset {name} registered: {} rows, {} on column {}",
+            text(at(&record, "/rows")),
+            text(at(&record, "/task")),
+            text(at(&record, "/target")),
+        );
+    }
+    Ok(())
+}
+
+/// `aiaas datasets list`.
+async fn list(client: &Client, json: bool) -> anyhow::Result<()> {
+    let list = client.get("/datasets").await?;
+    if json {
+        show::print_json(&list);
+    } else {
+        print_list(&list);
+    }
+    Ok(())
+}
+
+/// `aiaas datasets show NAME`.
+async fn show_dataset(client: &Client, name: &DatasetName, json: bool) -> anyhow::Result<()> {
+    let record = client.get(&format!("/datasets/{name}")).await?;
+    if json {
+        show::print_json(&record);
+    } else {
+        print_one(&record);
+    }
+    Ok(())
+}
+
+/// `aiaas datasets delete NAME`.
+async fn delete(client: &Client, name: &DatasetName, json: bool) -> anyhow::Result<()> {
+    client.delete(&format!("/datasets/{name}")).await?;
+    if json {
+        show::print_json(&serde_json::json!({"deleted": name}));
+    } else {
+        println!("dataset {name} deleted");
+    }
+    Ok(())
 }
 
 /// CSV bytes read from a file or a bundled sample, with the name they were found under.
@@ -163,7 +189,7 @@ fn print_list(list: &Value) {
     }
     print!(
         "{}",
-        show::table(
+        table(
             &["NAME", "TASK", "TARGET", "ROWS", "SIZE", "CREATED (UTC)"],
             &rows
         )
@@ -181,7 +207,7 @@ fn print_one(d: &Value) {
         });
     print!(
         "{}",
-        show::pairs(&[
+        pairs(&[
             ("name", text(at(d, "/name"))),
             ("task", text(at(d, "/task"))),
             ("target", text(at(d, "/target"))),
@@ -207,6 +233,6 @@ fn print_one(d: &Value) {
         .collect();
     if !columns.is_empty() {
         println!();
-        print!("{}", show::table(&["COLUMN", "KIND", ""], &columns));
+        print!("{}", table(&["COLUMN", "KIND", ""], &columns));
     }
 }

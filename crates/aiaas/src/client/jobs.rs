@@ -5,9 +5,11 @@ use super::show::{self, at, float, text};
 use super::sse::SseParser;
 use super::{Client, ClientError, block_on};
 use crate::cli::{JobsArgs, JobsCommand};
+use crate::output::progress::epoch_bar;
+use crate::output::table::{pairs, table};
 use aiaas_types::{JobId, JobSpec, JobState};
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -24,44 +26,55 @@ pub fn run(args: JobsArgs) -> anyhow::Result<()> {
     let json = args.server.json;
     block_on(async {
         match args.command {
-            JobsCommand::List { state } => {
-                let path = match state {
-                    Some(s) => format!("/jobs?state={}", JobState::from(s).as_str()),
-                    None => "/jobs".to_string(),
-                };
-                let list = client.get(&path).await?;
-                if json {
-                    show::print_json(&list);
-                } else {
-                    print_list(&list);
-                }
-            }
-            JobsCommand::Show { id } => {
-                let job = client.get(&format!("/jobs/{id}")).await?;
-                if json {
-                    show::print_json(&job);
-                } else {
-                    print_one(&job);
-                }
-            }
-            JobsCommand::Cancel { id } => {
-                let job = client.post(&format!("/jobs/{id}/cancel")).await?;
-                if json {
-                    show::print_json(&job);
-                } else {
-                    println!(
-                        "cancel requested for job {id} (state: {})",
-                        text(at(&job, "/state"))
-                    );
-                }
-            }
+            JobsCommand::List { state } => list(&client, state.map(Into::into), json).await,
+            JobsCommand::Show { id } => show_job(&client, &id, json).await,
+            JobsCommand::Cancel { id } => cancel(&client, &id, json).await,
             JobsCommand::Follow { id } => {
                 let job = follow(&client, &id).await?;
-                finish(&job, json)?;
+                finish(&job, json)
             }
         }
-        Ok::<_, anyhow::Error>(())
     })
+}
+
+/// `aiaas jobs list [--state STATE]`.
+async fn list(client: &Client, state: Option<JobState>, json: bool) -> anyhow::Result<()> {
+    let path = match state {
+        Some(s) => format!("/jobs?state={}", s.as_str()),
+        None => "/jobs".to_string(),
+    };
+    let list = client.get(&path).await?;
+    if json {
+        show::print_json(&list);
+    } else {
+        print_list(&list);
+    }
+    Ok(())
+}
+
+/// `aiaas jobs show ID`.
+async fn show_job(client: &Client, id: &JobId, json: bool) -> anyhow::Result<()> {
+    let job = client.get(&format!("/jobs/{id}")).await?;
+    if json {
+        show::print_json(&job);
+    } else {
+        print_one(&job);
+    }
+    Ok(())
+}
+
+/// `aiaas jobs cancel ID`.
+async fn cancel(client: &Client, id: &JobId, json: bool) -> anyhow::Result<()> {
+    let job = client.post(&format!("/jobs/{id}/cancel")).await?;
+    if json {
+        show::print_json(&job);
+    } else {
+        println!(
+            "cancel requested for job {id} (state: {})",
+            text(at(&job, "/state"))
+        );
+    }
+    Ok(())
 }
 
 /// Submits `spec` as a job and says so on standard error; returns its id.
@@ -90,10 +103,7 @@ pub async fn follow_with_report(
     client: &Client,
     id: &JobId,
 ) -> anyhow::Result<(Value, Option<Value>)> {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg}").expect("static template"),
-    );
+    let bar = epoch_bar(0);
     let mut report = None;
     let watched = watch(client, id, &bar, &mut report).await;
     bar.finish_and_clear();
@@ -301,7 +311,7 @@ fn print_list(list: &Value) {
     }
     print!(
         "{}",
-        show::table(
+        table(
             &[
                 "ID",
                 "STATE",
@@ -331,7 +341,7 @@ fn print_one(job: &Value) {
     );
     print!(
         "{}",
-        show::pairs(&[
+        pairs(&[
             ("id", text(at(job, "/id"))),
             ("kind", text(at(job, "/kind"))),
             ("state", text(at(job, "/state"))),
@@ -367,7 +377,7 @@ fn print_one(job: &Value) {
         println!();
         print!(
             "{}",
-            show::table(
+            table(
                 &["EPOCH", "TRAIN LOSS", "VAL LOSS", "VAL METRIC", "LR"],
                 &history
             )

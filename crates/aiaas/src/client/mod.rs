@@ -5,6 +5,9 @@
 //!
 //! The binary stays synchronous: each command builds a current-thread tokio runtime with
 //! [`block_on`] and runs its requests on it.
+//!
+//! `train`, `predict` and `optimize` here are the server side of commands that also run locally
+//! (`main` picks); what they print like a local run does comes from [`crate::output`].
 
 pub mod bench;
 pub mod datasets;

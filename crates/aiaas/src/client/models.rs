@@ -1,11 +1,12 @@
-//! `aiaas models list | show | alias | delete | export | import`: the model registry on a
+//! `aiaas models list | show | alias | rollback | delete | export | import`: the model registry on a
 //! server. Export and import move one version as a tar archive (`manifest.json`,
 //! `weights.safetensors`).
 
 use super::show::{self, at, text};
 use super::{Client, block_on};
 use crate::cli::{ModelsArgs, ModelsCommand};
-use aiaas_types::ModelName;
+use crate::output::table::{pairs, table};
+use aiaas_types::{AliasName, ModelName, Version};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -19,122 +20,183 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
     let json = args.server.json;
     block_on(async {
         match args.command {
-            ModelsCommand::List => {
-                let list = client.get("/models").await?;
-                if json {
-                    show::print_json(&list);
-                } else {
-                    print_list(&list);
-                }
-            }
+            ModelsCommand::List => list(&client, json).await,
             ModelsCommand::Show {
                 name,
                 version: None,
-            } => {
-                let model = client.get(&format!("/models/{name}")).await?;
-                if json {
-                    show::print_json(&model);
-                } else {
-                    print_model(&model);
-                }
-            }
+            } => show_model(&client, &name, json).await,
             ModelsCommand::Show {
                 name,
-                version: Some(v),
-            } => {
-                let version = client.get(&format!("/models/{name}/versions/{v}")).await?;
-                if json {
-                    show::print_json(&version);
-                } else {
-                    print_version(&version);
-                }
-            }
+                version: Some(version),
+            } => show_version(&client, &name, &version, json).await,
             ModelsCommand::Alias {
                 name,
                 alias,
                 version,
-            } => {
-                let answer = client
-                    .put_json(
-                        &format!("/models/{name}/aliases/{alias}"),
-                        &json!({ "version": version }),
-                    )
-                    .await?;
-                if json {
-                    show::print_json(&answer);
-                } else {
-                    println!("model {name}: alias {alias} -> version {version}");
-                }
-            }
-            ModelsCommand::Rollback { name } => {
-                let answer = client.post(&format!("/models/{name}/rollback")).await?;
-                if json {
-                    show::print_json(&answer);
-                } else {
-                    println!(
-                        "model {name}: champion is version {} again (was {}; now aliased previous)",
-                        text(at(&answer, "/to")),
-                        text(at(&answer, "/from"))
-                    );
-                }
-            }
-            ModelsCommand::Delete { name, version } => {
-                client
-                    .delete(&format!("/models/{name}/versions/{version}"))
-                    .await?;
-                if json {
-                    show::print_json(&json!({"model": name, "deleted_version": version}));
-                } else {
-                    println!("model {name} version {version} deleted");
-                }
-            }
+            } => set_alias(&client, &name, &alias, version, json).await,
+            ModelsCommand::Rollback { name } => rollback(&client, &name, json).await,
+            ModelsCommand::Delete { name, version } => delete(&client, &name, version, json).await,
             ModelsCommand::Export { name, version, out } => {
-                let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}-{version}.tar")));
-                let bytes = export(&client, &name, &version, &out).await?;
-                if json {
-                    show::print_json(&json!({"file": out, "size_bytes": bytes}));
-                } else {
-                    println!(
-                        "wrote {} ({})",
-                        out.display(),
-                        show::size(Some(&json!(bytes)))
-                    );
-                }
+                export(&client, &name, &version, out, json).await
             }
-            ModelsCommand::Import { file, name } => {
-                let archive =
-                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                let name = match name {
-                    Some(name) => name,
-                    None => manifest_name(&archive)
-                        .with_context(|| format!("finding the model name in {}", file.display()))?,
-                };
-                let record = client
-                    .post_bytes(
-                        &format!("/models/{name}/versions"),
-                        &[],
-                        "application/x-tar",
-                        archive,
-                    )
-                    .await?;
-                if json {
-                    show::print_json(&record);
-                } else {
-                    println!(
-                        "registered model {} version {}",
-                        text(at(&record, "/model")),
-                        text(at(&record, "/version"))
-                    );
-                }
-            }
+            ModelsCommand::Import { file, name } => import(&client, &file, name, json).await,
         }
-        Ok::<_, anyhow::Error>(())
     })
+}
+
+/// `aiaas models list`.
+async fn list(client: &Client, json: bool) -> anyhow::Result<()> {
+    let list = client.get("/models").await?;
+    if json {
+        show::print_json(&list);
+    } else {
+        print_list(&list);
+    }
+    Ok(())
+}
+
+/// `aiaas models show NAME`: the model with its versions.
+async fn show_model(client: &Client, name: &ModelName, json: bool) -> anyhow::Result<()> {
+    let model = client.get(&format!("/models/{name}")).await?;
+    if json {
+        show::print_json(&model);
+    } else {
+        print_model(&model);
+    }
+    Ok(())
+}
+
+/// `aiaas models show NAME --version V`: one version in detail.
+async fn show_version(
+    client: &Client,
+    name: &ModelName,
+    version: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let record = client
+        .get(&format!("/models/{name}/versions/{version}"))
+        .await?;
+    if json {
+        show::print_json(&record);
+    } else {
+        print_version(&record);
+    }
+    Ok(())
+}
+
+/// `aiaas models alias NAME ALIAS VERSION`.
+async fn set_alias(
+    client: &Client,
+    name: &ModelName,
+    alias: &AliasName,
+    version: Version,
+    json: bool,
+) -> anyhow::Result<()> {
+    let answer = client
+        .put_json(
+            &format!("/models/{name}/aliases/{alias}"),
+            &json!({ "version": version }),
+        )
+        .await?;
+    if json {
+        show::print_json(&answer);
+    } else {
+        println!("model {name}: alias {alias} -> version {version}");
+    }
+    Ok(())
+}
+
+/// `aiaas models rollback NAME`.
+async fn rollback(client: &Client, name: &ModelName, json: bool) -> anyhow::Result<()> {
+    let answer = client.post(&format!("/models/{name}/rollback")).await?;
+    if json {
+        show::print_json(&answer);
+    } else {
+        println!(
+            "model {name}: champion is version {} again (was {}; now aliased previous)",
+            text(at(&answer, "/to")),
+            text(at(&answer, "/from"))
+        );
+    }
+    Ok(())
+}
+
+/// `aiaas models delete NAME VERSION`.
+async fn delete(
+    client: &Client,
+    name: &ModelName,
+    version: Version,
+    json: bool,
+) -> anyhow::Result<()> {
+    client
+        .delete(&format!("/models/{name}/versions/{version}"))
+        .await?;
+    if json {
+        show::print_json(&json!({"model": name, "deleted_version": version}));
+    } else {
+        println!("model {name} version {version} deleted");
+    }
+    Ok(())
+}
+
+/// `aiaas models export NAME VERSION [--out FILE]`.
+async fn export(
+    client: &Client,
+    name: &ModelName,
+    version: &str,
+    out: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}-{version}.tar")));
+    let bytes = download(client, name, version, &out).await?;
+    if json {
+        show::print_json(&json!({"file": out, "size_bytes": bytes}));
+    } else {
+        println!(
+            "wrote {} ({})",
+            out.display(),
+            show::size(Some(&json!(bytes)))
+        );
+    }
+    Ok(())
+}
+
+/// `aiaas models import FILE [--name NAME]`: registered under `name`, or the manifest's name.
+async fn import(
+    client: &Client,
+    file: &Path,
+    name: Option<ModelName>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let archive = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = match name {
+        Some(name) => name,
+        None => manifest_name(&archive)
+            .with_context(|| format!("finding the model name in {}", file.display()))?,
+    };
+    let record = client
+        .post_bytes(
+            &format!("/models/{name}/versions"),
+            &[],
+            "application/x-tar",
+            archive,
+        )
+        .await?;
+    if json {
+        show::print_json(&record);
+    } else {
+        println!(
+            "registered model {} version {}",
+            text(at(&record, "/model")),
+            text(at(&record, "/version"))
+        );
+    }
+    Ok(())
 }
 
 /// Streams the archive of `name` `version` into `out`, through a temporary file in the same
 /// folder renamed into place at the end, so `out` is never left half written. Returns its size.
-async fn export(
+async fn download(
     client: &Client,
     name: &ModelName,
     version: &str,
@@ -221,7 +283,7 @@ fn print_list(list: &Value) {
     }
     print!(
         "{}",
-        show::table(
+        table(
             &[
                 "NAME",
                 "TASK",
@@ -238,7 +300,7 @@ fn print_list(list: &Value) {
 fn print_model(m: &Value) {
     print!(
         "{}",
-        show::pairs(&[
+        pairs(&[
             ("name", text(at(m, "/name"))),
             ("task", text(at(m, "/task"))),
             ("aliases", show::aliases(at(m, "/aliases"))),
@@ -277,7 +339,7 @@ fn print_model(m: &Value) {
         println!();
         print!(
             "{}",
-            show::table(
+            table(
                 &[
                     "VERSION",
                     "ALIASES",
@@ -314,7 +376,7 @@ fn print_version(v: &Value) {
             items.push((split, show::headline(m).unwrap_or_else(|| text(Some(m)))));
         }
     }
-    print!("{}", show::pairs(&items));
+    print!("{}", pairs(&items));
 }
 
 /// How a version stores its weights: `f32`, `f16`, `int8 (int8-per-channel)`, `f32 sparse`.

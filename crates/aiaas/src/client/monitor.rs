@@ -4,7 +4,8 @@
 use super::show::{self, at, float, text};
 use super::{Client, ClientError, block_on};
 use crate::cli::{FeedbackArgs, MonitorArgs};
-use crate::report;
+use crate::output::metrics::print_metrics_with_labels;
+use crate::output::table::table;
 use aiaas_service::QualityReport;
 use anyhow::Context;
 use reqwest::StatusCode;
@@ -136,7 +137,7 @@ fn print_quality(q: &Value) -> anyhow::Result<()> {
         report.labelled,
         report.label_coverage * 100.0
     );
-    report::print_metrics_with_labels(&report.labels, &[("window", &report.metrics)]);
+    print_metrics_with_labels(&report.labels, &[("window", &report.metrics)]);
     println!("diagnosis: {}", report.diagnosis.summary);
     Ok(())
 }
@@ -190,7 +191,7 @@ fn print_drift(d: &Value) {
     }
     print!(
         "{}",
-        show::table(
+        table(
             &["feature", "test", "statistic", "p-value", "PSI", "drift"],
             &rows
         )

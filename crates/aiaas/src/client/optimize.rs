@@ -5,12 +5,11 @@ use super::jobs;
 use super::show::{at, text};
 use super::{Client, block_on};
 use crate::cli::OptimizeCommon;
-use crate::optimize::{print_report, report_json};
+use crate::output::optimize::{print_report, report_json};
 use aiaas_types::{JobSpec, ModelName, OptimizeJob, OptimizeReport, Recipe};
 use anyhow::Context;
 
-pub fn run(common: OptimizeCommon, recipe: Recipe) -> anyhow::Result<()> {
-    let server = common.server.clone().context("--server is needed")?;
+pub fn run(server: &str, common: &OptimizeCommon, recipe: Recipe) -> anyhow::Result<()> {
     for (flag, given) in [
         ("--data", common.data.is_some()),
         ("--out", common.out.is_some()),
@@ -34,7 +33,7 @@ pub fn run(common: OptimizeCommon, recipe: Recipe) -> anyhow::Result<()> {
         recipe,
         max_drop: common.max_drop,
     });
-    let client = Client::new(&server)?;
+    let client = Client::new(server)?;
     block_on(async {
         let id = jobs::submit(&client, &spec).await?;
         let (job, report) = jobs::follow_with_report(&client, &id).await?;

@@ -2,8 +2,9 @@
 //! server's V2 infer endpoint in batches, answered in the same CSV form as local prediction.
 //! Columns are matched by name against the version's schema; the server scales and encodes.
 
+use super::{Client, block_on};
 use crate::cli::PredictArgs;
-use crate::client::{Client, block_on};
+use crate::output::predictions;
 use aiaas_engine::Predictions;
 use aiaas_types::{FeatureKind, Schema, TargetSchema};
 use anyhow::{Context, bail};
@@ -12,11 +13,11 @@ use serde_json::{Value, json};
 /// Rows per infer request.
 const ROWS_PER_REQUEST: usize = 256;
 
-/// The predictions as CSV text.
-pub fn run(server: &str, args: &PredictArgs) -> anyhow::Result<String> {
+/// Writes the predictions as CSV where `--out` says (standard output by default).
+pub fn run(server: &str, args: &PredictArgs) -> anyhow::Result<()> {
     let client = Client::new(server)?;
     let csv = read_csv(&args.data)?;
-    block_on(async {
+    let predicted = block_on(async {
         let model = client.get(&format!("/models/{}", args.model)).await?;
         let version = match &args.version {
             Some(v) => v.clone(),
@@ -49,12 +50,13 @@ pub fn run(server: &str, args: &PredictArgs) -> anyhow::Result<String> {
             }
             outputs.push(answer["outputs"].clone());
         }
-        Ok(crate::predict::to_csv(
+        Ok(predictions::to_csv(
             &schema.target,
             &collect(&schema.target, &outputs)?,
             Some(&ids),
         ))
-    })
+    })?;
+    predictions::write(&predicted, args.out.as_deref())
 }
 
 /// `champion` if the model has it, else its newest version (what the server serves for the

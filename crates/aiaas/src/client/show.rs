@@ -1,8 +1,8 @@
 //! Turning the server's JSON into compact text: defensive field lookup (a missing or null field
-//! prints as `-`), number, size and time formatting, aligned tables and key-value blocks.
+//! prints as `-`), number, size and time formatting; the cells of the tables in
+//! [`crate::output::table`].
 
 use serde_json::Value;
-use std::fmt::Write;
 
 /// Printed for a missing field.
 pub const NONE: &str = "-";
@@ -123,41 +123,6 @@ pub fn headline(figures: &Value) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
-/// Rows under a header, columns padded to their widest cell.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    for row in std::iter::once(&header).chain(rows) {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// `key: value` lines with the values aligned.
-pub fn pairs(items: &[(&str, String)]) -> String {
-    let width = items.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
-    let mut out = String::new();
-    for (key, value) in items {
-        let _ = writeln!(out, "{:<width$} {value}", format!("{key}:"));
-    }
-    out
-}
-
 /// Pretty JSON on standard output.
 pub fn print_json(v: &Value) {
     println!(
@@ -216,22 +181,7 @@ mod tests {
     }
 
     #[test]
-    fn tables_align_columns() {
-        let t = table(
-            &["NAME", "ROWS"],
-            &[
-                vec!["iris".into(), "150".into()],
-                vec!["breast_cancer".into(), "569".into()],
-            ],
-        );
-        assert_eq!(
-            t,
-            "NAME           ROWS\niris           150\nbreast_cancer  569\n"
-        );
-        assert_eq!(
-            pairs(&[("name", "iris".into()), ("rows", "150".into())]),
-            "name: iris\nrows: 150\n"
-        );
+    fn aliases_are_listed_by_name() {
         assert_eq!(
             aliases(Some(&json!({"champion": 3, "b": 1}))),
             "b=1, champion=3"

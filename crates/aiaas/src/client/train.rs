@@ -11,21 +11,17 @@ use aiaas_types::{DatasetName, JobSpec, TrainJob};
 use anyhow::Context;
 use serde_json::Value;
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let server = args
-        .server
-        .clone()
-        .context("remote training needs --server or AIAAS_URL")?;
+pub fn run(server: &str, args: &TrainArgs) -> anyhow::Result<()> {
     if args.out.is_some() {
         anyhow::bail!(
             "--out writes a local bundle; a model trained on a server is registered there \
              (download it with `aiaas models export NAME VERSION`)"
         );
     }
-    let options = crate::train::options(&args)?;
-    let client = Client::new(&server)?;
+    let options = args.options()?;
+    let client = Client::new(server)?;
     block_on(async {
-        let dataset = dataset(&client, &args).await?;
+        let dataset = dataset(&client, args).await?;
         let spec = JobSpec::Train(TrainJob {
             dataset,
             name: args.name.clone(),

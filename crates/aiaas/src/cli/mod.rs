@@ -1,4 +1,5 @@
-//! Command-line interface: every command and flag, with help text.
+//! Command-line interface: every command and flag, with help text. `options` turns the flags of
+//! `train` and `optimize` into the library crates' request types.
 
 use aiaas_types::{
     Activation, AliasName, DatasetName, JobId, JobState, LossKind, ModelKind, ModelName,
@@ -6,6 +7,8 @@ use aiaas_types::{
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+mod options;
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +73,12 @@ pub struct BenchArgs {
 
 /// Where `aiaas serve` listens unless told otherwise, and so where the client looks.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// The server a command that can run either way (`train`, `predict`, `optimize`) runs on:
+/// `--server` or `AIAAS_URL`, where an empty value counts as unset. `None`: run locally.
+pub fn remote(server: Option<&str>) -> Option<&str> {
+    server.filter(|s| !s.trim().is_empty())
+}
 
 #[derive(Args)]
 pub struct TrainArgs {

@@ -1,37 +1,16 @@
-//! `aiaas predict`: predictions for every row of a CSV, as CSV.
+//! Predictions as CSV, the same for a local bundle and a server's answers: `label,p_<class>...`
+//! or the target's name, with the server's row ids first when there are some; written to
+//! standard output or, whole, to a file.
 
-use crate::cli::PredictArgs;
-use crate::report;
-use aiaas_artifact::Bundle;
 use aiaas_engine::Predictions;
 use aiaas_types::TargetSchema;
 use anyhow::Context;
 use std::io::Write;
+use std::path::Path;
 
-pub fn run(args: PredictArgs, threads: usize) -> anyhow::Result<()> {
-    let csv = match args.server.as_deref().filter(|s| !s.trim().is_empty()) {
-        Some(server) => crate::client::predict::run(server, &args)?,
-        None => {
-            anyhow::ensure!(
-                args.version.is_none(),
-                "--version picks a version on a server; pass --server URL (or set AIAAS_URL)"
-            );
-            let dir = std::path::Path::new(&args.model);
-            let bundle = Bundle::read(dir)
-                .with_context(|| format!("reading the model bundle {}", dir.display()))?;
-            let schema = &bundle.manifest.schema;
-            let frame = report::read_for_schema(&args.data, schema, false)?;
-            let predictions = aiaas_train::predict(
-                &bundle.network,
-                &schema.target,
-                &frame.x,
-                frame.rows,
-                threads,
-            );
-            to_csv(&schema.target, &predictions, None)
-        }
-    };
-    match &args.out {
+/// Writes `csv` to `out`, or to standard output when there is none.
+pub fn write(csv: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    match out {
         None => std::io::stdout().write_all(csv.as_bytes())?,
         Some(path) => {
             // Write beside the target and rename, so a reader never sees half a file.
@@ -44,11 +23,7 @@ pub fn run(args: PredictArgs, threads: usize) -> anyhow::Result<()> {
 }
 
 /// `label,p_<class>...` for classification, `<target>` for regression.
-pub(crate) fn to_csv(
-    target: &TargetSchema,
-    predictions: &Predictions,
-    ids: Option<&[String]>,
-) -> String {
+pub fn to_csv(target: &TargetSchema, predictions: &Predictions, ids: Option<&[String]>) -> String {
     let mut out = String::new();
     match (target, predictions) {
         (

@@ -1,7 +1,8 @@
 //! `aiaas eval`: score a bundle on new labelled rows.
 
 use crate::cli::EvalArgs;
-use crate::report;
+use crate::local::input::read_for_schema;
+use crate::output::metrics::print_metrics;
 use aiaas_artifact::Bundle;
 use anyhow::Context;
 
@@ -9,7 +10,7 @@ pub fn run(args: EvalArgs, threads: usize) -> anyhow::Result<()> {
     let bundle = Bundle::read(&args.model)
         .with_context(|| format!("reading the model bundle {}", args.model.display()))?;
     let schema = &bundle.manifest.schema;
-    let frame = report::read_for_schema(&args.data, schema, true)?;
+    let frame = read_for_schema(&args.data, schema, true)?;
     let truth = frame.y.as_deref().unwrap_or_default();
     let metrics = aiaas_train::evaluate(&bundle.network, schema, &frame.x, truth, threads);
     if args.json {
@@ -27,7 +28,7 @@ pub fn run(args: EvalArgs, threads: usize) -> anyhow::Result<()> {
             args.data,
             args.model.display()
         );
-        report::print_metrics(schema, &[("data", &metrics)]);
+        print_metrics(schema, &[("data", &metrics)]);
     }
     Ok(())
 }

@@ -1,0 +1,89 @@
+//! The report of an optimize run, local or a server job's: parent, variant (and the student
+//! trained from scratch) side by side, the speed-up and the verdict; and its JSON form.
+
+use aiaas_types::{OptimizeReport, Recipe, VariantFigures};
+
+/// The report as one JSON object (`parent`, `variant`, ...), with where the variant went.
+pub fn report_json(report: &OptimizeReport, place: Option<&str>) -> serde_json::Value {
+    let mut json = serde_json::to_value(report).expect("a report serializes");
+    json["result"] = place.map_or(serde_json::Value::Null, Into::into);
+    json
+}
+
+/// The report as a table: parent, variant (and the student from scratch), and the verdict.
+pub fn print_report(report: &OptimizeReport, place: Option<&str>) {
+    println!(
+        "{} of {}: {}",
+        report.recipe.method(),
+        report.parent_ref,
+        describe(&report.recipe)
+    );
+    let mut columns: Vec<(&str, &VariantFigures)> =
+        vec![("parent", &report.parent), ("variant", &report.variant)];
+    if let Some(s) = &report.scratch {
+        columns.push(("from scratch", s));
+    }
+    let header: String = columns.iter().map(|(n, _)| format!("{n:>14}")).collect();
+    println!("{:<22}{header}", "");
+    let row = |name: &str, cell: &dyn Fn(&VariantFigures) -> String| {
+        let cells: String = columns
+            .iter()
+            .map(|(_, f)| format!("{:>14}", cell(f)))
+            .collect();
+        println!("{name:<22}{cells}");
+    };
+    row("weights file (bytes)", &|f| f.size_bytes.to_string());
+    row("parameters", &|f| f.params.to_string());
+    row("nonzero", &|f| f.nonzero.to_string());
+    row("latency batch 1 (ms)", &|f| {
+        format!("{:.4}", f.latency_ms_batch1)
+    });
+    row("latency batch 64 (ms)", &|f| {
+        format!("{:.4}", f.latency_ms_batch64)
+    });
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    if report.parent.accuracy.is_some() {
+        row("test accuracy", &|f| opt(f.accuracy));
+        row("test macro F1", &|f| opt(f.f1_macro));
+    } else {
+        row("test RMSE", &|f| opt(f.rmse));
+    }
+    let (p, v) = (&report.parent, &report.variant);
+    println!(
+        "size {:.2}x, batch-64 latency {:.2}x faster, batch-1 {:.2}x faster",
+        v.size_bytes as f64 / p.size_bytes.max(1) as f64,
+        p.latency_ms_batch64 / v.latency_ms_batch64.max(1e-9),
+        p.latency_ms_batch1 / v.latency_ms_batch1.max(1e-9),
+    );
+    let decision = if report.accepted {
+        "accepted"
+    } else {
+        "refused"
+    };
+    println!("{decision}: {}", report.verdict);
+    if let Some(place) = place {
+        println!("{place}");
+    }
+}
+
+/// The recipe's settings in a few words.
+fn describe(recipe: &Recipe) -> String {
+    match recipe {
+        Recipe::Prune(p) if p.structured => format!(
+            "structured, {:.0}% of hidden neurons, {} fine-tuning epochs",
+            p.sparsity * 100.0,
+            p.epochs
+        ),
+        Recipe::Prune(p) => format!(
+            "{:.0}% of weights ({:?} threshold), {} fine-tuning epochs",
+            p.sparsity * 100.0,
+            p.scope,
+            p.epochs
+        ),
+        Recipe::Quantize(q) => format!("{:?} weights", q.scheme),
+        Recipe::Distill(d) => format!(
+            "student hidden {:?}, T = {}, alpha = {}",
+            d.hidden, d.temperature, d.alpha
+        ),
+    }
+}
