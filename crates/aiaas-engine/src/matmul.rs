@@ -64,6 +64,7 @@ pub fn matmul(
     };
     // SAFETY: the asserts above keep every index gemm computes from these strides inside the
     // slices, and `c` does not alias `a` or `b` (it is borrowed mutably).
+    #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
             m,

@@ -131,10 +131,11 @@ fn sigterm_checkpoints_the_running_job_and_the_next_start_finishes_it() {
     server.wait_job(&id, |j| j["progress"]["epoch"].as_u64().unwrap_or(0) >= 2);
 
     let mut server = server;
-    // SAFETY: sending a signal to our own child process.
-    unsafe {
-        libc::kill(server.child.id() as i32, libc::SIGTERM);
-    }
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -TERM failed");
     let status = server.child.wait().unwrap();
     assert!(status.success(), "exit after SIGTERM: {status}");
 
