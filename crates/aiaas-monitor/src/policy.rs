@@ -161,7 +161,7 @@ mod tests {
     fn quality(rmse: f64, labelled: usize) -> QualityReport {
         QualityReport {
             model: ModelName::new("m").unwrap(),
-            version: 3,
+            version: Version::new(3),
             logged: labelled,
             labelled,
             label_coverage: 1.0,
@@ -186,7 +186,7 @@ mod tests {
     fn drift(drifted: usize, decided: usize) -> DriftReport {
         DriftReport {
             model: ModelName::new("m").unwrap(),
-            version: 3,
+            version: Version::new(3),
             rows: 500,
             features: Vec::new(),
             predictions: None,

@@ -190,7 +190,7 @@ impl ModelPool {
             .expect("loaded lock")
             .insert(key, model.clone());
         tracked(&model, true);
-        tracing::info!(model = %name, version, "model loaded");
+        tracing::info!(model = %name, %version, "model loaded");
         Ok(model)
     }
 
@@ -242,7 +242,7 @@ impl ModelPool {
             match self.resolve(&model, version.as_deref()).await {
                 Ok(number) => {
                     if let Err(e) = self.load(&model, number).await {
-                        tracing::warn!(model = %model, version = number, error = %e, "could not load the new version; keeping the old");
+                        tracing::warn!(model = %model, version = %number, error = %e, "could not load the new version; keeping the old");
                         continue;
                     }
                     self.resolved
@@ -287,7 +287,7 @@ impl ModelPool {
                         .insert((old.name.clone(), old.version), new.clone());
                     tracked(&old, false);
                     tracked(&new, true);
-                    tracing::info!(model = %old.name, version = old.version, config = ?new.config, "serving settings applied");
+                    tracing::info!(model = %old.name, version = %old.version, config = ?new.config, "serving settings applied");
                 }
                 Err(e) => {
                     tracing::warn!(model = %old.name, error = %e, "could not apply new serving settings")

@@ -45,7 +45,12 @@ impl Platform {
             let version = match existing {
                 Some(m) if m.aliases.contains_key(&champion) => m.aliases[&champion],
                 Some(m) if !m.versions.is_empty() => {
-                    let latest = m.versions.iter().map(|v| v.version).max().unwrap_or(1);
+                    let latest = m
+                        .versions
+                        .iter()
+                        .map(|v| v.version)
+                        .max()
+                        .unwrap_or(Version::new(1));
                     self.set_alias(&name, &champion, latest).await?;
                     latest
                 }

@@ -87,7 +87,7 @@ impl Platform {
                 return Err(e.into());
             }
         };
-        tracing::info!(model = %model, version = record.version, "version published");
+        tracing::info!(model = %model, version = %record.version, "version published");
         self.model_changed(model);
         Ok(record)
     }
@@ -117,7 +117,7 @@ impl Platform {
         version: Version,
     ) -> Result<(), ServiceError> {
         self.store().set_alias(name, alias, version).await?;
-        tracing::info!(model = %name, alias = %alias, version, "alias moved");
+        tracing::info!(model = %name, alias = %alias, %version, "alias moved");
         self.model_changed(name);
         Ok(())
     }

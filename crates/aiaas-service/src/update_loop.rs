@@ -80,7 +80,7 @@ impl Platform {
         self.store()
             .append_model_event(model, "rolled_back", &json!({"from": from, "to": to}))
             .await?;
-        tracing::info!(model = %model, from, to, "rolled back");
+        tracing::info!(model = %model, %from, %to, "rolled back");
         self.model_changed(model);
         Ok((from, to))
     }

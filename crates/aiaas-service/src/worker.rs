@@ -313,11 +313,11 @@ impl Platform {
             "kept"
         };
         let mut data = report;
-        data["challenger_version"] = version.into();
-        data["champion_version"] = champion_version.into();
+        data["challenger_version"] = version.get().into();
+        data["champion_version"] = champion_version.get().into();
         data["job"] = job.id.to_string().into();
         self.store().append_model_event(model, kind, &data).await?;
-        tracing::info!(model = %model, challenger = version, outcome = kind, "retrained");
+        tracing::info!(model = %model, challenger = %version, outcome = kind, "retrained");
         Ok(Ending::Registered(model.clone(), version))
     }
 }

@@ -227,10 +227,10 @@ impl Store {
                 .bind(now)
                 .execute(&mut *w.tx)
                 .await?;
-                0
+                Version::new(0)
             }
         };
-        let version = last.checked_add(1).ok_or_else(|| {
+        let version = last.get().checked_add(1).map(Version::new).ok_or_else(|| {
             StoreError::Conflict(format!(
                 "model \"{}\" has run out of version numbers",
                 new.model
@@ -263,7 +263,7 @@ impl Store {
             .await?;
         let record = version_from_row(&row)?;
         w.commit().await?;
-        tracing::info!(model = %record.model, version = record.version, "published model version");
+        tracing::info!(model = %record.model, version = %record.version, "published model version");
         Ok(record)
     }
 
@@ -437,7 +437,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(missing_version(&self.db.pool, model, version).await);
         }
-        tracing::info!(model = %model, %alias, version, "alias set");
+        tracing::info!(model = %model, %alias, %version, "alias set");
         Ok(())
     }
 
@@ -503,7 +503,7 @@ impl Store {
             .execute(&mut *w.tx)
             .await?;
         w.commit().await?;
-        tracing::info!(model = %model, version, "deleted model version");
+        tracing::info!(model = %model, %version, "deleted model version");
         Ok(record)
     }
 

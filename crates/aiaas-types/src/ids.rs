@@ -137,15 +137,71 @@ pub enum Resource {
     Blob,
 }
 
-/// A version number of a model: 1, 2, ... in the order they were registered.
-pub type Version = u32;
+/// A version number of a model: 1, 2, ... in the order they were registered. Written and read
+/// as a plain number (JSON, paths, the database).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Version(u32);
+
+impl Version {
+    pub const fn new(number: u32) -> Version {
+        Version(number)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl From<u32> for Version {
+    fn from(number: u32) -> Version {
+        Version(number)
+    }
+}
+
+impl FromStr for Version {
+    type Err = String;
+
+    /// Only the canonical form (see [`parse_version`]).
+    fn from_str(s: &str) -> Result<Version, String> {
+        parse_version(s).ok_or_else(|| format!("{s:?} is not a version number (1, 2, ...)"))
+    }
+}
+
+impl From<Version> for i64 {
+    fn from(v: Version) -> i64 {
+        i64::from(v.0)
+    }
+}
+
+impl TryFrom<i64> for Version {
+    type Error = std::num::TryFromIntError;
+
+    fn try_from(number: i64) -> Result<Version, Self::Error> {
+        u32::try_from(number).map(Version)
+    }
+}
+
+impl PartialEq<u32> for Version {
+    fn eq(&self, other: &u32) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// A version number written the one canonical way (`7`, not `07` or `+7`), so that every
 /// reference to a version reads the same and anything else can be an alias.
 pub fn parse_version(s: &str) -> Option<Version> {
     let canonical =
         !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
-    canonical.then(|| s.parse().ok()).flatten()
+    canonical.then(|| s.parse().ok().map(Version)).flatten()
 }
 
 /// Where a job is in its life. `queued -> running -> succeeded | failed | cancelled`; a job
@@ -231,8 +287,8 @@ mod tests {
 
     #[test]
     fn versions_are_read_only_in_canonical_form() {
-        assert_eq!(parse_version("7"), Some(7));
-        assert_eq!(parse_version("4294967295"), Some(u32::MAX));
+        assert_eq!(parse_version("7"), Some(Version::new(7)));
+        assert_eq!(parse_version("4294967295"), Some(Version::new(u32::MAX)));
         for bad in ["", "07", "+7", "-1", " 7", "7a", "4294967296", "champion"] {
             assert_eq!(parse_version(bad), None, "{bad:?}");
         }

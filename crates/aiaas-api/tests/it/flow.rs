@@ -116,12 +116,18 @@ async fn upload_train_register_alias_export_import() {
     // The same weights give the same predictions on both servers.
     let original = server
         .platform
-        .load_bundle(&ModelName::new("iris").unwrap(), 1)
+        .load_bundle(
+            &ModelName::new("iris").unwrap(),
+            aiaas_types::Version::new(1),
+        )
         .await
         .unwrap();
     let copy = other
         .platform
-        .load_bundle(&ModelName::new("flowers").unwrap(), 1)
+        .load_bundle(
+            &ModelName::new("flowers").unwrap(),
+            aiaas_types::Version::new(1),
+        )
         .await
         .unwrap();
     let rows = 5;

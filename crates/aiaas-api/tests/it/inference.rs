@@ -74,7 +74,10 @@ async fn metadata_readiness_and_infer_follow_the_protocol() {
     assert_eq!(answer["model_version"], "1");
     let bundle = server
         .platform
-        .load_bundle(&ModelName::new("iris").unwrap(), 1)
+        .load_bundle(
+            &ModelName::new("iris").unwrap(),
+            aiaas_types::Version::new(1),
+        )
         .await
         .unwrap();
     let csv = "sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n5.9,3.0,4.2,1.5\n";

@@ -25,7 +25,10 @@ async fn a_flipped_byte_in_a_stored_blob_is_caught() {
     assert!(message.contains("checksum"), "{message}");
     let err = server
         .platform
-        .load_bundle(&ModelName::new("iris").unwrap(), 1)
+        .load_bundle(
+            &ModelName::new("iris").unwrap(),
+            aiaas_types::Version::new(1),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");

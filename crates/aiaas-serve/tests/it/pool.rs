@@ -49,7 +49,8 @@ impl MemorySource {
     }
 
     /// Registers version `version` of `name`, a small classifier whose weights depend on `seed`.
-    fn publish(&self, name: &ModelName, version: Version, seed: u64) {
+    fn publish(&self, name: &ModelName, version: u32, seed: u64) {
+        let version = Version::new(version);
         let mut memory = self.memory.lock().unwrap();
         memory
             .versions
@@ -58,7 +59,8 @@ impl MemorySource {
         let _ = self.changes.send(name.clone());
     }
 
-    fn set_alias(&self, name: &ModelName, alias: &str, version: Version) {
+    fn set_alias(&self, name: &ModelName, alias: &str, version: u32) {
+        let version = Version::new(version);
         let alias = AliasName::new(alias).unwrap();
         let mut memory = self.memory.lock().unwrap();
         memory.aliases.insert((name.clone(), alias), version);
@@ -66,7 +68,8 @@ impl MemorySource {
         let _ = self.changes.send(name.clone());
     }
 
-    fn set_settings(&self, name: &ModelName, version: Version, settings: ServingSettings) {
+    fn set_settings(&self, name: &ModelName, version: u32, settings: ServingSettings) {
+        let version = Version::new(version);
         let mut memory = self.memory.lock().unwrap();
         memory.settings.insert((name.clone(), version), settings);
         drop(memory);
@@ -352,10 +355,10 @@ async fn preload_loads_every_reference() {
     let pool = start(&source, None);
     // a: the name, champion, challenger; b: the name.
     assert_eq!(bounded(pool.preload()).await.unwrap(), 4);
-    let loaded: Vec<(String, Version)> = pool
+    let loaded: Vec<(String, u32)> = pool
         .loaded()
         .iter()
-        .map(|l| (l.name.to_string(), l.version))
+        .map(|l| (l.name.to_string(), l.version.get()))
         .collect();
     assert_eq!(
         loaded,

@@ -29,10 +29,10 @@ async fn parallel_publishes_and_alias_moves() {
     assert_eq!(versions, (1..=20).collect::<Vec<u32>>());
 
     let record = store.model(&model("iris")).await.unwrap();
-    let numbers: Vec<u32> = record.versions.iter().map(|v| v.version).collect();
+    let numbers: Vec<u32> = record.versions.iter().map(|v| v.version.get()).collect();
     assert_eq!(numbers, (1..=20).collect::<Vec<u32>>());
     let target = record.aliases[&latest];
-    assert!((1..=20).contains(&target));
+    assert!((1..=20).contains(&target.get()));
     assert_eq!(
         store
             .resolve(&model("iris"), "latest")

@@ -2,6 +2,7 @@
 
 use crate::{add_dataset, dataset_name, model, new_version};
 use aiaas_store::StoreError;
+use aiaas_types::Version;
 
 #[tokio::test]
 async fn insert_get_list_and_conflict() {
@@ -53,7 +54,10 @@ async fn delete_is_refused_while_a_version_or_a_job_uses_the_dataset() {
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert!(err.to_string().contains("iris-mlp v1"), "{err}");
 
-    store.delete_version(&model("iris-mlp"), 1).await.unwrap();
+    store
+        .delete_version(&model("iris-mlp"), Version::new(1))
+        .await
+        .unwrap();
     let job = crate::queue_job(&store, "iris").await;
     let err = store.delete_dataset(&iris.name).await.unwrap_err();
     assert!(err.to_string().contains(job.as_str()), "{err}");

@@ -2,6 +2,7 @@
 
 use crate::{model, queue_job};
 use aiaas_store::{EpochRow, JobResult, Store, StoreConfig, StoreError, sha256_hex};
+use aiaas_types::Version;
 use aiaas_types::{JobId, JobState};
 use bytes::Bytes;
 
@@ -73,7 +74,7 @@ async fn a_job_runs_from_queue_to_success() {
             None,
             Some(JobResult {
                 model: model("iris"),
-                version: 1,
+                version: Version::new(1),
             }),
         )
         .await
@@ -83,7 +84,7 @@ async fn a_job_runs_from_queue_to_success() {
         done.result,
         Some(JobResult {
             model: model("iris"),
-            version: 1
+            version: Version::new(1)
         })
     );
     assert!(done.finished_at_ms.is_some());

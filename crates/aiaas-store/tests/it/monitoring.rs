@@ -3,6 +3,7 @@
 use crate::{model, new_version, store};
 use aiaas_store::StoreError;
 use aiaas_types::AliasName;
+use aiaas_types::Version;
 use serde_json::json;
 
 #[tokio::test]
@@ -55,14 +56,23 @@ async fn rollback_swaps_champion_and_previous() {
         store.rollback(&m).await,
         Err(StoreError::Conflict(_))
     ));
-    store.set_alias(&m, &alias("champion"), 2).await.unwrap();
-    store.set_alias(&m, &alias("previous"), 1).await.unwrap();
-    assert_eq!(store.rollback(&m).await.unwrap(), (2, 1));
+    store
+        .set_alias(&m, &alias("champion"), Version::new(2))
+        .await
+        .unwrap();
+    store
+        .set_alias(&m, &alias("previous"), Version::new(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.rollback(&m).await.unwrap(),
+        (Version::new(2), Version::new(1))
+    );
     let record = store.model(&m).await.unwrap();
     let aliases: Vec<(String, u32)> = record
         .aliases
         .iter()
-        .map(|(a, v)| (a.to_string(), *v))
+        .map(|(a, v)| (a.to_string(), v.get()))
         .collect();
     assert!(aliases.contains(&("champion".into(), 1)), "{aliases:?}");
     assert!(aliases.contains(&("previous".into(), 2)), "{aliases:?}");

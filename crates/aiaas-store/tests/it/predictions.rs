@@ -2,13 +2,13 @@
 
 use crate::{model, store};
 use aiaas_store::Window;
-use aiaas_types::{NewPrediction, TargetValue};
+use aiaas_types::{NewPrediction, TargetValue, Version};
 
 fn row(id: &str, version: u32, at_ms: i64, class: &str) -> NewPrediction {
     NewPrediction {
         id: id.into(),
         model: model("m"),
-        version,
+        version: Version::new(version),
         at_ms,
         latency_us: 250,
         inputs: vec![1.5, f32::NAN, -2.0],
@@ -54,7 +54,7 @@ async fn rows_labels_and_windows() {
     assert_eq!(got[0].label, Some(TargetValue::Class("b".into())));
 
     let v2_last3 = Window {
-        version: Some(2),
+        version: Some(Version::new(2)),
         last: Some(3),
         ..Window::default()
     };

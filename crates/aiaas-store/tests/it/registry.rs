@@ -3,6 +3,7 @@
 
 use crate::{model, new_version};
 use aiaas_store::StoreError;
+use aiaas_types::Version;
 use aiaas_types::{AliasName, JobId, Task};
 
 fn alias(name: &str) -> AliasName {
@@ -14,7 +15,7 @@ async fn versions_are_numbered_in_order_and_listed() {
     let (store, _dir) = crate::store().await;
     for (i, seed) in ["a", "b", "c"].into_iter().enumerate() {
         let mut new = new_version(&store, "iris", seed).await;
-        new.parent = (i > 0).then_some(i as u32);
+        new.parent = (i > 0).then_some(Version::new(i as u32));
         let record = store.publish_version(&new).await.unwrap();
         assert_eq!(record.version, i as u32 + 1);
         assert_eq!(record.manifest, new.manifest);
@@ -29,20 +30,29 @@ async fn versions_are_numbered_in_order_and_listed() {
     assert_eq!(iris.task, Task::Classification);
     let numbers: Vec<_> = iris.versions.iter().map(|v| v.version).collect();
     assert_eq!(numbers, vec![1, 2, 3]);
-    assert_eq!(iris.versions[2].parent, Some(2));
+    assert_eq!(iris.versions[2].parent, Some(Version::new(2)));
 
     let models = store.models().await.unwrap();
     let names: Vec<_> = models.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, vec!["digits", "iris"]);
-    assert_eq!(models[1].latest_version, Some(3));
+    assert_eq!(models[1].latest_version, Some(Version::new(3)));
     assert_eq!(models[1].version_count, 3);
 
-    let v2 = store.version(&model("iris"), 2).await.unwrap();
+    let v2 = store
+        .version(&model("iris"), Version::new(2))
+        .await
+        .unwrap();
     assert_eq!(v2.manifest["seed"], "b");
-    let err = store.version(&model("iris"), 7).await.unwrap_err();
+    let err = store
+        .version(&model("iris"), Version::new(7))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(..)));
     assert_eq!(err.to_string(), "model \"iris\" has no version 7");
-    let err = store.version(&model("nope"), 1).await.unwrap_err();
+    let err = store
+        .version(&model("nope"), Version::new(1))
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "model \"nope\" not found");
     assert!(matches!(
         store.model(&model("nope")).await.unwrap_err(),
@@ -75,13 +85,19 @@ async fn aliases_move_resolve_and_guard_deletion() {
             .await
             .unwrap();
     }
-    store.set_alias(&iris, &alias("champion"), 1).await.unwrap();
     store
-        .set_alias(&iris, &alias("challenger"), 3)
+        .set_alias(&iris, &alias("champion"), Version::new(1))
+        .await
+        .unwrap();
+    store
+        .set_alias(&iris, &alias("challenger"), Version::new(3))
         .await
         .unwrap();
     assert_eq!(store.resolve(&iris, "champion").await.unwrap().version, 1);
-    store.set_alias(&iris, &alias("champion"), 2).await.unwrap();
+    store
+        .set_alias(&iris, &alias("champion"), Version::new(2))
+        .await
+        .unwrap();
     assert_eq!(store.resolve(&iris, "champion").await.unwrap().version, 2);
     assert_eq!(store.resolve(&iris, "3").await.unwrap().version, 3);
 
@@ -98,12 +114,21 @@ async fn aliases_move_resolve_and_guard_deletion() {
             "{reference:?}: {err:?}"
         );
     }
-    let err = store.set_alias(&iris, &alias("x"), 9).await.unwrap_err();
+    let err = store
+        .set_alias(&iris, &alias("x"), Version::new(9))
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "model \"iris\" has no version 9");
-    let err = store.set_alias(&iris, &alias("42"), 1).await.unwrap_err();
+    let err = store
+        .set_alias(&iris, &alias("42"), Version::new(1))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::InvalidArgument(_)), "{err:?}");
 
-    let err = store.delete_version(&iris, 2).await.unwrap_err();
+    let err = store
+        .delete_version(&iris, Version::new(2))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert!(err.to_string().contains("\"champion\""), "{err}");
 
@@ -115,12 +140,12 @@ async fn aliases_move_resolve_and_guard_deletion() {
             .unwrap_err(),
         StoreError::NotFound(..)
     ));
-    let deleted = store.delete_version(&iris, 2).await.unwrap();
+    let deleted = store.delete_version(&iris, Version::new(2)).await.unwrap();
     assert_eq!(deleted.version, 2);
     assert!(!store.blob_in_use(&deleted.weights_digest).await.unwrap());
     assert!(!store.blob_in_use(&deleted.manifest_digest).await.unwrap());
     assert!(matches!(
-        store.version(&iris, 2).await.unwrap_err(),
+        store.version(&iris, Version::new(2)).await.unwrap_err(),
         StoreError::NotFound(..)
     ));
 
@@ -130,7 +155,7 @@ async fn aliases_move_resolve_and_guard_deletion() {
         .await
         .unwrap();
     assert_eq!(next.version, 4);
-    let v3 = store.version(&iris, 3).await.unwrap();
+    let v3 = store.version(&iris, Version::new(3)).await.unwrap();
     assert!(store.blob_in_use(&v3.weights_digest).await.unwrap());
 }
 
@@ -158,29 +183,44 @@ async fn tags_per_version() {
         .publish_version(&new_version(&store, "iris", "a").await)
         .await
         .unwrap();
-    store.set_tag(&iris, 1, "stage", "staging").await.unwrap();
     store
-        .set_tag(&iris, 1, "stage", "production")
+        .set_tag(&iris, Version::new(1), "stage", "staging")
         .await
         .unwrap();
-    store.set_tag(&iris, 1, "owner", "ml-team").await.unwrap();
-    let tags = store.tags(&iris, 1).await.unwrap();
+    store
+        .set_tag(&iris, Version::new(1), "stage", "production")
+        .await
+        .unwrap();
+    store
+        .set_tag(&iris, Version::new(1), "owner", "ml-team")
+        .await
+        .unwrap();
+    let tags = store.tags(&iris, Version::new(1)).await.unwrap();
     assert_eq!(tags.len(), 2);
     assert_eq!(tags["stage"], "production");
-    store.delete_tag(&iris, 1, "owner").await.unwrap();
-    assert_eq!(store.tags(&iris, 1).await.unwrap().len(), 1);
+    store
+        .delete_tag(&iris, Version::new(1), "owner")
+        .await
+        .unwrap();
+    assert_eq!(store.tags(&iris, Version::new(1)).await.unwrap().len(), 1);
     assert!(matches!(
-        store.set_tag(&iris, 2, "k", "v").await.unwrap_err(),
+        store
+            .set_tag(&iris, Version::new(2), "k", "v")
+            .await
+            .unwrap_err(),
         StoreError::NotFound(..)
     ));
     assert!(matches!(
-        store.set_tag(&iris, 1, "", "v").await.unwrap_err(),
+        store
+            .set_tag(&iris, Version::new(1), "", "v")
+            .await
+            .unwrap_err(),
         StoreError::InvalidArgument(_)
     ));
     // Tags go with their version.
-    store.delete_version(&iris, 1).await.unwrap();
+    store.delete_version(&iris, Version::new(1)).await.unwrap();
     assert!(matches!(
-        store.tags(&iris, 1).await.unwrap_err(),
+        store.tags(&iris, Version::new(1)).await.unwrap_err(),
         StoreError::NotFound(..)
     ));
 }

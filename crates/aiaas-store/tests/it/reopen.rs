@@ -2,6 +2,7 @@
 
 use crate::{add_dataset, dataset_name, model, new_version, queue_job};
 use aiaas_store::{Store, StoreConfig};
+use aiaas_types::Version;
 use aiaas_types::{AliasName, JobState};
 
 #[tokio::test]
@@ -16,7 +17,11 @@ async fn data_survives_a_reopen() {
             .await
             .unwrap();
         store
-            .set_alias(&model("iris"), &AliasName::new("champion").unwrap(), 1)
+            .set_alias(
+                &model("iris"),
+                &AliasName::new("champion").unwrap(),
+                Version::new(1),
+            )
             .await
             .unwrap();
         let job = queue_job(&store, "iris").await;
