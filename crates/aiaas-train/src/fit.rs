@@ -10,9 +10,10 @@
 //! that holds parameters at zero, and a teacher's logits to distil from.
 
 use crate::TrainError;
-use crate::checkpoint::{Checkpoint, Fingerprint, Position, Record};
+use crate::checkpoint::{Checkpoint, Fingerprint};
 use crate::loss::{distill_loss_and_grad, loss, loss_and_grad};
 use crate::optim::Optimizer;
+use crate::run_state::{EpochProgress, Position, Record};
 use aiaas_engine::{Mlp, Workspace, argmax_rows};
 use aiaas_types::{LossKind, OptimizerKind, TrainSpec};
 use rand::SeedableRng;
@@ -30,21 +31,6 @@ pub struct Part {
     pub x: Vec<f32>,
     pub y: Vec<f32>,
     pub rows: usize,
-}
-
-/// What one epoch did, streamed to the caller as it ends.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochProgress {
-    /// 1-based.
-    pub epoch: usize,
-    pub epochs: usize,
-    pub train_loss: f64,
-    pub val_loss: Option<f64>,
-    /// Validation accuracy (classification) or R² on the scaled target (regression).
-    pub val_metric: Option<f64>,
-    pub lr: f32,
-    /// The validation loss is the best so far.
-    pub best: bool,
 }
 
 /// Why training ended.

@@ -7,7 +7,8 @@ use crate::TrainError;
 use crate::checkpoint::Checkpoint;
 use crate::diagnosis::{Diagnosis, diagnose};
 use crate::evaluate::{Baseline, evaluate};
-use crate::fit::{EpochProgress, FitResult, Observer, Part, StopReason, fit};
+use crate::fit::{FitResult, Observer, Part, StopReason, fit};
+use crate::run_state::EpochProgress;
 use crate::spec::check_against;
 use aiaas_data::{
     Dataset, FeatureProfile, Split, Target, encode, fit_schema, profile, scale_target, split,
