@@ -43,3 +43,31 @@ pub(crate) struct Record {
     pub since_best: usize,
     pub history: Vec<EpochProgress>,
 }
+
+impl Record {
+    /// The record before the first epoch: `params` stand as the best weights so far.
+    pub fn new(params: &[f32], epochs: usize) -> Record {
+        Record {
+            best_params: params.to_vec(),
+            best_loss: f64::INFINITY,
+            best_epoch: 0,
+            since_best: 0,
+            history: Vec::with_capacity(epochs.min(1024)),
+        }
+    }
+
+    /// Notes the watched loss of the 1-based `epoch`, which ended with weights `params`. Returns
+    /// whether it is the best so far; then its weights are kept.
+    pub fn note(&mut self, watched: f64, epoch: usize, params: &[f32]) -> bool {
+        let best = watched < self.best_loss;
+        if best {
+            self.best_loss = watched;
+            self.best_epoch = epoch;
+            self.since_best = 0;
+            self.best_params.copy_from_slice(params);
+        } else {
+            self.since_best += 1;
+        }
+        best
+    }
+}
