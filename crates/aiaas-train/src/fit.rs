@@ -12,6 +12,7 @@
 use crate::TrainError;
 use crate::checkpoint::{Checkpoint, Fingerprint};
 use crate::loss::{distill_loss_and_grad, loss, loss_and_grad};
+use crate::observer::{Control, Observer, StopReason};
 use crate::optim::Optimizer;
 use crate::run_state::{EpochProgress, Position, Record};
 use aiaas_engine::{Mlp, Workspace, argmax_rows};
@@ -19,7 +20,6 @@ use aiaas_types::{LossKind, OptimizerKind, TrainSpec};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 
 /// Rows evaluated per forward pass outside training, so evaluation memory stays bounded.
@@ -33,55 +33,6 @@ pub struct Part {
     pub y: Vec<f32>,
     pub rows: usize,
 }
-
-/// Why training ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    Completed,
-    EarlyStopped,
-    Cancelled,
-    /// Stopped at a batch boundary after handing a checkpoint to the observer; resume from it.
-    Suspended,
-}
-
-/// What the training loop does next, as the observer decides before every batch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Control {
-    #[default]
-    Continue,
-    /// End training now; the best weights so far are kept.
-    Cancel,
-    /// End training now after handing a checkpoint of the state before this batch to
-    /// [`Observer::on_checkpoint`], for a later resume.
-    Suspend,
-}
-
-/// Receives progress, may stop or suspend training between batches, and decides when to
-/// checkpoint.
-pub trait Observer {
-    fn on_epoch(&mut self, _progress: &EpochProgress) {}
-
-    /// Asked before every batch.
-    fn control(&mut self) -> Control {
-        Control::Continue
-    }
-
-    /// Asked after each epoch's [`Observer::on_epoch`] when another epoch follows (not after the
-    /// last epoch nor after one that ends training early): `true` makes the loop checkpoint that
-    /// epoch boundary. `completed_epochs` counts the epochs done, from the first.
-    fn checkpoint_due(&mut self, _completed_epochs: usize) -> bool {
-        false
-    }
-
-    /// Receives every checkpoint: those asked for by [`Observer::checkpoint_due`] and the one of
-    /// a [`Control::Suspend`]. Storing it is the observer's business.
-    fn on_checkpoint(&mut self, _checkpoint: &Checkpoint) {}
-}
-
-/// An observer that ignores everything.
-pub struct Silent;
-impl Observer for Silent {}
 
 #[derive(Clone, Debug)]
 pub struct FitResult {

@@ -7,6 +7,7 @@ mod diagnosis;
 mod evaluate;
 mod fit;
 mod loss;
+mod observer;
 mod optim;
 mod pipeline;
 mod run_state;
@@ -15,11 +16,9 @@ mod spec;
 pub use checkpoint::Checkpoint;
 pub use diagnosis::Diagnosis;
 pub use evaluate::{Baseline, evaluate, metrics, predict};
-pub use fit::{
-    Control, FitResult, Guide, Observer, Part, Silent, StopReason, Teacher, evaluate_loss, fit,
-    fit_guided,
-};
+pub use fit::{FitResult, Guide, Part, Teacher, evaluate_loss, fit, fit_guided};
 pub use loss::{distill_loss_and_grad, loss, loss_and_grad};
+pub use observer::{Control, Observer, Silent, StopReason};
 pub use optim::{Optimizer, OptimizerState};
 pub use pipeline::{Outcome, Prepared, SplitMetrics, SplitRows, Trained, prepare, train};
 pub use run_state::EpochProgress;

@@ -7,7 +7,8 @@ use crate::TrainError;
 use crate::checkpoint::Checkpoint;
 use crate::diagnosis::{Diagnosis, diagnose};
 use crate::evaluate::{Baseline, evaluate};
-use crate::fit::{FitResult, Observer, Part, StopReason, fit};
+use crate::fit::{FitResult, Part, fit};
+use crate::observer::{Observer, StopReason};
 use crate::run_state::EpochProgress;
 use crate::spec::check_against;
 use aiaas_data::{
