@@ -8,7 +8,7 @@
 use aiaas_data::{encode, fit_schema, split};
 use aiaas_engine::{Mlp, Transpose, Workspace, matmul, stack};
 use aiaas_stats::Metrics;
-use aiaas_train::{Optimizer, Outcome, Part, Silent, evaluate, fit, loss_and_grad, resolve, train};
+use aiaas_train::{Optimizer, Part, Silent, evaluate, fit, loss_and_grad, resolve, train};
 use aiaas_types::{Activation, LossKind, OptimizerKind, OptimizerSpec, SplitSpec, TrainOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -457,7 +457,7 @@ fn mnist_epoch() {
         ));
 
         let t = Instant::now();
-        let Outcome::Trained(trained) =
+        let Some(trained) =
             train(&ds, &spec, &split_spec, threads, &mut Silent, None).expect("training runs")
         else {
             unreachable!("nothing suspends this run")

@@ -20,7 +20,7 @@ pub use fit::{FitResult, Guide, Part, Teacher, evaluate_loss, fit, fit_guided};
 pub use loss::{distill_loss_and_grad, loss, loss_and_grad};
 pub use observer::{Control, Observer, Silent, StopReason};
 pub use optim::{Optimizer, OptimizerState};
-pub use pipeline::{Outcome, Prepared, SplitMetrics, SplitRows, Trained, prepare, train};
+pub use pipeline::{Prepared, SplitMetrics, SplitRows, Trained, prepare, train};
 pub use run_state::EpochProgress;
 pub use spec::{
     DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_PATIENCE, DEFAULT_SEED, MAX_EPOCHS,

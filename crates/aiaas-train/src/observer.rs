@@ -6,7 +6,9 @@ use crate::checkpoint::Checkpoint;
 use crate::run_state::EpochProgress;
 use serde::{Deserialize, Serialize};
 
-/// Why training ended.
+/// Why the training loop stopped: the one name in this crate for how a run ended, carried by
+/// [`FitResult::stop`](crate::FitResult) and [`Trained::stop`](crate::Trained) (a suspended run
+/// gets no `Trained`: [`train`](crate::train) returns `None` for it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {

@@ -45,6 +45,8 @@ pub struct Trained {
     pub rows: SplitRows,
     pub history: Vec<EpochProgress>,
     pub best_epoch: usize,
+    /// Why training stopped: completed, early-stopped or cancelled (a suspended run is not
+    /// scored, so it has no `Trained`).
     pub stop: StopReason,
     pub metrics: SplitMetrics,
     /// The ignore-the-inputs baseline on the test part (validation part, if there is no test).
@@ -136,17 +138,12 @@ fn truth(ds: &Dataset, rows: &[usize]) -> Vec<f32> {
     rows.iter().map(|&r| ds.y[r]).collect()
 }
 
-/// How a call to [`train`] ended.
-#[derive(Clone, Debug)]
-pub enum Outcome {
-    /// Training ended (completed, early-stopped or cancelled) and the model was scored.
-    Trained(Box<Trained>),
-    /// The observer suspended training; its last checkpoint resumes the run.
-    Suspended,
-}
-
 /// Train a model on `ds` as `spec` says, on `threads` threads, from scratch or from `resume`, a
 /// checkpoint of an earlier run of the same dataset, split and spec.
+///
+/// Returns the scored model, whose [`Trained::stop`] says why training stopped; or `None` when
+/// the observer suspended the run ([`StopReason::Suspended`]): then nothing is scored, so that a
+/// shutdown is quick, and the observer's last checkpoint resumes the run.
 pub fn train(
     ds: &Dataset,
     spec: &TrainSpec,
@@ -154,7 +151,7 @@ pub fn train(
     threads: usize,
     observer: &mut dyn Observer,
     resume: Option<&Checkpoint>,
-) -> Result<Outcome, TrainError> {
+) -> Result<Option<Trained>, TrainError> {
     check_against(spec, ds)?;
     let parts = split(ds, split_spec)?;
     let schema = fit_schema(ds, &parts.train);
@@ -182,7 +179,7 @@ pub fn train(
         resume,
     )?;
     if stop == StopReason::Suspended {
-        return Ok(Outcome::Suspended);
+        return Ok(None);
     }
 
     let score = |x: &[f32], rows: &[usize]| -> Option<Metrics> {
@@ -210,7 +207,7 @@ pub fn train(
         TargetSchema::Regression { .. } => Vec::new(),
     };
     let diagnosis = diagnose(&metrics.train, held_out, test, &baseline, &labels);
-    Ok(Outcome::Trained(Box::new(Trained {
+    Ok(Some(Trained {
         profile: profile(ds, &parts.train),
         rows: prepared.rows,
         mlp,
@@ -223,5 +220,5 @@ pub fn train(
         metrics,
         baseline,
         diagnosis,
-    })))
+    }))
 }
