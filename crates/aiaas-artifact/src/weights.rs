@@ -40,91 +40,15 @@ impl Tensor {
 /// The weights file of `network` stored as `info` says. An int8 network is stored as int8; an
 /// f32 network in any of the other formats.
 pub fn encode(network: &Network, info: &WeightsInfo) -> Result<Vec<u8>, ArtifactError> {
-    let bad = |m: String| ArtifactError::Weights(m);
-    let mut tensors = Vec::new();
-    match network {
-        Network::Int8(q) => {
-            if !info.is_int8() {
-                return Err(bad(
-                    "an int8 model must be stored as int8-per-channel".into()
-                ));
-            }
-            for (i, (w, b)) in q.layer_weights().iter().zip(q.layer_biases()).enumerate() {
-                let values = w.values.iter().map(|&v| v as u8).collect();
-                tensors.push(Tensor::new(
-                    format!("layers.{i}.weight"),
-                    vec![w.rows, w.cols],
-                    Dtype::I8,
-                    values,
-                ));
-                tensors.push(Tensor::new(
-                    format!("layers.{i}.weight_scale"),
-                    vec![w.rows],
-                    Dtype::F32,
-                    le_f32(&w.scales),
-                ));
-                tensors.push(bias_tensor(i, b));
-            }
+    let tensors = match network {
+        Network::Int8(q) if info.is_int8() => int8_tensors(q),
+        Network::Int8(_) => {
+            return Err(bad(
+                "an int8 model must be stored as int8-per-channel".into()
+            ));
         }
-        Network::F32(mlp) => {
-            for (i, l) in mlp.layers().iter().enumerate() {
-                let w = mlp.weight(i);
-                let name = format!("layers.{i}.weight");
-                match (info.dtype, info.layout) {
-                    (WeightDtype::F32, Layout::Dense) => tensors.push(Tensor::new(
-                        name,
-                        vec![l.outputs, l.inputs],
-                        Dtype::F32,
-                        le_f32(w),
-                    )),
-                    (WeightDtype::F16, Layout::Dense)
-                        if w.iter().any(|v| v.abs() > f16::MAX.to_f32()) =>
-                    {
-                        return Err(bad(format!(
-                            "layer {i} has weights beyond f16's range (±65504); keep it in f32"
-                        )));
-                    }
-                    (WeightDtype::F16, Layout::Dense) => tensors.push(Tensor::new(
-                        name,
-                        vec![l.outputs, l.inputs],
-                        Dtype::F16,
-                        w.iter()
-                            .flat_map(|&v| f16::from_f32(v).to_le_bytes())
-                            .collect(),
-                    )),
-                    (WeightDtype::F32, Layout::Sparse) => {
-                        if w.len() > i32::MAX as usize {
-                            return Err(bad(format!("layer {i} is too large to store sparse")));
-                        }
-                        let (indices, values): (Vec<i32>, Vec<f32>) = w
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, v)| **v != 0.0)
-                            .map(|(k, &v)| (k as i32, v))
-                            .unzip();
-                        tensors.push(Tensor::new(
-                            format!("{name}.indices"),
-                            vec![indices.len()],
-                            Dtype::I32,
-                            indices.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                        ));
-                        tensors.push(Tensor::new(
-                            format!("{name}.values"),
-                            vec![values.len()],
-                            Dtype::F32,
-                            le_f32(&values),
-                        ));
-                    }
-                    (dtype, layout) => {
-                        return Err(bad(format!(
-                            "an f32 model cannot be stored as {dtype:?} {layout:?}"
-                        )));
-                    }
-                }
-                tensors.push(bias_tensor(i, mlp.bias(i)));
-            }
-        }
-    }
+        Network::F32(mlp) => f32_tensors(mlp, info)?,
+    };
     let views = tensors
         .iter()
         .map(|t| {
@@ -134,6 +58,102 @@ pub fn encode(network: &Network, info: &WeightsInfo) -> Result<Vec<u8>, Artifact
         })
         .collect::<Result<Vec<_>, _>>()?;
     safetensors::serialize(views, None).map_err(|e| bad(e.to_string()))
+}
+
+fn bad(message: String) -> ArtifactError {
+    ArtifactError::Weights(message)
+}
+
+/// Each layer's int8 weights, their per-channel scales and its bias.
+fn int8_tensors(q: &QuantizedMlp) -> Vec<Tensor> {
+    let mut tensors = Vec::new();
+    for (i, (w, b)) in q.layer_weights().iter().zip(q.layer_biases()).enumerate() {
+        let values = w.values.iter().map(|&v| v as u8).collect();
+        tensors.push(Tensor::new(
+            format!("layers.{i}.weight"),
+            vec![w.rows, w.cols],
+            Dtype::I8,
+            values,
+        ));
+        tensors.push(Tensor::new(
+            format!("layers.{i}.weight_scale"),
+            vec![w.rows],
+            Dtype::F32,
+            le_f32(&w.scales),
+        ));
+        tensors.push(bias_tensor(i, b));
+    }
+    tensors
+}
+
+/// Each layer's weights in the dtype and layout of `info`, and its bias.
+fn f32_tensors(mlp: &Mlp, info: &WeightsInfo) -> Result<Vec<Tensor>, ArtifactError> {
+    let mut tensors = Vec::new();
+    for (i, l) in mlp.layers().iter().enumerate() {
+        let w = mlp.weight(i);
+        let name = format!("layers.{i}.weight");
+        let shape = vec![l.outputs, l.inputs];
+        match (info.dtype, info.layout) {
+            (WeightDtype::F32, Layout::Dense) => {
+                tensors.push(Tensor::new(name, shape, Dtype::F32, le_f32(w)));
+            }
+            (WeightDtype::F16, Layout::Dense) => tensors.push(f16_tensor(i, name, shape, w)?),
+            (WeightDtype::F32, Layout::Sparse) => tensors.extend(sparse_tensors(i, &name, w)?),
+            (dtype, layout) => {
+                return Err(bad(format!(
+                    "an f32 model cannot be stored as {dtype:?} {layout:?}"
+                )));
+            }
+        }
+        tensors.push(bias_tensor(i, mlp.bias(i)));
+    }
+    Ok(tensors)
+}
+
+/// Layer `layer`'s weights `w` rounded to f16, refused if any lies beyond f16's range.
+fn f16_tensor(
+    layer: usize,
+    name: String,
+    shape: Vec<usize>,
+    w: &[f32],
+) -> Result<Tensor, ArtifactError> {
+    if w.iter().any(|v| v.abs() > f16::MAX.to_f32()) {
+        return Err(bad(format!(
+            "layer {layer} has weights beyond f16's range (±65504); keep it in f32"
+        )));
+    }
+    let bytes = w
+        .iter()
+        .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+        .collect();
+    Ok(Tensor::new(name, shape, Dtype::F16, bytes))
+}
+
+/// Layer `layer`'s nonzero weights `w`: `{name}.indices` (flat positions) and `{name}.values`.
+fn sparse_tensors(layer: usize, name: &str, w: &[f32]) -> Result<[Tensor; 2], ArtifactError> {
+    if w.len() > i32::MAX as usize {
+        return Err(bad(format!("layer {layer} is too large to store sparse")));
+    }
+    let (indices, values): (Vec<i32>, Vec<f32>) = w
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v != 0.0)
+        .map(|(k, &v)| (k as i32, v))
+        .unzip();
+    Ok([
+        Tensor::new(
+            format!("{name}.indices"),
+            vec![indices.len()],
+            Dtype::I32,
+            indices.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ),
+        Tensor::new(
+            format!("{name}.values"),
+            vec![values.len()],
+            Dtype::F32,
+            le_f32(&values),
+        ),
+    ])
 }
 
 fn bias_tensor(layer: usize, bias: &[f32]) -> Tensor {
@@ -152,10 +172,21 @@ pub fn decode(
     info: &WeightsInfo,
     bytes: &[u8],
 ) -> Result<Network, ArtifactError> {
-    let bad = |m: String| ArtifactError::Weights(m);
-    let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
-    let read = |name: &str, dtype: Dtype, shape: &[usize]| -> Result<&[u8], ArtifactError> {
-        let t = tensors
+    let stored = Stored(SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?);
+    if info.is_int8() {
+        return decode_int8(layers, &stored).map(Network::Int8);
+    }
+    decode_f32(layers, info, &stored).map(Network::F32)
+}
+
+/// The tensors of a weights file, read with their type and shape checked.
+struct Stored<'a>(SafeTensors<'a>);
+
+impl Stored<'_> {
+    /// The bytes of tensor `name`, which must have type `dtype` and shape `shape`.
+    fn read(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&[u8], ArtifactError> {
+        let t = self
+            .0
             .tensor(name)
             .map_err(|e| bad(format!("{name}: {e}")))?;
         if t.dtype() != dtype {
@@ -171,9 +202,12 @@ pub fn decode(
             )));
         }
         Ok(t.data())
-    };
-    let sparse_len = |name: &str| -> Result<usize, ArtifactError> {
-        let t = tensors
+    }
+
+    /// The length of the one-dimensional tensor `name` (a sparse layer's entry count).
+    fn sparse_len(&self, name: &str) -> Result<usize, ArtifactError> {
+        let t = self
+            .0
             .tensor(name)
             .map_err(|e| bad(format!("{name}: {e}")))?;
         match t.shape() {
@@ -182,99 +216,119 @@ pub fn decode(
                 "{name} has shape {s:?}, expected one dimension"
             ))),
         }
-    };
-
-    if info.is_int8() {
-        let (mut weights, mut biases) = (Vec::new(), Vec::new());
-        for (i, l) in layers.iter().enumerate() {
-            let name = format!("layers.{i}.weight");
-            let values: Vec<i8> = read(&name, Dtype::I8, &[l.outputs, l.inputs])?
-                .iter()
-                .map(|&b| b as i8)
-                .collect();
-            if values.contains(&i8::MIN) {
-                return Err(bad(format!(
-                    "{name} holds -128; int8 weights are in [-127, 127]"
-                )));
-            }
-            let scales = f32s(read(
-                &format!("layers.{i}.weight_scale"),
-                Dtype::F32,
-                &[l.outputs],
-            )?);
-            if scales.iter().any(|s| !s.is_finite() || *s < 0.0) {
-                return Err(bad(format!(
-                    "layers.{i}.weight_scale holds a negative or non-finite scale"
-                )));
-            }
-            if l.inputs > aiaas_engine::MAX_COLS {
-                return Err(bad(format!("layer {i} has too many inputs for int8")));
-            }
-            weights.push(QuantizedMatrix::from_parts(
-                l.outputs, l.inputs, values, scales,
-            ));
-            biases.push(f32s(read(
-                &format!("layers.{i}.bias"),
-                Dtype::F32,
-                &[l.outputs],
-            )?));
-        }
-        let q = QuantizedMlp::from_parts(layers.to_vec(), weights, biases)
-            .map_err(|e| bad(e.to_string()))?;
-        return Ok(Network::Int8(q));
     }
 
+    /// Layer `i`'s bias.
+    fn bias(&self, i: usize, layer: &LayerSpec) -> Result<Vec<f32>, ArtifactError> {
+        Ok(f32s(self.read(
+            &format!("layers.{i}.bias"),
+            Dtype::F32,
+            &[layer.outputs],
+        )?))
+    }
+}
+
+/// The int8 runtime network: per layer, int8 weights in [-127, 127], finite non-negative
+/// per-channel scales and an f32 bias.
+fn decode_int8(layers: &[LayerSpec], stored: &Stored) -> Result<QuantizedMlp, ArtifactError> {
+    let (mut weights, mut biases) = (Vec::new(), Vec::new());
+    for (i, l) in layers.iter().enumerate() {
+        weights.push(int8_weight(i, l, stored)?);
+        biases.push(stored.bias(i, l)?);
+    }
+    QuantizedMlp::from_parts(layers.to_vec(), weights, biases).map_err(|e| bad(e.to_string()))
+}
+
+fn int8_weight(i: usize, l: &LayerSpec, stored: &Stored) -> Result<QuantizedMatrix, ArtifactError> {
+    let name = format!("layers.{i}.weight");
+    let values: Vec<i8> = stored
+        .read(&name, Dtype::I8, &[l.outputs, l.inputs])?
+        .iter()
+        .map(|&b| b as i8)
+        .collect();
+    if values.contains(&i8::MIN) {
+        return Err(bad(format!(
+            "{name} holds -128; int8 weights are in [-127, 127]"
+        )));
+    }
+    let scales = f32s(stored.read(
+        &format!("layers.{i}.weight_scale"),
+        Dtype::F32,
+        &[l.outputs],
+    )?);
+    if scales.iter().any(|s| !s.is_finite() || *s < 0.0) {
+        return Err(bad(format!(
+            "layers.{i}.weight_scale holds a negative or non-finite scale"
+        )));
+    }
+    if l.inputs > aiaas_engine::MAX_COLS {
+        return Err(bad(format!("layer {i} has too many inputs for int8")));
+    }
+    Ok(QuantizedMatrix::from_parts(
+        l.outputs, l.inputs, values, scales,
+    ))
+}
+
+/// The f32 network, its weights stored dense (f32 or f16) or sparse as `info` says; every
+/// parameter must come out finite.
+fn decode_f32(
+    layers: &[LayerSpec],
+    info: &WeightsInfo,
+    stored: &Stored,
+) -> Result<Mlp, ArtifactError> {
     let mut params = Vec::new();
     for (i, l) in layers.iter().enumerate() {
         let name = format!("layers.{i}.weight");
         let shape = [l.outputs, l.inputs];
         match (info.dtype, info.layout) {
             (WeightDtype::F32, Layout::Dense) => {
-                params.extend(f32s(read(&name, Dtype::F32, &shape)?));
+                params.extend(f32s(stored.read(&name, Dtype::F32, &shape)?));
             }
             (WeightDtype::F16, Layout::Dense) => params.extend(
-                read(&name, Dtype::F16, &shape)?
+                stored
+                    .read(&name, Dtype::F16, &shape)?
                     .chunks_exact(2)
                     .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()),
             ),
             (WeightDtype::F32, Layout::Sparse) => {
-                let (iname, vname) = (format!("{name}.indices"), format!("{name}.values"));
-                let n = sparse_len(&iname)?;
-                let indices = read(&iname, Dtype::I32, &[n])?;
-                let values = f32s(read(&vname, Dtype::F32, &[n])?);
-                let size = l.outputs * l.inputs;
                 let start = params.len();
-                params.resize(start + size, 0.0);
-                let mut previous: Option<usize> = None;
-                for (b, v) in indices.chunks_exact(4).zip(values) {
-                    let k = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                    let k = usize::try_from(k).ok().filter(|&k| k < size);
-                    let ok = k.is_some_and(|k| previous.is_none_or(|p| k > p));
-                    let Some(k) = k.filter(|_| ok) else {
-                        return Err(bad(format!(
-                            "{iname} must hold strictly increasing positions below {size}"
-                        )));
-                    };
-                    params[start + k] = v;
-                    previous = Some(k);
-                }
+                params.resize(start + l.outputs * l.inputs, 0.0);
+                read_sparse(stored, &name, &mut params[start..])?;
             }
             (dtype, layout) => {
                 return Err(bad(format!("unsupported storage: {dtype:?} {layout:?}")));
             }
         }
-        params.extend(f32s(read(
-            &format!("layers.{i}.bias"),
-            Dtype::F32,
-            &[l.outputs],
-        )?));
+        params.extend(stored.bias(i, l)?);
     }
     if params.iter().any(|p| !p.is_finite()) {
         return Err(bad("a weight or bias is not a finite number".into()));
     }
-    Mlp::from_params(layers.to_vec(), params)
-        .map(Network::F32)
-        .map_err(|e| bad(e.to_string()))
+    Mlp::from_params(layers.to_vec(), params).map_err(|e| bad(e.to_string()))
+}
+
+/// Writes the sparse weights `{name}.indices` / `{name}.values` into `weights`, zeroed before;
+/// the positions must be strictly increasing and inside `weights`.
+fn read_sparse(stored: &Stored, name: &str, weights: &mut [f32]) -> Result<(), ArtifactError> {
+    let (iname, vname) = (format!("{name}.indices"), format!("{name}.values"));
+    let n = stored.sparse_len(&iname)?;
+    let indices = stored.read(&iname, Dtype::I32, &[n])?;
+    let values = f32s(stored.read(&vname, Dtype::F32, &[n])?);
+    let size = weights.len();
+    let mut previous: Option<usize> = None;
+    for (b, v) in indices.chunks_exact(4).zip(values) {
+        let k = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let k = usize::try_from(k).ok().filter(|&k| k < size);
+        let ok = k.is_some_and(|k| previous.is_none_or(|p| k > p));
+        let Some(k) = k.filter(|_| ok) else {
+            return Err(bad(format!(
+                "{iname} must hold strictly increasing positions below {size}"
+            )));
+        };
+        weights[k] = v;
+        previous = Some(k);
+    }
+    Ok(())
 }
 
 fn le_f32(values: &[f32]) -> Vec<u8> {

@@ -2,29 +2,16 @@
 //! the task, and encoding text columns one-hot.
 
 use crate::labels::{distinct_numbers, format_number, number_index};
+use crate::limits::{MAX_CATEGORIES, MAX_ENCODED_WIDTH, MAX_INFERRED_CLASSES};
+use crate::source::{read_file, sha256_hex};
 use crate::table::{RawTable, parse_number};
 use crate::{Column, DataError, Dataset, Target};
 use aiaas_types::Task;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// A numeric target with at most this many distinct integers is taken for class labels.
-pub const MAX_INFERRED_CLASSES: usize = 20;
-
-/// Most distinct values a text input column may have; more would make the one-hot encoding
-/// larger than the data and usually means the column is an identifier.
-pub const MAX_CATEGORIES: usize = 1000;
-
 /// Name of the column used as the target when none is given.
 pub const DEFAULT_TARGET: &str = "target";
-
-/// Most columns a CSV file may have (MNIST as a table has 785). Beyond this, parsing, profiles
-/// and models grow past what a single upload should cost.
-pub const MAX_COLUMNS: usize = 10_000;
-
-/// Most model inputs the columns may encode to (one-hot text columns count each category).
-pub const MAX_ENCODED_WIDTH: usize = 100_000;
 
 /// Reads a CSV file with a header row. `target` names the predicted column (default: the column
 /// called `target`); `task` overrides the inferred task. Messages name the file as `path` is
@@ -34,7 +21,7 @@ pub fn read_csv(
     target: Option<&str>,
     task: Option<Task>,
 ) -> Result<Dataset, DataError> {
-    let bytes = crate::error::read_file(path)?;
+    let bytes = read_file(path)?;
     read_csv_bytes(&path.display().to_string(), &bytes, target, task)
 }
 
@@ -60,11 +47,6 @@ pub fn read_csv_bytes(
         y,
         test_rows: None,
     })
-}
-
-/// SHA-256 of `bytes` as lower-case hex.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 fn stem(source: &str) -> String {

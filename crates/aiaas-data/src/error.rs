@@ -240,11 +240,3 @@ fn ragged_hint(missing: Option<&str>) -> String {
         None => String::new(),
     }
 }
-
-/// The bytes of `path`, or an error naming it.
-pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}

@@ -2,8 +2,7 @@
 //! files with their headers checked, and assembling the official train and test sets into one
 //! [`Dataset`].
 
-use crate::csv_reader::sha256_hex;
-use crate::error::read_file;
+use crate::source::{read_file, sha256_hex};
 use crate::{Column, DataError, Dataset, Target};
 use flate2::read::GzDecoder;
 use std::io::Read;

@@ -14,21 +14,21 @@ mod error;
 pub mod idx;
 mod input_encoder;
 mod labels;
+mod limits;
 mod profile;
 pub mod samples;
 mod scale;
 mod schema_reader;
+mod source;
 mod split;
 mod table;
 
-pub use csv_reader::{
-    DEFAULT_TARGET, MAX_CATEGORIES, MAX_COLUMNS, MAX_ENCODED_WIDTH, MAX_INFERRED_CLASSES, read_csv,
-    read_csv_bytes,
-};
+pub use csv_reader::{DEFAULT_TARGET, read_csv, read_csv_bytes};
 pub use dataset::{Column, Dataset, Target};
 pub use error::DataError;
 pub use idx::{read_idx_images, read_idx_labels, read_mnist};
 pub use input_encoder::InputEncoder;
+pub use limits::{MAX_CATEGORIES, MAX_COLUMNS, MAX_ENCODED_WIDTH, MAX_INFERRED_CLASSES};
 pub use profile::{FeatureProfile, PROFILE_BINS, ProfileKind, profile};
 pub use samples::{SAMPLES, load};
 pub use scale::{encode, fit_schema, scale_target, unscale_target};

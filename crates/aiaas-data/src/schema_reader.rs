@@ -4,6 +4,7 @@
 use crate::DataError;
 use crate::input_encoder::InputEncoder;
 use crate::labels::LabelLookup;
+use crate::source::read_file;
 use crate::table::RawTable;
 use aiaas_types::{FeatureKind, Schema, TargetSchema};
 use std::path::Path;
@@ -28,7 +29,7 @@ pub fn read_csv_for_schema(
     schema: &Schema,
     require_target: bool,
 ) -> Result<SchemaFrame, DataError> {
-    let bytes = crate::error::read_file(path)?;
+    let bytes = read_file(path)?;
     read_csv_bytes_for_schema(&path.display().to_string(), &bytes, schema, require_target)
 }
 

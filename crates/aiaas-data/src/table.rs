@@ -3,6 +3,7 @@
 //! what the fields mean.
 
 use crate::DataError;
+use crate::limits::MAX_COLUMNS;
 use csv::StringRecord;
 use std::collections::HashMap;
 
@@ -158,11 +159,11 @@ pub(crate) fn parse_number(field: &str) -> Option<f64> {
 }
 
 fn check_header(file: &str, record: &StringRecord) -> Result<Vec<String>, DataError> {
-    if record.len() > crate::csv_reader::MAX_COLUMNS {
+    if record.len() > MAX_COLUMNS {
         return Err(DataError::TooManyColumns {
             file: file.to_string(),
             count: record.len(),
-            max: crate::csv_reader::MAX_COLUMNS,
+            max: MAX_COLUMNS,
         });
     }
     let names: Vec<String> = record.iter().map(str::to_string).collect();

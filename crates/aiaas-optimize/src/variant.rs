@@ -8,13 +8,14 @@ use crate::prune::{magnitude_mask, prune_neurons};
 use aiaas_artifact::{Bundle, Layout, WeightDtype, WeightsInfo, decode_weights, encode_weights};
 use aiaas_data::Dataset;
 use aiaas_engine::{Mlp, Network, QuantizedMlp, stack};
+use aiaas_stats::Metrics;
 use aiaas_train::{
     FitResult, Guide, Observer, Prepared, Silent, StopReason, Teacher, evaluate, fit, fit_guided,
     prepare,
 };
 use aiaas_types::{
     DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MAX_RMSE_RISE, DistillRecipe, LossKind, OptimizeReport,
-    PruneRecipe, QuantScheme, Recipe, Task, TrainSpec,
+    PruneRecipe, QuantScheme, Recipe, Task, TrainSpec, VariantFigures,
 };
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -42,7 +43,53 @@ pub fn optimize(
     observer: &mut dyn Observer,
 ) -> Result<Variant, OptimizeError> {
     let manifest = &parent.manifest;
-    let max_drop = max_drop.unwrap_or(match manifest.task {
+    let max_drop = max_drop_or_default(manifest.task, max_drop)?;
+    check_recipe(parent, recipe)?;
+    let data = parent_split(parent, parent_ref, ds)?;
+
+    let mut spec = manifest.lineage.spec.clone();
+    let Built {
+        network,
+        dtype,
+        layout,
+        trained,
+        scratch,
+    } = build(parent, recipe, &mut spec, &data, threads, observer)?;
+    let mut bundle = Bundle::new(manifest.clone(), network);
+    bundle.manifest.weights.dtype = if bundle.network.is_quantized() {
+        WeightDtype::Int8
+    } else {
+        dtype
+    };
+    bundle.manifest.weights.layout = layout;
+
+    let measured = store_and_measure(parent, &bundle, scratch, &data, threads)?;
+    let (accepted, verdict) = guard(manifest.task, &measured.parent, &measured.variant, max_drop);
+    let report = OptimizeReport {
+        recipe: recipe.clone(),
+        parent_ref: parent_ref.to_string(),
+        parent: measured.parent,
+        variant: measured.variant,
+        scratch: measured.scratch,
+        max_drop,
+        accepted,
+        verdict,
+    };
+    record_lineage(
+        &mut bundle,
+        parent_ref,
+        spec,
+        trained.as_ref(),
+        measured.metrics,
+        &report,
+    );
+    bundle.network = measured.stored;
+    Ok(Variant { bundle, report })
+}
+
+/// `max_drop`, or the task's default when not given; refused unless it is a number >= 0.
+fn max_drop_or_default(task: Task, max_drop: Option<f64>) -> Result<f64, OptimizeError> {
+    let max_drop = max_drop.unwrap_or(match task {
         Task::Classification => DEFAULT_MAX_ACCURACY_DROP,
         Task::Regression => DEFAULT_MAX_RMSE_RISE,
     });
@@ -51,7 +98,17 @@ pub fn optimize(
             "max_drop must be a number >= 0, got {max_drop}"
         )));
     }
-    check_recipe(parent, recipe)?;
+    Ok(max_drop)
+}
+
+/// `ds` split as the parent's training split it and encoded with the parent's schema. Refused
+/// unless `ds` is the parent's dataset and the split has test rows to compare on.
+fn parent_split(
+    parent: &Bundle,
+    parent_ref: &str,
+    ds: &Dataset,
+) -> Result<Prepared, OptimizeError> {
+    let manifest = &parent.manifest;
     if ds.digest != manifest.lineage.dataset.digest {
         return Err(OptimizeError::Invalid(format!(
             "the dataset given ({}, SHA-256 {}) is not the one {parent_ref} was trained on ({}, \
@@ -65,68 +122,126 @@ pub fn optimize(
             "{parent_ref} was trained without a test split, so there is nothing to compare on"
         )));
     }
+    Ok(data)
+}
 
-    let mut spec = manifest.lineage.spec.clone();
-    let mut layout = Layout::Dense;
-    let mut dtype = WeightDtype::F32;
-    let mut scratch = None;
-    let mut trained: Option<FitResult> = None;
-    let network: Network = match recipe {
+/// What a recipe made of the parent, before it is stored and measured.
+struct Built {
+    network: Network,
+    /// How to store the weights (an int8 network is stored as int8 whatever this says).
+    dtype: WeightDtype,
+    layout: Layout,
+    /// The fine-tuning or distillation run, when the recipe trains.
+    trained: Option<FitResult>,
+    /// For distillation: the same student trained from scratch, for the report.
+    scratch: Option<Mlp>,
+}
+
+/// Applies `recipe` to the parent: prune (and fine-tune), quantize, or distill. A run the
+/// observer cancelled or suspended yields no variant.
+fn build(
+    parent: &Bundle,
+    recipe: &Recipe,
+    spec: &mut TrainSpec,
+    data: &Prepared,
+    threads: usize,
+    observer: &mut dyn Observer,
+) -> Result<Built, OptimizeError> {
+    let untrained = |network: Network, dtype: WeightDtype| Built {
+        network,
+        dtype,
+        layout: Layout::Dense,
+        trained: None,
+        scratch: None,
+    };
+    let built = match recipe {
         Recipe::Prune(p) => {
-            let (mlp, fitted) = prune(parent, p, &mut spec, &data, threads, observer)?;
-            // Sparse storage costs 8 bytes per kept weight against 4 dense: worth it only when
-            // fewer than half the weights remain.
-            let weights: usize = mlp.layers().iter().map(|l| l.inputs * l.outputs).sum();
-            let kept = (0..mlp.layers().len())
-                .flat_map(|l| mlp.weight(l))
-                .filter(|&&w| w != 0.0)
-                .count();
-            if !p.structured && kept * 2 < weights {
-                layout = Layout::Sparse;
+            let (mlp, trained) = prune(parent, p, spec, data, threads, observer)?;
+            let layout = if !p.structured && sparse_pays(&mlp) {
+                Layout::Sparse
+            } else {
+                Layout::Dense
+            };
+            Built {
+                network: mlp.into(),
+                dtype: WeightDtype::F32,
+                layout,
+                trained,
+                scratch: None,
             }
-            trained = fitted;
-            mlp.into()
         }
         Recipe::Quantize(q) => match q.scheme {
-            QuantScheme::Int8 => QuantizedMlp::from_mlp(&parent.network.to_f32()).into(),
-            QuantScheme::F16 => {
-                dtype = WeightDtype::F16;
-                parent.network.clone()
-            }
+            QuantScheme::Int8 => untrained(
+                QuantizedMlp::from_mlp(&parent.network.to_f32()).into(),
+                WeightDtype::F32,
+            ),
+            QuantScheme::F16 => untrained(parent.network.clone(), WeightDtype::F16),
         },
         Recipe::Distill(d) => {
-            let (student, from_scratch) = distill(parent, d, &mut spec, &data, threads, observer)?;
-            let mlp = student.mlp.clone();
-            trained = Some(student);
-            scratch = Some(from_scratch);
-            mlp.into()
+            let (student, from_scratch) = distill(parent, d, spec, data, threads, observer)?;
+            Built {
+                network: student.mlp.clone().into(),
+                dtype: WeightDtype::F32,
+                layout: Layout::Dense,
+                trained: Some(student),
+                scratch: Some(from_scratch),
+            }
         }
     };
-    if let Some(t) = &trained {
+    if let Some(t) = &built.trained {
         stopped(t)?;
     }
+    Ok(built)
+}
 
-    let mut bundle = Bundle::new(manifest.clone(), network);
-    bundle.manifest.weights.dtype = if bundle.network.is_quantized() {
-        WeightDtype::Int8
-    } else {
-        dtype
-    };
-    bundle.manifest.weights.layout = layout;
-    // Measure the variant exactly as it loads back from its stored bytes (f16 rounding included).
-    let weights = encode_weights(&bundle.network, &bundle.manifest.weights)?;
-    let stored = decode_weights(&bundle.manifest.layers, &bundle.manifest.weights, &weights)?;
-    let parent_size = encode_weights(&parent.network, &manifest.weights)?.len() as u64;
+/// Whether sparse storage is smaller for `mlp`: it costs 8 bytes per kept weight against 4
+/// dense, so only when fewer than half the weights remain.
+fn sparse_pays(mlp: &Mlp) -> bool {
+    let weights: usize = mlp.layers().iter().map(|l| l.inputs * l.outputs).sum();
+    let kept = (0..mlp.layers().len())
+        .flat_map(|l| mlp.weight(l))
+        .filter(|&&w| w != 0.0)
+        .count();
+    kept * 2 < weights
+}
 
-    let schema = &manifest.schema;
+/// The figures of a report, and the variant as it was measured.
+struct Measured {
+    /// The variant as it loads back from its stored bytes, as serving will run it.
+    stored: Network,
+    parent: VariantFigures,
+    variant: VariantFigures,
+    scratch: Option<VariantFigures>,
+    /// The variant's metrics on the parent's test split.
+    metrics: Metrics,
+}
+
+/// Stores `variant`, loads it back exactly as serving will (f16 rounding included), and
+/// measures it, the parent and the from-scratch student (if any) on the parent's test split.
+fn store_and_measure(
+    parent: &Bundle,
+    variant: &Bundle,
+    scratch: Option<Mlp>,
+    data: &Prepared,
+    threads: usize,
+) -> Result<Measured, OptimizeError> {
+    let weights = encode_weights(&variant.network, &variant.manifest.weights)?;
+    let stored = decode_weights(
+        &variant.manifest.layers,
+        &variant.manifest.weights,
+        &weights,
+    )?;
+    let parent_size = encode_weights(&parent.network, &parent.manifest.weights)?.len() as u64;
+
+    let schema = &parent.manifest.schema;
     let (test_x, truth) = (&data.test.x, &data.test_truth);
     let measure = |network: &Network, size: u64| {
         let metrics = evaluate(network, schema, test_x, truth, threads);
         (figures(network, size, &metrics, test_x), metrics)
     };
     let (parent_figures, _) = measure(&parent.network, parent_size);
-    let (variant_figures, variant_metrics) = measure(&stored, weights.len() as u64);
-    let scratch_figures = match scratch {
+    let (variant_figures, metrics) = measure(&stored, weights.len() as u64);
+    let scratch = match scratch {
         Some(mlp) => {
             let network = Network::from(mlp);
             let size = encode_weights(&network, &WeightsInfo::default())?.len() as u64;
@@ -134,31 +249,36 @@ pub fn optimize(
         }
         None => None,
     };
-    let (accepted, verdict) = guard(manifest.task, &parent_figures, &variant_figures, max_drop);
-    let report = OptimizeReport {
-        recipe: recipe.clone(),
-        parent_ref: parent_ref.to_string(),
+    Ok(Measured {
+        stored,
         parent: parent_figures,
         variant: variant_figures,
-        scratch: scratch_figures,
-        max_drop,
-        accepted,
-        verdict,
-    };
+        scratch,
+        metrics,
+    })
+}
 
+/// Writes the variant's history into its manifest: the parent, the spec it trained with, how
+/// its training went, its metrics where the report compares it, and the report.
+fn record_lineage(
+    bundle: &mut Bundle,
+    parent_ref: &str,
+    spec: TrainSpec,
+    trained: Option<&FitResult>,
+    metrics: Metrics,
+    report: &OptimizeReport,
+) {
     let lineage = &mut bundle.manifest.lineage;
     lineage.parent = Some(parent_ref.to_string());
     lineage.spec = spec;
-    if let Some(t) = &trained {
+    if let Some(t) = trained {
         lineage.epochs_run = t.history.len();
         lineage.best_epoch = t.best_epoch;
     }
     // The variant is scored where the report compares it: on the parent's test split.
-    lineage.metrics = BTreeMap::from([("test".to_string(), variant_metrics)]);
+    lineage.metrics = BTreeMap::from([("test".to_string(), metrics)]);
     lineage.optimization = Some(report.clone());
     lineage.created_at_ms = now_ms();
-    bundle.network = stored;
-    Ok(Variant { bundle, report })
 }
 
 /// Refuses a recipe that cannot work on `parent` (bad settings, an int8 parent to prune or

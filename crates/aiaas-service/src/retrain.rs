@@ -8,7 +8,7 @@ use aiaas_data::{Dataset, Target, encode, split};
 use aiaas_engine::Network;
 use aiaas_monitor::{RetrainReport, Scores, held_out, promotes};
 use aiaas_stats::Metrics;
-use aiaas_train::{Observer, Outcome, evaluate};
+use aiaas_train::{Observer, evaluate};
 use aiaas_types::{PredictionRow, Schema, SplitSpec, TargetValue};
 use std::collections::BTreeMap;
 
@@ -102,11 +102,11 @@ pub(crate) fn retrain(
         observer,
         None,
     ) {
-        Ok(Outcome::Trained(t)) if t.stop == aiaas_train::StopReason::Cancelled => {
+        Ok(Some(t)) if t.stop == aiaas_train::StopReason::Cancelled => {
             return Err(NoChallenger::Cancelled);
         }
-        Ok(Outcome::Trained(t)) => t,
-        Ok(Outcome::Suspended) => return Err(NoChallenger::Suspended),
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(NoChallenger::Suspended),
         Err(e) => return Err(invalid(e.to_string())),
     };
 

@@ -8,7 +8,7 @@ use crate::{Platform, ServiceError};
 use aiaas_artifact::DatasetRef;
 use aiaas_optimize::OptimizeError;
 use aiaas_store::{EpochRow, JobRecord, JobResult};
-use aiaas_train::{Checkpoint, Control, EpochProgress, Observer, Outcome, StopReason, TrainError};
+use aiaas_train::{Checkpoint, Control, EpochProgress, Observer, StopReason, TrainError};
 use aiaas_types::{
     AliasName, JobId, JobSpec, JobState, ModelName, OptimizeJob, RetrainJob, TrainJob, Version,
     parse_version,
@@ -149,9 +149,9 @@ impl Platform {
         })
         .await?;
         let trained = match trained {
-            Outcome::Suspended => return Ok(Ending::Suspended),
-            Outcome::Trained(t) if t.stop == StopReason::Cancelled => return Ok(Ending::Cancelled),
-            Outcome::Trained(t) => t,
+            None => return Ok(Ending::Suspended),
+            Some(t) if t.stop == StopReason::Cancelled => return Ok(Ending::Cancelled),
+            Some(t) => t,
         };
         let dataset = DatasetRef {
             name: record.name.to_string(),

@@ -8,7 +8,7 @@
 use aiaas_data::{encode, fit_schema, split};
 use aiaas_engine::{Mlp, Transpose, Workspace, matmul, stack};
 use aiaas_stats::Metrics;
-use aiaas_train::{Optimizer, Outcome, Part, Silent, evaluate, fit, loss_and_grad, resolve, train};
+use aiaas_train::{Optimizer, Part, Silent, evaluate, fit, loss_and_grad, resolve, train};
 use aiaas_types::{Activation, LossKind, OptimizerKind, OptimizerSpec, SplitSpec, TrainOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -225,26 +225,9 @@ fn training_step(counts: &Counts, gemm: [f64; 2]) {
         .collect();
     let mut phases = Vec::new();
     for threads in THREADS {
-        let mut mlp = mlp();
-        let mut optimizer = Optimizer::new(
-            OptimizerSpec::defaults(OptimizerKind::Adam),
-            mlp.param_count(),
-        );
-        let lr = optimizer.spec().lr;
-        let mut ws = Workspace::new(threads);
-        let mut grads = vec![0.0f32; mlp.param_count()];
+        let mut step = Step::new(threads);
         let t = median(time_calls(counts.step.0, counts.step.1, || {
-            mlp.forward(&x, BATCH, &mut ws);
-            let (out, grad) = ws.output_and_grad_mut();
-            black_box(loss_and_grad(
-                LossKind::CrossEntropy,
-                out,
-                &y,
-                CLASSES,
-                grad,
-            ));
-            mlp.backward(&x, &mut ws, &mut grads);
-            optimizer.step(mlp.params_mut(), &grads, lr);
+            step.run(&x, &y)
         }));
         let rate = flops / t / 1e9;
         let fraction = rate / gemm[threads_index(threads)];
@@ -256,34 +239,7 @@ fn training_step(counts: &Counts, gemm: [f64; 2]) {
             rate,
             fraction * 100.0
         );
-
-        // Where the time goes: the same sequence, each phase timed on its own.
-        let mut times = [const { Vec::new() }; 4];
-        for _ in 0..counts.step.1 {
-            let t0 = Instant::now();
-            mlp.forward(&x, BATCH, &mut ws);
-            let t1 = Instant::now();
-            let (out, grad) = ws.output_and_grad_mut();
-            black_box(loss_and_grad(
-                LossKind::CrossEntropy,
-                out,
-                &y,
-                CLASSES,
-                grad,
-            ));
-            let t2 = Instant::now();
-            mlp.backward(&x, &mut ws, &mut grads);
-            let t3 = Instant::now();
-            optimizer.step(mlp.params_mut(), &grads, lr);
-            let t4 = Instant::now();
-            for (v, (a, b)) in times
-                .iter_mut()
-                .zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4)])
-            {
-                v.push((b - a).as_secs_f64());
-            }
-        }
-        phases.push((threads, times.map(median)));
+        phases.push((threads, step.phase_times(&x, &y, counts.step.1)));
     }
     println!(
         "  targets: >= 70% at 1 thread, >= 50% at 2 threads; PyTorch 2.15 CPU: 3.4 / 2.3 ms per step at 1 / 2 threads on this machine"
@@ -301,8 +257,74 @@ fn training_step(counts: &Counts, gemm: [f64; 2]) {
             a * 1e3
         );
     }
+    step_products(counts, flops);
+}
 
-    // The step's products in isolation, shaped and laid out as Mlp::forward / backward call them.
+/// The training loop's step on the benched MLP: what it owns between steps.
+struct Step {
+    mlp: Mlp,
+    optimizer: Optimizer,
+    lr: f32,
+    ws: Workspace,
+    grads: Vec<f32>,
+}
+
+impl Step {
+    fn new(threads: usize) -> Step {
+        let mlp = mlp();
+        let optimizer = Optimizer::new(
+            OptimizerSpec::defaults(OptimizerKind::Adam),
+            mlp.param_count(),
+        );
+        Step {
+            lr: optimizer.spec().lr,
+            ws: Workspace::new(threads),
+            grads: vec![0.0f32; mlp.param_count()],
+            mlp,
+            optimizer,
+        }
+    }
+
+    /// One step on the batch `x`, `y`: forward, loss gradient, backward, Adam.
+    fn run(&mut self, x: &[f32], y: &[f32]) {
+        self.mlp.forward(x, BATCH, &mut self.ws);
+        let (out, grad) = self.ws.output_and_grad_mut();
+        black_box(loss_and_grad(LossKind::CrossEntropy, out, y, CLASSES, grad));
+        self.mlp.backward(x, &mut self.ws, &mut self.grads);
+        self.optimizer
+            .step(self.mlp.params_mut(), &self.grads, self.lr);
+    }
+
+    /// Where the time goes: `runs` steps, each phase timed on its own. Median seconds of the
+    /// forward pass, the loss, the backward pass and the Adam update.
+    fn phase_times(&mut self, x: &[f32], y: &[f32], runs: usize) -> [f64; 4] {
+        let mut times = [const { Vec::new() }; 4];
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            self.mlp.forward(x, BATCH, &mut self.ws);
+            let t1 = Instant::now();
+            let (out, grad) = self.ws.output_and_grad_mut();
+            black_box(loss_and_grad(LossKind::CrossEntropy, out, y, CLASSES, grad));
+            let t2 = Instant::now();
+            self.mlp.backward(x, &mut self.ws, &mut self.grads);
+            let t3 = Instant::now();
+            self.optimizer
+                .step(self.mlp.params_mut(), &self.grads, self.lr);
+            let t4 = Instant::now();
+            for (v, (a, b)) in times
+                .iter_mut()
+                .zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4)])
+            {
+                v.push((b - a).as_secs_f64());
+            }
+        }
+        times.map(median)
+    }
+}
+
+/// The step's products in isolation, shaped and laid out as Mlp::forward / backward call them;
+/// `flops` is the whole step's useful work, for the rate of their sum.
+fn step_products(counts: &Counts, flops: f64) {
     let (h1, h2) = (HIDDEN[0], HIDDEN[1]);
     let (no, yes) = (Transpose::No, Transpose::Yes);
     let shapes = [
@@ -457,7 +479,7 @@ fn mnist_epoch() {
         ));
 
         let t = Instant::now();
-        let Outcome::Trained(trained) =
+        let Some(trained) =
             train(&ds, &spec, &split_spec, threads, &mut Silent, None).expect("training runs")
         else {
             unreachable!("nothing suspends this run")

@@ -11,8 +11,8 @@
 //! covers `inf` and `NaN`) so that it reads back bit for bit.
 
 use crate::TrainError;
-use crate::fit::EpochProgress;
 use crate::optim::{Optimizer, OptimizerState};
+use crate::run_state::{EpochProgress, Position, Record};
 use aiaas_engine::{Mlp, param_count};
 use aiaas_types::{LayerSpec, TrainSpec};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -47,29 +47,6 @@ impl Fingerprint {
             val_rows,
         }
     }
-}
-
-/// Where in the run a checkpoint was taken.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct Position {
-    /// 0-based epoch in progress (equal to the number of epochs fully done).
-    pub epoch: usize,
-    /// Batches of that epoch already done.
-    pub batches_done: usize,
-    /// Sum over those batches of the batch loss times its rows.
-    pub partial_loss: f64,
-}
-
-/// The loop's memory of the best epoch and of the epochs so far.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Record {
-    pub best_params: Vec<f32>,
-    /// Best watched loss so far (`inf` before the first epoch).
-    pub best_loss: f64,
-    /// 1-based; 0 before the first epoch.
-    pub best_epoch: usize,
-    pub since_best: usize,
-    pub history: Vec<EpochProgress>,
 }
 
 /// The exact state of a training run between two batches.

@@ -10,15 +10,17 @@
 //! that holds parameters at zero, and a teacher's logits to distil from.
 
 use crate::TrainError;
-use crate::checkpoint::{Checkpoint, Fingerprint, Position, Record};
+use crate::checkpoint::{Checkpoint, Fingerprint};
 use crate::loss::{distill_loss_and_grad, loss, loss_and_grad};
+use crate::observer::{Control, Observer, StopReason};
 use crate::optim::Optimizer;
+use crate::run_state::{EpochProgress, Position, Record};
 use aiaas_engine::{Mlp, Workspace, argmax_rows};
 use aiaas_types::{LossKind, OptimizerKind, TrainSpec};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 
 /// Rows evaluated per forward pass outside training, so evaluation memory stays bounded.
 const EVAL_CHUNK: usize = 4096;
@@ -31,70 +33,6 @@ pub struct Part {
     pub y: Vec<f32>,
     pub rows: usize,
 }
-
-/// What one epoch did, streamed to the caller as it ends.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochProgress {
-    /// 1-based.
-    pub epoch: usize,
-    pub epochs: usize,
-    pub train_loss: f64,
-    pub val_loss: Option<f64>,
-    /// Validation accuracy (classification) or R² on the scaled target (regression).
-    pub val_metric: Option<f64>,
-    pub lr: f32,
-    /// The validation loss is the best so far.
-    pub best: bool,
-}
-
-/// Why training ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    Completed,
-    EarlyStopped,
-    Cancelled,
-    /// Stopped at a batch boundary after handing a checkpoint to the observer; resume from it.
-    Suspended,
-}
-
-/// What the training loop does next, as the observer decides before every batch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Control {
-    #[default]
-    Continue,
-    /// End training now; the best weights so far are kept.
-    Cancel,
-    /// End training now after handing a checkpoint of the state before this batch to
-    /// [`Observer::on_checkpoint`], for a later resume.
-    Suspend,
-}
-
-/// Receives progress, may stop or suspend training between batches, and decides when to
-/// checkpoint.
-pub trait Observer {
-    fn on_epoch(&mut self, _progress: &EpochProgress) {}
-
-    /// Asked before every batch.
-    fn control(&mut self) -> Control {
-        Control::Continue
-    }
-
-    /// Asked after each epoch's [`Observer::on_epoch`] when another epoch follows (not after the
-    /// last epoch nor after one that ends training early): `true` makes the loop checkpoint that
-    /// epoch boundary. `completed_epochs` counts the epochs done, from the first.
-    fn checkpoint_due(&mut self, _completed_epochs: usize) -> bool {
-        false
-    }
-
-    /// Receives every checkpoint: those asked for by [`Observer::checkpoint_due`] and the one of
-    /// a [`Control::Suspend`]. Storing it is the observer's business.
-    fn on_checkpoint(&mut self, _checkpoint: &Checkpoint) {}
-}
-
-/// An observer that ignores everything.
-pub struct Silent;
-impl Observer for Silent {}
 
 #[derive(Clone, Debug)]
 pub struct FitResult {
@@ -243,9 +181,10 @@ fn check_guide(guide: &Guide, spec: &TrainSpec, mlp: &Mlp, train: &Part) -> Resu
     Ok(())
 }
 
-/// The loop behind [`fit`] and [`fit_guided`].
+/// The loop behind [`fit`] and [`fit_guided`]: set up (or resume), train epoch after epoch until
+/// the spec's epochs are done or something stops the run, then settle on the weights to return.
 fn run(
-    mut mlp: Mlp,
+    mlp: Mlp,
     spec: &TrainSpec,
     train: &Part,
     val: &Part,
@@ -258,122 +197,209 @@ fn run(
         Mode::Guided(guide) => (None, guide),
     };
     let checkpoints = matches!(mode, Mode::Plain(_));
-    let width = mlp.inputs();
-    let cols = mlp.outputs();
-    // Indices rather than the mask itself: re-zeroing after each step then costs nothing
-    // where little is pruned.
-    let pruned: Vec<usize> = guide.mask.map_or_else(Vec::new, |mask| {
-        (0..mask.len()).filter(|&i| !mask[i]).collect()
-    });
-    let prune = |params: &mut [f32]| pruned.iter().for_each(|&i| params[i] = 0.0);
-    prune(mlp.params_mut());
-    let batch = match spec.optimizer.kind {
-        OptimizerKind::Gd => train.rows,
-        _ => spec.batch_size.min(train.rows),
-    }
-    .max(1);
-    let mut optimizer = Optimizer::new(spec.optimizer.clone(), mlp.param_count());
-    // The shuffle stream is seeded apart from the initialisation stream.
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed.wrapping_add(1));
-    let mut order: Vec<usize> = (0..train.rows).collect();
-    let mut bx = vec![0.0f32; batch * width];
-    let mut by = vec![0.0f32; batch];
-    let mut bt = vec![
-        0.0f32;
-        if guide.teacher.is_some() {
-            batch * cols
-        } else {
-            0
-        }
-    ];
-    let mut ws = Workspace::new(threads);
-    let mut eval_ws = Workspace::new(threads);
-    let mut grads = vec![0.0f32; mlp.param_count()];
-    let mut scratch = Vec::new();
-    let mut record = Record {
-        best_params: mlp.params().to_vec(),
-        best_loss: f64::INFINITY,
-        best_epoch: 0,
-        since_best: 0,
-        history: Vec::with_capacity(spec.epochs.min(1024)),
+    let mut state = Loop::new(mlp, spec, train, val, threads, guide, checkpoints);
+    let mut shuffle = Shuffle::new(spec.seed, train.rows);
+    let start = match resume {
+        Some(checkpoint) => state.resume_from(checkpoint, &mut shuffle)?,
+        None => Position::default(),
     };
-    let mut start = Position::default();
-    if let Some(checkpoint) = resume {
-        let batches = train.rows.div_ceil(batch);
-        checkpoint.check(&Fingerprint::of(spec, &mlp, train.rows, val.rows), batches)?;
-        optimizer.restore(&checkpoint.optimizer)?;
-        mlp.params_mut().copy_from_slice(&checkpoint.params);
-        record = checkpoint.record.clone();
-        // The shuffle stream is not stored: replay the shuffles of the epochs already done.
-        for _ in 0..checkpoint.position.epoch {
-            order.shuffle(&mut rng);
-        }
-        start = checkpoint.position;
-    }
-    let mut stop = StopReason::Completed;
+    let stop = state.run_epochs(start, &mut shuffle, observer)?;
+    Ok(state.finish(stop))
+}
 
-    'epochs: for epoch in start.epoch..spec.epochs {
-        let lr = spec.schedule.lr_at(spec.optimizer.lr, epoch);
-        order.shuffle(&mut rng);
-        let (skip, mut total) = if epoch == start.epoch {
-            (start.batches_done, start.partial_loss)
-        } else {
-            (0, 0.0)
-        };
-        for (done, chunk) in order.chunks(batch).enumerate().skip(skip) {
-            match observer.control() {
-                Control::Continue => {}
-                Control::Cancel => {
-                    stop = StopReason::Cancelled;
-                    break 'epochs;
-                }
-                Control::Suspend if !checkpoints => {
-                    stop = StopReason::Suspended;
-                    break 'epochs;
-                }
-                Control::Suspend => {
-                    let position = Position {
-                        epoch,
-                        batches_done: done,
-                        partial_loss: total,
-                    };
-                    let fingerprint = Fingerprint::of(spec, &mlp, train.rows, val.rows);
-                    let checkpoint =
-                        Checkpoint::capture(fingerprint, position, &mlp, &optimizer, &record);
-                    observer.on_checkpoint(&checkpoint);
-                    stop = StopReason::Suspended;
-                    break 'epochs;
-                }
-            }
-            let rows = chunk.len();
-            for (i, &r) in chunk.iter().enumerate() {
-                bx[i * width..(i + 1) * width]
-                    .copy_from_slice(&train.x[r * width..(r + 1) * width]);
-                by[i] = train.y[r];
-            }
-            if let Some(teacher) = &guide.teacher {
-                for (i, &r) in chunk.iter().enumerate() {
-                    bt[i * cols..(i + 1) * cols]
-                        .copy_from_slice(&teacher.logits[r * cols..(r + 1) * cols]);
-                }
-            }
-            let x = &bx[..rows * width];
-            mlp.forward(x, rows, &mut ws);
-            let (out, grad) = ws.output_and_grad_mut();
-            let y = &by[..rows];
-            let batch_loss = match &guide.teacher {
-                Some(t) => {
-                    let soft = &bt[..rows * cols];
-                    distill_loss_and_grad(out, soft, y, cols, t.temperature, t.alpha, grad)
-                }
-                None => loss_and_grad(spec.loss, out, y, cols, grad),
-            };
-            total += batch_loss * rows as f64;
-            mlp.backward(x, &mut ws, &mut grads);
-            optimizer.step(mlp.params_mut(), &grads, lr);
-            prune(mlp.params_mut());
+/// Everything one run of the loop owns, allocated before the first step so that steps do not
+/// allocate.
+struct Loop<'a> {
+    spec: &'a TrainSpec,
+    train: &'a Part,
+    val: &'a Part,
+    teacher: Option<Teacher<'a>>,
+    /// Whether the run hands out checkpoints: a guided run does not, since a checkpoint does not
+    /// record the guide.
+    checkpoints: bool,
+    /// Parameters the mask prunes, zeroed again after every step. Indices rather than the mask
+    /// itself: re-zeroing then costs nothing where little is pruned.
+    pruned: Vec<usize>,
+    batch_rows: usize,
+    mlp: Mlp,
+    optimizer: Optimizer,
+    batch: Batch,
+    ws: Workspace,
+    grads: Vec<f32>,
+    eval_ws: Workspace,
+    eval_scratch: Vec<f32>,
+    record: Record,
+}
+
+impl<'a> Loop<'a> {
+    /// A run starting from `mlp`'s weights, with the pruned ones zeroed first.
+    fn new(
+        mut mlp: Mlp,
+        spec: &'a TrainSpec,
+        train: &'a Part,
+        val: &'a Part,
+        threads: usize,
+        guide: &Guide<'a>,
+        checkpoints: bool,
+    ) -> Loop<'a> {
+        let pruned: Vec<usize> = guide.mask.map_or_else(Vec::new, |mask| {
+            (0..mask.len()).filter(|&i| !mask[i]).collect()
+        });
+        zero_pruned(mlp.params_mut(), &pruned);
+        let batch_rows = batch_rows(spec, train.rows);
+        let teacher = guide.teacher;
+        Loop {
+            spec,
+            train,
+            val,
+            teacher,
+            checkpoints,
+            pruned,
+            batch_rows,
+            optimizer: Optimizer::new(spec.optimizer.clone(), mlp.param_count()),
+            batch: Batch::new(batch_rows, mlp.inputs(), mlp.outputs(), teacher.is_some()),
+            ws: Workspace::new(threads),
+            eval_ws: Workspace::new(threads),
+            grads: vec![0.0; mlp.param_count()],
+            eval_scratch: Vec::new(),
+            record: Record::new(mlp.params(), spec.epochs),
+            mlp,
         }
-        let train_loss = total / train.rows.max(1) as f64;
+    }
+
+    /// Takes the run's state from `checkpoint`, once it has checked that the checkpoint belongs
+    /// to this run, and replays the shuffles of the epochs it had done. Returns where to go on.
+    fn resume_from(
+        &mut self,
+        checkpoint: &Checkpoint,
+        shuffle: &mut Shuffle,
+    ) -> Result<Position, TrainError> {
+        let batches = self.train.rows.div_ceil(self.batch_rows);
+        checkpoint.check(&self.fingerprint(), batches)?;
+        self.optimizer.restore(&checkpoint.optimizer)?;
+        self.mlp.params_mut().copy_from_slice(&checkpoint.params);
+        self.record = checkpoint.record.clone();
+        shuffle.replay(checkpoint.position.epoch);
+        Ok(checkpoint.position)
+    }
+
+    /// The epochs from `start` to the spec's last, unless the observer, early stopping or a
+    /// diverged loss ends the run first. Returns why the loop stopped.
+    fn run_epochs(
+        &mut self,
+        start: Position,
+        shuffle: &mut Shuffle,
+        observer: &mut dyn Observer,
+    ) -> Result<StopReason, TrainError> {
+        for epoch in start.epoch..self.spec.epochs {
+            let lr = self.spec.schedule.lr_at(self.spec.optimizer.lr, epoch);
+            let order = shuffle.next_epoch();
+            let from = if epoch == start.epoch {
+                start
+            } else {
+                Position {
+                    epoch,
+                    ..Position::default()
+                }
+            };
+            let total_loss = match self.train_epoch(order, from, lr, observer) {
+                ControlFlow::Continue(total_loss) => total_loss,
+                ControlFlow::Break(stop) => return Ok(stop),
+            };
+            let progress = self.close_epoch(epoch, total_loss, lr)?;
+            observer.on_epoch(&progress);
+            self.record.history.push(progress);
+            if self.patience_ran_out() {
+                return Ok(StopReason::EarlyStopped);
+            }
+            let completed = epoch + 1;
+            if self.checkpoints
+                && completed < self.spec.epochs
+                && observer.checkpoint_due(completed)
+            {
+                let boundary = Position {
+                    epoch: completed,
+                    ..Position::default()
+                };
+                observer.on_checkpoint(&self.checkpoint(boundary));
+            }
+        }
+        Ok(StopReason::Completed)
+    }
+
+    /// The batches of one epoch in `order`, from `from.batches_done` on. Continues with the sum
+    /// over the epoch's batches of the batch loss times its rows, or breaks with why the observer
+    /// stopped the run.
+    fn train_epoch(
+        &mut self,
+        order: &[usize],
+        from: Position,
+        lr: f32,
+        observer: &mut dyn Observer,
+    ) -> ControlFlow<StopReason, f64> {
+        let mut total_loss = from.partial_loss;
+        let batches = order.chunks(self.batch_rows).enumerate();
+        for (done, rows) in batches.skip(from.batches_done) {
+            let here = Position {
+                epoch: from.epoch,
+                batches_done: done,
+                partial_loss: total_loss,
+            };
+            if let Some(stop) = self.stop_asked(observer, here) {
+                return ControlFlow::Break(stop);
+            }
+            total_loss += self.train_batch(rows, lr);
+        }
+        ControlFlow::Continue(total_loss)
+    }
+
+    /// Asks the observer, before the batch at `here`, whether to go on: `None` to go on, else why
+    /// the run stops. A suspended plain run hands over a checkpoint of `here` first.
+    fn stop_asked(&self, observer: &mut dyn Observer, here: Position) -> Option<StopReason> {
+        match observer.control() {
+            Control::Continue => None,
+            Control::Cancel => Some(StopReason::Cancelled),
+            Control::Suspend => {
+                if self.checkpoints {
+                    observer.on_checkpoint(&self.checkpoint(here));
+                }
+                Some(StopReason::Suspended)
+            }
+        }
+    }
+
+    /// One optimizer step on the training rows `rows`. Returns the batch loss times its rows.
+    fn train_batch(&mut self, rows: &[usize], lr: f32) -> f64 {
+        let (n, width, cols) = (rows.len(), self.mlp.inputs(), self.mlp.outputs());
+        self.batch
+            .gather(self.train, self.teacher.as_ref(), rows, width, cols);
+        let x = &self.batch.x[..n * width];
+        self.mlp.forward(x, n, &mut self.ws);
+        let (out, grad) = self.ws.output_and_grad_mut();
+        let y = &self.batch.y[..n];
+        let batch_loss = match &self.teacher {
+            Some(t) => {
+                let soft = &self.batch.teacher[..n * cols];
+                distill_loss_and_grad(out, soft, y, cols, t.temperature, t.alpha, grad)
+            }
+            None => loss_and_grad(self.spec.loss, out, y, cols, grad),
+        };
+        self.mlp.backward(x, &mut self.ws, &mut self.grads);
+        self.optimizer.step(self.mlp.params_mut(), &self.grads, lr);
+        zero_pruned(self.mlp.params_mut(), &self.pruned);
+        batch_loss * n as f64
+    }
+
+    /// The report of the 0-based `epoch` once its batches are done: its mean training loss
+    /// (an error if that overflowed), its validation figures, and whether it is the best so far
+    /// (then its weights are kept).
+    fn close_epoch(
+        &mut self,
+        epoch: usize,
+        total_loss: f64,
+        lr: f32,
+    ) -> Result<EpochProgress, TrainError> {
+        let train_loss = total_loss / self.train.rows.max(1) as f64;
         // Nothing useful comes after an overflow, and NaN must not reach reports or the store.
         if !train_loss.is_finite() {
             return Err(TrainError::Diverged {
@@ -381,69 +407,167 @@ fn run(
                 loss: train_loss,
             });
         }
-        let (val_loss, val_metric) = if val.rows > 0 {
-            let (l, m) = evaluate_loss(&mlp, spec.loss, val, &mut eval_ws, &mut scratch);
-            (Some(l), Some(m))
-        } else {
-            (None, None)
-        };
+        let (val_loss, val_metric) = self.validate();
         // Without validation data the training loss decides what "best" means.
         let watched = val_loss.unwrap_or(train_loss);
-        let best = watched < record.best_loss;
-        if best {
-            record.best_loss = watched;
-            record.best_epoch = epoch + 1;
-            record.since_best = 0;
-            record.best_params.copy_from_slice(mlp.params());
-        } else {
-            record.since_best += 1;
-        }
-        let progress = EpochProgress {
+        let best = self.record.note(watched, epoch + 1, self.mlp.params());
+        Ok(EpochProgress {
             epoch: epoch + 1,
-            epochs: spec.epochs,
+            epochs: self.spec.epochs,
             train_loss,
             val_loss,
             val_metric,
             lr,
             best,
-        };
-        observer.on_epoch(&progress);
-        record.history.push(progress);
-        if let Some(patience) = spec.patience
-            && val.rows > 0
-            && record.since_best >= patience
-        {
-            stop = StopReason::EarlyStopped;
-            break;
+        })
+    }
+
+    /// Loss and metric on the validation rows, if there are any.
+    fn validate(&mut self) -> (Option<f64>, Option<f64>) {
+        if self.val.rows == 0 {
+            return (None, None);
         }
-        if checkpoints && epoch + 1 < spec.epochs && observer.checkpoint_due(epoch + 1) {
-            let position = Position {
-                epoch: epoch + 1,
-                ..Position::default()
-            };
-            let fingerprint = Fingerprint::of(spec, &mlp, train.rows, val.rows);
-            let checkpoint = Checkpoint::capture(fingerprint, position, &mlp, &optimizer, &record);
-            observer.on_checkpoint(&checkpoint);
+        let (loss, metric) = evaluate_loss(
+            &self.mlp,
+            self.spec.loss,
+            self.val,
+            &mut self.eval_ws,
+            &mut self.eval_scratch,
+        );
+        (Some(loss), Some(metric))
+    }
+
+    /// Whether early stopping ends the run: `patience` epochs without a better validation loss.
+    fn patience_ran_out(&self) -> bool {
+        self.spec
+            .patience
+            .is_some_and(|patience| self.val.rows > 0 && self.record.since_best >= patience)
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(self.spec, &self.mlp, self.train.rows, self.val.rows)
+    }
+
+    /// The run's state at `position`, to resume from.
+    fn checkpoint(&self, position: Position) -> Checkpoint {
+        Checkpoint::capture(
+            self.fingerprint(),
+            position,
+            &self.mlp,
+            &self.optimizer,
+            &self.record,
+        )
+    }
+
+    /// The result once the loop stopped for `stop`. The best epoch's weights come back when the
+    /// spec asks for them and a later epoch ended the run, but never for a suspended run, whose
+    /// weights are where it will carry on from.
+    fn finish(mut self, stop: StopReason) -> FitResult {
+        let last_epoch = self.record.history.len();
+        let mut best_epoch = self.record.best_epoch;
+        if stop != StopReason::Suspended
+            && self.spec.restore_best
+            && best_epoch > 0
+            && best_epoch != last_epoch
+        {
+            self.mlp
+                .params_mut()
+                .copy_from_slice(&self.record.best_params);
+        } else {
+            best_epoch = last_epoch;
+        }
+        FitResult {
+            mlp: self.mlp,
+            history: self.record.history,
+            best_epoch,
+            stop,
+        }
+    }
+}
+
+/// Rows per batch: every training row for full-batch gradient descent, else the spec's batch
+/// size, never more than there are rows and never 0.
+fn batch_rows(spec: &TrainSpec, rows: usize) -> usize {
+    match spec.optimizer.kind {
+        OptimizerKind::Gd => rows,
+        _ => spec.batch_size.min(rows),
+    }
+    .max(1)
+}
+
+/// Holds the pruned parameters at exactly zero.
+fn zero_pruned(params: &mut [f32], pruned: &[usize]) {
+    pruned.iter().for_each(|&i| params[i] = 0.0);
+}
+
+/// The order the training rows are visited in, reshuffled every epoch.
+struct Shuffle {
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+}
+
+impl Shuffle {
+    fn new(seed: u64, rows: usize) -> Shuffle {
+        Shuffle {
+            // The shuffle stream is seeded apart from the initialisation stream.
+            rng: ChaCha8Rng::seed_from_u64(seed.wrapping_add(1)),
+            order: (0..rows).collect(),
         }
     }
 
-    let last_epoch = record.history.len();
-    let mut best_epoch = record.best_epoch;
-    if stop != StopReason::Suspended
-        && spec.restore_best
-        && best_epoch > 0
-        && best_epoch != last_epoch
-    {
-        mlp.params_mut().copy_from_slice(&record.best_params);
-    } else {
-        best_epoch = last_epoch;
+    /// The order for the next epoch.
+    fn next_epoch(&mut self) -> &[usize] {
+        self.order.shuffle(&mut self.rng);
+        &self.order
     }
-    Ok(FitResult {
-        mlp,
-        history: record.history,
-        best_epoch,
-        stop,
-    })
+
+    /// Moves past the shuffles of `epochs` epochs already done: a checkpoint does not store the
+    /// stream, so a resumed run replays it.
+    fn replay(&mut self, epochs: usize) {
+        for _ in 0..epochs {
+            self.order.shuffle(&mut self.rng);
+        }
+    }
+}
+
+/// Reused buffers one batch is gathered into: its inputs, its targets and, when distilling, the
+/// teacher's logits for its rows.
+struct Batch {
+    x: Vec<f32>,
+    y: Vec<f32>,
+    teacher: Vec<f32>,
+}
+
+impl Batch {
+    fn new(rows: usize, width: usize, cols: usize, teacher: bool) -> Batch {
+        Batch {
+            x: vec![0.0; rows * width],
+            y: vec![0.0; rows],
+            teacher: vec![0.0; if teacher { rows * cols } else { 0 }],
+        }
+    }
+
+    /// Copies the training rows `rows` (and their teacher's logits) to the front of the buffers.
+    fn gather(
+        &mut self,
+        train: &Part,
+        teacher: Option<&Teacher>,
+        rows: &[usize],
+        width: usize,
+        cols: usize,
+    ) {
+        for (i, &r) in rows.iter().enumerate() {
+            self.x[i * width..(i + 1) * width]
+                .copy_from_slice(&train.x[r * width..(r + 1) * width]);
+            self.y[i] = train.y[r];
+        }
+        if let Some(teacher) = teacher {
+            for (i, &r) in rows.iter().enumerate() {
+                self.teacher[i * cols..(i + 1) * cols]
+                    .copy_from_slice(&teacher.logits[r * cols..(r + 1) * cols]);
+            }
+        }
+    }
 }
 
 /// Mean loss and headline metric (accuracy, or R² of the scaled target) of `mlp` on `part`.

@@ -8,20 +8,21 @@ mod diagnosis;
 mod evaluate;
 mod fit;
 mod loss;
+mod observer;
 mod optim;
 mod pipeline;
+mod run_state;
 mod spec;
 
 pub use checkpoint::Checkpoint;
 pub use diagnosis::Diagnosis;
 pub use evaluate::{Baseline, evaluate, metrics, predict};
-pub use fit::{
-    Control, EpochProgress, FitResult, Guide, Observer, Part, Silent, StopReason, Teacher,
-    evaluate_loss, fit, fit_guided,
-};
+pub use fit::{FitResult, Guide, Part, Teacher, evaluate_loss, fit, fit_guided};
 pub use loss::{distill_loss_and_grad, loss, loss_and_grad};
+pub use observer::{Control, Observer, Silent, StopReason};
 pub use optim::{Optimizer, OptimizerState};
-pub use pipeline::{Outcome, Prepared, SplitMetrics, SplitRows, Trained, prepare, train};
+pub use pipeline::{Prepared, SplitMetrics, SplitRows, Trained, prepare, train};
+pub use run_state::EpochProgress;
 pub use spec::{
     DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_PATIENCE, DEFAULT_SEED, MAX_EPOCHS,
     MAX_HIDDEN_WIDTH, MAX_PARAMETERS, check_against, default_loss, resolve, validate,

@@ -7,7 +7,9 @@ use crate::TrainError;
 use crate::checkpoint::Checkpoint;
 use crate::diagnosis::{Diagnosis, diagnose};
 use crate::evaluate::{Baseline, evaluate};
-use crate::fit::{EpochProgress, FitResult, Observer, Part, StopReason, fit};
+use crate::fit::{FitResult, Part, fit};
+use crate::observer::{Observer, StopReason};
+use crate::run_state::EpochProgress;
 use crate::spec::check_against;
 use aiaas_data::{
     Dataset, FeatureProfile, Split, Target, encode, fit_schema, profile, scale_target, split,
@@ -43,6 +45,8 @@ pub struct Trained {
     pub rows: SplitRows,
     pub history: Vec<EpochProgress>,
     pub best_epoch: usize,
+    /// Why training stopped: completed, early-stopped or cancelled (a suspended run is not
+    /// scored, so it has no `Trained`).
     pub stop: StopReason,
     pub metrics: SplitMetrics,
     /// The ignore-the-inputs baseline on the test part (validation part, if there is no test).
@@ -134,17 +138,12 @@ fn truth(ds: &Dataset, rows: &[usize]) -> Vec<f32> {
     rows.iter().map(|&r| ds.y[r]).collect()
 }
 
-/// How a call to [`train`] ended.
-#[derive(Clone, Debug)]
-pub enum Outcome {
-    /// Training ended (completed, early-stopped or cancelled) and the model was scored.
-    Trained(Box<Trained>),
-    /// The observer suspended training; its last checkpoint resumes the run.
-    Suspended,
-}
-
 /// Train a model on `ds` as `spec` says, on `threads` threads, from scratch or from `resume`, a
 /// checkpoint of an earlier run of the same dataset, split and spec.
+///
+/// Returns the scored model, whose [`Trained::stop`] says why training stopped; or `None` when
+/// the observer suspended the run ([`StopReason::Suspended`]): then nothing is scored, so that a
+/// shutdown is quick, and the observer's last checkpoint resumes the run.
 pub fn train(
     ds: &Dataset,
     spec: &TrainSpec,
@@ -152,7 +151,7 @@ pub fn train(
     threads: usize,
     observer: &mut dyn Observer,
     resume: Option<&Checkpoint>,
-) -> Result<Outcome, TrainError> {
+) -> Result<Option<Trained>, TrainError> {
     check_against(spec, ds)?;
     let parts = split(ds, split_spec)?;
     let schema = fit_schema(ds, &parts.train);
@@ -180,7 +179,7 @@ pub fn train(
         resume,
     )?;
     if stop == StopReason::Suspended {
-        return Ok(Outcome::Suspended);
+        return Ok(None);
     }
 
     let score = |x: &[f32], rows: &[usize]| -> Option<Metrics> {
@@ -208,7 +207,7 @@ pub fn train(
         TargetSchema::Regression { .. } => Vec::new(),
     };
     let diagnosis = diagnose(&metrics.train, held_out, test, &baseline, &labels);
-    Ok(Outcome::Trained(Box::new(Trained {
+    Ok(Some(Trained {
         profile: profile(ds, &parts.train),
         rows: prepared.rows,
         mlp,
@@ -221,5 +220,5 @@ pub fn train(
         metrics,
         baseline,
         diagnosis,
-    })))
+    }))
 }

@@ -10,7 +10,7 @@ mod quantize;
 
 use aiaas_artifact::{Bundle, DatasetRef};
 use aiaas_data::Dataset;
-use aiaas_train::{Outcome, Prepared, Silent};
+use aiaas_train::{Prepared, Silent};
 use aiaas_types::{Activation, LossKind, SplitSpec, TrainOptions};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -53,7 +53,7 @@ pub fn digits() -> &'static Fixture {
 /// Trains `ds` as `options` and `split` say and wraps the result as the CLI does.
 pub fn train(ds: &Dataset, options: TrainOptions, split: &SplitSpec) -> Bundle {
     let spec = aiaas_train::resolve(&options, ds).expect("valid options");
-    let Outcome::Trained(trained) =
+    let Some(trained) =
         aiaas_train::train(ds, &spec, split, THREADS, &mut Silent, None).expect("trains")
     else {
         panic!("a silent observer never suspends");

@@ -2,7 +2,7 @@
 //! model scores the prepared test part exactly as `train` scored it.
 
 use aiaas_data::{Column, Dataset, Target};
-use aiaas_train::{Outcome, Silent, TrainError, Trained, evaluate, prepare, resolve, train};
+use aiaas_train::{Silent, TrainError, Trained, evaluate, prepare, resolve, train};
 use aiaas_types::{SplitSpec, TrainOptions};
 
 /// y = 3a - 2b + 10 on a spread-out grid, so that scaling the target matters.
@@ -30,7 +30,7 @@ fn values() -> Dataset {
     }
 }
 
-fn trained(ds: &Dataset) -> Box<Trained> {
+fn trained(ds: &Dataset) -> Trained {
     let options = TrainOptions {
         hidden: Some(vec![8]),
         epochs: Some(5),
@@ -39,8 +39,8 @@ fn trained(ds: &Dataset) -> Box<Trained> {
     };
     let s = resolve(&options, ds).unwrap();
     match train(ds, &s, &SplitSpec::default(), 1, &mut Silent, None).unwrap() {
-        Outcome::Trained(t) => t,
-        Outcome::Suspended => panic!("suspended"),
+        Some(t) => t,
+        None => panic!("suspended"),
     }
 }
 

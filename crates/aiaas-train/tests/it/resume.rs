@@ -6,8 +6,8 @@ use crate::fit::{blobs, mlp, spec};
 use aiaas_data::{Column, Dataset, Target};
 use aiaas_engine::{Mlp, stack};
 use aiaas_train::{
-    Checkpoint, Control, EpochProgress, FitResult, Observer, Outcome, Part, Silent, StopReason,
-    TrainError, fit, resolve, train,
+    Checkpoint, Control, EpochProgress, FitResult, Observer, Part, Silent, StopReason, TrainError,
+    fit, resolve, train,
 };
 use aiaas_types::{
     Activation, ModelSpec, OptimizerKind, Schedule, SplitSpec, TrainOptions, TrainSpec,
@@ -357,15 +357,15 @@ fn the_pipeline_suspends_without_scoring_and_resumes_to_the_same_model() {
     let s = resolve(&options, &ds).unwrap();
     let split = SplitSpec::default();
     let trained = |outcome| match outcome {
-        Ok(Outcome::Trained(t)) => t,
-        Ok(Outcome::Suspended) => panic!("suspended"),
+        Ok(Some(t)) => t,
+        Ok(None) => panic!("suspended"),
         Err(e) => panic!("{e}"),
     };
     let whole = trained(train(&ds, &s, &split, 1, &mut Silent, None));
 
     let mut r = Recorder::suspending_at(25);
     let outcome = train(&ds, &s, &split, 1, &mut r, None).unwrap();
-    assert!(matches!(outcome, Outcome::Suspended));
+    assert!(outcome.is_none(), "suspended runs are not scored");
     let checkpoint = r.stored();
     let resumed = trained(train(&ds, &s, &split, 1, &mut Silent, Some(&checkpoint)));
     assert_eq!(resumed.mlp.params(), whole.mlp.params());

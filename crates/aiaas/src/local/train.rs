@@ -35,8 +35,7 @@ pub fn run(args: &TrainArgs, threads: usize) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let mut progress = Progress::new(spec.epochs);
-    let aiaas_train::Outcome::Trained(trained) =
-        aiaas_train::train(&ds, &spec, &split, threads, &mut progress, None)?
+    let Some(trained) = aiaas_train::train(&ds, &spec, &split, threads, &mut progress, None)?
     else {
         unreachable!("the CLI's observer never suspends");
     };
