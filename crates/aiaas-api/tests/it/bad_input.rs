@@ -338,7 +338,8 @@ async fn uploads_beyond_the_limit_are_refused_with_429_not_buffered() {
     server.stop().await;
 }
 
-/// The error table is in the OpenAPI document: every code by name, and the error body with it.
+/// The error table is in the OpenAPI document (every code by name, and the error body with it)
+/// and in the README.
 #[tokio::test]
 async fn the_openapi_document_lists_every_error_code() {
     let dir = tempfile::tempdir().unwrap();
