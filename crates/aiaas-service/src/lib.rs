@@ -160,3 +160,10 @@ impl Platform {
         let _ = self.inner.job_changed.send(id.clone());
     }
 }
+
+/// Milliseconds since the Unix epoch, the unit of every stored time.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -2,8 +2,7 @@
 //! feedback (labels by id) stored for logged predictions, and the windows of rows that quality
 //! and drift are computed over. The computing itself is `aiaas-monitor`'s.
 
-use crate::update_loop::now_ms;
-use crate::{Platform, ServiceError, default_version};
+use crate::{Platform, ServiceError, default_version, now_ms};
 use aiaas_artifact::Manifest;
 use aiaas_monitor::{DriftReport, Feedback, QualityReport, drift_report, label_of, quality_report};
 use aiaas_store::{Labelled, Window};

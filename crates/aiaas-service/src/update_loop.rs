@@ -4,7 +4,7 @@
 //! champion.
 
 use crate::monitor::WindowSpec;
-use crate::{Platform, ServiceError};
+use crate::{Platform, ServiceError, now_ms};
 use aiaas_monitor::{
     Breach, MonitorPolicy, breaches, default_interval, drift_report, quality_report,
 };
@@ -12,7 +12,7 @@ use aiaas_store::ModelEvent;
 use aiaas_types::{JobSpec, JobState, ModelName, Resource, RetrainJob, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How often the loop looks for policies that are due.
 const TICK: Duration = Duration::from_secs(1);
@@ -183,10 +183,4 @@ impl Platform {
         }
         Ok(())
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -1,18 +1,8 @@
-//! Per-row activation quantization: [`quantize_activations`] maps a row of f32 to `u8` in
-//! `[0, 127]` with a scale and an offset (the scheme is in the `quant` module docs). It runs the
-//! AVX2 twin in `x86_64/avx2.rs` when this CPU has AVX2, else [`quantize_row`] in plain Rust; the
-//! helpers here are shared by both so that they agree bitwise.
-
-/// Quantizes one activation row to `u8` in `[0, 127]`; returns `(s, lo)` with
-/// `x[k] ≈ s·xq[k] + lo`. A constant row gets `s = 0`, `xq = 0`, `lo = x[0]`.
-pub fn quantize_activations(x: &[f32], xq: &mut [u8]) -> (f32, f32) {
-    assert_eq!(x.len(), xq.len(), "quantize_activations: shape");
-    #[cfg(target_arch = "x86_64")]
-    if let Some(params) = super::x86_64::avx2::quantize_activations(x, xq) {
-        return params;
-    }
-    quantize_row(x, xq)
-}
+//! Per-row activation quantization in plain Rust: [`quantize_row`] maps a row of f32 to `u8` in
+//! `[0, 127]` with a scale and an offset (the scheme is in the `quant` module docs). It is the
+//! reference the AVX2 twin in `x86_64/avx2.rs` follows; the helpers here are shared by both so
+//! that they agree bitwise. The choice between them is made in `quant/mod.rs`
+//! ([`quantize_activations`](super::quantize_activations)).
 
 /// Adds 2^23 and subtracts it again: see [`quantize_one`].
 pub(super) const ROUND: f32 = 8_388_608.0;
@@ -49,8 +39,8 @@ pub(super) fn quantize_one(v: f32, lo: f32, inv: f32) -> u8 {
     r as u8
 }
 
-/// The body of [`quantize_activations`] in plain Rust.
-fn quantize_row(x: &[f32], xq: &mut [u8]) -> (f32, f32) {
+/// [`quantize_activations`](super::quantize_activations) in plain Rust.
+pub(super) fn quantize_row(x: &[f32], xq: &mut [u8]) -> (f32, f32) {
     const LANES: usize = 8;
     // Independent lanes, and `if v < lo` rather than `f32::min`, as the AVX2 twin computes; a
     // NaN never wins a comparison, so NaNs are skipped as `f32::min` skips them.
@@ -79,6 +69,7 @@ fn quantize_row(x: &[f32], xq: &mut [u8]) -> (f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::quantize_activations;
     use crate::quant::tests::random;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;

@@ -55,7 +55,7 @@
 //!
 //! This file holds the [`Kernel`] choice and its dispatch, [`qmatmul`] and the shared float
 //! epilogue. Beside it: `matrix.rs` (the weight format [`QuantizedMatrix`] and its packing),
-//! `activations.rs` ([`quantize_activations`]), `portable.rs` (the plain-Rust kernel, the
+//! `activations.rs` (the portable activation quantizer and the helpers the AVX2 one shares), `portable.rs` (the plain-Rust kernel, the
 //! reference for the others) and `x86_64/` (one file per instruction set: `avx2.rs`,
 //! `avx_vnni.rs`, `avx512_vnni.rs`, and what they share in `mod.rs`). The `x86_64/` files are the
 //! only ones here with `unsafe`; their entry points are safe functions that check the CPU
@@ -69,11 +69,22 @@ mod tests;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
-pub use activations::quantize_activations;
 pub use matrix::QuantizedMatrix;
 
 use matrix::{padded_cols, padded_rows};
 use std::sync::OnceLock;
+
+/// Quantizes one activation row to `u8` in `[0, 127]`; returns `(s, lo)` with
+/// `x[k] ≈ s·xq[k] + lo`. A constant row gets `s = 0`, `xq = 0`, `lo = x[0]`. Runs the AVX2
+/// quantizer when this CPU has AVX2, else the portable one; both give the same bytes.
+pub fn quantize_activations(x: &[f32], xq: &mut [u8]) -> (f32, f32) {
+    assert_eq!(x.len(), xq.len(), "quantize_activations: shape");
+    #[cfg(target_arch = "x86_64")]
+    if let Some(params) = x86_64::avx2::quantize_activations(x, xq) {
+        return params;
+    }
+    activations::quantize_row(x, xq)
+}
 
 /// Most columns (inputs) a [`QuantizedMatrix`] may have: `i32::MAX / (127·127)`, so that an i32
 /// dot product cannot overflow.
