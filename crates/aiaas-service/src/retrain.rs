@@ -8,8 +8,8 @@ use aiaas_data::{Dataset, Target, encode, split};
 use aiaas_engine::Network;
 use aiaas_monitor::{RetrainReport, Scores, held_out, promotes};
 use aiaas_stats::Metrics;
-use aiaas_train::{Observer, evaluate};
-use aiaas_types::{PredictionRow, Schema, SplitSpec, TargetValue};
+use aiaas_train::{Observer, StopReason, Trained, evaluate};
+use aiaas_types::{PredictionRow, Schema, SplitSpec, TargetValue, TrainSpec};
 use std::collections::BTreeMap;
 
 /// Production rows are repeated in training until they count at least this many times as much
@@ -38,6 +38,8 @@ impl From<ServiceError> for NoChallenger {
     }
 }
 
+/// Retrains `champion` (named `champion_ref`, trained on `ds`) on its training rows plus the
+/// `labelled` production rows, and compares the two on the same holdout.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn retrain(
     champion: &Bundle,
@@ -49,7 +51,6 @@ pub(crate) fn retrain(
     threads: usize,
     observer: &mut dyn Observer,
 ) -> Result<Retrained, NoChallenger> {
-    let invalid = |m: String| NoChallenger::Failed(ServiceError::Invalid(m));
     let lineage = &champion.manifest.lineage;
     if ds.digest != lineage.dataset.digest {
         return Err(invalid(format!(
@@ -58,24 +59,8 @@ pub(crate) fn retrain(
         )));
     }
     let parts = split(ds, &lineage.split).map_err(|e| invalid(e.to_string()))?;
-
-    // The labelled production rows in the dataset's encoding, split by id.
-    let width = ds.width();
-    let (mut train_x, mut train_y, mut hold_x, mut hold_y) = (vec![], vec![], vec![], vec![]);
-    for row in labelled {
-        let Some(y) = row.label.as_ref().and_then(|l| target_value(&ds.target, l)) else {
-            continue;
-        };
-        let x = ds.encode_raw(&row.inputs, row.categories.as_deref().unwrap_or_default());
-        let (xs, ys) = if held_out(&row.id) {
-            (&mut hold_x, &mut hold_y)
-        } else {
-            (&mut train_x, &mut train_y)
-        };
-        xs.extend(x);
-        ys.push(y);
-    }
-    if train_y.is_empty() {
+    let recent = Recent::of(ds, labelled);
+    if recent.train_y.is_empty() {
         return Err(invalid(format!(
             "no labelled production rows to retrain with; send labels with POST \
              /api/v1/models/{}/feedback",
@@ -84,65 +69,33 @@ pub(crate) fn retrain(
     }
     let original: Vec<usize> = parts.train.iter().chain(&parts.val).copied().collect();
     let weight = (RECENT_WEIGHT * original.len())
-        .div_ceil(train_y.len())
+        .div_ceil(recent.train_y.len())
         .clamp(1, MAX_REPEAT);
-    let (recent_x, recent_y) = (train_x.repeat(weight), train_y.repeat(weight));
-    let combined = ds.with_rows(&original, &recent_x, &recent_y);
-    debug_assert_eq!(combined.x.len(), combined.rows * width);
-
-    let split_spec = SplitSpec {
-        test_fraction: 0.0,
-        ..lineage.split.clone()
-    };
-    let trained = match aiaas_train::train(
-        &combined,
-        &lineage.spec,
-        &split_spec,
-        threads,
-        observer,
-        None,
-    ) {
-        Ok(Some(t)) if t.stop == aiaas_train::StopReason::Cancelled => {
-            return Err(NoChallenger::Cancelled);
-        }
-        Ok(Some(t)) => t,
-        Ok(None) => return Err(NoChallenger::Suspended),
-        Err(e) => return Err(invalid(e.to_string())),
-    };
+    let combined = ds.with_rows(
+        &original,
+        &recent.train_x.repeat(weight),
+        &recent.train_y.repeat(weight),
+    );
+    let trained = train_challenger(&combined, &lineage.spec, &lineage.split, threads, observer)?;
 
     // The same holdout for both: the original test rows, then the recent held-out rows.
-    let holdout = ds.with_rows(&parts.test, &hold_x, &hold_y);
-    let n_test = parts.test.len();
-    let score = |network: &Network, schema: &Schema| -> (Scores, BTreeMap<String, Metrics>) {
-        let mut metrics = BTreeMap::new();
-        let mut part = |name: &str, rows: Vec<usize>| -> Option<f64> {
-            if rows.is_empty() {
-                return None;
-            }
-            let x = encode(schema, &holdout.x, &rows, width);
-            let truth: Vec<f32> = rows.iter().map(|&r| holdout.y[r]).collect();
-            let m = evaluate(network, schema, &x, &truth, threads);
-            let headline = m.headline();
-            metrics.insert(name.to_string(), m);
-            Some(headline)
-        };
-        let test = part("test", (0..n_test).collect());
-        let recent = part("recent", (n_test..holdout.rows).collect());
-        (Scores { test, recent }, metrics)
+    let holdout = Holdout {
+        rows: ds.with_rows(&parts.test, &recent.hold_x, &recent.hold_y),
+        test: parts.test.len(),
+        threads,
     };
-    let (champion_scores, _) = score(&champion.network, &champion.manifest.schema);
-    let challenger_network = Network::from(trained.mlp.clone());
-    let (challenger_scores, challenger_metrics) = score(&challenger_network, &trained.schema);
-    let promote = promotes(&champion_scores, &challenger_scores, margin);
+    let (champion_scores, _) = holdout.score(&champion.network, &champion.manifest.schema);
+    let challenger = Network::from(trained.mlp.clone());
+    let (challenger_scores, challenger_metrics) = holdout.score(&challenger, &trained.schema);
     let report = RetrainReport {
         champion_ref: champion_ref.to_string(),
+        promote: promotes(&champion_scores, &challenger_scores, margin),
         champion: champion_scores,
         challenger: challenger_scores,
-        recent_train_rows: train_y.len(),
-        recent_holdout_rows: hold_y.len(),
+        recent_train_rows: recent.train_y.len(),
+        recent_holdout_rows: recent.hold_y.len(),
         recent_weight: weight,
         margin,
-        promote,
     };
     let dataset = DatasetRef {
         name: ds.name.clone(),
@@ -154,6 +107,94 @@ pub(crate) fn retrain(
     // Its metrics where it was judged: the shared holdout.
     bundle.manifest.lineage.metrics.extend(challenger_metrics);
     Ok(Retrained { bundle, report })
+}
+
+fn invalid(message: String) -> NoChallenger {
+    NoChallenger::Failed(ServiceError::Invalid(message))
+}
+
+/// The labelled production rows in the dataset's encoding, split by id into training rows and
+/// held-out rows (rows whose label is not a target of the dataset are left out).
+struct Recent {
+    train_x: Vec<f32>,
+    train_y: Vec<f32>,
+    hold_x: Vec<f32>,
+    hold_y: Vec<f32>,
+}
+
+impl Recent {
+    fn of(ds: &Dataset, labelled: &[PredictionRow]) -> Recent {
+        let mut recent = Recent {
+            train_x: Vec::new(),
+            train_y: Vec::new(),
+            hold_x: Vec::new(),
+            hold_y: Vec::new(),
+        };
+        for row in labelled {
+            let Some(y) = row.label.as_ref().and_then(|l| target_value(&ds.target, l)) else {
+                continue;
+            };
+            let x = ds.encode_raw(&row.inputs, row.categories.as_deref().unwrap_or_default());
+            let (xs, ys) = if held_out(&row.id) {
+                (&mut recent.hold_x, &mut recent.hold_y)
+            } else {
+                (&mut recent.train_x, &mut recent.train_y)
+            };
+            xs.extend(x);
+            ys.push(y);
+        }
+        recent
+    }
+}
+
+/// Trains the challenger with the champion's hyperparameters and split (no test part: the
+/// holdout is scored separately).
+fn train_challenger(
+    combined: &Dataset,
+    spec: &TrainSpec,
+    split: &SplitSpec,
+    threads: usize,
+    observer: &mut dyn Observer,
+) -> Result<Trained, NoChallenger> {
+    let split = SplitSpec {
+        test_fraction: 0.0,
+        ..split.clone()
+    };
+    match aiaas_train::train(combined, spec, &split, threads, observer, None) {
+        Ok(Some(t)) if t.stop == StopReason::Cancelled => Err(NoChallenger::Cancelled),
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(NoChallenger::Suspended),
+        Err(e) => Err(invalid(e.to_string())),
+    }
+}
+
+/// The rows champion and challenger are both scored on: the original test rows first
+/// (`test` of them), then the recent held-out rows.
+struct Holdout {
+    rows: Dataset,
+    test: usize,
+    threads: usize,
+}
+
+impl Holdout {
+    /// The headline figure of `network` on each part, and its metrics by part name.
+    fn score(&self, network: &Network, schema: &Schema) -> (Scores, BTreeMap<String, Metrics>) {
+        let mut metrics = BTreeMap::new();
+        let mut part = |name: &str, rows: Vec<usize>| -> Option<f64> {
+            if rows.is_empty() {
+                return None;
+            }
+            let x = encode(schema, &self.rows.x, &rows, self.rows.width());
+            let truth: Vec<f32> = rows.iter().map(|&r| self.rows.y[r]).collect();
+            let m = evaluate(network, schema, &x, &truth, self.threads);
+            let headline = m.headline();
+            metrics.insert(name.to_string(), m);
+            Some(headline)
+        };
+        let test = part("test", (0..self.test).collect());
+        let recent = part("recent", (self.test..self.rows.rows).collect());
+        (Scores { test, recent }, metrics)
+    }
 }
 
 /// A label as the dataset's target value: the class index, or the value.
