@@ -167,3 +167,11 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+/// How a job's run ended short of failing: with its result, or stopped between batches, for a
+/// cancel or for shutdown (after saving a checkpoint the next start resumes from).
+pub(crate) enum Ending<T> {
+    Done(T),
+    Cancelled,
+    Suspended,
+}

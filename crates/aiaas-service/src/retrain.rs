@@ -2,7 +2,7 @@
 //! the champion's hyperparameters, and a fair comparison of challenger and champion on the same
 //! holdout (the original test split, and a held-out part of the recent labelled rows).
 
-use crate::ServiceError;
+use crate::{Ending, ServiceError};
 use aiaas_artifact::{Bundle, DatasetRef};
 use aiaas_data::{Dataset, Target, encode, split};
 use aiaas_engine::Network;
@@ -25,19 +25,6 @@ pub(crate) struct Retrained {
     pub report: RetrainReport,
 }
 
-/// Why a retrain gave no challenger.
-pub(crate) enum NoChallenger {
-    Suspended,
-    Cancelled,
-    Failed(ServiceError),
-}
-
-impl From<ServiceError> for NoChallenger {
-    fn from(e: ServiceError) -> Self {
-        NoChallenger::Failed(e)
-    }
-}
-
 /// Retrains `champion` (named `champion_ref`, trained on `ds`) on its training rows plus the
 /// `labelled` production rows, and compares the two on the same holdout.
 #[allow(clippy::too_many_arguments)]
@@ -50,7 +37,7 @@ pub(crate) fn retrain(
     job: &str,
     threads: usize,
     observer: &mut dyn Observer,
-) -> Result<Retrained, NoChallenger> {
+) -> Result<Ending<Retrained>, ServiceError> {
     let lineage = &champion.manifest.lineage;
     if ds.digest != lineage.dataset.digest {
         return Err(invalid(format!(
@@ -76,7 +63,12 @@ pub(crate) fn retrain(
         &recent.train_x.repeat(weight),
         &recent.train_y.repeat(weight),
     );
-    let trained = train_challenger(&combined, &lineage.spec, &lineage.split, threads, observer)?;
+    let trained =
+        match train_challenger(&combined, &lineage.spec, &lineage.split, threads, observer)? {
+            Ending::Done(trained) => trained,
+            Ending::Cancelled => return Ok(Ending::Cancelled),
+            Ending::Suspended => return Ok(Ending::Suspended),
+        };
 
     // The same holdout for both: the original test rows, then the recent held-out rows.
     let holdout = Holdout {
@@ -106,11 +98,11 @@ pub(crate) fn retrain(
     bundle.manifest.lineage.parent = Some(champion_ref.to_string());
     // Its metrics where it was judged: the shared holdout.
     bundle.manifest.lineage.metrics.extend(challenger_metrics);
-    Ok(Retrained { bundle, report })
+    Ok(Ending::Done(Retrained { bundle, report }))
 }
 
-fn invalid(message: String) -> NoChallenger {
-    NoChallenger::Failed(ServiceError::Invalid(message))
+fn invalid(message: String) -> ServiceError {
+    ServiceError::Invalid(message)
 }
 
 /// The labelled production rows in the dataset's encoding, split by id into training rows and
@@ -155,15 +147,15 @@ fn train_challenger(
     split: &SplitSpec,
     threads: usize,
     observer: &mut dyn Observer,
-) -> Result<Trained, NoChallenger> {
+) -> Result<Ending<Trained>, ServiceError> {
     let split = SplitSpec {
         test_fraction: 0.0,
         ..split.clone()
     };
     match aiaas_train::train(combined, spec, &split, threads, observer, None) {
-        Ok(Some(t)) if t.stop == StopReason::Cancelled => Err(NoChallenger::Cancelled),
-        Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(NoChallenger::Suspended),
+        Ok(Some(t)) if t.stop == StopReason::Cancelled => Ok(Ending::Cancelled),
+        Ok(Some(t)) => Ok(Ending::Done(t)),
+        Ok(None) => Ok(Ending::Suspended),
         Err(e) => Err(invalid(e.to_string())),
     }
 }

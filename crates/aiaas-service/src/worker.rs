@@ -3,8 +3,7 @@
 //! registers the result as a new model version.
 
 use crate::datasets::blocking;
-use crate::retrain::NoChallenger;
-use crate::{Platform, ServiceError};
+use crate::{Ending, Platform, ServiceError};
 use aiaas_artifact::DatasetRef;
 use aiaas_optimize::OptimizeError;
 use aiaas_store::{EpochRow, JobRecord, JobResult};
@@ -23,13 +22,8 @@ use tokio::runtime::Handle;
 /// case a wake-up was missed.
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
-/// How a job's run ended.
-enum Ending {
-    Registered(ModelName, Version),
-    Cancelled,
-    /// Stopped for shutdown after saving a checkpoint; the next start resumes it.
-    Suspended,
-}
+/// What a job that ran to its end registered.
+type Registered = (ModelName, Version);
 
 impl Platform {
     pub(crate) async fn worker_loop(self, name: String) {
@@ -65,7 +59,7 @@ impl Platform {
         let checkpoint = store.job(&id).await.ok().and_then(|j| j.checkpoint_digest);
         let suspended = matches!(ending, Ok(Ending::Suspended));
         let recorded = match ending {
-            Ok(Ending::Registered(model, version)) => store
+            Ok(Ending::Done((model, version))) => store
                 .finish_job(
                     &id,
                     JobState::Succeeded,
@@ -105,7 +99,7 @@ impl Platform {
         job: &JobRecord,
         train: TrainJob,
         cancel: Arc<AtomicBool>,
-    ) -> Result<Ending, ServiceError> {
+    ) -> Result<Ending<Registered>, ServiceError> {
         let (record, ds) = self.load_dataset(&train.dataset).await?;
         let resume = match &job.checkpoint_digest {
             Some(digest) => {
@@ -168,7 +162,7 @@ impl Platform {
                 None,
             )
             .await?;
-        Ok(Ending::Registered(job.model.clone(), version.version))
+        Ok(Ending::Done((job.model.clone(), version.version)))
     }
 
     /// Derives a variant of the job's parent version, records its report as a `report` event,
@@ -178,7 +172,7 @@ impl Platform {
         job: &JobRecord,
         spec: OptimizeJob,
         cancel: Arc<AtomicBool>,
-    ) -> Result<Ending, ServiceError> {
+    ) -> Result<Ending<Registered>, ServiceError> {
         // Submission pinned the parent to a number.
         let reference = spec.version.clone().unwrap_or_default();
         let parent_version = parse_version(&reference).ok_or_else(|| {
@@ -232,7 +226,7 @@ impl Platform {
                 Some(parent_version),
             )
             .await?;
-        Ok(Ending::Registered(job.model.clone(), version.version))
+        Ok(Ending::Done((job.model.clone(), version.version)))
     }
 
     /// Retrains the job's version on its data plus the labelled production rows, registers the
@@ -243,7 +237,7 @@ impl Platform {
         job: &JobRecord,
         spec: RetrainJob,
         cancel: Arc<AtomicBool>,
-    ) -> Result<Ending, ServiceError> {
+    ) -> Result<Ending<Registered>, ServiceError> {
         let reference = spec.version.clone().unwrap_or_default();
         let champion_version = parse_version(&reference).ok_or_else(|| {
             ServiceError::Invalid(format!("the version {reference:?} is not a number"))
@@ -280,11 +274,10 @@ impl Platform {
             ))
         })
         .await?;
-        let retrained = match retrained {
-            Ok(r) => r,
-            Err(NoChallenger::Cancelled) => return Ok(Ending::Cancelled),
-            Err(NoChallenger::Suspended) => return Ok(Ending::Suspended),
-            Err(NoChallenger::Failed(e)) => return Err(e),
+        let retrained = match retrained? {
+            Ending::Done(r) => r,
+            Ending::Cancelled => return Ok(Ending::Cancelled),
+            Ending::Suspended => return Ok(Ending::Suspended),
         };
         let report = serde_json::to_value(&retrained.report).expect("a report serializes");
         self.store()
@@ -318,7 +311,7 @@ impl Platform {
         data["job"] = job.id.to_string().into();
         self.store().append_model_event(model, kind, &data).await?;
         tracing::info!(model = %model, challenger = %version, outcome = kind, "retrained");
-        Ok(Ending::Registered(model.clone(), version))
+        Ok(Ending::Done((model.clone(), version)))
     }
 }
 
