@@ -1,7 +1,8 @@
 //! The life of a model through the API: upload, train, registry with lineage, alias, export,
 //! import into a second server, identical predictions.
 
-use crate::{IRIS, TestServer, quick_iris_job};
+use crate::{IRIS, TestServer, coded_error_of, quick_iris_job};
+use aiaas_api::ErrorCode;
 use aiaas_types::ModelName;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -144,20 +145,18 @@ async fn upload_train_register_alias_export_import() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::Conflict);
     let res = server
         .http
         .delete(server.url("/api/v1/models/iris/versions/1"))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::Conflict);
 
     // Versions are referred to one way only: `01` is not version 1.
-    assert_eq!(
-        server.get("/api/v1/models/iris/versions/01").await.status(),
-        StatusCode::NOT_FOUND
-    );
+    let res = server.get("/api/v1/models/iris/versions/01").await;
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::VersionNotFound);
     // Without its alias the version can go, then the dataset, and their blobs with them.
     let delete = |path: &str| server.http.delete(server.url(path)).send();
     let res = delete("/api/v1/models/iris/aliases/champion")
@@ -208,7 +207,7 @@ async fn a_running_job_can_be_cancelled_and_registers_nothing() {
     let job = server.wait_job(id).await;
     assert_eq!(job["state"], "cancelled", "{job}");
     let res = server.get("/api/v1/models/iris").await;
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::ModelNotFound);
     // Cancelling again is a conflict, not a crash.
     let res = server
         .http
@@ -216,6 +215,6 @@ async fn a_running_job_can_be_cancelled_and_registers_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::Conflict);
     server.stop().await;
 }

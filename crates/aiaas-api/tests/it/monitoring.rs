@@ -496,7 +496,7 @@ async fn a_breach_retrains_promotes_the_challenger_and_rollback_restores_the_cha
     let bad = put("/api/v1/models/iris/policy", json!({"accuracy_floor": 1.5}))
         .await
         .unwrap();
-    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(coded_error_of(bad).await.0, ErrorCode::InvalidInput);
     let policy = json!({"accuracy_floor": 0.8, "min_labelled": 50, "check_interval_s": 1,
         "drift_share": 0.0, "auto_retrain": true});
     set_policy(&server, "iris", policy).await;
@@ -547,10 +547,8 @@ async fn a_breach_retrains_promotes_the_challenger_and_rollback_restores_the_cha
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        server.get("/api/v1/models/iris/policy").await.status(),
-        StatusCode::NOT_FOUND
-    );
+    let res = server.get("/api/v1/models/iris/policy").await;
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::PolicyNotFound);
 
     // Rollback: the old champion serves again, and the swap is an event.
     let res = server
@@ -602,7 +600,7 @@ async fn a_breach_retrains_promotes_the_challenger_and_rollback_restores_the_cha
     let res = server
         .post_json("/api/v1/models/iris/rollback", &json!({}))
         .await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::Conflict);
     server.stop().await;
 }
 

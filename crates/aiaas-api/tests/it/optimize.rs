@@ -2,7 +2,8 @@
 //! lineage and served by V2 infer; a variant the guard refuses registers nothing; bad
 //! submissions are 4xx and create no job.
 
-use crate::{IRIS, TestServer, error_of, quick_iris_job};
+use crate::{IRIS, TestServer, coded_error_of, error_of, quick_iris_job};
+use aiaas_api::ErrorCode;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -190,7 +191,7 @@ async fn a_refused_variant_fails_the_job_and_registers_nothing() {
     assert_eq!(report["max_drop"], 0.0, "{report}");
     assert_eq!(version_count(&server).await, before);
     let res = server.get("/api/v1/models/iris/versions/2").await;
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::VersionNotFound);
     server.stop().await;
 }
 
