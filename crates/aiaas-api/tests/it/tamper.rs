@@ -1,6 +1,7 @@
 //! A flipped byte in a stored blob makes its load fail with a clear checksum error.
 
-use crate::{IRIS, TestServer, error_of, quick_iris_job};
+use crate::{IRIS, TestServer, coded_error_of, quick_iris_job};
+use aiaas_api::ErrorCode;
 use aiaas_types::ModelName;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -19,9 +20,9 @@ async fn a_flipped_byte_in_a_stored_blob_is_caught() {
     bytes[last] ^= 0x01;
     std::fs::write(&path, bytes).unwrap();
 
-    let (status, message) =
-        error_of(server.get("/api/v1/models/iris/versions/1/archive").await).await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let (code, message) =
+        coded_error_of(server.get("/api/v1/models/iris/versions/1/archive").await).await;
+    assert_eq!(code, ErrorCode::CorruptData);
     assert!(message.contains("checksum"), "{message}");
     let err = server
         .platform
