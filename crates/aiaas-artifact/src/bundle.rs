@@ -76,17 +76,9 @@ impl Bundle {
                 actual,
             });
         }
-        if manifest.layers.is_empty() {
-            return Err(ArtifactError::Manifest("the model has no layers".into()));
-        }
+        // Before any weight is decoded: the declared shapes size the buffers.
+        manifest.check_structure()?;
         let network = weights::decode(&manifest.layers, &manifest.weights, &bytes)?;
-        if network.inputs() != manifest.schema.input_width() {
-            return Err(ArtifactError::Manifest(format!(
-                "the schema encodes {} inputs but the first layer takes {}",
-                manifest.schema.input_width(),
-                network.inputs()
-            )));
-        }
         Ok(Bundle { manifest, network })
     }
 

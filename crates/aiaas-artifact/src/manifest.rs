@@ -1,8 +1,11 @@
 //! `manifest.json`: what the model is, what it takes and gives, where it came from.
 
+use crate::ArtifactError;
 use aiaas_data::FeatureProfile;
 use aiaas_stats::Metrics;
-use aiaas_types::{LayerSpec, OptimizeReport, Schema, SplitSpec, Task, TrainSpec};
+use aiaas_types::{
+    LayerSpec, MAX_PARAMETERS, OptimizeReport, Schema, SplitSpec, TargetSchema, Task, TrainSpec,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -24,6 +27,85 @@ pub struct Manifest {
     pub profile: Vec<FeatureProfile>,
     /// SHA-256 of every other file of the bundle, by file name.
     pub files: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Checks that the model this manifest describes can exist and be served, before anything
+    /// is allocated for it: at least one feature; a chain of non-empty layers from the schema's
+    /// encoded inputs to the outputs its target needs (one value for regression; one per class,
+    /// or one for two classes); at most [`MAX_PARAMETERS`] parameters, as training allows.
+    /// Every size is checked arithmetic: a manifest is untrusted input (an imported archive).
+    pub fn check_structure(&self) -> Result<(), ArtifactError> {
+        let bad = |m: String| Err(ArtifactError::Manifest(m));
+        if self.schema.features.is_empty() {
+            return bad("the model has no input features".into());
+        }
+        let Some((first, last)) = self.layers.first().zip(self.layers.last()) else {
+            return bad("the model has no layers".into());
+        };
+        let width = self.schema.input_width();
+        if first.inputs != width {
+            return bad(format!(
+                "the schema encodes {width} inputs but the first layer takes {}",
+                first.inputs
+            ));
+        }
+        let mut params: usize = 0;
+        for (i, l) in self.layers.iter().enumerate() {
+            if l.inputs == 0 || l.outputs == 0 {
+                return bad(format!(
+                    "layer {i} is empty ({} -> {})",
+                    l.inputs, l.outputs
+                ));
+            }
+            if let Some(next) = self.layers.get(i + 1)
+                && next.inputs != l.outputs
+            {
+                return bad(format!(
+                    "layer {i} gives {} outputs but layer {} takes {} inputs",
+                    l.outputs,
+                    i + 1,
+                    next.inputs
+                ));
+            }
+            params = l
+                .inputs
+                .checked_mul(l.outputs)
+                .and_then(|w| w.checked_add(l.outputs))
+                .and_then(|p| params.checked_add(p))
+                .filter(|&p| p <= MAX_PARAMETERS)
+                .ok_or_else(|| {
+                    ArtifactError::Manifest(format!(
+                        "the layers declare more than {MAX_PARAMETERS} parameters"
+                    ))
+                })?;
+        }
+        let outputs_ok = match &self.schema.target {
+            TargetSchema::Regression { .. } => last.outputs == 1,
+            TargetSchema::Classification { labels, .. } => {
+                labels.len() >= 2
+                    && (last.outputs == labels.len() || (last.outputs == 1 && labels.len() == 2))
+            }
+        };
+        if !outputs_ok {
+            let wants = match &self.schema.target {
+                TargetSchema::Regression { .. } => "regression needs 1".to_string(),
+                TargetSchema::Classification { labels, .. } => format!(
+                    "{} class labels need {} (or 1 for two classes)",
+                    labels.len(),
+                    labels.len()
+                ),
+            };
+            return bad(format!(
+                "the last layer gives {} outputs; {wants}",
+                last.outputs
+            ));
+        }
+        if self.task != self.schema.task() {
+            return bad("the manifest's task and its target disagree".into());
+        }
+        Ok(())
+    }
 }
 
 /// How `weights.safetensors` stores the weights (see the `weights` module for each format).

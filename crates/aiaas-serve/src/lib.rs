@@ -20,5 +20,5 @@ pub use error::ServeError;
 pub use infer::{count_refused, infer};
 pub use pool::{LoadedModel, ModelPool};
 pub use prediction_log::PredictionLog;
-pub use signature::{DENSE_INPUT, MAX_ROWS, Signature};
+pub use signature::{DENSE_INPUT, MAX_REQUEST_INPUTS, MAX_ROWS, Signature};
 pub use source::{BoxFuture, ModelSource, PredictionSink, SourceModel};

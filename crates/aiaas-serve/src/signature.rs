@@ -17,6 +17,11 @@ use serde_json::Value;
 pub const DENSE_INPUT: &str = "input";
 /// Most rows one request may carry.
 pub const MAX_ROWS: usize = 65_536;
+/// Most encoded model inputs (rows x inputs per row) one request may make: 64 MiB of f32.
+pub const MAX_REQUEST_INPUTS: usize = 1 << 24;
+/// Values reserved for up front at most: a declared shape is a claim, not data, so buffers
+/// grow with the values that really arrive.
+const PREALLOC: usize = 1 << 16;
 
 const FP32: &str = "FP32";
 const BYTES: &str = "BYTES";
@@ -88,6 +93,7 @@ impl Signature {
         if self.dense {
             let input = &inputs[0];
             let rows = check_shape(input, &[None, Some(features)])?;
+            check_size(input, rows, width)?;
             check_datatype(input, FP32)?;
             let values = numbers(input, rows * features)?;
             let mut x = vec![0.0f32; rows * width];
@@ -122,12 +128,8 @@ impl Signature {
             };
             match rows {
                 None => {
+                    check_size(input, n, width)?;
                     rows = Some(n);
-                    x = vec![0.0f32; n * width];
-                    if let Some(out) = raw.as_deref_mut() {
-                        let empty = (vec![f32::NAN; features], has_categories.then(Vec::new));
-                        out.resize(n, empty);
-                    }
                 }
                 Some(r) if r != n => {
                     return Err(bad(format!(
@@ -137,11 +139,28 @@ impl Signature {
                 }
                 Some(_) => {}
             }
-            let rows_of = x.chunks_exact_mut(width.max(1));
-            match feature.kind {
+            // Read and check the values before the buffers are sized: the first input that
+            // really holds `n` values pays for the `n` rows.
+            let values = match feature.kind {
                 FeatureKind::Numeric { .. } => {
                     check_datatype(input, FP32)?;
-                    let values = numbers(input, n)?;
+                    Values::Numbers(numbers(input, n)?)
+                }
+                FeatureKind::Categorical { .. } => {
+                    check_datatype(input, BYTES)?;
+                    Values::Texts(texts(input, n)?)
+                }
+            };
+            if x.is_empty() {
+                x = vec![0.0f32; n * width];
+                if let Some(out) = raw.as_deref_mut() {
+                    let empty = (vec![f32::NAN; features], has_categories.then(Vec::new));
+                    out.resize(n, empty);
+                }
+            }
+            let rows_of = x.chunks_exact_mut(width.max(1));
+            match values {
+                Values::Numbers(values) => {
                     for (row, &v) in rows_of.zip(&values) {
                         encoder.number(row, f, v);
                     }
@@ -151,9 +170,7 @@ impl Signature {
                         }
                     }
                 }
-                FeatureKind::Categorical { .. } => {
-                    check_datatype(input, BYTES)?;
-                    let values = texts(input, n)?;
+                Values::Texts(values) => {
                     for (row, &v) in rows_of.zip(&values) {
                         encoder.text(row, f, v);
                     }
@@ -322,6 +339,26 @@ fn check_shape(input: &RequestInput, expected: &[Option<usize>]) -> Result<usize
     Ok(rows)
 }
 
+/// One input's checked values.
+enum Values<'a> {
+    Numbers(Vec<f64>),
+    Texts(Vec<&'a str>),
+}
+
+/// Refuses a request whose `rows` would make more than [`MAX_REQUEST_INPUTS`] model inputs of
+/// `width` each, before anything is allocated for them.
+fn check_size(input: &RequestInput, rows: usize, width: usize) -> Result<(), ServeError> {
+    if rows.saturating_mul(width) > MAX_REQUEST_INPUTS {
+        return Err(bad(format!(
+            "input {:?} has {rows} rows of {width} model inputs each; one request may make at \
+             most {MAX_REQUEST_INPUTS} ({} rows): split it",
+            input.name,
+            MAX_REQUEST_INPUTS / width.max(1)
+        )));
+    }
+    Ok(())
+}
+
 fn check_datatype(input: &RequestInput, expected: &str) -> Result<(), ServeError> {
     if input.datatype == expected {
         Ok(())
@@ -351,7 +388,7 @@ fn numbers(input: &RequestInput, count: usize) -> Result<Vec<f64>, ServeError> {
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
             .collect());
     }
-    let mut out = Vec::with_capacity(count);
+    let mut out = Vec::with_capacity(count.min(PREALLOC));
     flatten(&input.data, &mut |v| match v.as_f64() {
         Some(n) if out.len() < count => {
             out.push(n);
@@ -372,7 +409,7 @@ fn texts(input: &RequestInput, count: usize) -> Result<Vec<&str>, ServeError> {
     if let Some(raw) = &input.binary {
         return binary_texts(input, raw, count);
     }
-    let mut out = Vec::with_capacity(count);
+    let mut out = Vec::with_capacity(count.min(PREALLOC));
     flatten(&input.data, &mut |v| match v.as_str() {
         Some(s) if out.len() < count => {
             out.push(s);
@@ -395,7 +432,7 @@ fn binary_texts<'a>(
     mut raw: &'a [u8],
     count: usize,
 ) -> Result<Vec<&'a str>, ServeError> {
-    let mut out = Vec::with_capacity(count);
+    let mut out = Vec::with_capacity(count.min(PREALLOC));
     while !raw.is_empty() {
         let malformed = || {
             bad(format!(

@@ -11,11 +11,7 @@ use aiaas_types::{
 
 /// Most epochs a run may ask for.
 pub const MAX_EPOCHS: usize = 1_000_000;
-/// Widest hidden layer.
-pub const MAX_HIDDEN_WIDTH: usize = 65_536;
-/// Most parameters a model may have: with gradients, optimizer state and the best weights
-/// kept, training holds about five copies (400 MB at this size).
-pub const MAX_PARAMETERS: usize = 20_000_000;
+pub use aiaas_types::{MAX_HIDDEN_WIDTH, MAX_PARAMETERS};
 
 /// Validate the parts of `spec` that do not depend on the data.
 pub fn validate(spec: &TrainSpec) -> Result<(), TrainError> {

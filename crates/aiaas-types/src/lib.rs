@@ -24,6 +24,12 @@ pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Widest hidden layer a model may have.
+pub const MAX_HIDDEN_WIDTH: usize = 65_536;
+/// Most parameters a model may have, trained or imported: with gradients, optimizer state and
+/// the best weights kept, training holds about five copies (400 MB at this size).
+pub const MAX_PARAMETERS: usize = 20_000_000;
+
 /// What a model predicts.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod concurrency;
+mod crafted;
 mod flow;
 mod inference;
 mod metrics;

@@ -95,3 +95,76 @@ async fn a_request_whose_caller_has_gone_is_not_computed() {
     let stats = b.stats();
     assert_eq!((stats.rows, stats.batches, stats.requests), (0, 0, 0));
 }
+
+/// A declared shape is a claim: a request declaring many rows but carrying few values is
+/// refused for its values, and one whose rows would make too many model inputs is refused
+/// before anything is allocated for them.
+#[test]
+fn declared_shapes_are_checked_before_buffers_are_sized() {
+    use aiaas_serve::v2::RequestInput;
+    use aiaas_serve::{MAX_REQUEST_INPUTS, MAX_ROWS, Signature};
+    use aiaas_types::{Feature, FeatureKind, Schema, TargetSchema};
+
+    let schema = |features: usize, categorical: bool| Schema {
+        features: (0..features)
+            .map(|i| Feature {
+                name: format!("f{i}"),
+                kind: if categorical {
+                    FeatureKind::Categorical {
+                        vocabulary: (0..1000).map(|v| v.to_string()).collect(),
+                    }
+                } else {
+                    FeatureKind::Numeric {
+                        mean: 0.0,
+                        scale: 1.0,
+                    }
+                },
+            })
+            .collect(),
+        target: TargetSchema::Regression {
+            name: "y".into(),
+            mean: 0.0,
+            scale: 1.0,
+        },
+    };
+    let input = |name: &str, shape: Vec<i64>, datatype: &str, data: serde_json::Value| {
+        serde_json::from_value::<RequestInput>(serde_json::json!({
+            "name": name, "shape": shape, "datatype": datatype, "data": data,
+        }))
+        .unwrap()
+    };
+    let refused = |schema: &Schema, inputs: &[RequestInput]| -> String {
+        match Signature::of(schema).prepare(schema, inputs, None) {
+            Err(ServeError::BadRequest(m)) => m,
+            other => panic!("expected a bad request, got {:?}", other.map(|(_, r)| r)),
+        }
+    };
+
+    // Dense: MAX_ROWS rows declared, four values sent.
+    let dense = schema(4, false);
+    let few = input(
+        "input",
+        vec![MAX_ROWS as i64, 4],
+        "FP32",
+        serde_json::json!([1, 2, 3, 4]),
+    );
+    assert!(refused(&dense, &[few]).contains("holds 4 values"));
+    // Dense and wide: the rows would make more model inputs than one request may.
+    let wide = schema(1000, false);
+    let rows = (MAX_REQUEST_INPUTS / 1000 + 1) as i64;
+    let big = input("input", vec![rows, 1000], "FP32", serde_json::json!([]));
+    assert!(refused(&wide, &[big]).contains("split it"));
+    // One categorical feature one-hot over 1,000 values: 65,536 rows would be 65.5 M inputs.
+    let one_hot = schema(1, true);
+    let many = input(
+        "f0",
+        vec![MAX_ROWS as i64],
+        "BYTES",
+        serde_json::json!(["1"]),
+    );
+    assert!(refused(&one_hot, &[many]).contains("split it"));
+    // Within the bound, rows declared but not sent are refused for the values, not allocated.
+    let fewer = input("f0", vec![1000], "BYTES", serde_json::json!(["1"]));
+    let message = refused(&one_hot, &[fewer]);
+    assert!(message.contains("holds 1 value"), "{message}");
+}
