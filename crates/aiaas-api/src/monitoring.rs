@@ -3,6 +3,7 @@
 //! also set as Prometheus gauges when computed), the monitoring policy, the model's events and
 //! rollback.
 
+use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use aiaas_serve::metrics;
 use aiaas_service::{
@@ -16,6 +17,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
+
+/// Longest a feedback call waits for the prediction log to write what it holds.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -35,13 +39,18 @@ type Result<T> = std::result::Result<T, ApiError>;
             (nothing stored)", body = ErrorBody),
     ))]
 pub async fn feedback(
-    State(p): State<Platform>,
+    State(s): State<AppState>,
     Path(name): Path<String>,
     body: std::result::Result<Json<Vec<Feedback>>, JsonRejection>,
 ) -> Result<Json<FeedbackOutcome>> {
     let Json(items) = body?;
     let model = ModelName::new(name)?;
-    let outcome = p.feedback(&model, items).await?;
+    // Labels may follow their predictions at once: the rows still queued for the log are
+    // written first, so none of them counts as unknown.
+    if let Some(log) = s.pool.log() {
+        log.flush(FLUSH_WAIT).await;
+    }
+    let outcome = s.platform.feedback(&model, items).await?;
     metrics::feedback_unknown(&model, outcome.unknown);
     Ok(Json(outcome))
 }

@@ -31,6 +31,8 @@ const BUSY_SHARE: f64 = 0.15;
 /// What the writer receives.
 enum Message {
     Entry(Entry),
+    /// Write what came before and answer.
+    Flush(oneshot::Sender<()>),
     /// Write what came before, answer, and stop.
     Close(oneshot::Sender<()>),
 }
@@ -123,16 +125,26 @@ impl PredictionLog {
         crate::metrics::prediction_log_dropped().increment(1);
     }
 
+    /// Waits (at most `wait`) until the writer has written everything offered before, so that
+    /// feedback sent right after its predictions finds their rows.
+    pub async fn flush(&self, wait: Duration) {
+        self.send_and_wait(Message::Flush, wait).await;
+    }
+
     /// Waits (at most `wait`) until the writer has written everything offered before, then
     /// stops it; later offers are dropped. For a clean shutdown.
     pub async fn close(&self, wait: Duration) {
+        self.send_and_wait(Message::Close, wait).await;
+    }
+
+    async fn send_and_wait(&self, message: fn(oneshot::Sender<()>) -> Message, wait: Duration) {
         let (done, written) = oneshot::channel();
-        let closed = async {
-            if self.sender.send(Message::Close(done)).await.is_ok() {
+        let answered = async {
+            if self.sender.send(message(done)).await.is_ok() {
                 let _ = written.await;
             }
         };
-        let _ = tokio::time::timeout(wait, closed).await;
+        let _ = tokio::time::timeout(wait, answered).await;
     }
 }
 
@@ -175,7 +187,11 @@ async fn write_loop(
         if receiver.recv_many(&mut messages, BATCH).await == 0 {
             return;
         }
-        if messages.len() < BATCH {
+        // Someone waits on a flush or close: write now rather than gather.
+        let waited_on = messages
+            .iter()
+            .any(|m| matches!(m, Message::Flush(_) | Message::Close(_)));
+        if messages.len() < BATCH && !waited_on {
             tokio::time::sleep(GATHER).await;
             while messages.len() < BATCH {
                 match receiver.try_recv() {
@@ -185,6 +201,7 @@ async fn write_loop(
             }
         }
         let mut closing = None;
+        let mut flushed = Vec::new();
         let mut requests = 0u64;
         let mut rows: Vec<NewPrediction> = Vec::new();
         for message in messages.drain(..) {
@@ -193,20 +210,26 @@ async fn write_loop(
                     requests += 1;
                     rows.extend(rows_of(e));
                 }
+                Message::Flush(done) => flushed.push(done),
                 Message::Close(done) => closing = Some(done),
             }
         }
-        let started = Instant::now();
-        let written = sink.write(&rows).await;
-        rest.after(started.elapsed());
-        match written {
-            Ok(()) => {
-                crate::metrics::prediction_log_written().increment(rows.len() as u64);
+        if !rows.is_empty() {
+            let started = Instant::now();
+            let written = sink.write(&rows).await;
+            rest.after(started.elapsed());
+            match written {
+                Ok(()) => {
+                    crate::metrics::prediction_log_written().increment(rows.len() as u64);
+                }
+                Err(e) => {
+                    crate::metrics::prediction_log_dropped().increment(requests);
+                    tracing::warn!(error = %e, rows = rows.len(), "could not log predictions");
+                }
             }
-            Err(e) => {
-                crate::metrics::prediction_log_dropped().increment(requests);
-                tracing::warn!(error = %e, rows = rows.len(), "could not log predictions");
-            }
+        }
+        for done in flushed {
+            let _ = done.send(());
         }
         if let Some(done) = closing {
             let _ = done.send(());

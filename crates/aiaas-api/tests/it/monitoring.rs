@@ -668,3 +668,61 @@ async fn a_regression_model_breaches_its_rmse_ceiling_and_is_retrained() {
     assert_eq!(model["aliases"]["champion"], 2, "{model}");
     server.stop().await;
 }
+
+/// Labels sent the moment their predictions are answered all count: the feedback call has the
+/// log write what it still holds before it looks the ids up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_sent_right_after_their_predictions_all_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        server.upload("iris", crate::IRIS).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        server.train(crate::quick_iris_job()).await["state"],
+        "succeeded"
+    );
+    let mut labels = Vec::new();
+    for i in 0..200 {
+        let id = format!("now-{i}");
+        let x = [
+            5.0 + (i % 10) as f64 / 10.0,
+            3.0,
+            1.5 + (i % 7) as f64 / 2.0,
+            0.5,
+        ];
+        let body = json!({"id": id, "inputs": [{"name": "input", "shape": [1, 4],
+            "datatype": "FP32", "data": x}]});
+        let res: Value = server
+            .post_json("/v2/models/iris/infer", &body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let label = res["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "label")
+            .unwrap()["data"][0]
+            .clone();
+        labels.push(json!({"id": id, "label": label}));
+    }
+    // At once: the writer gathers for 100 ms, so most rows are not written yet.
+    let outcome: Value = server
+        .post_json("/api/v1/models/iris/feedback", &json!(labels))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome["matched"].clone(), outcome["unknown"].clone()),
+        (json!(200), json!(0)),
+        "{outcome}"
+    );
+    let quality = server.get_json("/api/v1/models/iris/quality").await;
+    assert_eq!(quality["labelled"], 200, "{quality}");
+    assert_eq!(quality["metrics"]["accuracy"], 1.0, "{quality}");
+    server.stop().await;
+}
