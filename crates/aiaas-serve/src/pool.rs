@@ -111,15 +111,18 @@ impl ModelPool {
             .expect("resolved lock")
             .get(&key)
             .copied();
-        let number = match cached {
-            Some(v) => v,
-            None => {
-                let v = self.resolve(name, version).await?;
-                self.resolved.write().expect("resolved lock").insert(key, v);
-                v
-            }
-        };
-        self.load(name, number).await
+        if let Some(number) = cached {
+            return self.load(name, number).await;
+        }
+        let number = self.resolve(name, version).await?;
+        let model = self.load(name, number).await?;
+        // Only references that led to a version are remembered: a stream of requests for
+        // versions that do not exist must not grow the cache.
+        self.resolved
+            .write()
+            .expect("resolved lock")
+            .insert(key, number);
+        Ok(model)
     }
 
     /// Every loaded version.

@@ -474,3 +474,28 @@ async fn the_prediction_log_writes_each_row_with_its_id_and_label() {
     assert!(rows.iter().all(|r| r.model == m && r.version == 1));
     assert_eq!(rows[3].inputs, request_values(3)[2 * INPUTS..].to_vec());
 }
+
+/// Requests for versions that do not exist leave nothing behind: when the model changes, the
+/// pool looks at the references it serves, not at every number it was ever asked for.
+#[tokio::test]
+async fn references_to_missing_versions_are_not_remembered() {
+    let source = MemorySource::new();
+    let m = name("m");
+    source.publish(&m, 1, 1);
+    let pool = start(&source, None);
+    bounded(pool.get(&m, None)).await.unwrap();
+    for missing in 2..52 {
+        let reference = missing.to_string();
+        assert!(bounded(pool.get(&m, Some(&reference))).await.is_err());
+    }
+    let before = source.loads.load(Ordering::SeqCst);
+    source.set_alias(&m, "champion", 1);
+    eventually("the change is followed", || {
+        source.loads.load(Ordering::SeqCst) == before
+            && pool.loaded().iter().all(|l| l.version == 1)
+    })
+    .await;
+    // Give the follower time to (wrongly) re-resolve 50 missing versions.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(source.loads.load(Ordering::SeqCst), before);
+}
