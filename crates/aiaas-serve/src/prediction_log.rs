@@ -208,7 +208,16 @@ async fn write_loop(
             match message {
                 Message::Entry(e) => {
                     requests += 1;
-                    rows.extend(rows_of(e));
+                    // A request the writer cannot turn into rows costs that request's rows,
+                    // never the writer: it goes on logging every other model.
+                    let model = e.model.name.clone();
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rows_of(e))) {
+                        Ok(new) => rows.extend(new),
+                        Err(_) => {
+                            crate::metrics::prediction_log_dropped().increment(1);
+                            tracing::error!(model = %model, "could not decode a request for the prediction log");
+                        }
+                    }
                 }
                 Message::Flush(done) => flushed.push(done),
                 Message::Close(done) => closing = Some(done),

@@ -499,3 +499,40 @@ async fn references_to_missing_versions_are_not_remembered() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(source.loads.load(Ordering::SeqCst), before);
 }
+
+/// A source may hand over anything: a bundle whose labels do not match its outputs, or which
+/// has no features, is refused when it loads, and the pool goes on serving the others.
+#[tokio::test]
+async fn bundles_the_runtime_cannot_serve_are_refused_at_load() {
+    let source = MemorySource::new();
+    let (good, bad) = (name("good"), name("bad"));
+    source.publish(&good, 1, 1);
+    let mut one_label = bundle(&bad, 2);
+    one_label.manifest.schema.target = TargetSchema::Classification {
+        name: "y".into(),
+        labels: vec!["only".into()],
+    };
+    let mut no_features = bundle(&bad, 3);
+    no_features.manifest.schema.features.clear();
+    {
+        let mut memory = source.memory.lock().unwrap();
+        memory
+            .versions
+            .insert((bad.clone(), Version::new(1)), one_label);
+        memory
+            .versions
+            .insert((bad.clone(), Version::new(2)), no_features);
+    }
+    let pool = start(&source, None);
+    for version in ["1", "2"] {
+        match bounded(pool.get(&bad, Some(version))).await {
+            Err(ServeError::Internal(message)) => {
+                assert!(message.contains("cannot be served"), "{message}")
+            }
+            Err(other) => panic!("expected Internal, got {other:?}"),
+            Ok(_) => panic!("version {version} was loaded"),
+        }
+    }
+    let response = bounded(aiaas_serve::infer(&pool, &good, None, request(None, 1))).await;
+    assert_eq!(response.unwrap().model_version, "1");
+}
