@@ -25,6 +25,8 @@ pub enum ErrorCode {
     RouteNotFound,
     /// The endpoint does not take that method.
     MethodNotAllowed,
+    /// A call that changes something came from another site's page (its `Origin`).
+    ForbiddenOrigin,
     DatasetNotFound,
     ModelNotFound,
     /// No such version number or alias, or a model without versions.
@@ -61,6 +63,7 @@ pub enum GrpcCode {
     InvalidArgument = 3,
     DeadlineExceeded = 4,
     NotFound = 5,
+    PermissionDenied = 7,
     ResourceExhausted = 8,
     FailedPrecondition = 9,
     Unimplemented = 12,
@@ -71,10 +74,11 @@ pub enum GrpcCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::BadRequest,
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::ForbiddenOrigin,
         ErrorCode::DatasetNotFound,
         ErrorCode::ModelNotFound,
         ErrorCode::VersionNotFound,
@@ -103,6 +107,11 @@ impl ErrorCode {
                 "method_not_allowed",
                 StatusCode::METHOD_NOT_ALLOWED,
                 G::Unimplemented,
+            ),
+            E::ForbiddenOrigin => (
+                "forbidden_origin",
+                StatusCode::FORBIDDEN,
+                G::PermissionDenied,
             ),
             E::DatasetNotFound => ("dataset_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::ModelNotFound => ("model_not_found", StatusCode::NOT_FOUND, G::NotFound),

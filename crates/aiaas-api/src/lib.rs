@@ -4,6 +4,7 @@
 
 mod docs;
 mod error;
+mod guard;
 mod inference;
 mod management;
 pub mod metrics;
@@ -143,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .layer(axum::middleware::from_fn(guard::same_site_writes))
         // One span per request (method, path, status, latency); visible with
         // AIAAS_LOG=tower_http=debug.
         .layer(TraceLayer::new_for_http())

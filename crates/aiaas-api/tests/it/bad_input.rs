@@ -362,3 +362,71 @@ async fn the_openapi_document_lists_every_error_code() {
     );
     server.stop().await;
 }
+
+/// A web page on another site cannot change anything: a write with a foreign `Origin`, or one
+/// sent as a form or plain text (what a page may send without asking), is refused and changes
+/// nothing; clients that send no `Origin` (curl, the CLI, tritonclient) are served as before.
+#[tokio::test]
+async fn cross_site_writes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let upload = |origin: Option<&str>, content_type: Option<&str>| {
+        let mut request = server
+            .http
+            .post(server.url("/api/v1/datasets?name=iris"))
+            .body(IRIS);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send()
+    };
+    let host = server.base.clone();
+    for (origin, content_type, code) in [
+        (
+            Some("http://evil.example"),
+            Some("text/csv"),
+            ErrorCode::ForbiddenOrigin,
+        ),
+        (Some("null"), Some("text/csv"), ErrorCode::ForbiddenOrigin),
+        (None, Some("text/plain"), ErrorCode::UnsupportedMediaType),
+        (
+            None,
+            Some("application/x-www-form-urlencoded"),
+            ErrorCode::UnsupportedMediaType,
+        ),
+        (
+            None,
+            Some("multipart/form-data; boundary=x"),
+            ErrorCode::UnsupportedMediaType,
+        ),
+    ] {
+        let res = upload(origin, content_type).await.unwrap();
+        let (got, message) = coded_error_of(res).await;
+        assert_eq!(got, code, "{origin:?} {content_type:?}: {message}");
+    }
+    assert_eq!(server.get_json("/api/v1/datasets").await, json!([]));
+    // Reads are not writes: a foreign page may still be refused by the browser, not by us.
+    let res = server
+        .http
+        .get(server.url("/api/v1/datasets"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The server's own pages, and clients without an Origin or a content type, are served.
+    let res = upload(Some(&host), Some("text/csv")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = server
+        .http
+        .post(server.url("/api/v1/datasets?name=again"))
+        .body(IRIS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    server.stop().await;
+}
