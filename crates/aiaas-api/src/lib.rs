@@ -9,10 +9,12 @@ mod inference;
 mod management;
 pub mod metrics;
 mod monitoring;
+mod server;
 mod serving;
 
 pub use docs::ApiDoc;
 pub use error::{ApiError, ErrorBody, ErrorCode, GrpcCode};
+pub use server::ServerLimits;
 pub use serving::{Registry, model_pool};
 
 use aiaas_serve::ModelPool;
@@ -169,9 +171,8 @@ async fn method_not_allowed() -> ApiError {
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::run(listener, router(state), limits, shutdown).await
 }

@@ -98,7 +98,12 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         metrics: Some(metrics),
     };
     let stopping = platform.clone();
-    aiaas_api::serve(listener, state, async move {
+    let limits = aiaas_api::ServerLimits {
+        max_connections: args.max_connections as usize,
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_s),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout_s),
+    };
+    aiaas_api::serve(listener, state, limits, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: running jobs checkpoint, then open requests finish");
         stopping.shutdown().await;

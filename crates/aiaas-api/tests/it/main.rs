@@ -9,9 +9,10 @@ mod inference;
 mod metrics;
 mod monitoring;
 mod optimize;
+mod slow_clients;
 mod tamper;
 
-use aiaas_api::ErrorCode;
+use aiaas_api::{ErrorCode, ServerLimits};
 use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -40,6 +41,14 @@ impl TestServer {
     }
 
     pub async fn with_config(dir: &Path, config: ServiceConfig) -> TestServer {
+        TestServer::with_limits(dir, config, ServerLimits::default()).await
+    }
+
+    pub async fn with_limits(
+        dir: &Path,
+        config: ServiceConfig,
+        limits: ServerLimits,
+    ) -> TestServer {
         let store = Store::open(&StoreConfig {
             data_dir: dir.to_path_buf(),
             ..StoreConfig::default()
@@ -60,7 +69,7 @@ impl TestServer {
             metrics: Some(metrics_handle()),
         };
         let task = tokio::spawn(async move {
-            aiaas_api::serve(listener, state, async {
+            aiaas_api::serve(listener, state, limits, async {
                 let _ = stopped.await;
             })
             .await

@@ -231,6 +231,15 @@ pub struct ServeArgs {
     /// Logged predictions kept per model at most (the newest).
     #[arg(long, default_value_t = 1_000_000, env = "AIAAS_PREDICTION_KEEP")]
     pub prediction_keep: u64,
+    /// Connections open at once; more are closed as they arrive.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), env = "AIAAS_MAX_CONNECTIONS")]
+    pub max_connections: u32,
+    /// Seconds a client may take to send a request's headers, or stay idle between requests.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), env = "AIAAS_HEADER_TIMEOUT_S")]
+    pub header_timeout_s: u64,
+    /// Seconds a request body may send nothing before it is cut off.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), env = "AIAAS_BODY_TIMEOUT_S")]
+    pub body_timeout_s: u64,
 }
 
 #[derive(Args)]

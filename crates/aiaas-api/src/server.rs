@@ -1,0 +1,108 @@
+//! The accept loop, so that a client cannot hold the server: at most `max_connections` open at
+//! once (more are closed as they arrive), a connection that takes longer than `header_timeout`
+//! to send a request's headers (or sits idle that long between requests) is closed, and a body
+//! that sends nothing for `body_timeout` is cut off. On shutdown no new connection is taken, the
+//! open ones finish their requests, and idle ones close. (axum's own `serve` takes no timeouts.)
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tower_http::timeout::RequestBodyTimeoutLayer;
+
+/// How many connections, and how slow a client may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Longest a client may take to send a request's headers, or stay idle between requests.
+    pub header_timeout: Duration,
+    /// Longest a request body may send nothing.
+    pub body_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves `app` on `listener` within `limits` until `shutdown` completes, then lets the open
+/// requests finish.
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app.layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let builder = Arc::new(builder);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Dropped when shutdown starts; every connection watches for it.
+    let (stop_tx, stop_rx) = watch::channel(());
+    // Every connection holds a receiver; when all are gone, all connections have closed.
+    let (open_tx, open_rx) = watch::channel(());
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait a little, as hyper's examples do.
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, max = limits.max_connections, "connection refused: at the cap");
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let (builder, mut stop, open) = (builder.clone(), stop_rx.clone(), open_rx.clone());
+        tokio::spawn(async move {
+            let mut connection =
+                pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, error = %e, "connection ended");
+                        }
+                        break;
+                    }
+                    // The sender is dropped at shutdown: finish the request in flight, then close.
+                    _ = stop.changed(), if !stopping => {
+                        stopping = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop((slot, open));
+        });
+    }
+    drop(stop_tx);
+    drop(stop_rx);
+    drop(open_rx);
+    drop(listener);
+    open_tx.closed().await;
+    Ok(())
+}
