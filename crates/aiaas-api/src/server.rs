@@ -72,7 +72,7 @@ pub async fn run(
             _ = &mut shutdown => break,
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = limits.max_connections, "connection refused: at the cap");
+            tracing::debug!(%peer, max = limits.max_connections, "connection refused: at the cap");
             continue;
         };
         let service = TowerToHyperService::new(app.clone());
