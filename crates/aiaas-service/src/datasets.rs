@@ -116,6 +116,20 @@ impl Platform {
         })
     }
 
+    /// Deletes every stored blob that no record names: what a crash left between storing a
+    /// blob and committing its row, or between deleting a row and its blob. Returns how many.
+    pub(crate) async fn collect_orphans(&self) -> Result<usize, ServiceError> {
+        let mut removed = 0;
+        for digest in self.store().blobs().list().await? {
+            let _gate = self.inner.blob_gate.write().await;
+            if !self.store().blob_in_use(&digest).await? {
+                self.store().blobs().delete(&digest).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Delete a blob unless something still refers to it.
     pub(crate) async fn collect_blob(&self, digest: &str) {
         let _gate = self.inner.blob_gate.write().await;

@@ -95,6 +95,12 @@ impl Platform {
                 workers: Mutex::new(Vec::new()),
             }),
         };
+        // Before any worker or upload: nothing is being stored, so an unnamed blob is an orphan.
+        match platform.collect_orphans().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed blobs no record names"),
+            Err(e) => tracing::warn!(error = %e, "could not collect orphaned blobs"),
+        }
         let mut handles: Vec<JoinHandle<()>> = (0..platform.inner.config.workers)
             .map(|i| tokio::spawn(platform.clone().worker_loop(format!("worker-{i}"))))
             .collect();

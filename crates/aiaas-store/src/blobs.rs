@@ -124,12 +124,33 @@ impl Blobs {
     /// same bytes again rewrites the same key (which also repairs a corrupted copy).
     ///
     /// A local store writes a temp file and renames it onto the key, so a crash never leaves a
-    /// half-written blob visible under its key.
+    /// half-written blob visible under its key; then the file and its directory are synced, so
+    /// once this returns the blob survives a power loss, and a row that names it (written after)
+    /// never points at nothing.
     pub async fn put(&self, bytes: Bytes) -> Result<String> {
         let digest = hash(&bytes).await?;
         self.store.put(&key(&digest), bytes.into()).await?;
+        if let Some(root) = &self.local_root {
+            let dir = root.join(PREFIX);
+            let file = dir.join(&digest);
+            tokio::task::spawn_blocking(move || sync_file_and_dir(&file, &dir))
+                .await
+                .map_err(|e| StoreError::io("syncing a blob", std::io::Error::other(e)))??;
+        }
         tracing::debug!(%digest, "stored blob");
         Ok(digest)
+    }
+
+    /// The digests of every stored blob (staged uploads excluded).
+    pub async fn list(&self) -> Result<Vec<String>> {
+        use futures_util::TryStreamExt;
+        let prefix = ObjectPath::from(PREFIX);
+        let objects: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|o| o.location.filename().map(str::to_string))
+            .filter(|name| is_digest(name))
+            .collect())
     }
 
     /// Reads the blob `digest` and checks that it still hashes to `digest`.
@@ -198,6 +219,17 @@ fn not_found_as(error: object_store::Error, digest: &str) -> StoreError {
         ),
         other => other.into(),
     }
+}
+
+/// Flushes `file` and then the directory entry that names it to disk.
+fn sync_file_and_dir(file: &Path, dir: &Path) -> Result<()> {
+    let sync = |path: &Path| {
+        std::fs::File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::io(format!("cannot sync {}", path.display()), e))
+    };
+    sync(file)?;
+    sync(dir)
 }
 
 /// Is `name` a staged upload, `<anything>#<digits>`?

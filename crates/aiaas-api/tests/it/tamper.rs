@@ -36,3 +36,31 @@ async fn a_flipped_byte_in_a_stored_blob_is_caught() {
     assert_eq!(server.get("/api/v1/health").await.status(), StatusCode::OK);
     server.stop().await;
 }
+
+/// A blob that no record names (what a crash leaves between storing a file and committing its
+/// row) is removed at the next start; every blob a record names stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_blobs_are_collected_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        server.upload("iris", IRIS).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(server.train(quick_iris_job()).await["state"], "succeeded");
+    let blobs = server.platform.store().blobs().clone();
+    let stray = blobs
+        .put(bytes::Bytes::from_static(b"left by a crash"))
+        .await
+        .unwrap();
+    let named = blobs.list().await.unwrap().len() - 1;
+    server.stop().await;
+
+    let server = TestServer::start(dir.path()).await;
+    let blobs = server.platform.store().blobs().clone();
+    assert!(!blobs.exists(&stray).await.unwrap());
+    assert_eq!(blobs.list().await.unwrap().len(), named);
+    let res = server.get("/api/v1/models/iris/versions/1/archive").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    server.stop().await;
+}
