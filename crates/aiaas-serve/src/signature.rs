@@ -7,11 +7,14 @@
 //! `[N, C]` and `label` BYTES `[N]`; regression gives `prediction` FP32 `[N, 1]`.
 
 use crate::ServeError;
-use crate::v2::{OutputData, RequestInput, RequestOutput, ResponseOutput, TensorMetadata};
+use crate::v2::{
+    OutputData, RequestInput, RequestOutput, ResponseOutput, TensorData, TensorMetadata,
+};
 use aiaas_data::InputEncoder;
 use aiaas_engine::{Predictions, decode};
 use aiaas_types::{FeatureKind, Schema, TargetSchema};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// The input name of an all-numeric model.
 pub const DENSE_INPUT: &str = "input";
@@ -161,11 +164,11 @@ impl Signature {
             let rows_of = x.chunks_exact_mut(width.max(1));
             match values {
                 Values::Numbers(values) => {
-                    for (row, &v) in rows_of.zip(&values) {
+                    for (row, &v) in rows_of.zip(values.iter()) {
                         encoder.number(row, f, v);
                     }
                     if let Some(out) = raw.as_deref_mut() {
-                        for ((numbers, _), &v) in out.iter_mut().zip(&values) {
+                        for ((numbers, _), &v) in out.iter_mut().zip(values.iter()) {
                             numbers[f] = v as f32;
                         }
                     }
@@ -341,7 +344,7 @@ fn check_shape(input: &RequestInput, expected: &[Option<usize>]) -> Result<usize
 
 /// One input's checked values.
 enum Values<'a> {
-    Numbers(Vec<f64>),
+    Numbers(Cow<'a, [f64]>),
     Texts(Vec<&'a str>),
 }
 
@@ -371,7 +374,7 @@ fn check_datatype(input: &RequestInput, expected: &str) -> Result<(), ServeError
 }
 
 /// The input's values, flattened, as numbers; exactly `count` of them.
-fn numbers(input: &RequestInput, count: usize) -> Result<Vec<f64>, ServeError> {
+fn numbers(input: &RequestInput, count: usize) -> Result<Cow<'_, [f64]>, ServeError> {
     if let Some(raw) = &input.binary {
         // FP32, little-endian, as the binary tensor extension sends it.
         if raw.len() != count * 4 {
@@ -383,25 +386,32 @@ fn numbers(input: &RequestInput, count: usize) -> Result<Vec<f64>, ServeError> {
                 count * 4
             )));
         }
-        return Ok(raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
-            .collect());
+        return Ok(Cow::Owned(
+            raw.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+                .collect(),
+        ));
     }
-    let mut out = Vec::with_capacity(count.min(PREALLOC));
-    flatten(&input.data, &mut |v| match v.as_f64() {
-        Some(n) if out.len() < count => {
-            out.push(n);
-            Ok(())
+    match &input.data {
+        TensorData::Numbers(values) => {
+            if values.len() > count {
+                return Err(too_many(input, count));
+            }
+            check_count(input, values.len(), count)?;
+            Ok(Cow::Borrowed(values))
         }
-        Some(_) => Err(too_many(input, count)),
-        None => Err(bad(format!(
-            "input {:?} holds {v}, not a number",
+        TensorData::Empty => {
+            check_count(input, 0, count)?;
+            Ok(Cow::Borrowed(&[]))
+        }
+        TensorData::Texts(values) => {
+            Err(not_a(input, &Value::from(values[0].as_str()), "a number"))
+        }
+        TensorData::Mixed { not_a_number, .. } => Err(bad(format!(
+            "input {:?} holds {not_a_number}, not a number",
             input.name
         ))),
-    })?;
-    check_count(input, out.len(), count)?;
-    Ok(out)
+    }
 }
 
 /// The input's values, flattened, as strings; exactly `count` of them.
@@ -409,20 +419,33 @@ fn texts(input: &RequestInput, count: usize) -> Result<Vec<&str>, ServeError> {
     if let Some(raw) = &input.binary {
         return binary_texts(input, raw, count);
     }
-    let mut out = Vec::with_capacity(count.min(PREALLOC));
-    flatten(&input.data, &mut |v| match v.as_str() {
-        Some(s) if out.len() < count => {
-            out.push(s);
-            Ok(())
+    match &input.data {
+        TensorData::Texts(values) => {
+            if values.len() > count {
+                return Err(too_many(input, count));
+            }
+            check_count(input, values.len(), count)?;
+            Ok(values.iter().map(String::as_str).collect())
         }
-        Some(_) => Err(too_many(input, count)),
-        None => Err(bad(format!(
-            "input {:?} holds {v}, not a string (BYTES)",
+        TensorData::Empty => {
+            check_count(input, 0, count)?;
+            Ok(Vec::new())
+        }
+        TensorData::Numbers(values) => {
+            Err(not_a(input, &Value::from(values[0]), "a string (BYTES)"))
+        }
+        TensorData::Mixed { not_a_string, .. } => Err(bad(format!(
+            "input {:?} holds {not_a_string}, not a string (BYTES)",
             input.name
         ))),
-    })?;
-    check_count(input, out.len(), count)?;
-    Ok(out)
+    }
+}
+
+fn not_a(input: &RequestInput, value: &Value, wanted: &str) -> ServeError {
+    bad(format!(
+        "input {:?} holds {value}, not {wanted}",
+        input.name
+    ))
 }
 
 /// BYTES in the binary tensor extension: each element is a 4-byte little-endian length and
@@ -468,16 +491,5 @@ fn check_count(input: &RequestInput, found: usize, count: usize) -> Result<(), S
             "input {:?} holds {found} values; its shape {:?} needs {count}",
             input.name, input.shape
         )))
-    }
-}
-
-/// Visit the leaves of nested arrays in row-major order.
-fn flatten<'v>(
-    value: &'v Value,
-    visit: &mut dyn FnMut(&'v Value) -> Result<(), ServeError>,
-) -> Result<(), ServeError> {
-    match value {
-        Value::Array(items) => items.iter().try_for_each(|item| flatten(item, visit)),
-        leaf => visit(leaf),
     }
 }

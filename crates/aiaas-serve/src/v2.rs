@@ -24,13 +24,148 @@ pub struct RequestInput {
     pub datatype: String,
     #[serde(default)]
     pub parameters: Option<Map<String, Value>>,
-    /// Row-major values, flat or nested.
+    /// Row-major values, flat or nested, flattened as they are parsed.
     #[serde(default)]
-    pub data: Value,
+    pub data: TensorData,
     /// The raw bytes of this input when it came as binary data (Triton's binary tensor
     /// extension) instead of `data`.
     #[serde(skip)]
     pub binary: Option<Vec<u8>>,
+}
+
+/// The `data` of a request tensor, flattened row-major while the JSON is parsed: numbers or
+/// strings in one vector, never a tree of JSON values (a 32 MiB body of numbers becomes at most
+/// 16 M `f64`, where `serde_json::Value` took about a gigabyte).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum TensorData {
+    #[default]
+    Empty,
+    Numbers(Vec<f64>),
+    Texts(Vec<String>),
+    /// Values of more than one kind, or of neither: the first value that is not a number and
+    /// the first that is not a string, as JSON text, for the error message.
+    Mixed {
+        not_a_number: String,
+        not_a_string: String,
+    },
+}
+
+impl TensorData {
+    fn push_number(&mut self, n: f64) {
+        match self {
+            TensorData::Empty => *self = TensorData::Numbers(vec![n]),
+            TensorData::Numbers(values) => values.push(n),
+            TensorData::Texts(values) => {
+                *self = TensorData::Mixed {
+                    not_a_number: Value::from(values[0].as_str()).to_string(),
+                    not_a_string: Value::from(n).to_string(),
+                }
+            }
+            TensorData::Mixed { .. } => {}
+        }
+    }
+
+    fn push_text(&mut self, s: &str) {
+        match self {
+            TensorData::Empty => *self = TensorData::Texts(vec![s.to_string()]),
+            TensorData::Texts(values) => values.push(s.to_string()),
+            TensorData::Numbers(values) => {
+                *self = TensorData::Mixed {
+                    not_a_number: Value::from(s).to_string(),
+                    not_a_string: Value::from(values[0]).to_string(),
+                }
+            }
+            TensorData::Mixed { .. } => {}
+        }
+    }
+
+    /// A value that is neither a number nor a string (true, null, an object).
+    fn push_other(&mut self, what: String) {
+        let (not_a_number, not_a_string) = match std::mem::take(self) {
+            TensorData::Numbers(values) => (what, Value::from(values[0]).to_string()),
+            TensorData::Texts(values) => (Value::from(values[0].as_str()).to_string(), what),
+            TensorData::Empty => (what.clone(), what),
+            mixed @ TensorData::Mixed { .. } => {
+                *self = mixed;
+                return;
+            }
+        };
+        *self = TensorData::Mixed {
+            not_a_number,
+            not_a_string,
+        };
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TensorData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut data = TensorData::Empty;
+        serde::de::DeserializeSeed::deserialize(Flatten(&mut data), deserializer)?;
+        Ok(data)
+    }
+}
+
+/// Appends the leaves of one JSON value (an array at any depth, or a scalar) to the data.
+struct Flatten<'a>(&'a mut TensorData);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Flatten<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Flatten<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("numbers or strings, flat or in nested arrays")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Flatten(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.0.push_number(v);
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.0.push_number(v as f64);
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.push_number(v as f64);
+        Ok(())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.push_text(v);
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.push_other(v.to_string());
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.push_other("null".into());
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        self.0.push_other("an object".into());
+        Ok(())
+    }
 }
 
 impl InferRequest {
@@ -194,4 +329,46 @@ pub struct ModelMetadata {
     pub platform: &'static str,
     pub inputs: Vec<TensorMetadata>,
     pub outputs: Vec<TensorMetadata>,
+}
+
+#[cfg(test)]
+mod data_tests {
+    use super::TensorData;
+
+    fn parse(json: &str) -> TensorData {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn data_is_flattened_as_it_is_parsed() {
+        assert_eq!(
+            parse("[[1, 2.5], [-3, 4e2]]"),
+            TensorData::Numbers(vec![1.0, 2.5, -3.0, 400.0])
+        );
+        assert_eq!(parse("7"), TensorData::Numbers(vec![7.0]));
+        assert_eq!(
+            parse(r#"[["a"], ["b"]]"#),
+            TensorData::Texts(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(parse("[[], []]"), TensorData::Empty);
+    }
+
+    #[test]
+    fn mixed_data_keeps_what_each_datatype_would_refuse() {
+        let mixed = |n: &str, s: &str| TensorData::Mixed {
+            not_a_number: n.into(),
+            not_a_string: s.into(),
+        };
+        assert_eq!(parse(r#"[1, "two", 3]"#), mixed(r#""two""#, "1.0"));
+        assert_eq!(parse(r#"["a", 2]"#), mixed(r#""a""#, "2.0"));
+        assert_eq!(parse("[1, true]"), mixed("true", "1.0"));
+        assert_eq!(parse(r#"[null, "x"]"#), mixed("null", "null"));
+        assert_eq!(parse(r#"[{"a": [1]}]"#), mixed("an object", "an object"));
+    }
+
+    #[test]
+    fn nesting_past_serde_json_s_limit_is_an_error_not_a_crash() {
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(serde_json::from_str::<TensorData>(&deep).is_err());
+    }
 }
