@@ -7,12 +7,14 @@
 use crate::quant::activations::{ROUND, min_max_finish, quantize_one};
 
 isa! {
+    name: "avx2";
     features: ["avx2"];
     ymm: 4 rows, {
         let ones = _mm256_set1_epi16(1);
         // `xq <= 127` keeps the i16 pair sums of maddubs below saturation (`quant` module docs).
         move |sum, x, w| _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), ones))
     };
+    dots: ymm::dots;
 
     /// `quantize_row` of `activations.rs` with AVX2 intrinsics, bitwise equal to it: the same
     /// lane split for the min/max and the same final scalar fold (so even the sign of a zero `lo`
@@ -82,21 +84,6 @@ isa! {
         }
         ((hi - lo) / 127.0, lo)
     }
-}
-
-/// The i32 sums of `xq [rows, kp]` against `packed [n8 × kp]` into `acc [rows, n8]` (see
-/// `dots` in the `quant` module). Panics if this CPU lacks AVX2.
-pub(in crate::quant) fn dots(
-    xq: &[u8],
-    rows: usize,
-    kp: usize,
-    packed: &[i8],
-    n8: usize,
-    acc: &mut [i32],
-) {
-    assert!(detected(), "qmatmul: this CPU cannot run the avx2 kernel");
-    // SAFETY: `detected()` tests every feature `ymm::dots` enables.
-    unsafe { ymm::dots(xq, rows, kp, packed, n8, acc) }
 }
 
 /// [`quantize_activations`](crate::quant::quantize_activations) on AVX2, or `None` if this CPU

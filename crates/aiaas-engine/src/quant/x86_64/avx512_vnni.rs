@@ -12,8 +12,10 @@ use std::arch::x86_64::*;
 const R: usize = 8;
 
 isa! {
+    name: "avx512-vnni";
     features: ["avx2", "avx512f", "avx512vl", "avx512vnni"];
     ymm: 8 rows, _mm256_dpbusd_epi32;
+    dots: zmm_dots;
 
     /// The sums of `xq [rows, kp]` against `packed [n8 × kp]` into `acc [rows, n8]`.
     fn zmm_dots(
@@ -134,22 +136,4 @@ isa! {
             }
         }
     }
-}
-
-/// The i32 sums of `xq [rows, kp]` against `packed [n8 × kp]` into `acc [rows, n8]` (see
-/// `dots` in the `quant` module). Panics if this CPU lacks AVX2 or AVX-512F, VL or VNNI.
-pub(in crate::quant) fn dots(
-    xq: &[u8],
-    rows: usize,
-    kp: usize,
-    packed: &[i8],
-    n8: usize,
-    acc: &mut [i32],
-) {
-    assert!(
-        detected(),
-        "qmatmul: this CPU cannot run the avx512-vnni kernel"
-    );
-    // SAFETY: `detected()` tests every feature `zmm_dots` enables.
-    unsafe { zmm_dots(xq, rows, kp, packed, n8, acc) }
 }

@@ -16,21 +16,50 @@
 ///
 /// ```text
 /// isa! {
+///     name: "avx-vnni";
 ///     features: ["avx2", "avxvnni"];
 ///     ymm: 4 rows, _mm256_dpbusd_avx_epi32;
+///     dots: ymm::dots;
 ///     /* more items that need the features */
 /// }
 /// ```
 ///
 /// expands to `detected()`, which tests every feature at run time; a module `ymm` with the ymm
 /// kernel, whose tiles have that many rows and whose `step(sums, activations, weights)` adds the
-/// u8 × i8 products of 4-byte groups; and the items as given. Each function in `ymm` and each
-/// item gets `#[target_feature(enable = ...)]` for every feature of the list.
+/// u8 × i8 products of 4-byte groups; the kernel's safe entry point `dots`, which checks
+/// `detected()` and calls the function named; and the items as given. Each function in `ymm`
+/// and each item gets `#[target_feature(enable = ...)]` for every feature of the list.
 macro_rules! isa {
-    (features: $features:tt; ymm: $rows:literal rows, $step:expr; $($item:item)*) => {
+    (
+        name: $name:literal;
+        features: $features:tt;
+        ymm: $rows:literal rows, $step:expr;
+        dots: $kernel:path;
+        $($item:item)*
+    ) => {
         isa!(@detected $features);
         isa!(@ymm $features, $rows, $step);
+        isa!(@dots $name, $kernel);
         $(isa!(@enable $features $item);)*
+    };
+    (@dots $name:literal, $kernel:path) => {
+        /// The i32 sums of `xq [rows, kp]` against `packed [n8 × kp]` into `acc [rows, n8]`
+        /// (see `dots` in the `quant` module). Panics if this CPU lacks a feature of the kernel.
+        pub(in crate::quant) fn dots(
+            xq: &[u8],
+            rows: usize,
+            kp: usize,
+            packed: &[i8],
+            n8: usize,
+            acc: &mut [i32],
+        ) {
+            assert!(
+                detected(),
+                concat!("qmatmul: this CPU cannot run the ", $name, " kernel")
+            );
+            // SAFETY: `detected()` tests every feature the kernel enables (the same list).
+            unsafe { $kernel(xq, rows, kp, packed, n8, acc) }
+        }
     };
     (@detected [$($feature:tt),+]) => {
         /// Whether this CPU has every feature that the functions of this module enable: the
