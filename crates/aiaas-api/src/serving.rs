@@ -8,7 +8,7 @@ use aiaas_serve::{
     BatcherConfig, BoxFuture, ModelPool, ModelSource, PredictionLog, PredictionSink, ServeError,
     SourceModel,
 };
-use aiaas_service::{Platform, ServiceError, default_version};
+use aiaas_service::{Platform, ServiceError};
 use aiaas_types::{ModelName, NewPrediction, ServingSettings, Version};
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -46,21 +46,11 @@ impl ModelSource for Registry {
         alias: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Version, ServeError>> {
         Box::pin(async move {
-            let model = self.0.model(name).await.map_err(to_serve)?;
-            match alias {
-                Some(alias) => model
-                    .aliases
-                    .iter()
-                    .find(|(a, _)| a.as_str() == alias)
-                    .map(|(_, v)| *v)
-                    .ok_or_else(|| {
-                        ServeError::NotFound(format!(
-                            "model {name:?} has no version or alias {alias:?}"
-                        ))
-                    }),
-                None => default_version(&model)
-                    .ok_or_else(|| ServeError::NotFound(format!("model {name:?} has no versions"))),
-            }
+            let version = match alias {
+                Some(alias) => self.0.version(name, alias).await.map(|v| v.version),
+                None => self.0.default_version(name).await,
+            };
+            version.map_err(to_serve)
         })
     }
 

@@ -166,10 +166,9 @@ impl ModelPool {
         name: &ModelName,
         version: Option<&str>,
     ) -> Result<Version, ServeError> {
-        match version.map(|v| (v, parse_version(v))) {
-            Some((_, Some(number))) => Ok(number),
-            Some((alias, None)) => self.source.resolve(name, Some(alias)).await,
-            None => self.source.resolve(name, None).await,
+        match version.and_then(parse_version) {
+            Some(number) => Ok(number),
+            None => self.source.resolve(name, version).await,
         }
     }
 

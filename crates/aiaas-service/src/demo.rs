@@ -1,6 +1,7 @@
 //! `aiaas serve --demo`: the bundled datasets registered, and an `iris` and a `digits` model
 //! trained (once) with their `champion` alias set, so a fresh install has something to call.
 
+use crate::registry::DEFAULT_ALIAS;
 use crate::{Platform, ServiceError};
 use aiaas_types::{
     AliasName, DatasetName, JobSpec, JobState, ModelName, TrainJob, TrainOptions, Version,
@@ -11,9 +12,6 @@ use std::time::Duration;
 
 /// Models the demo makes sure exist, trained with default options on the same-named sample.
 pub const DEMO_MODELS: &[&str] = &["iris", "digits"];
-
-/// The alias the demo points at each model's version.
-const CHAMPION: &str = "champion";
 
 /// A demo model ready to call.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,7 +35,7 @@ impl Platform {
                     .await?;
             }
         }
-        let champion = AliasName::new(CHAMPION).expect("valid alias");
+        let champion = AliasName::new(DEFAULT_ALIAS).expect("valid alias");
         let mut ready = Vec::new();
         for model in DEMO_MODELS {
             let name = ModelName::new(*model).expect("demo names are valid");

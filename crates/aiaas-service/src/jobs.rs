@@ -2,11 +2,10 @@
 //! follow a job's events as a stream.
 
 use crate::datasets::blocking;
-use crate::{Platform, ServiceError, default_version};
+use crate::{Platform, ServiceError};
 use aiaas_store::{EpochRow, JobEvent, JobRecord};
 use aiaas_types::{
-    DatasetName, JobId, JobSpec, JobState, ModelName, OptimizeJob, Resource, RetrainJob, SplitSpec,
-    Version,
+    DatasetName, JobId, JobSpec, JobState, ModelName, OptimizeJob, RetrainJob, SplitSpec, Version,
 };
 use futures_util::Stream;
 use std::collections::VecDeque;
@@ -113,14 +112,7 @@ impl Platform {
     ) -> Result<(Version, DatasetName), ServiceError> {
         let reference = match reference {
             Some(v) => v.to_string(),
-            None => default_version(&self.model(model).await?)
-                .ok_or_else(|| {
-                    ServiceError::NotFound(
-                        Resource::Version,
-                        format!("model \"{model}\" has no versions"),
-                    )
-                })?
-                .to_string(),
+            None => self.default_version(model).await?.to_string(),
         };
         let record = self.version(model, &reference).await?;
         let Some(dataset) = record.dataset.clone() else {

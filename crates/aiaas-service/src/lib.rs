@@ -28,7 +28,6 @@ pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
 pub use monitor::{FeedbackOutcome, MAX_FEEDBACK, WindowSpec};
-pub use registry::{DEFAULT_ALIAS, default_version};
 pub use update_loop::PolicyState;
 
 use aiaas_types::{JobId, ModelName};

@@ -2,11 +2,11 @@
 //! feedback (labels by id) stored for logged predictions, and the windows of rows that quality
 //! and drift are computed over. The computing itself is `aiaas-monitor`'s.
 
-use crate::{Platform, ServiceError, default_version, now_ms};
+use crate::{Platform, ServiceError, now_ms};
 use aiaas_artifact::Manifest;
 use aiaas_monitor::{DriftReport, Feedback, QualityReport, drift_report, label_of, quality_report};
 use aiaas_store::{Labelled, Window};
-use aiaas_types::{ModelName, NewPrediction, PredictionRow, Resource, Version};
+use aiaas_types::{ModelName, NewPrediction, PredictionRow, Version};
 use serde::{Deserialize, Serialize};
 
 /// Most labels one feedback call may carry.
@@ -74,13 +74,7 @@ impl Platform {
                 items.len()
             )));
         }
-        let record = self.model(model).await?;
-        let version = default_version(&record).ok_or_else(|| {
-            ServiceError::NotFound(
-                Resource::Version,
-                format!("model \"{model}\" has no versions"),
-            )
-        })?;
+        let version = self.default_version(model).await?;
         let manifest = self.manifest(model, version).await?;
         let labels = items
             .into_iter()
@@ -142,12 +136,7 @@ impl Platform {
     ) -> Result<(Version, Manifest), ServiceError> {
         let version = match window.version {
             Some(v) => v,
-            None => default_version(&self.model(model).await?).ok_or_else(|| {
-                ServiceError::NotFound(
-                    Resource::Version,
-                    format!("model \"{model}\" has no versions"),
-                )
-            })?,
+            None => self.default_version(model).await?,
         };
         Ok((version, self.manifest(model, version).await?))
     }

@@ -5,25 +5,32 @@ use crate::datasets::blocking;
 use crate::{Platform, ServiceError};
 use aiaas_artifact::{Bundle, MANIFEST_FILE, Manifest, WEIGHTS_FILE};
 use aiaas_store::{ModelRecord, ModelSummary, NewVersion, VersionRecord};
-use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Version};
+use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Resource, Version};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
 /// The alias a model name alone stands for, when the model has it.
-pub const DEFAULT_ALIAS: &str = "champion";
-
-/// What a model name alone means (serving, optimizing): its `champion` if it has one, else its
-/// newest version.
-pub fn default_version(model: &ModelRecord) -> Option<Version> {
-    model
-        .aliases
-        .iter()
-        .find(|(a, _)| a.as_str() == DEFAULT_ALIAS)
-        .map(|(_, v)| *v)
-        .or_else(|| model.versions.iter().map(|v| v.version).max())
-}
+pub(crate) const DEFAULT_ALIAS: &str = "champion";
 
 impl Platform {
+    /// What a model name alone means (serving, optimizing, monitoring): its `champion` if it
+    /// has one, else its newest version; `NotFound` when it has no versions.
+    pub async fn default_version(&self, name: &ModelName) -> Result<Version, ServiceError> {
+        let model = self.model(name).await?;
+        model
+            .aliases
+            .iter()
+            .find(|(a, _)| a.as_str() == DEFAULT_ALIAS)
+            .map(|(_, v)| *v)
+            .or_else(|| model.versions.iter().map(|v| v.version).max())
+            .ok_or_else(|| {
+                ServiceError::NotFound(
+                    Resource::Version,
+                    format!("model \"{name}\" has no versions"),
+                )
+            })
+    }
+
     /// Publish `bundle` as the next version of `model` (DESIGN.md section 6): every file is
     /// stored and read back verified, the manifest last, and only then is the version row
     /// inserted, in one transaction. Until that row exists nothing is visible.
