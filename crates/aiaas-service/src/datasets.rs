@@ -119,10 +119,11 @@ impl Platform {
     /// Deletes every stored blob that no record names: what a crash left between storing a
     /// blob and committing its row, or between deleting a row and its blob. Returns how many.
     pub(crate) async fn collect_orphans(&self) -> Result<usize, ServiceError> {
+        let _gate = self.inner.blob_gate.write().await;
+        let named = self.store().blobs_in_use().await?;
         let mut removed = 0;
         for digest in self.store().blobs().list().await? {
-            let _gate = self.inner.blob_gate.write().await;
-            if !self.store().blob_in_use(&digest).await? {
+            if !named.contains(&digest) {
                 self.store().blobs().delete(&digest).await?;
                 removed += 1;
             }

@@ -172,6 +172,14 @@ fn check_tag(key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// The digests records name: versions' manifests and weights, datasets, and the checkpoints of
+/// jobs that may still resume.
+const NAMED_BLOBS: &str = "SELECT manifest_digest AS digest FROM versions \
+     UNION ALL SELECT weights_digest FROM versions \
+     UNION ALL SELECT digest FROM datasets \
+     UNION ALL SELECT checkpoint_digest FROM jobs \
+       WHERE checkpoint_digest IS NOT NULL AND state IN ('queued', 'running')";
+
 impl Store {
     /// Publishes a version: creates the model if it is new, takes the next version number and
     /// inserts the row, all in one transaction. Version numbers are never reused, even after a
@@ -511,17 +519,21 @@ impl Store {
     /// still refers to blob `digest`. Blobs are shared by content, so check this before deleting.
     pub async fn blob_in_use(&self, digest: &str) -> Result<bool> {
         check_digest(digest)?;
-        let row = sqlx::query(
-            "SELECT 1 FROM versions WHERE manifest_digest = $1 OR weights_digest = $1 \
-             UNION ALL SELECT 1 FROM datasets WHERE digest = $1 \
-             UNION ALL SELECT 1 FROM jobs \
-               WHERE checkpoint_digest = $1 AND state IN ('queued', 'running') \
-             LIMIT 1",
-        )
-        .bind(digest)
-        .fetch_optional(&self.db.pool)
-        .await?;
+        let sql = format!("SELECT 1 FROM ({NAMED_BLOBS}) WHERE digest = $1 LIMIT 1");
+        let row = sqlx::query(&sql)
+            .bind(digest)
+            .fetch_optional(&self.db.pool)
+            .await?;
         Ok(row.is_some())
+    }
+
+    /// Every blob digest a record refers to (as [`Store::blob_in_use`] counts them), in one
+    /// query: what a sweep of the blob store keeps.
+    pub async fn blobs_in_use(&self) -> Result<std::collections::HashSet<String>> {
+        let rows = sqlx::query(NAMED_BLOBS).fetch_all(&self.db.pool).await?;
+        rows.iter()
+            .map(|row| col::<String>(row, "digest"))
+            .collect()
     }
 
     /// Sets (or replaces) tag `key` of a version.
