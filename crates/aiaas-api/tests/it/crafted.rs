@@ -2,7 +2,7 @@
 //! a 422 that says what is wrong, before anything is allocated for the model it declares, and the
 //! server keeps serving.
 
-use crate::{IRIS, TestServer, coded_error_of, quick_iris_job};
+use crate::{TestServer, coded_error_of};
 use aiaas_api::ErrorCode;
 use aiaas_artifact::sha256_hex;
 use reqwest::StatusCode;
@@ -58,12 +58,7 @@ fn layers(widths: &[u64]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crafted_archives_are_refused_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
-    assert_eq!(
-        server.upload("iris", IRIS).await.status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(server.train(quick_iris_job()).await["state"], "succeeded");
+    let server = TestServer::with_iris(dir.path()).await;
     let archive = server
         .get("/api/v1/models/iris/versions/1/archive")
         .await

@@ -40,6 +40,19 @@ impl TestServer {
         TestServer::with_config(dir, test_config()).await
     }
 
+    /// A server with the iris dataset and `iris` version 1 trained by [`quick_iris_job`].
+    pub async fn with_iris(dir: &Path) -> TestServer {
+        let server = TestServer::start(dir).await;
+        assert_eq!(
+            server.upload("iris", IRIS).await.status(),
+            StatusCode::CREATED
+        );
+        let job = server.train(quick_iris_job()).await;
+        assert_eq!(job["state"], "succeeded", "{job}");
+        assert_eq!(job["result"]["version"], 1, "{job}");
+        server
+    }
+
     pub async fn with_config(dir: &Path, config: ServiceConfig) -> TestServer {
         TestServer::with_limits(dir, config, ServerLimits::default()).await
     }

@@ -674,15 +674,7 @@ async fn a_regression_model_breaches_its_rmse_ceiling_and_is_retrained() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labels_sent_right_after_their_predictions_all_count() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
-    assert_eq!(
-        server.upload("iris", crate::IRIS).await.status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        server.train(crate::quick_iris_job()).await["state"],
-        "succeeded"
-    );
+    let server = TestServer::with_iris(dir.path()).await;
     let mut labels = Vec::new();
     for i in 0..200 {
         let id = format!("now-{i}");

@@ -2,23 +2,10 @@
 //! lineage and served by V2 infer; a variant the guard refuses registers nothing; bad
 //! submissions are 4xx and create no job.
 
-use crate::{IRIS, TestServer, coded_error_of, error_of, quick_iris_job};
+use crate::{TestServer, coded_error_of, error_of};
 use aiaas_api::ErrorCode;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// A server with iris uploaded and `iris@1` trained.
-async fn iris_v1(dir: &std::path::Path) -> TestServer {
-    let server = TestServer::start(dir).await;
-    assert_eq!(
-        server.upload("iris", IRIS).await.status(),
-        StatusCode::CREATED
-    );
-    let job = server.train(quick_iris_job()).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
-    assert_eq!(job["result"]["version"], 1, "{job}");
-    server
-}
 
 /// int8 quantization of `iris@1`. Iris tests on 30 rows, so one row is 0.033 of accuracy: the
 /// guard is set wide enough that the job is about registering, not about the verdict.
@@ -91,7 +78,7 @@ async fn job_count(server: &TestServer) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_int8_variant_is_registered_with_its_lineage_and_served() {
     let dir = tempfile::tempdir().unwrap();
-    let server = iris_v1(dir.path()).await;
+    let server = TestServer::with_iris(dir.path()).await;
 
     let job = run_job(&server, &quantize_job()).await;
     assert_eq!(job["state"], "succeeded", "{job}");
@@ -165,7 +152,7 @@ async fn an_int8_variant_is_registered_with_its_lineage_and_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_variant_fails_the_job_and_registers_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let server = iris_v1(dir.path()).await;
+    let server = TestServer::with_iris(dir.path()).await;
     let before = version_count(&server).await;
 
     let job = run_job(
@@ -198,7 +185,7 @@ async fn a_refused_variant_fails_the_job_and_registers_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_optimize_submissions_are_4xx_and_create_no_job() {
     let dir = tempfile::tempdir().unwrap();
-    let server = iris_v1(dir.path()).await;
+    let server = TestServer::with_iris(dir.path()).await;
     // An int8 version to quantize again.
     assert_eq!(
         run_job(&server, &quantize_job()).await["state"],

@@ -42,12 +42,7 @@ async fn a_flipped_byte_in_a_stored_blob_is_caught() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphaned_blobs_are_collected_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
-    assert_eq!(
-        server.upload("iris", IRIS).await.status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(server.train(quick_iris_job()).await["state"], "succeeded");
+    let server = TestServer::with_iris(dir.path()).await;
     let blobs = server.platform.store().blobs().clone();
     let stray = blobs
         .put(bytes::Bytes::from_static(b"left by a crash"))

@@ -48,32 +48,32 @@ impl MemorySource {
         })
     }
 
+    /// Changes what `name` means with `edit`, then announces the change as a registry would.
+    fn change(&self, name: &ModelName, edit: impl FnOnce(&mut Memory)) {
+        edit(&mut self.memory.lock().unwrap());
+        let _ = self.changes.send(name.clone());
+    }
+
     /// Registers version `version` of `name`, a small classifier whose weights depend on `seed`.
     fn publish(&self, name: &ModelName, version: u32, seed: u64) {
-        let version = Version::new(version);
-        let mut memory = self.memory.lock().unwrap();
-        memory
-            .versions
-            .insert((name.clone(), version), bundle(name, seed));
-        drop(memory);
-        let _ = self.changes.send(name.clone());
+        let key = (name.clone(), Version::new(version));
+        self.change(name, |m| {
+            m.versions.insert(key, bundle(name, seed));
+        });
     }
 
     fn set_alias(&self, name: &ModelName, alias: &str, version: u32) {
-        let version = Version::new(version);
-        let alias = AliasName::new(alias).unwrap();
-        let mut memory = self.memory.lock().unwrap();
-        memory.aliases.insert((name.clone(), alias), version);
-        drop(memory);
-        let _ = self.changes.send(name.clone());
+        let key = (name.clone(), AliasName::new(alias).unwrap());
+        self.change(name, |m| {
+            m.aliases.insert(key, Version::new(version));
+        });
     }
 
     fn set_settings(&self, name: &ModelName, version: u32, settings: ServingSettings) {
-        let version = Version::new(version);
-        let mut memory = self.memory.lock().unwrap();
-        memory.settings.insert((name.clone(), version), settings);
-        drop(memory);
-        let _ = self.changes.send(name.clone());
+        let key = (name.clone(), Version::new(version));
+        self.change(name, |m| {
+            m.settings.insert(key, settings);
+        });
     }
 }
 
