@@ -68,22 +68,14 @@ async fn upload_file(
 /// `aiaas datasets list`.
 async fn list(client: &Client, json: bool) -> anyhow::Result<()> {
     let list = client.get("/datasets").await?;
-    if json {
-        show::print_json(&list);
-    } else {
-        print_list(&list);
-    }
+    show::print(&list, json, print_list);
     Ok(())
 }
 
 /// `aiaas datasets show NAME`.
 async fn show_dataset(client: &Client, name: &DatasetName, json: bool) -> anyhow::Result<()> {
     let record = client.get(&format!("/datasets/{name}")).await?;
-    if json {
-        show::print_json(&record);
-    } else {
-        print_one(&record);
-    }
+    show::print(&record, json, print_one);
     Ok(())
 }
 

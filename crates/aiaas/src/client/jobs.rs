@@ -44,22 +44,14 @@ async fn list(client: &Client, state: Option<JobState>, json: bool) -> anyhow::R
         None => "/jobs".to_string(),
     };
     let list = client.get(&path).await?;
-    if json {
-        show::print_json(&list);
-    } else {
-        print_list(&list);
-    }
+    show::print(&list, json, print_list);
     Ok(())
 }
 
 /// `aiaas jobs show ID`.
 async fn show_job(client: &Client, id: &JobId, json: bool) -> anyhow::Result<()> {
     let job = client.get(&format!("/jobs/{id}")).await?;
-    if json {
-        show::print_json(&job);
-    } else {
-        print_one(&job);
-    }
+    show::print(&job, json, print_one);
     Ok(())
 }
 

@@ -47,22 +47,14 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
 /// `aiaas models list`.
 async fn list(client: &Client, json: bool) -> anyhow::Result<()> {
     let list = client.get("/models").await?;
-    if json {
-        show::print_json(&list);
-    } else {
-        print_list(&list);
-    }
+    show::print(&list, json, print_list);
     Ok(())
 }
 
 /// `aiaas models show NAME`: the model with its versions.
 async fn show_model(client: &Client, name: &ModelName, json: bool) -> anyhow::Result<()> {
     let model = client.get(&format!("/models/{name}")).await?;
-    if json {
-        show::print_json(&model);
-    } else {
-        print_model(&model);
-    }
+    show::print(&model, json, print_model);
     Ok(())
 }
 
@@ -76,11 +68,7 @@ async fn show_version(
     let record = client
         .get(&format!("/models/{name}/versions/{version}"))
         .await?;
-    if json {
-        show::print_json(&record);
-    } else {
-        print_version(&record);
-    }
+    show::print(&record, json, print_version);
     Ok(())
 }
 

@@ -131,6 +131,15 @@ pub fn print_json(v: &Value) {
     );
 }
 
+/// `v` as pretty JSON with `--json`, else as `human` prints it.
+pub fn print(v: &Value, json: bool, human: impl FnOnce(&Value)) {
+    if json {
+        print_json(v);
+    } else {
+        human(v);
+    }
+}
+
 /// The elements of a JSON array answer (an empty list for anything else).
 pub fn items(v: &Value) -> &[Value] {
     v.as_array().map_or(&[], Vec::as_slice)
