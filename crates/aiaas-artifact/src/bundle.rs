@@ -35,6 +35,19 @@ impl Bundle {
         Bundle { manifest, network }
     }
 
+    /// Checks that the bundle can be served: its manifest describes a model that can exist
+    /// ([`Manifest::check_structure`]) and its network is that model. Bundles read with
+    /// [`Bundle::from_files`] always pass; one made in code may not.
+    pub fn check(&self) -> Result<(), ArtifactError> {
+        self.manifest.check_structure()?;
+        if self.network.layers() != self.manifest.layers.as_slice() {
+            return Err(ArtifactError::Manifest(
+                "the network's layers are not the manifest's".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Every file of the bundle as `(name, bytes)`, the manifest last, with the digests of the
     /// others recorded in it.
     pub fn to_files(&self) -> Result<Vec<(String, Vec<u8>)>, ArtifactError> {

@@ -205,16 +205,9 @@ impl ModelPool {
         let bundle = self.source.bundle(name, version).await?;
         // Whatever the source, a bundle the runtime cannot serve is refused here rather than
         // met by a request (a label for every output, inputs the schema encodes, ...).
-        bundle.manifest.check_structure().map_err(|e| {
+        bundle.check().map_err(|e| {
             ServeError::Internal(format!("{name} version {version} cannot be served: {e}"))
         })?;
-        if bundle.network.inputs() != bundle.manifest.schema.input_width()
-            || bundle.network.outputs() != bundle.manifest.layers.last().map_or(0, |l| l.outputs)
-        {
-            return Err(ServeError::Internal(format!(
-                "{name} version {version} cannot be served: its network does not match its manifest"
-            )));
-        }
         let network = Arc::new(bundle.network);
         let metrics = ModelMetrics::new(name.as_str(), &version.to_string());
         let settings = self.source.settings(name, version).await?;
