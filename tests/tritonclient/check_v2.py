@@ -1,6 +1,6 @@
 """The aiaas V2 endpoints through the real `tritonclient` HTTP client, as its users call it.
 
-Usage: python3 check_v2.py HOST:PORT EXPECTED.json
+Usage: python3 check_v2.py HOST:PORT EXPECTED.json API_KEY
 
 EXPECTED.json holds what `aiaas predict` gave for the same rows: {"rows": [[...], ...],
 "labels": [...], "probabilities": [[...], ...]}. Exits non-zero with a message on any mismatch.
@@ -11,18 +11,26 @@ import sys
 
 import numpy as np
 import tritonclient.http as httpclient
+from tritonclient._plugin import InferenceServerClientPlugin
 from tritonclient.utils import InferenceServerException
 
 
 def main() -> None:
-    url, expected_path = sys.argv[1], sys.argv[2]
+    url, expected_path, key = sys.argv[1], sys.argv[2], sys.argv[3]
     expected = json.load(open(expected_path))
+    # Health is public; everything else needs the key.
+    anonymous = httpclient.InferenceServerClient(url=url)
+    assert anonymous.is_server_live(), "server not live"
+    assert anonymous.is_server_ready(), "server not ready"
+    try:
+        anonymous.get_model_metadata("iris")
+        raise AssertionError("a call without a key was answered")
+    except InferenceServerException as e:
+        assert "API key" in str(e), e
     client = httpclient.InferenceServerClient(url=url)
-
-    assert client.is_server_live(), "server not live"
-    assert client.is_server_ready(), "server not ready"
-    assert client.is_model_ready("iris"), "iris not ready"
-    meta = client.get_model_metadata("iris")
+    client.register_plugin(BearerKey(key))
+    assert client.is_model_ready("iris", ), "iris not ready"
+    meta = client.get_model_metadata("iris", )
     assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 4]}], meta
     assert [o["name"] for o in meta["outputs"]] == ["probabilities", "label"], meta
 
@@ -34,12 +42,12 @@ def main() -> None:
             inp = httpclient.InferInput("input", list(x.shape), "FP32")
             inp.set_data_from_numpy(x, binary_data=binary)
             # All outputs (the client then asks for binary), and each output selected.
-            result = client.infer("iris", [inp], request_id=f"b{batch}")
+            result = client.infer("iris", [inp], request_id=f"b{batch}", )
             assert result.get_response()["id"] == f"b{batch}"
             check(result, batch, want_p, expected["labels"])
             for out_binary in (True, False):
                 outs = [httpclient.InferRequestedOutput("label", binary_data=out_binary)]
-                result = client.infer("iris", [inp], outputs=outs)
+                result = client.infer("iris", [inp], outputs=outs, )
                 labels = [b.decode() if isinstance(b, bytes) else b
                           for b in result.as_numpy("label").tolist()]
                 assert labels == expected["labels"][:batch], labels
@@ -49,16 +57,26 @@ def main() -> None:
     bad = httpclient.InferInput("input", [1, 4], "FP64")
     bad.set_data_from_numpy(rows[:1].astype(np.float64), binary_data=False)
     try:
-        client.infer("iris", [bad])
+        client.infer("iris", [bad], )
         raise AssertionError("FP64 input was accepted")
     except InferenceServerException as e:
         assert "expects FP32" in str(e), e
     try:
-        client.get_model_metadata("ghost")
+        client.get_model_metadata("ghost", )
         raise AssertionError("unknown model answered")
     except InferenceServerException as e:
         assert "ghost" in str(e), e
     print("tritonclient: all checks passed")
+
+
+class BearerKey(InferenceServerClientPlugin):
+    """Sends the API key with every request (tritonclient's way to add a header to all calls)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, request) -> None:
+        request.headers["Authorization"] = f"Bearer {self.key}"
 
 
 def check(result, batch, want_p, want_labels) -> None:

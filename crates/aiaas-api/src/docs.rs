@@ -4,7 +4,7 @@
 
 use crate::error::{ErrorBody, ErrorCode};
 use crate::management::{self as m, AliasBody, TagBody};
-use crate::monitoring;
+use crate::{keys, monitoring};
 use aiaas_service::JobEvent;
 use axum::Json;
 use axum::response::Html;
@@ -46,6 +46,9 @@ use utoipa::OpenApi;
         monitoring::delete_policy,
         monitoring::events,
         monitoring::rollback,
+        keys::create_key,
+        keys::list_keys,
+        keys::revoke_key,
     ),
     // The event stream's items are not a response body, so name their schema here.
     components(schemas(ErrorBody, ErrorCode, AliasBody, TagBody, JobEvent))

@@ -25,6 +25,10 @@ pub enum ErrorCode {
     RouteNotFound,
     /// The endpoint does not take that method.
     MethodNotAllowed,
+    /// No API key, or one that is unknown, revoked or expired.
+    Unauthenticated,
+    /// The key's role (or its list of models) does not allow the call.
+    Forbidden,
     /// A call that changes something came from another site's page (its `Origin`).
     ForbiddenOrigin,
     DatasetNotFound,
@@ -35,6 +39,7 @@ pub enum ErrorCode {
     JobNotFound,
     /// The model has no monitoring policy.
     PolicyNotFound,
+    KeyNotFound,
     /// The call clashes with the current state: a name taken, an alias in the way, a job
     /// already finished.
     Conflict,
@@ -70,14 +75,17 @@ pub enum GrpcCode {
     Internal = 13,
     Unavailable = 14,
     DataLoss = 15,
+    Unauthenticated = 16,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::BadRequest,
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
         ErrorCode::ForbiddenOrigin,
         ErrorCode::DatasetNotFound,
         ErrorCode::ModelNotFound,
@@ -85,6 +93,7 @@ impl ErrorCode {
         ErrorCode::AliasNotFound,
         ErrorCode::JobNotFound,
         ErrorCode::PolicyNotFound,
+        ErrorCode::KeyNotFound,
         ErrorCode::Conflict,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -108,6 +117,12 @@ impl ErrorCode {
                 StatusCode::METHOD_NOT_ALLOWED,
                 G::Unimplemented,
             ),
+            E::Unauthenticated => (
+                "unauthenticated",
+                StatusCode::UNAUTHORIZED,
+                G::Unauthenticated,
+            ),
+            E::Forbidden => ("forbidden", StatusCode::FORBIDDEN, G::PermissionDenied),
             E::ForbiddenOrigin => (
                 "forbidden_origin",
                 StatusCode::FORBIDDEN,
@@ -119,6 +134,7 @@ impl ErrorCode {
             E::AliasNotFound => ("alias_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::JobNotFound => ("job_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::PolicyNotFound => ("policy_not_found", StatusCode::NOT_FOUND, G::NotFound),
+            E::KeyNotFound => ("key_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::Conflict => ("conflict", StatusCode::CONFLICT, G::FailedPrecondition),
             E::PayloadTooLarge => (
                 "payload_too_large",
@@ -182,9 +198,11 @@ impl ErrorCode {
                 Resource::Alias => ErrorCode::AliasNotFound,
                 Resource::Job => ErrorCode::JobNotFound,
                 Resource::Policy => ErrorCode::PolicyNotFound,
+                Resource::Key => ErrorCode::KeyNotFound,
                 // A record names a blob the store lost: the server's data, not the caller.
                 Resource::Blob => ErrorCode::CorruptData,
             },
+            ServiceError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
             ServiceError::Invalid(_) => ErrorCode::InvalidInput,
             ServiceError::TooLarge(_) => ErrorCode::PayloadTooLarge,

@@ -2,16 +2,19 @@
 //! OpenAPI document. Management handlers call one function of [`aiaas_service::Platform`];
 //! inference handlers call the serving runtime ([`aiaas_serve`]).
 
+mod auth;
 mod docs;
 mod error;
 mod guard;
 mod inference;
+mod keys;
 mod management;
 pub mod metrics;
 mod monitoring;
 mod server;
 mod serving;
 
+pub use auth::{Access, AuthConfig, RULES, access_rule};
 pub use docs::ApiDoc;
 pub use error::{ApiError, ErrorBody, ErrorCode, GrpcCode};
 pub use server::ServerLimits;
@@ -47,6 +50,8 @@ pub struct AppState {
     /// Renders `GET /metrics` (see [`metrics::install_recorder`]); `None`: the server records no
     /// metrics and `/metrics` is 404.
     pub metrics: Option<metrics::PrometheusHandle>,
+    /// Whether calls need API keys.
+    pub auth: AuthConfig,
 }
 
 impl FromRef<AppState> for Platform {
@@ -108,6 +113,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/models/{name}/events", get(monitoring::events))
         .route("/models/{name}/rollback", post(monitoring::rollback))
+        .route("/keys", post(keys::create_key).get(keys::list_keys))
+        .route("/keys/{id}", axum::routing::delete(keys::revoke_key))
         .route("/openapi.json", get(docs::openapi_json));
     let infer_limit = DefaultBodyLimit::max(MAX_INFER_BYTES);
     let inference = Router::new()
@@ -143,6 +150,11 @@ pub fn router(state: AppState) -> Router {
         .nest("/v2", inference)
         .route("/docs", get(docs::page))
         .route("/metrics", get(metrics::scrape))
+        // After every route, so that it guards them all (and sees their templates).
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))

@@ -10,6 +10,9 @@ pub enum ServiceError {
     /// The named thing does not exist; the first field says what kind of thing it is.
     #[error("{1}")]
     NotFound(Resource, String),
+    /// The caller's API key is missing, unknown, revoked or expired.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// The request clashes with the current state (a name taken, an alias in the way).
     #[error("{0}")]
     Conflict(String),

@@ -9,6 +9,7 @@ mod datasets;
 mod demo;
 mod error;
 mod jobs;
+mod keys;
 mod monitor;
 mod registry;
 mod retrain;
@@ -21,12 +22,13 @@ pub use aiaas_monitor::{
     QualityReport, RetrainReport, Scores,
 };
 pub use aiaas_store::{
-    DatasetRecord, EpochRow, JobEvent, JobRecord, Labelled, ModelEvent, ModelRecord, ModelSummary,
-    Store, StoreConfig, StoreError, VersionRecord, Window,
+    DatasetRecord, EpochRow, JobEvent, JobRecord, KeyRecord, Labelled, ModelEvent, ModelRecord,
+    ModelSummary, Store, StoreConfig, StoreError, VersionRecord, Window,
 };
 pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
+pub use keys::{ADMIN_KEY_FILE, CreatedKey, KEY_PREFIX, MAX_KEY_MODELS, MAX_RATE_LIMIT};
 pub use monitor::{FeedbackOutcome, MAX_FEEDBACK, WindowSpec};
 pub use update_loop::PolicyState;
 
@@ -67,6 +69,8 @@ struct Inner {
     /// Set once shutdown starts: running jobs checkpoint and stop, streams end.
     stopping: AtomicBool,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// The API keys, by the hash of their secret.
+    keys: keys::KeyRing,
 }
 
 impl Platform {
@@ -78,6 +82,7 @@ impl Platform {
         if !requeued.is_empty() {
             tracing::info!(jobs = ?requeued, "resuming jobs interrupted by the last shutdown");
         }
+        let keys = keys::KeyRing::load(&store).await?;
         let platform = Platform {
             inner: Arc::new(Inner {
                 store,
@@ -92,6 +97,7 @@ impl Platform {
                 blob_gate: RwLock::new(()),
                 stopping: AtomicBool::new(false),
                 workers: Mutex::new(Vec::new()),
+                keys,
             }),
         };
         // Before any worker or upload: nothing is being stored, so an unnamed blob is an orphan.

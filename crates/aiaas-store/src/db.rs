@@ -53,6 +53,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "monitoring",
         include_str!("../migrations/sqlite/0003_monitoring.sql"),
     ),
+    (
+        4,
+        "keys",
+        include_str!("../migrations/sqlite/0004_keys.sql"),
+    ),
 ];
 
 /// A [`MigrationSource`] over migrations embedded with `include_str!` (sqlx's `migrate!` macro

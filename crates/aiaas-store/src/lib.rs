@@ -20,6 +20,7 @@ mod datasets;
 mod db;
 mod error;
 mod jobs;
+mod keys;
 mod monitoring;
 mod predictions;
 mod registry;
@@ -29,6 +30,7 @@ pub use config::{StoreConfig, redact_url};
 pub use datasets::{DatasetRecord, NewDataset};
 pub use error::{Result, StoreError};
 pub use jobs::{EpochRow, JobEvent, JobRecord, JobResult, MAX_INTERRUPTIONS};
+pub use keys::{KeyRecord, NewKey};
 pub use monitoring::{ModelEvent, PolicyRecord};
 pub use predictions::{Labelled, Window};
 pub use registry::{

@@ -2,15 +2,17 @@
 //! schema are. Plain data with serde, no I/O and no behaviour beyond defaults and small queries,
 //! so that the manifest, the CLI and (later) the API describe the same things the same way.
 
+mod access;
 mod ids;
 mod jobs;
 mod optimize;
 mod prediction;
 mod serving;
 
+pub use access::{KeySpec, Role};
 pub use ids::{
-    AliasName, DatasetName, JobId, JobState, MAX_NAME_LEN, ModelName, NameError, Resource, Version,
-    parse_version,
+    AliasName, DatasetName, JobId, JobState, KeyId, KeyName, MAX_NAME_LEN, ModelName, NameError,
+    Resource, Version, parse_version,
 };
 pub use jobs::{JobSpec, OptimizeJob, RetrainJob, TrainJob};
 pub use optimize::{

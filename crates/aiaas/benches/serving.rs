@@ -12,7 +12,9 @@
 //! Those runs keep the prediction log off; then the mnist mlp at concurrency 64 is measured on a
 //! second server with the log on at 100% sampling, alternating with the first (two rounds,
 //! medians), against the target of at least 90% of the throughput without the log, with the
-//! rows the log wrote and the requests it dropped.
+//! rows the log wrote and the requests it dropped. Last, the cost of API keys: the same load on
+//! the first server (every request with its key) and on one started with `--no-auth`,
+//! alternating, against the target of at least 97%.
 //!
 //! Run: `cargo bench -p aiaas --bench serving` (AIAAS_BENCH_SECONDS sets each run's length).
 
@@ -40,10 +42,15 @@ fn main() {
 
     let server = ServerProcess::start(&w.join("data"), &["--prediction-sample", "0"]);
     let logging = ServerProcess::start(&w.join("data-logged"), &["--prediction-sample", "1"]);
+    let open = ServerProcess::start(
+        &w.join("data-open"),
+        &["--prediction-sample", "0", "--no-auth"],
+    );
     for (s, model) in [
         (&server, "mnist"),
         (&server, "ceiling"),
         (&logging, "mnist"),
+        (&open, "mnist"),
     ] {
         let (status, text) = s.request(
             "POST",
@@ -58,6 +65,11 @@ fn main() {
     );
     throughput(w, &server, seconds);
     log_cost(w, &server, &logging, seconds);
+    let (keys, open) = paired_rates(w, &server, &open, seconds);
+    println!(
+        "API keys: mnist at concurrency 64, {keys:.0} requests/s with keys against {open:.0} with --no-auth ({:.1}%; target >= 97%)",
+        100.0 * keys / open
+    );
 }
 
 /// Trains the MNIST mlp into `w/mnist` and writes the ceiling model beside it, in `w/ceiling`;
@@ -84,7 +96,6 @@ fn prepare(w: &Path) -> serde_json::Value {
 /// The table: the mnist mlp and the ceiling at each concurrency, then mnist against the ceiling
 /// and the targets at concurrency 64.
 fn throughput(w: &Path, server: &ServerProcess, seconds: f64) {
-    let url = format!("http://{}", server.addr);
     println!(
         "{:<8} {:>11} {:>12} {:>9} {:>9} {:>10}",
         "model", "concurrency", "requests/s", "p50 ms", "p99 ms", "mean batch"
@@ -93,7 +104,7 @@ fn throughput(w: &Path, server: &ServerProcess, seconds: f64) {
     for (m, model) in ["mnist", "ceiling"].iter().enumerate() {
         for c in CONCURRENCY {
             let before = batch_totals(server, model);
-            let r = bench(w, &url, model, c, seconds);
+            let r = bench(w, server, model, c, seconds);
             let after = batch_totals(server, model);
             let rate = r["requests_per_second"].as_f64().unwrap();
             let batches = after.1 - before.1;
@@ -126,25 +137,29 @@ fn throughput(w: &Path, server: &ServerProcess, seconds: f64) {
     );
 }
 
-/// The prediction log's cost: the same load with the log off (`server`) and at 100%
-/// (`logging`), alternating, with what the log wrote and dropped.
-fn log_cost(w: &Path, server: &ServerProcess, logging: &ServerProcess, seconds: f64) {
-    let url = format!("http://{}", server.addr);
-    let logged_url = format!("http://{}", logging.addr);
-    let rate = |url: &str| -> f64 {
-        let r = bench(w, url, "mnist", 64, seconds);
+/// Requests per second of `a` and of `b` on mnist at concurrency 64, alternating (two rounds
+/// each, medians), so that both see the same machine.
+fn paired_rates(w: &Path, a: &ServerProcess, b: &ServerProcess, seconds: f64) -> (f64, f64) {
+    let rate = |server: &ServerProcess| -> f64 {
+        let r = bench(w, server, "mnist", 64, seconds);
         r["requests_per_second"].as_f64().unwrap()
     };
-    let (mut off, mut on) = (Vec::new(), Vec::new());
+    let (mut on_a, mut on_b) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        off.push(rate(&url));
-        on.push(rate(&logged_url));
+        on_a.push(rate(a));
+        on_b.push(rate(b));
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         (v[0] + v[v.len() - 1]) / 2.0
     };
-    let (off, on) = (median(&mut off), median(&mut on));
+    (median(&mut on_a), median(&mut on_b))
+}
+
+/// The prediction log's cost: the same load with the log off (`server`) and at 100%
+/// (`logging`), alternating, with what the log wrote and dropped.
+fn log_cost(w: &Path, server: &ServerProcess, logging: &ServerProcess, seconds: f64) {
+    let (off, on) = paired_rates(w, server, logging, seconds);
     let (_, text) = logging.request("GET", "/metrics", b"");
     let counter = |name: &str| -> f64 {
         text.lines()
@@ -160,14 +175,23 @@ fn log_cost(w: &Path, server: &ServerProcess, logging: &ServerProcess, seconds: 
     );
 }
 
-/// One `aiaas bench --json` run against `model` on the server at `url`; its report.
-fn bench(w: &Path, url: &str, model: &str, concurrency: usize, seconds: f64) -> serde_json::Value {
+/// One `aiaas bench --json` run against `model` on `server`, with its key; its report.
+fn bench(
+    w: &Path,
+    server: &ServerProcess,
+    model: &str,
+    concurrency: usize,
+    seconds: f64,
+) -> serde_json::Value {
+    let url = format!("http://{}", server.addr);
     let out = aiaas(
         w,
         &[
             "bench",
+            "--api-key",
+            &server.key,
             "--server",
-            url,
+            &url,
             "--model",
             model,
             "--concurrency",

@@ -26,7 +26,7 @@ fn main() {
         let server = ServerProcess::start(dir.path(), &[]);
         loop {
             if let Ok((200, _)) =
-                std::panic::catch_unwind(|| request(&server.addr, "GET", "/api/v1/health", b""))
+                std::panic::catch_unwind(|| request(&server.addr, "", "GET", "/api/v1/health", b""))
             {
                 break;
             }

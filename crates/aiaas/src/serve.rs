@@ -60,15 +60,31 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let platform = Platform::start(store, config).await?;
+    let auth = aiaas_api::AuthConfig {
+        enabled: !args.no_auth,
+        public_metrics: args.public_metrics,
+    };
+    if auth.enabled {
+        if let Some((secret, path)) = platform.ensure_admin_key(&args.data_dir).await? {
+            eprintln!(
+                "created the first admin API key; it is shown only here and kept in {} \
+                 (readable by you alone):\n  {secret}",
+                path.display()
+            );
+        }
+    } else {
+        tracing::warn!("--no-auth: every call is allowed without an API key");
+    }
     let base = format!("http://{}", listener.local_addr()?);
     println!("aiaas listening on {base}");
 
     if args.demo {
         let platform = platform.clone();
+        let key_file = args.data_dir.join(aiaas_service::ADMIN_KEY_FILE);
         let base = base.clone();
         tokio::spawn(async move {
             match platform.demo().await {
-                Ok(models) => print_demo(&base, &models),
+                Ok(models) => print_demo(&base, &models, &key_file),
                 Err(e) => tracing::error!(error = %e, "the demo setup failed"),
             }
         });
@@ -96,6 +112,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         pool,
         ready,
         metrics: Some(metrics),
+        auth,
     };
     let stopping = platform.clone();
     let limits = aiaas_api::ServerLimits {
@@ -118,11 +135,21 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_demo(base: &str, models: &[aiaas_service::DemoModel]) {
+fn print_demo(base: &str, models: &[aiaas_service::DemoModel], key_file: &std::path::Path) {
     println!("demo ready:");
     for m in models {
         println!("  model {} version {} (alias champion)", m.name, m.version);
         println!("    {base}/api/v1/models/{}", m.name);
+    }
+    println!(
+        "  calls need an API key:  export AIAAS_API_KEY=$(cat {})",
+        key_file.display()
+    );
+    if let Some(m) = models.first() {
+        println!(
+            "  try:  curl -H \"Authorization: Bearer $AIAAS_API_KEY\" {base}/v2/models/{}",
+            m.name
+        );
     }
     println!("  API reference: {base}/docs");
     println!("  datasets:      {base}/api/v1/datasets");

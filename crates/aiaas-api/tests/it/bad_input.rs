@@ -245,6 +245,8 @@ async fn the_openapi_document_and_docs_page_are_served() {
         ("/api/v1/models/{name}/policy", &["put", "get", "delete"]),
         ("/api/v1/models/{name}/events", &["get"]),
         ("/api/v1/models/{name}/rollback", &["post"]),
+        ("/api/v1/keys", &["post", "get"]),
+        ("/api/v1/keys/{id}", &["delete"]),
     ];
     assert_eq!(doc["paths"].as_object().unwrap().len(), routes.len());
     for (path, methods) in routes {
@@ -317,7 +319,9 @@ async fn uploads_beyond_the_limit_are_refused_with_429_not_buffered() {
     let addr = server.base.trim_start_matches("http://").to_string();
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
-        "POST /api/v1/datasets?name=slow HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\nx,target\n"
+        "POST /api/v1/datasets?name=slow HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\
+         Authorization: Bearer {}\r\n\r\nx,target\n",
+        server.admin_key
     );
     slow.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -1,6 +1,7 @@
 //! The management API end to end: an in-process server on 127.0.0.1:0 over a temporary data
 //! directory, called over real HTTP.
 
+mod auth;
 mod bad_input;
 mod concurrency;
 mod crafted;
@@ -28,7 +29,10 @@ pub const IRIS: &[u8] = include_bytes!("../../../../datasets/iris.csv");
 pub struct TestServer {
     pub base: String,
     pub platform: Platform,
+    /// A client that sends the admin key with every request.
     pub http: Client,
+    /// The admin key the server created at its first start.
+    pub admin_key: String,
     /// What `/v2/health/ready` reports; tests may clear it.
     pub ready: Arc<AtomicBool>,
     stop: Option<oneshot::Sender<()>>,
@@ -71,6 +75,15 @@ impl TestServer {
         let platform = Platform::start(store, config)
             .await
             .expect("platform starts");
+        // Written on the first start of `dir`; read back on a restart.
+        platform
+            .ensure_admin_key(dir)
+            .await
+            .expect("the admin key is written");
+        let admin_key = std::fs::read_to_string(dir.join(aiaas_service::ADMIN_KEY_FILE))
+            .expect("the admin key file")
+            .trim()
+            .to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -80,6 +93,7 @@ impl TestServer {
             pool: aiaas_api::model_pool(&platform, Default::default()),
             ready: ready.clone(),
             metrics: Some(metrics_handle()),
+            auth: aiaas_api::AuthConfig::default(),
         };
         let task = tokio::spawn(async move {
             aiaas_api::serve(listener, state, limits, async {
@@ -91,7 +105,8 @@ impl TestServer {
         TestServer {
             base,
             platform,
-            http: Client::new(),
+            http: client_with_key(&admin_key),
+            admin_key,
             ready,
             stop: Some(stop),
             task: Some(task),
@@ -157,6 +172,16 @@ impl TestServer {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap();
     }
+}
+
+/// A client that sends `key` with every request.
+pub fn client_with_key(key: &str) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    Client::builder().default_headers(headers).build().unwrap()
 }
 
 /// The process's one Prometheus recorder, installed by the first server a test starts and

@@ -2,8 +2,8 @@
 //! `train` and `optimize` into the library crates' request types.
 
 use aiaas_types::{
-    Activation, AliasName, DatasetName, JobId, JobState, LossKind, ModelKind, ModelName,
-    OptimizerKind, PruneScope, QuantScheme, Task, Version,
+    Activation, AliasName, DatasetName, JobId, JobState, KeyId, KeyName, LossKind, ModelKind,
+    ModelName, OptimizerKind, PruneScope, QuantScheme, Role, Task, Version,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -20,6 +20,10 @@ pub struct Cli {
     /// Compute threads (default: all cores).
     #[arg(long, global = true, env = "AIAAS_THREADS", value_parser = clap::value_parser!(usize))]
     pub threads: Option<usize>,
+    /// API key for the server (`Authorization: Bearer`); the first admin key is in the
+    /// server's <data-dir>/admin.key.
+    #[arg(long, global = true, env = "AIAAS_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -50,6 +54,62 @@ pub enum Command {
     Feedback(FeedbackArgs),
     /// A model's production quality (with the confusion matrix) and input drift on a server.
     Monitor(MonitorArgs),
+    /// API keys of a server (admin only).
+    Keys(KeysArgs),
+}
+
+#[derive(Args)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    pub server: ServerOpts,
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; its secret is printed once and never shown again.
+    Create {
+        /// What the key is for (ci, grafana, ...).
+        #[arg(long)]
+        name: KeyName,
+        /// What it may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Only for a predictor: the models it may use, e.g. iris,digits (default: all).
+        #[arg(long, value_delimiter = ',')]
+        models: Option<Vec<ModelName>>,
+        /// Days until it stops working (default: never).
+        #[arg(long)]
+        expires_in_days: Option<f64>,
+        /// Requests per second it may make (default: the server's --rate-limit).
+        #[arg(long)]
+        rate_limit: Option<f64>,
+    },
+    /// List the keys (never their secrets).
+    List,
+    /// Revoke a key: it is refused from the next call on.
+    Revoke { id: KeyId },
+}
+
+/// `--role`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Operator,
+    Predictor,
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Operator => Role::Operator,
+            RoleArg::Predictor => Role::Predictor,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -240,6 +300,12 @@ pub struct ServeArgs {
     /// Seconds a request body may send nothing before it is cut off.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), env = "AIAAS_BODY_TIMEOUT_S")]
     pub body_timeout_s: u64,
+    /// Serve without API keys: every call is allowed. Only behind a gateway that authenticates.
+    #[arg(long, env = "AIAAS_NO_AUTH")]
+    pub no_auth: bool,
+    /// Let anyone scrape /metrics without a key.
+    #[arg(long, env = "AIAAS_PUBLIC_METRICS")]
+    pub public_metrics: bool,
 }
 
 #[derive(Args)]

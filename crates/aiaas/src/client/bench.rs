@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub fn run(args: BenchArgs, key: Option<&str>) -> anyhow::Result<()> {
     anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
     anyhow::ensure!(
         args.seconds.is_finite() && args.seconds > 0.0,
@@ -24,7 +24,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let report = runtime.block_on(load(&base, &args))?;
+    let report = runtime.block_on(load(&base, key, &args))?;
     if args.json {
         println!("{report}");
     } else {
@@ -43,8 +43,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load(base: &str, args: &BenchArgs) -> anyhow::Result<Value> {
+async fn load(base: &str, key: Option<&str>, args: &BenchArgs) -> anyhow::Result<Value> {
     let http = reqwest::Client::builder()
+        .default_headers(super::key_header(key)?)
         .pool_max_idle_per_host(args.concurrency)
         .build()
         .context("building the HTTP client")?;

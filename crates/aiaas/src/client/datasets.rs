@@ -9,8 +9,8 @@ use anyhow::Context;
 use serde_json::Value;
 use std::path::Path;
 
-pub fn run(args: DatasetsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server)?;
+pub fn run(args: DatasetsArgs, key: Option<&str>) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, key)?;
     let json = args.server.json;
     block_on(async {
         match args.command {

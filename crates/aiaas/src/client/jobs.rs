@@ -21,8 +21,8 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// half of waiting, enough for a server restart).
 const MAX_RECONNECTS: u32 = 20;
 
-pub fn run(args: JobsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server)?;
+pub fn run(args: JobsArgs, key: Option<&str>) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, key)?;
     let json = args.server.json;
     block_on(async {
         match args.command {

@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod datasets;
 pub mod jobs;
+pub mod keys;
 pub mod models;
 pub mod monitor;
 pub mod optimize;
@@ -79,10 +80,24 @@ pub struct Client {
     http: reqwest::Client,
 }
 
+/// The `Authorization: Bearer` header that carries `key` (none without a key), marked
+/// sensitive so that it never shows in debug output.
+pub fn key_header(key: Option<&str>) -> anyhow::Result<reqwest::header::HeaderMap> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| anyhow::anyhow!("--api-key holds characters a header cannot carry"))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(headers)
+}
+
 impl Client {
     /// A client for the server at `server`: `http://host:port`, optionally with a path prefix;
     /// a bare `host:port` means `http://host:port`, and an empty one (`AIAAS_URL=`) the default.
-    pub fn new(server: &str) -> anyhow::Result<Client> {
+    /// Every request carries `key` (`--api-key`) when there is one.
+    pub fn new(server: &str, key: Option<&str>) -> anyhow::Result<Client> {
         let given = match server.trim() {
             "" => crate::cli::DEFAULT_SERVER,
             given => given,
@@ -98,6 +113,7 @@ impl Client {
             anyhow::bail!("--server {server:?} must be an http:// URL with a host");
         }
         let http = reqwest::Client::builder()
+            .default_headers(key_header(key)?)
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("aiaas/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -278,12 +294,15 @@ mod tests {
 
     #[test]
     fn a_server_url_is_checked_and_trimmed() {
-        let client = Client::new("http://127.0.0.1:8080/").unwrap();
+        let client = Client::new("http://127.0.0.1:8080/", None).unwrap();
         assert_eq!(client.url("/health"), "http://127.0.0.1:8080/api/v1/health");
-        let bare = Client::new("localhost:9000").unwrap();
+        let bare = Client::new("localhost:9000", None).unwrap();
         assert_eq!(bare.base(), "http://localhost:9000");
-        assert_eq!(Client::new(" ").unwrap().base(), crate::cli::DEFAULT_SERVER);
-        assert!(Client::new("ftp://host").is_err());
-        assert!(Client::new("http://").is_err());
+        assert_eq!(
+            Client::new(" ", None).unwrap().base(),
+            crate::cli::DEFAULT_SERVER
+        );
+        assert!(Client::new("ftp://host", None).is_err());
+        assert!(Client::new("http://", None).is_err());
     }
 }

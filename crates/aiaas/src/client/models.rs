@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 /// Largest `manifest.json` read from an archive to learn the model name.
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
-pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server)?;
+pub fn run(args: ModelsArgs, key: Option<&str>) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, key)?;
     let json = args.server.json;
     block_on(async {
         match args.command {

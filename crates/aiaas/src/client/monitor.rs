@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 /// Labels sent per request.
 const CHUNK: usize = 10_000;
 
-pub fn feedback(args: FeedbackArgs) -> anyhow::Result<()> {
+pub fn feedback(args: FeedbackArgs, key: Option<&str>) -> anyhow::Result<()> {
     let path = &args.file;
     let mut reader =
         csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
@@ -38,7 +38,7 @@ pub fn feedback(args: FeedbackArgs) -> anyhow::Result<()> {
     if items.is_empty() {
         anyhow::bail!("{} has no labels", path.display());
     }
-    let client = Client::new(&args.server.server)?;
+    let client = Client::new(&args.server.server, key)?;
     let (mut matched, mut unknown, mut listed) = (0u64, 0u64, Vec::new());
     block_on(async {
         for chunk in items.chunks(CHUNK) {
@@ -69,8 +69,8 @@ pub fn feedback(args: FeedbackArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(args: MonitorArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server)?;
+pub fn run(args: MonitorArgs, key: Option<&str>) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, key)?;
     let mut query = Vec::new();
     if let Some(v) = args.version {
         query.push(format!("version={v}"));

@@ -9,7 +9,12 @@ use crate::output::optimize::{print_report, report_json};
 use aiaas_types::{JobSpec, ModelName, OptimizeJob, OptimizeReport, Recipe};
 use anyhow::Context;
 
-pub fn run(server: &str, common: &OptimizeCommon, recipe: Recipe) -> anyhow::Result<()> {
+pub fn run(
+    server: &str,
+    key: Option<&str>,
+    common: &OptimizeCommon,
+    recipe: Recipe,
+) -> anyhow::Result<()> {
     for (flag, given) in [
         ("--data", common.data.is_some()),
         ("--out", common.out.is_some()),
@@ -33,7 +38,7 @@ pub fn run(server: &str, common: &OptimizeCommon, recipe: Recipe) -> anyhow::Res
         recipe,
         max_drop: common.max_drop,
     });
-    let client = Client::new(server)?;
+    let client = Client::new(server, key)?;
     block_on(async {
         let id = jobs::submit(&client, &spec).await?;
         let (job, report) = jobs::follow_with_report(&client, &id).await?;

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 const ROWS_PER_REQUEST: usize = 256;
 
 /// Writes the predictions as CSV where `--out` says (standard output by default).
-pub fn run(server: &str, args: &PredictArgs) -> anyhow::Result<()> {
-    let client = Client::new(server)?;
+pub fn run(server: &str, key: Option<&str>, args: &PredictArgs) -> anyhow::Result<()> {
+    let client = Client::new(server, key)?;
     let csv = read_csv(&args.data)?;
     let predicted = block_on(async {
         let model = client.get(&format!("/models/{}", args.model)).await?;

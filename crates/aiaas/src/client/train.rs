@@ -11,7 +11,7 @@ use aiaas_types::{DatasetName, JobSpec, TrainJob};
 use anyhow::Context;
 use serde_json::Value;
 
-pub fn run(server: &str, args: &TrainArgs) -> anyhow::Result<()> {
+pub fn run(server: &str, key: Option<&str>, args: &TrainArgs) -> anyhow::Result<()> {
     if args.out.is_some() {
         anyhow::bail!(
             "--out writes a local bundle; a model trained on a server is registered there \
@@ -19,7 +19,7 @@ pub fn run(server: &str, args: &TrainArgs) -> anyhow::Result<()> {
         );
     }
     let options = args.options()?;
-    let client = Client::new(server)?;
+    let client = Client::new(server, key)?;
     block_on(async {
         let dataset = dataset(&client, args).await?;
         let spec = JobSpec::Train(TrainJob {

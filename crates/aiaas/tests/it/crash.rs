@@ -63,8 +63,10 @@ fn a_killed_upload_leaves_nothing_half_written() {
     let mut stream = TcpStream::connect(&server.addr).unwrap();
     write!(
         stream,
-        "POST /api/v1/datasets?name=half HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-        DIGITS.len()
+        "POST /api/v1/datasets?name=half HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        DIGITS.len(),
+        server.key
     )
     .unwrap();
     stream.write_all(&DIGITS[..DIGITS.len() / 2]).unwrap();
@@ -74,9 +76,11 @@ fn a_killed_upload_leaves_nothing_half_written() {
 
     // A whole body, and the server dies while it handles it.
     let server = ServerProcess::start(dir.path(), &[]);
-    let addr = server.addr.clone();
+    let (addr, key) = (server.addr.clone(), server.key.clone());
     let upload = std::thread::spawn(move || {
-        std::panic::catch_unwind(|| request(&addr, "POST", "/api/v1/datasets?name=whole", DIGITS))
+        std::panic::catch_unwind(|| {
+            request(&addr, &key, "POST", "/api/v1/datasets?name=whole", DIGITS)
+        })
     });
     std::thread::sleep(Duration::from_millis(5));
     server.kill();

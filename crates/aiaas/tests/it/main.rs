@@ -23,6 +23,7 @@ pub fn aiaas(dir: &Path, args: &[&str]) -> Output {
         .env("AIAAS_THREADS", "2")
         // A server URL in the caller's environment would send `train` to that server.
         .env_remove("AIAAS_URL")
+        .env_remove("AIAAS_API_KEY")
         .output()
         .expect("the aiaas binary runs")
 }

@@ -1,11 +1,11 @@
 //! The CLI as a client of a real `aiaas serve`: train remotely, list, alias, export from one
 //! server and import into another, with the same weights on both.
 
-use crate::aiaas;
 use crate::server::ServerProcess;
 
-fn ok(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = aiaas(dir, args);
+/// Runs `aiaas` with `server`'s admin key and checks it succeeded; its standard output.
+fn ok(server: &ServerProcess, dir: &std::path::Path, args: &[&str]) -> String {
+    let out = server.aiaas(dir, args);
     assert!(
         out.status.success(),
         "aiaas {args:?}: {}",
@@ -24,6 +24,7 @@ fn train_on_a_server_then_move_the_model_to_another() {
     let w = work.path();
 
     let job: serde_json::Value = serde_json::from_str(&ok(
+        &a,
         w,
         &[
             "train", "--server", &url_a, "--data", "iris", "--epochs", "30", "--lr", "0.02",
@@ -34,22 +35,25 @@ fn train_on_a_server_then_move_the_model_to_another() {
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["result"]["version"], 1, "{job}");
 
-    let listed = ok(w, &["models", "list", "--server", &url_a]);
+    let listed = ok(&a, w, &["models", "list", "--server", &url_a]);
     assert!(listed.contains("iris"), "{listed}");
     ok(
+        &a,
         w,
         &[
             "models", "alias", "iris", "champion", "1", "--server", &url_a,
         ],
     );
     ok(
+        &a,
         w,
         &[
             "models", "export", "iris", "champion", "--out", "iris.tar", "--server", &url_a,
         ],
     );
-    ok(w, &["models", "import", "iris.tar", "--server", &url_b]);
+    ok(&b, w, &["models", "import", "iris.tar", "--server", &url_b]);
     let shown: serde_json::Value = serde_json::from_str(&ok(
+        &b,
         w,
         &["models", "show", "iris", "--server", &url_b, "--json"],
     ))
@@ -74,12 +78,14 @@ fn predict_on_a_server_gives_what_the_bundle_gives_locally() {
     let url = format!("http://{}", server.addr);
     let w = work.path();
     ok(
+        &server,
         w,
         &[
             "train", "--server", &url, "--data", "wine", "--epochs", "30", "--lr", "0.02",
         ],
     );
     ok(
+        &server,
         w,
         &[
             "models", "export", "wine", "1", "--out", "wine.tar", "--server", &url,
@@ -89,8 +95,13 @@ fn predict_on_a_server_gives_what_the_bundle_gives_locally() {
         .unpack(w.join("bundle"))
         .unwrap();
 
-    let local = ok(w, &["predict", "--model", "bundle", "--data", "wine"]);
+    let local = ok(
+        &server,
+        w,
+        &["predict", "--model", "bundle", "--data", "wine"],
+    );
     let remote = ok(
+        &server,
         w,
         &[
             "predict", "--server", &url, "--model", "wine", "--data", "wine",
@@ -121,12 +132,14 @@ fn feedback_for_predicted_rows_then_monitor_shows_quality_and_drift() {
     let url = format!("http://{}", server.addr);
     let w = work.path();
     ok(
+        &server,
         w,
         &[
             "train", "--server", &url, "--data", "wine", "--epochs", "30", "--lr", "0.02",
         ],
     );
     let predicted = ok(
+        &server,
         w,
         &[
             "predict", "--server", &url, "--model", "wine", "--data", "wine",
@@ -154,6 +167,7 @@ fn feedback_for_predicted_rows_then_monitor_shows_quality_and_drift() {
     let mut stored = String::new();
     for _ in 0..100 {
         stored = ok(
+            &server,
             w,
             &["feedback", "wine", "--file", "labels.csv", "--server", &url],
         );
@@ -168,7 +182,7 @@ fn feedback_for_predicted_rows_then_monitor_shows_quality_and_drift() {
         "{stored}"
     );
 
-    let shown = ok(w, &["monitor", "wine", "--server", &url]);
+    let shown = ok(&server, w, &["monitor", "wine", "--server", &url]);
     assert!(
         shown.contains("178 predictions logged, 178 labelled"),
         "{shown}"
@@ -176,8 +190,12 @@ fn feedback_for_predicted_rows_then_monitor_shows_quality_and_drift() {
     assert!(shown.contains("confusion matrix"), "{shown}");
     assert!(shown.contains("drift over 178 predictions"), "{shown}");
     assert!(shown.contains("(predicted class)"), "{shown}");
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(w, &["monitor", "wine", "--server", &url, "--json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &server,
+        w,
+        &["monitor", "wine", "--server", &url, "--json"],
+    ))
+    .unwrap();
     assert_eq!(json["quality"]["labelled"], 178, "{json}");
     assert_eq!(json["drift"]["rows"], 178, "{json}");
 }
@@ -190,10 +208,12 @@ fn bench_loads_a_served_model_and_reports_rate_and_latency() {
     let url = format!("http://{}", server.addr);
     let w = work.path();
     ok(
+        &server,
         w,
         &["train", "--server", &url, "--data", "iris", "--epochs", "5"],
     );
     let out = ok(
+        &server,
         w,
         &[
             "bench",
@@ -232,12 +252,14 @@ fn optimize_on_a_server_registers_the_variant_with_its_report() {
     let url = format!("http://{}", server.addr);
     let w = work.path();
     ok(
+        &server,
         w,
         &[
             "train", "--server", &url, "--data", "digits", "--hidden", "64", "--epochs", "15",
         ],
     );
     let report: serde_json::Value = serde_json::from_str(&ok(
+        &server,
         w,
         &[
             "optimize", "quantize", "--server", &url, "--model", "digits@1", "--json",
@@ -251,6 +273,7 @@ fn optimize_on_a_server_registers_the_variant_with_its_report() {
         "{report}"
     );
     let shown = ok(
+        &server,
         w,
         &[
             "models",
@@ -265,7 +288,7 @@ fn optimize_on_a_server_registers_the_variant_with_its_report() {
     assert!(shown.contains("int8 (int8-per-channel)"), "{shown}");
 
     // A refused variant: the report is printed, the command fails, nothing is registered.
-    let out = aiaas(
+    let out = server.aiaas(
         w,
         &[
             "optimize",
@@ -296,7 +319,7 @@ fn optimize_on_a_server_registers_the_variant_with_its_report() {
     );
 
     // The newest version is the int8 one: pruning it is refused before any job runs.
-    let out = aiaas(
+    let out = server.aiaas(
         w,
         &[
             "optimize",
@@ -326,23 +349,30 @@ fn rollback_swaps_champion_and_previous() {
     let w = work.path();
     for _ in 0..2 {
         ok(
+            &server,
             w,
             &["train", "--server", &url, "--data", "iris", "--epochs", "5"],
         );
     }
-    let out = aiaas(w, &["models", "rollback", "iris", "--server", &url]);
+    let out = server.aiaas(w, &["models", "rollback", "iris", "--server", &url]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no champion and previous"), "{err}");
     ok(
+        &server,
         w,
         &["models", "alias", "iris", "champion", "2", "--server", &url],
     );
     ok(
+        &server,
         w,
         &["models", "alias", "iris", "previous", "1", "--server", &url],
     );
-    let said = ok(w, &["models", "rollback", "iris", "--server", &url]);
+    let said = ok(
+        &server,
+        w,
+        &["models", "rollback", "iris", "--server", &url],
+    );
     assert!(
         said.contains("champion is version 1 again (was 2"),
         "{said}"

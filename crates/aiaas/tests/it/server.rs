@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct ServerProcess {
     pub child: Child,
     pub addr: String,
+    /// The admin key of its data directory (empty with `--no-auth`).
+    pub key: String,
 }
 
 impl ServerProcess {
@@ -35,7 +37,24 @@ impl ServerProcess {
             .strip_prefix("aiaas listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        ServerProcess { child, addr }
+        // Written before the server says it listens.
+        let key = std::fs::read_to_string(data_dir.join("admin.key"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        ServerProcess { child, addr, key }
+    }
+
+    /// Runs `aiaas` in `dir` with `args` and this server's admin key (`--server` says where).
+    pub fn aiaas(&self, dir: &Path, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_aiaas"))
+            .args(args)
+            .current_dir(dir)
+            .env("AIAAS_THREADS", "2")
+            .env_remove("AIAAS_URL")
+            .env("AIAAS_API_KEY", &self.key)
+            .output()
+            .expect("the aiaas binary runs")
     }
 
     /// SIGKILL: no chance to clean up.
@@ -44,8 +63,9 @@ impl ServerProcess {
         self.child.wait().unwrap();
     }
 
+    /// A request with the admin key.
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-        request(&self.addr, method, path, body)
+        request(&self.addr, &self.key, method, path, body)
     }
 
     pub fn json(&self, method: &str, path: &str, body: &[u8]) -> serde_json::Value {
@@ -82,12 +102,18 @@ impl Drop for ServerProcess {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
-pub fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+/// One HTTP/1.1 request with `Connection: close` and `key` (none if empty); returns the status
+/// and the body.
+pub fn request(addr: &str, key: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
+    let auth = if key.is_empty() {
+        String::new()
+    } else {
+        format!("Authorization: Bearer {key}\r\n")
+    };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )

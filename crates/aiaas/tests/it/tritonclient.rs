@@ -53,7 +53,7 @@ fn tritonclient_speaks_to_the_server_and_gets_what_aiaas_predict_gives() {
 
     // The same rows through `aiaas predict` on the exported bundle.
     let url = format!("http://{}", server.addr);
-    let out = aiaas(
+    let out = server.aiaas(
         work,
         &[
             "models", "export", "iris", "1", "--out", "iris.tar", "--server", &url,
@@ -103,6 +103,7 @@ fn tritonclient_speaks_to_the_server_and_gets_what_aiaas_predict_gives() {
         .arg(SCRIPT)
         .arg(&server.addr)
         .arg(work.join("expected.json"))
+        .arg(&server.key)
         .output()
         .unwrap();
     assert!(

@@ -1,0 +1,320 @@
+//! Who may call what. Every route has a rule in [`RULES`]: public, or the roles that may call
+//! it. A call presents its key as `Authorization: Bearer <key>`; without a valid one it is
+//! answered 401, with a key whose role does not allow the call 403. A route without a rule is
+//! refused to everyone (deny by default), so a new route cannot be open by mistake.
+//!
+//! The check runs as a route layer, after routing, so it sees the route's template
+//! ([`MatchedPath`]) and its `{name}` (a predictor key may be limited to some models).
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorCode};
+use crate::inference::V2Error;
+use aiaas_service::KeyRecord;
+use aiaas_types::{ModelName, Role};
+use axum::RequestExt;
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// Whether calls need keys, and whether `/metrics` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Check keys. Off only behind a gateway that authenticates (and for benchmarks).
+    pub enabled: bool,
+    /// Let anyone scrape `/metrics` (a Prometheus without a key).
+    pub public_metrics: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            enabled: true,
+            public_metrics: false,
+        }
+    }
+}
+
+/// What a route needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a key: health checks and the API's description.
+    Public,
+    /// Reading the platform's state: viewer, operator, admin.
+    Read,
+    /// V2 server and model metadata and readiness: every role (a scoped predictor for its
+    /// models only).
+    Metadata,
+    /// Inference and feedback: predictor (scoped), operator, admin.
+    Predict,
+    /// Changing datasets, jobs, the registry and the serving repository: operator, admin.
+    Operate,
+    /// API keys and the audit log: admin.
+    Administer,
+}
+
+impl Access {
+    /// Whether a key of `role` may make a call that needs this.
+    pub fn allows(self, role: Role) -> bool {
+        use Role::{Admin, Operator, Predictor, Viewer};
+        match self {
+            Access::Public | Access::Metadata => true,
+            Access::Read => matches!(role, Admin | Operator | Viewer),
+            Access::Predict => matches!(role, Admin | Operator | Predictor),
+            Access::Operate => matches!(role, Admin | Operator),
+            Access::Administer => role == Admin,
+        }
+    }
+}
+
+/// Every route (method and template) with what it needs. `HEAD` follows `GET`.
+pub const RULES: &[(&str, &str, Access)] = {
+    use Access::{Administer, Metadata, Operate, Predict, Public, Read};
+    &[
+        ("GET", "/api/v1/health", Public),
+        ("GET", "/api/v1/openapi.json", Public),
+        ("GET", "/docs", Public),
+        ("GET", "/v2/health/live", Public),
+        ("GET", "/v2/health/ready", Public),
+        ("GET", "/metrics", Read),
+        ("POST", "/api/v1/datasets", Operate),
+        ("GET", "/api/v1/datasets", Read),
+        ("GET", "/api/v1/datasets/{name}", Read),
+        ("DELETE", "/api/v1/datasets/{name}", Operate),
+        ("POST", "/api/v1/jobs", Operate),
+        ("GET", "/api/v1/jobs", Read),
+        ("GET", "/api/v1/jobs/{id}", Read),
+        ("POST", "/api/v1/jobs/{id}/cancel", Operate),
+        ("GET", "/api/v1/jobs/{id}/events", Read),
+        ("GET", "/api/v1/models", Read),
+        ("GET", "/api/v1/models/{name}", Read),
+        ("POST", "/api/v1/models/{name}/versions", Operate),
+        ("GET", "/api/v1/models/{name}/versions/{version}", Read),
+        (
+            "DELETE",
+            "/api/v1/models/{name}/versions/{version}",
+            Operate,
+        ),
+        // The weights themselves: for those who deploy, not for every reader.
+        (
+            "GET",
+            "/api/v1/models/{name}/versions/{version}/archive",
+            Operate,
+        ),
+        ("GET", "/api/v1/models/{name}/versions/{version}/tags", Read),
+        (
+            "PUT",
+            "/api/v1/models/{name}/versions/{version}/tags/{key}",
+            Operate,
+        ),
+        (
+            "DELETE",
+            "/api/v1/models/{name}/versions/{version}/tags/{key}",
+            Operate,
+        ),
+        ("PUT", "/api/v1/models/{name}/aliases/{alias}", Operate),
+        ("DELETE", "/api/v1/models/{name}/aliases/{alias}", Operate),
+        ("POST", "/api/v1/models/{name}/feedback", Predict),
+        ("GET", "/api/v1/models/{name}/quality", Read),
+        ("GET", "/api/v1/models/{name}/drift", Read),
+        ("PUT", "/api/v1/models/{name}/policy", Operate),
+        ("GET", "/api/v1/models/{name}/policy", Read),
+        ("DELETE", "/api/v1/models/{name}/policy", Operate),
+        ("GET", "/api/v1/models/{name}/events", Read),
+        ("POST", "/api/v1/models/{name}/rollback", Operate),
+        ("POST", "/api/v1/keys", Administer),
+        ("GET", "/api/v1/keys", Administer),
+        ("DELETE", "/api/v1/keys/{id}", Administer),
+        ("GET", "/v2", Metadata),
+        ("GET", "/v2/models/{name}", Metadata),
+        ("GET", "/v2/models/{name}/ready", Metadata),
+        ("POST", "/v2/models/{name}/infer", Predict),
+        ("GET", "/v2/models/{name}/versions/{version}", Metadata),
+        (
+            "GET",
+            "/v2/models/{name}/versions/{version}/ready",
+            Metadata,
+        ),
+        (
+            "POST",
+            "/v2/models/{name}/versions/{version}/infer",
+            Predict,
+        ),
+        ("POST", "/v2/repository/index", Read),
+        ("POST", "/v2/repository/models/{name}/load", Operate),
+        ("POST", "/v2/repository/models/{name}/unload", Operate),
+    ]
+};
+
+/// What `method` on the route `template` needs; `None` for a route without a rule.
+pub fn access_rule(method: &Method, template: &str) -> Option<Access> {
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    RULES
+        .iter()
+        .find(|(m, t, _)| *m == method && *t == template)
+        .map(|&(_, _, access)| access)
+}
+
+/// Refuses calls without a key their route allows; see the module documentation.
+pub async fn authorize(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let v2 = request.uri().path().starts_with("/v2");
+    match check(&state, &mut request).await {
+        Ok(_caller) => next.run(request).await,
+        Err(refused) => {
+            let unauthenticated = refused.code == ErrorCode::Unauthenticated;
+            let mut response = if v2 {
+                V2Error::from(refused).into_response()
+            } else {
+                refused.into_response()
+            };
+            if unauthenticated {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            response
+        }
+    }
+}
+
+/// The key that may make this call (none for public routes, or with auth off).
+async fn check(
+    state: &AppState,
+    request: &mut Request,
+) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let Some(mut needs) = access_rule(request.method(), &template) else {
+        tracing::error!(method = %request.method(), route = template, "a route without an access rule");
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this endpoint has no access rule, so nobody may call it",
+        ));
+    };
+    if template == "/metrics" && state.auth.public_metrics {
+        needs = Access::Public;
+    }
+    if needs == Access::Public || !state.auth.enabled {
+        return Ok(None);
+    }
+    let key = state.platform.authenticate(bearer(request.headers())?)?;
+    if !needs.allows(key.role) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "API key {} ({}) has the role {}, which may not {} {}",
+                key.id,
+                key.name,
+                key.role,
+                request.method(),
+                template
+            ),
+        ));
+    }
+    if let Some(models) = &key.models
+        && let Some(model) = model_of(request).await
+        && !models.iter().any(|m| m.as_str() == model)
+    {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "API key {} ({}) may only use the models {}",
+                key.id,
+                key.name,
+                models
+                    .iter()
+                    .map(ModelName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(Some(key))
+}
+
+/// The key of an `Authorization: Bearer <key>` header.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let missing = || {
+        ApiError::new(
+            ErrorCode::Unauthenticated,
+            "this call needs an API key: send `Authorization: Bearer <key>` (the first admin key \
+             is in the server's <data-dir>/admin.key; the CLI takes --api-key or AIAAS_API_KEY)",
+        )
+    };
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| missing())?;
+    match value.split_once(' ') {
+        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => Ok(key.trim()),
+        _ => Err(missing()),
+    }
+}
+
+/// The model a call names in its path (`{name}`), if any.
+async fn model_of(request: &mut Request) -> Option<String> {
+    let params: RawPathParams = request.extract_parts().await.ok()?;
+    params
+        .iter()
+        .find(|(name, _)| *name == "name")
+        .map(|(_, value)| value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_role_reaches_what_its_description_says() {
+        use Access::*;
+        let allowed = |role| {
+            [Public, Read, Metadata, Predict, Operate, Administer]
+                .into_iter()
+                .filter(|a| a.allows(role))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            allowed(Role::Admin),
+            [Public, Read, Metadata, Predict, Operate, Administer]
+        );
+        assert_eq!(
+            allowed(Role::Operator),
+            [Public, Read, Metadata, Predict, Operate]
+        );
+        assert_eq!(allowed(Role::Predictor), [Public, Metadata, Predict]);
+        assert_eq!(allowed(Role::Viewer), [Public, Read, Metadata]);
+    }
+
+    #[test]
+    fn head_follows_get_and_unknown_routes_have_no_rule() {
+        assert_eq!(
+            access_rule(&Method::HEAD, "/api/v1/models"),
+            Some(Access::Read)
+        );
+        assert_eq!(access_rule(&Method::PATCH, "/api/v1/models"), None);
+        assert_eq!(access_rule(&Method::GET, "/api/v1/secret"), None);
+    }
+
+    #[test]
+    fn a_bearer_key_is_read_from_its_header() {
+        let mut headers = HeaderMap::new();
+        assert!(bearer(&headers).is_err());
+        headers.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert!(bearer(&headers).is_err());
+        headers.insert(header::AUTHORIZATION, "bearer  aiaas_x ".parse().unwrap());
+        assert_eq!(bearer(&headers).unwrap(), "aiaas_x");
+    }
+}

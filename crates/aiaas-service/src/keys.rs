@@ -1,0 +1,258 @@
+//! API keys: creating, listing and revoking them, and checking a presented secret.
+//!
+//! A secret is `aiaas_` and 64 hex digits (256 random bits from the OS); the database keeps only
+//! its SHA-256. This process keeps every key in memory by that hash, so checking a request costs
+//! one hash and one map lookup, and a revocation or an expiry holds from the next request on.
+
+use crate::error::ServiceError;
+use crate::{Platform, now_ms};
+use aiaas_store::{KeyRecord, NewKey, Store, sha256_hex};
+use aiaas_types::{KeyId, KeyName, KeySpec, Role};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+/// How every secret starts, so that a leaked one is easy to recognise (and to scan for).
+pub const KEY_PREFIX: &str = "aiaas_";
+/// The file in the data directory that holds the first admin key.
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+/// Most models one key may be scoped to.
+pub const MAX_KEY_MODELS: usize = 1000;
+/// Highest per-key rate a key may ask for, in requests per second.
+pub const MAX_RATE_LIMIT: f64 = 1e7;
+
+/// A key just created: its record, and its secret, which is never shown again.
+#[derive(Debug)]
+pub struct CreatedKey {
+    pub record: KeyRecord,
+    pub secret: String,
+}
+
+/// The keys of this platform by the hash of their secret.
+#[derive(Default)]
+pub(crate) struct KeyRing {
+    by_hash: RwLock<HashMap<String, Arc<KeyRecord>>>,
+}
+
+impl KeyRing {
+    pub(crate) async fn load(store: &Store) -> Result<KeyRing, ServiceError> {
+        let keys = store.keys().await?;
+        let by_hash = keys
+            .into_iter()
+            .map(|(record, hash)| (hash, Arc::new(record)))
+            .collect();
+        Ok(KeyRing {
+            by_hash: RwLock::new(by_hash),
+        })
+    }
+}
+
+/// `bytes` random bytes from the operating system, as hex.
+fn random_hex(bytes: usize) -> Result<String, ServiceError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf)
+        .map_err(|e| ServiceError::Internal(format!("no randomness from the OS: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
+fn check_spec(spec: &KeySpec, now: i64) -> Result<(), ServiceError> {
+    let invalid = |m: String| Err(ServiceError::Invalid(m));
+    if let Some(models) = &spec.models {
+        if spec.role != Role::Predictor {
+            return invalid(format!(
+                "only a predictor key can be limited to models; a {} key reaches every model",
+                spec.role
+            ));
+        }
+        if models.is_empty() || models.len() > MAX_KEY_MODELS {
+            return invalid(format!(
+                "models must list 1 to {MAX_KEY_MODELS} models (leave it out for every model)"
+            ));
+        }
+    }
+    if let Some(at) = spec.expires_at_ms
+        && at <= now
+    {
+        return invalid(format!(
+            "expires_at_ms {at} is not in the future (now is {now})"
+        ));
+    }
+    if let Some(rate) = spec.rate_limit
+        && !(rate > 0.0 && rate <= MAX_RATE_LIMIT)
+    {
+        return invalid(format!(
+            "rate_limit {rate} must be above 0 and at most {MAX_RATE_LIMIT} requests per second"
+        ));
+    }
+    Ok(())
+}
+
+impl Platform {
+    /// Creates a key as `spec` asks; the answer holds the secret, which is stored only hashed.
+    pub async fn create_key(&self, spec: KeySpec) -> Result<CreatedKey, ServiceError> {
+        let now = now_ms();
+        check_spec(&spec, now)?;
+        let secret = format!("{KEY_PREFIX}{}", random_hex(32)?);
+        let record = KeyRecord {
+            id: KeyId::new(random_hex(8)?).map_err(|e| ServiceError::Internal(e.to_string()))?,
+            name: spec.name,
+            role: spec.role,
+            models: spec.models,
+            created_at_ms: now,
+            expires_at_ms: spec.expires_at_ms,
+            rate_limit: spec.rate_limit,
+        };
+        let hash = sha256_hex(secret.as_bytes());
+        self.store()
+            .insert_key(NewKey {
+                record: &record,
+                secret_sha256: &hash,
+            })
+            .await?;
+        self.keys()
+            .write()
+            .expect("key ring lock")
+            .insert(hash, Arc::new(record.clone()));
+        tracing::info!(id = %record.id, name = %record.name, role = %record.role, "API key created");
+        Ok(CreatedKey { record, secret })
+    }
+
+    /// Every key, oldest first (without secrets or their hashes).
+    pub async fn list_keys(&self) -> Result<Vec<KeyRecord>, ServiceError> {
+        let keys = self.store().keys().await?;
+        Ok(keys.into_iter().map(|(record, _)| record).collect())
+    }
+
+    /// Revokes a key: from the next request on, it is refused.
+    pub async fn revoke_key(&self, id: &KeyId) -> Result<(), ServiceError> {
+        self.store().delete_key(id).await?;
+        self.keys()
+            .write()
+            .expect("key ring lock")
+            .retain(|_, record| record.id != *id);
+        tracing::info!(%id, "API key revoked");
+        Ok(())
+    }
+
+    /// The key whose secret is `secret`; `Unauthenticated` when there is none or it expired.
+    pub fn authenticate(&self, secret: &str) -> Result<Arc<KeyRecord>, ServiceError> {
+        let unknown = || {
+            ServiceError::Unauthenticated(
+                "this API key is not valid (revoked, or never issued); ask an admin for one".into(),
+            )
+        };
+        if !secret.starts_with(KEY_PREFIX) {
+            return Err(unknown());
+        }
+        let hash = sha256_hex(secret.as_bytes());
+        let key = self
+            .keys()
+            .read()
+            .expect("key ring lock")
+            .get(&hash)
+            .cloned()
+            .ok_or_else(unknown)?;
+        match key.expires_at_ms {
+            Some(at) if at <= now_ms() => Err(ServiceError::Unauthenticated(format!(
+                "API key {} ({}) expired at {at} ms; ask an admin for a new one",
+                key.id, key.name
+            ))),
+            _ => Ok(key),
+        }
+    }
+
+    /// On the first start of a data directory (no keys yet), creates an admin key and writes
+    /// its secret to `<dir>/admin.key`, readable by its owner only. Returns the secret and the
+    /// file when it did; `None` when keys already exist.
+    pub async fn ensure_admin_key(
+        &self,
+        dir: &Path,
+    ) -> Result<Option<(String, PathBuf)>, ServiceError> {
+        if !self.keys().read().expect("key ring lock").is_empty() {
+            return Ok(None);
+        }
+        let created = self
+            .create_key(KeySpec {
+                name: KeyName::new("admin").expect("a valid name"),
+                role: Role::Admin,
+                models: None,
+                expires_at_ms: None,
+                rate_limit: None,
+            })
+            .await?;
+        let path = dir.join(ADMIN_KEY_FILE);
+        if let Err(e) = write_private(&path, &created.secret) {
+            // Without the file nobody could use the key: take it back, so the next start tries
+            // again.
+            self.revoke_key(&created.record.id).await?;
+            return Err(ServiceError::Internal(format!(
+                "cannot write the admin key to {}: {e}",
+                path.display()
+            )));
+        }
+        Ok(Some((created.secret, path)))
+    }
+
+    fn keys(&self) -> &RwLock<HashMap<String, Arc<KeyRecord>>> {
+        &self.inner.keys.by_hash
+    }
+}
+
+/// Writes `secret` to `path` whole or not at all (a temporary file renamed over it), readable
+/// and writable by the owner only.
+fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
+    let temp = path.with_extension("key.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temp)?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(role: Role) -> KeySpec {
+        KeySpec {
+            name: KeyName::new("k").unwrap(),
+            role,
+            models: None,
+            expires_at_ms: None,
+            rate_limit: None,
+        }
+    }
+
+    #[test]
+    fn a_spec_is_checked_before_a_key_is_made() {
+        let now = 1_000;
+        assert!(check_spec(&spec(Role::Viewer), now).is_ok());
+        let scoped = |role, n: usize| KeySpec {
+            models: Some(
+                (0..n)
+                    .map(|i| aiaas_types::ModelName::new(format!("m{i}")).unwrap())
+                    .collect(),
+            ),
+            ..spec(role)
+        };
+        assert!(check_spec(&scoped(Role::Predictor, 2), now).is_ok());
+        assert!(check_spec(&scoped(Role::Operator, 2), now).is_err());
+        assert!(check_spec(&scoped(Role::Predictor, 0), now).is_err());
+        let expired = KeySpec {
+            expires_at_ms: Some(now),
+            ..spec(Role::Admin)
+        };
+        assert!(check_spec(&expired, now).is_err());
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let limited = KeySpec {
+                rate_limit: Some(rate),
+                ..spec(Role::Admin)
+            };
+            assert!(check_spec(&limited, now).is_err(), "{rate}");
+        }
+    }
+}

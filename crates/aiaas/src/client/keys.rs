@@ -1,0 +1,92 @@
+//! `aiaas keys create | list | revoke`: a server's API keys.
+
+use super::show::{self, at, text, time};
+use super::{Client, block_on};
+use crate::cli::{KeysArgs, KeysCommand};
+use crate::output::table::table;
+use aiaas_types::{KeySpec, Role};
+use serde_json::Value;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn run(args: KeysArgs, key: Option<&str>) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, key)?;
+    let json = args.server.json;
+    block_on(async {
+        match args.command {
+            KeysCommand::Create {
+                name,
+                role,
+                models,
+                expires_in_days,
+                rate_limit,
+            } => {
+                let spec = KeySpec {
+                    name,
+                    role: Role::from(role),
+                    models,
+                    expires_at_ms: expires_in_days.map(expiry_ms).transpose()?,
+                    rate_limit,
+                };
+                let created = client.post_json("/keys", &spec).await?;
+                show::print(&created, json, |k| {
+                    println!(
+                        "key {} ({}, {}) created; its secret is shown only now:\n{}",
+                        text(at(k, "/id")),
+                        text(at(k, "/name")),
+                        text(at(k, "/role")),
+                        text(at(k, "/key"))
+                    )
+                });
+                Ok(())
+            }
+            KeysCommand::List => {
+                let keys = client.get("/keys").await?;
+                show::print(&keys, json, |keys| print!("{}", key_table(keys)));
+                Ok(())
+            }
+            KeysCommand::Revoke { id } => {
+                client.delete(&format!("/keys/{id}")).await?;
+                if !json {
+                    println!("key {id} revoked");
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+/// `--expires-in-days` as the time it names, in ms since the Unix epoch.
+fn expiry_ms(days: f64) -> anyhow::Result<i64> {
+    anyhow::ensure!(
+        days.is_finite() && days > 0.0 && days <= 36_500.0,
+        "--expires-in-days must be above 0 and at most 36500"
+    );
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    Ok(now + (days * 86_400_000.0) as i64)
+}
+
+fn key_table(keys: &Value) -> String {
+    let rows: Vec<Vec<String>> = keys
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|k| {
+            vec![
+                text(at(k, "/id")),
+                text(at(k, "/name")),
+                text(at(k, "/role")),
+                at(k, "/models").map_or_else(|| "all".to_string(), |m| text(Some(m))),
+                time(at(k, "/created_at_ms")),
+                time(at(k, "/expires_at_ms")),
+                text(at(k, "/rate_limit")),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "NAME", "ROLE", "MODELS", "CREATED", "EXPIRES", "RATE/S",
+        ],
+        &rows,
+    )
+}
