@@ -381,3 +381,52 @@ fn rollback_swaps_champion_and_previous() {
     assert_eq!(model["aliases"]["champion"], 1, "{model}");
     assert_eq!(model["aliases"]["previous"], 2, "{model}");
 }
+
+#[test]
+fn keys_are_created_listed_used_and_revoked_from_the_cli() {
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[]);
+    let url = format!("http://{}", server.addr);
+    let w = work.path();
+    let created: serde_json::Value = serde_json::from_str(&ok(
+        &server,
+        w,
+        &[
+            "keys", "create", "--name", "reader", "--role", "viewer", "--server", &url, "--json",
+        ],
+    ))
+    .unwrap();
+    let (id, key) = (
+        created["id"].as_str().unwrap(),
+        created["key"].as_str().unwrap(),
+    );
+    let listed = ok(&server, w, &["keys", "list", "--server", &url]);
+    assert!(listed.contains(id) && listed.contains("viewer"), "{listed}");
+    assert!(!listed.contains(key), "{listed}");
+
+    // The viewer reads, and may not change anything.
+    let as_viewer = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", &url, "--api-key", key]);
+        server.aiaas(w, &all)
+    };
+    assert!(as_viewer(&["models", "list"]).status.success());
+    let refused = as_viewer(&["datasets", "upload", "iris"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("403") && stderr.contains("viewer"),
+        "{stderr}"
+    );
+    ok(&server, w, &["keys", "revoke", id, "--server", &url]);
+    let revoked = as_viewer(&["models", "list"]);
+    let stderr = String::from_utf8_lossy(&revoked.stderr);
+    assert!(
+        !revoked.status.success() && stderr.contains("401"),
+        "{stderr}"
+    );
+    // Without any key, the message says where to get one.
+    let out = crate::aiaas(w, &["models", "list", "--server", &url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--api-key"), "{stderr}");
+}
