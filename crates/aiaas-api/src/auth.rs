@@ -6,34 +6,49 @@
 //! The check runs as a route layer, after routing, so it sees the route's template
 //! ([`MatchedPath`]) and its `{name}` (a predictor key may be limited to some models).
 
-use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::inference::V2Error;
+use crate::rate::RateLimits;
+use crate::{AppState, audit, guard};
 use aiaas_service::KeyRecord;
 use aiaas_types::{ModelName, Role};
 use axum::RequestExt;
-use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Whether calls need keys, and whether `/metrics` does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether calls need keys, whether `/metrics` does, and how fast a key may call.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AuthConfig {
     /// Check keys. Off only behind a gateway that authenticates (and for benchmarks).
     pub enabled: bool,
     /// Let anyone scrape `/metrics` (a Prometheus without a key).
     pub public_metrics: bool,
+    /// Requests per second of a key without its own `rate_limit`.
+    pub rate_limit: f64,
 }
+
+/// Requests per second a key may make unless it says otherwise.
+pub const DEFAULT_RATE_LIMIT: f64 = 10_000.0;
 
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             enabled: true,
             public_metrics: false,
+            rate_limit: DEFAULT_RATE_LIMIT,
         }
     }
+}
+
+/// What the gate holds: the handlers' state and the keys' rate buckets.
+#[derive(Clone)]
+pub struct Gate {
+    pub state: AppState,
+    pub rates: Arc<RateLimits>,
 }
 
 /// What a route needs.
@@ -126,6 +141,7 @@ pub const RULES: &[(&str, &str, Access)] = {
         ("POST", "/api/v1/keys", Administer),
         ("GET", "/api/v1/keys", Administer),
         ("DELETE", "/api/v1/keys/{id}", Administer),
+        ("GET", "/api/v1/audit", Administer),
         ("GET", "/v2", Metadata),
         ("GET", "/v2/models/{name}", Metadata),
         ("GET", "/v2/models/{name}/ready", Metadata),
@@ -160,48 +176,98 @@ pub fn access_rule(method: &Method, template: &str) -> Option<Access> {
         .map(|&(_, _, access)| access)
 }
 
-/// Refuses calls without a key their route allows; see the module documentation.
-pub async fn authorize(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let v2 = request.uri().path().starts_with("/v2");
-    match check(&state, &mut request).await {
-        Ok(_caller) => next.run(request).await,
-        Err(refused) => {
-            let unauthenticated = refused.code == ErrorCode::Unauthenticated;
-            let mut response = if v2 {
-                V2Error::from(refused).into_response()
-            } else {
-                refused.into_response()
-            };
-            if unauthenticated {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            response
-        }
-    }
-}
-
-/// The key that may make this call (none for public routes, or with auth off).
-async fn check(
-    state: &AppState,
-    request: &mut Request,
-) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+/// The gate every routed call passes: its key and role ([`check`]), then, for a call that
+/// changes something, its origin ([`guard`]); the calls that change something and the refused
+/// ones are recorded in the audit log.
+pub async fn authorize(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+    let state = &gate.state;
     let template = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let Some(mut needs) = access_rule(request.method(), &template) else {
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (key, refused) = match check(&gate, &template, &mut request).await {
+        Ok(key) => {
+            let foreign = guard::check(&method, request.headers()).err();
+            (key, foreign.map(Refusal::from))
+        }
+        Err(refusal) => (refusal.key.clone(), Some(refusal)),
+    };
+    let gated = refused.is_some();
+    let response = match refused {
+        None => next.run(request).await,
+        Some(refused) => refused.into_response(uri.path().starts_with("/v2")),
+    };
+    if gated || audit::changes(&method, &template) {
+        let entry = audit::entry(key.as_deref(), &method, template, &uri, &response, client);
+        state.platform.record_audit(&entry).await;
+    }
+    response
+}
+
+/// Why the gate refused a call, and the caller's key when it is known.
+struct Refusal {
+    key: Option<Arc<KeyRecord>>,
+    error: ApiError,
+    /// For a call over its key's rate: whole seconds until a token is there.
+    retry_after_s: Option<u64>,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Refusal {
+        Refusal {
+            key: None,
+            error,
+            retry_after_s: None,
+        }
+    }
+}
+
+impl Refusal {
+    fn of(key: Arc<KeyRecord>, error: ApiError) -> Refusal {
+        Refusal {
+            key: Some(key),
+            ..Refusal::from(error)
+        }
+    }
+
+    /// The answer, as its route's clients read errors (Triton's shape under `/v2`).
+    fn into_response(self, v2: bool) -> Response {
+        let unauthenticated = self.error.code == ErrorCode::Unauthenticated;
+        let mut response = if v2 {
+            V2Error::from(self.error).into_response()
+        } else {
+            self.error.into_response()
+        };
+        let headers = response.headers_mut();
+        if unauthenticated {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after_s {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// The key that may make this call (none for public routes, or with auth off).
+async fn check(
+    gate: &Gate,
+    template: &str,
+    request: &mut Request,
+) -> Result<Option<Arc<KeyRecord>>, Refusal> {
+    let state = &gate.state;
+    let Some(mut needs) = access_rule(request.method(), template) else {
         tracing::error!(method = %request.method(), route = template, "a route without an access rule");
-        return Err(ApiError::new(
+        return Err(Refusal::from(ApiError::new(
             ErrorCode::Forbidden,
             "this endpoint has no access rule, so nobody may call it",
-        ));
+        )));
     };
     if template == "/metrics" && state.auth.public_metrics {
         needs = Access::Public;
@@ -209,37 +275,56 @@ async fn check(
     if needs == Access::Public || !state.auth.enabled {
         return Ok(None);
     }
-    let key = state.platform.authenticate(bearer(request.headers())?)?;
+    let secret = bearer(request.headers())?;
+    let key = state
+        .platform
+        .authenticate(secret)
+        .map_err(|e| Refusal::from(ApiError::from(e)))?;
     if !needs.allows(key.role) {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!(
-                "API key {} ({}) has the role {}, which may not {} {}",
-                key.id,
-                key.name,
-                key.role,
-                request.method(),
-                template
-            ),
+        let message = format!(
+            "API key {} ({}) has the role {}, which may not {} {}",
+            key.id,
+            key.name,
+            key.role,
+            request.method(),
+            template
+        );
+        return Err(Refusal::of(
+            key,
+            ApiError::new(ErrorCode::Forbidden, message),
         ));
     }
     if let Some(models) = &key.models
         && let Some(model) = model_of(request).await
         && !models.iter().any(|m| m.as_str() == model)
     {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!(
-                "API key {} ({}) may only use the models {}",
-                key.id,
-                key.name,
-                models
-                    .iter()
-                    .map(ModelName::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        let message = format!(
+            "API key {} ({}) may only use the models {}",
+            key.id,
+            key.name,
+            models
+                .iter()
+                .map(ModelName::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Err(Refusal::of(
+            key,
+            ApiError::new(ErrorCode::Forbidden, message),
         ));
+    }
+    if let Err(wait) = gate.rates.take(&key) {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let message = format!(
+            "API key {} ({}) is over its rate of {} requests per second; retry in {seconds} s",
+            key.id,
+            key.name,
+            key.rate_limit.unwrap_or(state.auth.rate_limit)
+        );
+        return Err(Refusal {
+            retry_after_s: Some(seconds),
+            ..Refusal::of(key, ApiError::new(ErrorCode::RateLimited, message))
+        });
     }
     Ok(Some(key))
 }

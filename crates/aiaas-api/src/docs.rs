@@ -4,7 +4,7 @@
 
 use crate::error::{ErrorBody, ErrorCode};
 use crate::management::{self as m, AliasBody, TagBody};
-use crate::{keys, monitoring};
+use crate::{audit, keys, monitoring};
 use aiaas_service::JobEvent;
 use axum::Json;
 use axum::response::Html;
@@ -49,6 +49,7 @@ use utoipa::OpenApi;
         keys::create_key,
         keys::list_keys,
         keys::revoke_key,
+        audit::read,
     ),
     // The event stream's items are not a response body, so name their schema here.
     components(schemas(ErrorBody, ErrorCode, AliasBody, TagBody, JobEvent))

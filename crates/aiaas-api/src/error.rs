@@ -51,6 +51,8 @@ pub enum ErrorCode {
     InvalidInput,
     /// Too much is in progress (uploads, event streams, a model's queue): retry later.
     Overloaded,
+    /// The API key is over its request rate: retry after `Retry-After` seconds.
+    RateLimited,
     /// The request's deadline passed before it was computed.
     DeadlineExceeded,
     /// Not ready yet, or shutting down.
@@ -80,7 +82,7 @@ pub enum GrpcCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::BadRequest,
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
@@ -99,6 +101,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::InvalidInput,
         ErrorCode::Overloaded,
+        ErrorCode::RateLimited,
         ErrorCode::DeadlineExceeded,
         ErrorCode::Unavailable,
         ErrorCode::CorruptData,
@@ -153,6 +156,11 @@ impl ErrorCode {
             ),
             E::Overloaded => (
                 "overloaded",
+                StatusCode::TOO_MANY_REQUESTS,
+                G::ResourceExhausted,
+            ),
+            E::RateLimited => (
+                "rate_limited",
                 StatusCode::TOO_MANY_REQUESTS,
                 G::ResourceExhausted,
             ),

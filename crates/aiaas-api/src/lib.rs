@@ -2,6 +2,7 @@
 //! OpenAPI document. Management handlers call one function of [`aiaas_service::Platform`];
 //! inference handlers call the serving runtime ([`aiaas_serve`]).
 
+mod audit;
 mod auth;
 mod docs;
 mod error;
@@ -11,10 +12,11 @@ mod keys;
 mod management;
 pub mod metrics;
 mod monitoring;
+mod rate;
 mod server;
 mod serving;
 
-pub use auth::{Access, AuthConfig, RULES, access_rule};
+pub use auth::{Access, AuthConfig, DEFAULT_RATE_LIMIT, RULES, access_rule};
 pub use docs::ApiDoc;
 pub use error::{ApiError, ErrorBody, ErrorCode, GrpcCode};
 pub use server::ServerLimits;
@@ -115,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/models/{name}/rollback", post(monitoring::rollback))
         .route("/keys", post(keys::create_key).get(keys::list_keys))
         .route("/keys/{id}", axum::routing::delete(keys::revoke_key))
+        .route("/audit", get(audit::read))
         .route("/openapi.json", get(docs::openapi_json));
     let infer_limit = DefaultBodyLimit::max(MAX_INFER_BYTES);
     let inference = Router::new()
@@ -152,13 +155,15 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         // After every route, so that it guards them all (and sees their templates).
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            auth::Gate {
+                state: state.clone(),
+                rates: Arc::new(rate::RateLimits::new(state.auth.rate_limit)),
+            },
             auth::authorize,
         ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
-        .layer(axum::middleware::from_fn(guard::same_site_writes))
         // One span per request (method, path, status, latency); visible with
         // AIAAS_LOG=tower_http=debug.
         .layer(TraceLayer::new_for_http())

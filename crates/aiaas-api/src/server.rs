@@ -5,6 +5,7 @@
 //! open ones finish their requests, and idle ones close. (axum's own `serve` takes no timeouts.)
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 /// How many connections, and how slow a client may be.
@@ -75,7 +77,13 @@ pub async fn run(
             tracing::debug!(%peer, max = limits.max_connections, "connection refused: at the cap");
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers and the audit log read the client's address as axum's `ConnectInfo`.
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: axum::http::Request<_>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let (builder, mut stop, open) = (builder.clone(), stop_rx.clone(), open_rx.clone());
         tokio::spawn(async move {
             let mut connection =

@@ -27,6 +27,8 @@ pub struct ServiceConfig {
     pub prediction_retention_days: u64,
     /// At most this many logged predictions are kept per model (the newest).
     pub prediction_keep: u64,
+    /// Audit log entries older than this many days are deleted.
+    pub audit_retention_days: u64,
 }
 
 impl Default for ServiceConfig {
@@ -42,6 +44,7 @@ impl Default for ServiceConfig {
             prediction_sample: 1.0,
             prediction_retention_days: 30,
             prediction_keep: 1_000_000,
+            audit_retention_days: 90,
         }
     }
 }
@@ -65,6 +68,9 @@ impl ServiceConfig {
         }
         if self.prediction_retention_days == 0 || self.prediction_keep == 0 {
             return Err("prediction retention (days and rows) must be above 0".into());
+        }
+        if self.audit_retention_days == 0 {
+            return Err("audit retention (days) must be above 0".into());
         }
         Ok(())
     }

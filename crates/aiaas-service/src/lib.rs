@@ -4,6 +4,7 @@
 //! async runtime.
 
 mod archive;
+mod audit;
 mod config;
 mod datasets;
 mod demo;
@@ -22,9 +23,11 @@ pub use aiaas_monitor::{
     QualityReport, RetrainReport, Scores,
 };
 pub use aiaas_store::{
-    DatasetRecord, EpochRow, JobEvent, JobRecord, KeyRecord, Labelled, ModelEvent, ModelRecord,
-    ModelSummary, Store, StoreConfig, StoreError, VersionRecord, Window,
+    AuditEntry, DatasetRecord, EpochRow, JobEvent, JobRecord, KeyRecord, Labelled, ModelEvent,
+    ModelRecord, ModelSummary, NewAuditEntry, Store, StoreConfig, StoreError, VersionRecord,
+    Window,
 };
+pub use audit::MAX_AUDIT_READ;
 pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;

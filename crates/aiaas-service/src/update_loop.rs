@@ -143,9 +143,8 @@ impl Platform {
         Ok(())
     }
 
-    /// Checks every policy that is due, until shutdown.
-    /// The background loop: due policies every tick, prediction-log retention every
-    /// [`RETENTION_EVERY`].
+    /// The background loop, until shutdown: due policies every tick, the retention of the
+    /// prediction log and of the audit log every [`RETENTION_EVERY`].
     pub(crate) async fn update_loop(self) {
         let mut last_retention: Option<std::time::Instant> = None;
         while !self.stopping() {
@@ -156,6 +155,9 @@ impl Platform {
                 last_retention = Some(std::time::Instant::now());
                 if let Err(e) = self.apply_retention().await {
                     tracing::warn!(error = %e, "could not apply prediction retention");
+                }
+                if let Err(e) = self.apply_audit_retention().await {
+                    tracing::warn!(error = %e, "could not apply audit retention");
                 }
             }
             // Shutdown wakes the loop: it ends without waiting out a tick.

@@ -58,6 +58,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "keys",
         include_str!("../migrations/sqlite/0004_keys.sql"),
     ),
+    (
+        5,
+        "audit",
+        include_str!("../migrations/sqlite/0005_audit.sql"),
+    ),
 ];
 
 /// A [`MigrationSource`] over migrations embedded with `include_str!` (sqlx's `migrate!` macro

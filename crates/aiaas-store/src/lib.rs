@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod audit;
 mod blobs;
 mod config;
 mod datasets;
@@ -25,6 +26,7 @@ mod monitoring;
 mod predictions;
 mod registry;
 
+pub use audit::{AuditEntry, NewAuditEntry};
 pub use blobs::{Blobs, STALE_UPLOAD_AGE, is_digest, sha256_hex};
 pub use config::{StoreConfig, redact_url};
 pub use datasets::{DatasetRecord, NewDataset};

@@ -40,8 +40,16 @@ fn main() {
     let w = work.path();
     let report = prepare(w);
 
-    let server = ServerProcess::start(&w.join("data"), &["--prediction-sample", "0"]);
-    let logging = ServerProcess::start(&w.join("data-logged"), &["--prediction-sample", "1"]);
+    // Keys and their rate limits are on (the limit set above what one key reaches here, so that
+    // its cost is measured, not its refusals).
+    let server = ServerProcess::start(
+        &w.join("data"),
+        &["--prediction-sample", "0", "--rate-limit", "1000000"],
+    );
+    let logging = ServerProcess::start(
+        &w.join("data-logged"),
+        &["--prediction-sample", "1", "--rate-limit", "1000000"],
+    );
     let open = ServerProcess::start(
         &w.join("data-open"),
         &["--prediction-sample", "0", "--no-auth"],

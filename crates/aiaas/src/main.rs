@@ -71,6 +71,7 @@ fn run(command: Command, threads: Option<usize>, key: Option<&str>) -> anyhow::R
         Command::Feedback(args) => client::monitor::feedback(args, key),
         Command::Monitor(args) => client::monitor::run(args, key),
         Command::Keys(args) => client::keys::run(args, key),
+        Command::Audit(args) => client::keys::audit(args, key),
     }
 }
 

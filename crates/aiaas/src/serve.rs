@@ -35,6 +35,16 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         database_url: args.database_url.clone(),
         store_url: args.store_url.clone(),
     };
+    anyhow::ensure!(
+        args.rate_limit > 0.0 && args.rate_limit <= aiaas_service::MAX_RATE_LIMIT,
+        "--rate-limit must be above 0 and at most {} requests per second",
+        aiaas_service::MAX_RATE_LIMIT
+    );
+    let auth = aiaas_api::AuthConfig {
+        enabled: !args.no_auth,
+        public_metrics: args.public_metrics,
+        rate_limit: args.rate_limit,
+    };
     let upload_limit = args
         .max_upload_mb
         .checked_mul(1 << 20)
@@ -48,6 +58,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         prediction_sample: args.prediction_sample,
         prediction_retention_days: args.prediction_retention_days,
         prediction_keep: args.prediction_keep,
+        audit_retention_days: args.audit_retention_days,
         ..ServiceConfig::default()
     };
     tracing::info!(?store_config, ?config, "configuration");
@@ -60,10 +71,6 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let platform = Platform::start(store, config).await?;
-    let auth = aiaas_api::AuthConfig {
-        enabled: !args.no_auth,
-        public_metrics: args.public_metrics,
-    };
     if auth.enabled {
         if let Some((secret, path)) = platform.ensure_admin_key(&args.data_dir).await? {
             eprintln!(

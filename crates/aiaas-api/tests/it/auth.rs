@@ -217,7 +217,10 @@ async fn keys_are_stored_hashed_and_listed_without_secrets() {
     server.stop().await;
     // Nothing on disk holds the secret but the admin key file.
     for entry in walk(dir.path()) {
-        let bytes = std::fs::read(&entry).unwrap();
+        // The database's -wal and -shm files may go as it closes.
+        let Ok(bytes) = std::fs::read(&entry) else {
+            continue;
+        };
         let holds = |secret: &str| bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
         assert!(!holds(&key), "{} holds a secret", entry.display());
         if !entry.ends_with("admin.key") {
@@ -251,4 +254,156 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+#[tokio::test]
+async fn the_audit_log_holds_every_change_and_every_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_iris(dir.path()).await;
+    let (viewer_key, viewer) =
+        create_key(&server, json!({"name": "reader", "role": "viewer"})).await;
+    let viewer_client = client_with_key(&viewer_key);
+    let alias = server.url("/api/v1/models/iris/aliases/champion");
+    let body = json!({"version": 1});
+    // Refused: no key, a wrong role, another site's page.
+    let anonymous = Client::new().put(&alias).json(&body).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let wrong_role = viewer_client.put(&alias).json(&body).send().await.unwrap();
+    assert_eq!(wrong_role.status(), StatusCode::FORBIDDEN);
+    let cross_site = server
+        .http
+        .put(&alias)
+        .header("Origin", "https://evil.example")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    // Changes, one of which fails.
+    assert!(
+        server
+            .http
+            .put(&alias)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let missing = server.url("/api/v1/models/iris/aliases/staging");
+    let res = server.http.delete(&missing).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // Not recorded: reads and inference.
+    server.get("/api/v1/models").await;
+    let infer = json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4],
+                                   "data": [5.1, 3.5, 1.4, 0.2]}]});
+    server.post_json("/v2/models/iris/infer", &infer).await;
+
+    let res = viewer_client
+        .get(server.url("/api/v1/audit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "only an admin reads the audit log"
+    );
+    let text = server
+        .get("/api/v1/audit?limit=1000")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains(&viewer_key[6..]) && !text.contains(&server.admin_key[6..]));
+    let entries: Value = serde_json::from_str(&text).unwrap();
+    let seen: Vec<(String, String, u64, String)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["client"], "127.0.0.1", "{e}");
+            (
+                e["method"].as_str().unwrap().to_string(),
+                e["target"].as_str().unwrap().to_string(),
+                e["status"].as_u64().unwrap(),
+                e["key_name"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    let row = |m: &str, t: &str, s: u64, k: &str| (m.into(), t.into(), s, k.into());
+    let alias_path = "/api/v1/models/iris/aliases/champion";
+    let expected = [
+        row("POST", "/api/v1/datasets?name=iris", 201, "admin"),
+        row("POST", "/api/v1/jobs", 201, "admin"),
+        row("POST", "/api/v1/keys", 201, "admin"),
+        row("PUT", alias_path, 401, "-"),
+        row("PUT", alias_path, 403, "reader"),
+        row("PUT", alias_path, 403, "admin"),
+        row("PUT", alias_path, 200, "admin"),
+        row(
+            "DELETE",
+            "/api/v1/models/iris/aliases/staging",
+            404,
+            "admin",
+        ),
+        row("GET", "/api/v1/audit", 403, "reader"),
+    ];
+    assert_eq!(seen, expected, "{entries}");
+    let refused = &entries[4];
+    assert_eq!(refused["role"], "viewer");
+    assert_eq!(refused["key_id"], viewer["id"]);
+    assert_eq!(refused["route"], "/api/v1/models/{name}/aliases/{alias}");
+    // Paging by time.
+    let last = entries[8]["at_ms"].as_i64().unwrap();
+    let later = server
+        .get_json(&format!("/api/v1/audit?since={last}"))
+        .await;
+    assert!(!later.as_array().unwrap().is_empty(), "{later}");
+    let res = server.get("/api/v1/audit?limit=0").await;
+    assert_eq!(coded_error_of(res).await.0, ErrorCode::InvalidInput);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_over_its_rate_is_answered_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let (key, _) = create_key(
+        &server,
+        json!({"name": "slow", "role": "viewer", "rate_limit": 2.0}),
+    )
+    .await;
+    let slow = client_with_key(&key);
+    let models = server.url("/api/v1/models");
+    for _ in 0..2 {
+        assert_eq!(
+            slow.get(&models).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let res = slow.get(&models).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let (code, message) = coded_error_of(res).await;
+    assert_eq!(code, ErrorCode::RateLimited);
+    assert!(message.contains("2 requests per second"), "{message}");
+    // Other keys are not held back, and the refusal is audited.
+    assert_eq!(server.get("/api/v1/models").await.status(), StatusCode::OK);
+    let audit = server.get_json("/api/v1/audit").await;
+    let limited = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["status"] == 429)
+        .unwrap_or_else(|| panic!("no 429 in {audit}"));
+    assert_eq!(limited["key_name"], "slow");
+    // Half a second later a token is back.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        slow.get(&models).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    server.stop().await;
 }

@@ -247,6 +247,7 @@ async fn the_openapi_document_and_docs_page_are_served() {
         ("/api/v1/models/{name}/rollback", &["post"]),
         ("/api/v1/keys", &["post", "get"]),
         ("/api/v1/keys/{id}", &["delete"]),
+        ("/api/v1/audit", &["get"]),
     ];
     assert_eq!(doc["paths"].as_object().unwrap().len(), routes.len());
     for (path, methods) in routes {

@@ -56,6 +56,21 @@ pub enum Command {
     Monitor(MonitorArgs),
     /// API keys of a server (admin only).
     Keys(KeysArgs),
+    /// The audit log of a server: every call that changed something and every refused one
+    /// (admin only).
+    Audit(AuditArgs),
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub server: ServerOpts,
+    /// Only entries at or after this time (ms since the Unix epoch).
+    #[arg(long, default_value_t = 0)]
+    pub since: i64,
+    /// At most this many entries (1 to 10000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
 }
 
 #[derive(Args)]
@@ -300,6 +315,13 @@ pub struct ServeArgs {
     /// Seconds a request body may send nothing before it is cut off.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), env = "AIAAS_BODY_TIMEOUT_S")]
     pub body_timeout_s: u64,
+    /// Days audit log entries are kept.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=36_500), env = "AIAAS_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: u64,
+    /// Requests per second an API key may make unless it has its own rate_limit (a burst of one
+    /// second's worth is allowed).
+    #[arg(long, default_value_t = aiaas_api::DEFAULT_RATE_LIMIT, env = "AIAAS_RATE_LIMIT")]
+    pub rate_limit: f64,
     /// Serve without API keys: every call is allowed. Only behind a gateway that authenticates.
     #[arg(long, env = "AIAAS_NO_AUTH")]
     pub no_auth: bool,

@@ -1,8 +1,8 @@
-//! `aiaas keys create | list | revoke`: a server's API keys.
+//! `aiaas keys create | list | revoke`: a server's API keys; `aiaas audit`: its audit log.
 
 use super::show::{self, at, text, time};
 use super::{Client, block_on};
-use crate::cli::{KeysArgs, KeysCommand};
+use crate::cli::{AuditArgs, KeysArgs, KeysCommand};
 use crate::output::table::table;
 use aiaas_types::{KeySpec, Role};
 use serde_json::Value;
@@ -53,6 +53,45 @@ pub fn run(args: KeysArgs, key: Option<&str>) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// `aiaas audit`: the entries since `--since`, oldest first.
+pub fn audit(args: AuditArgs, key: Option<&str>) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, key)?;
+    block_on(async {
+        let path = format!("/audit?since={}&limit={}", args.since, args.limit);
+        let entries = client.get(&path).await?;
+        show::print(&entries, args.server.json, |entries| {
+            print!("{}", audit_table(entries))
+        });
+        Ok(())
+    })
+}
+
+fn audit_table(entries: &Value) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            vec![
+                time(at(e, "/at_ms")),
+                text(at(e, "/key_name")),
+                text(at(e, "/role")),
+                text(at(e, "/method")),
+                text(at(e, "/target")),
+                text(at(e, "/status")),
+                text(at(e, "/client")),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "TIME", "KEY", "ROLE", "METHOD", "TARGET", "STATUS", "CLIENT",
+        ],
+        &rows,
+    )
 }
 
 /// `--expires-in-days` as the time it names, in ms since the Unix epoch.

@@ -429,4 +429,18 @@ fn keys_are_created_listed_used_and_revoked_from_the_cli() {
     let out = crate::aiaas(w, &["models", "list", "--server", &url]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--api-key"), "{stderr}");
+
+    // The audit log names the refused upload and the revocation.
+    let audit = ok(&server, w, &["audit", "--server", &url]);
+    let line = |needle: &str| audit.lines().find(|l| l.contains(needle)).unwrap_or("");
+    let upload = line("/api/v1/datasets");
+    assert!(
+        upload.contains("reader") && upload.contains("403"),
+        "{audit}"
+    );
+    let revoke = line(&format!("/api/v1/keys/{id}"));
+    assert!(
+        revoke.contains("DELETE") && revoke.contains("204"),
+        "{audit}"
+    );
 }
