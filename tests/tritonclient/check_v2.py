@@ -1,6 +1,8 @@
 """The aiaas V2 endpoints through the real `tritonclient` HTTP client, as its users call it.
 
-Usage: python3 check_v2.py HOST:PORT EXPECTED.json API_KEY
+Usage: python3 check_v2.py HOST:PORT EXPECTED.json API_KEY [CA.pem]
+
+With CA.pem, the server speaks https and its certificate is checked against that CA.
 
 EXPECTED.json holds what `aiaas predict` gave for the same rows: {"rows": [[...], ...],
 "labels": [...], "probabilities": [[...], ...]}. Exits non-zero with a message on any mismatch.
@@ -17,9 +19,11 @@ from tritonclient.utils import InferenceServerException
 
 def main() -> None:
     url, expected_path, key = sys.argv[1], sys.argv[2], sys.argv[3]
+    ca = sys.argv[4] if len(sys.argv) > 4 else None
     expected = json.load(open(expected_path))
+    tls = {"ssl": True, "ssl_options": {"ca_certs": ca}} if ca else {}
     # Health is public; everything else needs the key.
-    anonymous = httpclient.InferenceServerClient(url=url)
+    anonymous = httpclient.InferenceServerClient(url=url, **tls)
     assert anonymous.is_server_live(), "server not live"
     assert anonymous.is_server_ready(), "server not ready"
     try:
@@ -27,7 +31,7 @@ def main() -> None:
         raise AssertionError("a call without a key was answered")
     except InferenceServerException as e:
         assert "API key" in str(e), e
-    client = httpclient.InferenceServerClient(url=url)
+    client = httpclient.InferenceServerClient(url=url, **tls)
     client.register_plugin(BearerKey(key))
     assert client.is_model_ready("iris", ), "iris not ready"
     meta = client.get_model_metadata("iris", )
@@ -66,7 +70,7 @@ def main() -> None:
         raise AssertionError("unknown model answered")
     except InferenceServerException as e:
         assert "ghost" in str(e), e
-    print("tritonclient: all checks passed")
+    print("tritonclient: all checks passed" + (" over https" if ca else ""))
 
 
 class BearerKey(InferenceServerClientPlugin):

@@ -15,12 +15,14 @@ mod monitoring;
 mod rate;
 mod server;
 mod serving;
+mod tls;
 
 pub use auth::{Access, AuthConfig, DEFAULT_RATE_LIMIT, RULES, access_rule};
 pub use docs::ApiDoc;
 pub use error::{ApiError, ErrorBody, ErrorCode, GrpcCode};
 pub use server::ServerLimits;
 pub use serving::{Registry, model_pool};
+pub use tls::Tls;
 
 use aiaas_serve::ModelPool;
 use aiaas_service::Platform;
@@ -184,12 +186,14 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Serve the API on `listener` until `shutdown` completes, then finish the requests in flight.
+/// Serve the API on `listener` (HTTPS when `tls` is given) until `shutdown` completes, then
+/// finish the requests in flight.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     limits: ServerLimits,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    server::run(listener, router(state), limits, shutdown).await
+    server::run(listener, router(state), limits, tls, shutdown).await
 }

@@ -4,6 +4,7 @@
 //! that sends nothing for `body_timeout` is cut off. On shutdown no new connection is taken, the
 //! open ones finish their requests, and idle ones close. (axum's own `serve` takes no timeouts.)
 
+use crate::tls::Tls;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -13,6 +14,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
@@ -39,12 +41,17 @@ impl Default for ServerLimits {
     }
 }
 
-/// Serves `app` on `listener` within `limits` until `shutdown` completes, then lets the open
-/// requests finish.
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Serves `app` on `listener` within `limits` (over TLS when `tls` is given) until `shutdown`
+/// completes, then lets the open requests finish.
 pub async fn run(
     listener: TcpListener,
     app: Router,
     limits: ServerLimits,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app.layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
@@ -85,9 +92,28 @@ pub async fn run(
             },
         ));
         let (builder, mut stop, open) = (builder.clone(), stop_rx.clone(), open_rx.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let io: Box<dyn Io> = match tls {
+                None => Box::new(stream),
+                // The handshake counts against the header timeout.
+                Some(tls) => {
+                    let handshake = tls.acceptor.accept(stream);
+                    match tokio::time::timeout(limits.header_timeout, handshake).await {
+                        Ok(Ok(stream)) => Box::new(stream),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
             let mut connection =
-                pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
+                pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
             let mut stopping = false;
             loop {
                 tokio::select! {

@@ -30,7 +30,11 @@ fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    let result = run(cli.command, cli.threads, cli.api_key.as_deref());
+    let access = client::Access {
+        key: cli.api_key.as_deref(),
+        ca_cert: cli.ca_cert.as_deref(),
+    };
+    let result = run(cli.command, cli.threads, &access);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -41,37 +45,37 @@ fn main() -> ExitCode {
 }
 
 /// Runs one command. `threads` is `--threads` (`AIAAS_THREADS`): local commands take all cores
-/// without it; `serve` passes it on as given. `key` is `--api-key` (`AIAAS_API_KEY`), for the
+/// without it; `serve` passes it on as given. `access` (`--api-key`, `--ca-cert`) is for the
 /// commands that call a server.
-fn run(command: Command, threads: Option<usize>, key: Option<&str>) -> anyhow::Result<()> {
+fn run(command: Command, threads: Option<usize>, access: &client::Access) -> anyhow::Result<()> {
     let compute =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     match command {
         Command::Train(args) => match cli::remote(args.server.as_deref()) {
-            Some(server) => client::train::run(server, key, &args),
+            Some(server) => client::train::run(server, access, &args),
             None => local::train::run(&args, compute),
         },
         Command::Eval(args) => local::eval::run(args, compute),
         Command::Predict(args) => match cli::remote(args.server.as_deref()) {
-            Some(server) => client::predict::run(server, key, &args),
+            Some(server) => client::predict::run(server, access, &args),
             None => local::predict::run(&args, compute),
         },
         Command::Optimize(args) => {
             let (common, recipe) = args.method.into_recipe();
             match cli::remote(common.server.as_deref()) {
-                Some(server) => client::optimize::run(server, key, &common, recipe),
+                Some(server) => client::optimize::run(server, access, &common, recipe),
                 None => local::optimize::run(&common, &recipe, compute),
             }
         }
         Command::Serve(args) => serve::run(args, threads),
-        Command::Datasets(args) => client::datasets::run(args, key),
-        Command::Jobs(args) => client::jobs::run(args, key),
-        Command::Models(args) => client::models::run(args, key),
-        Command::Bench(args) => client::bench::run(args, key),
-        Command::Feedback(args) => client::monitor::feedback(args, key),
-        Command::Monitor(args) => client::monitor::run(args, key),
-        Command::Keys(args) => client::keys::run(args, key),
-        Command::Audit(args) => client::keys::audit(args, key),
+        Command::Datasets(args) => client::datasets::run(args, access),
+        Command::Jobs(args) => client::jobs::run(args, access),
+        Command::Models(args) => client::models::run(args, access),
+        Command::Bench(args) => client::bench::run(args, access),
+        Command::Feedback(args) => client::monitor::feedback(args, access),
+        Command::Monitor(args) => client::monitor::run(args, access),
+        Command::Keys(args) => client::keys::run(args, access),
+        Command::Audit(args) => client::keys::audit(args, access),
     }
 }
 

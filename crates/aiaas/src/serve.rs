@@ -45,6 +45,12 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         public_metrics: args.public_metrics,
         rate_limit: args.rate_limit,
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(aiaas_api::Tls::from_pem_files(cert, key).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
     let upload_limit = args
         .max_upload_mb
         .checked_mul(1 << 20)
@@ -82,7 +88,8 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     } else {
         tracing::warn!("--no-auth: every call is allowed without an API key");
     }
-    let base = format!("http://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{}", listener.local_addr()?);
     println!("aiaas listening on {base}");
 
     if args.demo {
@@ -127,7 +134,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         header_timeout: std::time::Duration::from_secs(args.header_timeout_s),
         body_timeout: std::time::Duration::from_secs(args.body_timeout_s),
     };
-    aiaas_api::serve(listener, state, limits, async move {
+    aiaas_api::serve(listener, state, limits, tls, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: running jobs checkpoint, then open requests finish");
         stopping.shutdown().await;

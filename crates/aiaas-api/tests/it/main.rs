@@ -96,7 +96,7 @@ impl TestServer {
             auth: aiaas_api::AuthConfig::default(),
         };
         let task = tokio::spawn(async move {
-            aiaas_api::serve(listener, state, limits, async {
+            aiaas_api::serve(listener, state, limits, None, async {
                 let _ = stopped.await;
             })
             .await

@@ -24,6 +24,9 @@ pub struct Cli {
     /// server's <data-dir>/admin.key.
     #[arg(long, global = true, env = "AIAAS_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// PEM certificate of a CA to trust for an https:// server (besides the system's).
+    #[arg(long, global = true, env = "AIAAS_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -322,6 +325,13 @@ pub struct ServeArgs {
     /// second's worth is allowed).
     #[arg(long, default_value_t = aiaas_api::DEFAULT_RATE_LIMIT, env = "AIAAS_RATE_LIMIT")]
     pub rate_limit: f64,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first); needs
+    /// --tls-key.
+    #[arg(long, env = "AIAAS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "AIAAS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Serve without API keys: every call is allowed. Only behind a gateway that authenticates.
     #[arg(long, env = "AIAAS_NO_AUTH")]
     pub no_auth: bool,

@@ -3,12 +3,13 @@
 //! requests in flight for `--seconds`, and prints requests per second, latency percentiles and
 //! errors.
 
+use super::Access;
 use crate::cli::BenchArgs;
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-pub fn run(args: BenchArgs, key: Option<&str>) -> anyhow::Result<()> {
+pub fn run(args: BenchArgs, access: &Access) -> anyhow::Result<()> {
     anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
     anyhow::ensure!(
         args.seconds.is_finite() && args.seconds > 0.0,
@@ -24,7 +25,7 @@ pub fn run(args: BenchArgs, key: Option<&str>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let report = runtime.block_on(load(&base, key, &args))?;
+    let report = runtime.block_on(load(&base, access, &args))?;
     if args.json {
         println!("{report}");
     } else {
@@ -43,9 +44,9 @@ pub fn run(args: BenchArgs, key: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load(base: &str, key: Option<&str>, args: &BenchArgs) -> anyhow::Result<Value> {
-    let http = reqwest::Client::builder()
-        .default_headers(super::key_header(key)?)
+async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Result<Value> {
+    let http = access
+        .http()?
         .pool_max_idle_per_host(args.concurrency)
         .build()
         .context("building the HTTP client")?;

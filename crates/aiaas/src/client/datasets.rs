@@ -1,7 +1,7 @@
 //! `aiaas datasets upload | list | show | delete`: datasets registered on a server.
 
 use super::show::{self, at, text};
-use super::{Client, ClientError, block_on};
+use super::{Access, Client, ClientError, block_on};
 use crate::cli::{DatasetsArgs, DatasetsCommand};
 use crate::output::table::{pairs, table};
 use aiaas_types::{DatasetName, Task};
@@ -9,8 +9,8 @@ use anyhow::Context;
 use serde_json::Value;
 use std::path::Path;
 
-pub fn run(args: DatasetsArgs, key: Option<&str>) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server, key)?;
+pub fn run(args: DatasetsArgs, access: &Access) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, access)?;
     let json = args.server.json;
     block_on(async {
         match args.command {

@@ -3,7 +3,7 @@
 
 use super::show::{self, at, float, text};
 use super::sse::SseParser;
-use super::{Client, ClientError, block_on};
+use super::{Access, Client, ClientError, block_on};
 use crate::cli::{JobsArgs, JobsCommand};
 use crate::output::progress::epoch_bar;
 use crate::output::table::{pairs, table};
@@ -21,8 +21,8 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// half of waiting, enough for a server restart).
 const MAX_RECONNECTS: u32 = 20;
 
-pub fn run(args: JobsArgs, key: Option<&str>) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server, key)?;
+pub fn run(args: JobsArgs, access: &Access) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, access)?;
     let json = args.server.json;
     block_on(async {
         match args.command {

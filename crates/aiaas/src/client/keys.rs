@@ -1,15 +1,15 @@
 //! `aiaas keys create | list | revoke`: a server's API keys; `aiaas audit`: its audit log.
 
 use super::show::{self, at, text, time};
-use super::{Client, block_on};
+use super::{Access, Client, block_on};
 use crate::cli::{AuditArgs, KeysArgs, KeysCommand};
 use crate::output::table::table;
 use aiaas_types::{KeySpec, Role};
 use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub fn run(args: KeysArgs, key: Option<&str>) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server, key)?;
+pub fn run(args: KeysArgs, access: &Access) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, access)?;
     let json = args.server.json;
     block_on(async {
         match args.command {
@@ -56,8 +56,8 @@ pub fn run(args: KeysArgs, key: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// `aiaas audit`: the entries since `--since`, oldest first.
-pub fn audit(args: AuditArgs, key: Option<&str>) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server, key)?;
+pub fn audit(args: AuditArgs, access: &Access) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, access)?;
     block_on(async {
         let path = format!("/audit?since={}&limit={}", args.since, args.limit);
         let entries = client.get(&path).await?;

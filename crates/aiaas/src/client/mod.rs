@@ -26,6 +26,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 use std::future::Future;
+use std::path::Path;
 use std::time::Duration;
 
 /// Longest wait for a TCP connection to the server.
@@ -80,24 +81,43 @@ pub struct Client {
     http: reqwest::Client,
 }
 
-/// The `Authorization: Bearer` header that carries `key` (none without a key), marked
-/// sensitive so that it never shows in debug output.
-pub fn key_header(key: Option<&str>) -> anyhow::Result<reqwest::header::HeaderMap> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) {
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
-            .map_err(|_| anyhow::anyhow!("--api-key holds characters a header cannot carry"))?;
-        value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
+/// What a command needs to be let in, beyond the server's URL: the API key it sends
+/// (`--api-key`) and a CA it trusts for https (`--ca-cert`).
+#[derive(Default)]
+pub struct Access<'a> {
+    pub key: Option<&'a str>,
+    pub ca_cert: Option<&'a Path>,
+}
+
+impl Access<'_> {
+    /// An HTTP client builder that sends the key with every request (as a header marked
+    /// sensitive, so that it never shows in debug output) and trusts the CA.
+    pub fn http(&self) -> anyhow::Result<reqwest::ClientBuilder> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = self.key.map(str::trim).filter(|k| !k.is_empty()) {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| anyhow::anyhow!("--api-key holds characters a header cannot carry"))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let mut builder = reqwest::Client::builder().default_headers(headers);
+        if let Some(path) = self.ca_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("--ca-cert {}: {e}", path.display()))?;
+            let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                anyhow::anyhow!("--ca-cert {} is not a PEM certificate: {e}", path.display())
+            })?;
+            builder = builder.add_root_certificate(ca);
+        }
+        Ok(builder)
     }
-    Ok(headers)
 }
 
 impl Client {
     /// A client for the server at `server`: `http://host:port`, optionally with a path prefix;
     /// a bare `host:port` means `http://host:port`, and an empty one (`AIAAS_URL=`) the default.
-    /// Every request carries `key` (`--api-key`) when there is one.
-    pub fn new(server: &str, key: Option<&str>) -> anyhow::Result<Client> {
+    /// Every request carries the key of `access` when there is one.
+    pub fn new(server: &str, access: &Access) -> anyhow::Result<Client> {
         let given = match server.trim() {
             "" => crate::cli::DEFAULT_SERVER,
             given => given,
@@ -110,10 +130,10 @@ impl Client {
         let url = reqwest::Url::parse(&base)
             .map_err(|e| anyhow::anyhow!("--server {server:?} is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-            anyhow::bail!("--server {server:?} must be an http:// URL with a host");
+            anyhow::bail!("--server {server:?} must be an http:// or https:// URL with a host");
         }
-        let http = reqwest::Client::builder()
-            .default_headers(key_header(key)?)
+        let http = access
+            .http()?
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("aiaas/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -294,15 +314,15 @@ mod tests {
 
     #[test]
     fn a_server_url_is_checked_and_trimmed() {
-        let client = Client::new("http://127.0.0.1:8080/", None).unwrap();
+        let client = Client::new("http://127.0.0.1:8080/", &Access::default()).unwrap();
         assert_eq!(client.url("/health"), "http://127.0.0.1:8080/api/v1/health");
-        let bare = Client::new("localhost:9000", None).unwrap();
+        let bare = Client::new("localhost:9000", &Access::default()).unwrap();
         assert_eq!(bare.base(), "http://localhost:9000");
         assert_eq!(
-            Client::new(" ", None).unwrap().base(),
+            Client::new(" ", &Access::default()).unwrap().base(),
             crate::cli::DEFAULT_SERVER
         );
-        assert!(Client::new("ftp://host", None).is_err());
-        assert!(Client::new("http://", None).is_err());
+        assert!(Client::new("ftp://host", &Access::default()).is_err());
+        assert!(Client::new("http://", &Access::default()).is_err());
     }
 }

@@ -3,7 +3,7 @@
 //! `weights.safetensors`).
 
 use super::show::{self, at, text};
-use super::{Client, block_on};
+use super::{Access, Client, block_on};
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::output::table::{pairs, table};
 use aiaas_types::{AliasName, ModelName, Version};
@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 /// Largest `manifest.json` read from an archive to learn the model name.
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
-pub fn run(args: ModelsArgs, key: Option<&str>) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server, key)?;
+pub fn run(args: ModelsArgs, access: &Access) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, access)?;
     let json = args.server.json;
     block_on(async {
         match args.command {

@@ -2,7 +2,7 @@
 //! production looks like (quality, confusion matrix, drift table).
 
 use super::show::{self, at, float, text};
-use super::{Client, ClientError, block_on};
+use super::{Access, Client, ClientError, block_on};
 use crate::cli::{FeedbackArgs, MonitorArgs};
 use crate::output::metrics::print_metrics_with_labels;
 use crate::output::table::table;
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 /// Labels sent per request.
 const CHUNK: usize = 10_000;
 
-pub fn feedback(args: FeedbackArgs, key: Option<&str>) -> anyhow::Result<()> {
+pub fn feedback(args: FeedbackArgs, access: &Access) -> anyhow::Result<()> {
     let path = &args.file;
     let mut reader =
         csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
@@ -38,7 +38,7 @@ pub fn feedback(args: FeedbackArgs, key: Option<&str>) -> anyhow::Result<()> {
     if items.is_empty() {
         anyhow::bail!("{} has no labels", path.display());
     }
-    let client = Client::new(&args.server.server, key)?;
+    let client = Client::new(&args.server.server, access)?;
     let (mut matched, mut unknown, mut listed) = (0u64, 0u64, Vec::new());
     block_on(async {
         for chunk in items.chunks(CHUNK) {
@@ -69,8 +69,8 @@ pub fn feedback(args: FeedbackArgs, key: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(args: MonitorArgs, key: Option<&str>) -> anyhow::Result<()> {
-    let client = Client::new(&args.server.server, key)?;
+pub fn run(args: MonitorArgs, access: &Access) -> anyhow::Result<()> {
+    let client = Client::new(&args.server.server, access)?;
     let mut query = Vec::new();
     if let Some(v) = args.version {
         query.push(format!("version={v}"));

@@ -3,7 +3,7 @@
 
 use super::jobs;
 use super::show::{at, text};
-use super::{Client, block_on};
+use super::{Access, Client, block_on};
 use crate::cli::OptimizeCommon;
 use crate::output::optimize::{print_report, report_json};
 use aiaas_types::{JobSpec, ModelName, OptimizeJob, OptimizeReport, Recipe};
@@ -11,7 +11,7 @@ use anyhow::Context;
 
 pub fn run(
     server: &str,
-    key: Option<&str>,
+    access: &Access,
     common: &OptimizeCommon,
     recipe: Recipe,
 ) -> anyhow::Result<()> {
@@ -38,7 +38,7 @@ pub fn run(
         recipe,
         max_drop: common.max_drop,
     });
-    let client = Client::new(server, key)?;
+    let client = Client::new(server, access)?;
     block_on(async {
         let id = jobs::submit(&client, &spec).await?;
         let (job, report) = jobs::follow_with_report(&client, &id).await?;

@@ -2,7 +2,7 @@
 //! server's V2 infer endpoint in batches, answered in the same CSV form as local prediction.
 //! Columns are matched by name against the version's schema; the server scales and encodes.
 
-use super::{Client, block_on};
+use super::{Access, Client, block_on};
 use crate::cli::PredictArgs;
 use crate::output::predictions;
 use aiaas_engine::Predictions;
@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 const ROWS_PER_REQUEST: usize = 256;
 
 /// Writes the predictions as CSV where `--out` says (standard output by default).
-pub fn run(server: &str, key: Option<&str>, args: &PredictArgs) -> anyhow::Result<()> {
-    let client = Client::new(server, key)?;
+pub fn run(server: &str, access: &Access, args: &PredictArgs) -> anyhow::Result<()> {
+    let client = Client::new(server, access)?;
     let csv = read_csv(&args.data)?;
     let predicted = block_on(async {
         let model = client.get(&format!("/models/{}", args.model)).await?;

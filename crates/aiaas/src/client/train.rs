@@ -5,13 +5,13 @@
 use super::datasets::{self, CsvSource};
 use super::jobs;
 use super::show::at;
-use super::{Client, block_on};
+use super::{Access, Client, block_on};
 use crate::cli::TrainArgs;
 use aiaas_types::{DatasetName, JobSpec, TrainJob};
 use anyhow::Context;
 use serde_json::Value;
 
-pub fn run(server: &str, key: Option<&str>, args: &TrainArgs) -> anyhow::Result<()> {
+pub fn run(server: &str, access: &Access, args: &TrainArgs) -> anyhow::Result<()> {
     if args.out.is_some() {
         anyhow::bail!(
             "--out writes a local bundle; a model trained on a server is registered there \
@@ -19,7 +19,7 @@ pub fn run(server: &str, key: Option<&str>, args: &TrainArgs) -> anyhow::Result<
         );
     }
     let options = args.options()?;
-    let client = Client::new(server, key)?;
+    let client = Client::new(server, access)?;
     block_on(async {
         let dataset = dataset(&client, args).await?;
         let spec = JobSpec::Train(TrainJob {

@@ -10,6 +10,7 @@ mod crash;
 mod optimize;
 mod remote;
 mod server;
+mod tls;
 mod tritonclient;
 
 use std::path::Path;

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 /// A running `aiaas serve`; killed with SIGKILL when dropped.
 pub struct ServerProcess {
     pub child: Child,
+    /// `host:port`.
     pub addr: String,
+    /// `http://` or `https://` and the address.
+    pub url: String,
     /// The admin key of its data directory (empty with `--no-auth`).
     pub key: String,
 }
@@ -32,17 +35,23 @@ impl ServerProcess {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let addr = line
+        let url = line
             .trim()
-            .strip_prefix("aiaas listening on http://")
+            .strip_prefix("aiaas listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
+        let addr = url.split_once("://").expect("a URL").1.to_string();
         // Written before the server says it listens.
         let key = std::fs::read_to_string(data_dir.join("admin.key"))
             .unwrap_or_default()
             .trim()
             .to_string();
-        ServerProcess { child, addr, key }
+        ServerProcess {
+            child,
+            addr,
+            url,
+            key,
+        }
     }
 
     /// Runs `aiaas` in `dir` with `args` and this server's admin key (`--server` says where).

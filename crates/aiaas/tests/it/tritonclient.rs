@@ -8,6 +8,7 @@
 use crate::aiaas;
 use crate::server::ServerProcess;
 use serde_json::json;
+use std::path::Path;
 use std::process::Command;
 
 const IRIS: &[u8] = include_bytes!("../../../../datasets/iris.csv");
@@ -16,7 +17,7 @@ const SCRIPT: &str = concat!(
     "/../../tests/tritonclient/check_v2.py"
 );
 
-fn tritonclient_available() -> bool {
+pub fn tritonclient_available() -> bool {
     let found = Command::new("python3")
         .args(["-c", "import tritonclient.http, numpy"])
         .output()
@@ -39,31 +40,30 @@ fn tritonclient_speaks_to_the_server_and_gets_what_aiaas_predict_gives() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path();
-    let server = ServerProcess::start(&work.join("data"), &[]);
-    assert_eq!(
-        server.request("POST", "/api/v1/datasets?name=iris", IRIS).0,
-        201
-    );
-    let body = json!({"kind": "train", "dataset": "iris", "epochs": 30, "lr": 0.02});
-    let job = server.json("POST", "/api/v1/jobs", body.to_string().as_bytes());
-    let id = job["id"].as_str().unwrap();
-    let job = server.wait_job(id, |j| j["state"] != "queued" && j["state"] != "running");
-    assert_eq!(job["state"], "succeeded", "{job}");
+    let server = ServerProcess::start(&dir.path().join("data"), &[]);
+    check_with_tritonclient(&server, dir.path(), &[]);
+}
 
+/// Trains iris on `server` with the CLI (which takes `cli_args` too, such as `--ca-cert`), then
+/// runs `check_v2.py` against it (with the CA of `--ca-cert` when given, over https).
+pub fn check_with_tritonclient(server: &ServerProcess, work: &Path, cli_args: &[&str]) {
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", &server.url]);
+        all.extend(cli_args);
+        let out = server.aiaas(work, &all);
+        assert!(
+            out.status.success(),
+            "aiaas {all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    cli(&[
+        "train", "--data", "iris", "--epochs", "30", "--lr", "0.02", "--name", "iris",
+    ]);
     // The same rows through `aiaas predict` on the exported bundle.
-    let url = format!("http://{}", server.addr);
-    let out = server.aiaas(
-        work,
-        &[
-            "models", "export", "iris", "1", "--out", "iris.tar", "--server", &url,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli(&["models", "export", "iris", "1", "--out", "iris.tar"]);
     tar::Archive::new(std::fs::File::open(work.join("iris.tar")).unwrap())
         .unpack(work.join("bundle"))
         .unwrap();
@@ -99,13 +99,16 @@ fn tritonclient_speaks_to_the_server_and_gets_what_aiaas_predict_gives() {
     let expected = json!({"rows": rows, "labels": labels, "probabilities": probabilities});
     std::fs::write(work.join("expected.json"), expected.to_string()).unwrap();
 
-    let out = Command::new("python3")
+    let mut script = Command::new("python3");
+    script
         .arg(SCRIPT)
         .arg(&server.addr)
         .arg(work.join("expected.json"))
-        .arg(&server.key)
-        .output()
-        .unwrap();
+        .arg(&server.key);
+    if let Some(at) = cli_args.iter().position(|a| *a == "--ca-cert") {
+        script.arg(cli_args[at + 1]);
+    }
+    let out = script.output().unwrap();
     assert!(
         out.status.success(),
         "tritonclient checks failed:\n{}\n{}",
