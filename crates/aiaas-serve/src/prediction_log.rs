@@ -158,6 +158,11 @@ struct Rest {
     last: Instant,
 }
 
+/// How long the log takes no new requests after a failed write (a full disk, a locked
+/// database): they are counted as dropped instead of piling up behind a store that cannot take
+/// them, and no request waits for the log.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
 /// Credit the writer may save up, in seconds of writing: enough for bursts.
 const MAX_CREDIT: f64 = 0.5;
 
@@ -172,6 +177,10 @@ impl Rest {
         } else {
             Duration::ZERO
         };
+        self.rest_for(rest);
+    }
+
+    fn rest_for(&self, rest: Duration) {
         let until = (self.epoch.elapsed() + rest).as_micros() as u64;
         self.until.store(until, Ordering::Relaxed);
     }
@@ -233,7 +242,8 @@ async fn write_loop(
                 }
                 Err(e) => {
                     crate::metrics::prediction_log_dropped().increment(requests);
-                    tracing::warn!(error = %e, rows = rows.len(), "could not log predictions");
+                    rest.rest_for(PAUSE_AFTER_FAILURE);
+                    tracing::warn!(error = %e, rows = rows.len(), "could not log predictions; logging pauses for {PAUSE_AFTER_FAILURE:?}");
                 }
             }
         }

@@ -74,6 +74,8 @@ struct Inner {
     workers: Mutex<Vec<JoinHandle<()>>>,
     /// The API keys, by the hash of their secret.
     keys: keys::KeyRing,
+    /// Rows each model logged since its prediction log was last trimmed to the cap.
+    logged_since_trim: Mutex<HashMap<ModelName, u64>>,
 }
 
 impl Platform {
@@ -101,6 +103,7 @@ impl Platform {
                 stopping: AtomicBool::new(false),
                 workers: Mutex::new(Vec::new()),
                 keys,
+                logged_since_trim: Mutex::new(HashMap::new()),
             }),
         };
         // Before any worker or upload: nothing is being stored, so an unnamed blob is an orphan.

@@ -37,9 +37,41 @@ pub struct WindowSpec {
 }
 
 impl Platform {
-    /// Logs predicted rows (the serving runtime's log writer calls this, in batches).
+    /// Logs predicted rows (the serving runtime's log writer calls this, in batches). The
+    /// per-model cap holds all along, not only at the retention pass: once a model has logged
+    /// a tenth of its cap since its last trim, its oldest rows beyond the cap are deleted, so
+    /// the log never holds more than 110% of the cap.
     pub async fn record_predictions(&self, rows: &[NewPrediction]) -> Result<(), ServiceError> {
-        Ok(self.store().insert_predictions(rows).await?)
+        self.store().insert_predictions(rows).await?;
+        let keep = self.config().prediction_keep;
+        let slack = (keep / 10).max(1);
+        let due: Vec<ModelName> = {
+            let mut counts = self.inner.logged_since_trim.lock().expect("log count lock");
+            for row in rows {
+                match counts.get_mut(&row.model) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(row.model.clone(), 1);
+                    }
+                }
+            }
+            let due: Vec<ModelName> = counts
+                .iter()
+                .filter(|(_, n)| **n >= slack)
+                .map(|(m, _)| m.clone())
+                .collect();
+            for model in &due {
+                counts.remove(model);
+            }
+            due
+        };
+        for model in due {
+            let trimmed = self.store().trim_predictions(&model, keep).await?;
+            if trimmed > 0 {
+                tracing::debug!(%model, trimmed, "prediction log held to its cap");
+            }
+        }
+        Ok(())
     }
 
     /// Retention of the prediction log: rows older than the configured days go, then all but

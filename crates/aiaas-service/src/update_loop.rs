@@ -18,6 +18,8 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_secs(1);
 /// How often the prediction log's retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
+/// How often the database's write-ahead log is copied back and truncated.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 
 /// A policy with the time of its next check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -147,6 +149,7 @@ impl Platform {
     /// prediction log and of the audit log every [`RETENTION_EVERY`].
     pub(crate) async fn update_loop(self) {
         let mut last_retention: Option<std::time::Instant> = None;
+        let mut last_checkpoint = std::time::Instant::now();
         while !self.stopping() {
             if let Err(e) = self.check_due().await {
                 tracing::warn!(error = %e, "could not check monitoring policies");
@@ -158,6 +161,14 @@ impl Platform {
                 }
                 if let Err(e) = self.apply_audit_retention().await {
                     tracing::warn!(error = %e, "could not apply audit retention");
+                }
+            }
+            if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                last_checkpoint = std::time::Instant::now();
+                match self.store().checkpoint().await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::debug!("checkpoint incomplete: a reader holds the log"),
+                    Err(e) => tracing::warn!(error = %e, "could not checkpoint the database"),
                 }
             }
             // Shutdown wakes the loop: it ends without waiting out a tick.

@@ -26,6 +26,9 @@ pub(crate) type Pool = sqlx::Pool<Db>;
 /// A row it returns.
 pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
 
+/// Bytes the write-ahead log keeps after a checkpoint.
+const WAL_SIZE_LIMIT: u64 = 64 << 20;
+
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -129,7 +132,10 @@ impl Database {
         // last commits, and never corrupts the database.
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT);
+        .busy_timeout(BUSY_TIMEOUT)
+        // After a checkpoint the write-ahead log is cut back to this size, so a burst of writes
+        // does not leave a large file behind.
+        .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)

@@ -81,6 +81,18 @@ impl Store {
         Ok(())
     }
 
+    /// Copies the write-ahead log into the database and truncates it, so that it stays small
+    /// even when readers kept SQLite's automatic checkpoints from finishing. Returns whether
+    /// the whole log was copied (not when a reader still needs part of it; the next try will).
+    pub async fn checkpoint(&self) -> Result<bool> {
+        use sqlx::Row;
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.db.pool)
+            .await?;
+        let busy: i64 = row.try_get(0).map_err(StoreError::Database)?;
+        Ok(busy == 0)
+    }
+
     /// Closes the database connections (waiting for queries in flight). Other clones of this
     /// store can no longer query the database afterwards.
     pub async fn close(&self) {

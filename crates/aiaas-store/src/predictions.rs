@@ -216,6 +216,20 @@ impl Store {
         Ok(out)
     }
 
+    /// Deletes the oldest logged predictions of `model` beyond its newest `keep`; how many went.
+    pub async fn trim_predictions(&self, model: &ModelName, keep: u64) -> Result<u64> {
+        // The (model, at_ms) index walks the newest `keep` rows and hands over the rest.
+        let done = sqlx::query(
+            "DELETE FROM predictions WHERE model = $1 AND rowid IN (SELECT rowid FROM \
+             predictions WHERE model = $1 ORDER BY at_ms DESC LIMIT -1 OFFSET $2)",
+        )
+        .bind(model.as_str())
+        .bind(to_i64(keep, "kept predictions")?)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Retention: deletes rows older than `older_than_ms`, then all but the `keep` newest rows of
     /// each model. Returns how many rows went.
     pub async fn prune_predictions(&self, older_than_ms: i64, keep: u64) -> Result<u64> {

@@ -718,3 +718,55 @@ async fn labels_sent_right_after_their_predictions_all_count() {
     assert_eq!(quality["metrics"]["accuracy"], 1.0, "{quality}");
     server.stop().await;
 }
+
+/// The per-model cap holds as rows arrive, not only at the five-minute retention pass.
+#[tokio::test]
+async fn the_prediction_log_stays_within_its_cap_as_it_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = aiaas_service::ServiceConfig {
+        prediction_keep: 100,
+        ..crate::test_config()
+    };
+    let server = TestServer::with_config(dir.path(), config).await;
+    assert_eq!(
+        server.upload("iris", crate::IRIS).await.status(),
+        reqwest::StatusCode::CREATED
+    );
+    assert_eq!(
+        server.train(crate::quick_iris_job()).await["state"],
+        "succeeded"
+    );
+    let model = ModelName::new("iris").unwrap();
+    let count = || async {
+        // Feedback waits for the log's writer, so the count includes every answered request.
+        server
+            .post_json(
+                "/api/v1/models/iris/feedback",
+                &json!([{"id": "none", "label": "setosa"}]),
+            )
+            .await;
+        server
+            .platform
+            .store()
+            .predictions(&model, &Window::default())
+            .await
+            .unwrap()
+            .len()
+    };
+    let mut most = 0;
+    for i in 0..40 {
+        let data: Vec<f64> = (0..10).flat_map(|_| [5.1, 3.5, 1.4, 0.2]).collect();
+        let body = json!({"id": format!("r{i}"), "inputs": [{"name": "input", "shape": [10, 4],
+            "datatype": "FP32", "data": data}]});
+        let res = server.post_json("/v2/models/iris/infer", &body).await;
+        assert!(res.status().is_success());
+        if i % 5 == 4 {
+            most = most.max(count().await);
+        }
+    }
+    assert!(
+        (100..=110).contains(&most),
+        "{most} rows against a cap of 100"
+    );
+    server.stop().await;
+}

@@ -138,3 +138,23 @@ async fn retention_drops_old_rows_then_keeps_the_newest_per_model() {
         1
     );
 }
+
+#[tokio::test]
+async fn trimming_keeps_a_models_newest_rows_and_a_checkpoint_empties_the_wal() {
+    let (store, dir) = store().await;
+    let m = model("m");
+    let rows: Vec<_> = (0..50)
+        .map(|i| row(&format!("r{i}"), 1, 1_000 + i, "a"))
+        .collect();
+    store.insert_predictions(&rows).await.unwrap();
+    assert_eq!(store.trim_predictions(&m, 20).await.unwrap(), 30);
+    let kept = store.predictions(&m, &Window::default()).await.unwrap();
+    assert_eq!(kept.len(), 20);
+    assert_eq!(kept[0].id, "r30", "the newest are kept");
+    assert_eq!(store.trim_predictions(&m, 20).await.unwrap(), 0);
+
+    let wal = dir.path().join("aiaas.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    assert!(store.checkpoint().await.unwrap());
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+}
