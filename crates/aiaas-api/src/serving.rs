@@ -5,7 +5,7 @@
 
 use aiaas_artifact::Bundle;
 use aiaas_serve::{
-    BatcherConfig, BoxFuture, ModelPool, ModelSource, PredictionLog, PredictionSink, ServeError,
+    BoxFuture, ModelPool, ModelSource, PoolConfig, PredictionLog, PredictionSink, ServeError,
     SourceModel,
 };
 use aiaas_service::{Platform, ServiceError};
@@ -19,7 +19,7 @@ pub struct Registry(pub Platform);
 
 /// The model pool over `platform`'s registry with `config`, logging predictions when the
 /// platform's sampling is on.
-pub fn model_pool(platform: &Platform, config: BatcherConfig) -> Arc<ModelPool> {
+pub fn model_pool(platform: &Platform, config: PoolConfig) -> Arc<ModelPool> {
     let registry = Arc::new(Registry(platform.clone()));
     let sample = platform.config().prediction_sample;
     let log = (sample > 0.0).then(|| PredictionLog::start(registry.clone(), sample));

@@ -18,7 +18,7 @@ pub use self::metrics::{ModelMetrics, Outcome};
 pub use batcher::{Batcher, BatcherConfig, BatcherStats};
 pub use error::ServeError;
 pub use infer::{count_refused, infer};
-pub use pool::{LoadedModel, ModelPool};
+pub use pool::{LoadedModel, ModelPool, PoolConfig};
 pub use prediction_log::PredictionLog;
 pub use signature::{DENSE_INPUT, MAX_REQUEST_INPUTS, MAX_ROWS, Signature};
 pub use source::{BoxFuture, ModelSource, PredictionSink, SourceModel};

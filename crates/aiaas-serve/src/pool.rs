@@ -4,6 +4,10 @@
 //! pool loads the version a reference now means beside the old one and then swaps the
 //! reference, so requests in flight finish on the version they started with and none fail.
 //!
+//! The loaded versions together hold at most `max_loaded_bytes` (by their weights and compute
+//! buffers): loading one past that unloads the least recently used others first (requests in
+//! flight on them finish; the next request for one loads it again).
+//!
 //! The pool keeps the gauges of what it holds: `aiaas_models_loaded` and, per version,
 //! `aiaas_model_memory_bytes` (raised on load, lowered on unload and when the pool is dropped).
 
@@ -13,7 +17,9 @@ use crate::{Batcher, BatcherConfig, ModelSource, PredictionLog, ServeError};
 use aiaas_artifact::Manifest;
 use aiaas_types::{ModelName, ServingSettings, Version, parse_version};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
+use std::time::Instant;
 use tokio::sync::{Mutex, broadcast};
 
 /// One loaded model version, ready to infer.
@@ -36,6 +42,27 @@ pub struct LoadedModel {
     pub metrics: ModelMetrics,
     /// How its batcher runs (the server's defaults, overridden by its `serve.` tags).
     pub config: BatcherConfig,
+    /// When a request last used it (ms after the pool started), for unloading the least
+    /// recently used first.
+    last_used_ms: AtomicU64,
+}
+
+/// How the pool runs its versions, and how much it may hold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolConfig {
+    /// Each version's batcher (before its `serve.` tags).
+    pub batcher: BatcherConfig,
+    /// Bytes the loaded versions may hold together (default 2 GiB).
+    pub max_loaded_bytes: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            batcher: BatcherConfig::default(),
+            max_loaded_bytes: 2 << 30,
+        }
+    }
 }
 
 /// What a request names: a model, and a version number, an alias, or neither.
@@ -45,6 +72,9 @@ type Reference = (ModelName, Option<String>);
 pub struct ModelPool {
     source: Arc<dyn ModelSource>,
     config: BatcherConfig,
+    max_loaded_bytes: usize,
+    /// What `last_used_ms` counts from.
+    epoch: Instant,
     loaded: RwLock<HashMap<(ModelName, Version), Arc<LoadedModel>>>,
     /// What each reference resolved to, until the model changes.
     resolved: RwLock<HashMap<Reference, Version>>,
@@ -59,14 +89,16 @@ impl ModelPool {
     /// answered requests to `log` if given. Needs a tokio runtime.
     pub fn start(
         source: Arc<dyn ModelSource>,
-        config: BatcherConfig,
+        config: PoolConfig,
         log: Option<PredictionLog>,
     ) -> Arc<ModelPool> {
         let changes = source.changes();
         let pool = Arc::new(ModelPool {
             log,
             source,
-            config,
+            config: config.batcher,
+            max_loaded_bytes: config.max_loaded_bytes,
+            epoch: Instant::now(),
             loaded: RwLock::new(HashMap::new()),
             resolved: RwLock::new(HashMap::new()),
             loading: Mutex::new(()),
@@ -112,10 +144,13 @@ impl ModelPool {
             .get(&key)
             .copied();
         if let Some(number) = cached {
-            return self.load(name, number).await;
+            let model = self.load(name, number).await?;
+            self.touch(&model);
+            return Ok(model);
         }
         let number = self.resolve(name, version).await?;
         let model = self.load(name, number).await?;
+        self.touch(&model);
         // Only references that led to a version are remembered: a stream of requests for
         // versions that do not exist must not grow the cache.
         self.resolved
@@ -123,6 +158,36 @@ impl ModelPool {
             .expect("resolved lock")
             .insert(key, number);
         Ok(model)
+    }
+
+    fn touch(&self, model: &LoadedModel) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        model.last_used_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Unloads the least recently used versions but `kept` while the loaded ones hold more
+    /// than the budget.
+    fn unload_over_budget(&self, kept: &(ModelName, Version)) {
+        let mut loaded = self.loaded.write().expect("loaded lock");
+        loop {
+            let held: usize = loaded.values().map(|m| m.memory_bytes).sum();
+            if held <= self.max_loaded_bytes {
+                return;
+            }
+            let Some(oldest) = loaded
+                .iter()
+                .filter(|(key, _)| *key != kept)
+                .min_by_key(|(_, m)| m.last_used_ms.load(Ordering::Relaxed))
+                .map(|(key, _)| key.clone())
+            else {
+                tracing::warn!(model = %kept.0, version = %kept.1, held, budget = self.max_loaded_bytes, "one version alone is over the memory budget");
+                return;
+            };
+            if let Some(m) = loaded.remove(&oldest) {
+                tracked(&m, false);
+                tracing::info!(model = %m.name, version = %m.version, "model unloaded: the least recently used, over the memory budget");
+            }
+        }
     }
 
     /// Every loaded version.
@@ -190,9 +255,11 @@ impl ModelPool {
         self.loaded
             .write()
             .expect("loaded lock")
-            .insert(key, model.clone());
+            .insert(key.clone(), model.clone());
         tracked(&model, true);
         tracing::info!(model = %name, %version, "model loaded");
+        self.touch(&model);
+        self.unload_over_budget(&key);
         Ok(model)
     }
 
@@ -231,6 +298,7 @@ impl ModelPool {
                 + config.max_batch * (network.inputs() + network.outputs()) * 4 * 2,
             metrics,
             config,
+            last_used_ms: AtomicU64::new(0),
         });
         Ok(model)
     }

@@ -3,7 +3,7 @@
 
 use crate::cli::ServeArgs;
 use aiaas_api::AppState;
-use aiaas_serve::BatcherConfig;
+use aiaas_serve::PoolConfig;
 use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
 use anyhow::Context;
 use std::sync::Arc;
@@ -108,7 +108,14 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     let metrics =
         aiaas_api::metrics::install_recorder().context("installing the metrics recorder")?;
     // Serving: the aliased models load in the background; /v2/health/ready says when.
-    let pool = aiaas_api::model_pool(&platform, BatcherConfig::default());
+    let pool_config = PoolConfig {
+        max_loaded_bytes: usize::try_from(args.max_loaded_mb)
+            .ok()
+            .and_then(|mb| mb.checked_mul(1 << 20))
+            .context("--max-loaded-mb is too large")?,
+        ..PoolConfig::default()
+    };
+    let pool = aiaas_api::model_pool(&platform, pool_config);
     let ready = Arc::new(AtomicBool::new(false));
     {
         let (pool, ready) = (pool.clone(), ready.clone());

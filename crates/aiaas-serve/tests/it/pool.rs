@@ -6,8 +6,8 @@ use crate::{bounded, mlp};
 use aiaas_artifact::{Bundle, DatasetRef, Lineage, Manifest, WeightsInfo};
 use aiaas_serve::v2::{InferRequest, InferResponse, OutputData};
 use aiaas_serve::{
-    BatcherConfig, BoxFuture, ModelPool, ModelSource, PredictionLog, PredictionSink, ServeError,
-    SourceModel,
+    BatcherConfig, BoxFuture, ModelPool, ModelSource, PoolConfig, PredictionLog, PredictionSink,
+    ServeError, SourceModel,
 };
 use aiaas_types::{
     Activation, AliasName, Feature, FeatureKind, LossKind, ModelKind, ModelName, ModelSpec,
@@ -261,9 +261,21 @@ fn probabilities(response: &InferResponse) -> Vec<f32> {
 }
 
 fn start(source: &Arc<MemorySource>, log: Option<PredictionLog>) -> Arc<ModelPool> {
-    let config = BatcherConfig {
+    start_with_budget(source, log, PoolConfig::default().max_loaded_bytes)
+}
+
+fn start_with_budget(
+    source: &Arc<MemorySource>,
+    log: Option<PredictionLog>,
+    max_loaded_bytes: usize,
+) -> Arc<ModelPool> {
+    let batcher = BatcherConfig {
         threads: 1,
         ..BatcherConfig::default()
+    };
+    let config = PoolConfig {
+        batcher,
+        max_loaded_bytes,
     };
     ModelPool::start(source.clone(), config, log)
 }
@@ -535,4 +547,44 @@ async fn bundles_the_runtime_cannot_serve_are_refused_at_load() {
     }
     let response = bounded(aiaas_serve::infer(&pool, &good, None, request(None, 1))).await;
     assert_eq!(response.unwrap().model_version, "1");
+}
+
+#[tokio::test]
+async fn past_its_memory_budget_the_pool_unloads_the_least_recently_used() {
+    let source = MemorySource::new();
+    let (a, b, c) = (name("a"), name("b"), name("c"));
+    for (seed, m) in [&a, &b, &c].into_iter().enumerate() {
+        source.publish(m, 1, seed as u64);
+    }
+    // Each of the three models takes the same memory: room for two.
+    let one = {
+        let probe = start(&source, None);
+        bounded(probe.get(&a, None)).await.unwrap().memory_bytes
+    };
+    let pool = start_with_budget(&source, None, 2 * one + one / 2);
+    let held = |pool: &ModelPool| {
+        let mut names: Vec<String> = pool.loaded().iter().map(|m| m.name.to_string()).collect();
+        names.sort();
+        names
+    };
+    let pause = || tokio::time::sleep(Duration::from_millis(5));
+    bounded(pool.get(&a, None)).await.unwrap();
+    pause().await;
+    bounded(pool.get(&b, None)).await.unwrap();
+    pause().await;
+    // a is used again, so b is now the least recently used.
+    let in_flight = bounded(pool.get(&a, None)).await.unwrap();
+    pause().await;
+    bounded(pool.get(&c, None)).await.unwrap();
+    assert_eq!(held(&pool), ["a", "c"]);
+    // b comes back on its next request, and a (used before c) makes room.
+    let answer = bounded(aiaas_serve::infer(&pool, &b, None, request(None, 1))).await;
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(held(&pool), ["b", "c"]);
+    // A request that held a when it was unloaded still gets its answer.
+    assert!(
+        bounded(in_flight.batcher.infer(vec![0.0; INPUTS], 1, None))
+            .await
+            .is_ok()
+    );
 }

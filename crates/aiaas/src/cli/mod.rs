@@ -309,6 +309,10 @@ pub struct ServeArgs {
     /// Logged predictions kept per model at most (the newest).
     #[arg(long, default_value_t = 1_000_000, env = "AIAAS_PREDICTION_KEEP")]
     pub prediction_keep: u64,
+    /// MiB the loaded model versions may hold together; loading one past that unloads the least
+    /// recently used first.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..), env = "AIAAS_MAX_LOADED_MB")]
+    pub max_loaded_mb: u64,
     /// Connections open at once; more are closed as they arrive.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), env = "AIAAS_MAX_CONNECTIONS")]
     pub max_connections: u32,
