@@ -4,7 +4,7 @@
 
 use crate::error::{ErrorBody, ErrorCode};
 use crate::management::{self as m, AliasBody, TagBody};
-use crate::{audit, keys, monitoring};
+use crate::{audit, keys, monitoring, privacy};
 use aiaas_service::JobEvent;
 use axum::Json;
 use axum::response::Html;
@@ -50,6 +50,9 @@ use utoipa::OpenApi;
         keys::list_keys,
         keys::revoke_key,
         audit::read,
+        privacy::set_logging,
+        privacy::show_logging,
+        privacy::erase_predictions,
     ),
     // The event stream's items are not a response body, so name their schema here.
     components(schemas(ErrorBody, ErrorCode, AliasBody, TagBody, JobEvent))

@@ -12,6 +12,7 @@ mod keys;
 mod management;
 pub mod metrics;
 mod monitoring;
+mod privacy;
 mod rate;
 mod server;
 mod serving;
@@ -116,6 +117,14 @@ pub fn router(state: AppState) -> Router {
                 .delete(monitoring::delete_policy),
         )
         .route("/models/{name}/events", get(monitoring::events))
+        .route(
+            "/models/{name}/logging",
+            put(privacy::set_logging).get(privacy::show_logging),
+        )
+        .route(
+            "/models/{name}/predictions",
+            axum::routing::delete(privacy::erase_predictions),
+        )
         .route("/models/{name}/rollback", post(monitoring::rollback))
         .route("/keys", post(keys::create_key).get(keys::list_keys))
         .route("/keys/{id}", axum::routing::delete(keys::revoke_key))

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 /// Longest a feedback call waits for the prediction log to write what it holds.
-const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 type Result<T> = std::result::Result<T, ApiError>;
 

@@ -67,11 +67,16 @@ pub fn drift_report(
             let profile = manifest.profile.iter().find(|p| p.name == feature.name)?;
             let drift = match &profile.kind {
                 ProfileKind::Numeric(reference) => {
+                    // A value a logging policy left out is missing (NaN), or the whole row's.
                     let values: Vec<f64> = rows
                         .iter()
                         .filter_map(|r| r.inputs.get(f))
+                        .filter(|v| !v.is_nan())
                         .map(|&v| f64::from(v))
                         .collect();
+                    if values.is_empty() {
+                        return None;
+                    }
                     numeric_drift(reference, &values)
                 }
                 ProfileKind::Categorical(reference) => {
@@ -80,7 +85,11 @@ pub fn drift_report(
                     let values: Vec<&str> = rows
                         .iter()
                         .filter_map(|r| r.categories.as_ref()?.get(c).map(String::as_str))
+                        .filter(|v| !v.is_empty())
                         .collect();
+                    if values.is_empty() {
+                        return None;
+                    }
                     categorical_drift(reference, &values)
                 }
             };

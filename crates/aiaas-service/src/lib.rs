@@ -12,6 +12,7 @@ mod error;
 mod jobs;
 mod keys;
 mod monitor;
+mod privacy;
 mod registry;
 mod retrain;
 mod tags;
@@ -33,6 +34,7 @@ pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
 pub use keys::{ADMIN_KEY_FILE, CreatedKey, KEY_PREFIX, MAX_KEY_MODELS, MAX_RATE_LIMIT};
 pub use monitor::{FeedbackOutcome, MAX_FEEDBACK, WindowSpec};
+pub use privacy::MAX_ERASE_IDS;
 pub use update_loop::PolicyState;
 
 use aiaas_types::{JobId, ModelName};
@@ -76,6 +78,8 @@ struct Inner {
     keys: keys::KeyRing,
     /// Rows each model logged since its prediction log was last trimmed to the cap.
     logged_since_trim: Mutex<HashMap<ModelName, u64>>,
+    /// What the prediction log keeps of each model's inputs.
+    policies: Mutex<privacy::Policies>,
 }
 
 impl Platform {
@@ -88,6 +92,8 @@ impl Platform {
             tracing::info!(jobs = ?requeued, "resuming jobs interrupted by the last shutdown");
         }
         let keys = keys::KeyRing::load(&store).await?;
+        let policies =
+            privacy::Policies::new(store.logging_policies().await?.into_iter().collect());
         let platform = Platform {
             inner: Arc::new(Inner {
                 store,
@@ -104,6 +110,7 @@ impl Platform {
                 workers: Mutex::new(Vec::new()),
                 keys,
                 logged_since_trim: Mutex::new(HashMap::new()),
+                policies: Mutex::new(policies),
             }),
         };
         // Before any worker or upload: nothing is being stored, so an unnamed blob is an orphan.

@@ -42,7 +42,8 @@ impl Platform {
     /// a tenth of its cap since its last trim, its oldest rows beyond the cap are deleted, so
     /// the log never holds more than 110% of the cap.
     pub async fn record_predictions(&self, rows: &[NewPrediction]) -> Result<(), ServiceError> {
-        self.store().insert_predictions(rows).await?;
+        let kept = self.apply_logging_policies(rows).await?;
+        self.store().insert_predictions(&kept).await?;
         let keep = self.config().prediction_keep;
         let slack = (keep / 10).max(1);
         let due: Vec<ModelName> = {
@@ -174,7 +175,7 @@ impl Platform {
     }
 
     /// The manifest of a version, as registered.
-    async fn manifest(
+    pub(crate) async fn manifest(
         &self,
         model: &ModelName,
         version: Version,

@@ -66,6 +66,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit",
         include_str!("../migrations/sqlite/0005_audit.sql"),
     ),
+    (
+        6,
+        "logging",
+        include_str!("../migrations/sqlite/0006_logging.sql"),
+    ),
 ];
 
 /// A [`MigrationSource`] over migrations embedded with `include_str!` (sqlx's `migrate!` macro
@@ -135,7 +140,10 @@ impl Database {
         .busy_timeout(BUSY_TIMEOUT)
         // After a checkpoint the write-ahead log is cut back to this size, so a burst of writes
         // does not leave a large file behind.
-        .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
+        .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
+        // Deleted rows are overwritten, not only unlinked: an erased prediction must not stay
+        // readable in the file's free pages.
+        .pragma("secure_delete", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)

@@ -4,7 +4,7 @@
 use crate::Store;
 use crate::db::{DbRow, col, json, name, now_ms, to_json};
 use crate::error::{Result, StoreError};
-use aiaas_types::{AliasName, ModelName, Resource, Version};
+use aiaas_types::{AliasName, LoggingPolicy, ModelName, Resource, Version};
 use serde::{Deserialize, Serialize};
 
 /// One event in a model's history (a breach, a retrain, a promotion, a rollback).
@@ -41,6 +41,35 @@ fn policy_row(row: &DbRow) -> Result<PolicyRecord> {
 }
 
 impl Store {
+    /// Sets (or replaces) what the prediction log keeps of `model`'s inputs.
+    pub async fn set_logging_policy(
+        &self,
+        model: &ModelName,
+        policy: &LoggingPolicy,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO logging_policies (model, policy_json, updated_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (model) DO UPDATE SET policy_json = excluded.policy_json, \
+             updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(model.as_str())
+        .bind(to_json(policy)?)
+        .bind(now_ms())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every model's logging policy (models without one keep all inputs).
+    pub async fn logging_policies(&self) -> Result<Vec<(ModelName, LoggingPolicy)>> {
+        let rows = sqlx::query("SELECT model, policy_json FROM logging_policies")
+            .fetch_all(&self.db.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((name(row, "model")?, json(row, "policy_json")?)))
+            .collect()
+    }
+
     /// Sets (or replaces) the policy of `model`, due at once.
     pub async fn set_policy(&self, model: &ModelName, policy: &serde_json::Value) -> Result<()> {
         let now = now_ms();

@@ -4,7 +4,7 @@
 use crate::Store;
 use crate::db::{DbRow, col, int, now_ms, to_i64, to_json};
 use crate::error::{Result, StoreError};
-use aiaas_types::{ModelName, NewPrediction, PredictionRow, TargetValue, Version};
+use aiaas_types::{Erasure, ModelName, NewPrediction, PredictionRow, TargetValue, Version};
 use serde::{Deserialize, Serialize};
 
 /// Which logged rows to read: optionally one version, rows from `since_ms` on, and at most the
@@ -228,6 +228,47 @@ impl Store {
         .execute(&self.db.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Erases the logged predictions of `model` that `which` names; how many went. At least one
+    /// condition must be given (the service checks).
+    pub async fn erase_predictions(&self, model: &ModelName, which: &Erasure) -> Result<u64> {
+        let mut w = self.db.write().await?;
+        let mut erased = 0;
+        let (from, to) = (
+            which.from_ms.unwrap_or(i64::MIN),
+            which.to_ms.unwrap_or(i64::MAX),
+        );
+        match &which.ids {
+            Some(ids) => {
+                for id in ids {
+                    erased += sqlx::query(
+                        "DELETE FROM predictions WHERE model = $1 AND id = $2 AND at_ms >= $3 \
+                         AND at_ms < $4",
+                    )
+                    .bind(model.as_str())
+                    .bind(id)
+                    .bind(from)
+                    .bind(to)
+                    .execute(&mut *w.tx)
+                    .await?
+                    .rows_affected();
+                }
+            }
+            None => {
+                erased = sqlx::query(
+                    "DELETE FROM predictions WHERE model = $1 AND at_ms >= $2 AND at_ms < $3",
+                )
+                .bind(model.as_str())
+                .bind(from)
+                .bind(to)
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected();
+            }
+        }
+        w.commit().await?;
+        Ok(erased)
     }
 
     /// Retention: deletes rows older than `older_than_ms`, then all but the `keep` newest rows of

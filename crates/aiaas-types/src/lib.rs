@@ -20,7 +20,7 @@ pub use optimize::{
     DistillRecipe, OptimizeReport, PruneRecipe, PruneScope, QuantScheme, QuantizeRecipe, Recipe,
     VariantFigures,
 };
-pub use prediction::{NewPrediction, PredictionRow, TargetValue};
+pub use prediction::{Erasure, LoggingPolicy, NewPrediction, PredictionRow, TargetValue};
 pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
 
 use serde::{Deserialize, Serialize};

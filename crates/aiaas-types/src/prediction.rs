@@ -56,3 +56,38 @@ pub struct PredictionRow {
     /// The true target, once feedback gave it.
     pub label: Option<TargetValue>,
 }
+
+/// What the prediction log keeps of a model's raw inputs (its predictions, ids and times are
+/// always kept): `{"inputs": "all"}` (the default), `{"inputs": "none"}`, or
+/// `{"inputs": "all_but", "except": ["age", ...]}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "inputs", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LoggingPolicy {
+    /// Every input.
+    All,
+    /// No input: quality still works, drift has nothing to compare.
+    None,
+    /// Every input but the named features.
+    AllBut {
+        /// Features never written to the log.
+        except: Vec<String>,
+    },
+}
+
+/// Which logged predictions of a model to erase: by id, or by the time they were logged, or
+/// both (a row must match every given condition).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Erasure {
+    /// Row ids, as the responses gave them (`<id>` or `<id>/<row>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<String>>,
+    /// Rows logged at or after this time (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_ms: Option<i64>,
+    /// Rows logged before this time (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_ms: Option<i64>,
+}

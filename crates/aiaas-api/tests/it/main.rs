@@ -10,6 +10,7 @@ mod inference;
 mod metrics;
 mod monitoring;
 mod optimize;
+mod privacy;
 mod slow_clients;
 mod tamper;
 
