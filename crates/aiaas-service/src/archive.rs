@@ -41,14 +41,17 @@ impl Platform {
                 archive.len()
             )));
         }
-        let bundle = blocking(move || {
-            let files = unpack(&archive)?;
-            Bundle::from_files(|file| Ok(files.get(file).cloned()))
-                .map_err(|e| ServiceError::Invalid(format!("the archive: {e}")))
-        })
-        .await?;
+        let bundle = blocking(move || read_archive(&archive)).await?;
         self.publish_bundle(name, bundle, None, None, None).await
     }
+}
+
+/// The bundle in a model archive, every digest and the model's structure checked (nothing is
+/// allocated for a model before its declared shape has been checked).
+pub fn read_archive(archive: &[u8]) -> Result<Bundle, ServiceError> {
+    let files = unpack(archive)?;
+    Bundle::from_files(|file| Ok(files.get(file).cloned()))
+        .map_err(|e| ServiceError::Invalid(format!("the archive: {e}")))
 }
 
 fn pack(files: &BTreeMap<String, Bytes>) -> std::io::Result<Vec<u8>> {

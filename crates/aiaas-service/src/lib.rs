@@ -28,6 +28,7 @@ pub use aiaas_store::{
     ModelRecord, ModelSummary, NewAuditEntry, Store, StoreConfig, StoreError, VersionRecord,
     Window,
 };
+pub use archive::read_archive;
 pub use audit::MAX_AUDIT_READ;
 pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
