@@ -29,6 +29,9 @@ pub struct ServerLimits {
     pub header_timeout: Duration,
     /// Longest a request body may send nothing.
     pub body_timeout: Duration,
+    /// Longest shutdown waits for open requests to finish; the connections still open then
+    /// are dropped.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -37,6 +40,7 @@ impl Default for ServerLimits {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -137,6 +141,14 @@ pub async fn run(
     drop(stop_rx);
     drop(open_rx);
     drop(listener);
-    open_tx.closed().await;
+    if tokio::time::timeout(limits.shutdown_timeout, open_tx.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = open_tx.receiver_count(),
+            "shutdown deadline passed: dropping the connections still open"
+        );
+    }
     Ok(())
 }

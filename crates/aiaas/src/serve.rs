@@ -140,6 +140,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         max_connections: args.max_connections as usize,
         header_timeout: std::time::Duration::from_secs(args.header_timeout_s),
         body_timeout: std::time::Duration::from_secs(args.body_timeout_s),
+        shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout_s),
     };
     aiaas_api::serve(listener, state, limits, tls, async move {
         shutdown_signal().await;

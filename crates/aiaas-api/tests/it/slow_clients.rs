@@ -110,3 +110,32 @@ async fn connections_past_the_cap_are_closed() {
     );
     server.stop().await;
 }
+
+/// A request that never finishes does not hold shutdown past its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drops_what_is_still_open_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = ServerLimits {
+        body_timeout: Duration::from_secs(60),
+        shutdown_timeout: Duration::from_secs(1),
+        ..ServerLimits::default()
+    };
+    let server = TestServer::with_limits(dir.path(), test_config(), limits).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // A request whose body stops half way.
+    let mut stuck = TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/datasets?name=stuck HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\
+         Authorization: Bearer {}\r\n\r\nx,target\n",
+        server.admin_key
+    );
+    stuck.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+}

@@ -322,6 +322,9 @@ pub struct ServeArgs {
     /// Seconds a request body may send nothing before it is cut off.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), env = "AIAAS_BODY_TIMEOUT_S")]
     pub body_timeout_s: u64,
+    /// Seconds shutdown waits for open requests to finish before it drops their connections.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), env = "AIAAS_SHUTDOWN_TIMEOUT_S")]
+    pub shutdown_timeout_s: u64,
     /// Days audit log entries are kept.
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=36_500), env = "AIAAS_AUDIT_RETENTION_DAYS")]
     pub audit_retention_days: u64,
