@@ -127,6 +127,14 @@ pub enum DataError {
         max: usize,
     },
 
+    /// More data rows, or more fields, than a dataset may have.
+    #[error("{file}: more than {max} {what}; split the data or sample it")]
+    TooManyRows {
+        file: String,
+        what: &'static str,
+        max: usize,
+    },
+
     /// A header with more columns than a dataset may have.
     #[error("{file}: the header has {count} columns; at most {max} are supported")]
     TooManyColumns {

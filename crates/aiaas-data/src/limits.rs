@@ -12,5 +12,12 @@ pub const MAX_CATEGORIES: usize = 1000;
 /// and models grow past what a single upload should cost.
 pub const MAX_COLUMNS: usize = 10_000;
 
+/// Most data rows a CSV file may have.
+pub const MAX_ROWS: usize = 10_000_000;
+
+/// Most fields (rows times columns) a CSV file may have: each costs its text and 4 bytes of
+/// position once parsed, so a 256 MiB upload stays well under a gigabyte.
+pub const MAX_CELLS: usize = 100_000_000;
+
 /// Most model inputs the columns may encode to (one-hot text columns count each category).
 pub const MAX_ENCODED_WIDTH: usize = 100_000;

@@ -1,9 +1,13 @@
 //! Raw CSV tables: UTF-8 checking, the header row and field counts, with each row's line
 //! number kept for messages. No typing happens here; `csv_reader` and `schema_reader` decide
 //! what the fields mean.
+//!
+//! The fields are kept by column, each column one string and the end of each field in it, so a
+//! table costs its text and 4 bytes a field; rows and fields are counted against
+//! [`MAX_ROWS`] and [`MAX_CELLS`] as they are read.
 
 use crate::DataError;
-use crate::limits::MAX_COLUMNS;
+use crate::limits::{MAX_CELLS, MAX_COLUMNS, MAX_ROWS};
 use csv::StringRecord;
 use std::collections::HashMap;
 
@@ -12,14 +16,48 @@ pub(crate) struct RawTable {
     /// The name used in messages.
     pub file: String,
     pub header: Vec<String>,
-    records: Vec<StringRecord>,
+    columns: Vec<TextColumn>,
     /// 1-based line in the file where each record starts (header = line 1).
     lines: Vec<usize>,
+}
+
+/// One column's fields: their text one after the other, and where each ends.
+#[derive(Default)]
+struct TextColumn {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl TextColumn {
+    fn push(&mut self, field: &str) -> Option<()> {
+        self.text.push_str(field);
+        self.ends.push(u32::try_from(self.text.len()).ok()?);
+        Some(())
+    }
+
+    fn get(&self, row: usize) -> &str {
+        let start = if row == 0 {
+            0
+        } else {
+            self.ends[row - 1] as usize
+        };
+        &self.text[start..self.ends[row] as usize]
+    }
 }
 
 impl RawTable {
     /// Splits `bytes` into a header and rows of the same width as the header.
     pub fn parse(file: &str, bytes: &[u8]) -> Result<RawTable, DataError> {
+        RawTable::parse_within(file, bytes, MAX_ROWS, MAX_CELLS)
+    }
+
+    /// [`RawTable::parse`] with at most `max_rows` data rows and `max_cells` fields.
+    fn parse_within(
+        file: &str,
+        bytes: &[u8],
+        max_rows: usize,
+        max_cells: usize,
+    ) -> Result<RawTable, DataError> {
         let text = std::str::from_utf8(bytes).map_err(|e| DataError::NotUtf8 {
             file: file.to_string(),
             line: 1 + bytes[..e.valid_up_to()]
@@ -38,8 +76,13 @@ impl RawTable {
             .from_reader(text.as_bytes());
 
         let mut header: Option<Vec<String>> = None;
-        let mut records = Vec::new();
+        let mut columns: Vec<TextColumn> = Vec::new();
         let mut lines = Vec::new();
+        let too_many = |what, max| DataError::TooManyRows {
+            file: file.to_string(),
+            what,
+            max,
+        };
         for result in reader.records() {
             let record = result.map_err(|e| DataError::Csv {
                 file: file.to_string(),
@@ -53,7 +96,11 @@ impl RawTable {
                 continue;
             }
             match &header {
-                None => header = Some(check_header(file, &record)?),
+                None => {
+                    let names = check_header(file, &record)?;
+                    columns = names.iter().map(|_| TextColumn::default()).collect();
+                    header = Some(names);
+                }
                 Some(names) => {
                     if record.len() != names.len() {
                         return Err(DataError::RaggedRow {
@@ -64,7 +111,17 @@ impl RawTable {
                             missing: names.get(record.len()).cloned(),
                         });
                     }
-                    records.push(record);
+                    if lines.len() == max_rows {
+                        return Err(too_many("data rows", max_rows));
+                    }
+                    if (lines.len() + 1).saturating_mul(names.len()) > max_cells {
+                        return Err(too_many("fields", max_cells));
+                    }
+                    for (column, field) in columns.iter_mut().zip(record.iter()) {
+                        column
+                            .push(field)
+                            .ok_or_else(|| too_many("bytes in one column", u32::MAX as usize))?;
+                    }
                     lines.push(line);
                 }
             }
@@ -72,7 +129,7 @@ impl RawTable {
         let header = header.ok_or_else(|| DataError::Empty {
             file: file.to_string(),
         })?;
-        if records.is_empty() {
+        if lines.is_empty() {
             return Err(DataError::NoRows {
                 file: file.to_string(),
             });
@@ -80,13 +137,13 @@ impl RawTable {
         Ok(RawTable {
             file: file.to_string(),
             header,
-            records,
+            columns,
             lines,
         })
     }
 
     pub fn rows(&self) -> usize {
-        self.records.len()
+        self.lines.len()
     }
 
     pub fn line(&self, row: usize) -> usize {
@@ -95,7 +152,7 @@ impl RawTable {
 
     /// The trimmed field, possibly empty.
     pub fn field(&self, row: usize, col: usize) -> &str {
-        &self.records[row][col]
+        self.columns[col].get(row)
     }
 
     /// The field, or a missing-value error when it is empty.
@@ -185,4 +242,28 @@ fn check_header(file: &str, record: &StringRecord) -> Result<Vec<String>, DataEr
         }
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_kept_by_column_and_rows_and_fields_are_capped() {
+        let csv = b"a,b\n1, x \n,yy\n3,\n";
+        let table = RawTable::parse("t.csv", csv).unwrap();
+        assert_eq!(table.rows(), 3);
+        assert_eq!(
+            (0..3).map(|r| table.field(r, 1)).collect::<Vec<_>>(),
+            ["x", "yy", ""]
+        );
+        assert_eq!(table.field(1, 0), "");
+        assert_eq!(table.line(2), 4);
+
+        let rows = RawTable::parse_within("t.csv", csv, 2, 100).err().unwrap();
+        assert!(rows.to_string().contains("more than 2 data rows"), "{rows}");
+        let cells = RawTable::parse_within("t.csv", csv, 100, 5).err().unwrap();
+        assert!(cells.to_string().contains("more than 5 fields"), "{cells}");
+        assert!(RawTable::parse_within("t.csv", csv, 3, 6).is_ok());
+    }
 }
