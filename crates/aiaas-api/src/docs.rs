@@ -59,8 +59,18 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The document as served: the annotations' document, made exact by [`crate::contract`].
+pub fn document() -> &'static serde_json::Value {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        crate::contract::tighten(&mut doc);
+        doc
+    })
+}
+
+pub async fn openapi_json() -> Json<&'static serde_json::Value> {
+    Json(document())
 }
 
 pub async fn page() -> Html<&'static str> {

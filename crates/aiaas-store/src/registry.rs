@@ -156,11 +156,11 @@ where
 }
 
 fn check_tag(key: &str, value: &str) -> Result<()> {
-    if key.is_empty() || key.len() > MAX_TAG_KEY_LEN {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-');
+    if key.is_empty() || key.len() > MAX_TAG_KEY_LEN || !key.bytes().all(allowed) {
         return Err(StoreError::InvalidArgument(format!(
-            "a tag key needs 1 to {MAX_TAG_KEY_LEN} bytes, {:?} has {}",
+            "a tag key is 1 to {MAX_TAG_KEY_LEN} of A-Z a-z 0-9 _ . : -; {:?} is not",
             key.chars().take(40).collect::<String>(),
-            key.len()
         )));
     }
     if value.len() > MAX_TAG_VALUE_LEN {
