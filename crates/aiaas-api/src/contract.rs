@@ -5,16 +5,9 @@
 //! limit, a body of the wrong type or size, a missing resource).
 
 use crate::auth::{Access, access_rule};
-use aiaas_types::MAX_NAME_LEN;
+use aiaas_types::{ALIAS_PATTERN, MAX_NAME_LEN, NAME_PATTERN, TAG_KEY_PATTERN};
 use axum::http::Method;
 use serde_json::{Value, json};
-
-/// A name (model, dataset, alias, job or key id): a letter or digit, then letters, digits,
-/// `_`, `-` and `.`, never two dots in a row. The same rule as `aiaas_types`' names.
-pub const NAME_PATTERN: &str = r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.[A-Za-z0-9_-])*\.?$";
-
-/// A tag key: 1 to 128 of letters, digits, `_`, `-`, `.` and `:`.
-pub const TAG_KEY_PATTERN: &str = r"^[A-Za-z0-9_.:-]{1,128}$";
 
 /// Makes `doc` exact; see the module documentation.
 pub fn tighten(doc: &mut Value) {
@@ -25,6 +18,10 @@ pub fn tighten(doc: &mut Value) {
                         <data-dir>/admin.key",
     }});
     doc["security"] = json!([{"api_key": []}]);
+    // An erasure names at least one condition.
+    if let Some(erasure) = doc.pointer_mut("/components/schemas/Erasure") {
+        erasure["minProperties"] = json!(1);
+    }
     let Some(paths) = doc["paths"].as_object_mut() else {
         return;
     };
@@ -52,7 +49,9 @@ fn tighten_operation(method: &Method, path: &str, op: &mut Value) {
         for p in parameters.iter_mut().filter(|p| p["in"] == "path") {
             named = true;
             let name = p["name"].as_str().unwrap_or_default().to_string();
-            p["schema"] = path_schema(&name);
+            // Versions are deleted by number only.
+            let by_number = method == Method::DELETE && path.ends_with("/versions/{version}");
+            p["schema"] = path_schema(&name, by_number);
         }
     }
     let body = op.get("requestBody").is_some();
@@ -97,18 +96,15 @@ fn tighten_operation(method: &Method, path: &str, op: &mut Value) {
 }
 
 /// The schema of a path parameter, by its name.
-fn path_schema(name: &str) -> Value {
-    let named = json!({
-        "type": "string", "minLength": 1, "maxLength": MAX_NAME_LEN, "pattern": NAME_PATTERN,
-    });
+fn path_schema(name: &str, by_number: bool) -> Value {
+    let named = |pattern: &str| json!({"type": "string", "minLength": 1, "maxLength": MAX_NAME_LEN, "pattern": pattern});
+    let number = json!({"type": "string", "pattern": "^[1-9][0-9]{0,8}$"});
     match name {
-        // A version number, or an alias (which cannot be all digits).
-        "version" => json!({"anyOf": [
-            {"type": "string", "pattern": "^[1-9][0-9]{0,8}$"},
-            {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LEN,
-             "pattern": r"^[A-Za-z_-](?:[A-Za-z0-9_-]|\.[A-Za-z0-9_-])*\.?$"},
-        ]}),
+        "version" if by_number => number,
+        // A version number, or an alias.
+        "version" => json!({"anyOf": [number, named(ALIAS_PATTERN)]}),
+        "alias" => named(ALIAS_PATTERN),
         "key" => json!({"type": "string", "pattern": TAG_KEY_PATTERN}),
-        _ => named,
+        _ => named(NAME_PATTERN),
     }
 }

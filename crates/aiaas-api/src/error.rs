@@ -40,6 +40,10 @@ pub enum ErrorCode {
     /// The model has no monitoring policy.
     PolicyNotFound,
     KeyNotFound,
+    /// A monitoring window without the (labelled) predictions it needs.
+    PredictionsNotFound,
+    /// The model has no input feature of that name.
+    FeatureNotFound,
     /// The call clashes with the current state: a name taken, an alias in the way, a job
     /// already finished.
     Conflict,
@@ -82,7 +86,7 @@ pub enum GrpcCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::BadRequest,
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
@@ -96,6 +100,8 @@ impl ErrorCode {
         ErrorCode::JobNotFound,
         ErrorCode::PolicyNotFound,
         ErrorCode::KeyNotFound,
+        ErrorCode::PredictionsNotFound,
+        ErrorCode::FeatureNotFound,
         ErrorCode::Conflict,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -138,6 +144,8 @@ impl ErrorCode {
             E::JobNotFound => ("job_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::PolicyNotFound => ("policy_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::KeyNotFound => ("key_not_found", StatusCode::NOT_FOUND, G::NotFound),
+            E::FeatureNotFound => ("feature_not_found", StatusCode::NOT_FOUND, G::NotFound),
+            E::PredictionsNotFound => ("predictions_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::Conflict => ("conflict", StatusCode::CONFLICT, G::FailedPrecondition),
             E::PayloadTooLarge => (
                 "payload_too_large",
@@ -207,6 +215,8 @@ impl ErrorCode {
                 Resource::Job => ErrorCode::JobNotFound,
                 Resource::Policy => ErrorCode::PolicyNotFound,
                 Resource::Key => ErrorCode::KeyNotFound,
+                Resource::Predictions => ErrorCode::PredictionsNotFound,
+                Resource::Feature => ErrorCode::FeatureNotFound,
                 // A record names a blob the store lost: the server's data, not the caller.
                 Resource::Blob => ErrorCode::CorruptData,
             },

@@ -1,10 +1,10 @@
 //! `/api/v1/keys`: create, list and revoke API keys (admin only, see `auth.rs`).
 
+use crate::body::JsonBody;
 use crate::error::{ApiError, ErrorBody};
 use aiaas_service::{KeyRecord, Platform};
 use aiaas_types::{KeyId, KeySpec};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -23,7 +23,7 @@ pub struct CreatedKeyBody {
 
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys",
     request_body(content = KeySpec, description = "`{\"name\", \"role\"}`, optionally \
-        `models` (predictor only), `expires_at_ms`, `rate_limit` (requests per second)"),
+        `models`, `expires_at_ms`, `rate_limit` (requests per second)"),
     responses(
         (status = 201, description = "Created; the secret is in `key`, shown only now", body = CreatedKeyBody),
         (status = 400, description = "Malformed JSON, unknown role or invalid name", body = ErrorBody),
@@ -31,9 +31,8 @@ pub struct CreatedKeyBody {
     ))]
 pub async fn create_key(
     State(p): State<Platform>,
-    body: std::result::Result<Json<KeySpec>, JsonRejection>,
+    JsonBody(spec): JsonBody<KeySpec>,
 ) -> Result<(StatusCode, Json<CreatedKeyBody>)> {
-    let Json(spec) = body?;
     let created = p.create_key(spec).await?;
     Ok((
         StatusCode::CREATED,

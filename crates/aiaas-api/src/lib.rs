@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod body;
 mod contract;
 mod docs;
 mod error;

@@ -1,6 +1,7 @@
 //! The management API under `/api/v1`: datasets, jobs, models. Each handler parses the request,
 //! calls one service function and maps the result.
 
+use crate::body::JsonBody;
 use crate::error::{ApiError, ErrorBody};
 use aiaas_service::{
     DatasetRecord, EpochRow, JobRecord, ModelRecord, ModelSummary, Platform, VersionRecord,
@@ -10,7 +11,7 @@ use aiaas_types::{
 };
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -86,9 +87,9 @@ pub struct UploadQuery {
 
 #[utoipa::path(post, path = "/api/v1/datasets", tag = "datasets",
     params(
-        ("name" = String, Query, description = "Dataset name: 1-64 of A-Z a-z 0-9 _ . -"),
+        ("name" = DatasetName, Query, description = "Dataset name"),
         ("target" = Option<String>, Query, description = "Column to predict (default: `target`)"),
-        ("task" = Option<String>, Query, description = "`classification` or `regression` (default: inferred)"),
+        ("task" = Option<Task>, Query, description = "Default: inferred"),
     ),
     request_body(content = String, content_type = "text/csv", description = "The CSV file, with a header row"),
     responses(
@@ -187,9 +188,8 @@ pub async fn delete_dataset(
     ))]
 pub async fn submit_job(
     State(p): State<Platform>,
-    body: std::result::Result<Json<JobSpec>, JsonRejection>,
+    JsonBody(spec): JsonBody<JobSpec>,
 ) -> Result<(StatusCode, Json<JobRecord>)> {
-    let Json(spec) = body?;
     Ok((StatusCode::CREATED, Json(p.submit_job(spec).await?)))
 }
 
@@ -199,7 +199,7 @@ pub struct JobsQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
-    params(("state" = Option<String>, Query, description = "Only jobs in this state")),
+    params(("state" = Option<JobState>, Query, description = "Only jobs in this state")),
     responses((status = 200, description = "Jobs, newest first", body = Vec<JobRecord>)))]
 pub async fn list_jobs(
     State(p): State<Platform>,
@@ -207,6 +207,30 @@ pub async fn list_jobs(
 ) -> Result<Json<Vec<JobRecord>>> {
     let Query(q) = query?;
     Ok(Json(p.jobs(q.state).await?))
+}
+
+/// An alias to set: a name that starts with a letter.
+fn alias_name(alias: String) -> Result<AliasName> {
+    let alias = AliasName::new(alias)?;
+    if !aiaas_types::is_alias(&alias) {
+        return Err(ApiError::bad_request(format!(
+            "alias {alias:?} does not start with a letter; an alias must, so that it never reads \
+             as a version number"
+        )));
+    }
+    Ok(alias)
+}
+
+/// A tag key, checked.
+fn tag_key(key: &str) -> Result<&str> {
+    if !aiaas_types::is_tag_key(key) {
+        return Err(ApiError::bad_request(format!(
+            "a tag key is 1 to {} of A-Z a-z 0-9 _ . : -; {:?} is not",
+            aiaas_types::MAX_TAG_KEY_LEN,
+            key.chars().take(40).collect::<String>()
+        )));
+    }
+    Ok(key)
 }
 
 fn job_id(id: String) -> Result<JobId> {
@@ -353,10 +377,9 @@ pub struct AliasBody {
 pub async fn set_alias(
     State(p): State<Platform>,
     Path((name, alias)): Path<(String, String)>,
-    body: std::result::Result<Json<AliasBody>, JsonRejection>,
+    JsonBody(body): JsonBody<AliasBody>,
 ) -> Result<Json<AliasMoved>> {
-    let Json(body) = body?;
-    let (model, alias) = (ModelName::new(name)?, AliasName::new(alias)?);
+    let (model, alias) = (ModelName::new(name)?, alias_name(alias)?);
     p.set_alias(&model, &alias, body.version).await?;
     Ok(Json(AliasMoved {
         model,
@@ -433,11 +456,11 @@ pub async fn list_tags(
 pub async fn set_tag(
     State(p): State<Platform>,
     Path((name, version, key)): Path<(String, String, String)>,
-    body: std::result::Result<Json<TagBody>, JsonRejection>,
+    JsonBody(body): JsonBody<TagBody>,
 ) -> Result<StatusCode> {
-    let Json(body) = body?;
     let (name, number) = version_number(&p, name, &version).await?;
-    p.set_tag(&name, number, &key, &body.value).await?;
+    p.set_tag(&name, number, tag_key(&key)?, &body.value)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -457,7 +480,7 @@ pub async fn delete_tag(
     Path((name, version, key)): Path<(String, String, String)>,
 ) -> Result<StatusCode> {
     let (name, number) = version_number(&p, name, &version).await?;
-    p.delete_tag(&name, number, &key).await?;
+    p.delete_tag(&name, number, tag_key(&key)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

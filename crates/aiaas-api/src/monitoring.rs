@@ -4,6 +4,7 @@
 //! rollback.
 
 use crate::AppState;
+use crate::body::JsonBody;
 use crate::error::{ApiError, ErrorBody};
 use aiaas_serve::metrics;
 use aiaas_service::{
@@ -12,7 +13,7 @@ use aiaas_service::{
 };
 use aiaas_types::{ModelName, Version};
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -25,7 +26,7 @@ type Result<T> = std::result::Result<T, ApiError>;
 
 #[utoipa::path(post, path = "/api/v1/models/{name}/feedback", tag = "monitoring",
     params(("name" = String, Path, description = "Model name")),
-    request_body(content = Object, description = "`[{\"id\": ..., \"label\": ...}]`: the true \
+    request_body(content = Vec<Feedback>, description = "`[{\"id\": ..., \"label\": ...}]`: the true \
         class label (or value, for regression) of logged predictions, by the inference \
         response's id (`<id>/<row>` for a row of a request of several rows). Labels may come \
         long after the prediction."),
@@ -41,9 +42,8 @@ type Result<T> = std::result::Result<T, ApiError>;
 pub async fn feedback(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    body: std::result::Result<Json<Vec<Feedback>>, JsonRejection>,
+    JsonBody(items): JsonBody<Vec<Feedback>>,
 ) -> Result<Json<FeedbackOutcome>> {
-    let Json(items) = body?;
     let model = ModelName::new(name)?;
     // Labels may follow their predictions at once: the rows still queued for the log are
     // written first, so none of them counts as unknown.
@@ -64,6 +64,7 @@ pub struct WindowQuery {
     /// Only predictions from this time on (ms since the Unix epoch).
     since: Option<i64>,
     /// Only the most recent this many predictions.
+    #[param(minimum = 1, maximum = 10_000_000)]
     last: Option<usize>,
 }
 
@@ -123,7 +124,7 @@ pub async fn drift(
 
 #[utoipa::path(put, path = "/api/v1/models/{name}/policy", tag = "monitoring",
     params(("name" = String, Path, description = "Model name")),
-    request_body(content = Object, description = "`accuracy_floor` (classification) or \
+    request_body(content = MonitorPolicy, description = "`accuracy_floor` (classification) or \
         `rmse_ceiling` (regression), `drift_share` (default 0.5; 0: off), `min_labelled` \
         (default 100), `window` (the last N predictions of the champion, default 1,000), \
         `check_interval_s` (default 300)"),
@@ -136,9 +137,8 @@ pub async fn drift(
 pub async fn set_policy(
     State(p): State<Platform>,
     Path(name): Path<String>,
-    body: std::result::Result<Json<MonitorPolicy>, JsonRejection>,
+    JsonBody(policy): JsonBody<MonitorPolicy>,
 ) -> Result<Json<PolicyState>> {
-    let Json(policy) = body?;
     Ok(Json(p.set_policy(&ModelName::new(name)?, policy).await?))
 }
 

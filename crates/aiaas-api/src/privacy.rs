@@ -2,12 +2,12 @@
 //! erasing logged predictions (`DELETE /api/v1/models/{name}/predictions`).
 
 use crate::AppState;
+use crate::body::JsonBody;
 use crate::error::{ApiError, ErrorBody};
 use crate::monitoring::FLUSH_WAIT;
 use aiaas_service::Platform;
 use aiaas_types::{Erasure, LoggingPolicy, ModelName};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -33,9 +33,8 @@ pub struct Erased {
 pub async fn set_logging(
     State(p): State<Platform>,
     Path(name): Path<String>,
-    body: std::result::Result<Json<LoggingPolicy>, JsonRejection>,
+    JsonBody(policy): JsonBody<LoggingPolicy>,
 ) -> Result<Json<LoggingPolicy>> {
-    let Json(policy) = body?;
     Ok(Json(
         p.set_logging_policy(&ModelName::new(name)?, policy).await?,
     ))
@@ -68,9 +67,8 @@ pub async fn show_logging(
 pub async fn erase_predictions(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    body: std::result::Result<Json<Erasure>, JsonRejection>,
+    JsonBody(which): JsonBody<Erasure>,
 ) -> Result<Json<Erased>> {
-    let Json(which) = body?;
     let model = ModelName::new(name)?;
     // Rows still queued for the log are written first, so that none escapes the erasure.
     if let Some(log) = s.pool.log() {

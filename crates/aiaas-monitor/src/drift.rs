@@ -53,7 +53,7 @@ pub fn drift_report(
         )));
     }
     if rows.is_empty() {
-        return Err(MonitorError::Unusable(format!(
+        return Err(MonitorError::Empty(format!(
             "no logged predictions of {model} version {version} in this window"
         )));
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One label for a logged prediction.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Feedback {
@@ -14,6 +15,7 @@ pub struct Feedback {
     /// request of several rows).
     pub id: String,
     /// The true class label, or the true value for regression.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub label: Value,
 }
 

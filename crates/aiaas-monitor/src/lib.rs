@@ -23,4 +23,7 @@ pub enum MonitorError {
     /// is not one of the model's.
     #[error("{0}")]
     Unusable(String),
+    /// The window holds no predictions (or no labelled ones) to judge.
+    #[error("{0}")]
+    Empty(String),
 }

@@ -7,27 +7,34 @@ use aiaas_types::Version;
 use serde::{Deserialize, Serialize};
 
 /// What to watch on a model, and how often.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorPolicy {
     /// Classification: a breach when the window's accuracy falls below this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub accuracy_floor: Option<f64>,
     /// Regression: a breach when the window's RMSE rises above this (target units).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
     pub rmse_ceiling: Option<f64>,
     /// A breach when at least this share of the input features drifted (default 0.5, as the
     /// drift report's window flag); 0 turns the drift check off.
     #[serde(default = "default_drift_share")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub drift_share: f64,
     /// Quality is judged only with at least this many labelled predictions (default 100).
     #[serde(default = "default_min_labelled")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub min_labelled: usize,
     /// The window: the most recent this many predictions of the champion (default 1,000).
     #[serde(default = "default_window")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub window: usize,
     /// Seconds between checks (default 300).
     #[serde(default = "default_interval")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 2_592_000))]
     pub check_interval_s: u64,
     /// On a breach, start a retrain job (unless one is already queued or running): the
     /// champion's data plus the labelled production rows, promoted only if it wins.
@@ -35,6 +42,7 @@ pub struct MonitorPolicy {
     pub auto_retrain: bool,
     /// How much better the retrained challenger must be on the recent holdout (default 0).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub promote_margin: f64,
 }
 

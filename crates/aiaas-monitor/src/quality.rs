@@ -78,7 +78,7 @@ pub fn quality_report(
 ) -> Result<QualityReport, MonitorError> {
     let labelled: Vec<&PredictionRow> = rows.iter().filter(|r| r.label.is_some()).collect();
     if labelled.is_empty() {
-        return Err(MonitorError::Unusable(format!(
+        return Err(MonitorError::Empty(format!(
             "no labelled predictions of {model} version {version} in this window ({} \
              logged); send labels with POST /api/v1/models/{model}/feedback",
             rows.len()

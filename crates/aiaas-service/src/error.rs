@@ -44,6 +44,7 @@ impl From<MonitorError> for ServiceError {
     fn from(e: MonitorError) -> Self {
         match e {
             MonitorError::Unusable(m) => ServiceError::Invalid(m),
+            MonitorError::Empty(m) => ServiceError::NotFound(Resource::Predictions, m),
         }
     }
 }

@@ -58,18 +58,12 @@ fn random_hex(bytes: usize) -> Result<String, ServiceError> {
 
 fn check_spec(spec: &KeySpec, now: i64) -> Result<(), ServiceError> {
     let invalid = |m: String| Err(ServiceError::Invalid(m));
-    if let Some(models) = &spec.models {
-        if spec.role != Role::Predictor {
-            return invalid(format!(
-                "only a predictor key can be limited to models; a {} key reaches every model",
-                spec.role
-            ));
-        }
-        if models.is_empty() || models.len() > MAX_KEY_MODELS {
-            return invalid(format!(
-                "models must list 1 to {MAX_KEY_MODELS} models (leave it out for every model)"
-            ));
-        }
+    if let Some(models) = &spec.models
+        && (models.is_empty() || models.len() > MAX_KEY_MODELS)
+    {
+        return invalid(format!(
+            "models must list 1 to {MAX_KEY_MODELS} models (leave it out for every model)"
+        ));
     }
     if let Some(at) = spec.expires_at_ms
         && at <= now
@@ -240,7 +234,7 @@ mod tests {
             ..spec(role)
         };
         assert!(check_spec(&scoped(Role::Predictor, 2), now).is_ok());
-        assert!(check_spec(&scoped(Role::Operator, 2), now).is_err());
+        assert!(check_spec(&scoped(Role::Viewer, 2), now).is_ok());
         assert!(check_spec(&scoped(Role::Predictor, 0), now).is_err());
         let expired = KeySpec {
             expires_at_ms: Some(now),

@@ -25,6 +25,9 @@ pub struct FeedbackOutcome {
     pub unknown_ids: Vec<String>,
 }
 
+/// Most predictions one window may hold.
+pub const MAX_WINDOW_ROWS: usize = 10_000_000;
+
 /// Which logged predictions a quality or drift report covers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WindowSpec {
@@ -150,6 +153,13 @@ impl Platform {
         model: &ModelName,
         window: &WindowSpec,
     ) -> Result<(Version, Manifest, Vec<PredictionRow>), ServiceError> {
+        if let Some(last) = window.last
+            && !(1..=MAX_WINDOW_ROWS).contains(&last)
+        {
+            return Err(ServiceError::Invalid(format!(
+                "last is {last}; a window holds 1 to {MAX_WINDOW_ROWS} predictions"
+            )));
+        }
         let (version, manifest) = self.window_version(model, window).await?;
         let store_window = Window {
             version: Some(version),

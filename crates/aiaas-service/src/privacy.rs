@@ -60,10 +60,13 @@ impl Platform {
                 ));
             }
             if let Some(unknown) = except.iter().find(|e| !names.contains(&e.as_str())) {
-                return Err(ServiceError::Invalid(format!(
-                    "{model} has no feature {unknown:?}; its features are {}",
-                    names.join(", ")
-                )));
+                return Err(ServiceError::NotFound(
+                    aiaas_types::Resource::Feature,
+                    format!(
+                        "{model} has no feature {unknown:?}; its features are {}",
+                        names.join(", ")
+                    ),
+                ));
             }
         } else {
             self.default_version(model).await?;
@@ -101,11 +104,6 @@ impl Platform {
             return Err(ServiceError::Invalid(format!(
                 "ids must list 1 to {MAX_ERASE_IDS} ids"
             )));
-        }
-        if let (Some(from), Some(to)) = (which.from_ms, which.to_ms)
-            && from >= to
-        {
-            return invalid("from_ms must be before to_ms");
         }
         self.store().model(model).await?;
         let erased = self.store().erase_predictions(model, which).await?;

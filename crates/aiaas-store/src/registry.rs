@@ -14,8 +14,7 @@ use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Resource, Task, Vers
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Longest accepted tag key, in bytes.
-pub const MAX_TAG_KEY_LEN: usize = 128;
+pub use aiaas_types::MAX_TAG_KEY_LEN;
 /// Longest accepted tag value, in bytes.
 pub const MAX_TAG_VALUE_LEN: usize = 4096;
 
@@ -156,8 +155,7 @@ where
 }
 
 fn check_tag(key: &str, value: &str) -> Result<()> {
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-');
-    if key.is_empty() || key.len() > MAX_TAG_KEY_LEN || !key.bytes().all(allowed) {
+    if !aiaas_types::is_tag_key(key) {
         return Err(StoreError::InvalidArgument(format!(
             "a tag key is 1 to {MAX_TAG_KEY_LEN} of A-Z a-z 0-9 _ . : -; {:?} is not",
             key.chars().take(40).collect::<String>(),
@@ -416,16 +414,17 @@ impl Store {
     /// Points `alias` at `version`, creating or moving it (one row upsert).
     ///
     /// [`StoreError::NotFound`] if the version does not exist; [`StoreError::InvalidArgument`] for
-    /// an alias that is all digits (it would read as a version number).
+    /// an alias that does not start with a letter (it could read as a version number).
     pub async fn set_alias(
         &self,
         model: &ModelName,
         alias: &AliasName,
         version: Version,
     ) -> Result<()> {
-        if alias.as_str().bytes().all(|b| b.is_ascii_digit()) {
+        if !aiaas_types::is_alias(alias) {
             return Err(StoreError::InvalidArgument(format!(
-                "alias \"{alias}\" would read as a version number; use a name with a letter"
+                "alias \"{alias}\" does not start with a letter; an alias must, so that it never \
+                 reads as a version number"
             )));
         }
         // The SELECT makes it a no-op when the version is missing (the foreign key would refuse
@@ -564,6 +563,7 @@ impl Store {
 
     /// Removes tag `key` of a version; a missing tag is not an error.
     pub async fn delete_tag(&self, model: &ModelName, version: Version, key: &str) -> Result<()> {
+        check_tag(key, "")?;
         sqlx::query("DELETE FROM tags WHERE model = $1 AND version = $2 AND key = $3")
             .bind(model.as_str())
             .bind(i64::from(version))

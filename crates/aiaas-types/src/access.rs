@@ -56,14 +56,19 @@ pub struct KeySpec {
     /// What the key is for (`ci`, `grafana`).
     pub name: KeyName,
     pub role: Role,
-    /// Only for a predictor: the models it may use (default: every model).
+    /// The models it may name in a path (default: every model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub models: Option<Vec<ModelName>>,
     /// When the key stops working, in ms since the Unix epoch (default: never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<i64>,
     /// Requests per second the key may make (default: the server's `--rate-limit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(exclusive_minimum = 0, maximum = 10_000_000)
+    )]
     pub rate_limit: Option<f64>,
 }
 

@@ -11,8 +11,9 @@ mod serving;
 
 pub use access::{KeySpec, Role};
 pub use ids::{
-    AliasName, DatasetName, JobId, JobState, KeyId, KeyName, MAX_NAME_LEN, ModelName, NameError,
-    Resource, Version, parse_version,
+    ALIAS_PATTERN, AliasName, DatasetName, JobId, JobState, KeyId, KeyName, MAX_NAME_LEN,
+    MAX_TAG_KEY_LEN, ModelName, NAME_PATTERN, NameError, Resource, TAG_KEY_PATTERN, Version,
+    is_alias, is_tag_key, parse_version,
 };
 pub use jobs::{JobSpec, OptimizeJob, RetrainJob, TrainJob};
 pub use optimize::{

@@ -83,6 +83,7 @@ pub enum LoggingPolicy {
 pub struct Erasure {
     /// Row ids, as the responses gave them (`<id>` or `<id>/<row>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10_000))]
     pub ids: Option<Vec<String>>,
     /// Rows logged at or after this time (ms since the Unix epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]

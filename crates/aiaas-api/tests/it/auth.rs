@@ -158,7 +158,7 @@ async fn expiry_and_revocation_take_effect_at_once() {
 }
 
 #[tokio::test]
-async fn a_predictor_key_limited_to_models_reaches_only_those() {
+async fn a_key_limited_to_models_reaches_only_those() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::with_iris(dir.path()).await;
     let mut job = quick_iris_job();
@@ -189,14 +189,23 @@ async fn a_predictor_key_limited_to_models_reaches_only_those() {
             .contains("may only use the models iris"),
         "{error}"
     );
-    // Only a predictor can be limited.
-    let res = server
-        .post_json(
-            "/api/v1/keys",
-            &json!({"name": "x", "role": "viewer", "models": ["iris"]}),
-        )
-        .await;
-    assert_eq!(coded_error_of(res).await.0, ErrorCode::InvalidInput);
+    // Any key can be limited: a viewer reads only its models.
+    let (key, _) = create_key(
+        &server,
+        json!({"name": "x", "role": "viewer", "models": ["iris"]}),
+    )
+    .await;
+    let viewer = client_with_key(&key);
+    let quality = |model: &str| {
+        viewer
+            .get(server.url(&format!("/api/v1/models/{model}")))
+            .send()
+    };
+    assert_eq!(quality("iris").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        quality("other").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
     server.stop().await;
 }
 

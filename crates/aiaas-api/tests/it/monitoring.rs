@@ -365,7 +365,7 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
     // No labelled rows yet.
     let res = server.get("/api/v1/models/iris/quality").await;
     let (code, message) = coded_error_of(res).await;
-    assert_eq!(code, ErrorCode::InvalidInput);
+    assert_eq!(code, ErrorCode::PredictionsNotFound);
     assert!(message.contains("no labelled predictions"), "{message}");
 
     for (body, status, says) in [
@@ -423,7 +423,7 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
     assert_eq!(coded_error_of(res).await.0, ErrorCode::ModelNotFound);
     let res = server.get("/api/v1/models/iris/drift").await;
     let (code, message) = coded_error_of(res).await;
-    assert_eq!(code, ErrorCode::InvalidInput);
+    assert_eq!(code, ErrorCode::PredictionsNotFound);
     assert!(message.contains("no logged predictions"), "{message}");
     let res = server.get("/api/v1/models/iris/quality?version=9").await;
     assert_eq!(coded_error_of(res).await.0, ErrorCode::VersionNotFound);

@@ -62,7 +62,7 @@ async fn a_logging_policy_keeps_inputs_out_of_the_log() {
     );
     let res = set_logging(&server, json!({"inputs": "all_but", "except": ["age"]})).await;
     let (code, message) = coded_error_of(res).await;
-    assert_eq!(code, ErrorCode::InvalidInput);
+    assert_eq!(code, ErrorCode::FeatureNotFound);
     assert!(message.contains("petal_length_cm"), "{message}");
 
     let policy = json!({"inputs": "all_but", "except": ["sepal_length_cm"]});

@@ -94,7 +94,7 @@ pub enum KeysCommand {
         /// What it may do.
         #[arg(long, value_enum)]
         role: RoleArg,
-        /// Only for a predictor: the models it may use, e.g. iris,digits (default: all).
+        /// The models it may name, e.g. iris,digits (default: all).
         #[arg(long, value_delimiter = ',')]
         models: Option<Vec<ModelName>>,
         /// Days until it stops working (default: never).
