@@ -9,22 +9,52 @@ use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// A JSON body of type `T`; see the module documentation.
+/// A JSON object body of type `T`; see the module documentation. (serde would also read a
+/// struct from an array of its fields in order; an object body must be an object.)
 pub struct JsonBody<T>(pub T);
+
+/// A JSON array body of `T`s.
+pub struct JsonList<T>(pub Vec<T>);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let Json(mut value) = Json::<Value>::from_request(request, state).await?;
-        integers_as_integers(&mut value);
-        serde_path_to_error::deserialize(value).map(JsonBody).map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidInput,
-                format!("the JSON body does not fit: {e}"),
-            )
-        })
+        read(request, state, "an object", Value::is_object)
+            .await
+            .map(JsonBody)
     }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonList<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        read(request, state, "an array", Value::is_array)
+            .await
+            .map(JsonList)
+    }
+}
+
+/// The body as JSON of the `shape` that `fits` checks, then as a `T`.
+async fn read<S: Send + Sync, T: DeserializeOwned>(
+    request: Request,
+    state: &S,
+    shape: &str,
+    fits: fn(&Value) -> bool,
+) -> Result<T, ApiError> {
+    let Json(mut value) = Json::<Value>::from_request(request, state).await?;
+    let unfit = |why: String| {
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("the JSON body does not fit: {why}"),
+        )
+    };
+    if !fits(&value) {
+        return Err(unfit(format!("expected {shape}")));
+    }
+    integers_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| unfit(e.to_string()))
 }
 
 /// Largest magnitude at which every integer is exactly a float.

@@ -18,9 +18,32 @@ pub fn tighten(doc: &mut Value) {
                         <data-dir>/admin.key",
     }});
     doc["security"] = json!([{"api_key": []}]);
-    // An erasure names at least one condition.
+    // An erasure names at least one condition (a null is none).
     if let Some(erasure) = doc.pointer_mut("/components/schemas/Erasure") {
-        erasure["minProperties"] = json!(1);
+        erasure["anyOf"] = json!([
+            {"required": ["ids"], "properties": {"ids": {"type": "array"}}},
+            {"required": ["from_ms"], "properties": {"from_ms": {"type": "integer"}}},
+            {"required": ["to_ms"], "properties": {"to_ms": {"type": "integer"}}},
+        ]);
+    }
+    // A logging policy is one of its variants, with nothing else.
+    if let Some(variants) = doc
+        .pointer_mut("/components/schemas/LoggingPolicy/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants {
+            variant["additionalProperties"] = json!(false);
+        }
+    }
+    // A label is a class (a string, or a number naming one) or a regression value.
+    if let Some(label) = doc.pointer_mut("/components/schemas/Feedback/properties/label") {
+        *label = json!({"oneOf": [{"type": "string"}, {"type": "number"}],
+                        "description": "The true class label, or the true value for regression"});
+    }
+    let feedback = "/paths/~1api~1v1~1models~1{name}~1feedback/post/requestBody/content/application~1json/schema";
+    if let Some(labels) = doc.pointer_mut(feedback) {
+        labels["minItems"] = json!(1);
+        labels["maxItems"] = json!(aiaas_service::MAX_FEEDBACK);
     }
     let Some(paths) = doc["paths"].as_object_mut() else {
         return;
@@ -74,6 +97,10 @@ fn tighten_operation(method: &Method, path: &str, op: &mut Value) {
     }
     if body {
         errors.extend([
+            (
+                "422",
+                "The body does not fit its schema, or cannot be used as it is",
+            ),
             ("413", "The body is larger than this endpoint takes"),
             (
                 "415",

@@ -4,7 +4,7 @@
 //! rollback.
 
 use crate::AppState;
-use crate::body::JsonBody;
+use crate::body::{JsonBody, JsonList};
 use crate::error::{ApiError, ErrorBody};
 use aiaas_serve::metrics;
 use aiaas_service::{
@@ -42,7 +42,7 @@ type Result<T> = std::result::Result<T, ApiError>;
 pub async fn feedback(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    JsonBody(items): JsonBody<Vec<Feedback>>,
+    JsonList(items): JsonList<Feedback>,
 ) -> Result<Json<FeedbackOutcome>> {
     let model = ModelName::new(name)?;
     // Labels may follow their predictions at once: the rows still queued for the log are

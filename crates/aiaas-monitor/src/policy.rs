@@ -26,11 +26,11 @@ pub struct MonitorPolicy {
     pub drift_share: f64,
     /// Quality is judged only with at least this many labelled predictions (default 100).
     #[serde(default = "default_min_labelled")]
-    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000_000))]
     pub min_labelled: usize,
     /// The window: the most recent this many predictions of the champion (default 1,000).
     #[serde(default = "default_window")]
-    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000_000))]
     pub window: usize,
     /// Seconds between checks (default 300).
     #[serde(default = "default_interval")]
@@ -75,8 +75,10 @@ impl MonitorPolicy {
         if !fraction(self.drift_share) {
             return Err("drift_share must be between 0 (off) and 1".into());
         }
-        if self.min_labelled == 0 || self.window == 0 {
-            return Err("min_labelled and window must be at least 1".into());
+        if !(1..=10_000_000).contains(&self.min_labelled)
+            || !(1..=10_000_000).contains(&self.window)
+        {
+            return Err("min_labelled and window must be between 1 and 10,000,000".into());
         }
         if !(self.promote_margin.is_finite() && self.promote_margin >= 0.0) {
             return Err("promote_margin must be a number >= 0".into());

@@ -84,7 +84,7 @@ impl Platform {
             .by_model
             .get(model)
             .cloned()
-            .unwrap_or(LoggingPolicy::All)
+            .unwrap_or(LoggingPolicy::All {})
     }
 
     /// Erases the logged predictions of `model` that `which` names, then checkpoints the
@@ -125,8 +125,8 @@ impl Platform {
         let mut kept = rows.to_vec();
         for row in &mut kept {
             match self.logging_policy(&row.model) {
-                LoggingPolicy::All => {}
-                LoggingPolicy::None => {
+                LoggingPolicy::All {} => {}
+                LoggingPolicy::None {} => {
                     row.inputs.clear();
                     row.categories = None;
                 }

@@ -64,13 +64,15 @@ pub struct PredictionRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "inputs", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LoggingPolicy {
+    // `{}` variants: serde's deny_unknown_fields holds only for variants with fields.
     /// Every input.
-    All,
+    All {},
     /// No input: quality still works, drift has nothing to compare.
-    None,
+    None {},
     /// Every input but the named features.
     AllBut {
         /// Features never written to the log.
+        #[cfg_attr(feature = "openapi", schema(min_items = 1))]
         except: Vec<String>,
     },
 }

@@ -388,7 +388,7 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
         (
             json!({"id": "a", "label": "x"}),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "sequence",
+            "expected an array",
         ),
     ] {
         let res = server

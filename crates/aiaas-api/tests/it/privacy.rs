@@ -93,6 +93,8 @@ async fn a_logging_policy_keeps_inputs_out_of_the_log() {
         ["sepal_width_cm", "petal_length_cm", "petal_width_cm"]
     );
 
+    let extra = set_logging(&server, json!({"inputs": "none", "keep": true})).await;
+    assert_eq!(coded_error_of(extra).await.0, ErrorCode::InvalidInput);
     assert_eq!(
         set_logging(&server, json!({"inputs": "none"}))
             .await
