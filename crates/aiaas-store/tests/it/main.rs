@@ -1,5 +1,6 @@
 //! Integration tests of aiaas-store, each on a fresh temporary data directory.
 
+mod access;
 mod blobs;
 mod concurrency;
 mod config;
