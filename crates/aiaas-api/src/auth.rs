@@ -17,8 +17,9 @@ use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Whether calls need keys, whether `/metrics` does, and how fast a key may call.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -168,15 +169,16 @@ pub const RULES: &[(&str, &str, Access)] = {
 
 /// What `method` on the route `template` needs; `None` for a route without a rule.
 pub fn access_rule(method: &Method, template: &str) -> Option<Access> {
+    static BY_ROUTE: OnceLock<HashMap<(&str, &str), Access>> = OnceLock::new();
     let method = if method == Method::HEAD {
         "GET"
     } else {
         method.as_str()
     };
-    RULES
-        .iter()
-        .find(|(m, t, _)| *m == method && *t == template)
-        .map(|&(_, _, access)| access)
+    BY_ROUTE
+        .get_or_init(|| RULES.iter().map(|&(m, t, a)| ((m, t), a)).collect())
+        .get(&(method, template))
+        .copied()
 }
 
 /// The gate every routed call passes: its key and role ([`check`]), then, for a call that
@@ -184,17 +186,15 @@ pub fn access_rule(method: &Method, template: &str) -> Option<Access> {
 /// ones are recorded in the audit log.
 pub async fn authorize(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let state = &gate.state;
-    let template = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
+    // A matched path is shared text: cloning it allocates nothing.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let template = matched.as_ref().map_or("", MatchedPath::as_str);
     let (method, uri) = (request.method().clone(), request.uri().clone());
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let (key, refused) = match check(&gate, &template, &mut request).await {
+    let (key, refused) = match check(&gate, template, &mut request).await {
         Ok(key) => {
             let foreign = guard::check(&method, request.headers()).err();
             (key, foreign.map(Refusal::from))
@@ -206,8 +206,9 @@ pub async fn authorize(State(gate): State<Gate>, mut request: Request, next: Nex
         None => next.run(request).await,
         Some(refused) => refused.into_response(uri.path().starts_with("/v2")),
     };
-    if gated || audit::changes(&method, &template) {
-        let entry = audit::entry(key.as_deref(), &method, template, &uri, &response, client);
+    if gated || audit::changes(&method, template) {
+        let route = template.to_owned();
+        let entry = audit::entry(key.as_deref(), &method, route, &uri, &response, client);
         state.platform.record_audit(&entry).await;
     }
     response

@@ -6,8 +6,9 @@
 
 use crate::error::ServiceError;
 use crate::{Platform, now_ms};
-use aiaas_store::{KeyRecord, NewKey, Store, sha256_hex};
+use aiaas_store::{KeyRecord, NewKey, Store};
 use aiaas_types::{KeyId, KeyName, KeySpec, Role};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,19 +30,31 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
+/// The SHA-256 of a secret.
+type Hash = [u8; 32];
+
+fn hash_of(secret: &str) -> Hash {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
 /// The keys of this platform by the hash of their secret.
 #[derive(Default)]
 pub(crate) struct KeyRing {
-    by_hash: RwLock<HashMap<String, Arc<KeyRecord>>>,
+    by_hash: RwLock<HashMap<Hash, Arc<KeyRecord>>>,
 }
 
 impl KeyRing {
     pub(crate) async fn load(store: &Store) -> Result<KeyRing, ServiceError> {
-        let keys = store.keys().await?;
-        let by_hash = keys
-            .into_iter()
-            .map(|(record, hash)| (hash, Arc::new(record)))
-            .collect();
+        let mut by_hash = HashMap::new();
+        for (record, hex_hash) in store.keys().await? {
+            let hash = hex::decode(&hex_hash)
+                .ok()
+                .and_then(|bytes| Hash::try_from(bytes).ok())
+                .ok_or_else(|| {
+                    ServiceError::Corrupt(format!("API key {} has a malformed hash", record.id))
+                })?;
+            by_hash.insert(hash, Arc::new(record));
+        }
         Ok(KeyRing {
             by_hash: RwLock::new(by_hash),
         })
@@ -97,11 +110,11 @@ impl Platform {
             expires_at_ms: spec.expires_at_ms,
             rate_limit: spec.rate_limit,
         };
-        let hash = sha256_hex(secret.as_bytes());
+        let hash = hash_of(&secret);
         self.store()
             .insert_key(NewKey {
                 record: &record,
-                secret_sha256: &hash,
+                secret_sha256: &hex::encode(hash),
             })
             .await?;
         self.keys()
@@ -139,7 +152,7 @@ impl Platform {
         if !secret.starts_with(KEY_PREFIX) {
             return Err(unknown());
         }
-        let hash = sha256_hex(secret.as_bytes());
+        let hash = hash_of(secret);
         let key = self
             .keys()
             .read()
@@ -188,7 +201,7 @@ impl Platform {
         Ok(Some((created.secret, path)))
     }
 
-    fn keys(&self) -> &RwLock<HashMap<String, Arc<KeyRecord>>> {
+    fn keys(&self) -> &RwLock<HashMap<Hash, Arc<KeyRecord>>> {
         &self.inner.keys.by_hash
     }
 }
