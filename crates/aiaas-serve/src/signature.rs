@@ -105,6 +105,7 @@ impl Signature {
                     encoder.number(row, f, v);
                 }
             }
+            check_scaled(&x, width)?;
             if let Some(out) = raw {
                 out.extend(
                     values
@@ -187,6 +188,7 @@ impl Signature {
                 }
             }
         }
+        check_scaled(&x, width)?;
         Ok((x, rows.unwrap_or(0)))
     }
 
@@ -373,8 +375,39 @@ fn check_datatype(input: &RequestInput, expected: &str) -> Result<(), ServeError
     }
 }
 
+/// Refuses model inputs that scaling made non-finite (a value near FP32's limit, divided by a
+/// small training scale), naming the row.
+fn check_scaled(x: &[f32], width: usize) -> Result<(), ServeError> {
+    match x.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(at) => Err(bad(format!(
+            "row {} holds a value too large for the model once scaled as in training (it \
+             overflows FP32); send values in the range the model was trained on",
+            at / width.max(1)
+        ))),
+    }
+}
+
 /// The input's values, flattened, as numbers; exactly `count` of them.
 fn numbers(input: &RequestInput, count: usize) -> Result<Cow<'_, [f64]>, ServeError> {
+    let values = all_numbers(input, count)?;
+    // A value FP32 cannot hold would come back as a non-finite prediction.
+    if let Some((at, v)) = values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(**v as f32).is_finite())
+    {
+        return Err(bad(format!(
+            "input {:?} holds {v} at position {at}: not a finite FP32 number (FP32 holds \
+             magnitudes up to 3.4e38)",
+            input.name
+        )));
+    }
+    Ok(values)
+}
+
+/// The input's values, flattened, as numbers; exactly `count` of them.
+fn all_numbers(input: &RequestInput, count: usize) -> Result<Cow<'_, [f64]>, ServeError> {
     if let Some(raw) = &input.binary {
         // FP32, little-endian, as the binary tensor extension sends it.
         if raw.len() != count * 4 {

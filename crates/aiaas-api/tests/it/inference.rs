@@ -564,3 +564,55 @@ async fn serving_tags_set_the_batch_limit_of_a_loaded_version() {
     assert_eq!(count, 32.0, "one row per pass: {after}");
     server.stop().await;
 }
+
+/// A value FP32 cannot hold, or one that overflows once scaled, is refused; nothing non-finite
+/// is answered or logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_out_of_fp32_range_are_refused_not_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = iris_server(dir.path()).await;
+    let infer = |id: &str, first: f64| {
+        let body = json!({"id": id, "inputs": [{"name": "input", "shape": [1, 4],
+            "datatype": "FP32", "data": [first, 3.5, 1.4, 0.2]}]});
+        server
+            .http
+            .post(server.url("/v2/models/iris/infer"))
+            .json(&body)
+            .send()
+    };
+    let infer = |id: &'static str, first: f64| async move { infer(id, first).await.unwrap() };
+    let (status, message) = error_of(infer("huge", 1e40).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        message.contains("\"input\"")
+            && message.contains("position 0")
+            && message.contains("finite"),
+        "{message}"
+    );
+    let (status, message) = error_of(infer("scaled", 3e38).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        message.contains("row 0") && message.contains("scaled"),
+        "{message}"
+    );
+    assert_eq!(infer("fine", 5.1).await.status(), StatusCode::OK);
+    // Only the answered request reaches the log.
+    server
+        .post_json(
+            "/api/v1/models/iris/feedback",
+            &json!([{"id": "fine", "label": "0"}]),
+        )
+        .await;
+    let rows = server
+        .platform
+        .store()
+        .predictions(
+            &aiaas_types::ModelName::new("iris").unwrap(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["fine"]);
+    server.stop().await;
+}
