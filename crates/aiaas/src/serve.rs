@@ -19,13 +19,17 @@ pub fn run(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         .block_on(serve(args, threads))
 }
 
-/// Logs go to standard error, filtered by `AIAAS_LOG` (default `info`).
+/// Logs go to standard error, filtered by `AIAAS_LOG` (default `info`), in colour only on a
+/// terminal.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AIAAS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a log file or a pipe gets plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 }
 

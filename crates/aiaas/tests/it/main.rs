@@ -7,6 +7,7 @@ mod bad_input;
 mod client;
 mod commands;
 mod crash;
+mod logs;
 mod optimize;
 mod remote;
 mod server;
