@@ -35,12 +35,12 @@ pub fn print_metrics_with_labels(labels: &[String], parts: &[(&str, &Metrics)]) 
     for (name, m) in parts {
         match m {
             Metrics::Classification(c) => println!(
-                "{name:<8}{:>10.4}{:>11.4}{:>9.4}{:>9.4}{:>10.4}",
+                "{name:<8}{:>10.4}{:>11.4}{:>9.4}{:>9.4}{:>10}",
                 c.accuracy,
                 c.precision_macro,
                 c.recall_macro,
                 c.f1_macro,
-                c.log_loss.unwrap_or(f64::NAN)
+                figure(c.log_loss)
             ),
             Metrics::Regression(r) => println!(
                 "{name:<8}{:>12.4}{:>12.4}{:>12.4}{:>9.4}",
@@ -55,6 +55,12 @@ pub fn print_metrics_with_labels(labels: &[String], parts: &[(&str, &Metrics)]) 
         println!();
         print_classes(name, c, labels);
     }
+}
+
+/// A figure with four decimals, or `-` when there is none (or it is not a number).
+fn figure(v: Option<f64>) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or_else(|| "-".to_string(), |v| format!("{v:.4}"))
 }
 
 fn print_classes(part: &str, m: &ClassificationMetrics, labels: &[String]) {
@@ -84,4 +90,16 @@ fn print_classes(part: &str, m: &ClassificationMetrics, labels: &[String]) {
         );
     }
     println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::figure;
+
+    #[test]
+    fn a_missing_or_nan_figure_prints_as_a_dash() {
+        assert_eq!(figure(Some(0.12345)), "0.1235");
+        assert_eq!(figure(Some(f64::NAN)), "-");
+        assert_eq!(figure(None), "-");
+    }
 }

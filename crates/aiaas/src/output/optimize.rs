@@ -50,10 +50,10 @@ pub fn print_report(report: &OptimizeReport, place: Option<&str>) {
     }
     let (p, v) = (&report.parent, &report.variant);
     println!(
-        "size {:.2}x, batch-64 latency {:.2}x faster, batch-1 {:.2}x faster",
+        "size {:.2}x, batch-64 latency {}, batch-1 {}",
         v.size_bytes as f64 / p.size_bytes.max(1) as f64,
-        p.latency_ms_batch64 / v.latency_ms_batch64.max(1e-9),
-        p.latency_ms_batch1 / v.latency_ms_batch1.max(1e-9),
+        speed(p.latency_ms_batch64, v.latency_ms_batch64),
+        speed(p.latency_ms_batch1, v.latency_ms_batch1),
     );
     let decision = if report.accepted {
         "accepted"
@@ -63,6 +63,16 @@ pub fn print_report(report: &OptimizeReport, place: Option<&str>) {
     println!("{decision}: {}", report.verdict);
     if let Some(place) = place {
         println!("{place}");
+    }
+}
+
+/// How the variant's latency compares with its parent's: `2.00x faster` or `2.00x slower`.
+fn speed(parent_ms: f64, variant_ms: f64) -> String {
+    let ratio = parent_ms / variant_ms.max(1e-9);
+    if ratio >= 1.0 {
+        format!("{ratio:.2}x faster")
+    } else {
+        format!("{:.2}x slower", 1.0 / ratio.max(1e-9))
     }
 }
 
@@ -85,5 +95,17 @@ fn describe(recipe: &Recipe) -> String {
             "student hidden {:?}, T = {}, alpha = {}",
             d.hidden, d.temperature, d.alpha
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::speed;
+
+    #[test]
+    fn a_slower_variant_is_called_slower() {
+        assert_eq!(speed(2.0, 1.0), "2.00x faster");
+        assert_eq!(speed(1.0, 2.0), "2.00x slower");
+        assert_eq!(speed(1.0, 1.0), "1.00x faster");
     }
 }
