@@ -3,12 +3,9 @@
 use crate::cli::EvalArgs;
 use crate::local::input::read_for_schema;
 use crate::output::metrics::print_metrics;
-use aiaas_artifact::Bundle;
-use anyhow::Context;
 
 pub fn run(args: EvalArgs, threads: usize) -> anyhow::Result<()> {
-    let bundle = Bundle::read(&args.model)
-        .with_context(|| format!("reading the model bundle {}", args.model.display()))?;
+    let bundle = crate::local::read_bundle(&args.model)?;
     let schema = &bundle.manifest.schema;
     let frame = read_for_schema(&args.data, schema, true)?;
     let truth = frame.y.as_deref().unwrap_or_default();

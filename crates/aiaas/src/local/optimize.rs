@@ -5,15 +5,13 @@
 use crate::cli::OptimizeCommon;
 use crate::output::optimize::{print_report, report_json};
 use crate::output::progress::Progress;
-use aiaas_artifact::Bundle;
 use aiaas_types::Recipe;
 use anyhow::Context;
 use std::path::PathBuf;
 
 pub fn run(common: &OptimizeCommon, recipe: &Recipe, threads: usize) -> anyhow::Result<()> {
     let dir = PathBuf::from(&common.model);
-    let parent = Bundle::read(&dir)
-        .with_context(|| format!("reading the parent bundle {}", dir.display()))?;
+    let parent = crate::local::read_bundle(&dir)?;
     aiaas_optimize::check_recipe(&parent, recipe)?;
     let lineage = &parent.manifest.lineage;
     let data = common

@@ -3,8 +3,6 @@
 use crate::cli::PredictArgs;
 use crate::local::input::read_for_schema;
 use crate::output::predictions;
-use aiaas_artifact::Bundle;
-use anyhow::Context;
 
 pub fn run(args: &PredictArgs, threads: usize) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -12,8 +10,7 @@ pub fn run(args: &PredictArgs, threads: usize) -> anyhow::Result<()> {
         "--version picks a version on a server; pass --server URL (or set AIAAS_URL)"
     );
     let dir = std::path::Path::new(&args.model);
-    let bundle =
-        Bundle::read(dir).with_context(|| format!("reading the model bundle {}", dir.display()))?;
+    let bundle = crate::local::read_bundle(dir)?;
     let schema = &bundle.manifest.schema;
     let frame = read_for_schema(&args.data, schema, false)?;
     let predicted = aiaas_train::predict(

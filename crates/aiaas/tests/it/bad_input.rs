@@ -113,3 +113,29 @@ fn a_directory_that_is_not_a_bundle_is_not_overwritten() {
         "mine"
     );
 }
+
+/// A model that is not a bundle directory says what the path is and where bundles live.
+#[test]
+fn a_model_that_is_not_a_bundle_says_where_bundles_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let said = |model: &str| {
+        let out = aiaas(dir.path(), &["predict", "--model", model, "--data", "iris"]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let bare = said("iris");
+    assert!(
+        bare.contains("does not exist")
+            && bare.contains("models/iris")
+            && bare.contains("--server"),
+        "{bare}"
+    );
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let empty = said("empty");
+    assert!(empty.contains("no manifest.json"), "{empty}");
+    let deep = said("no/such/dir");
+    assert!(
+        deep.contains("does not exist") && !deep.contains("models/"),
+        "{deep}"
+    );
+}
