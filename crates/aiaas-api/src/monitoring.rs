@@ -20,7 +20,14 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 /// Longest a feedback call waits for the prediction log to write what it holds.
-pub(crate) const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits (at most [`FLUSH_WAIT`]) until the prediction log has written every answered request.
+pub(crate) async fn flush_log(state: &AppState) {
+    if let Some(log) = state.pool.log() {
+        log.flush(FLUSH_WAIT).await;
+    }
+}
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -47,9 +54,7 @@ pub async fn feedback(
     let model = ModelName::new(name)?;
     // Labels may follow their predictions at once: the rows still queued for the log are
     // written first, so none of them counts as unknown.
-    if let Some(log) = s.pool.log() {
-        log.flush(FLUSH_WAIT).await;
-    }
+    flush_log(&s).await;
     let outcome = s.platform.feedback(&model, items).await?;
     metrics::feedback_unknown(&model, outcome.unknown);
     Ok(Json(outcome))

@@ -4,7 +4,7 @@
 use crate::AppState;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ErrorBody};
-use crate::monitoring::FLUSH_WAIT;
+use crate::monitoring::flush_log;
 use aiaas_service::Platform;
 use aiaas_types::{Erasure, LoggingPolicy, ModelName};
 use axum::Json;
@@ -71,9 +71,7 @@ pub async fn erase_predictions(
 ) -> Result<Json<Erased>> {
     let model = ModelName::new(name)?;
     // Rows still queued for the log are written first, so that none escapes the erasure.
-    if let Some(log) = s.pool.log() {
-        log.flush(FLUSH_WAIT).await;
-    }
+    flush_log(&s).await;
     let erased = s.platform.erase_predictions(&model, &which).await?;
     Ok(Json(Erased { erased }))
 }

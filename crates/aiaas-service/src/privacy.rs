@@ -45,8 +45,8 @@ impl Platform {
         model: &ModelName,
         policy: LoggingPolicy,
     ) -> Result<LoggingPolicy, ServiceError> {
+        let version = self.default_version(model).await?;
         if let LoggingPolicy::AllBut { except } = &policy {
-            let version = self.default_version(model).await?;
             let manifest = self.manifest(model, version).await?;
             let names: Vec<&str> = manifest
                 .schema
@@ -68,8 +68,6 @@ impl Platform {
                     ),
                 ));
             }
-        } else {
-            self.default_version(model).await?;
         }
         self.store().set_logging_policy(model, &policy).await?;
         let mut policies = self.policies();
@@ -114,24 +112,45 @@ impl Platform {
         Ok(erased)
     }
 
-    /// `rows` as their models' logging policies let them be written.
+    /// `rows` as their models' logging policies let them be written; borrowed as they are
+    /// when no model of the batch keeps less than all inputs.
     pub(crate) async fn apply_logging_policies<'a>(
         &self,
         rows: &'a [NewPrediction],
     ) -> Result<Cow<'a, [NewPrediction]>, ServiceError> {
-        if self.policies().by_model.is_empty() {
+        // The policies of this batch's models that leave something out, read once.
+        let policies: HashMap<ModelName, LoggingPolicy> = {
+            let all = &self.policies().by_model;
+            let mut found = HashMap::new();
+            for row in rows {
+                if !found.contains_key(&row.model)
+                    && let Some(policy) = all.get(&row.model)
+                    && *policy != (LoggingPolicy::All {})
+                {
+                    found.insert(row.model.clone(), policy.clone());
+                }
+            }
+            found
+        };
+        if policies.is_empty() {
             return Ok(Cow::Borrowed(rows));
         }
+        let mut masks: HashMap<(ModelName, Version), Mask> = HashMap::new();
         let mut kept = rows.to_vec();
         for row in &mut kept {
-            match self.logging_policy(&row.model) {
-                LoggingPolicy::All {} => {}
-                LoggingPolicy::None {} => {
+            match policies.get(&row.model) {
+                None | Some(LoggingPolicy::All {}) => {}
+                Some(LoggingPolicy::None {}) => {
                     row.inputs.clear();
                     row.categories = None;
                 }
-                LoggingPolicy::AllBut { except } => {
-                    let mask = self.mask(&row.model, row.version, &except).await?;
+                Some(LoggingPolicy::AllBut { except }) => {
+                    let key = (row.model.clone(), row.version);
+                    if !masks.contains_key(&key) {
+                        let mask = self.mask(&row.model, row.version, except).await?;
+                        masks.insert(key.clone(), mask);
+                    }
+                    let mask = &masks[&key];
                     for &i in &mask.inputs {
                         if let Some(v) = row.inputs.get_mut(i) {
                             *v = f32::NAN;
