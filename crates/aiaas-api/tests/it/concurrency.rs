@@ -16,12 +16,7 @@ async fn twenty_parallel_uploads_and_alias_moves_stay_consistent() {
     server.upload("iris", IRIS).await;
     let job = server.train(quick_iris_job()).await;
     assert_eq!(job["state"], "succeeded");
-    let archive = server
-        .get("/api/v1/models/iris/versions/1/archive")
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let archive = server.iris_archive().await;
 
     let mut tasks = Vec::new();
     for i in 0..20 {

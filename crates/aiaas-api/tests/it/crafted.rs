@@ -59,12 +59,7 @@ fn layers(widths: &[u64]) -> Value {
 async fn crafted_archives_are_refused_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::with_iris(dir.path()).await;
-    let archive = server
-        .get("/api/v1/models/iris/versions/1/archive")
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let archive = server.iris_archive().await;
 
     let cases: Vec<(&str, Edit, &str)> = vec![
         (

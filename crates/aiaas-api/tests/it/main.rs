@@ -135,6 +135,15 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Version 1 of `iris` as its export archive.
+    pub async fn iris_archive(&self) -> bytes::Bytes {
+        self.get("/api/v1/models/iris/versions/1/archive")
+            .await
+            .bytes()
+            .await
+            .unwrap()
+    }
+
     pub async fn upload(&self, name: &str, csv: &'static [u8]) -> Response {
         self.http
             .post(self.url(&format!("/api/v1/datasets?name={name}")))

@@ -308,12 +308,7 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
     assert_eq!(job["state"], "succeeded", "{job}");
 
     // A version whose bundle has no training profile: drift says so.
-    let archive = server
-        .get("/api/v1/models/iris/versions/1/archive")
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let archive = server.iris_archive().await;
     let mut files = Vec::new();
     for entry in tar::Archive::new(&archive[..]).entries().unwrap() {
         let mut entry = entry.unwrap();
