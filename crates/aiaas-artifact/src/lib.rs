@@ -2,6 +2,7 @@
 //! lineage, and `weights.safetensors` holding its tensors, with the SHA-256 of every file in the
 //! manifest. A bundle is written atomically and refused on read if any digest differs.
 
+pub mod archive;
 mod bundle;
 mod manifest;
 mod weights;

@@ -185,6 +185,9 @@ impl Store {
     ///
     /// Idempotent per job: if `new.job_id` already published a version, that version is returned
     /// and nothing is inserted (a worker may retry registration after a crash).
+    /// Without a job (an import), weights the model already holds are refused with
+    /// [`StoreError::Conflict`] naming that version: a copy would be a second number for one
+    /// model, which is what an alias is for.
     ///
     /// [`StoreError::Conflict`] if the model exists with another task.
     pub async fn publish_version(&self, new: &NewVersion) -> Result<VersionRecord> {
@@ -204,6 +207,23 @@ impl Store {
             {
                 return version_from_row(&row);
             }
+        }
+        if new.job_id.is_none()
+            && let Some(row) = sqlx::query(
+                "SELECT version FROM versions WHERE model = $1 AND weights_digest = $2 \
+                 ORDER BY version LIMIT 1",
+            )
+            .bind(new.model.as_str())
+            .bind(&new.weights_digest)
+            .fetch_optional(&mut *w.tx)
+            .await?
+        {
+            let version: Version = int(&row, "version")?;
+            return Err(StoreError::Conflict(format!(
+                "model \"{}\" version {version} already has these weights (SHA-256 {}); \
+                 nothing was registered",
+                new.model, new.weights_digest
+            )));
         }
 
         let now = now_ms();

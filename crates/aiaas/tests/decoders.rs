@@ -201,7 +201,9 @@ fn the_archive_reader_takes_anything() {
     }
     runner()
         .run(&mutations(seeds), |bytes| {
-            let _ = bounded("read_archive", || aiaas_service::read_archive(&bytes))?;
+            let _ = bounded("read_archive", || {
+                aiaas_service::read_archive(&bytes, MAX_ALLOCATED / 4)
+            })?;
             Ok(())
         })
         .unwrap();

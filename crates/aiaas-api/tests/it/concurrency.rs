@@ -1,6 +1,6 @@
 //! Parallel uploads and alias moves leave the registry consistent.
 
-use crate::{IRIS, TestServer, quick_iris_job};
+use crate::{IRIS, TestServer, quick_iris_job, rewritten};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -17,10 +17,18 @@ async fn twenty_parallel_uploads_and_alias_moves_stay_consistent() {
     let job = server.train(quick_iris_job()).await;
     assert_eq!(job["state"], "succeeded");
     let archive = server.iris_archive().await;
+    // Twenty different models: the registry refuses to import weights a model already holds.
+    let archives = (0..20u8).map(|i| {
+        rewritten(&archive, |_, weights| {
+            // The lowest mantissa byte of the last f32 (little-endian).
+            let low = weights.len() - 4;
+            weights[low] ^= i;
+        })
+    });
 
     let mut tasks = Vec::new();
-    for i in 0..20 {
-        let (http, base, archive) = (server.http.clone(), server.base.clone(), archive.clone());
+    for (i, archive) in archives.enumerate() {
+        let (http, base) = (server.http.clone(), server.base.clone());
         tasks.push(tokio::spawn(async move {
             let csv = format!("x,target\n{i},a\n{},b\n1,a\n2,b\n", i + 1);
             let res = http

@@ -2,47 +2,10 @@
 //! a 422 that says what is wrong, before anything is allocated for the model it declares, and the
 //! server keeps serving.
 
-use crate::{TestServer, coded_error_of};
+use crate::{TestServer, coded_error_of, rewritten};
 use aiaas_api::ErrorCode;
-use aiaas_artifact::sha256_hex;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::io::Read;
-
-/// The files of a model archive.
-fn unpack(archive: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    for entry in tar::Archive::new(archive).entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        files.insert(name, bytes);
-    }
-    files
-}
-
-/// `archive` with its manifest changed by `edit`; the digests stay right, so only the declared
-/// model is wrong.
-fn crafted(archive: &[u8], edit: impl FnOnce(&mut Value)) -> Vec<u8> {
-    let files = unpack(archive);
-    let mut manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
-    edit(&mut manifest);
-    manifest["files"]["weights.safetensors"] = json!(sha256_hex(&files["weights.safetensors"]));
-    let mut builder = tar::Builder::new(Vec::new());
-    let manifest = serde_json::to_vec(&manifest).unwrap();
-    for (name, bytes) in [
-        ("manifest.json", &manifest),
-        ("weights.safetensors", &files["weights.safetensors"]),
-    ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        builder.append_data(&mut header, name, &bytes[..]).unwrap();
-    }
-    builder.into_inner().unwrap()
-}
 
 /// A change to a manifest.
 type Edit = Box<dyn FnOnce(&mut Value)>;
@@ -104,7 +67,7 @@ async fn crafted_archives_are_refused_and_the_server_keeps_serving() {
         ),
     ];
     for (what, edit, says) in cases {
-        let body = crafted(&archive, edit);
+        let body = rewritten(&archive, |manifest, _| edit(manifest));
         let res = server
             .http
             .post(server.url("/api/v1/models/crafted/versions"))
@@ -128,7 +91,7 @@ async fn crafted_archives_are_refused_and_the_server_keeps_serving() {
     let res = server
         .http
         .post(server.url("/api/v1/models/crafted/versions"))
-        .body(crafted(&archive, |_| {}))
+        .body(rewritten(&archive, |_, _| {}))
         .send()
         .await
         .unwrap();

@@ -114,6 +114,35 @@ async fn upload_train_register_alias_export_import() {
     let imported: Value = other.get_json("/api/v1/models/flowers/versions/1").await;
     assert_eq!(imported["manifest"]["lineage"]["job"], json!(id));
 
+    // Importing it again is refused, naming the version that holds these weights.
+    let again = other
+        .http
+        .post(other.url("/api/v1/models/flowers/versions"))
+        .body(archive.clone())
+        .send()
+        .await
+        .unwrap();
+    let (code, message) = coded_error_of(again).await;
+    assert_eq!(code, ErrorCode::Conflict);
+    assert!(
+        message.contains("version 1 already has these weights"),
+        "{message}"
+    );
+    // The archive people make by hand, `tar -czf iris.tar.gz -C models iris`, is read too.
+    let res = other
+        .http
+        .post(other.url("/api/v1/models/handmade/versions"))
+        .body(hand_made_tar_gz(&archive))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+
     // The same weights give the same predictions on both servers.
     let original = server
         .platform
@@ -217,4 +246,29 @@ async fn a_running_job_can_be_cancelled_and_registers_nothing() {
         .unwrap();
     assert_eq!(coded_error_of(res).await.0, ErrorCode::Conflict);
     server.stop().await;
+}
+
+/// The files of `archive` as `tar -czf iris.tar.gz -C models iris` writes them: a folder entry,
+/// then the files under it, gzip-compressed.
+fn hand_made_tar_gz(archive: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let files = aiaas_artifact::archive::unpack(archive, usize::MAX).unwrap();
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut folder = tar::Header::new_ustar();
+    folder.set_entry_type(tar::EntryType::Directory);
+    folder.set_mode(0o755);
+    folder.set_size(0);
+    builder.append_data(&mut folder, "iris/", &[][..]).unwrap();
+    for (name, bytes) in &files {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, format!("iris/{name}"), &bytes[..])
+            .unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
 }

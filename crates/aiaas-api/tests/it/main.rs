@@ -252,6 +252,19 @@ pub async fn coded_error_of(res: Response) -> (ErrorCode, String) {
 }
 
 /// A small, fast training job on the iris dataset.
+/// `archive` with its manifest and weights changed by `edit`; the digest is made right again,
+/// so only what `edit` did differs.
+pub fn rewritten(archive: &[u8], edit: impl FnOnce(&mut Value, &mut Vec<u8>)) -> Vec<u8> {
+    use aiaas_artifact::{MANIFEST_FILE, WEIGHTS_FILE, archive};
+    let mut files = archive::unpack(archive, usize::MAX).unwrap();
+    let mut manifest: Value = serde_json::from_slice(&files[MANIFEST_FILE]).unwrap();
+    let weights = files.get_mut(WEIGHTS_FILE).unwrap();
+    edit(&mut manifest, weights);
+    manifest["files"][WEIGHTS_FILE] = json!(aiaas_artifact::sha256_hex(weights));
+    files.insert(MANIFEST_FILE.into(), serde_json::to_vec(&manifest).unwrap());
+    archive::pack(&files).unwrap()
+}
+
 pub fn quick_iris_job() -> Value {
     json!({"kind": "train", "dataset": "iris", "epochs": 20, "hidden": [8], "lr": 0.02})
 }

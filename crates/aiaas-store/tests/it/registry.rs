@@ -1,5 +1,5 @@
 //! The model registry: version numbering, task conflicts, aliases, deletion, job idempotence,
-//! tags and blob references.
+//! duplicate imports, tags and blob references.
 
 use crate::{model, new_version};
 use aiaas_store::StoreError;
@@ -173,6 +173,28 @@ async fn a_job_publishes_at_most_one_version() {
     let record = store.model(&model("iris")).await.unwrap();
     assert_eq!(record.versions.len(), 1);
     assert_eq!(record.versions[0].job_id, Some(job));
+}
+
+#[tokio::test]
+async fn an_import_of_weights_the_model_holds_is_refused_and_names_the_version() {
+    let (store, _dir) = crate::store().await;
+    let first = new_version(&store, "iris", "a").await;
+    store.publish_version(&first).await.unwrap();
+    let again = store.publish_version(&first).await.unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "{again:?}");
+    assert!(
+        again
+            .to_string()
+            .contains("version 1 already has these weights"),
+        "{again}"
+    );
+    // Another model may hold them, and a job (which may reproduce weights) is not refused.
+    let mut other = first.clone();
+    other.model = model("iris-copy");
+    store.publish_version(&other).await.unwrap();
+    let mut retrained = first.clone();
+    retrained.job_id = Some(JobId::new("job-1").unwrap());
+    assert_eq!(store.publish_version(&retrained).await.unwrap().version, 2);
 }
 
 #[tokio::test]

@@ -565,9 +565,10 @@ pub enum ModelsCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Register a tar archive from `aiaas models export` as a new version.
+    /// Register a bundle as a new version: a folder such as `models/iris`, or an archive of one
+    /// (from `aiaas models export`, or `tar -czf` of the folder).
     Import {
-        file: PathBuf,
+        path: PathBuf,
         /// Model to register it under (default: the name in the archive's manifest).
         #[arg(long)]
         name: Option<ModelName>,

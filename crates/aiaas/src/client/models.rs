@@ -1,19 +1,21 @@
 //! `aiaas models list | show | alias | rollback | delete | export | import`: the model registry on a
 //! server. Export and import move one version as a tar archive (`manifest.json`,
-//! `weights.safetensors`).
+//! `weights.safetensors`); import also takes a bundle directory or a gzip-compressed archive.
 
 use super::show::{self, at, text};
 use super::{Access, Client, block_on};
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::output::table::{pairs, table};
+use aiaas_artifact::archive;
 use aiaas_types::{AliasName, ModelName, Version};
 use anyhow::Context;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Largest `manifest.json` read from an archive to learn the model name.
-const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// Largest archive, uncompressed, read here before it is sent (the server has its own limit).
+const MAX_ARCHIVE_BYTES: usize = 4 << 30;
 
 pub fn run(args: ModelsArgs, access: &Access) -> anyhow::Result<()> {
     let client = Client::new(&args.server.server, access)?;
@@ -39,7 +41,7 @@ pub fn run(args: ModelsArgs, access: &Access) -> anyhow::Result<()> {
             ModelsCommand::Export { name, version, out } => {
                 export(&client, &name, &version, out, json).await
             }
-            ModelsCommand::Import { file, name } => import(&client, &file, name, json).await,
+            ModelsCommand::Import { path, name } => import(&client, &path, name, json).await,
         }
     })
 }
@@ -149,19 +151,22 @@ async fn export(
     Ok(())
 }
 
-/// `aiaas models import FILE [--name NAME]`: registered under `name`, or the manifest's name.
+/// `aiaas models import PATH [--name NAME]`: a bundle directory or an archive of one (tar, gzip
+/// or not), registered under `name`, or the manifest's name. What is sent is always a plain tar
+/// of the two files, so that a damaged archive is explained here, in words, before any upload.
 async fn import(
     client: &Client,
-    file: &Path,
+    path: &Path,
     name: Option<ModelName>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let archive = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let files = bundle_files(path)?;
     let name = match name {
         Some(name) => name,
-        None => manifest_name(&archive)
-            .with_context(|| format!("finding the model name in {}", file.display()))?,
+        None => manifest_name(&files[aiaas_artifact::MANIFEST_FILE])
+            .with_context(|| format!("finding the model name in {}", path.display()))?,
     };
+    let archive = archive::pack(&files).context("packing the bundle")?;
     let record = client
         .post_bytes(
             &format!("/models/{name}/versions"),
@@ -180,6 +185,36 @@ async fn import(
         );
     }
     Ok(())
+}
+
+/// The files of the bundle at `path`: a directory such as `models/iris`, or an archive.
+fn bundle_files(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    use aiaas_artifact::{MANIFEST_FILE, WEIGHTS_FILE};
+    let files = if path.is_dir() {
+        let mut files = BTreeMap::new();
+        for file in [MANIFEST_FILE, WEIGHTS_FILE] {
+            match std::fs::read(path.join(file)) {
+                Ok(bytes) => {
+                    files.insert(file.to_string(), bytes);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("reading {}", path.join(file).display()));
+                }
+            }
+        }
+        files
+    } else {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        archive::unpack(&bytes, MAX_ARCHIVE_BYTES).with_context(|| format!("{}", path.display()))?
+    };
+    anyhow::ensure!(
+        files.contains_key(MANIFEST_FILE),
+        "{} is not a model bundle (no {MANIFEST_FILE}); import a folder written by `aiaas train` or an archive from `aiaas models export`",
+        path.display()
+    );
+    Ok(files)
 }
 
 /// Streams the archive of `name` `version` into `out`, through a temporary file in the same
@@ -221,29 +256,12 @@ async fn download(
 }
 
 /// The `name` field of the archive's `manifest.json`.
-fn manifest_name(archive: &[u8]) -> anyhow::Result<ModelName> {
-    let mut tar = tar::Archive::new(archive);
-    for entry in tar.entries().context("not a tar archive")? {
-        let entry = entry.context("not a tar archive")?;
-        if entry.path().ok().as_deref() != Some(Path::new(aiaas_artifact::MANIFEST_FILE)) {
-            continue;
-        }
-        let mut manifest = Vec::new();
-        entry
-            .take(MAX_MANIFEST_BYTES)
-            .read_to_end(&mut manifest)
-            .context("reading manifest.json")?;
-        let manifest: Value =
-            serde_json::from_slice(&manifest).context("manifest.json is not JSON")?;
-        let name = at(&manifest, "/name")
-            .and_then(Value::as_str)
-            .context("manifest.json has no name; pass --name")?;
-        return ModelName::new(name).with_context(|| "pass --name to choose a valid one");
-    }
-    anyhow::bail!(
-        "the archive has no {}; is it from `aiaas models export`?",
-        aiaas_artifact::MANIFEST_FILE
-    )
+fn manifest_name(manifest: &[u8]) -> anyhow::Result<ModelName> {
+    let manifest: Value = serde_json::from_slice(manifest).context("manifest.json is not JSON")?;
+    let name = at(&manifest, "/name")
+        .and_then(Value::as_str)
+        .context("manifest.json has no name; pass --name")?;
+    ModelName::new(name).with_context(|| "pass --name to choose a valid one")
 }
 
 fn print_list(list: &Value) {
@@ -382,32 +400,39 @@ fn weights(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn archive(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut builder = tar::Builder::new(Vec::new());
-        for (name, bytes) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder.append_data(&mut header, name, *bytes).unwrap();
-        }
-        builder.into_inner().unwrap()
-    }
+    use aiaas_artifact::{MANIFEST_FILE, WEIGHTS_FILE};
 
     #[test]
     fn the_model_name_comes_from_the_manifest() {
-        let tar = archive(&[
-            ("manifest.json", br#"{"name": "iris", "format_version": 1}"#),
-            ("weights.safetensors", b"..."),
-        ]);
-        assert_eq!(manifest_name(&tar).unwrap().as_str(), "iris");
+        let name = manifest_name(br#"{"name": "iris", "format_version": 1}"#).unwrap();
+        assert_eq!(name.as_str(), "iris");
+        for manifest in [&br#"{"name": "../x"}"#[..], b"{}"] {
+            let err = format!("{:#}", manifest_name(manifest).unwrap_err());
+            assert!(err.contains("--name"), "{err}");
+        }
+    }
 
-        let no_manifest = archive(&[("weights.safetensors", b"...")]);
+    #[test]
+    fn a_bundle_is_read_from_its_folder_or_an_archive_and_needs_a_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("iris");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join(WEIGHTS_FILE), b"...").unwrap();
+        let err = format!("{:#}", bundle_files(&folder).unwrap_err());
         assert!(
-            format!("{:#}", manifest_name(&no_manifest).unwrap_err()).contains("no manifest.json")
+            err.contains("not a model bundle (no manifest.json)"),
+            "{err}"
         );
-        let bad_name = archive(&[("manifest.json", br#"{"name": "../x"}"#)]);
-        assert!(format!("{:#}", manifest_name(&bad_name).unwrap_err()).contains("--name"));
+
+        std::fs::write(folder.join(MANIFEST_FILE), b"{}").unwrap();
+        let files = bundle_files(&folder).unwrap();
+        assert_eq!(files.len(), 2);
+        let tar = dir.path().join("iris.tar");
+        std::fs::write(&tar, archive::pack(&files).unwrap()).unwrap();
+        assert_eq!(bundle_files(&tar).unwrap(), files);
+
+        std::fs::write(&tar, b"\x00\xffnot an archive").unwrap();
+        let err = format!("{:#}", bundle_files(&tar).unwrap_err());
+        assert!(err.contains("not a tar archive"), "{err}");
     }
 }

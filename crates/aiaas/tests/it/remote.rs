@@ -68,6 +68,27 @@ fn train_on_a_server_then_move_the_model_to_another() {
         version_a["manifest"]["lineage"],
         version_b["manifest"]["lineage"]
     );
+
+    // The same archive again is refused: it would be a second number for the same weights.
+    let again = b.aiaas(w, &["models", "import", "iris.tar", "--server", &url_b]);
+    assert!(!again.status.success());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains("version 1 already has these weights"),
+        "{said}"
+    );
+    // A bundle folder (what `aiaas train` writes) imports as it is.
+    tar::Archive::new(std::fs::File::open(w.join("iris.tar")).unwrap())
+        .unpack(w.join("bundle"))
+        .unwrap();
+    let imported = ok(
+        &b,
+        w,
+        &[
+            "models", "import", "bundle", "--name", "flowers", "--server", &url_b,
+        ],
+    );
+    assert_eq!(imported, "registered model flowers version 1\n");
 }
 
 #[test]
