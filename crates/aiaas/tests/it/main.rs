@@ -4,6 +4,7 @@
 mod accuracy;
 mod architecture;
 mod bad_input;
+mod certificates;
 mod client;
 mod commands;
 mod crash;
@@ -12,7 +13,6 @@ mod optimize;
 mod remote;
 mod server;
 mod tls;
-mod tritonclient;
 
 use std::path::Path;
 use std::process::{Command, Output};

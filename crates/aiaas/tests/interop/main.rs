@@ -1,0 +1,75 @@
+//! Tests against parts from outside the project (today `tritonclient`; later ONNX Runtime, a
+//! browser, PostgreSQL, S3). Where a part is missing, its tests are reported as ignored, with the
+//! reason, in the summary `cargo test` prints, instead of passing without running: this target
+//! has its own harness (`libtest-mimic`) because the standard one cannot decide that at run time.
+//! CI requires every part, so nothing is ignored there.
+
+#[path = "../it/certificates.rs"]
+mod certificates;
+#[allow(dead_code)] // Shared with the `it` tests, which use all of it.
+#[path = "../it/server.rs"]
+mod server;
+mod tritonclient;
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let tritonclient: [(&str, fn()); 2] = [
+        ("tritonclient::over_http", tritonclient::over_http),
+        ("tritonclient::over_https", tritonclient::over_https),
+    ];
+    let mut trials: Vec<Trial> = tritonclient
+        .into_iter()
+        .map(|(name, test)| needing(name, tritonclient::missing, test))
+        .collect();
+    trials.push(Trial::test(
+        "a_missing_part_is_reported_not_passed",
+        a_missing_part_is_reported_not_passed,
+    ));
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// A test that runs `test` when `missing` finds nothing missing, and is ignored with its reason
+/// otherwise.
+fn needing(name: &str, missing: fn() -> Result<Option<String>, Failed>, test: fn()) -> Trial {
+    Trial::ignorable_test(name, move || match missing()? {
+        Some(reason) => Ok(Completion::ignored_with(reason)),
+        None => {
+            test();
+            Ok(Completion::Completed)
+        }
+    })
+}
+
+/// This binary run again where `python3` cannot be found: the tritonclient test is counted as
+/// ignored, with the reason, on standard output; where CI requires it, the run fails.
+fn a_missing_part_is_reported_not_passed() -> Result<(), Failed> {
+    let nothing = tempfile::tempdir()?;
+    let run = |require: bool| {
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command
+            .args(["--exact", "tritonclient::over_http"])
+            .env("PATH", nothing.path())
+            .env_remove("AIAAS_REQUIRE_TRITONCLIENT");
+        if require {
+            command.env("AIAAS_REQUIRE_TRITONCLIENT", "1");
+        }
+        command.output()
+    };
+    let out = run(false)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success()
+        || !stdout.contains("ignored (tritonclient[http] is not installed")
+        || !stdout.contains("0 passed; 0 failed; 1 ignored")
+    {
+        return Err(format!("not reported as ignored:\n{stdout}").into());
+    }
+    let required = run(true)?;
+    let stdout = String::from_utf8_lossy(&required.stdout);
+    if required.status.success() || !stdout.contains("AIAAS_REQUIRE_TRITONCLIENT is set") {
+        return Err(format!("a required part that is missing did not fail:\n{stdout}").into());
+    }
+    Ok(())
+}
