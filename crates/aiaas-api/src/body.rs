@@ -1,11 +1,15 @@
 //! JSON request bodies, with numbers read as JSON Schema reads them: `150.0` is the integer
 //! 150, so a client (or a generator of test data) that writes integers with a decimal point is
 //! not refused where the document says "integer". Malformed JSON is 400, a body that does not
-//! fit its type 422, a body without `Content-Type: application/json` 415.
+//! fit its type 422, a body without `Content-Type: application/json` 415. And file uploads,
+//! sent as they are or as a form (`curl -F file=@iris.csv`).
 
 use crate::error::{ApiError, ErrorCode};
 use axum::Json;
-use axum::extract::{FromRequest, Request};
+use axum::body::Bytes;
+use axum::extract::multipart::MultipartError;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -33,6 +37,64 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonList<T> {
         read(request, state, "an array", Value::is_array)
             .await
             .map(JsonList)
+    }
+}
+
+/// An uploaded file: the body itself, or in a `multipart/form-data` body, the first part that
+/// carries a file name (or the only part).
+pub struct FileBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FileBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let multipart = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .is_some_and(|c| c.trim_start().starts_with("multipart/form-data"));
+        if !multipart {
+            return Ok(FileBody(Bytes::from_request(request, state).await?));
+        }
+        let form_error = |status, e: String| {
+            let code = ErrorCode::of_rejection(status);
+            let message = if code == ErrorCode::PayloadTooLarge {
+                "the request body is larger than this endpoint accepts".to_string()
+            } else {
+                format!("the form upload: {e}")
+            };
+            ApiError::new(code, message)
+        };
+        let bad = |e: String| form_error(StatusCode::BAD_REQUEST, e);
+        let mut form = Multipart::from_request(request, state)
+            .await
+            .map_err(|e| form_error(e.status(), e.body_text()))?;
+        let mut parts = Vec::new();
+        let failed = |e: MultipartError| form_error(e.status(), e.body_text());
+        while let Some(field) = form.next_field().await.map_err(failed)? {
+            let is_file = field.file_name().is_some();
+            let name = field.name().unwrap_or("").to_string();
+            let bytes = field.bytes().await.map_err(failed)?;
+            if is_file {
+                return Ok(FileBody(bytes));
+            }
+            parts.push((name, bytes));
+        }
+        match parts.len() {
+            1 => Ok(FileBody(parts.remove(0).1)),
+            0 => Err(bad(
+                "the form has no parts; send the file as `-F file=@data.csv`".into(),
+            )),
+            _ => Err(bad(format!(
+                "the form has {} parts and none is a file ({}); send the file as `-F file=@data.csv`",
+                parts.len(),
+                parts
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
     }
 }
 

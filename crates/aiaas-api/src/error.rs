@@ -244,7 +244,7 @@ impl ErrorCode {
     }
 
     /// The code for a status that axum's own extractors answered with.
-    fn of_rejection(status: StatusCode) -> ErrorCode {
+    pub(crate) fn of_rejection(status: StatusCode) -> ErrorCode {
         match status {
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,

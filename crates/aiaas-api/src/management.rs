@@ -1,7 +1,7 @@
 //! The management API under `/api/v1`: datasets, jobs, models. Each handler parses the request,
 //! calls one service function and maps the result.
 
-use crate::body::JsonBody;
+use crate::body::{FileBody, JsonBody};
 use crate::error::{ApiError, ErrorBody};
 use aiaas_service::{
     DatasetRecord, EpochRow, JobRecord, ModelRecord, ModelSummary, Platform, VersionRecord,
@@ -91,7 +91,10 @@ pub struct UploadQuery {
         ("target" = Option<String>, Query, description = "Column to predict (default: `target`)"),
         ("task" = Option<Task>, Query, description = "Default: inferred"),
     ),
-    request_body(content = String, content_type = "text/csv", description = "The CSV file, with a header row"),
+    request_body(content(
+        (String = "text/csv"),
+        (String = "multipart/form-data"),
+    ), description = "The CSV file, with a header row: the body itself, or a form's file part (`curl -F file=@iris.csv`)"),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 429, description = "Too many uploads or event streams in progress; retry later", body = ErrorBody),
@@ -104,11 +107,11 @@ pub async fn upload_dataset(
     _slot: UploadSlot,
     State(p): State<Platform>,
     query: std::result::Result<Query<UploadQuery>, QueryRejection>,
-    body: std::result::Result<Bytes, BytesRejection>,
+    body: std::result::Result<FileBody, ApiError>,
 ) -> Result<(StatusCode, Json<DatasetRecord>)> {
     let Query(q) = query?;
     let name = DatasetName::new(q.name)?;
-    let record = p.upload_dataset(&name, q.target, q.task, body?).await?;
+    let record = p.upload_dataset(&name, q.target, q.task, body?.0).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 

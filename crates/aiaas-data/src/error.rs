@@ -23,6 +23,14 @@ pub enum DataError {
     #[error("{file}: the file has a header row but no data rows")]
     NoRows { file: String },
 
+    /// One line of text: a header at best. `curl -d @file` sends a file this way (it removes the
+    /// line breaks), which would otherwise be read as one long header.
+    #[error(
+        "{file}: the text is one line, with no line breaks, so it has no data rows; \
+         `curl -d @file` removes line breaks: send a file with `--data-binary @file`"
+    )]
+    OneLine { file: String },
+
     /// Bytes that are not UTF-8 text.
     #[error("{file} line {line}: the text is not valid UTF-8; save the file as UTF-8")]
     NotUtf8 { file: String, line: usize },
@@ -65,9 +73,10 @@ pub enum DataError {
         missing: Option<String>,
     },
 
-    /// `--target` was not given and no column is called `target`.
+    /// No target column was named and none is called `target`.
     #[error(
-        "{file}: no column is named \"target\"; pass --target with one of: {}",
+        "{file}: no column is named \"target\"; say which column to predict (`--target` in the \
+         CLI, `?target=` over HTTP), one of: {}",
         available.join(", ")
     )]
     TargetNeeded {

@@ -67,6 +67,11 @@ impl RawTable {
         })?;
         // Spreadsheet exports often start with a byte-order mark; it is not part of the name.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if !text.trim().is_empty() && !text.contains(['\n', '\r']) {
+            return Err(DataError::OneLine {
+                file: file.to_string(),
+            });
+        }
 
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)

@@ -28,7 +28,8 @@ impl Platform {
         if self.store().dataset(name).await.is_ok() {
             return Err(taken(name));
         }
-        let source = format!("{name}.csv");
+        // Messages name the dataset: the file it came from is not known here.
+        let source = format!("dataset {:?}", name.as_str());
         let parsed = csv.clone();
         let (summary, profile_json) = blocking(move || {
             let ds = read_csv_bytes(&source, &parsed, target.as_deref(), task)
@@ -91,7 +92,8 @@ impl Platform {
         let bytes = self
             .stored_blob(&record.digest, &format!("dataset {name:?}"))
             .await?;
-        let source = format!("{name}.csv");
+        // Messages name the dataset: the file it came from is not known here.
+        let source = format!("dataset {:?}", name.as_str());
         let (target, task) = (record.target.clone(), record.task);
         let ds = blocking(move || {
             read_csv_bytes(&source, &bytes, Some(&target), Some(task))

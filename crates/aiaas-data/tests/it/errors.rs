@@ -48,7 +48,10 @@ fn unknown_target_lists_the_columns() {
 fn no_target_column_asks_for_target_flag() {
     let (err, msg) = error(b"a,b,y\n1,2,0\n3,4,1\n", None, None);
     assert!(matches!(err, DataError::TargetNeeded { .. }));
-    assert!(msg.contains("--target"), "{msg}");
+    assert!(
+        msg.contains("--target") && msg.contains("?target="),
+        "{msg}"
+    );
     assert!(msg.ends_with("a, b, y"), "{msg}");
 }
 
@@ -60,6 +63,14 @@ fn empty_file_and_header_only() {
     let (err, msg) = error(b"a,target\n", None, None);
     assert!(matches!(err, DataError::NoRows { .. }), "{msg}");
     assert!(msg.contains("no data rows"), "{msg}");
+}
+
+#[test]
+fn text_without_line_breaks_says_how_curl_lost_them() {
+    // What `curl -d @iris.csv` sends: the lines run together into one "header".
+    let (err, msg) = error(b"a,b,target1,2,x3,4,y", None, None);
+    assert!(matches!(err, DataError::OneLine { .. }), "{msg}");
+    assert!(msg.contains("--data-binary @file"), "{msg}");
 }
 
 #[test]
