@@ -115,19 +115,20 @@ impl ModelPool {
     }
 
     /// Load the version every alias of every model points at (or the newest, for models
-    /// without aliases), so the first requests find them warm.
+    /// without aliases), so the first requests find them warm. Returns how many versions that
+    /// is (a version two references name counts once).
     pub async fn preload(&self) -> Result<usize, ServeError> {
         let models = self.source.models().await?;
-        let mut count = 0;
+        let mut loaded = std::collections::BTreeSet::new();
         for m in models {
             let mut references: Vec<Option<String>> = vec![None];
             references.extend(m.aliases.iter().map(|a| Some(a.to_string())));
             for reference in references {
-                self.get(&m.name, reference.as_deref()).await?;
-                count += 1;
+                let model = self.get(&m.name, reference.as_deref()).await?;
+                loaded.insert((m.name.clone(), model.version));
             }
         }
-        Ok(count)
+        Ok(loaded.len())
     }
 
     /// The loaded model a request names, loading it if needed.
@@ -362,7 +363,14 @@ impl ModelPool {
                         .insert((old.name.clone(), old.version), new.clone());
                     tracked(&old, false);
                     tracked(&new, true);
-                    tracing::info!(model = %old.name, version = %old.version, config = ?new.config, "serving settings applied");
+                    tracing::info!(
+                        model = %old.name,
+                        version = %old.version,
+                        max_batch = new.config.max_batch,
+                        max_delay_us = new.config.max_delay.as_micros(),
+                        queue_capacity = new.config.queue_capacity,
+                        "serving settings applied"
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(model = %old.name, error = %e, "could not apply new serving settings")

@@ -141,6 +141,26 @@ pub(crate) enum BlobLocation {
     S3 { url: String, prefix: String },
 }
 
+/// Where the records are, for the log: a path, or a URL with its password hidden.
+impl fmt::Display for DatabaseLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseLocation::SqliteFile(path) => write!(f, "SQLite {}", path.display()),
+            DatabaseLocation::SqliteUrl(url) => write!(f, "SQLite {}", redact_url(url)),
+        }
+    }
+}
+
+/// Where the blobs are, for the log.
+impl fmt::Display for BlobLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlobLocation::Local(path) => write!(f, "{}", path.display()),
+            BlobLocation::S3 { url, .. } => write!(f, "{}", redact_url(url)),
+        }
+    }
+}
+
 /// `scheme://user:secret@host` becomes `scheme://user:***@host`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

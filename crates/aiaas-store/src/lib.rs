@@ -66,7 +66,7 @@ impl Store {
         })?;
         let db = Database::open(&database).await?;
         let blobs = Blobs::open(&blob_location).await?;
-        tracing::info!(config = ?config, "store opened");
+        tracing::info!(database = %database, blobs = %blob_location, "store opened");
         Ok(Store { db, blobs })
     }
 

@@ -71,7 +71,24 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         audit_retention_days: args.audit_retention_days,
         ..ServiceConfig::default()
     };
-    tracing::info!(?store_config, ?config, "configuration");
+    // One field a setting, as a person reads them (where the data lives: "store opened").
+    tracing::info!(
+        addr = %args.addr,
+        data_dir = %args.data_dir.display(),
+        workers = config.workers,
+        threads = threads.unwrap_or(0),
+        checkpoint_every = config.checkpoint_every,
+        max_upload_mb = args.max_upload_mb,
+        max_loaded_mb = args.max_loaded_mb,
+        prediction_sample = config.prediction_sample,
+        prediction_retention_days = config.prediction_retention_days,
+        prediction_keep = config.prediction_keep,
+        audit_retention_days = config.audit_retention_days,
+        tls = tls.is_some(),
+        auth = auth.enabled,
+        rate_limit = auth.rate_limit,
+        "configuration"
+    );
     // Bind first: a second server started by mistake must fail before it touches the jobs.
     let listener = TcpListener::bind(&args.addr)
         .await
@@ -96,18 +113,6 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     let base = format!("{scheme}://{}", listener.local_addr()?);
     println!("aiaas listening on {base}");
 
-    if args.demo {
-        let platform = platform.clone();
-        let key_file = args.data_dir.join(aiaas_service::ADMIN_KEY_FILE);
-        let base = base.clone();
-        tokio::spawn(async move {
-            match platform.demo().await {
-                Ok(models) => print_demo(&base, &models, &key_file),
-                Err(e) => tracing::error!(error = %e, "the demo setup failed"),
-            }
-        });
-    }
-
     // Before the pool, so its first loads are counted; /metrics renders what it records.
     let metrics =
         aiaas_api::metrics::install_recorder().context("installing the metrics recorder")?;
@@ -122,13 +127,31 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     let pool = aiaas_api::model_pool(&platform, pool_config);
     let ready = Arc::new(AtomicBool::new(false));
     {
-        let (pool, ready) = (pool.clone(), ready.clone());
+        // Ready once the demo (if asked for) has trained its models and every aliased version
+        // is loaded: said once, when it is true.
+        let (platform, pool, ready) = (platform.clone(), pool.clone(), ready.clone());
+        let demo = args.demo.then(|| {
+            (
+                base.clone(),
+                args.data_dir.join(aiaas_service::ADMIN_KEY_FILE),
+            )
+        });
         tokio::spawn(async move {
+            let mut demo_models = None;
+            if demo.is_some() {
+                match platform.demo().await {
+                    Ok(models) => demo_models = Some(models),
+                    Err(e) => tracing::error!(error = %e, "the demo setup failed"),
+                }
+            }
             match pool.preload().await {
-                Ok(n) => tracing::info!(models = n, "models loaded; ready"),
+                Ok(versions) => tracing::info!(versions, "ready"),
                 Err(e) => tracing::error!(error = %e, "could not load every registered model"),
             }
             ready.store(true, Ordering::SeqCst);
+            if let (Some((base, key_file)), Some(models)) = (demo, demo_models) {
+                print_demo(&base, &models, &key_file);
+            }
         });
     }
     let log_pool = pool.clone();
@@ -164,22 +187,33 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
 fn print_demo(base: &str, models: &[aiaas_service::DemoModel], key_file: &std::path::Path) {
     println!("demo ready:");
     for m in models {
-        println!("  model {} version {} (alias champion)", m.name, m.version);
-        println!("    {base}/api/v1/models/{}", m.name);
-    }
-    println!(
-        "  calls need an API key:  export AIAAS_API_KEY=$(cat {})",
-        key_file.display()
-    );
-    if let Some(m) = models.first() {
         println!(
-            "  try:  curl -H \"Authorization: Bearer $AIAAS_API_KEY\" {base}/v2/models/{}",
-            m.name
+            "  model {} version {} (alias champion): {base}/v2/models/{}",
+            m.name, m.version, m.name
         );
     }
     println!("  API reference: {base}/docs");
+    println!("  models:        {base}/api/v1/models");
     println!("  datasets:      {base}/api/v1/datasets");
     println!("  jobs:          {base}/api/v1/jobs");
+    println!(
+        "calls need an API key; in another terminal:\n  export AIAAS_API_KEY=$(cat {})",
+        key_file.display()
+    );
+    if let Some(m) = models.iter().find(|m| !m.example.is_empty()) {
+        // Written by hand: f32's shortest form (5.1, not 5.099999904632568), fields in the
+        // order the README shows.
+        let data: Vec<String> = m.example.iter().map(f32::to_string).collect();
+        let request = format!(
+            r#"{{"inputs": [{{"name": "input", "shape": [1, {}], "datatype": "FP32", "data": [{}]}}]}}"#,
+            m.example.len(),
+            data.join(", ")
+        );
+        println!(
+            "  curl -H \"Authorization: Bearer $AIAAS_API_KEY\" -H 'Content-Type: application/json' \\\n       {base}/v2/models/{}/infer \\\n       -d '{request}'",
+            m.name
+        );
+    }
 }
 
 /// Hold an exclusive lock on the data directory for the life of the server: jobs found

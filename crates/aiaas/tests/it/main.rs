@@ -10,6 +10,7 @@ mod commands;
 mod crash;
 mod logs;
 mod optimize;
+mod readme;
 mod remote;
 mod server;
 mod tls;
