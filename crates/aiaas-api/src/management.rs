@@ -286,7 +286,7 @@ pub struct EventsQuery {
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 429, description = "Too many uploads or event streams in progress; retry later", body = ErrorBody),
         (status = 200, description = "Server-sent events: queued, started, resumed, epoch, checkpoint, \
-            suspended, requeued, report (an optimize job's report), succeeded, failed, cancelled; \
+            suspended, requeued, report (a train or optimize job's report), succeeded, failed, cancelled; \
             each `data` is the event as JSON, its `id` the sequence number. The stream ends after the final event.", content_type = "text/event-stream"),
         (status = 404, description = "No such job", body = ErrorBody),
     ))]

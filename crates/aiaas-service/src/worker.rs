@@ -152,6 +152,10 @@ impl Platform {
             digest: record.digest.clone(),
             rows: ds.rows,
         };
+        // The same report a local run prints, for the client that follows the job.
+        let report = serde_json::to_value(trained.report(&dataset.name, dataset.rows))
+            .expect("a report serializes");
+        self.store().append_event(&job.id, "report", report).await?;
         let bundle = trained.to_bundle(job.model.as_str(), dataset, Some(job.id.to_string()));
         let version = self
             .publish_bundle(

@@ -11,6 +11,7 @@ mod loss;
 mod observer;
 mod optim;
 mod pipeline;
+mod report;
 mod run_state;
 mod spec;
 
@@ -22,6 +23,7 @@ pub use loss::{distill_loss_and_grad, loss, loss_and_grad};
 pub use observer::{Control, Observer, Silent, StopReason};
 pub use optim::{Optimizer, OptimizerState};
 pub use pipeline::{Prepared, SplitMetrics, SplitRows, Trained, prepare, train};
+pub use report::TrainReport;
 pub use run_state::EpochProgress;
 pub use spec::{
     DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_PATIENCE, DEFAULT_SEED, MAX_EPOCHS,

@@ -365,8 +365,9 @@ async fn preload_loads_every_reference() {
     source.set_alias(&a, "challenger", 2);
     source.publish(&b, 1, 3);
     let pool = start(&source, None);
-    // a: the name, champion, challenger; b: the name.
-    assert_eq!(bounded(pool.preload()).await.unwrap(), 4);
+    // Four references (a, a@champion, a@challenger, b) name three versions: a's name and its
+    // challenger both mean a@2.
+    assert_eq!(bounded(pool.preload()).await.unwrap(), 3);
     let loaded: Vec<(String, u32)> = pool
         .loaded()
         .iter()

@@ -7,6 +7,8 @@ use super::jobs;
 use super::show::at;
 use super::{Access, Client, block_on};
 use crate::cli::TrainArgs;
+use crate::output::training::print_train;
+use aiaas_train::TrainReport;
 use aiaas_types::{DatasetName, JobSpec, TrainJob};
 use anyhow::Context;
 use serde_json::Value;
@@ -31,8 +33,16 @@ pub fn run(server: &str, access: &Access, args: &TrainArgs) -> anyhow::Result<()
             unknown: Default::default(),
         });
         let id = jobs::submit(&client, &spec).await?;
-        let job = jobs::follow(&client, &id).await?;
-        jobs::finish(&job, args.json)
+        let (job, report) = jobs::follow_with_report(&client, &id).await?;
+        // The report a local run prints, where the server sent one and the job succeeded.
+        let report = report.and_then(|r| serde_json::from_value::<TrainReport>(r).ok());
+        match (report, jobs::result(&job)) {
+            (Some(report), Some((model, version))) if !args.json => {
+                print_train(&report, None, &format!("model {model} version {version}"));
+                Ok(())
+            }
+            _ => jobs::finish(&job, args.json),
+        }
     })
 }
 

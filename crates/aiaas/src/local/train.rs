@@ -54,7 +54,12 @@ pub fn run(args: &TrainArgs, threads: usize) -> anyhow::Result<()> {
     if args.json {
         println!("{}", training::train_json(&trained, &out, seconds));
     } else {
-        training::print_train(&ds, &trained, &out, seconds);
+        let report = trained.report(&ds.name, ds.rows);
+        training::print_train(
+            &report,
+            Some(seconds),
+            &format!("bundle: {}", out.display()),
+        );
     }
     Ok(())
 }

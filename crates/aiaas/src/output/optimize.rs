@@ -1,7 +1,7 @@
 //! The report of an optimize run, local or a server job's: parent, variant (and the student
 //! trained from scratch) side by side, the speed-up and the verdict; and its JSON form.
 
-use aiaas_types::{OptimizeReport, Recipe, VariantFigures};
+use aiaas_types::{OptimizeReport, PruneScope, QuantScheme, Recipe, VariantFigures};
 
 /// The report as one JSON object (`parent`, `variant`, ...), with where the variant went.
 pub fn report_json(report: &OptimizeReport, place: Option<&str>) -> serde_json::Value {
@@ -35,12 +35,8 @@ pub fn print_report(report: &OptimizeReport, place: Option<&str>) {
     row("weights file (bytes)", &|f| f.size_bytes.to_string());
     row("parameters", &|f| f.params.to_string());
     row("nonzero", &|f| f.nonzero.to_string());
-    row("latency batch 1 (ms)", &|f| {
-        format!("{:.4}", f.latency_ms_batch1)
-    });
-    row("latency batch 64 (ms)", &|f| {
-        format!("{:.4}", f.latency_ms_batch64)
-    });
+    row("latency batch 1", &|f| duration(f.latency_ms_batch1));
+    row("latency batch 64", &|f| duration(f.latency_ms_batch64));
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
     if report.parent.accuracy.is_some() {
         row("test accuracy", &|f| opt(f.accuracy));
@@ -76,6 +72,15 @@ fn speed(parent_ms: f64, variant_ms: f64) -> String {
     }
 }
 
+/// A latency in the unit that suits it: `312.4 µs` below a millisecond, `1.25 ms` above.
+fn duration(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.1} µs", ms * 1000.0)
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
 /// The recipe's settings in a few words.
 fn describe(recipe: &Recipe) -> String {
     match recipe {
@@ -85,22 +90,49 @@ fn describe(recipe: &Recipe) -> String {
             p.epochs
         ),
         Recipe::Prune(p) => format!(
-            "{:.0}% of weights ({:?} threshold), {} fine-tuning epochs",
+            "{:.0}% of weights ({} threshold), {} fine-tuning epochs",
             p.sparsity * 100.0,
-            p.scope,
+            match p.scope {
+                PruneScope::Layer => "per-layer",
+                PruneScope::Global => "one global",
+            },
             p.epochs
         ),
-        Recipe::Quantize(q) => format!("{:?} weights", q.scheme),
-        Recipe::Distill(d) => format!(
-            "student hidden {:?}, T = {}, alpha = {}",
-            d.hidden, d.temperature, d.alpha
-        ),
+        Recipe::Quantize(q) => match q.scheme {
+            QuantScheme::Int8 => "int8 weights, one scale per output channel".to_string(),
+            QuantScheme::F16 => "f16 weights, computed in f32".to_string(),
+        },
+        Recipe::Distill(d) => {
+            let hidden: Vec<String> = d.hidden.iter().map(usize::to_string).collect();
+            format!(
+                "student with hidden layers {}, T = {}, alpha = {}",
+                hidden.join(","),
+                d.temperature,
+                d.alpha
+            )
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::speed;
+    use super::*;
+
+    #[test]
+    fn latencies_read_in_the_unit_that_suits_them() {
+        assert_eq!(duration(0.0003), "0.3 µs");
+        assert_eq!(duration(0.3124), "312.4 µs");
+        assert_eq!(duration(1.25), "1.25 ms");
+    }
+
+    #[test]
+    fn recipes_are_described_in_words_not_type_names() {
+        let quantize = Recipe::Quantize(Default::default());
+        assert_eq!(
+            describe(&quantize),
+            "int8 weights, one scale per output channel"
+        );
+    }
 
     #[test]
     fn a_slower_variant_is_called_slower() {

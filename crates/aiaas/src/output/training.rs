@@ -1,9 +1,8 @@
 //! The training report of a local `train`: the data and model in a few lines, metrics per
 //! split, the baseline and the diagnosis; and the JSON form of the same (`--json`).
 
-use super::metrics::print_metrics;
-use aiaas_data::Dataset;
-use aiaas_train::Trained;
+use super::metrics::print_metrics_with_labels;
+use aiaas_train::{TrainReport, Trained};
 use serde_json::json;
 use std::path::Path;
 
@@ -27,50 +26,43 @@ pub fn train_json(t: &Trained, bundle: &Path, seconds: f64) -> serde_json::Value
     })
 }
 
-/// The report as text on standard output.
-pub fn print_train(ds: &Dataset, t: &Trained, bundle: &Path, seconds: f64) {
-    let arch: Vec<String> = std::iter::once(t.mlp.inputs())
-        .chain(t.mlp.layers().iter().map(|l| l.outputs))
-        .map(|n| n.to_string())
-        .collect();
-    let o = &t.spec.optimizer;
+/// The report as text on standard output, local or a server job's; `seconds` is how long
+/// training took (when known here), `place` where the model went.
+pub fn print_train(r: &TrainReport, seconds: Option<f64>, place: &str) {
+    let widths: Vec<String> = r.widths.iter().map(usize::to_string).collect();
+    let o = &r.spec.optimizer;
     println!(
         "{}: {} rows ({} train, {} val, {} test), {} -> {}",
-        ds.name,
-        ds.rows,
-        t.rows.train,
-        t.rows.val,
-        t.rows.test,
-        t.schema.task(),
-        t.schema.target.name()
+        r.dataset, r.dataset_rows, r.rows.train, r.rows.val, r.rows.test, r.task, r.target
     );
     println!(
         "model {} {} ({}), {} loss, {} lr {} batch {}, seed {}",
-        name(&t.spec.model.kind),
-        arch.join("-"),
-        name(&t.spec.model.activation),
-        name(&t.spec.loss),
+        name(&r.spec.model.kind),
+        widths.join("-"),
+        name(&r.spec.model.activation),
+        name(&r.spec.loss),
         name(&o.kind),
         o.lr,
-        t.spec.batch_size,
-        t.spec.seed
+        r.spec.batch_size,
+        r.spec.seed
     );
+    let took = seconds.map_or(String::new(), |s| format!(" in {s:.2} s"));
     println!(
-        "{} epochs in {seconds:.2} s ({}), weights of epoch {}",
-        t.history.len(),
-        name(&t.stop).replace('_', " "),
-        t.best_epoch
+        "{} epochs{took} ({}), weights of epoch {}",
+        r.epochs_run,
+        name(&r.stop).replace('_', " "),
+        r.best_epoch
     );
     println!();
-    let mut rows = vec![("train", &t.metrics.train)];
-    if let Some(m) = &t.metrics.val {
+    let mut rows = vec![("train", &r.metrics.train)];
+    if let Some(m) = &r.metrics.val {
         rows.push(("val", m));
     }
-    if let Some(m) = &t.metrics.test {
+    if let Some(m) = &r.metrics.test {
         rows.push(("test", m));
     }
-    print_metrics(&t.schema, &rows);
-    match &t.baseline {
+    print_metrics_with_labels(&r.labels, &rows);
+    match &r.baseline {
         aiaas_train::Baseline::Majority { accuracy } => {
             println!("baseline (majority class) accuracy {accuracy:.4}")
         }
@@ -79,8 +71,8 @@ pub fn print_train(ds: &Dataset, t: &Trained, bundle: &Path, seconds: f64) {
             m.mae, m.rmse, m.r2
         ),
     }
-    println!("diagnosis: {}", t.diagnosis.summary);
-    println!("bundle: {}", bundle.display());
+    println!("diagnosis: {}", r.diagnosis.summary);
+    println!("{place}");
 }
 
 /// The name a value has in JSON and on the command line (`cross_entropy`, `early_stopped`).
