@@ -68,13 +68,7 @@ async fn crafted_archives_are_refused_and_the_server_keeps_serving() {
     ];
     for (what, edit, says) in cases {
         let body = rewritten(&archive, |manifest, _| edit(manifest));
-        let res = server
-            .http
-            .post(server.url("/api/v1/models/crafted/versions"))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let res = server.import("crafted", body).await;
         let (code, message) = coded_error_of(res).await;
         assert_eq!(code, ErrorCode::InvalidInput, "{what}: {message}");
         assert!(message.contains(says), "{what}: {message:?} lacks {says:?}");
@@ -89,12 +83,8 @@ async fn crafted_archives_are_refused_and_the_server_keeps_serving() {
     assert_eq!(res.status(), StatusCode::OK);
     // The untouched archive still imports.
     let res = server
-        .http
-        .post(server.url("/api/v1/models/crafted/versions"))
-        .body(rewritten(&archive, |_, _| {}))
-        .send()
-        .await
-        .unwrap();
+        .import("crafted", rewritten(&archive, |_, _| {}))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     server.stop().await;
 }

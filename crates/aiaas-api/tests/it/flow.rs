@@ -98,13 +98,7 @@ async fn upload_train_register_alias_export_import() {
 
     let other_dir = tempfile::tempdir().unwrap();
     let other = TestServer::start(other_dir.path()).await;
-    let res = other
-        .http
-        .post(other.url("/api/v1/models/flowers/versions"))
-        .body(archive.clone())
-        .send()
-        .await
-        .unwrap();
+    let res = other.import("flowers", archive.clone()).await;
     assert_eq!(
         res.status(),
         StatusCode::CREATED,
@@ -115,13 +109,7 @@ async fn upload_train_register_alias_export_import() {
     assert_eq!(imported["manifest"]["lineage"]["job"], json!(id));
 
     // Importing it again is refused, naming the version that holds these weights.
-    let again = other
-        .http
-        .post(other.url("/api/v1/models/flowers/versions"))
-        .body(archive.clone())
-        .send()
-        .await
-        .unwrap();
+    let again = other.import("flowers", archive.clone()).await;
     let (code, message) = coded_error_of(again).await;
     assert_eq!(code, ErrorCode::Conflict);
     assert!(
@@ -129,13 +117,7 @@ async fn upload_train_register_alias_export_import() {
         "{message}"
     );
     // The archive people make by hand, `tar -czf iris.tar.gz -C models iris`, is read too.
-    let res = other
-        .http
-        .post(other.url("/api/v1/models/handmade/versions"))
-        .body(hand_made_tar_gz(&archive))
-        .send()
-        .await
-        .unwrap();
+    let res = other.import("handmade", hand_made_tar_gz(&archive)).await;
     assert_eq!(
         res.status(),
         StatusCode::CREATED,

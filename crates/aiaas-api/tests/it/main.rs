@@ -135,6 +135,16 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Imports `archive` as a new version of `model`.
+    pub async fn import(&self, model: &str, archive: impl Into<reqwest::Body>) -> Response {
+        self.http
+            .post(self.url(&format!("/api/v1/models/{model}/versions")))
+            .body(archive)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Version 1 of `iris` as its export archive.
     pub async fn iris_archive(&self) -> bytes::Bytes {
         self.get("/api/v1/models/iris/versions/1/archive")

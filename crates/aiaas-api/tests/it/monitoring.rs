@@ -330,13 +330,7 @@ async fn bad_feedback_and_empty_windows_get_clear_answers() {
         header.set_cksum();
         builder.append_data(&mut header, name, &bytes[..]).unwrap();
     }
-    let res = server
-        .http
-        .post(server.url("/api/v1/models/bare/versions"))
-        .body(builder.into_inner().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = server.import("bare", builder.into_inner().unwrap()).await;
     assert_eq!(
         res.status(),
         StatusCode::CREATED,

@@ -5,7 +5,7 @@
 //! CI installs `tritonclient[http]` and sets `AIAAS_REQUIRE_TRITONCLIENT=1`; elsewhere the tests
 //! are reported as ignored, with the reason, when the package is missing.
 
-use crate::certificates::make_certificates;
+use crate::certificates::https_server;
 use crate::server::ServerProcess;
 use libtest_mimic::Failed;
 use serde_json::json;
@@ -47,21 +47,7 @@ pub fn over_http() {
 pub fn over_https() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
-    make_certificates(work);
-    let (cert, key, ca) = (
-        work.join("server.pem"),
-        work.join("server.key"),
-        work.join("ca.pem"),
-    );
-    let server = ServerProcess::start(
-        &work.join("data"),
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let (server, ca) = https_server(work);
     check_with_tritonclient(&server, work, &["--ca-cert", ca.to_str().unwrap()]);
 }
 

@@ -1,11 +1,29 @@
-//! A test certificate authority and a server certificate it signed.
+//! A test certificate authority, a server certificate it signed, and a server that uses it.
 
+use crate::server::ServerProcess;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// `aiaas serve` over HTTPS with a certificate made in `work` (data in `work/data`), and the
+/// CA file a client must trust.
+pub fn https_server(work: &Path) -> (ServerProcess, PathBuf) {
+    make_certificates(work);
+    let (cert, key) = (work.join("server.pem"), work.join("server.key"));
+    let server = ServerProcess::start(
+        &work.join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    (server, work.join("ca.pem"))
+}
 
 /// Writes a CA (`ca.pem`) and a server certificate it signed for localhost and 127.0.0.1
 /// (`server.pem`, `server.key`) into `dir`.
-pub fn make_certificates(dir: &Path) {
+fn make_certificates(dir: &Path) {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name

@@ -130,3 +130,56 @@ fn examples_are_the_sh_blocks_without_cargo() {
     let readme = "```sh\ncargo test\n```\n```sh\ncurl a \\\n  b\n```\n```text\naiaas [--x]\n```\n";
     assert_eq!(examples(readme), ["curl a \\\n  b\n"]);
 }
+
+/// Beside each of the two commands, the README says how long its first run takes.
+#[test]
+fn the_two_commands_say_how_long_they_take() {
+    for command in [
+        "cargo run --release -- serve --demo",
+        "cargo test --workspace",
+    ] {
+        let after = README
+            .split_once(&format!("```sh\n{command}\n```\n"))
+            .unwrap_or_else(|| panic!("{command:?} is not a block of its own"))
+            .1;
+        let next_paragraph = after.trim_start().split("\n\n").next().unwrap();
+        assert!(
+            next_paragraph.contains("minutes") && next_paragraph.contains("clean clone"),
+            "{command:?} is followed by {next_paragraph:?}"
+        );
+    }
+}
+
+/// The README's `serve` synopsis names every flag of `aiaas serve --help` (the global ones,
+/// which every command takes, excepted).
+#[test]
+fn the_serve_synopsis_names_every_flag() {
+    let flags = |args: &[&str]| -> Vec<String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_aiaas"))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(|w| w.trim_end_matches(',').to_string())
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .collect()
+    };
+    let global = flags(&["--help"]);
+    let serve: Vec<String> = flags(&["serve", "--help"])
+        .into_iter()
+        .filter(|f| !global.contains(f))
+        .collect();
+    assert!(serve.len() > 10, "{serve:?}");
+    let synopsis = README
+        .split_once("```text\naiaas serve ")
+        .expect("the serve synopsis")
+        .1
+        .split_once("```")
+        .unwrap()
+        .0;
+    for flag in serve {
+        assert!(synopsis.contains(&flag), "{flag} is not in the synopsis");
+    }
+}

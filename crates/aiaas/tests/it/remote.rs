@@ -163,24 +163,13 @@ fn feedback_for_predicted_rows_then_monitor_shows_quality_and_drift() {
     let server = ServerProcess::start(data.path(), &[]);
     let url = format!("http://{}", server.addr);
     let w = work.path();
-    let report = ok(
+    ok(
         &server,
         w,
         &[
             "train", "--server", &url, "--data", "wine", "--epochs", "30", "--lr", "0.02",
         ],
     );
-    // The report a local run prints, from the server's job.
-    for part in [
-        "wine: 178 rows",
-        "accuracy",
-        "\ntest ",
-        "baseline (majority class) accuracy",
-        "diagnosis: ",
-        "model wine version 1",
-    ] {
-        assert!(report.contains(part), "{part:?} in:\n{report}");
-    }
     let predicted = ok(
         &server,
         w,

@@ -2,28 +2,13 @@
 //! (with `--ca-cert`) works against it, and a client that does not trust the CA, or speaks plain
 //! HTTP, gets nowhere. (`tritonclient` over https is in the `interop` tests.)
 
-use crate::certificates::make_certificates;
-use crate::server::ServerProcess;
+use crate::certificates::https_server;
 
 #[test]
 fn the_cli_speaks_https_to_a_server_with_a_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
-    make_certificates(work);
-    let (cert, key, ca) = (
-        work.join("server.pem"),
-        work.join("server.key"),
-        work.join("ca.pem"),
-    );
-    let server = ServerProcess::start(
-        &work.join("data"),
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let (server, ca) = https_server(work);
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let ca = ca.to_str().unwrap();
 
