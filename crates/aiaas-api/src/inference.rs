@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use aiaas_serve::v2::{InferRequest, ModelMetadata};
 use aiaas_serve::{LoadedModel, ModelPool, ServeError};
-use aiaas_types::ModelName;
+use aiaas_types::{ModelName, Version};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -73,15 +73,12 @@ async fn metadata(
     version: Option<String>,
 ) -> Result<Json<ModelMetadata>> {
     let name = model_name(name)?;
+    // Both from memory once read: the loaded version and the model's version numbers.
     let model = s.pool.get(&name, version.as_deref()).await?;
-    let record = s.platform.model(&name).await?;
+    let versions = s.pool.versions(&name).await?;
     Ok(Json(ModelMetadata {
         name: name.to_string(),
-        versions: record
-            .versions
-            .iter()
-            .map(|v| v.version.to_string())
-            .collect(),
+        versions: versions.iter().map(Version::to_string).collect(),
         platform: PLATFORM,
         inputs: model.signature.inputs.clone(),
         outputs: model.signature.outputs.clone(),

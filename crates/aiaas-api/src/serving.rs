@@ -54,6 +54,13 @@ impl ModelSource for Registry {
         })
     }
 
+    fn versions<'a>(
+        &'a self,
+        name: &'a ModelName,
+    ) -> BoxFuture<'a, Result<Vec<Version>, ServeError>> {
+        Box::pin(async move { self.0.version_numbers(name).await.map_err(to_serve) })
+    }
+
     fn bundle<'a>(
         &'a self,
         name: &'a ModelName,

@@ -78,6 +78,12 @@ pub struct ModelPool {
     loaded: RwLock<HashMap<(ModelName, Version), Arc<LoadedModel>>>,
     /// What each reference resolved to, until the model changes.
     resolved: RwLock<HashMap<Reference, Version>>,
+    /// Each model's version numbers, until the model changes: V2 metadata at any load without
+    /// a trip to the registry.
+    versions: RwLock<HashMap<ModelName, Arc<[Version]>>>,
+    /// Counts changes seen, so that a list read from the source while a change arrived is not
+    /// kept (it may predate the change).
+    changes_seen: AtomicU64,
     /// One load at a time, so concurrent first requests load a version once.
     loading: Mutex<()>,
     /// Where answered requests are logged (none when sampling is off).
@@ -101,6 +107,8 @@ impl ModelPool {
             epoch: Instant::now(),
             loaded: RwLock::new(HashMap::new()),
             resolved: RwLock::new(HashMap::new()),
+            versions: RwLock::new(HashMap::new()),
+            changes_seen: AtomicU64::new(0),
             loading: Mutex::new(()),
         });
         tokio::spawn(follow_changes(Arc::downgrade(&pool), changes));
@@ -129,6 +137,22 @@ impl ModelPool {
             }
         }
         Ok(loaded.len())
+    }
+
+    /// The numbers of `name`'s versions, oldest first: from memory once read, until the model
+    /// changes.
+    pub async fn versions(&self, name: &ModelName) -> Result<Arc<[Version]>, ServeError> {
+        if let Some(versions) = self.versions.read().expect("versions lock").get(name) {
+            return Ok(versions.clone());
+        }
+        let seen = self.changes_seen.load(Ordering::SeqCst);
+        let versions: Arc<[Version]> = self.source.versions(name).await?.into();
+        // Kept only if no change arrived meanwhile; unknown names (an error above) never are.
+        let mut cache = self.versions.write().expect("versions lock");
+        if self.changes_seen.load(Ordering::SeqCst) == seen {
+            cache.insert(name.clone(), versions.clone());
+        }
+        Ok(versions)
     }
 
     /// The loaded model a request names, loading it if needed.
@@ -306,6 +330,16 @@ impl ModelPool {
 
     /// Re-resolve the references of `name` (all models when `None`).
     async fn refresh(&self, name: Option<&ModelName>) {
+        {
+            let mut versions = self.versions.write().expect("versions lock");
+            self.changes_seen.fetch_add(1, Ordering::SeqCst);
+            match name {
+                Some(name) => {
+                    versions.remove(name);
+                }
+                None => versions.clear(),
+            }
+        }
         let references: Vec<Reference> = self
             .resolved
             .read()

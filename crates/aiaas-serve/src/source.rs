@@ -34,6 +34,12 @@ pub trait ModelSource: Send + Sync {
         alias: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Version, ServeError>>;
 
+    /// The numbers of a model's versions, oldest first (`NotFound` for an unknown model).
+    fn versions<'a>(
+        &'a self,
+        name: &'a ModelName,
+    ) -> BoxFuture<'a, Result<Vec<Version>, ServeError>>;
+
     /// The verified bundle of a version (`NotFound` when there is no such version).
     fn bundle<'a>(
         &'a self,

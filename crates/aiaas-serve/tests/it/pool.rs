@@ -37,6 +37,8 @@ struct MemorySource {
     changes: broadcast::Sender<ModelName>,
     /// Bundles handed out, to see what the pool loads and when.
     loads: AtomicUsize,
+    /// Version lists handed out, to see when the pool asks.
+    listings: AtomicUsize,
 }
 
 impl MemorySource {
@@ -45,6 +47,7 @@ impl MemorySource {
             memory: Mutex::default(),
             changes: broadcast::channel(16).0,
             loads: AtomicUsize::new(0),
+            listings: AtomicUsize::new(0),
         })
     }
 
@@ -118,6 +121,24 @@ impl ModelSource for MemorySource {
             None => aliased("champion").or(newest),
         };
         let result = found.ok_or_else(|| ServeError::NotFound(format!("{name} has no {alias:?}")));
+        Box::pin(async move { result })
+    }
+
+    fn versions<'a>(
+        &'a self,
+        name: &'a ModelName,
+    ) -> BoxFuture<'a, Result<Vec<Version>, ServeError>> {
+        let mut versions: Vec<Version> = (self.memory.lock().unwrap().versions.keys())
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .collect();
+        versions.sort();
+        self.listings.fetch_add(1, Ordering::SeqCst);
+        let result = if versions.is_empty() {
+            Err(ServeError::NotFound(format!("no model {name}")))
+        } else {
+            Ok(versions)
+        };
         Box::pin(async move { result })
     }
 
@@ -353,6 +374,29 @@ async fn references_resolve_and_load_once_without_a_database() {
 
 fn request_values(rows: usize) -> Vec<f32> {
     (0..rows * INPUTS).map(|i| i as f32 / 10.0 - 0.5).collect()
+}
+
+#[tokio::test]
+async fn version_lists_come_from_memory_until_the_model_changes() {
+    let source = MemorySource::new();
+    let a = name("a");
+    source.publish(&a, 1, 1);
+    let pool = start(&source, None);
+    let numbers = |v: Arc<[Version]>| v.iter().map(|v| v.get()).collect::<Vec<_>>();
+    for _ in 0..3 {
+        assert_eq!(numbers(pool.versions(&a).await.unwrap()), [1]);
+    }
+    assert_eq!(source.listings.load(Ordering::SeqCst), 1, "asked once");
+    assert!(pool.versions(&name("ghost")).await.is_err());
+
+    source.publish(&a, 2, 2);
+    for _ in 0..200 {
+        if numbers(pool.versions(&a).await.unwrap()) == [1, 2] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the new version never showed");
 }
 
 #[tokio::test]
