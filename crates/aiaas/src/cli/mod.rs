@@ -138,6 +138,10 @@ pub struct BenchArgs {
     /// Model to call (its default version: champion, else the newest).
     #[arg(long)]
     pub model: String,
+    /// What each request calls: `infer` (a batch-1 request), `metadata` (`GET /v2/models/M`),
+    /// `ready` (`GET /v2/models/M/ready`) or `live` (`GET /v2/health/live`, the server's floor).
+    #[arg(long, value_enum, default_value_t = BenchEndpoint::Infer)]
+    pub endpoint: BenchEndpoint,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
@@ -147,6 +151,15 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the report.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `aiaas bench` calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchEndpoint {
+    Infer,
+    Metadata,
+    Ready,
+    Live,
 }
 
 /// Where `aiaas serve` listens unless told otherwise, and so where the client looks.

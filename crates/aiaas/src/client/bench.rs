@@ -1,10 +1,11 @@
-//! `aiaas bench`: a load generator for the V2 infer endpoint. It runs in its own process (so it
-//! does not share cores' scheduling with the server's runtime), keeps `--concurrency` batch-1
-//! requests in flight for `--seconds`, and prints requests per second, latency percentiles and
-//! errors.
+//! `aiaas bench`: a load generator for the V2 endpoints (infer by default; `--endpoint` picks
+//! metadata, ready or the health check, whose rate is the server's floor to compare with). It
+//! runs in its own process (so it does not share cores' scheduling with the server's runtime),
+//! keeps `--concurrency` batch-1 requests in flight for `--seconds`, and prints requests per
+//! second, latency percentiles and errors.
 
 use super::Access;
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, BenchEndpoint};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -59,8 +60,14 @@ async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Resu
         .with_context(|| format!("model {:?} on {base}", args.model))?
         .json()
         .await?;
-    let body = one_row(&meta)?.to_string();
-    let url = format!("{base}/v2/models/{}/infer", args.model);
+    let model = format!("{base}/v2/models/{}", args.model);
+    // A body means POST; none, GET.
+    let (url, body) = match args.endpoint {
+        BenchEndpoint::Infer => (format!("{model}/infer"), Some(one_row(&meta)?.to_string())),
+        BenchEndpoint::Metadata => (model, None),
+        BenchEndpoint::Ready => (format!("{model}/ready"), None),
+        BenchEndpoint::Live => (format!("{base}/v2/health/live"), None),
+    };
     let run_for = Duration::from_secs_f64(args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.concurrency);
@@ -70,12 +77,14 @@ async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Resu
             let (mut latencies, mut errors) = (Vec::new(), 0u64);
             while started.elapsed() < run_for {
                 let sent = Instant::now();
-                let answer = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await;
+                let request = match &body {
+                    Some(body) => http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone()),
+                    None => http.get(&url),
+                };
+                let answer = request.send().await;
                 let answered = match answer {
                     Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
                     _ => false,

@@ -274,6 +274,33 @@ fn bench_loads_a_served_model_and_reports_rate_and_latency() {
         metrics.contains("aiaas_inference_requests_total"),
         "{metrics}"
     );
+    // The other endpoints, for their rates beside the health check's.
+    for endpoint in ["metadata", "ready", "live"] {
+        let out = ok(
+            &server,
+            w,
+            &[
+                "bench",
+                "--server",
+                &url,
+                "--model",
+                "iris",
+                "--endpoint",
+                endpoint,
+                "--concurrency",
+                "2",
+                "--seconds",
+                "0.3",
+                "--json",
+            ],
+        );
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["errors"], 0, "{endpoint}: {report}");
+        assert!(
+            report["requests"].as_u64().unwrap() > 10,
+            "{endpoint}: {report}"
+        );
+    }
 }
 
 #[test]
