@@ -244,25 +244,34 @@ fn bench_loads_a_served_model_and_reports_rate_and_latency() {
         w,
         &["train", "--server", &url, "--data", "iris", "--epochs", "5"],
     );
-    let out = ok(
-        &server,
-        w,
-        &[
-            "bench",
-            "--server",
-            &url,
-            "--model",
-            "iris",
-            "--concurrency",
-            "4",
-            "--seconds",
-            "1",
-            "--json",
-        ],
-    );
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(report["errors"], 0, "{report}");
-    assert!(report["requests"].as_u64().unwrap() > 10, "{report}");
+    let bench = |endpoint: &str, concurrency: &str, seconds: &str| -> serde_json::Value {
+        let out = ok(
+            &server,
+            w,
+            &[
+                "bench",
+                "--server",
+                &url,
+                "--model",
+                "iris",
+                "--endpoint",
+                endpoint,
+                "--concurrency",
+                concurrency,
+                "--seconds",
+                seconds,
+                "--json",
+            ],
+        );
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["errors"], 0, "{endpoint}: {report}");
+        assert!(
+            report["requests"].as_u64().unwrap() > 10,
+            "{endpoint}: {report}"
+        );
+        report
+    };
+    let report = bench("infer", "4", "1");
     let (p50, p99) = (
         report["p50_ms"].as_f64().unwrap(),
         report["p99_ms"].as_f64().unwrap(),
@@ -276,30 +285,7 @@ fn bench_loads_a_served_model_and_reports_rate_and_latency() {
     );
     // The other endpoints, for their rates beside the health check's.
     for endpoint in ["metadata", "ready", "live"] {
-        let out = ok(
-            &server,
-            w,
-            &[
-                "bench",
-                "--server",
-                &url,
-                "--model",
-                "iris",
-                "--endpoint",
-                endpoint,
-                "--concurrency",
-                "2",
-                "--seconds",
-                "0.3",
-                "--json",
-            ],
-        );
-        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(report["errors"], 0, "{endpoint}: {report}");
-        assert!(
-            report["requests"].as_u64().unwrap() > 10,
-            "{endpoint}: {report}"
-        );
+        bench(endpoint, "2", "0.3");
     }
 }
 
