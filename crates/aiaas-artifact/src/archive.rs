@@ -22,7 +22,7 @@ pub enum ArchiveError {
 
 /// The bundle's files as a tar archive, the manifest first so that a reader streaming it learns
 /// what follows.
-pub fn pack(files: &BTreeMap<String, Vec<u8>>) -> std::io::Result<Vec<u8>> {
+pub fn pack<B: AsRef<[u8]>>(files: &BTreeMap<String, B>) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     let order = [MANIFEST_FILE, WEIGHTS_FILE];
     let rest = files
@@ -30,14 +30,14 @@ pub fn pack(files: &BTreeMap<String, Vec<u8>>) -> std::io::Result<Vec<u8>> {
         .map(String::as_str)
         .filter(|n| !order.contains(n));
     for name in order.into_iter().chain(rest) {
-        let Some(bytes) = files.get(name) else {
+        let Some(bytes) = files.get(name).map(AsRef::as_ref) else {
             continue;
         };
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
         header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, name, bytes.as_slice())?;
+        builder.append_data(&mut header, name, bytes)?;
     }
     builder.into_inner()
 }

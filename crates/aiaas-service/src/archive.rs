@@ -19,7 +19,6 @@ impl Platform {
         let record = self.version(name, version).await?;
         let files = self.version_files(&record).await?;
         blocking(move || {
-            let files = files.into_iter().map(|(n, b)| (n, b.to_vec())).collect();
             archive::pack(&files)
                 .map_err(|e| ServiceError::Internal(format!("writing the archive: {e}")))
         })

@@ -1,7 +1,6 @@
 //! `aiaas serve --demo`: the bundled datasets registered, and an `iris` and a `digits` model
 //! trained (once) with their `champion` alias set, so a fresh install has something to call.
 
-use crate::datasets::blocking;
 use crate::registry::DEFAULT_ALIAS;
 use crate::{Platform, ServiceError};
 use aiaas_types::{
@@ -19,8 +18,6 @@ pub const DEMO_MODELS: &[&str] = &["iris", "digits"];
 pub struct DemoModel {
     pub name: ModelName,
     pub version: Version,
-    /// The first row of its sample's inputs, for a request to paste.
-    pub example: Vec<f32>,
 }
 
 impl Platform {
@@ -61,12 +58,7 @@ impl Platform {
                     version
                 }
             };
-            let example = blocking(move || Ok(first_row(model))).await?;
-            ready.push(DemoModel {
-                name,
-                version,
-                example,
-            });
+            ready.push(DemoModel { name, version });
         }
         Ok(ready)
     }
@@ -119,10 +111,14 @@ impl Platform {
     }
 }
 
-/// The inputs of the first row of the bundled sample `name` (empty if it cannot be read).
-fn first_row(name: &str) -> Vec<f32> {
-    aiaas_data::samples::embedded_csv(name)
-        .and_then(|csv| aiaas_data::read_csv_bytes(name, csv, None, None).ok())
-        .map(|ds| ds.x[..ds.width()].to_vec())
-        .unwrap_or_default()
+impl DemoModel {
+    /// The inputs of the first row of its bundled sample, for a request to paste (empty if the
+    /// sample cannot be read). Asked for only for the model whose request is printed.
+    pub fn example(&self) -> Vec<f32> {
+        let name = self.name.as_str();
+        aiaas_data::samples::embedded_csv(name)
+            .and_then(|csv| aiaas_data::read_csv_bytes(name, csv, None, None).ok())
+            .map(|ds| ds.x[..ds.width()].to_vec())
+            .unwrap_or_default()
+    }
 }

@@ -27,6 +27,8 @@ pub struct TrainReport {
     pub epochs_run: usize,
     pub best_epoch: usize,
     pub stop: StopReason,
+    /// `train`, `val` and `test` at the top of the JSON, as `train --json` has always printed.
+    #[serde(flatten)]
     pub metrics: SplitMetrics,
     pub baseline: Baseline,
     pub diagnosis: Diagnosis,

@@ -200,13 +200,15 @@ fn print_demo(base: &str, models: &[aiaas_service::DemoModel], key_file: &std::p
         "calls need an API key; in another terminal:\n  export AIAAS_API_KEY=$(cat {})",
         key_file.display()
     );
-    if let Some(m) = models.iter().find(|m| !m.example.is_empty()) {
+    // The first model's (iris's) first row: the request the README shows.
+    let example = models.first().map(|m| (m, m.example()));
+    if let Some((m, example)) = example.filter(|(_, e)| !e.is_empty()) {
         // Written by hand: f32's shortest form (5.1, not 5.099999904632568), fields in the
         // order the README shows.
-        let data: Vec<String> = m.example.iter().map(f32::to_string).collect();
+        let data: Vec<String> = example.iter().map(f32::to_string).collect();
         let request = format!(
             r#"{{"inputs": [{{"name": "input", "shape": [1, {}], "datatype": "FP32", "data": [{}]}}]}}"#,
-            m.example.len(),
+            example.len(),
             data.join(", ")
         );
         println!(

@@ -146,17 +146,6 @@ fn bundles() -> &'static [Bundle; 2] {
     })
 }
 
-fn archive(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, bytes) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        builder.append_data(&mut header, name, *bytes).unwrap();
-    }
-    builder.into_inner().unwrap()
-}
-
 #[test]
 fn the_v2_decoder_takes_anything() {
     let seeds = vec![
@@ -195,9 +184,8 @@ fn the_v2_decoder_takes_anything() {
 fn the_archive_reader_takes_anything() {
     let mut seeds = Vec::new();
     for bundle in bundles() {
-        let files = bundle.to_files().unwrap();
-        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
-        seeds.push(archive(&files));
+        let files = bundle.to_files().unwrap().into_iter().collect();
+        seeds.push(aiaas_artifact::archive::pack(&files).unwrap());
     }
     runner()
         .run(&mutations(seeds), |bytes| {

@@ -51,10 +51,10 @@ pub fn run(args: &TrainArgs, threads: usize) -> anyhow::Result<()> {
         .to_bundle(&ds.name, dataset, None)
         .write(&out)
         .with_context(|| format!("writing the bundle to {}", out.display()))?;
+    let report = trained.report(&ds.name, ds.rows);
     if args.json {
-        println!("{}", training::train_json(&trained, &out, seconds));
+        println!("{}", training::train_json(&report, &out, seconds));
     } else {
-        let report = trained.report(&ds.name, ds.rows);
         training::print_train(
             &report,
             Some(seconds),

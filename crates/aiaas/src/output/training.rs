@@ -2,28 +2,18 @@
 //! split, the baseline and the diagnosis; and the JSON form of the same (`--json`).
 
 use super::metrics::print_metrics_with_labels;
-use aiaas_train::{TrainReport, Trained};
+use aiaas_train::TrainReport;
 use serde_json::json;
 use std::path::Path;
 
-/// The report as one JSON object, with where the bundle went and how long training took.
-pub fn train_json(t: &Trained, bundle: &Path, seconds: f64) -> serde_json::Value {
-    json!({
-        "task": t.schema.task(),
-        "model": t.spec.model,
-        "train": t.metrics.train,
-        "val": t.metrics.val,
-        "test": t.metrics.test,
-        "baseline": t.baseline,
-        "diagnosis": t.diagnosis,
-        "epochs_run": t.history.len(),
-        "best_epoch": t.best_epoch,
-        "stop": t.stop,
-        "rows": t.rows,
-        "seconds": seconds,
-        "spec": t.spec,
-        "bundle": bundle,
-    })
+/// The report as one JSON object, with the model's spec under `model`, where the bundle went
+/// and how long training took.
+pub fn train_json(report: &TrainReport, bundle: &Path, seconds: f64) -> serde_json::Value {
+    let mut json = serde_json::to_value(report).expect("a report serializes");
+    json["model"] = json!(report.spec.model);
+    json["seconds"] = json!(seconds);
+    json["bundle"] = json!(bundle);
+    json
 }
 
 /// The report as text on standard output, local or a server job's; `seconds` is how long
