@@ -130,6 +130,7 @@ async fn run(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let started = std::time::Instant::now();
+    let arriving = pool.arriving();
     let body = match body {
         Ok(body) => body,
         // Over the limit (413) or unreadable: counted as a bad request, answered as axum says.
@@ -148,7 +149,8 @@ async fn run(
         }
     };
     let binary_outputs = request.binary_outputs();
-    let mut response = aiaas_serve::infer(pool, &name, version.as_deref(), request).await?;
+    let mut response =
+        aiaas_serve::infer(pool, &name, version.as_deref(), request, arriving).await?;
     let binary = response.take_binary(&binary_outputs);
     let json = serde_json::to_vec(&response).expect("responses serialize");
     if binary.is_empty() {

@@ -1,10 +1,13 @@
 //! The per-model dynamic batcher (DESIGN.md section 7): one bounded queue and one dedicated
 //! compute thread per loaded model version.
 //!
-//! Callers queue rows with [`Batcher::infer`]; the thread blocks for the first request, then keeps
-//! taking requests until the batch holds `max_batch` rows or `max_delay` has passed since the first
-//! one was queued, runs one forward pass over all of them, and answers each caller its own slice of
-//! the logits through a oneshot channel. Forward passes never run on the async runtime.
+//! Callers queue rows with [`Batcher::infer`]; the thread blocks for the first request, takes
+//! every request already queued behind it, and then waits for more only while there is company
+//! to wait for: callers on their way ([`Arrivals`]: arrived, not yet queued). It stops at
+//! `max_batch` rows or `max_delay` after the first was queued, runs one forward pass over the
+//! batch, and answers each caller its own slice of the logits through a oneshot channel. So a
+//! lone caller is computed at once, and under load batches fill. Forward passes never run on
+//! the async runtime.
 //!
 //! The thread owns a reused [`Workspace`] and input buffer, so a batch allocates nothing but the
 //! per-request output vectors. A request with more rows than `max_batch` is computed alone, in
@@ -77,6 +80,35 @@ pub struct BatcherStats {
     pub failed: u64,
 }
 
+/// Callers on their way to a batcher: counted from when a request arrives (before it is parsed)
+/// until it is queued, by the [`Arriving`] guard each holds. Batchers that share it wait for
+/// company only while it counts someone. Clones share one count.
+#[derive(Clone, Debug, Default)]
+pub struct Arrivals(Arc<AtomicUsize>);
+
+impl Arrivals {
+    /// Count one caller until the guard is dropped (drop it just before queuing).
+    pub fn arriving(&self) -> Arriving {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Arriving(self.0.clone())
+    }
+
+    /// Whether any caller is on its way.
+    fn any(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// One caller counted by [`Arrivals`] while it lives.
+#[derive(Debug)]
+pub struct Arriving(Arc<AtomicUsize>);
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One model's queue and the thread that batches and computes it. `Send + Sync`: share it
 /// behind an `Arc`.
 pub struct Batcher {
@@ -119,21 +151,27 @@ struct Request {
 impl Batcher {
     /// Start the batching thread for `mlp` (an `aiaas_engine::Mlp`, shared); `name` names the
     /// thread, appears in error messages and logs, and labels its metrics (`model` = `name`,
-    /// `version` = `""`; see [`Batcher::start_with_metrics`] to label them otherwise).
+    /// `version` = `""`; see [`Batcher::start_with`] to label them otherwise).
     ///
     /// Should the OS refuse the thread, this logs the error and returns a batcher whose every
     /// request is answered [`ServeError::Unavailable`].
+    ///
+    /// Its callers are not counted on their way ([`Arrivals`]), so it waits for company only
+    /// while requests are queued; see [`Batcher::start_with`].
     pub fn start(network: Arc<Network>, config: BatcherConfig, name: &str) -> Batcher {
-        Batcher::start_with_metrics(network, config, name, ModelMetrics::new(name, ""))
+        let metrics = ModelMetrics::new(name, "");
+        Batcher::start_with(network, config, name, metrics, Arrivals::default())
     }
 
     /// [`Batcher::start`], recording queue depth, queue and compute durations and batch sizes
-    /// into `metrics` (the handles of the model version `mlp` is).
-    pub fn start_with_metrics(
+    /// into `metrics` (the handles of the model version `mlp` is), and waiting for the callers
+    /// `arrivals` counts.
+    pub fn start_with(
         network: Arc<Network>,
         config: BatcherConfig,
         name: &str,
         metrics: ModelMetrics,
+        arrivals: Arrivals,
     ) -> Batcher {
         let config = BatcherConfig {
             max_batch: config.max_batch.max(1),
@@ -151,6 +189,7 @@ impl Batcher {
             input: Vec::new(),
             batch: Vec::new(),
             carry: None,
+            arrivals,
             network,
             config,
             rx,
@@ -317,6 +356,8 @@ struct Worker {
     batch: Vec<Request>,
     /// A request that did not fit the last batch; it opens the next one.
     carry: Option<Request>,
+    /// Callers on their way: the company worth waiting for.
+    arrivals: Arrivals,
 }
 
 impl Worker {
@@ -345,9 +386,10 @@ impl Worker {
         r
     }
 
-    /// Fills `batch` from `first` on, until `max_batch` rows or `max_delay` after `first` was
-    /// queued. Once the delay is over, requests already queued still join (without waiting), so
-    /// a backlog is computed in full batches.
+    /// Fills `batch` from `first` on, until `max_batch` rows. Requests already queued join
+    /// without waiting (so a backlog is computed in full batches); the thread waits for more
+    /// only while callers are on their way, and no later than `max_delay` after `first` was
+    /// queued.
     fn collect(&mut self, first: Request, batch: &mut Vec<Request>) {
         let max_batch = self.config.max_batch;
         let until = first.queued + self.config.max_delay;
@@ -357,12 +399,17 @@ impl Worker {
         let mut rows = first.rows;
         batch.push(first);
         while rows < max_batch {
-            let now = Instant::now();
-            let next = if now >= until {
-                self.rx.try_recv().ok()
-            } else {
-                // Timeout, or the batcher was dropped: compute what we have.
-                self.rx.recv_timeout(until - now).ok()
+            let next = match self.rx.try_recv() {
+                Ok(next) => Some(next),
+                Err(_) => {
+                    let now = Instant::now();
+                    if now < until && self.arrivals.any() {
+                        // Timeout, or the batcher was dropped: compute what we have.
+                        self.rx.recv_timeout(until - now).ok()
+                    } else {
+                        None
+                    }
+                }
             };
             let Some(next) = next else { break };
             let next = self.took(next);

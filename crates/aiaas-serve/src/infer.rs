@@ -5,13 +5,14 @@
 
 use crate::metrics::{self, Outcome};
 use crate::v2::{InferRequest, InferResponse};
-use crate::{LoadedModel, ModelPool, ServeError};
+use crate::{Arriving, LoadedModel, ModelPool, ServeError};
 use aiaas_types::ModelName;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Answer `request` with model `name` (version number, alias, or the default).
+/// Answer `request` with model `name` (version number, alias, or the default). `arriving`
+/// ([`ModelPool::arriving`], taken when the call arrived) is dropped as the rows are queued.
 ///
 /// Counts the call under the version that answered it; a call that failed before a version was
 /// found counts under `name` with version `""` if `name` has a version loaded, else under model
@@ -22,10 +23,11 @@ pub async fn infer(
     name: &ModelName,
     version: Option<&str>,
     request: InferRequest,
+    arriving: Arriving,
 ) -> Result<InferResponse, ServeError> {
     let started = Instant::now();
     let mut model = None;
-    let result = answer(pool, name, version, request, &mut model, started).await;
+    let result = answer(pool, name, version, request, arriving, &mut model, started).await;
     let outcome = Outcome::of(&result);
     match model {
         Some(m) => m.metrics.record_request(outcome, started.elapsed()),
@@ -55,6 +57,7 @@ async fn answer(
     name: &ModelName,
     version: Option<&str>,
     request: InferRequest,
+    arriving: Arriving,
     model: &mut Option<Arc<LoadedModel>>,
     started: Instant,
 ) -> Result<InferResponse, ServeError> {
@@ -75,6 +78,9 @@ async fn answer(
     let (x, rows) = model
         .signature
         .prepare(schema, &request.inputs, raw.as_mut())?;
+    // Dropped before the rows are queued: a batcher that finds them queued and no one else
+    // on the way computes at once.
+    drop(arriving);
     let logits = model.batcher.infer(x, rows, deadline).await?;
     let outputs =
         model

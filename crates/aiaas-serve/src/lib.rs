@@ -15,7 +15,7 @@ mod source;
 pub mod v2;
 
 pub use self::metrics::{ModelMetrics, Outcome};
-pub use batcher::{Batcher, BatcherConfig, BatcherStats};
+pub use batcher::{Arrivals, Arriving, Batcher, BatcherConfig, BatcherStats};
 pub use error::ServeError;
 pub use infer::{count_refused, infer};
 pub use pool::{LoadedModel, ModelPool, PoolConfig};

@@ -13,7 +13,7 @@
 
 use crate::metrics::{self, ModelMetrics};
 use crate::signature::Signature;
-use crate::{Batcher, BatcherConfig, ModelSource, PredictionLog, ServeError};
+use crate::{Arrivals, Arriving, Batcher, BatcherConfig, ModelSource, PredictionLog, ServeError};
 use aiaas_artifact::Manifest;
 use aiaas_types::{ModelName, ServingSettings, Version, parse_version};
 use std::collections::HashMap;
@@ -88,6 +88,9 @@ pub struct ModelPool {
     loading: Mutex<()>,
     /// Where answered requests are logged (none when sampling is off).
     log: Option<PredictionLog>,
+    /// Infer calls on their way to a batcher, whatever their model: what every batcher waits
+    /// for before it computes a batch.
+    arrivals: Arrivals,
 }
 
 impl ModelPool {
@@ -110,11 +113,19 @@ impl ModelPool {
             versions: RwLock::new(HashMap::new()),
             changes_seen: AtomicU64::new(0),
             loading: Mutex::new(()),
+            arrivals: Arrivals::default(),
         });
         tokio::spawn(follow_changes(Arc::downgrade(&pool), changes));
         // Registers the series, so a scrape shows 0 rather than nothing before the first load.
         metrics::models_loaded().increment(0.0);
         pool
+    }
+
+    /// Count an infer call from its arrival (before its body is parsed) until the guard is
+    /// dropped, by [`crate::infer`] as it queues the call: batchers wait for company only
+    /// while some call is on its way.
+    pub fn arriving(&self) -> Arriving {
+        self.arrivals.arriving()
     }
 
     /// The prediction log, unless sampling is off.
@@ -304,11 +315,12 @@ impl ModelPool {
         let metrics = ModelMetrics::new(name.as_str(), &version.to_string());
         let settings = self.source.settings(name, version).await?;
         let config = with_settings(&self.config, settings);
-        let batcher = Batcher::start_with_metrics(
+        let batcher = Batcher::start_with(
             network.clone(),
             config.clone(),
             &format!("{name}-v{version}"),
             metrics.clone(),
+            self.arrivals.clone(),
         );
         // One pass before the first caller, so its latency is not the cold one.
         batcher.infer(vec![0.0; network.inputs()], 1, None).await?;

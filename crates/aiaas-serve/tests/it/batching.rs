@@ -1,7 +1,7 @@
 //! What the batcher computes and how it groups requests.
 
-use crate::{assert_close, bounded, config, input, mlp};
-use aiaas_serve::{Batcher, BatcherConfig};
+use crate::{assert_close, awaiting_company, bounded, config, input, mlp};
+use aiaas_serve::{Arrivals, Batcher, BatcherConfig, ModelMetrics};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -83,10 +83,20 @@ async fn no_forward_pass_exceeds_max_batch() {
 }
 
 #[tokio::test]
-async fn a_lone_request_waits_for_company_at_most_max_delay() {
+async fn a_lone_request_is_computed_at_once() {
     let mlp = mlp(4, &[8], 2, 4);
+    let b = Batcher::start(mlp, config(64, Duration::from_secs(60), 16), "lone");
+    let started = Instant::now();
+    bounded(b.infer(input(1, 4, 0), 1, None)).await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
+}
+
+#[tokio::test]
+async fn a_request_waits_for_callers_on_their_way_at_most_max_delay() {
     let delay = Duration::from_millis(30);
-    let b = Batcher::start(mlp, config(64, delay, 16), "lone");
+    // Someone is on the way and never comes: the request waits max_delay, no longer.
+    let (b, late) = awaiting_company(mlp(4, &[8], 2, 4), config(64, delay, 16), "company");
     let started = Instant::now();
     bounded(b.infer(input(1, 4, 0), 1, None)).await.unwrap();
     let waited = started.elapsed();
@@ -98,12 +108,35 @@ async fn a_lone_request_waits_for_company_at_most_max_delay() {
         waited < delay + Duration::from_millis(50),
         "answered after {waited:?}"
     );
+    drop(late);
+}
+
+#[tokio::test]
+async fn callers_on_their_way_are_waited_for_and_join_the_batch() {
+    let arrivals = Arrivals::default();
+    let b = Batcher::start_with(
+        mlp(4, &[8], 2, 4),
+        config(64, Duration::from_secs(60), 16),
+        "joined",
+        ModelMetrics::new("joined", ""),
+        arrivals.clone(),
+    );
+    let on_the_way = arrivals.arriving();
+    let first = b.infer(input(1, 4, 0), 1, None);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The second caller queues; with no one else on the way the batch is computed at once.
+    drop(on_the_way);
+    let second = b.infer(input(2, 4, 1), 2, None);
+    bounded(first).await.unwrap();
+    bounded(second).await.unwrap();
+    let stats = b.stats();
+    assert_eq!((stats.batches, stats.rows, stats.largest_batch), (1, 3, 3));
 }
 
 #[tokio::test]
 async fn a_full_batch_does_not_wait_for_max_delay() {
     let mlp = mlp(4, &[8], 2, 5);
-    let b = Batcher::start(mlp, config(4, Duration::from_secs(60), 16), "full");
+    let (b, _on_the_way) = awaiting_company(mlp, config(4, Duration::from_secs(60), 16), "full");
     let started = Instant::now();
     bounded(b.infer(input(4, 4, 0), 4, None)).await.unwrap();
     // Two requests that fill the batch together.

@@ -1,6 +1,6 @@
 //! Bounds: a full queue refuses, deadlines and departed callers are not computed.
 
-use crate::{assert_close, bounded, config, input, mlp};
+use crate::{assert_close, awaiting_company, bounded, config, input, mlp};
 use aiaas_serve::{Batcher, ServeError};
 use std::time::{Duration, Instant};
 
@@ -59,8 +59,9 @@ async fn a_deadline_already_past_is_refused_without_compute() {
 
 #[tokio::test]
 async fn a_deadline_that_passes_while_queued_is_dropped_before_compute() {
-    // Alone, the request waits max_delay (200 ms) for company: its 20 ms deadline passes first.
-    let b = Batcher::start(
+    // The request waits max_delay (200 ms) for a caller on its way: its 20 ms deadline passes
+    // first.
+    let (b, _on_the_way) = awaiting_company(
         mlp(4, &[8], 2, 8),
         config(64, Duration::from_millis(200), 16),
         "slow",
@@ -85,7 +86,7 @@ async fn a_deadline_that_passes_while_queued_is_dropped_before_compute() {
 
 #[tokio::test]
 async fn a_request_whose_caller_has_gone_is_not_computed() {
-    let b = Batcher::start(
+    let (b, _on_the_way) = awaiting_company(
         mlp(4, &[8], 2, 9),
         config(64, Duration::from_millis(100), 16),
         "gone",

@@ -9,7 +9,7 @@ mod pool;
 mod shutdown;
 
 use aiaas_engine::{Mlp, Network};
-use aiaas_serve::BatcherConfig;
+use aiaas_serve::{Arrivals, Arriving, Batcher, BatcherConfig, ModelMetrics};
 use aiaas_types::Activation;
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +36,20 @@ pub fn config(max_batch: usize, max_delay: Duration, queue_capacity: usize) -> B
         queue_capacity,
         threads: 1,
     }
+}
+
+/// A batcher that always has a caller on its way (while the guard lives), so each batch waits
+/// `config.max_delay` for company unless it fills first.
+pub fn awaiting_company(
+    network: Arc<Network>,
+    config: BatcherConfig,
+    name: &str,
+) -> (Batcher, Arriving) {
+    let arrivals = Arrivals::default();
+    let on_the_way = arrivals.arriving();
+    let metrics = ModelMetrics::new(name, "");
+    let batcher = Batcher::start_with(network, config, name, metrics, arrivals);
+    (batcher, on_the_way)
 }
 
 /// `f`'s output, or a test failure after 30 s.

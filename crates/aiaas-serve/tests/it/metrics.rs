@@ -4,7 +4,7 @@
 
 use crate::{bounded, config, input, mlp};
 use aiaas_serve::metrics::HISTOGRAMS;
-use aiaas_serve::{Batcher, ModelMetrics, Outcome, ServeError};
+use aiaas_serve::{Arrivals, Batcher, ModelMetrics, Outcome, ServeError};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -42,11 +42,12 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 async fn the_batcher_records_queue_time_compute_time_and_rows_per_pass() {
     let recorder = recorder();
     let model = [("model", "it-batcher"), ("version", "7")];
-    let b = Batcher::start_with_metrics(
+    let b = Batcher::start_with(
         mlp(4, &[8], 2, 11),
         config(4, Duration::from_millis(1), 16),
         "it-batcher-v7",
         ModelMetrics::new("it-batcher", "7"),
+        Arrivals::default(),
     );
     bounded(b.infer(input(1, 4, 0), 1, None)).await.unwrap();
     // Larger than max_batch: computed alone, in passes of 4, 4 and 2 rows.
@@ -89,11 +90,12 @@ async fn refused_requests_leave_the_queue_depth_as_it_was() {
     let model = [("model", "it-refused"), ("version", "1")];
     let depth = || sample(&recorder.render(), "aiaas_inference_queue_depth", &model);
     // As in `limits`: a 64-row pass of this model takes milliseconds, queueing microseconds.
-    let b = Batcher::start_with_metrics(
+    let b = Batcher::start_with(
         mlp(512, &[2048, 2048], 4, 6),
         config(64, Duration::ZERO, 1),
         "it-refused-v1",
         ModelMetrics::new("it-refused", "1"),
+        Arrivals::default(),
     );
     let busy = b.infer(input(64, 512, 0), 64, None);
     bounded(async {

@@ -142,6 +142,11 @@ pub struct BenchArgs {
     /// `ready` (`GET /v2/models/M/ready`) or `live` (`GET /v2/health/live`, the server's floor).
     #[arg(long, value_enum, default_value_t = BenchEndpoint::Infer)]
     pub endpoint: BenchEndpoint,
+    /// The infer request body to send, as a file: a V2 JSON request, or Triton's binary form
+    /// (the JSON, then the raw tensor bytes it declares with `binary_data_size`). Without it,
+    /// one row of uniform values in [0, 1) written with 4 decimals, as normalized features look.
+    #[arg(long, value_name = "FILE")]
+    pub payload: Option<std::path::PathBuf>,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,

@@ -7,7 +7,9 @@
 use super::Access;
 use crate::cli::{BenchArgs, BenchEndpoint};
 use anyhow::Context;
+use bytes::Bytes;
 use serde_json::{Value, json};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub fn run(args: BenchArgs, access: &Access) -> anyhow::Result<()> {
@@ -63,7 +65,13 @@ async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Resu
     let model = format!("{base}/v2/models/{}", args.model);
     // A body means POST; none, GET.
     let (url, body) = match args.endpoint {
-        BenchEndpoint::Infer => (format!("{model}/infer"), Some(one_row(&meta)?.to_string())),
+        BenchEndpoint::Infer => {
+            let payload = match &args.payload {
+                Some(path) => Payload::read(path)?,
+                None => Payload::json(one_row(&meta)?.to_string().into_bytes()),
+            };
+            (format!("{model}/infer"), Some(payload))
+        }
         BenchEndpoint::Metadata => (model, None),
         BenchEndpoint::Ready => (format!("{model}/ready"), None),
         BenchEndpoint::Live => (format!("{base}/v2/health/live"), None),
@@ -78,10 +86,7 @@ async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Resu
             while started.elapsed() < run_for {
                 let sent = Instant::now();
                 let request = match &body {
-                    Some(body) => http
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(body.clone()),
+                    Some(payload) => payload.request(http.post(&url)),
                     None => http.get(&url),
                 };
                 let answer = request.send().await;
@@ -125,8 +130,58 @@ async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Resu
     }))
 }
 
-/// A batch-1 request for the model's inputs: pixel-like numbers (0 to 255, so the body is as
-/// long as a real image's), empty text for BYTES.
+/// An infer request body, sent as it is (clones share the bytes).
+#[derive(Clone)]
+struct Payload {
+    body: Bytes,
+    /// The JSON part's length when binary tensor data follows it.
+    json_length: Option<usize>,
+}
+
+impl Payload {
+    fn json(body: Vec<u8>) -> Payload {
+        Payload {
+            body: body.into(),
+            json_length: None,
+        }
+    }
+
+    /// A V2 request from a file: JSON, or JSON followed by binary tensor data (then the JSON's
+    /// end, found by parsing it, is the `Inference-Header-Content-Length`).
+    fn read(path: &Path) -> anyhow::Result<Payload> {
+        let body = std::fs::read(path)
+            .with_context(|| format!("reading the payload {}", path.display()))?;
+        let mut values = serde_json::Deserializer::from_slice(&body).into_iter::<Value>();
+        match values.next() {
+            Some(Ok(Value::Object(_))) => {}
+            _ => anyhow::bail!(
+                "{} is not a V2 infer request: it must start with a JSON object such as \
+                 {{\"inputs\": [...]}}, optionally followed by binary tensor data",
+                path.display()
+            ),
+        }
+        let json_end = values.byte_offset();
+        let json_length =
+            (body[json_end..].iter().any(|b| !b.is_ascii_whitespace())).then_some(json_end);
+        Ok(Payload {
+            body: body.into(),
+            json_length,
+        })
+    }
+
+    fn request(&self, post: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let post = match self.json_length {
+            None => post.header("content-type", "application/json"),
+            Some(n) => post
+                .header("content-type", "application/octet-stream")
+                .header("inference-header-content-length", n),
+        };
+        post.body(self.body.clone())
+    }
+}
+
+/// A batch-1 request for the model's inputs: uniform values in [0, 1) with 4 decimals (as
+/// normalized features are written; the same every run), empty text for BYTES.
 fn one_row(meta: &Value) -> anyhow::Result<Value> {
     let inputs = meta["inputs"]
         .as_array()
@@ -142,11 +197,61 @@ fn one_row(meta: &Value) -> anyhow::Result<Value> {
             let data = if input["datatype"] == "BYTES" {
                 json!(vec![""; count as usize])
             } else {
-                let values: Vec<f32> = (0..count).map(|i| ((i * 37) % 256) as f32).collect();
-                json!(values)
+                json!(normalized(count as usize))
             };
             json!({"name": input["name"], "shape": shape, "datatype": input["datatype"], "data": data})
         })
         .collect();
     Ok(json!({ "inputs": tensors }))
+}
+
+/// `count` values spread over [0, 1) as a hash of their position spreads them, rounded to 4
+/// decimals: digits as varied as real features' (a pattern like 0, 1, 2 would parse faster).
+fn normalized(count: usize) -> Vec<f64> {
+    (0..count as u64)
+        .map(|i| {
+            let h = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+            (h % 10_000) as f64 / 10_000.0
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_row_has_four_decimals_spread_over_the_unit_interval() {
+        let values = normalized(784);
+        assert!(values.iter().all(|v| (0.0..1.0).contains(v)));
+        let text = serde_json::to_string(&values).unwrap();
+        let decimals: Vec<usize> = text[1..text.len() - 1]
+            .split(',')
+            .map(|v| v.split('.').nth(1).map_or(0, str::len))
+            .collect();
+        assert!(decimals.iter().all(|&d| d <= 4), "{text}");
+        let four = decimals.iter().filter(|&&d| d == 4).count();
+        assert!(four > 784 * 8 / 10, "{four} of 784 have 4 decimals");
+    }
+
+    #[test]
+    fn a_payload_file_is_json_or_json_then_binary_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = br#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}"#;
+        let path = dir.path().join("request.json");
+        std::fs::write(&path, [&json[..], b"\n"].concat()).unwrap();
+        assert_eq!(Payload::read(&path).unwrap().json_length, None);
+
+        let header = br#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}"#;
+        let mut body = header.to_vec();
+        body.extend(1f32.to_le_bytes().into_iter().chain(2f32.to_le_bytes()));
+        std::fs::write(&path, &body).unwrap();
+        let payload = Payload::read(&path).unwrap();
+        assert_eq!(payload.json_length, Some(header.len()));
+        assert_eq!(payload.body.len(), header.len() + 8);
+
+        std::fs::write(&path, b"input,1,2").unwrap();
+        let err = Payload::read(&path).err().unwrap().to_string();
+        assert!(err.contains("not a V2 infer request"), "{err}");
+    }
 }
