@@ -1,9 +1,9 @@
 //! The V2 JSON decoder alone: a batch-1 and a batch-64 infer request for an MNIST-shaped input
 //! (784 uniform values in [0, 1) with 4 decimals, as normalized features are written), decoded
-//! by `InferRequest::parse` (a typed visitor that flattens `data` into one `Vec<f64>` as it
-//! parses) against the path it replaced: `serde_json::Value` for the whole body, then its
-//! `data` flattened into the same vector. Prints MB/s and values/s of each (medians), and the
-//! speed-up.
+//! by `InferRequest::parse` (serde for the request's fields; `data` taken as raw JSON text and
+//! read by one scan that parses plain decimals exactly, without a serde call per value) against
+//! the general path: `serde_json::Value` for the whole body, then its `data` flattened into the
+//! same vector. Prints MB/s and values/s of each (medians), and the speed-up.
 //!
 //! Run with `cargo bench -p aiaas-serve --bench decode`.
 
@@ -42,7 +42,7 @@ fn main() {
         );
         for (name, t, speedup) in [
             (
-                "typed visitor",
+                "InferRequest",
                 typed,
                 Some(tree.as_secs_f64() / typed.as_secs_f64()),
             ),
