@@ -104,7 +104,8 @@ impl<'de> serde::Deserialize<'de> for TensorData {
     /// read by [`numbers`] when it holds only numbers in arrays, as it nearly always does; any
     /// other value goes through the general visitor.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <&'de RawValue>::deserialize(deserializer)?;
+        // Owned, so that any serde_json deserializer gives it (from a `Value` too).
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
         if let Some(values) = numbers(raw.get()) {
             return Ok(if values.is_empty() {
                 TensorData::Empty
