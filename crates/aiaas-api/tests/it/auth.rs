@@ -1,7 +1,7 @@
 //! API keys and roles: every route refuses anonymous and wrong-role calls, keys are created,
 //! scoped, expired and revoked with effect from the next call, and only hashes are stored.
 
-use crate::{TestServer, client_with_key, coded_error_of, quick_iris_job};
+use crate::{TestServer, client_with_key, coded_error_of, create_key, quick_iris_job};
 use aiaas_api::{Access, ErrorCode, RULES};
 use aiaas_types::Role;
 use reqwest::{Client, Method, StatusCode};
@@ -25,13 +25,6 @@ async fn call(client: &Client, base: &str, method: &str, template: &str) -> reqw
         request = request.json(&json!({}));
     }
     request.send().await.unwrap()
-}
-
-async fn create_key(server: &TestServer, body: Value) -> (String, Value) {
-    let res = server.post_json("/api/v1/keys", &body).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let created: Value = res.json().await.unwrap();
-    (created["key"].as_str().unwrap().to_string(), created)
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The KServe V2 endpoints: metadata, readiness, infer (flat and nested data, selected outputs,
 //! ids), every bad request with its status and message, and hot swap under load.
 
-use crate::{IRIS, TestServer, error_of, quick_iris_job};
+use crate::{IRIS, TestServer, client_with_key, create_key, error_of, quick_iris_job};
 use aiaas_types::ModelName;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -373,8 +373,11 @@ async fn moving_the_alias_under_load_fails_no_request() {
     let run_for = Duration::from_secs(10);
     let started = Instant::now();
     let mut clients = Vec::new();
+    // A client key of its own, its rate above what 8 clients reach (this is not about limits).
+    let rate = json!({"name": "load", "role": "predictor", "rate_limit": 1e6});
+    let (key, _) = create_key(&server, rate).await;
     for _ in 0..8 {
-        let (http, url) = (server.http.clone(), server.url("/v2/models/iris/infer"));
+        let (http, url) = (client_with_key(&key), server.url("/v2/models/iris/infer"));
         let body = rows(&[[6.0, 2.9, 4.5, 1.5]]);
         clients.push(tokio::spawn(async move {
             let (mut ok, mut versions) = (0u32, std::collections::BTreeSet::new());

@@ -195,6 +195,14 @@ impl TestServer {
 }
 
 /// A client that sends `key` with every request.
+/// Creates an API key from `body` (name, role, rate_limit); its secret and the answer.
+pub async fn create_key(server: &TestServer, body: Value) -> (String, Value) {
+    let res = server.post_json("/api/v1/keys", &body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    (created["key"].as_str().unwrap().to_string(), created)
+}
+
 pub fn client_with_key(key: &str) -> Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
