@@ -6,8 +6,10 @@
 //! to wait for: callers on their way ([`Arrivals`]: arrived, not yet queued). It stops at
 //! `max_batch` rows or `max_delay` after the first was queued, runs one forward pass over the
 //! batch, and answers each caller its own slice of the logits through a oneshot channel. So a
-//! lone caller is computed at once, and under load batches fill. Forward passes never run on
-//! the async runtime.
+//! lone caller is computed at once, and under load batches fill. While it waits the thread
+//! sleeps until the last caller on its way has queued or the batch is full (that caller wakes
+//! it): one wake-up per batch, not one per request. Forward passes never run on the async
+//! runtime.
 //!
 //! The thread owns a reused [`Workspace`] and input buffer, so a batch allocates nothing but the
 //! per-request output vectors. A request with more rows than `max_batch` is computed alone, in
@@ -28,7 +30,8 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -114,6 +117,10 @@ impl Drop for Arriving {
 pub struct Batcher {
     tx: SyncSender<Request>,
     shared: Arc<Shared>,
+    /// The batching thread, woken when a batch that waits for company has it (none if it
+    /// could not start).
+    thread: Option<Thread>,
+    arrivals: Arrivals,
     metrics: ModelMetrics,
     name: Arc<str>,
     inputs: usize,
@@ -126,6 +133,11 @@ struct Shared {
     /// Requests in the channel. Raised before `try_send` (and lowered again if it fails) so that
     /// the thread's decrement never comes first.
     depth: AtomicUsize,
+    /// Rows in the channel, counted as `depth` is.
+    queued_rows: AtomicUsize,
+    /// Rows the batch the thread is forming still has room for while it waits for company
+    /// (`usize::MAX` otherwise): a caller whose rows fill it wakes the thread.
+    room: AtomicUsize,
     batches: AtomicU64,
     rows: AtomicU64,
     requests: AtomicU64,
@@ -180,7 +192,10 @@ impl Batcher {
             ..config
         };
         let (tx, rx) = sync_channel(config.queue_capacity);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            room: AtomicUsize::new(usize::MAX),
+            ..Shared::default()
+        });
         let name: Arc<str> = name.into();
         let inputs = network.inputs();
         let queue_capacity = config.queue_capacity;
@@ -189,7 +204,7 @@ impl Batcher {
             input: Vec::new(),
             batch: Vec::new(),
             carry: None,
-            arrivals,
+            arrivals: arrivals.clone(),
             network,
             config,
             rx,
@@ -202,12 +217,18 @@ impl Batcher {
         let spawned = std::thread::Builder::new()
             .name(format!("aiaas-batch-{name}"))
             .spawn(move || worker.run());
-        if let Err(e) = spawned {
-            tracing::error!(model = %name, error = %e, "could not start the batching thread");
-        }
+        let thread = match spawned {
+            Ok(handle) => Some(handle.thread().clone()),
+            Err(e) => {
+                tracing::error!(model = %name, error = %e, "could not start the batching thread");
+                None
+            }
+        };
         Batcher {
             tx,
             shared,
+            thread,
+            arrivals,
             metrics,
             name,
             inputs,
@@ -276,12 +297,25 @@ impl Batcher {
             deadline,
             reply,
         };
-        self.shared.depth.fetch_add(1, Ordering::Relaxed);
+        let s = &self.shared;
+        s.depth.fetch_add(1, Ordering::Relaxed);
+        // SeqCst with the thread's store of `room` and load of `queued_rows`: one of the two
+        // sees the other, so a batch filled while the thread goes to sleep is not missed.
+        let queued_rows = s.queued_rows.fetch_add(rows, Ordering::SeqCst) + rows;
         self.metrics.queue_depth.increment(1.0);
         match self.tx.try_send(request) {
-            Ok(()) => Ok(Some(answer)),
+            Ok(()) => {
+                // A thread waiting for company sleeps until the last caller on its way has
+                // queued or the batch is full: one wake-up per batch, not one per request.
+                let wake = !self.arrivals.any() || queued_rows >= s.room.load(Ordering::SeqCst);
+                if let Some(thread) = self.thread.as_ref().filter(|_| wake) {
+                    thread.unpark();
+                }
+                Ok(Some(answer))
+            }
             Err(e) => {
-                self.shared.depth.fetch_sub(1, Ordering::Relaxed);
+                s.depth.fetch_sub(1, Ordering::Relaxed);
+                s.queued_rows.fetch_sub(rows, Ordering::Relaxed);
                 self.metrics.queue_depth.decrement(1.0);
                 match e {
                     TrySendError::Full(_) => {
@@ -382,6 +416,7 @@ impl Worker {
 
     fn took(&self, r: Request) -> Request {
         self.shared.depth.fetch_sub(1, Ordering::Relaxed);
+        self.shared.queued_rows.fetch_sub(r.rows, Ordering::Relaxed);
         self.metrics.queue_depth.decrement(1.0);
         r
     }
@@ -400,18 +435,25 @@ impl Worker {
         batch.push(first);
         while rows < max_batch {
             let next = match self.rx.try_recv() {
-                Ok(next) => Some(next),
-                Err(_) => {
+                Ok(next) => next,
+                // The batcher was dropped: compute what we have.
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
                     let now = Instant::now();
-                    if now < until && self.arrivals.any() {
-                        // Timeout, or the batcher was dropped: compute what we have.
-                        self.rx.recv_timeout(until - now).ok()
-                    } else {
-                        None
+                    if now >= until || !self.arrivals.any() {
+                        break;
                     }
+                    // Woken by the caller that brings company (see `enqueue`), or at `until`;
+                    // a wake-up that came before the park makes it return at once.
+                    let (room, shared) = (max_batch - rows, &self.shared);
+                    shared.room.store(room, Ordering::SeqCst);
+                    if shared.queued_rows.load(Ordering::SeqCst) < room {
+                        std::thread::park_timeout(until - now);
+                    }
+                    shared.room.store(usize::MAX, Ordering::Relaxed);
+                    continue;
                 }
             };
-            let Some(next) = next else { break };
             let next = self.took(next);
             let Some(next) = self.admit(next, Instant::now()) else {
                 continue;
@@ -564,6 +606,7 @@ mod tests {
         // Bypass `infer`'s shape check: 4 values are not 1 row of 3 inputs, so `forward` panics.
         let (reply, answer) = oneshot::channel();
         b.shared.depth.fetch_add(1, Ordering::Relaxed);
+        b.shared.queued_rows.fetch_add(1, Ordering::Relaxed);
         b.tx.try_send(Request {
             x: vec![1.0; 4],
             rows: 1,
@@ -590,6 +633,8 @@ mod tests {
         let b = Batcher {
             tx,
             shared: Arc::default(),
+            thread: None,
+            arrivals: Arrivals::default(),
             metrics: ModelMetrics::new("stopped", ""),
             name: "stopped".into(),
             inputs: 3,
