@@ -174,6 +174,8 @@ pub fn router(state: AppState) -> Router {
             },
             auth::authorize,
         ))
+        // Outside the key check, so that refused calls are counted too.
+        .route_layer(axum::middleware::from_fn(metrics::count_api_call))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))

@@ -116,8 +116,11 @@ impl ModelPool {
             arrivals: Arrivals::default(),
         });
         tokio::spawn(follow_changes(Arc::downgrade(&pool), changes));
-        // Registers the series, so a scrape shows 0 rather than nothing before the first load.
+        // Registers the series, so a scrape shows 0 rather than nothing before the first load
+        // or the first logged row.
         metrics::models_loaded().increment(0.0);
+        metrics::prediction_log_written().increment(0);
+        metrics::prediction_log_dropped().increment(0);
         pool
     }
 

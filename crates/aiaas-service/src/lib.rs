@@ -11,6 +11,7 @@ mod demo;
 mod error;
 mod jobs;
 mod keys;
+pub mod metrics;
 mod monitor;
 mod privacy;
 mod registry;

@@ -43,6 +43,8 @@ impl Platform {
 
     async fn run_job(&self, job: JobRecord) {
         let id = job.id.clone();
+        let (kind, started) = (job.spec.kind(), std::time::Instant::now());
+        crate::metrics::job_started(kind);
         let cancel = Arc::new(AtomicBool::new(false));
         self.inner
             .running
@@ -58,6 +60,13 @@ impl Platform {
         let store = self.store();
         let checkpoint = store.job(&id).await.ok().and_then(|j| j.checkpoint_digest);
         let suspended = matches!(ending, Ok(Ending::Suspended));
+        let state = match &ending {
+            Ok(Ending::Done(_)) => JobState::Succeeded.as_str(),
+            Ok(Ending::Cancelled) => JobState::Cancelled.as_str(),
+            Ok(Ending::Suspended) => "suspended",
+            Err(_) => JobState::Failed.as_str(),
+        };
+        crate::metrics::job_ended(kind, state, started.elapsed());
         let recorded = match ending {
             Ok(Ending::Done((model, version))) => store
                 .finish_job(

@@ -18,6 +18,15 @@ pub enum JobSpec {
 }
 
 impl JobSpec {
+    /// Its `kind`: `train`, `optimize` or `retrain`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobSpec::Train(_) => "train",
+            JobSpec::Optimize(_) => "optimize",
+            JobSpec::Retrain(_) => "retrain",
+        }
+    }
+
     /// Fields nobody reads are refused rather than silently ignored (a misspelt `epocs` must
     /// not train for the default 200 epochs).
     pub fn check_fields(&self) -> Result<(), String> {

@@ -1,11 +1,13 @@
-//! Tests against parts from outside the project (today `tritonclient`; later ONNX Runtime, a
-//! browser, PostgreSQL, S3). Where a part is missing, its tests are reported as ignored, with the
-//! reason, in the summary `cargo test` prints, instead of passing without running: this target
-//! has its own harness (`libtest-mimic`) because the standard one cannot decide that at run time.
-//! CI requires every part, so nothing is ignored there.
+//! Tests against parts from outside the project (today `tritonclient` and the Prometheus
+//! client's parser; later ONNX Runtime, a browser, PostgreSQL, S3). Where a part is missing, its
+//! tests are reported as ignored, with the reason, in the summary `cargo test` prints, instead of
+//! passing without running: this target has its own harness (`libtest-mimic`) because the
+//! standard one cannot decide that at run time. CI requires every part, so nothing is ignored
+//! there.
 
 #[path = "../it/certificates.rs"]
 mod certificates;
+mod prometheus;
 #[allow(dead_code)] // Shared with the `it` tests, which use all of it.
 #[path = "../it/server.rs"]
 mod server;
@@ -24,6 +26,11 @@ fn main() -> ExitCode {
         .into_iter()
         .map(|(name, test)| needing(name, tritonclient::missing, test))
         .collect();
+    trials.push(needing(
+        "prometheus::the_scrape_parses_with_every_family",
+        prometheus::missing,
+        prometheus::the_scrape_parses_with_every_family,
+    ));
     trials.push(Trial::test(
         "a_missing_part_is_reported_not_passed",
         a_missing_part_is_reported_not_passed,
@@ -41,6 +48,32 @@ fn needing(name: &str, missing: fn() -> Result<Option<String>, Failed>, test: fn
             Ok(Completion::Completed)
         }
     })
+}
+
+/// Why tests that need a Python package cannot run here, if they cannot: `python3` cannot
+/// `import` it (`install` says how to get it). A failure instead where the environment variable
+/// `require` is set (CI), so that they never skip there.
+pub fn python_missing(
+    import: &str,
+    install: &str,
+    require: &str,
+) -> Result<Option<String>, Failed> {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {import}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    match (found, std::env::var_os(require)) {
+        (true, _) => Ok(None),
+        (false, Some(_)) => {
+            Err(format!("{require} is set but python3 cannot import {import}").into())
+        }
+        (false, None) => {
+            let package = install.split("==").next().unwrap_or(install);
+            Ok(Some(format!(
+                "{package} is not installed (pip install '{install}')"
+            )))
+        }
+    }
 }
 
 /// This binary run again where `python3` cannot be found: the tritonclient test is counted as

@@ -18,22 +18,13 @@ const SCRIPT: &str = concat!(
     "/../../tests/tritonclient/check_v2.py"
 );
 
-/// Why the checks cannot run here, if they cannot: `python3` or the package is missing. A
-/// failure instead where `AIAAS_REQUIRE_TRITONCLIENT` is set (CI), so that it never skips there.
+/// Why the checks cannot run here, if they cannot (see [`crate::python_missing`]).
 pub fn missing() -> Result<Option<String>, Failed> {
-    let found = Command::new("python3")
-        .args(["-c", "import tritonclient.http, numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    match (found, std::env::var_os("AIAAS_REQUIRE_TRITONCLIENT")) {
-        (true, _) => Ok(None),
-        (false, Some(_)) => Err(
-            "AIAAS_REQUIRE_TRITONCLIENT is set but python3 cannot import tritonclient.http".into(),
-        ),
-        (false, None) => Ok(Some(
-            "tritonclient[http] is not installed (pip install 'tritonclient[http]==2.73.0')".into(),
-        )),
-    }
+    crate::python_missing(
+        "tritonclient.http, numpy",
+        "tritonclient[http]==2.73.0",
+        "AIAAS_REQUIRE_TRITONCLIENT",
+    )
 }
 
 /// Over plain HTTP.
