@@ -108,6 +108,16 @@ pub const RULES: &[(&str, &str, Access)] = {
         ("POST", "/api/v1/models/{name}/versions", Operate),
         ("GET", "/api/v1/models/{name}/versions/{version}", Read),
         (
+            "GET",
+            "/api/v1/models/{name}/versions/{version}/manifest",
+            Read,
+        ),
+        (
+            "GET",
+            "/api/v1/models/{name}/versions/{version}/profile",
+            Read,
+        ),
+        (
             "DELETE",
             "/api/v1/models/{name}/versions/{version}",
             Operate,

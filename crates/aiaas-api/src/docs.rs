@@ -30,6 +30,8 @@ use utoipa::OpenApi;
         m::list_models,
         m::show_model,
         m::show_version,
+        m::show_manifest,
+        m::show_profile,
         m::set_alias,
         m::delete_alias,
         m::list_tags,

@@ -100,6 +100,14 @@ pub fn router(state: AppState) -> Router {
             "/models/{name}/versions/{version}/archive",
             get(m::export_version),
         )
+        .route(
+            "/models/{name}/versions/{version}/manifest",
+            get(m::show_manifest),
+        )
+        .route(
+            "/models/{name}/versions/{version}/profile",
+            get(m::show_profile),
+        )
         .route("/models/{name}/versions/{version}/tags", get(m::list_tags))
         .route(
             "/models/{name}/versions/{version}/tags/{key}",

@@ -331,7 +331,7 @@ pub async fn list_models(State(p): State<Platform>) -> Result<Json<Vec<ModelSumm
     params(("name" = String, Path, description = "Model name")),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
-        (status = 200, description = "The model with its versions and aliases", body = ModelRecord),
+        (status = 200, description = "The model with its versions (summaries: lineage, size, metrics; no manifests) and aliases", body = ModelRecord),
         (status = 404, description = "No such model", body = ErrorBody),
     ))]
 pub async fn show_model(
@@ -348,14 +348,63 @@ pub async fn show_model(
     ),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
-        (status = 200, description = "The version: manifest, metrics, lineage", body = VersionRecord),
+        (status = 200, description = "The version: metrics, lineage, and its manifest without the training data's profile (at .../profile; the whole manifest at .../manifest)", body = VersionRecord),
         (status = 404, description = "No such model or version", body = ErrorBody),
     ))]
 pub async fn show_version(
     State(p): State<Platform>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<VersionRecord>> {
-    Ok(Json(p.version(&ModelName::new(name)?, &version).await?))
+    let mut record = p.version(&ModelName::new(name)?, &version).await?;
+    if let Some(manifest) = record.manifest.as_object_mut() {
+        manifest.remove(PROFILE);
+    }
+    Ok(Json(record))
+}
+
+/// The manifest's field that holds the training data's profile: per feature, the quantiles,
+/// histograms and counts drift is measured against (most of a manifest's size).
+const PROFILE: &str = "profile";
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/manifest", tag = "models",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("version" = String, Path, description = "Version number or alias"),
+    ),
+    responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
+        (status = 200, description = "The version's manifest.json, whole (schema, training, metrics, lineage, profile)", body = Object),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+    ))]
+pub async fn show_manifest(
+    State(p): State<Platform>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>> {
+    Ok(Json(
+        p.version(&ModelName::new(name)?, &version).await?.manifest,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/profile", tag = "models",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("version" = String, Path, description = "Version number or alias"),
+    ),
+    responses(
+        (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
+        (status = 200, description = "The training data's profile, per feature: what drift is measured against", body = Vec<Object>),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+    ))]
+pub async fn show_profile(
+    State(p): State<Platform>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>> {
+    let mut record = p.version(&ModelName::new(name)?, &version).await?;
+    let profile = record
+        .manifest
+        .as_object_mut()
+        .and_then(|m| m.remove(PROFILE));
+    Ok(Json(profile.unwrap_or_else(|| json!([]))))
 }
 
 /// Where an alias should point.

@@ -27,7 +27,7 @@ pub use aiaas_monitor::{
 pub use aiaas_store::{
     AuditEntry, DatasetRecord, EpochRow, JobEvent, JobRecord, KeyRecord, Labelled, ModelEvent,
     ModelRecord, ModelSummary, NewAuditEntry, Store, StoreConfig, StoreError, VersionRecord,
-    Window,
+    VersionSummary, Window,
 };
 pub use archive::read_archive;
 pub use audit::MAX_AUDIT_READ;

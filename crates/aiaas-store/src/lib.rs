@@ -37,6 +37,7 @@ pub use monitoring::{ModelEvent, PolicyRecord};
 pub use predictions::{Labelled, Window};
 pub use registry::{
     MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, ModelRecord, ModelSummary, NewVersion, VersionRecord,
+    VersionSummary,
 };
 
 use db::Database;

@@ -75,6 +75,35 @@ pub struct VersionRecord {
     pub created_at_ms: i64,
 }
 
+/// A published version without its manifest: what a model's listing shows (the manifest, with
+/// the training data's profile, is read with the one version it belongs to).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionSummary {
+    /// Model it belongs to.
+    pub model: ModelName,
+    /// Its number, 1, 2, ... in publishing order.
+    pub version: Version,
+    /// SHA-256 of `manifest.json`.
+    pub manifest_digest: String,
+    /// SHA-256 of `weights.safetensors`.
+    pub weights_digest: String,
+    /// Total size of the bundle in bytes.
+    pub size_bytes: u64,
+    /// Registered dataset it was trained on, if any.
+    pub dataset: Option<DatasetName>,
+    /// SHA-256 of the training data.
+    pub dataset_digest: Option<String>,
+    /// Job that produced it.
+    pub job_id: Option<JobId>,
+    /// Version it was derived from.
+    pub parent: Option<Version>,
+    /// Metrics per split.
+    pub metrics: serde_json::Value,
+    /// When it was published (ms since the Unix epoch).
+    pub created_at_ms: i64,
+}
+
 /// One line of the model list.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,7 +122,7 @@ pub struct ModelSummary {
     pub created_at_ms: i64,
 }
 
-/// A model with all its versions (oldest first) and aliases.
+/// A model with all its versions (oldest first, without their manifests) and aliases.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
@@ -104,16 +133,20 @@ pub struct ModelRecord {
     /// When its first version was published (ms since the Unix epoch).
     pub created_at_ms: i64,
     /// Versions that exist, oldest first.
-    pub versions: Vec<VersionRecord>,
+    pub versions: Vec<VersionSummary>,
     /// Alias name to version.
     pub aliases: BTreeMap<AliasName, Version>,
 }
 
+/// The columns of a [`VersionSummary`]; a [`VersionRecord`] adds `manifest_json`.
+const SUMMARY_COLUMNS: &str = "model, version, manifest_digest, weights_digest, size_bytes, \
+     dataset, dataset_digest, job_id, parent, metrics_json, created_at_ms";
+/// In the order `publish_version` binds them.
 const VERSION_COLUMNS: &str = "model, version, manifest_digest, weights_digest, size_bytes, \
      dataset, dataset_digest, job_id, parent, metrics_json, manifest_json, created_at_ms";
 
-fn version_from_row(row: &DbRow) -> Result<VersionRecord> {
-    Ok(VersionRecord {
+fn summary_from_row(row: &DbRow) -> Result<VersionSummary> {
+    Ok(VersionSummary {
         model: name(row, "model")?,
         version: int(row, "version")?,
         manifest_digest: col(row, "manifest_digest")?,
@@ -124,8 +157,25 @@ fn version_from_row(row: &DbRow) -> Result<VersionRecord> {
         job_id: opt_name(row, "job_id")?,
         parent: opt_int(row, "parent")?,
         metrics: json(row, "metrics_json")?,
-        manifest: json(row, "manifest_json")?,
         created_at_ms: col(row, "created_at_ms")?,
+    })
+}
+
+fn version_from_row(row: &DbRow) -> Result<VersionRecord> {
+    let s = summary_from_row(row)?;
+    Ok(VersionRecord {
+        model: s.model,
+        version: s.version,
+        manifest_digest: s.manifest_digest,
+        weights_digest: s.weights_digest,
+        size_bytes: s.size_bytes,
+        dataset: s.dataset,
+        dataset_digest: s.dataset_digest,
+        job_id: s.job_id,
+        parent: s.parent,
+        metrics: s.metrics,
+        manifest: json(row, "manifest_json")?,
+        created_at_ms: s.created_at_ms,
     })
 }
 
@@ -332,7 +382,8 @@ impl Store {
             .collect()
     }
 
-    /// A model with all its versions and aliases, or [`StoreError::NotFound`].
+    /// A model with all its versions (no manifests read) and aliases, or
+    /// [`StoreError::NotFound`].
     pub async fn model(&self, model: &ModelName) -> Result<ModelRecord> {
         let mut tx = self.db.read().await?;
         let Some(row) = sqlx::query("SELECT name, task, created_at_ms FROM models WHERE name = $1")
@@ -346,7 +397,7 @@ impl Store {
             ));
         };
         let sql =
-            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE model = $1 ORDER BY version");
+            format!("SELECT {SUMMARY_COLUMNS} FROM versions WHERE model = $1 ORDER BY version");
         let versions = sqlx::query(&sql)
             .bind(model.as_str())
             .fetch_all(&mut *tx)
@@ -363,7 +414,7 @@ impl Store {
             created_at_ms: col(&row, "created_at_ms")?,
             versions: versions
                 .iter()
-                .map(version_from_row)
+                .map(summary_from_row)
                 .collect::<Result<_>>()?,
             aliases: alias_map(&aliases)?,
         })

@@ -233,6 +233,11 @@ async fn the_openapi_document_and_docs_page_are_served() {
             &["get", "delete"],
         ),
         ("/api/v1/models/{name}/versions/{version}/archive", &["get"]),
+        (
+            "/api/v1/models/{name}/versions/{version}/manifest",
+            &["get"],
+        ),
+        ("/api/v1/models/{name}/versions/{version}/profile", &["get"]),
         ("/api/v1/models/{name}/aliases/{alias}", &["put", "delete"]),
         ("/api/v1/models/{name}/versions/{version}/tags", &["get"]),
         (

@@ -89,6 +89,24 @@ async fn upload_train_register_alias_export_import() {
         .get_json("/api/v1/models/iris/versions/champion")
         .await;
     assert_eq!(by_alias["version"], 1);
+    // The model is a summary: no manifests. The version has its manifest without the profile,
+    // which is at its own path, as is the whole manifest.
+    assert!(model["versions"][0].get("manifest").is_none(), "{model}");
+    assert!(
+        model["versions"][0]["metrics"]["test"].is_object(),
+        "{model}"
+    );
+    assert!(by_alias["manifest"]["schema"].is_object(), "{by_alias}");
+    assert!(by_alias["manifest"].get("profile").is_none(), "{by_alias}");
+    let manifest: Value = server
+        .get_json("/api/v1/models/iris/versions/1/manifest")
+        .await;
+    let profile: Value = server
+        .get_json("/api/v1/models/iris/versions/champion/profile")
+        .await;
+    assert_eq!(profile.as_array().map(Vec::len), Some(4), "{profile}");
+    assert_eq!(manifest["profile"], profile);
+    assert_eq!(manifest["schema"], by_alias["manifest"]["schema"]);
 
     let res = server
         .get("/api/v1/models/iris/versions/champion/archive")
