@@ -41,7 +41,8 @@ use tokio::sync::oneshot;
 pub struct BatcherConfig {
     /// Most rows in one forward pass (default 64).
     pub max_batch: usize,
-    /// Longest a request waits for others to join its batch (default 500 µs).
+    /// Longest a request waits for others to join its batch, while other calls are on their
+    /// way in (default 500 µs).
     pub max_delay: Duration,
     /// Requests that may wait in the queue; more are refused (default 1024).
     pub queue_capacity: usize,
@@ -168,8 +169,8 @@ impl Batcher {
     /// Should the OS refuse the thread, this logs the error and returns a batcher whose every
     /// request is answered [`ServeError::Unavailable`].
     ///
-    /// Its callers are not counted on their way ([`Arrivals`]), so it waits for company only
-    /// while requests are queued; see [`Batcher::start_with`].
+    /// Its callers are not counted on their way ([`Arrivals`]), so it never waits for company:
+    /// each batch is what is queued; see [`Batcher::start_with`].
     pub fn start(network: Arc<Network>, config: BatcherConfig, name: &str) -> Batcher {
         let metrics = ModelMetrics::new(name, "");
         Batcher::start_with(network, config, name, metrics, Arrivals::default())

@@ -100,9 +100,10 @@ impl TensorData {
 }
 
 impl<'de> serde::Deserialize<'de> for TensorData {
-    /// The JSON text of `data` (already checked to be JSON by the parser, nesting bounded),
-    /// read by [`numbers`] when it holds only numbers in arrays, as it nearly always does; any
-    /// other value goes through the general visitor.
+    /// The JSON text of `data` (already checked to be JSON by the parser), read by [`numbers`]
+    /// when it holds only numbers in arrays, as it nearly always does (at any depth: the scan
+    /// does not recurse); any other value goes through the general visitor, which stops at
+    /// serde_json's nesting limit.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // Owned, so that any serde_json deserializer gives it (from a `Value` too).
         let raw = Box::<RawValue>::deserialize(deserializer)?;
