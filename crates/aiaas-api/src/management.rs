@@ -462,7 +462,7 @@ pub async fn delete_alias(
 /// The model a path names, and the number of the version (or alias) it names.
 async fn version_number(p: &Platform, name: String, version: &str) -> Result<(ModelName, Version)> {
     let name = ModelName::new(name)?;
-    let number = p.version(&name, version).await?.version;
+    let number = p.version(&name, version).await?.summary.version;
     Ok((name, number))
 }
 

@@ -47,7 +47,7 @@ impl ModelSource for Registry {
     ) -> BoxFuture<'a, Result<Version, ServeError>> {
         Box::pin(async move {
             let version = match alias {
-                Some(alias) => self.0.version(name, alias).await.map(|v| v.version),
+                Some(alias) => self.0.version(name, alias).await.map(|v| v.summary.version),
                 None => self.0.default_version(name).await,
             };
             version.map_err(to_serve)

@@ -115,20 +115,20 @@ impl Platform {
             None => self.default_version(model).await?.to_string(),
         };
         let record = self.version(model, &reference).await?;
-        let Some(dataset) = record.dataset.clone() else {
+        let Some(dataset) = record.summary.dataset.clone() else {
             return Err(ServiceError::Invalid(format!(
                 "{model}@{} was not trained on a registered dataset, so it cannot be retrained \
                  or compared on its test split",
-                record.version
+                record.summary.version
             )));
         };
         self.store().dataset(&dataset).await.map_err(|_| {
             ServiceError::Invalid(format!(
                 "the dataset {dataset} that {model}@{} was trained on is no longer registered",
-                record.version
+                record.summary.version
             ))
         })?;
-        Ok((record.version, dataset))
+        Ok((record.summary.version, dataset))
     }
 
     pub async fn jobs(&self, state: Option<JobState>) -> Result<Vec<JobRecord>, ServiceError> {

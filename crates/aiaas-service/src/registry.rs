@@ -94,7 +94,7 @@ impl Platform {
                 return Err(e.into());
             }
         };
-        tracing::info!(model = %model, version = %record.version, "version published");
+        tracing::info!(model = %model, version = %record.summary.version, "version published");
         self.model_changed(model);
         Ok(record)
     }
@@ -154,8 +154,8 @@ impl Platform {
     ) -> Result<(), ServiceError> {
         let record = self.store().delete_version(name, version).await?;
         self.model_changed(name);
-        self.collect_blob(&record.manifest_digest).await;
-        self.collect_blob(&record.weights_digest).await;
+        self.collect_blob(&record.summary.manifest_digest).await;
+        self.collect_blob(&record.summary.weights_digest).await;
         Ok(())
     }
 
@@ -180,8 +180,13 @@ impl Platform {
         &self,
         record: &VersionRecord,
     ) -> Result<BTreeMap<String, Bytes>, ServiceError> {
-        let what = format!("{} version {}", record.model, record.version);
-        let manifest = self.stored_blob(&record.manifest_digest, &what).await?;
+        let what = format!(
+            "{} version {}",
+            record.summary.model, record.summary.version
+        );
+        let manifest = self
+            .stored_blob(&record.summary.manifest_digest, &what)
+            .await?;
         let parsed: Manifest = serde_json::from_slice(&manifest)
             .map_err(|e| ServiceError::Corrupt(format!("{what}: manifest: {e}")))?;
         let mut files = BTreeMap::from([(MANIFEST_FILE.to_string(), manifest)]);

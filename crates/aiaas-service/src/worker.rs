@@ -175,7 +175,7 @@ impl Platform {
                 None,
             )
             .await?;
-        Ok(Ending::Done((job.model.clone(), version.version)))
+        Ok(Ending::Done((job.model.clone(), version.summary.version)))
     }
 
     /// Derives a variant of the job's parent version, records its report as a `report` event,
@@ -239,7 +239,7 @@ impl Platform {
                 Some(parent_version),
             )
             .await?;
-        Ok(Ending::Done((job.model.clone(), version.version)))
+        Ok(Ending::Done((job.model.clone(), version.summary.version)))
     }
 
     /// Retrains the job's version on its data plus the labelled production rows, registers the
@@ -307,6 +307,7 @@ impl Platform {
                 Some(champion_version),
             )
             .await?
+            .summary
             .version;
         let alias = |a: &str| AliasName::new(a).expect("a valid alias");
         self.set_alias(model, &alias("challenger"), version).await?;

@@ -45,34 +45,15 @@ pub struct NewVersion {
     pub manifest: serde_json::Value,
 }
 
-/// A published version.
+/// A published version: its summary and its manifest.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VersionRecord {
-    /// Model it belongs to.
-    pub model: ModelName,
-    /// Its number, 1, 2, ... in publishing order.
-    pub version: Version,
-    /// SHA-256 of `manifest.json`.
-    pub manifest_digest: String,
-    /// SHA-256 of `weights.safetensors`.
-    pub weights_digest: String,
-    /// Total size of the bundle in bytes.
-    pub size_bytes: u64,
-    /// Registered dataset it was trained on, if any.
-    pub dataset: Option<DatasetName>,
-    /// SHA-256 of the training data.
-    pub dataset_digest: Option<String>,
-    /// Job that produced it.
-    pub job_id: Option<JobId>,
-    /// Version it was derived from.
-    pub parent: Option<Version>,
-    /// Metrics per split.
-    pub metrics: serde_json::Value,
+    /// Number, lineage, digests, size and metrics.
+    #[serde(flatten)]
+    pub summary: VersionSummary,
     /// The manifest.
     pub manifest: serde_json::Value,
-    /// When it was published (ms since the Unix epoch).
-    pub created_at_ms: i64,
 }
 
 /// A published version without its manifest: what a model's listing shows (the manifest, with
@@ -162,20 +143,9 @@ fn summary_from_row(row: &DbRow) -> Result<VersionSummary> {
 }
 
 fn version_from_row(row: &DbRow) -> Result<VersionRecord> {
-    let s = summary_from_row(row)?;
     Ok(VersionRecord {
-        model: s.model,
-        version: s.version,
-        manifest_digest: s.manifest_digest,
-        weights_digest: s.weights_digest,
-        size_bytes: s.size_bytes,
-        dataset: s.dataset,
-        dataset_digest: s.dataset_digest,
-        job_id: s.job_id,
-        parent: s.parent,
-        metrics: s.metrics,
+        summary: summary_from_row(row)?,
         manifest: json(row, "manifest_json")?,
-        created_at_ms: s.created_at_ms,
     })
 }
 
@@ -339,7 +309,7 @@ impl Store {
             .await?;
         let record = version_from_row(&row)?;
         w.commit().await?;
-        tracing::info!(model = %record.model, version = %record.version, "published model version");
+        tracing::info!(model = %record.summary.model, version = %record.summary.version, "published model version");
         Ok(record)
     }
 

@@ -16,9 +16,9 @@ async fn parallel_publishes_and_alias_moves() {
             let new = new_version(&store, "iris", &i.to_string()).await;
             let record = store.publish_version(&new).await?;
             store
-                .set_alias(&record.model, &latest, record.version)
+                .set_alias(&record.summary.model, &latest, record.summary.version)
                 .await?;
-            Ok::<_, aiaas_store::StoreError>(record.version)
+            Ok::<_, aiaas_store::StoreError>(record.summary.version)
         }));
     }
     let mut versions = Vec::new();
@@ -38,6 +38,7 @@ async fn parallel_publishes_and_alias_moves() {
             .resolve(&model("iris"), "latest")
             .await
             .unwrap()
+            .summary
             .version,
         target
     );
@@ -55,7 +56,7 @@ async fn two_stores_on_one_directory_share_the_write_lock() {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
             let new = new_version(&store, "wine", &i.to_string()).await;
-            store.publish_version(&new).await.map(|r| r.version)
+            store.publish_version(&new).await.map(|r| r.summary.version)
         }));
     }
     let mut versions = Vec::new();

@@ -17,9 +17,9 @@ async fn versions_are_numbered_in_order_and_listed() {
         let mut new = new_version(&store, "iris", seed).await;
         new.parent = (i > 0).then_some(Version::new(i as u32));
         let record = store.publish_version(&new).await.unwrap();
-        assert_eq!(record.version, i as u32 + 1);
+        assert_eq!(record.summary.version, i as u32 + 1);
         assert_eq!(record.manifest, new.manifest);
-        assert_eq!(record.weights_digest, new.weights_digest);
+        assert_eq!(record.summary.weights_digest, new.weights_digest);
     }
     store
         .publish_version(&new_version(&store, "digits", "a").await)
@@ -98,13 +98,29 @@ async fn aliases_move_resolve_and_guard_deletion() {
         .set_alias(&iris, &alias("challenger"), Version::new(3))
         .await
         .unwrap();
-    assert_eq!(store.resolve(&iris, "champion").await.unwrap().version, 1);
+    assert_eq!(
+        store
+            .resolve(&iris, "champion")
+            .await
+            .unwrap()
+            .summary
+            .version,
+        1
+    );
     store
         .set_alias(&iris, &alias("champion"), Version::new(2))
         .await
         .unwrap();
-    assert_eq!(store.resolve(&iris, "champion").await.unwrap().version, 2);
-    assert_eq!(store.resolve(&iris, "3").await.unwrap().version, 3);
+    assert_eq!(
+        store
+            .resolve(&iris, "champion")
+            .await
+            .unwrap()
+            .summary
+            .version,
+        2
+    );
+    assert_eq!(store.resolve(&iris, "3").await.unwrap().summary.version, 3);
 
     let record = store.model(&iris).await.unwrap();
     assert_eq!(record.aliases.len(), 2);
@@ -146,9 +162,19 @@ async fn aliases_move_resolve_and_guard_deletion() {
         StoreError::NotFound(..)
     ));
     let deleted = store.delete_version(&iris, Version::new(2)).await.unwrap();
-    assert_eq!(deleted.version, 2);
-    assert!(!store.blob_in_use(&deleted.weights_digest).await.unwrap());
-    assert!(!store.blob_in_use(&deleted.manifest_digest).await.unwrap());
+    assert_eq!(deleted.summary.version, 2);
+    assert!(
+        !store
+            .blob_in_use(&deleted.summary.weights_digest)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .blob_in_use(&deleted.summary.manifest_digest)
+            .await
+            .unwrap()
+    );
     assert!(matches!(
         store.version(&iris, Version::new(2)).await.unwrap_err(),
         StoreError::NotFound(..)
@@ -159,9 +185,9 @@ async fn aliases_move_resolve_and_guard_deletion() {
         .publish_version(&new_version(&store, "iris", "d").await)
         .await
         .unwrap();
-    assert_eq!(next.version, 4);
+    assert_eq!(next.summary.version, 4);
     let v3 = store.version(&iris, Version::new(3)).await.unwrap();
-    assert!(store.blob_in_use(&v3.weights_digest).await.unwrap());
+    assert!(store.blob_in_use(&v3.summary.weights_digest).await.unwrap());
 }
 
 #[tokio::test]
@@ -199,7 +225,15 @@ async fn an_import_of_weights_the_model_holds_is_refused_and_names_the_version()
     store.publish_version(&other).await.unwrap();
     let mut retrained = first.clone();
     retrained.job_id = Some(JobId::new("job-1").unwrap());
-    assert_eq!(store.publish_version(&retrained).await.unwrap().version, 2);
+    assert_eq!(
+        store
+            .publish_version(&retrained)
+            .await
+            .unwrap()
+            .summary
+            .version,
+        2
+    );
 }
 
 #[tokio::test]

@@ -37,7 +37,11 @@ async fn data_survives_a_reopen() {
             store.resolve(&model("iris"), "champion").await.unwrap(),
             version
         );
-        let bytes = store.blobs().get(&version.weights_digest).await.unwrap();
+        let bytes = store
+            .blobs()
+            .get(&version.summary.weights_digest)
+            .await
+            .unwrap();
         assert_eq!(&bytes[..], b"weights of iris a");
         assert_eq!(store.job(&job).await.unwrap().attempts, 1);
         store.requeue_interrupted().await.unwrap();
