@@ -98,29 +98,17 @@ async fn aliases_move_resolve_and_guard_deletion() {
         .set_alias(&iris, &alias("challenger"), Version::new(3))
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .resolve(&iris, "champion")
-            .await
-            .unwrap()
-            .summary
-            .version,
-        1
-    );
+    let resolved = async |reference: &str| {
+        let record = store.resolve(&iris, reference).await.unwrap();
+        record.summary.version
+    };
+    assert_eq!(resolved("champion").await, 1);
     store
         .set_alias(&iris, &alias("champion"), Version::new(2))
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .resolve(&iris, "champion")
-            .await
-            .unwrap()
-            .summary
-            .version,
-        2
-    );
-    assert_eq!(store.resolve(&iris, "3").await.unwrap().summary.version, 3);
+    assert_eq!(resolved("champion").await, 2);
+    assert_eq!(resolved("3").await, 3);
 
     let record = store.model(&iris).await.unwrap();
     assert_eq!(record.aliases.len(), 2);
