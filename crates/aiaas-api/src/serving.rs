@@ -58,7 +58,11 @@ impl ModelSource for Registry {
         &'a self,
         name: &'a ModelName,
     ) -> BoxFuture<'a, Result<Vec<Version>, ServeError>> {
-        Box::pin(async move { self.0.version_numbers(name).await.map_err(to_serve) })
+        // The model's summary reads no manifest.
+        Box::pin(async move {
+            let model = self.0.model(name).await.map_err(to_serve)?;
+            Ok(model.versions.iter().map(|v| v.version).collect())
+        })
     }
 
     fn bundle<'a>(

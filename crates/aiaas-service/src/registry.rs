@@ -103,11 +103,6 @@ impl Platform {
         Ok(self.store().models().await?)
     }
 
-    /// The numbers of a model's versions, oldest first (no manifest is read).
-    pub async fn version_numbers(&self, name: &ModelName) -> Result<Vec<Version>, ServiceError> {
-        Ok(self.store().version_numbers(name).await?)
-    }
-
     pub async fn model(&self, name: &ModelName) -> Result<ModelRecord, ServiceError> {
         Ok(self.store().model(name).await?)
     }

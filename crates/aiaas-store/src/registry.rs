@@ -390,29 +390,6 @@ impl Store {
         })
     }
 
-    /// The numbers of a model's versions, oldest first, or [`StoreError::NotFound`]: what V2
-    /// metadata lists, without reading any manifest.
-    pub async fn version_numbers(&self, model: &ModelName) -> Result<Vec<Version>> {
-        let mut tx = self.db.read().await?;
-        let exists = sqlx::query("SELECT 1 FROM models WHERE name = $1")
-            .bind(model.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if !exists {
-            return Err(StoreError::NotFound(
-                Resource::Model,
-                format!("model \"{model}\" not found"),
-            ));
-        }
-        let rows = sqlx::query("SELECT version FROM versions WHERE model = $1 ORDER BY version")
-            .bind(model.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(|row| int(row, "version")).collect()
-    }
-
     /// One version, or [`StoreError::NotFound`] naming what is missing.
     pub async fn version(&self, model: &ModelName, version: Version) -> Result<VersionRecord> {
         let sql =

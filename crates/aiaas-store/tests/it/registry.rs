@@ -31,10 +31,7 @@ async fn versions_are_numbered_in_order_and_listed() {
     let numbers: Vec<_> = iris.versions.iter().map(|v| v.version).collect();
     assert_eq!(numbers, vec![1, 2, 3]);
     assert_eq!(iris.versions[2].parent, Some(Version::new(2)));
-    // The numbers alone, without the records.
-    let numbers = store.version_numbers(&model("iris")).await.unwrap();
-    assert_eq!(numbers, [1, 2, 3].map(Version::new));
-    let missing = store.version_numbers(&model("ghost")).await.unwrap_err();
+    let missing = store.model(&model("ghost")).await.unwrap_err();
     assert!(matches!(missing, StoreError::NotFound(..)), "{missing:?}");
 
     let models = store.models().await.unwrap();
