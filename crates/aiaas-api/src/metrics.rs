@@ -92,15 +92,20 @@ pub(crate) async fn count_api_call(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .filter(|p| p.as_str().starts_with("/api/v1/"))
-        .map(|p| p.as_str().to_owned());
+        .cloned();
+    // Other routes (V2 inference above all) pass with nothing allocated.
+    let Some(route) = route else {
+        return next.run(request).await;
+    };
     let method = request.method().as_str().to_owned();
     let response = next.run(request).await;
-    if let Some(route) = route {
-        let status = response.status().as_str().to_owned();
-        metrics::counter!(
-            API_REQUESTS_TOTAL, "route" => route, "method" => method, "status" => status
-        )
-        .increment(1);
-    }
+    let (route, status) = (
+        route.as_str().to_owned(),
+        response.status().as_str().to_owned(),
+    );
+    metrics::counter!(
+        API_REQUESTS_TOTAL, "route" => route, "method" => method, "status" => status
+    )
+    .increment(1);
     response
 }

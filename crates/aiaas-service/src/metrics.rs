@@ -21,9 +21,6 @@ pub const JOB_DURATION_BUCKETS: &[f64] = &[
 /// Every histogram of this crate with its buckets.
 pub const HISTOGRAMS: &[(&str, &[f64])] = &[(JOB_DURATION_SECONDS, JOB_DURATION_BUCKETS)];
 
-/// The `kind` label of every job kind, so that their series exist before any job has run.
-const KINDS: [&str; 3] = ["train", "optimize", "retrain"];
-
 /// Give the installed recorder the unit and description of every series above, and register
 /// them at zero. Call once the recorder is installed; later calls do nothing.
 pub fn describe() {
@@ -40,7 +37,8 @@ pub fn describe() {
             "Run time of a job that ended, by kind and state."
         );
         metrics::describe_gauge!(JOBS_RUNNING, Unit::Count, "Jobs running now, by kind.");
-        for kind in KINDS {
+        // Every kind's series exists before any job has run.
+        for kind in aiaas_types::JobSpec::KINDS {
             metrics::gauge!(JOBS_RUNNING, "kind" => kind).increment(0.0);
         }
     });

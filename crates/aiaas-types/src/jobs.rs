@@ -18,7 +18,10 @@ pub enum JobSpec {
 }
 
 impl JobSpec {
-    /// Its `kind`: `train`, `optimize` or `retrain`.
+    /// Every [`JobSpec::kind`].
+    pub const KINDS: [&'static str; 3] = ["train", "optimize", "retrain"];
+
+    /// Its `kind`: one of [`JobSpec::KINDS`].
     pub fn kind(&self) -> &'static str {
         match self {
             JobSpec::Train(_) => "train",
