@@ -281,6 +281,15 @@ fn probabilities(response: &InferResponse) -> Vec<f32> {
     }
 }
 
+/// `request` answered by `name`'s default version, counted on its way as the REST API does.
+async fn infer(
+    pool: &ModelPool,
+    name: &ModelName,
+    request: InferRequest,
+) -> Result<InferResponse, ServeError> {
+    aiaas_serve::infer(pool, name, None, request, pool.arriving()).await
+}
+
 fn start(source: &Arc<MemorySource>, log: Option<PredictionLog>) -> Arc<ModelPool> {
     start_with_budget(source, log, PoolConfig::default().max_loaded_bytes)
 }
@@ -355,15 +364,7 @@ async fn references_resolve_and_load_once_without_a_database() {
     }
 
     // The answer is version 1's network on the request's rows, softmaxed.
-    let response = bounded(aiaas_serve::infer(
-        &pool,
-        &m,
-        None,
-        request(None, 2),
-        pool.arriving(),
-    ))
-    .await
-    .unwrap();
+    let response = bounded(infer(&pool, &m, request(None, 2))).await.unwrap();
     assert_eq!(response.model_version, "1");
     let expected = mlp(INPUTS, &[8], 2, 1).predict(&request_values(2), 2, 1);
     let softmax: Vec<f32> = expected
@@ -447,10 +448,9 @@ async fn hot_swap_under_load_drops_nothing() {
             tokio::spawn(async move {
                 let mut versions = Vec::new();
                 while !stop.load(Ordering::SeqCst) {
-                    let response =
-                        aiaas_serve::infer(&pool, &m, None, request(None, 1), pool.arriving())
-                            .await
-                            .expect("no call fails during the swap");
+                    let response = infer(&pool, &m, request(None, 1))
+                        .await
+                        .expect("no call fails during the swap");
                     versions.push(response.model_version);
                 }
                 versions
@@ -462,8 +462,7 @@ async fn hot_swap_under_load_drops_nothing() {
     source.set_alias(&m, "champion", 2);
     let followed = async {
         loop {
-            let response =
-                aiaas_serve::infer(&pool, &m, None, request(None, 1), pool.arriving()).await;
+            let response = infer(&pool, &m, request(None, 1)).await;
             if response.unwrap().model_version == "2" {
                 break;
             }
@@ -517,24 +516,12 @@ async fn the_prediction_log_writes_each_row_with_its_id_and_label() {
     let sink = Arc::new(MemorySink::default());
     let log = PredictionLog::start(sink.clone(), 1.0);
     let pool = start(&source, Some(log));
-    let one = bounded(aiaas_serve::infer(
-        &pool,
-        &m,
-        None,
-        request(Some("a"), 1),
-        pool.arriving(),
-    ))
-    .await
-    .unwrap();
-    let three = bounded(aiaas_serve::infer(
-        &pool,
-        &m,
-        None,
-        request(Some("b"), 3),
-        pool.arriving(),
-    ))
-    .await
-    .unwrap();
+    let one = bounded(infer(&pool, &m, request(Some("a"), 1)))
+        .await
+        .unwrap();
+    let three = bounded(infer(&pool, &m, request(Some("b"), 3)))
+        .await
+        .unwrap();
     bounded(pool.log().unwrap().close(Duration::from_secs(5))).await;
 
     let rows = sink.rows.lock().unwrap().clone();
@@ -610,14 +597,7 @@ async fn bundles_the_runtime_cannot_serve_are_refused_at_load() {
             Ok(_) => panic!("version {version} was loaded"),
         }
     }
-    let response = bounded(aiaas_serve::infer(
-        &pool,
-        &good,
-        None,
-        request(None, 1),
-        pool.arriving(),
-    ))
-    .await;
+    let response = bounded(infer(&pool, &good, request(None, 1))).await;
     assert_eq!(response.unwrap().model_version, "1");
 }
 
@@ -650,14 +630,7 @@ async fn past_its_memory_budget_the_pool_unloads_the_least_recently_used() {
     bounded(pool.get(&c, None)).await.unwrap();
     assert_eq!(held(&pool), ["a", "c"]);
     // b comes back on its next request, and a (used before c) makes room.
-    let answer = bounded(aiaas_serve::infer(
-        &pool,
-        &b,
-        None,
-        request(None, 1),
-        pool.arriving(),
-    ))
-    .await;
+    let answer = bounded(infer(&pool, &b, request(None, 1))).await;
     assert!(answer.is_ok(), "{answer:?}");
     assert_eq!(held(&pool), ["b", "c"]);
     // A request that held a when it was unloaded still gets its answer.
