@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 binary=${AIAAS_BINARY:-${CARGO_TARGET_DIR:-target}/debug/aiaas}
 data=$(mktemp -d)
 log="$data/server.log"
-"$binary" serve --addr 127.0.0.1:0 --data-dir "$data/data" --demo >"$log" 2>&1 &
+"$binary" serve --addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --data-dir "$data/data" --demo >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 600); do

@@ -6,8 +6,7 @@ use aiaas_service::{AuditEntry, KeyRecord, NewAuditEntry, Platform};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{Method, Uri};
-use axum::response::Response;
+use axum::http::Method;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -27,23 +26,23 @@ pub fn changes(method: &Method, template: &str) -> bool {
         && !POST_READS.contains(&template)
 }
 
-/// The entry for a call: who, what, how it ended, from where. The target is the path and query
-/// as called (names and versions; a key travels only in a header, so none is ever recorded).
+/// The entry for a call: who, what, how it ended (its HTTP status; a gRPC call's is that of
+/// its error code), from where. The target is the path and query as called (names and
+/// versions; a key travels only in a header, so none is ever recorded).
 pub fn entry(
     key: Option<&KeyRecord>,
-    method: &Method,
+    method: &str,
     route: String,
-    uri: &Uri,
-    response: &Response,
+    target: &str,
+    status: u16,
     client: Option<SocketAddr>,
 ) -> NewAuditEntry {
-    let target = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     NewAuditEntry {
         key: key.map(|k| (k.id.clone(), k.name.clone(), k.role)),
         method: method.to_string(),
         route,
         target: target.chars().take(MAX_TARGET_CHARS).collect(),
-        status: response.status().as_u16(),
+        status,
         client: client.map_or_else(String::new, |c| c.ip().to_string()),
     }
 }

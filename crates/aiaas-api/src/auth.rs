@@ -14,7 +14,7 @@ use aiaas_service::KeyRecord;
 use aiaas_types::{ModelName, Role};
 use axum::RequestExt;
 use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
@@ -50,6 +50,16 @@ impl Default for AuthConfig {
 pub struct Gate {
     pub state: AppState,
     pub rates: Arc<RateLimits>,
+}
+
+impl Gate {
+    /// The gate over `state`, with a rate bucket per key.
+    pub fn new(state: AppState) -> Gate {
+        Gate {
+            rates: Arc::new(RateLimits::new(state.auth.rate_limit)),
+            state,
+        }
+    }
 }
 
 /// What a route needs.
@@ -218,18 +228,27 @@ pub async fn authorize(State(gate): State<Gate>, mut request: Request, next: Nex
     };
     if gated || audit::changes(&method, template) {
         let route = template.to_owned();
-        let entry = audit::entry(key.as_deref(), &method, route, &uri, &response, client);
+        let target = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+        let status = response.status().as_u16();
+        let entry = audit::entry(
+            key.as_deref(),
+            method.as_str(),
+            route,
+            target,
+            status,
+            client,
+        );
         state.platform.record_audit(&entry).await;
     }
     response
 }
 
 /// Why the gate refused a call, and the caller's key when it is known.
-struct Refusal {
-    key: Option<Arc<KeyRecord>>,
-    error: ApiError,
+pub(crate) struct Refusal {
+    pub key: Option<Arc<KeyRecord>>,
+    pub error: ApiError,
     /// For a call over its key's rate: whole seconds until a token is there.
-    retry_after_s: Option<u64>,
+    pub retry_after_s: Option<u64>,
 }
 
 impl From<ApiError> for Refusal {
@@ -275,7 +294,6 @@ async fn check(
     template: &str,
     request: &mut Request,
 ) -> Result<Option<Arc<KeyRecord>>, Refusal> {
-    let state = &gate.state;
     let Some(mut needs) = access_rule(request.method(), template) else {
         tracing::error!(method = %request.method(), route = template, "a route without an access rule");
         return Err(Refusal::from(ApiError::new(
@@ -283,68 +301,105 @@ async fn check(
             "this endpoint has no access rule, so nobody may call it",
         )));
     };
-    if template == "/metrics" && state.auth.public_metrics {
+    if template == "/metrics" && gate.state.auth.public_metrics {
         needs = Access::Public;
     }
-    if needs == Access::Public || !state.auth.enabled {
-        return Ok(None);
-    }
-    let secret = bearer(request.headers())?;
-    let key = state
-        .platform
-        .authenticate(secret)
-        .map_err(|e| Refusal::from(ApiError::from(e)))?;
-    if !needs.allows(key.role) {
-        let message = format!(
-            "API key {} ({}) has the role {}, which may not {} {}",
-            key.id,
-            key.name,
-            key.role,
-            request.method(),
-            template
-        );
-        return Err(Refusal::of(
-            key,
-            ApiError::new(ErrorCode::Forbidden, message),
-        ));
-    }
-    if let Some(models) = &key.models
-        && let Some(model) = model_of(request).await
-        && !models.iter().any(|m| m.as_str() == model)
-    {
-        let message = format!(
-            "API key {} ({}) may only use the models {}",
-            key.id,
-            key.name,
-            models
-                .iter()
-                .map(ModelName::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return Err(Refusal::of(
-            key,
-            ApiError::new(ErrorCode::Forbidden, message),
-        ));
-    }
-    if let Err(wait) = gate.rates.take(&key) {
-        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let message = format!(
-            "API key {} ({}) is over its rate of {} requests per second; retry in {seconds} s",
-            key.id,
-            key.name,
-            key.rate_limit.unwrap_or(state.auth.rate_limit)
-        );
-        return Err(Refusal {
-            retry_after_s: Some(seconds),
-            ..Refusal::of(key, ApiError::new(ErrorCode::RateLimited, message))
-        });
-    }
-    Ok(Some(key))
+    // The model is read from the path only where a key will be checked against it.
+    let model = if gate.needs_key(needs) {
+        model_of(request).await
+    } else {
+        None
+    };
+    let authorization = request.headers().get(header::AUTHORIZATION);
+    let call = Call {
+        method: request.method().as_str(),
+        route: template,
+        needs,
+        model: model.as_deref(),
+    };
+    gate.admit(&call, authorization.map(HeaderValue::as_bytes))
 }
 
-/// The key of an `Authorization: Bearer <key>` header.
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+/// A call as the gate weighs it, whatever its transport.
+pub(crate) struct Call<'a> {
+    pub method: &'a str,
+    /// The route's template (REST) or the RPC's path (gRPC).
+    pub route: &'a str,
+    pub needs: Access,
+    /// The model the call names, if any (a key may be limited to some models).
+    pub model: Option<&'a str>,
+}
+
+impl Gate {
+    /// Whether a call that needs `needs` must present a key.
+    pub(crate) fn needs_key(&self, needs: Access) -> bool {
+        needs != Access::Public && self.state.auth.enabled
+    }
+
+    /// The key that may make `call`, from the value of its `authorization` header or metadata
+    /// (none for public calls, or with auth off): its role, its models and its rate checked.
+    pub(crate) fn admit(
+        &self,
+        call: &Call<'_>,
+        authorization: Option<&[u8]>,
+    ) -> Result<Option<Arc<KeyRecord>>, Refusal> {
+        let state = &self.state;
+        if !self.needs_key(call.needs) {
+            return Ok(None);
+        }
+        let secret = bearer(authorization)?;
+        let key = state
+            .platform
+            .authenticate(secret)
+            .map_err(|e| Refusal::from(ApiError::from(e)))?;
+        if !call.needs.allows(key.role) {
+            let message = format!(
+                "API key {} ({}) has the role {}, which may not {} {}",
+                key.id, key.name, key.role, call.method, call.route
+            );
+            return Err(Refusal::of(
+                key,
+                ApiError::new(ErrorCode::Forbidden, message),
+            ));
+        }
+        if let Some(models) = &key.models
+            && let Some(model) = call.model
+            && !models.iter().any(|m| m.as_str() == model)
+        {
+            let message = format!(
+                "API key {} ({}) may only use the models {}",
+                key.id,
+                key.name,
+                models
+                    .iter()
+                    .map(ModelName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Err(Refusal::of(
+                key,
+                ApiError::new(ErrorCode::Forbidden, message),
+            ));
+        }
+        if let Err(wait) = self.rates.take(&key) {
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let message = format!(
+                "API key {} ({}) is over its rate of {} requests per second; retry in {seconds} s",
+                key.id,
+                key.name,
+                key.rate_limit.unwrap_or(state.auth.rate_limit)
+            );
+            return Err(Refusal {
+                retry_after_s: Some(seconds),
+                ..Refusal::of(key, ApiError::new(ErrorCode::RateLimited, message))
+            });
+        }
+        Ok(Some(key))
+    }
+}
+
+/// The key of an `Authorization: Bearer <key>` header (its value, if there is one).
+fn bearer(authorization: Option<&[u8]>) -> Result<&str, ApiError> {
     let missing = || {
         ApiError::new(
             ErrorCode::Unauthenticated,
@@ -352,11 +407,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
              is in the server's <data-dir>/admin.key; the CLI takes --api-key or AIAAS_API_KEY)",
         )
     };
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(missing)?
-        .to_str()
-        .map_err(|_| missing())?;
+    let value = std::str::from_utf8(authorization.ok_or_else(missing)?).map_err(|_| missing())?;
     match value.split_once(' ') {
         Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => Ok(key.trim()),
         _ => Err(missing()),
@@ -409,11 +460,9 @@ mod tests {
 
     #[test]
     fn a_bearer_key_is_read_from_its_header() {
-        let mut headers = HeaderMap::new();
-        assert!(bearer(&headers).is_err());
-        headers.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
-        assert!(bearer(&headers).is_err());
-        headers.insert(header::AUTHORIZATION, "bearer  aiaas_x ".parse().unwrap());
-        assert_eq!(bearer(&headers).unwrap(), "aiaas_x");
+        assert!(bearer(None).is_err());
+        assert!(bearer(Some(b"Basic abc")).is_err());
+        assert!(bearer(Some(b"\xff")).is_err());
+        assert_eq!(bearer(Some(b"bearer  aiaas_x ")).unwrap(), "aiaas_x");
     }
 }

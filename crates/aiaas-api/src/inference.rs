@@ -39,8 +39,18 @@ impl IntoResponse for V2Error {
     }
 }
 
-fn model_name(name: String) -> Result<ModelName> {
-    ModelName::new(name).map_err(|e| ApiError::new(ErrorCode::ModelNotFound, e.to_string()).into())
+fn model_name(name: String) -> std::result::Result<ModelName, ApiError> {
+    ModelName::new(name).map_err(|e| ApiError::new(ErrorCode::ModelNotFound, e.to_string()))
+}
+
+/// The version of model `name` that would answer (loaded now if it is not), for readiness and
+/// the repository's load (REST and gRPC).
+pub(crate) async fn loaded(
+    s: &AppState,
+    name: String,
+    version: Option<&str>,
+) -> std::result::Result<Arc<LoadedModel>, ApiError> {
+    Ok(s.pool.get(&model_name(name)?, version).await?)
 }
 
 pub async fn live() -> Json<Value> {
@@ -49,54 +59,63 @@ pub async fn live() -> Json<Value> {
 
 /// Ready once the models the registry aliases are loaded and warm.
 pub async fn ready(State(s): State<AppState>) -> Result<Json<Value>> {
-    if !s.ready.load(Ordering::SeqCst) {
-        return Err(V2Error(ApiError::new(
-            ErrorCode::Unavailable,
-            "not ready: the registered models are still loading",
-        )));
-    }
-    s.platform.health().await?;
+    check_ready(&s).await?;
     Ok(Json(json!({"ready": true})))
 }
 
+/// Whether the server is ready (REST and gRPC): the aliased models loaded, the registry up.
+pub(crate) async fn check_ready(s: &AppState) -> std::result::Result<(), ApiError> {
+    if !s.ready.load(Ordering::SeqCst) {
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "not ready: the registered models are still loading",
+        ));
+    }
+    Ok(s.platform.health().await?)
+}
+
+/// The server's name, as its metadata gives it.
+pub(crate) const SERVER_NAME: &str = "aiaas";
+
 pub async fn server_metadata() -> Json<Value> {
     Json(json!({
-        "name": "aiaas",
+        "name": SERVER_NAME,
         "version": env!("CARGO_PKG_VERSION"),
         "extensions": ["model_repository", "binary_tensor_data"],
     }))
 }
 
-async fn metadata(
+/// A model's metadata (REST and gRPC): the loaded version's signature, the model's versions.
+pub(crate) async fn metadata(
     s: &AppState,
     name: String,
     version: Option<String>,
-) -> Result<Json<ModelMetadata>> {
+) -> std::result::Result<ModelMetadata, ApiError> {
     let name = model_name(name)?;
     // Both from memory once read: the loaded version and the model's version numbers.
     let model = s.pool.get(&name, version.as_deref()).await?;
     let versions = s.pool.versions(&name).await?;
-    Ok(Json(ModelMetadata {
+    Ok(ModelMetadata {
         name: name.to_string(),
         versions: versions.iter().map(Version::to_string).collect(),
         platform: PLATFORM,
         inputs: model.signature.inputs.clone(),
         outputs: model.signature.outputs.clone(),
-    }))
+    })
 }
 
 pub async fn model_metadata(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ModelMetadata>> {
-    metadata(&s, name, None).await
+    Ok(Json(metadata(&s, name, None).await?))
 }
 
 pub async fn version_metadata(
     State(s): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<ModelMetadata>> {
-    metadata(&s, name, Some(version)).await
+    Ok(Json(metadata(&s, name, Some(version)).await?))
 }
 
 fn readiness(model: &LoadedModel) -> Json<Value> {
@@ -107,16 +126,14 @@ pub async fn model_ready(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>> {
-    Ok(readiness(&*s.pool.get(&model_name(name)?, None).await?))
+    Ok(readiness(&*loaded(&s, name, None).await?))
 }
 
 pub async fn version_ready(
     State(s): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    Ok(readiness(
-        &*s.pool.get(&model_name(name)?, Some(&version)).await?,
-    ))
+    Ok(readiness(&*loaded(&s, name, Some(&version)).await?))
 }
 
 /// The header of Triton's binary tensor extension: the JSON part's length.
@@ -226,19 +243,43 @@ pub async fn version_infer(
     run(&s.pool, name, Some(version), headers, body).await
 }
 
-/// Repository extension: every model with its default version and whether it is loaded.
-pub async fn repository_index(State(s): State<AppState>) -> Result<Json<Value>> {
+/// One model in the repository's index.
+pub(crate) struct IndexEntry {
+    pub name: ModelName,
+    /// Its newest version, if it has any.
+    pub version: Option<Version>,
+    /// Whether a version of it is loaded.
+    pub ready: bool,
+}
+
+/// Every model with its newest version and whether it is loaded (REST and gRPC).
+pub(crate) async fn index(s: &AppState) -> std::result::Result<Vec<IndexEntry>, ApiError> {
     let loaded: Vec<Arc<LoadedModel>> = s.pool.loaded();
     let models = s.platform.models().await?;
-    let index: Vec<Value> = models
+    Ok(models
+        .into_iter()
+        .map(|m| IndexEntry {
+            ready: loaded.iter().any(|l| l.name == m.name),
+            name: m.name,
+            version: m.latest_version,
+        })
+        .collect())
+}
+
+/// Why an index entry is not ready.
+pub(crate) const NOT_LOADED: &str = "not loaded";
+
+/// Repository extension: every model with its default version and whether it is loaded.
+pub async fn repository_index(State(s): State<AppState>) -> Result<Json<Value>> {
+    let index: Vec<Value> = index(&s)
+        .await?
         .iter()
         .map(|m| {
-            let ready = loaded.iter().any(|l| l.name == m.name);
             json!({
                 "name": m.name,
-                "version": m.latest_version.map(|v| v.to_string()),
-                "state": if ready { "READY" } else { "UNAVAILABLE" },
-                "reason": if ready { "" } else { "not loaded" },
+                "version": m.version.map(|v| v.to_string()),
+                "state": if m.ready { "READY" } else { "UNAVAILABLE" },
+                "reason": if m.ready { "" } else { NOT_LOADED },
             })
         })
         .collect();
@@ -249,16 +290,24 @@ pub async fn repository_load(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>> {
-    let model = s.pool.get(&model_name(name)?, None).await?;
-    Ok(readiness(&model))
+    Ok(readiness(&*loaded(&s, name, None).await?))
+}
+
+/// Unloads every loaded version of a registered model (REST and gRPC); how many there were.
+pub(crate) async fn unload(
+    s: &AppState,
+    name: String,
+) -> std::result::Result<(ModelName, usize), ApiError> {
+    let name = model_name(name)?;
+    s.platform.model(&name).await?;
+    let versions = s.pool.unload(&name);
+    Ok((name, versions))
 }
 
 pub async fn repository_unload(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>> {
-    let name = model_name(name)?;
-    s.platform.model(&name).await?;
-    let versions = s.pool.unload(&name);
+    let (name, versions) = unload(&s, name).await?;
     Ok(Json(json!({"name": name, "unloaded_versions": versions})))
 }

@@ -8,6 +8,7 @@ mod body;
 mod contract;
 mod docs;
 mod error;
+pub mod grpc;
 mod guard;
 mod inference;
 mod keys;
@@ -34,10 +35,12 @@ use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post, put};
 use inference as v2;
 use management as m;
+use server::Protocol;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 /// Largest JSON request body (job requests, alias moves).
@@ -69,6 +72,12 @@ impl FromRef<AppState> for Platform {
 
 /// Every route of the API, over `state`.
 pub fn router(state: AppState) -> Router {
+    routes(auth::Gate::new(state))
+}
+
+/// Every route of the API, behind `gate`.
+fn routes(gate: auth::Gate) -> Router {
+    let state = gate.state.clone();
     let config = state.platform.config().clone();
     let api = Router::new()
         .route("/health", get(m::health))
@@ -175,13 +184,7 @@ pub fn router(state: AppState) -> Router {
         .route("/docs", get(docs::page))
         .route("/metrics", get(metrics::scrape))
         // After every route, so that it guards them all (and sees their templates).
-        .route_layer(axum::middleware::from_fn_with_state(
-            auth::Gate {
-                state: state.clone(),
-                rates: Arc::new(rate::RateLimits::new(state.auth.rate_limit)),
-            },
-            auth::authorize,
-        ))
+        .route_layer(axum::middleware::from_fn_with_state(gate, auth::authorize))
         // Outside the key check, so that refused calls are counted too.
         .route_layer(axum::middleware::from_fn(metrics::count_api_call))
         .fallback(not_found)
@@ -207,14 +210,47 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Serve the API on `listener` (HTTPS when `tls` is given) until `shutdown` completes, then
-/// finish the requests in flight.
+/// Serve the API on `listener`, and V2 over gRPC on `grpc` if given (both over TLS when `tls`
+/// is given; keys, roles and rates shared), until `shutdown` completes, then finish the
+/// requests in flight on both.
 pub async fn serve(
     listener: TcpListener,
+    grpc: Option<TcpListener>,
     state: AppState,
     limits: ServerLimits,
     tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    server::run(listener, router(state), limits, tls, shutdown).await
+    let gate = auth::Gate::new(state);
+    let (stop, stopped) = watch::channel(false);
+    let stopping = || {
+        let mut stopped = stopped.clone();
+        async move {
+            // An error means the sender is gone: stopping too.
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let http = server::run(
+        listener,
+        routes(gate.clone()),
+        Protocol::Http1,
+        limits,
+        tls.clone(),
+        stopping(),
+    );
+    let grpc = async {
+        match grpc {
+            Some(listener) => {
+                let app = grpc::router(gate);
+                server::run(listener, app, Protocol::Grpc, limits, tls, stopping()).await
+            }
+            None => Ok(()),
+        }
+    };
+    let signal = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let ((), http, grpc) = tokio::join!(signal, http, grpc);
+    http.and(grpc)
 }

@@ -45,25 +45,56 @@ impl Default for ServerLimits {
     }
 }
 
+/// What a listener speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// The REST API and V2 over HTTP/1.1.
+    Http1,
+    /// V2 over gRPC: HTTP/2 only. No body timeout (a stream may rest between messages); a
+    /// connection whose peer stops answering HTTP/2 pings is closed instead.
+    Grpc,
+}
+
+/// How often an idle gRPC connection is pinged, and how long its answer may take.
+const GRPC_KEEPALIVE: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(10));
+
 /// A connection's byte stream: plain TCP, or TLS over it.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Serves `app` on `listener` within `limits` (over TLS when `tls` is given) until `shutdown`
-/// completes, then lets the open requests finish.
-pub async fn run(
+/// Serves `app` on `listener` in `protocol` within `limits` (over TLS when `tls` is given)
+/// until `shutdown` completes, then lets the open requests finish.
+pub(crate) async fn run(
     listener: TcpListener,
     app: Router,
+    protocol: Protocol,
     limits: ServerLimits,
     tls: Option<Tls>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let app = app.layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+    let builder = Builder::new(TokioExecutor::new());
+    let (builder, app, alpn) = match protocol {
+        Protocol::Http1 => {
+            let mut builder = builder.http1_only();
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let app = app.layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
+            (builder, app, b"http/1.1".as_slice())
+        }
+        Protocol::Grpc => {
+            let (interval, timeout) = GRPC_KEEPALIVE;
+            let mut builder = builder.http2_only();
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(interval)
+                .keep_alive_timeout(timeout);
+            (builder, app, b"h2".as_slice())
+        }
+    };
+    let acceptor = tls.map(|tls| tls.acceptor(alpn));
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     // Dropped when shutdown starts; every connection watches for it.
@@ -96,13 +127,13 @@ pub async fn run(
             },
         ));
         let (builder, mut stop, open) = (builder.clone(), stop_rx.clone(), open_rx.clone());
-        let tls = tls.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let io: Box<dyn Io> = match tls {
+            let io: Box<dyn Io> = match acceptor {
                 None => Box::new(stream),
                 // The handshake counts against the header timeout.
-                Some(tls) => {
-                    let handshake = tls.acceptor.accept(stream);
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(stream);
                     match tokio::time::timeout(limits.header_timeout, handshake).await {
                         Ok(Ok(stream)) => Box::new(stream),
                         Ok(Err(e)) => {

@@ -1,5 +1,6 @@
 //! HTTPS: the server's certificate chain and key, read from PEM files, as a rustls acceptor.
-//! HTTP/1.1 only (what the server speaks), TLS 1.2 and 1.3 with rustls's safe defaults.
+//! TLS 1.2 and 1.3 with rustls's safe defaults; ALPN offers what the listener speaks (HTTP/1.1
+//! for REST, h2 for gRPC).
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
@@ -11,7 +12,7 @@ use tokio_rustls::TlsAcceptor;
 /// What the accept loop needs to speak TLS.
 #[derive(Clone)]
 pub struct Tls {
-    pub(crate) acceptor: TlsAcceptor,
+    config: Arc<ServerConfig>,
 }
 
 impl Tls {
@@ -33,9 +34,16 @@ impl Tls {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = Vec::new();
         Ok(Tls {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            config: Arc::new(config),
         })
+    }
+
+    /// An acceptor that offers `alpn` (`b"http/1.1"`, `b"h2"`).
+    pub(crate) fn acceptor(&self, alpn: &[u8]) -> TlsAcceptor {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![alpn.to_vec()];
+        TlsAcceptor::from(Arc::new(config))
     }
 }

@@ -373,17 +373,8 @@ impl InferResponse {
                 continue;
             }
             let start = binary.len();
-            match output.data.take() {
-                Some(OutputData::Fp32(values)) => values
-                    .iter()
-                    .for_each(|v| binary.extend_from_slice(&v.to_le_bytes())),
-                Some(OutputData::Bytes(values)) => {
-                    for v in values {
-                        binary.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                        binary.extend_from_slice(v.as_bytes());
-                    }
-                }
-                None => {}
+            if let Some(data) = output.data.take() {
+                data.write_raw(&mut binary);
             }
             output.parameters = Some(serde_json::json!({"binary_data_size": binary.len() - start}));
         }
@@ -397,6 +388,25 @@ impl InferResponse {
 pub enum OutputData {
     Fp32(Vec<f32>),
     Bytes(Vec<String>),
+}
+
+impl OutputData {
+    /// Appends the values as raw bytes, as the binary tensor extension and gRPC's
+    /// `raw_output_contents` carry them: FP32 little-endian; BYTES as each element's
+    /// 4-byte little-endian length and its bytes.
+    pub fn write_raw(&self, out: &mut Vec<u8>) {
+        match self {
+            OutputData::Fp32(values) => values
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            OutputData::Bytes(values) => {
+                for v in values {
+                    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    out.extend_from_slice(v.as_bytes());
+                }
+            }
+        }
+    }
 }
 
 /// One tensor a model takes or gives.

@@ -74,6 +74,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     // One field a setting, as a person reads them (where the data lives: "store opened").
     tracing::info!(
         addr = %args.addr,
+        grpc_addr = %args.grpc_addr,
         data_dir = %args.data_dir.display(),
         workers = config.workers,
         threads = threads.unwrap_or(0),
@@ -93,6 +94,12 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("listening on {}", args.addr))?;
+    let grpc = match args.grpc_addr.as_str() {
+        "" => None,
+        addr => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("listening for gRPC on {addr} (--grpc-addr; empty turns gRPC off)")
+        })?),
+    };
     let _lock = lock_data_dir(&args.data_dir)?;
     let store = Store::open(&store_config)
         .await
@@ -111,7 +118,12 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     let base = format!("{scheme}://{}", listener.local_addr()?);
-    println!("aiaas listening on {base}");
+    // One write, so that a reader that takes only the first line still finds both there.
+    let grpc_line = match &grpc {
+        Some(grpc) => format!("aiaas gRPC listening on {}\n", grpc.local_addr()?),
+        None => String::new(),
+    };
+    print!("aiaas listening on {base}\n{grpc_line}");
 
     // Before the pool, so its first loads are counted; /metrics renders what it records.
     let metrics =
@@ -169,13 +181,13 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         body_timeout: std::time::Duration::from_secs(args.body_timeout_s),
         shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout_s),
     };
-    aiaas_api::serve(listener, state, limits, tls, async move {
+    aiaas_api::serve(listener, grpc, state, limits, tls, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: running jobs checkpoint, then open requests finish");
         stopping.shutdown().await;
     })
     .await
-    .context("serving HTTP")?;
+    .context("serving HTTP and gRPC")?;
     // Every request has been answered: write what the prediction log still holds.
     if let Some(log) = log_pool.log() {
         log.close(std::time::Duration::from_secs(5)).await;

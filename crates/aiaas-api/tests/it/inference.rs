@@ -355,7 +355,7 @@ async fn a_model_with_text_features_takes_one_tensor_per_feature() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn moving_the_alias_under_load_fails_no_request() {
+async fn moving_the_alias_under_load_fails_no_request_over_rest_or_grpc() {
     let dir = tempfile::tempdir().unwrap();
     let server = iris_server(dir.path()).await;
     let mut second = quick_iris_job();
@@ -376,7 +376,22 @@ async fn moving_the_alias_under_load_fails_no_request() {
     // A client key of its own, its rate above what 8 clients reach (this is not about limits).
     let rate = json!({"name": "load", "role": "predictor", "rate_limit": 1e6});
     let (key, _) = create_key(&server, rate).await;
-    for _ in 0..8 {
+    // Half over REST, half over gRPC.
+    for _ in 0..4 {
+        let mut grpc = crate::grpc::client(&server).await;
+        let key = key.clone();
+        clients.push(tokio::spawn(async move {
+            let (mut ok, mut versions) = (0u32, std::collections::BTreeSet::new());
+            while started.elapsed() < run_for {
+                let request = crate::grpc::infer_request(&[[6.0, 2.9, 4.5, 1.5]]);
+                let answer = grpc.model_infer(crate::grpc::keyed(request, &key)).await;
+                versions.insert(answer.expect("answered").into_inner().model_version);
+                ok += 1;
+            }
+            (ok, versions)
+        }));
+    }
+    for _ in 0..4 {
         let (http, url) = (client_with_key(&key), server.url("/v2/models/iris/infer"));
         let body = rows(&[[6.0, 2.9, 4.5, 1.5]]);
         clients.push(tokio::spawn(async move {

@@ -6,6 +6,7 @@ mod bad_input;
 mod concurrency;
 mod crafted;
 mod flow;
+mod grpc;
 mod inference;
 mod metrics;
 mod monitoring;
@@ -29,6 +30,8 @@ pub const IRIS: &[u8] = include_bytes!("../../../../datasets/iris.csv");
 /// A running server and the platform behind it.
 pub struct TestServer {
     pub base: String,
+    /// `http://host:port` of V2 over gRPC.
+    pub grpc_url: String,
     pub platform: Platform,
     /// A client that sends the admin key with every request.
     pub http: Client,
@@ -87,6 +90,8 @@ impl TestServer {
             .to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc_url = format!("http://{}", grpc.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let ready = Arc::new(AtomicBool::new(true));
         let state = aiaas_api::AppState {
@@ -97,7 +102,7 @@ impl TestServer {
             auth: aiaas_api::AuthConfig::default(),
         };
         let task = tokio::spawn(async move {
-            aiaas_api::serve(listener, state, limits, None, async {
+            aiaas_api::serve(listener, Some(grpc), state, limits, None, async {
                 let _ = stopped.await;
             })
             .await
@@ -105,6 +110,7 @@ impl TestServer {
         });
         TestServer {
             base,
+            grpc_url,
             platform,
             http: client_with_key(&admin_key),
             admin_key,

@@ -296,6 +296,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "AIAAS_ADDR")]
     pub addr: String,
+    /// Address for V2 inference over gRPC (the KServe / Triton `GRPCInferenceService`); empty
+    /// serves no gRPC.
+    #[arg(long, default_value = "127.0.0.1:8081", env = "AIAAS_GRPC_ADDR")]
+    pub grpc_addr: String,
     /// Directory for the database and blobs.
     #[arg(long, default_value = "aiaas-data", env = "AIAAS_DATA_DIR")]
     pub data_dir: PathBuf,

@@ -175,7 +175,14 @@ fn a_second_server_on_the_same_data_dir_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let first = ServerProcess::start(dir.path(), &[]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_aiaas"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
         .arg(dir.path())
         .output()
         .unwrap();

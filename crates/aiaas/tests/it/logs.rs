@@ -7,7 +7,14 @@ use std::process::{Command, Stdio};
 fn logs_to_a_pipe_carry_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_aiaas"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
         .arg(dir.path())
         .env("AIAAS_LOG", "info")
         .stdout(Stdio::piped())

@@ -42,7 +42,14 @@ fn the_readme_examples_run_in_order_on_a_demo_server() {
     std::os::unix::fs::symlink(repo.join("datasets"), work.join("datasets")).unwrap();
     let log = std::fs::File::create(work.join("server.log")).unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_aiaas"))
-        .args(["serve", "--demo", "--addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--demo",
+            "--addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ])
         .current_dir(work)
         .env("AIAAS_THREADS", "2")
         .env("AIAAS_LOG", "info")

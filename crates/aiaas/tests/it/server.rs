@@ -14,6 +14,8 @@ pub struct ServerProcess {
     pub addr: String,
     /// `http://` or `https://` and the address.
     pub url: String,
+    /// `host:port` of V2 over gRPC.
+    pub grpc_addr: String,
     /// The admin key of its data directory (empty with `--no-auth`).
     pub key: String,
 }
@@ -22,7 +24,14 @@ impl ServerProcess {
     /// Start `aiaas serve` on a free port over `data_dir`, and wait until it listens.
     pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_aiaas"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--grpc-addr",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .env("AIAAS_THREADS", "1")
@@ -31,10 +40,16 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("aiaas serve starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        stdout.read_line(&mut line).unwrap();
+        let mut grpc_line = String::new();
+        stdout.read_line(&mut grpc_line).unwrap();
+        let grpc_addr = grpc_line
+            .trim()
+            .strip_prefix("aiaas gRPC listening on ")
+            .unwrap_or_else(|| panic!("unexpected second line {grpc_line:?}"))
+            .to_string();
         let url = line
             .trim()
             .strip_prefix("aiaas listening on ")
@@ -50,6 +65,7 @@ impl ServerProcess {
             child,
             addr,
             url,
+            grpc_addr,
             key,
         }
     }

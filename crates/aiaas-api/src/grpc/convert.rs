@@ -1,0 +1,291 @@
+//! gRPC messages to and from the runtime's V2 types: the request's typed contents or raw bytes
+//! become the same `RequestInput`s a REST body makes; the answer goes back typed, or raw when the
+//! inputs came raw (as Triton's clients send and read them).
+
+use super::given;
+use super::proto::model_infer_request::InferInputTensor;
+use super::proto::model_infer_response::InferOutputTensor;
+use super::proto::model_metadata_response::TensorMetadata as ProtoTensor;
+use super::proto::{
+    InferParameter, InferTensorContents, ModelInferRequest, ModelInferResponse,
+    ModelMetadataResponse, infer_parameter::ParameterChoice,
+};
+use aiaas_serve::v2::{
+    InferRequest, InferResponse, ModelMetadata, OutputData, RequestInput, RequestOutput,
+    TensorData, TensorMetadata,
+};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use tonic::metadata::MetadataMap;
+
+/// The runtime's request for `message` (whose model name and version the caller reads), and
+/// whether its inputs came as raw bytes. `timeout_us` (the call's gRPC deadline) stands for the
+/// `timeout` parameter when the message has none.
+pub(super) fn request(
+    message: ModelInferRequest,
+    timeout_us: Option<u64>,
+) -> Result<(InferRequest, bool), String> {
+    let ModelInferRequest {
+        id,
+        parameters,
+        inputs,
+        outputs,
+        raw_input_contents,
+        ..
+    } = message;
+    let raw = !raw_input_contents.is_empty();
+    if raw && raw_input_contents.len() != inputs.len() {
+        return Err(format!(
+            "raw_input_contents holds {} tensors for {} inputs: give one per input, in order",
+            raw_input_contents.len(),
+            inputs.len()
+        ));
+    }
+    let mut raw_contents = raw_input_contents.into_iter();
+    let inputs = inputs
+        .into_iter()
+        .map(|input| self::input(input, raw_contents.next()))
+        .collect::<Result<Vec<_>, String>>()?;
+    let mut parameters = self::parameters(parameters);
+    if let Some(micros) = timeout_us {
+        parameters
+            .get_or_insert_with(Map::new)
+            .entry("timeout")
+            .or_insert(Value::from(micros));
+    }
+    let outputs = (!outputs.is_empty()).then(|| {
+        outputs
+            .into_iter()
+            .map(|o| RequestOutput {
+                name: o.name,
+                parameters: self::parameters(o.parameters),
+            })
+            .collect()
+    });
+    let request = InferRequest {
+        id: given(id),
+        parameters,
+        inputs,
+        outputs,
+    };
+    Ok((request, raw))
+}
+
+fn input(input: InferInputTensor, raw: Option<Vec<u8>>) -> Result<RequestInput, String> {
+    let InferInputTensor {
+        name,
+        datatype,
+        shape,
+        parameters,
+        contents,
+    } = input;
+    let contents = contents.unwrap_or_default();
+    let data = match raw {
+        Some(_) if contents != InferTensorContents::default() => {
+            return Err(format!(
+                "input {name:?} has both contents and raw_input_contents; give one of them"
+            ));
+        }
+        Some(_) => TensorData::Empty,
+        None => typed(&name, &datatype, contents)?,
+    };
+    Ok(RequestInput {
+        parameters: self::parameters(parameters),
+        data,
+        binary: raw,
+        name,
+        shape,
+        datatype,
+    })
+}
+
+/// The values of typed contents, from the field the datatype names (the model checks the
+/// datatype itself: the values of a datatype no model takes are not read).
+fn typed(name: &str, datatype: &str, c: InferTensorContents) -> Result<TensorData, String> {
+    let held = [
+        ("bool_contents", c.bool_contents.is_empty()),
+        ("int_contents", c.int_contents.is_empty()),
+        ("int64_contents", c.int64_contents.is_empty()),
+        ("uint_contents", c.uint_contents.is_empty()),
+        ("uint64_contents", c.uint64_contents.is_empty()),
+        ("fp32_contents", c.fp32_contents.is_empty()),
+        ("fp64_contents", c.fp64_contents.is_empty()),
+        ("bytes_contents", c.bytes_contents.is_empty()),
+    ];
+    let own = match datatype {
+        "BOOL" => "bool_contents",
+        "INT8" | "INT16" | "INT32" => "int_contents",
+        "INT64" => "int64_contents",
+        "UINT8" | "UINT16" | "UINT32" => "uint_contents",
+        "UINT64" => "uint64_contents",
+        "FP32" => "fp32_contents",
+        "FP64" => "fp64_contents",
+        "BYTES" => "bytes_contents",
+        // FP16 and BF16 travel only as raw bytes; an unknown datatype is refused by the model.
+        _ => "raw_input_contents",
+    };
+    if let Some((other, _)) = held.iter().find(|(f, empty)| !empty && *f != own) {
+        return Err(format!(
+            "input {name:?} is {datatype}, so its values go in {own}; it has values in \
+             contents.{other}"
+        ));
+    }
+    Ok(match datatype {
+        "FP32" if !c.fp32_contents.is_empty() => {
+            TensorData::Numbers(c.fp32_contents.iter().map(|&v| f64::from(v)).collect())
+        }
+        "BYTES" if !c.bytes_contents.is_empty() => {
+            let texts = c.bytes_contents.into_iter().enumerate().map(|(i, bytes)| {
+                String::from_utf8(bytes).map_err(|_| {
+                    format!("input {name:?}: element {i} of bytes_contents is not UTF-8")
+                })
+            });
+            TensorData::Texts(texts.collect::<Result<_, _>>()?)
+        }
+        _ => TensorData::Empty,
+    })
+}
+
+/// Protocol parameters as the JSON map the runtime reads (`None` when there are none).
+fn parameters(parameters: HashMap<String, InferParameter>) -> Option<Map<String, Value>> {
+    if parameters.is_empty() {
+        return None;
+    }
+    let value = |p: InferParameter| match p.parameter_choice {
+        Some(ParameterChoice::BoolParam(b)) => Value::from(b),
+        Some(ParameterChoice::Int64Param(i)) => Value::from(i),
+        Some(ParameterChoice::StringParam(s)) => Value::from(s),
+        Some(ParameterChoice::DoubleParam(d)) => Value::from(d),
+        Some(ParameterChoice::Uint64Param(u)) => Value::from(u),
+        None => Value::Null,
+    };
+    Some(parameters.into_iter().map(|(k, p)| (k, value(p))).collect())
+}
+
+/// The message for the runtime's answer: outputs as raw bytes (`raw`) or typed contents.
+pub(super) fn response(response: InferResponse, raw: bool) -> ModelInferResponse {
+    let mut raw_output_contents = Vec::new();
+    let outputs = response
+        .outputs
+        .into_iter()
+        .map(|output| {
+            let contents = match output.data {
+                Some(data) if raw => {
+                    let mut bytes = Vec::new();
+                    data.write_raw(&mut bytes);
+                    raw_output_contents.push(bytes);
+                    None
+                }
+                Some(OutputData::Fp32(values)) => Some(InferTensorContents {
+                    fp32_contents: values,
+                    ..Default::default()
+                }),
+                Some(OutputData::Bytes(values)) => Some(InferTensorContents {
+                    bytes_contents: values.into_iter().map(String::into_bytes).collect(),
+                    ..Default::default()
+                }),
+                None => None,
+            };
+            InferOutputTensor {
+                name: output.name,
+                datatype: output.datatype.into(),
+                shape: output.shape,
+                parameters: HashMap::new(),
+                contents,
+            }
+        })
+        .collect();
+    ModelInferResponse {
+        model_name: response.model_name,
+        model_version: response.model_version,
+        id: response.id,
+        parameters: HashMap::new(),
+        outputs,
+        raw_output_contents,
+    }
+}
+
+pub(super) fn metadata(m: ModelMetadata) -> ModelMetadataResponse {
+    let tensors = |tensors: Vec<TensorMetadata>| {
+        tensors
+            .into_iter()
+            .map(|t| ProtoTensor {
+                name: t.name,
+                datatype: t.datatype.into(),
+                shape: t.shape,
+            })
+            .collect()
+    };
+    ModelMetadataResponse {
+        name: m.name,
+        versions: m.versions,
+        platform: m.platform.into(),
+        inputs: tensors(m.inputs),
+        outputs: tensors(m.outputs),
+    }
+}
+
+/// The call's deadline (`grpc-timeout`: at most 8 digits and a unit) in microseconds.
+pub(super) fn grpc_timeout_us(metadata: &MetadataMap) -> Option<u64> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => n * 3_600_000_000,
+        "M" => n * 60_000_000,
+        "S" => n * 1_000_000,
+        "m" => n * 1_000,
+        "u" => n,
+        "n" => n.div_ceil(1_000),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_are_read_in_every_unit() {
+        let of = |v: &str| {
+            let mut m = MetadataMap::new();
+            m.insert("grpc-timeout", v.parse().unwrap());
+            grpc_timeout_us(&m)
+        };
+        assert_eq!(of("2S"), Some(2_000_000));
+        assert_eq!(of("150m"), Some(150_000));
+        assert_eq!(of("7u"), Some(7));
+        assert_eq!(of("1500n"), Some(2));
+        assert_eq!(of("1H"), Some(3_600_000_000));
+        assert_eq!(of("123456789S"), None);
+        assert_eq!(of("S"), None);
+        assert_eq!(of("5x"), None);
+        assert_eq!(grpc_timeout_us(&MetadataMap::new()), None);
+    }
+
+    #[test]
+    fn typed_values_must_be_in_the_field_of_their_datatype() {
+        let fp32 = InferTensorContents {
+            fp32_contents: vec![1.5, 2.0],
+            ..Default::default()
+        };
+        assert_eq!(
+            typed("x", "FP32", fp32.clone()),
+            Ok(TensorData::Numbers(vec![1.5, 2.0]))
+        );
+        let e = typed("x", "BYTES", fp32).unwrap_err();
+        assert!(
+            e.contains("bytes_contents") && e.contains("fp32_contents"),
+            "{e}"
+        );
+        let bad_utf8 = InferTensorContents {
+            bytes_contents: vec![b"a".to_vec(), vec![0xff]],
+            ..Default::default()
+        };
+        let e = typed("c", "BYTES", bad_utf8).unwrap_err();
+        assert!(e.contains("element 1"), "{e}");
+    }
+}
