@@ -80,7 +80,8 @@ class BearerKey(InferenceServerClientPlugin):
         self.key = key
 
     def __call__(self, request) -> None:
-        request.headers["Authorization"] = f"Bearer {self.key}"
+        # Lowercase: gRPC metadata takes no capitals; HTTP does not mind.
+        request.headers["authorization"] = f"Bearer {self.key}"
 
 
 def check(result, batch, want_p, want_labels) -> None:

@@ -1,10 +1,12 @@
 //! `aiaas bench`: a load generator for the V2 endpoints (infer by default; `--endpoint` picks
-//! metadata, ready or the health check, whose rate is the server's floor to compare with). It
+//! metadata, ready or the health check, whose rate is the server's floor to compare with), over
+//! REST or, with `--grpc`, over gRPC. It
 //! runs in its own process (so it does not share cores' scheduling with the server's runtime),
 //! keeps `--concurrency` batch-1 requests in flight for `--seconds`, and prints requests per
 //! second, latency percentiles and errors.
 
 use super::Access;
+use super::bench_grpc::GrpcCall;
 use crate::cli::{BenchArgs, BenchEndpoint};
 use anyhow::Context;
 use bytes::Bytes;
@@ -47,7 +49,31 @@ pub fn run(args: BenchArgs, access: &Access) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Result<Value> {
+/// One request of the load, ready to repeat.
+#[derive(Clone)]
+enum Call {
+    Get(reqwest::Client, String),
+    Post(reqwest::Client, String, Payload),
+    Grpc(GrpcCall),
+}
+
+impl Call {
+    /// Sends the request once; whether it was answered without error.
+    async fn send(&mut self) -> bool {
+        let request = match self {
+            Call::Get(http, url) => http.get(url.as_str()),
+            Call::Post(http, url, payload) => payload.request(http.post(url.as_str())),
+            Call::Grpc(call) => return call.send().await,
+        };
+        match request.send().await {
+            Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+            _ => false,
+        }
+    }
+}
+
+/// The REST request of the load.
+async fn rest_call(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Result<Call> {
     let http = access
         .http()?
         .pool_max_idle_per_host(args.concurrency)
@@ -63,38 +89,48 @@ async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Resu
         .json()
         .await?;
     let model = format!("{base}/v2/models/{}", args.model);
-    // A body means POST; none, GET.
-    let (url, body) = match args.endpoint {
+    Ok(match args.endpoint {
         BenchEndpoint::Infer => {
             let payload = match &args.payload {
                 Some(path) => Payload::read(path)?,
                 None => Payload::json(one_row(&meta)?.to_string().into_bytes()),
             };
-            (format!("{model}/infer"), Some(payload))
+            Call::Post(http, format!("{model}/infer"), payload)
         }
-        BenchEndpoint::Metadata => (model, None),
-        BenchEndpoint::Ready => (format!("{model}/ready"), None),
-        BenchEndpoint::Live => (format!("{base}/v2/health/live"), None),
+        BenchEndpoint::Metadata => Call::Get(http, model),
+        BenchEndpoint::Ready => Call::Get(http, format!("{model}/ready")),
+        BenchEndpoint::Live => Call::Get(http, format!("{base}/v2/health/live")),
+    })
+}
+
+async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Result<Value> {
+    let call = match &args.grpc {
+        Some(addr) => {
+            anyhow::ensure!(
+                args.payload.is_none(),
+                "--payload is a REST body; over gRPC the bench sends its own row"
+            );
+            Call::Grpc(GrpcCall::new(addr, access.key, args.endpoint, &args.model).await?)
+        }
+        None => rest_call(base, access, args).await?,
     };
+    // Each task its own connection over gRPC too (REST's client keeps one per task).
+    let mut calls = Vec::with_capacity(args.concurrency);
+    for _ in 0..args.concurrency {
+        calls.push(match &call {
+            Call::Grpc(grpc) => Call::Grpc(grpc.reconnected().await?),
+            rest => rest.clone(),
+        });
+    }
     let run_for = Duration::from_secs_f64(args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.concurrency);
-    for _ in 0..args.concurrency {
-        let (http, url, body) = (http.clone(), url.clone(), body.clone());
+    for mut call in calls {
         tasks.push(tokio::spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0u64);
             while started.elapsed() < run_for {
                 let sent = Instant::now();
-                let request = match &body {
-                    Some(payload) => payload.request(http.post(&url)),
-                    None => http.get(&url),
-                };
-                let answer = request.send().await;
-                let answered = match answer {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    _ => false,
-                };
-                if answered {
+                if call.send().await {
                     latencies.push(sent.elapsed());
                 } else {
                     errors += 1;
@@ -207,7 +243,7 @@ fn one_row(meta: &Value) -> anyhow::Result<Value> {
 
 /// `count` values spread over [0, 1) as a hash of their position spreads them, rounded to 4
 /// decimals: digits as varied as real features' (a pattern like 0, 1, 2 would parse faster).
-fn normalized(count: usize) -> Vec<f64> {
+pub(super) fn normalized(count: usize) -> Vec<f64> {
     (0..count as u64)
         .map(|i| {
             let h = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;

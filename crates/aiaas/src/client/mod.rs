@@ -10,6 +10,7 @@
 //! (`main` picks); what they print like a local run does comes from [`crate::output`].
 
 pub mod bench;
+mod bench_grpc;
 pub mod datasets;
 pub mod jobs;
 pub mod keys;

@@ -19,7 +19,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let tritonclient: [(&str, fn()); 2] = [
-        ("tritonclient::over_http", tritonclient::over_http),
+        (
+            "tritonclient::over_http_and_grpc",
+            tritonclient::over_http_and_grpc,
+        ),
         ("tritonclient::over_https", tritonclient::over_https),
     ];
     let mut trials: Vec<Trial> = tritonclient
@@ -83,7 +86,7 @@ fn a_missing_part_is_reported_not_passed() -> Result<(), Failed> {
     let run = |require: bool| {
         let mut command = std::process::Command::new(std::env::current_exe()?);
         command
-            .args(["--exact", "tritonclient::over_http"])
+            .args(["--exact", "tritonclient::over_http_and_grpc"])
             .env("PATH", nothing.path())
             .env_remove("AIAAS_REQUIRE_TRITONCLIENT");
         if require {
@@ -94,7 +97,7 @@ fn a_missing_part_is_reported_not_passed() -> Result<(), Failed> {
     let out = run(false)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success()
-        || !stdout.contains("ignored (tritonclient[http] is not installed")
+        || !stdout.contains("ignored (tritonclient[http,grpc] is not installed")
         || !stdout.contains("0 passed; 0 failed; 1 ignored")
     {
         return Err(format!("not reported as ignored:\n{stdout}").into());

@@ -1,9 +1,10 @@
-//! The V2 endpoints through the real `tritonclient` Python package (HTTP): live, ready, model
-//! metadata, infer with JSON and binary tensors at batch 1 and 8, selected outputs, errors; and
-//! the answers equal `aiaas predict` on the same rows.
+//! The V2 endpoints through the real `tritonclient` Python package, over HTTP and gRPC: live,
+//! ready, model metadata, infer with JSON and binary tensors (HTTP), typed and raw contents and
+//! a stream (gRPC) at batch 1 and 8, selected outputs, the repository, errors with their codes;
+//! the answers equal `aiaas predict` on the same rows, and gRPC's equal REST's.
 //!
-//! CI installs `tritonclient[http]` and sets `AIAAS_REQUIRE_TRITONCLIENT=1`; elsewhere the tests
-//! are reported as ignored, with the reason, when the package is missing.
+//! CI installs `tritonclient[http,grpc]` and sets `AIAAS_REQUIRE_TRITONCLIENT=1`; elsewhere the
+//! tests are reported as ignored, with the reason, when the package is missing.
 
 use crate::certificates::https_server;
 use crate::server::ServerProcess;
@@ -17,29 +18,55 @@ const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/tritonclient/check_v2.py"
 );
+const GRPC_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/tritonclient/check_grpc.py"
+);
 
 /// Why the checks cannot run here, if they cannot (see [`crate::python_missing`]).
 pub fn missing() -> Result<Option<String>, Failed> {
     crate::python_missing(
-        "tritonclient.http, numpy",
-        "tritonclient[http]==2.73.0",
+        "tritonclient.http, tritonclient.grpc, numpy",
+        "tritonclient[http,grpc]==2.73.0",
         "AIAAS_REQUIRE_TRITONCLIENT",
     )
 }
 
-/// Over plain HTTP.
-pub fn over_http() {
+/// Over plain HTTP, then over gRPC (compared with REST) on the same server.
+pub fn over_http_and_grpc() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&dir.path().join("data"), &[]);
-    check_with_tritonclient(&server, dir.path(), &[]);
+    let work = dir.path();
+    let server = ServerProcess::start(&work.join("data"), &[]);
+    check_with_tritonclient(&server, work, &[]);
+    check_grpc_with_tritonclient(&server, work, None);
 }
 
-/// Over HTTPS, trusting the test CA that signed the server's certificate.
+/// Over HTTPS and gRPC with TLS, trusting the test CA that signed the server's certificate.
 pub fn over_https() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
     let (server, ca) = https_server(work);
     check_with_tritonclient(&server, work, &["--ca-cert", ca.to_str().unwrap()]);
+    check_grpc_with_tritonclient(&server, work, Some(&ca));
+}
+
+/// Runs `check_grpc.py` against `server` (after [`check_with_tritonclient`], whose expected
+/// answers it reads), with TLS trusting `ca` when given.
+fn check_grpc_with_tritonclient(server: &ServerProcess, work: &Path, ca: Option<&Path>) {
+    let out = Command::new("python3")
+        .arg(GRPC_SCRIPT)
+        .args([&server.grpc_addr, &server.addr])
+        .arg(work.join("expected.json"))
+        .arg(&server.key)
+        .args(ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tritonclient.grpc checks failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Trains iris on `server` with the CLI (which takes `cli_args` too, such as `--ca-cert`), then

@@ -233,7 +233,7 @@ fn feedback_for_predicted_rows_then_monitor_shows_quality_and_drift() {
 }
 
 #[test]
-fn bench_loads_a_served_model_and_reports_rate_and_latency() {
+fn bench_loads_a_served_model_over_rest_and_grpc_and_reports_rate_and_latency() {
     let work = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(data.path(), &[]);
@@ -244,25 +244,23 @@ fn bench_loads_a_served_model_and_reports_rate_and_latency() {
         w,
         &["train", "--server", &url, "--data", "iris", "--epochs", "5"],
     );
-    let bench = |endpoint: &str, concurrency: &str, seconds: &str| -> serde_json::Value {
-        let out = ok(
-            &server,
-            w,
-            &[
-                "bench",
-                "--server",
-                &url,
-                "--model",
-                "iris",
-                "--endpoint",
-                endpoint,
-                "--concurrency",
-                concurrency,
-                "--seconds",
-                seconds,
-                "--json",
-            ],
-        );
+    let bench_over = |extra: &[&str], endpoint: &str, concurrency: &str, seconds: &str| {
+        let mut args = vec![
+            "bench",
+            "--server",
+            &url,
+            "--model",
+            "iris",
+            "--endpoint",
+            endpoint,
+            "--concurrency",
+            concurrency,
+            "--seconds",
+            seconds,
+            "--json",
+        ];
+        args.extend(extra);
+        let out = ok(&server, w, &args);
         let report: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(report["errors"], 0, "{endpoint}: {report}");
         assert!(
@@ -270,6 +268,9 @@ fn bench_loads_a_served_model_and_reports_rate_and_latency() {
             "{endpoint}: {report}"
         );
         report
+    };
+    let bench = |endpoint: &str, concurrency: &str, seconds: &str| {
+        bench_over(&[], endpoint, concurrency, seconds)
     };
     let report = bench("infer", "4", "1");
     let (p50, p99) = (
@@ -286,6 +287,10 @@ fn bench_loads_a_served_model_and_reports_rate_and_latency() {
     // The other endpoints, for their rates beside the health check's.
     for endpoint in ["metadata", "ready", "live"] {
         bench(endpoint, "2", "0.3");
+    }
+    // Every endpoint over gRPC too.
+    for endpoint in ["infer", "metadata", "ready", "live"] {
+        bench_over(&["--grpc", &server.grpc_addr], endpoint, "2", "0.3");
     }
 }
 
