@@ -1,9 +1,10 @@
-//! Serving throughput and latency over the KServe V2 REST protocol: the MNIST mlp
+//! Serving throughput and latency over the KServe V2 protocol (REST, and gRPC): the MNIST mlp
 //! (784-256-128-10) behind `aiaas serve`, loaded by `aiaas bench` running as a separate process
 //! on loopback with batch-1 requests whose 784 values are uniform in [0, 1) with 4 decimals.
 //! Measured in one run and compared with the same server's floor, `GET /v2/health/live` at
 //! concurrency 64: JSON infer (target at least 50% of the floor, p99 under 10 ms), binary
-//! tensor input (at least 65%), V2 model metadata and readiness (at least 80%), each at
+//! tensor input and gRPC infer with raw contents (at least 65% each), V2 model metadata and
+//! readiness (at least 80%), each at
 //! concurrency 64, and JSON infer at concurrency 1 (p50 under 0.3 ms). Each ratio is printed
 //! beside its target, with the mean batch size the server formed (from `/metrics`). Then the
 //! ceiling: the same JSON requests to a model that does almost no compute (one 784->10 layer,
@@ -122,10 +123,13 @@ fn throughput(w: &Path, server: &ServerProcess, seconds: f64) {
     };
     let mut binary_input = case("infer, binary", "mnist", 64, &[], ">= 65%");
     binary_input.args = vec!["--payload", binary.to_str().unwrap()];
+    let mut grpc_input = case("infer, gRPC", "mnist", 64, &[], ">= 65%");
+    grpc_input.args = vec!["--grpc", &server.grpc_addr];
     let cases = [
         case("health (floor)", "mnist", 64, &["--endpoint", "live"], ""),
         case("infer, JSON", "mnist", 64, &[], ">= 50%, p99 < 10 ms"),
         binary_input,
+        grpc_input,
         case(
             "metadata",
             "mnist",
