@@ -54,7 +54,7 @@ pub fn run(args: BenchArgs, access: &Access) -> anyhow::Result<()> {
 enum Call {
     Get(reqwest::Client, String),
     Post(reqwest::Client, String, Payload),
-    Grpc(GrpcCall),
+    Grpc(Box<GrpcCall>),
 }
 
 impl Call {
@@ -110,7 +110,9 @@ async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Resu
                 args.payload.is_none(),
                 "--payload is a REST body; over gRPC the bench sends its own row"
             );
-            Call::Grpc(GrpcCall::new(addr, access.key, args.endpoint, &args.model).await?)
+            Call::Grpc(Box::new(
+                GrpcCall::new(addr, access.key, args.endpoint, &args.model).await?,
+            ))
         }
         None => rest_call(base, access, args).await?,
     };
@@ -118,7 +120,7 @@ async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Resu
     let mut calls = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency {
         calls.push(match &call {
-            Call::Grpc(grpc) => Call::Grpc(grpc.reconnected().await?),
+            Call::Grpc(grpc) => Call::Grpc(Box::new(grpc.reconnected().await?)),
             rest => rest.clone(),
         });
     }
