@@ -111,7 +111,7 @@ async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Resu
                 "--payload is a REST body; over gRPC the bench sends its own row"
             );
             Call::Grpc(Box::new(
-                GrpcCall::new(addr, access.key, args.endpoint, &args.model).await?,
+                GrpcCall::new(addr, access.key, args.endpoint, &args.model, normalized).await?,
             ))
         }
         None => rest_call(base, access, args).await?,
@@ -245,7 +245,7 @@ fn one_row(meta: &Value) -> anyhow::Result<Value> {
 
 /// `count` values spread over [0, 1) as a hash of their position spreads them, rounded to 4
 /// decimals: digits as varied as real features' (a pattern like 0, 1, 2 would parse faster).
-pub(super) fn normalized(count: usize) -> Vec<f64> {
+fn normalized(count: usize) -> Vec<f64> {
     (0..count as u64)
         .map(|i| {
             let h = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;

@@ -56,12 +56,14 @@ async fn connect(addr: &str, key: Key) -> anyhow::Result<Client> {
 
 impl GrpcCall {
     /// Connects to `addr` (`host:port`) and prepares the call: for infer, one row for the
-    /// model's inputs as its metadata gives them, as raw bytes.
+    /// model's inputs as its metadata gives them, as raw bytes (`values(n)`: a number input's
+    /// `n` values).
     pub async fn new(
         addr: &str,
         key: Option<&str>,
         endpoint: BenchEndpoint,
         model: &str,
+        values: fn(usize) -> Vec<f64>,
     ) -> anyhow::Result<GrpcCall> {
         let key = match key.map(str::trim).filter(|k| !k.is_empty()) {
             Some(key) => Some(format!("Bearer {key}").parse().map_err(|_| {
@@ -80,7 +82,7 @@ impl GrpcCall {
             .map_err(|s| anyhow::anyhow!("model {model:?} on {addr}: {}", s.message()))?
             .into_inner();
         Ok(GrpcCall {
-            request: one_row(model, &metadata),
+            request: one_row(model, &metadata, values),
             client,
             addr: addr.to_string(),
             key,
@@ -122,9 +124,13 @@ impl GrpcCall {
     }
 }
 
-/// A batch-1 request for the model's inputs, as raw bytes: the values of the REST bench's
-/// default row as FP32, empty strings for BYTES.
-fn one_row(model: &str, metadata: &ModelMetadataResponse) -> ModelInferRequest {
+/// A batch-1 request for the model's inputs, as raw bytes: `values` as FP32, empty strings
+/// for BYTES.
+fn one_row(
+    model: &str,
+    metadata: &ModelMetadataResponse,
+    values: fn(usize) -> Vec<f64>,
+) -> ModelInferRequest {
     let mut request = ModelInferRequest {
         model_name: model.to_string(),
         ..Default::default()
@@ -135,7 +141,7 @@ fn one_row(model: &str, metadata: &ModelMetadataResponse) -> ModelInferRequest {
         let raw: Vec<u8> = if input.datatype == "BYTES" {
             std::iter::repeat_n([0u8; 4], count).flatten().collect()
         } else {
-            super::bench::normalized(count)
+            values(count)
                 .iter()
                 .flat_map(|&v| (v as f32).to_le_bytes())
                 .collect()

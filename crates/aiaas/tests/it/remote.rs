@@ -236,7 +236,8 @@ fn feedback_for_predicted_rows_then_monitor_shows_quality_and_drift() {
 fn bench_loads_a_served_model_over_rest_and_grpc_and_reports_rate_and_latency() {
     let work = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(data.path(), &[]);
+    // A key's rate well above what the load reaches: this is not about limits.
+    let server = ServerProcess::start(data.path(), &["--rate-limit", "1000000"]);
     let url = format!("http://{}", server.addr);
     let w = work.path();
     ok(
