@@ -267,6 +267,25 @@ mod tests {
     }
 
     #[test]
+    fn the_call_deadline_stands_for_a_timeout_parameter_only_when_there_is_none() {
+        let timeout = |message: ModelInferRequest, deadline| {
+            let (request, _) = request(message, deadline).unwrap();
+            request.parameters.and_then(|p| p.get("timeout").cloned())
+        };
+        assert_eq!(timeout(ModelInferRequest::default(), None), None);
+        assert_eq!(
+            timeout(ModelInferRequest::default(), Some(250)),
+            Some(Value::from(250u64))
+        );
+        let mut own = ModelInferRequest::default();
+        let five = InferParameter {
+            parameter_choice: Some(ParameterChoice::Int64Param(5)),
+        };
+        own.parameters.insert("timeout".into(), five);
+        assert_eq!(timeout(own, Some(250)), Some(Value::from(5)));
+    }
+
+    #[test]
     fn typed_values_must_be_in_the_field_of_their_datatype() {
         let fp32 = InferTensorContents {
             fp32_contents: vec![1.5, 2.0],
