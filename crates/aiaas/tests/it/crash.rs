@@ -174,16 +174,7 @@ fn sigterm_checkpoints_the_running_job_and_the_next_start_finishes_it() {
 fn a_second_server_on_the_same_data_dir_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let first = ServerProcess::start(dir.path(), &[]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aiaas"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--grpc-addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
+    let out = crate::server::serve_on_loopback(dir.path())
         .output()
         .unwrap();
     assert!(!out.status.success());

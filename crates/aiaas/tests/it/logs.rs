@@ -1,21 +1,12 @@
 //! The server's log as a file or a pipe receives it: plain text, no terminal colour codes.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 #[test]
 fn logs_to_a_pipe_carry_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aiaas"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--grpc-addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
+    let mut child = crate::server::serve_on_loopback(dir.path())
         .env("AIAAS_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

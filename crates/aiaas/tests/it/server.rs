@@ -20,19 +20,26 @@ pub struct ServerProcess {
     pub key: String,
 }
 
+/// `aiaas serve` over `data_dir` on free loopback ports (REST and gRPC), to be started.
+pub fn serve_on_loopback(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aiaas"));
+    command
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir);
+    command
+}
+
 impl ServerProcess {
     /// Start `aiaas serve` on a free port over `data_dir`, and wait until it listens.
     pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aiaas"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--grpc-addr",
-                "127.0.0.1:0",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
+        let mut child = serve_on_loopback(data_dir)
             .args(extra)
             .env("AIAAS_THREADS", "1")
             .env("AIAAS_LOG", "warn")

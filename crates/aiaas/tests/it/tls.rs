@@ -38,16 +38,7 @@ fn a_certificate_that_cannot_be_read_stops_the_server_with_its_name() {
     let missing = dir.path().join("missing.pem");
     std::fs::write(dir.path().join("empty.pem"), "").unwrap();
     for cert in [missing.clone(), dir.path().join("empty.pem")] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_aiaas"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--grpc-addr",
-                "127.0.0.1:0",
-            ])
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
+        let out = crate::server::serve_on_loopback(&dir.path().join("data"))
             .arg("--tls-cert")
             .arg(&cert)
             .arg("--tls-key")
