@@ -15,7 +15,7 @@ pub mod proto {
 }
 
 use crate::auth::{Call, Gate, Refusal};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::inference::{self as v2, NOT_LOADED, SERVER_NAME};
 use crate::{Access, AppState, MAX_INFER_BYTES, audit};
 use aiaas_serve::ServeError;
@@ -71,7 +71,26 @@ const STREAM_IN_FLIGHT: usize = 64;
 pub(crate) fn router(gate: Gate) -> axum::Router {
     let service = GrpcInferenceServiceServer::new(Inference { gate })
         .max_decoding_message_size(MAX_INFER_BYTES);
-    tonic::service::Routes::new(service).into_axum_router()
+    tonic::service::Routes::new(service)
+        .into_axum_router()
+        .layer(axum::middleware::map_response(too_large_as_exhausted))
+}
+
+/// tonic refuses a message over the size limit as OUT_OF_RANGE, a code the error table never
+/// gives; it is answered as the table answers a body too large (RESOURCE_EXHAUSTED).
+async fn too_large_as_exhausted(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    let headers = response.headers_mut();
+    if Status::from_header_map(headers).is_some_and(|s| s.code() == Code::OutOfRange) {
+        let message = format!(
+            "the message is larger than the {} MiB this server takes",
+            MAX_INFER_BYTES >> 20
+        );
+        let status = Status::from(ApiError::new(ErrorCode::PayloadTooLarge, message));
+        status.add_header(headers).expect("a plain message encodes");
+    }
+    response
 }
 
 /// The service: the gate, and the handlers' state behind it.

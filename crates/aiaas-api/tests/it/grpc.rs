@@ -354,6 +354,13 @@ async fn each_error_has_its_grpc_code_and_says_what_to_change() {
     late.parameters.insert("timeout".into(), zero);
     assert_eq!(infer(late).await.0, Code::DeadlineExceeded);
 
+    // A message over 32 MiB, as a REST body over it: RESOURCE_EXHAUSTED.
+    let mut huge = raw(infer_request(&ROWS[..1]));
+    huge.raw_input_contents[0] = vec![0; (32 << 20) + 1];
+    let (code, message) = infer(huge).await;
+    assert_eq!(code, Code::ResourceExhausted);
+    assert!(message.contains("32 MiB"), "{message}");
+
     // Load with a model in the call is refused: models come from the registry.
     let mut load = RepositoryModelLoadRequest {
         model_name: "iris".into(),
