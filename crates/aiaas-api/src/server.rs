@@ -115,6 +115,11 @@ pub(crate) async fn run(
             },
             _ = &mut shutdown => break,
         };
+        // Answers go out as they are written: with Nagle's algorithm an HTTP/2 answer's
+        // frames (headers, data, trailers) would wait on the client's delayed ACK.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "could not turn Nagle's algorithm off");
+        }
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::debug!(%peer, max = limits.max_connections, "connection refused: at the cap");
             continue;
