@@ -52,16 +52,6 @@ pub struct Gate {
     pub rates: Arc<RateLimits>,
 }
 
-impl Gate {
-    /// The gate over `state`, with a rate bucket per key.
-    pub fn new(state: AppState) -> Gate {
-        Gate {
-            rates: Arc::new(RateLimits::new(state.auth.rate_limit)),
-            state,
-        }
-    }
-}
-
 /// What a route needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -331,6 +321,14 @@ pub(crate) struct Call<'a> {
 }
 
 impl Gate {
+    /// The gate over `state`, with a rate bucket per key.
+    pub fn new(state: AppState) -> Gate {
+        Gate {
+            rates: Arc::new(RateLimits::new(state.auth.rate_limit)),
+            state,
+        }
+    }
+
     /// Whether a call that needs `needs` must present a key.
     pub(crate) fn needs_key(&self, needs: Access) -> bool {
         needs != Access::Public && self.state.auth.enabled

@@ -1,7 +1,7 @@
 //! The accept loop, so that a client cannot hold the server: at most `max_connections` open at
-//! once (more are closed as they arrive), a connection that takes longer than `header_timeout`
-//! to send a request's headers (or sits idle that long between requests) is closed, and a body
-//! that sends nothing for `body_timeout` is cut off. On shutdown no new connection is taken, the
+//! once (more are closed as they arrive), a connection that sends nothing for `header_timeout`
+//! or takes longer than that to send a request's headers (or, over HTTP/1, sits idle that long
+//! between requests) is closed, and a body that sends nothing for `body_timeout` is cut off. On shutdown no new connection is taken, the
 //! open ones finish their requests, and idle ones close. (axum's own `serve` takes no timeouts.)
 
 use crate::tls::Tls;
@@ -135,7 +135,18 @@ pub(crate) async fn run(
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let io: Box<dyn Io> = match acceptor {
-                None => Box::new(stream),
+                // A connection that sends nothing for the header timeout is closed (hyper's
+                // HTTP/2 server has no header timeout of its own; over TLS the handshake is
+                // timed below).
+                None => {
+                    match tokio::time::timeout(limits.header_timeout, stream.peek(&mut [0])).await {
+                        Ok(_) => Box::new(stream),
+                        Err(_) => {
+                            tracing::debug!(%peer, "closed: nothing sent within the header timeout");
+                            return;
+                        }
+                    }
+                }
                 // The handshake counts against the header timeout.
                 Some(acceptor) => {
                     let handshake = acceptor.accept(stream);

@@ -67,6 +67,32 @@ async fn slow_headers_are_cut_off_and_do_not_block_others() {
 /// Past `max_connections`, a new connection is closed as it arrives; once others go, new ones
 /// are served again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_to_either_port_are_closed_at_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = ServerLimits {
+        header_timeout: Duration::from_millis(500),
+        ..ServerLimits::default()
+    };
+    let server = TestServer::with_limits(dir.path(), test_config(), limits).await;
+    for base in [&server.base, &server.grpc_url] {
+        let addr = base.trim_start_matches("http://");
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut rest));
+        assert!(
+            closed.await.is_ok(),
+            "{base}: a silent connection stayed open"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "{base}: closed too soon"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_are_closed() {
     let dir = tempfile::tempdir().unwrap();
     let limits = ServerLimits {
