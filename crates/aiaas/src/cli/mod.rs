@@ -148,8 +148,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub payload: Option<std::path::PathBuf>,
     /// Call over gRPC (the V2 `GRPCInferenceService`) at this address instead of REST; with no
-    /// address, the server's default gRPC port. Infer sends one row as raw FP32 bytes, as
-    /// `tritonclient.grpc` does.
+    /// address, the server's default gRPC port. Infer sends its row (or `--payload`) with raw
+    /// contents, as `tritonclient.grpc` does.
     #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:8081")]
     pub grpc: Option<String>,
     /// Requests in flight at once.

@@ -8,6 +8,7 @@
 use super::Access;
 use super::bench_grpc::GrpcCall;
 use crate::cli::{BenchArgs, BenchEndpoint};
+use aiaas_serve::v2::InferRequest;
 use anyhow::Context;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -106,13 +107,19 @@ async fn rest_call(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow:
 async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Result<Value> {
     let call = match &args.grpc {
         Some(addr) => {
-            anyhow::ensure!(
-                args.payload.is_none(),
-                "--payload is a REST body; over gRPC the bench sends its own row"
-            );
-            Call::Grpc(Box::new(
-                GrpcCall::new(addr, access.key, args.endpoint, &args.model, normalized).await?,
-            ))
+            // The same body as over REST, parsed as the server parses it.
+            let payload = match &args.payload {
+                Some(path) => {
+                    let payload = Payload::read(path)?;
+                    let request = InferRequest::parse(&payload.body, payload.json_length)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    Some(request)
+                }
+                None => None,
+            };
+            let (key, endpoint, model) = (access.key, args.endpoint, &args.model);
+            let call = GrpcCall::new(addr, key, endpoint, model, payload, normalized).await?;
+            Call::Grpc(Box::new(call))
         }
         None => rest_call(base, access, args).await?,
     };

@@ -3,12 +3,16 @@
 
 use crate::cli::BenchEndpoint;
 use aiaas_api::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
-use aiaas_api::grpc::proto::model_infer_request::InferInputTensor;
+use aiaas_api::grpc::proto::infer_parameter::ParameterChoice;
+use aiaas_api::grpc::proto::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use aiaas_api::grpc::proto::{
-    ModelInferRequest, ModelMetadataRequest, ModelMetadataResponse, ModelReadyRequest,
-    ServerLiveRequest,
+    InferParameter, ModelInferRequest, ModelMetadataRequest, ModelMetadataResponse,
+    ModelReadyRequest, ServerLiveRequest,
 };
+use aiaas_serve::v2::{InferRequest, OutputData, TensorData};
 use anyhow::Context;
+use serde_json::Value;
+use std::collections::HashMap;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -55,14 +59,15 @@ async fn connect(addr: &str, key: Key) -> anyhow::Result<Client> {
 }
 
 impl GrpcCall {
-    /// Connects to `addr` (`host:port`) and prepares the call: for infer, one row for the
-    /// model's inputs as its metadata gives them, as raw bytes (`values(n)`: a number input's
-    /// `n` values).
+    /// Connects to `addr` (`host:port`) and prepares the call: for infer, `payload` (a V2
+    /// request read from `--payload`) or else one row for the model's inputs as its metadata
+    /// gives them (`values(n)`: a number input's `n` values), with raw contents either way.
     pub async fn new(
         addr: &str,
         key: Option<&str>,
         endpoint: BenchEndpoint,
         model: &str,
+        payload: Option<InferRequest>,
         values: fn(usize) -> Vec<f64>,
     ) -> anyhow::Result<GrpcCall> {
         let key = match key.map(str::trim).filter(|k| !k.is_empty()) {
@@ -81,8 +86,12 @@ impl GrpcCall {
             .await
             .map_err(|s| anyhow::anyhow!("model {model:?} on {addr}: {}", s.message()))?
             .into_inner();
+        let request = match payload {
+            Some(payload) => raw_request(model, payload)?,
+            None => one_row(model, &metadata, values),
+        };
         Ok(GrpcCall {
-            request: one_row(model, &metadata, values),
+            request,
             client,
             addr: addr.to_string(),
             key,
@@ -155,4 +164,73 @@ fn one_row(
         request.raw_input_contents.push(raw);
     }
     request
+}
+
+/// A V2 request (a `--payload` file) as a gRPC message with raw contents, as
+/// `tritonclient.grpc` sends it: FP32 values little-endian, BYTES as length and bytes; its
+/// requested outputs and its parameters kept.
+fn raw_request(model: &str, request: InferRequest) -> anyhow::Result<ModelInferRequest> {
+    let mut message = ModelInferRequest {
+        model_name: model.to_string(),
+        id: request.id.unwrap_or_default(),
+        parameters: parameters(request.parameters)?,
+        ..Default::default()
+    };
+    for input in request.inputs {
+        let raw = match (input.binary, input.data) {
+            (Some(bytes), _) => bytes,
+            (None, TensorData::Numbers(values)) if input.datatype == "FP32" => values
+                .iter()
+                .flat_map(|&v| (v as f32).to_le_bytes())
+                .collect(),
+            (None, TensorData::Texts(texts)) => {
+                let mut bytes = Vec::new();
+                OutputData::Bytes(texts).write_raw(&mut bytes);
+                bytes
+            }
+            (None, TensorData::Empty) => Vec::new(),
+            (None, _) => anyhow::bail!(
+                "input {:?}: over gRPC the bench sends FP32 numbers or BYTES strings",
+                input.name
+            ),
+        };
+        message.inputs.push(InferInputTensor {
+            name: input.name,
+            datatype: input.datatype,
+            shape: input.shape,
+            ..Default::default()
+        });
+        message.raw_input_contents.push(raw);
+    }
+    for output in request.outputs.into_iter().flatten() {
+        message.outputs.push(InferRequestedOutputTensor {
+            name: output.name,
+            parameters: parameters(output.parameters)?,
+        });
+    }
+    Ok(message)
+}
+
+/// JSON parameters as the protocol's typed ones (booleans, integers, numbers, strings).
+fn parameters(
+    parameters: Option<serde_json::Map<String, Value>>,
+) -> anyhow::Result<HashMap<String, InferParameter>> {
+    parameters
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let choice = match &value {
+                Value::Bool(b) => ParameterChoice::BoolParam(*b),
+                Value::Number(n) if n.is_u64() => ParameterChoice::Uint64Param(n.as_u64().unwrap_or(0)),
+                Value::Number(n) if n.is_i64() => ParameterChoice::Int64Param(n.as_i64().unwrap_or(0)),
+                Value::Number(n) => ParameterChoice::DoubleParam(n.as_f64().unwrap_or(f64::NAN)),
+                Value::String(s) => ParameterChoice::StringParam(s.clone()),
+                other => anyhow::bail!("parameter {name:?} is {other}: gRPC parameters are booleans, numbers or strings"),
+            };
+            let parameter = InferParameter {
+                parameter_choice: Some(choice),
+            };
+            Ok((name, parameter))
+        })
+        .collect()
 }

@@ -293,6 +293,20 @@ fn bench_loads_a_served_model_over_rest_and_grpc_and_reports_rate_and_latency() 
     for endpoint in ["infer", "metadata", "ready", "live"] {
         bench_over(&["--grpc", &server.grpc_addr], endpoint, "2", "0.3");
     }
+    // A payload of one's own over gRPC: the same JSON body REST takes, with a selected output
+    // and a parameter.
+    let payload = w.join("row.json");
+    let body = r#"{"id": "p", "parameters": {"timeout": 1000000}, "inputs": [{"name": "input",
+        "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}],
+        "outputs": [{"name": "label"}]}"#;
+    std::fs::write(&payload, body).unwrap();
+    let payload = payload.to_str().unwrap();
+    bench_over(
+        &["--grpc", &server.grpc_addr, "--payload", payload],
+        "infer",
+        "2",
+        "0.3",
+    );
 }
 
 #[test]
