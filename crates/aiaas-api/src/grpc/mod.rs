@@ -2,7 +2,7 @@
 //! (`proto/grpc_service.proto`), so that `tritonclient.grpc` works unchanged. Every RPC calls
 //! the same core as its REST endpoint (`inference.rs`) and the same `aiaas_serve::infer`; keys
 //! come from the `authorization` metadata and are weighed by the same gate, each RPC needing
-//! what its REST endpoint needs ([`GRPC_RULES`]); refusals and repository loads and unloads
+//! what its REST endpoint needs ([`GRPC_ROUTES`]); refusals and repository loads and unloads
 //! are recorded in the audit log; errors take their gRPC code from the one error table. Served
 //! on its own port by the same accept loop as REST, over HTTP/2.
 
@@ -17,12 +17,12 @@ pub mod proto {
 use crate::auth::{Call, Gate, Refusal};
 use crate::error::{ApiError, ErrorCode};
 use crate::inference::{self as v2, NOT_LOADED, SERVER_NAME};
-use crate::{Access, AppState, MAX_INFER_BYTES, audit};
+use crate::{Access, AppState, MAX_INFER_BYTES, access_rule, audit};
 use aiaas_serve::ServeError;
 use aiaas_service::KeyRecord;
 use aiaas_types::ModelName;
 use axum::extract::ConnectInfo;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use futures_util::{Stream, StreamExt};
 use proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 use proto::*;
@@ -47,22 +47,34 @@ pub mod rpc {
         "/inference.GRPCInferenceService/RepositoryModelUnload";
 }
 
-/// What each RPC needs: what its REST endpoint needs (see [`RULES`](crate::RULES)).
-pub const GRPC_RULES: &[(&str, Access)] = {
-    use Access::{Metadata, Operate, Predict, Public, Read};
-    &[
-        (rpc::SERVER_LIVE, Public),
-        (rpc::SERVER_READY, Public),
-        (rpc::MODEL_READY, Metadata),
-        (rpc::SERVER_METADATA, Metadata),
-        (rpc::MODEL_METADATA, Metadata),
-        (rpc::MODEL_INFER, Predict),
-        (rpc::MODEL_STREAM_INFER, Predict),
-        (rpc::REPOSITORY_INDEX, Read),
-        (rpc::REPOSITORY_MODEL_LOAD, Operate),
-        (rpc::REPOSITORY_MODEL_UNLOAD, Operate),
-    ]
-};
+/// Each RPC with the REST route it stands for (method and template): it needs what that route
+/// needs in [`RULES`](crate::RULES), so the two transports cannot drift apart.
+pub const GRPC_ROUTES: &[(&str, &str, &str)] = &[
+    (rpc::SERVER_LIVE, "GET", "/v2/health/live"),
+    (rpc::SERVER_READY, "GET", "/v2/health/ready"),
+    (rpc::MODEL_READY, "GET", "/v2/models/{name}/ready"),
+    (rpc::SERVER_METADATA, "GET", "/v2"),
+    (rpc::MODEL_METADATA, "GET", "/v2/models/{name}"),
+    (rpc::MODEL_INFER, "POST", "/v2/models/{name}/infer"),
+    (rpc::MODEL_STREAM_INFER, "POST", "/v2/models/{name}/infer"),
+    (rpc::REPOSITORY_INDEX, "POST", "/v2/repository/index"),
+    (
+        rpc::REPOSITORY_MODEL_LOAD,
+        "POST",
+        "/v2/repository/models/{name}/load",
+    ),
+    (
+        rpc::REPOSITORY_MODEL_UNLOAD,
+        "POST",
+        "/v2/repository/models/{name}/unload",
+    ),
+];
+
+/// What a call to `rpc` needs: what its REST route needs (`None` for an unknown RPC).
+pub fn grpc_access(rpc: &str) -> Option<Access> {
+    let &(_, method, template) = GRPC_ROUTES.iter().find(|(r, _, _)| *r == rpc)?;
+    access_rule(&Method::from_bytes(method.as_bytes()).ok()?, template)
+}
 
 /// Requests of one `ModelStreamInfer` stream computed at once; their answers keep the order.
 const STREAM_IN_FLIGHT: usize = 64;
@@ -152,10 +164,7 @@ impl Inference {
         rpc: &str,
         model: Option<&str>,
     ) -> Result<Option<Arc<KeyRecord>>, Status> {
-        let (_, needs) = *GRPC_RULES
-            .iter()
-            .find(|(r, _)| *r == rpc)
-            .expect("every RPC has an access rule");
+        let needs = grpc_access(rpc).expect("every RPC has an access rule");
         let call = Call {
             method: "POST",
             route: rpc,
@@ -210,7 +219,7 @@ impl Inference {
     /// One infer call, counted as REST counts it.
     async fn infer(
         &self,
-        message: ModelInferRequest,
+        mut message: ModelInferRequest,
         timeout_us: Option<u64>,
     ) -> Result<ModelInferResponse, Status> {
         let started = Instant::now();
@@ -220,9 +229,9 @@ impl Inference {
             aiaas_serve::count_refused(pool, name, &e, started);
             serve_error(e)
         };
-        let name = ModelName::new(message.model_name.clone())
+        let name = ModelName::new(std::mem::take(&mut message.model_name))
             .map_err(|e| refuse(None, ServeError::NotFound(e.to_string())))?;
-        let version = given(message.model_version.clone());
+        let version = given(std::mem::take(&mut message.model_version));
         let (request, raw) = convert::request(message, timeout_us)
             .map_err(|m| refuse(Some(&name), ServeError::BadRequest(m)))?;
         let response = aiaas_serve::infer(pool, &name, version.as_deref(), request, arriving)

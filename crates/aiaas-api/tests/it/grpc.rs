@@ -3,11 +3,11 @@
 //! REST weighs them.
 
 use crate::{TestServer, create_key};
-use aiaas_api::grpc::GRPC_RULES;
 use aiaas_api::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
 use aiaas_api::grpc::proto::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use aiaas_api::grpc::proto::*;
 use aiaas_api::grpc::rpc;
+use aiaas_api::grpc::{GRPC_ROUTES, grpc_access};
 use aiaas_types::Role;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
@@ -476,7 +476,8 @@ async fn every_rpc_refuses_anonymous_and_wrong_role_calls_as_rest_does() {
     let scoped = json!({"name": "scoped", "role": "predictor", "models": ["wine"]});
     let (scoped, _) = create_key(&server, scoped).await;
     let mut grpc = client(&server).await;
-    for &(rpc_path, access) in GRPC_RULES {
+    for &(rpc_path, _, _) in GRPC_ROUTES {
+        let access = grpc_access(rpc_path).expect("a rule");
         let anonymous = call(&mut grpc, rpc_path, None).await;
         if access == aiaas_api::Access::Public {
             assert!(anonymous.is_ok(), "{rpc_path}: {anonymous:?}");
