@@ -6,6 +6,8 @@
 //! are recorded in the audit log; errors take their gRPC code from the one error table. Served
 //! on its own port by the same accept loop as REST, over HTTP/2.
 
+#[cfg(feature = "client")]
+pub mod client;
 mod convert;
 
 /// The messages, the server and the client generated from the `.proto` file.

@@ -2,7 +2,7 @@
 //! `GRPCInferenceService`, with the API key in each call's `authorization` metadata.
 
 use crate::cli::BenchEndpoint;
-use aiaas_api::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
+use aiaas_api::grpc::client::{self, Client, Key};
 use aiaas_api::grpc::proto::infer_parameter::ParameterChoice;
 use aiaas_api::grpc::proto::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use aiaas_api::grpc::proto::{
@@ -10,32 +10,8 @@ use aiaas_api::grpc::proto::{
     ModelReadyRequest, ServerLiveRequest,
 };
 use aiaas_serve::v2::{InferRequest, OutputData, TensorData};
-use anyhow::Context;
 use serde_json::Value;
 use std::collections::HashMap;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Request, Status};
-
-/// Puts the key (if any) in every call's metadata.
-#[derive(Clone)]
-struct Key(Option<MetadataValue<Ascii>>);
-
-impl Interceptor for Key {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
-type Client = GrpcInferenceServiceClient<InterceptedService<Channel, Key>>;
-
 /// One call of the load, ready to repeat.
 #[derive(Clone)]
 pub struct GrpcCall {
@@ -50,12 +26,9 @@ pub struct GrpcCall {
 }
 
 async fn connect(addr: &str, key: Key) -> anyhow::Result<Client> {
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .with_context(|| format!("--grpc {addr} is not host:port"))?
-        .connect()
+    client::connect(addr, key)
         .await
-        .with_context(|| format!("cannot reach the aiaas gRPC port at {addr}"))?;
-    Ok(GrpcInferenceServiceClient::with_interceptor(channel, key))
+        .map_err(|e| anyhow::anyhow!("--grpc: {e}"))
 }
 
 impl GrpcCall {
@@ -70,13 +43,7 @@ impl GrpcCall {
         payload: Option<InferRequest>,
         values: fn(usize) -> Vec<f64>,
     ) -> anyhow::Result<GrpcCall> {
-        let key = match key.map(str::trim).filter(|k| !k.is_empty()) {
-            Some(key) => Some(format!("Bearer {key}").parse().map_err(|_| {
-                anyhow::anyhow!("--api-key holds characters gRPC metadata cannot carry")
-            })?),
-            None => None,
-        };
-        let key = Key(key);
+        let key = Key::bearer(key).map_err(|e| anyhow::anyhow!("--api-key: {e}"))?;
         let mut client = connect(addr, key.clone()).await?;
         let metadata = client
             .model_metadata(ModelMetadataRequest {
