@@ -1,5 +1,6 @@
 //! Whole-model forward pass of an MNIST-shaped MLP 784-256-128-10 (relu), one thread, at batch
-//! 1, 32, 64 and 256: f32 `Mlp::forward` (gemm crate, `Workspace::new(1)`) against int8
+//! 1 to 256: f32 `Mlp::forward` (`Workspace::new(1)`: the engine's dot-product kernel up to 32
+//! rows, the gemm crate above) against int8
 //! `QuantizedMlp::forward` (best kernel), the same int8 layers forced onto the AVX2 kernel (when
 //! this CPU has it), and an f32 MLP of the structured-pruned shape 784-128-64-10 (what a pruned
 //! model costs). Median of repeated runs, and speed-ups over the f32 model.
@@ -69,7 +70,7 @@ fn main() {
     }
     println!(" x pruned");
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    for batch in [1, 32, 64, 256] {
+    for batch in [1, 2, 4, 8, 16, 32, 64, 256] {
         let x: Vec<f32> = (0..batch * 784)
             .map(|_| rng.random_range(0.0..1.0))
             .collect();

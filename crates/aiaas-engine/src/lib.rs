@@ -3,6 +3,7 @@
 //! keep a [`Workspace`] across steps.
 
 mod activation;
+mod dots;
 mod head;
 mod matmul;
 mod mlp;

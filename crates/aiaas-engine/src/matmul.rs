@@ -1,6 +1,8 @@
-//! Row-major matrix products over the `gemm` crate, and the rule that picks how many threads a
+//! Row-major matrix products over the `gemm` crate (a dense layer's forward pass at a few rows
+//! over the engine's own dot-product kernel, `dots`), and the rule that picks how many threads a
 //! product gets.
 
+use crate::dots;
 use gemm::Parallelism;
 
 /// Whether an operand is used as stored or transposed.
@@ -47,9 +49,13 @@ pub fn matmul(
     if m == 0 || n == 0 {
         return;
     }
-    if k == 0 {
+    let dense_forward = ta == Transpose::No && tb == Transpose::Yes;
+    if k == 0 || (dense_forward && m <= dots::MAX_ROWS) {
         if !accumulate {
             c[..m * n].fill(0.0);
+        }
+        if k > 0 {
+            dots::dots(c, &a[..m * k], &b[..n * k], m, n, k);
         }
         return;
     }
