@@ -56,7 +56,7 @@ fn main() {
     let q = QuantizedMlp::from_mlp(&full);
     let avx2 = Kernel::Avx2.available();
     println!(
-        "MLP 784-256-128-10 relu forward, one thread. f32 = Mlp::forward (gemm); int8 = \
+        "MLP 784-256-128-10 relu forward, one thread. f32 = Mlp::forward (dot kernel to 32 rows, gemm above); int8 = \
          QuantizedMlp::forward, best kernel here: {}; pruned = f32 784-128-64-10",
         Kernel::best().name()
     );
