@@ -20,15 +20,11 @@ pub(crate) const MAX_ROWS: usize = 32;
 
 /// `c[m, n] += a[m, k] · b[n, k]ᵀ`, all row-major. The caller checks the lengths.
 pub(crate) fn dots(c: &mut [f32], a: &[f32], b: &[f32], m: usize, n: usize, k: usize) {
-    for (c, a) in c[..m * n].chunks_mut(ROWS * n).zip(a.chunks(ROWS * k)) {
-        let rows = c.len() / n;
-        #[cfg(target_arch = "x86_64")]
-        if fma::detected() {
-            fma::rows(c, a, rows, b, n, k);
-            continue;
-        }
-        portable(c, a, rows, b, n, k);
+    #[cfg(target_arch = "x86_64")]
+    if fma::detected() {
+        return fma::dots(c, a, b, m, n, k);
     }
+    portable(c, a, m, b, n, k);
 }
 
 /// The kernel without SIMD, for CPUs that lack the features of the others.
@@ -71,26 +67,29 @@ mod fma {
     use super::{COLS, LANES, ROWS, finish};
     use std::arch::x86_64::*;
 
-    /// Whether this CPU has the features the kernel enables: the condition for [`rows`].
+    /// Whether this CPU has the features the kernel enables: the condition for [`dots`].
     pub(super) fn detected() -> bool {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
     }
 
-    /// `rows` (at most `ROWS`) rows of `a` against every row of `b`.
-    pub(super) fn rows(c: &mut [f32], a: &[f32], rows: usize, b: &[f32], n: usize, k: usize) {
+    /// [`super::dots`] in tiles of `ROWS` rows, then one smaller tile.
+    pub(super) fn dots(c: &mut [f32], a: &[f32], b: &[f32], m: usize, n: usize, k: usize) {
         assert!(detected(), "dots: this CPU has no AVX2 and FMA");
-        assert!(rows <= ROWS && c.len() >= rows * n && a.len() >= rows * k && b.len() >= n * k);
-        // SAFETY: `detected()` tests the two features these functions enable.
-        unsafe {
-            match rows {
-                4 => rows_of::<4>(c, a, b, n, k),
-                3 => rows_of::<3>(c, a, b, n, k),
-                2 => rows_of::<2>(c, a, b, n, k),
-                _ => rows_of::<1>(c, a, b, n, k),
+        assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= n * k);
+        for (c, a) in c[..m * n].chunks_mut(ROWS * n).zip(a.chunks(ROWS * k)) {
+            // SAFETY: `detected()` tests the two features these functions enable.
+            unsafe {
+                match c.len() / n {
+                    4 => rows_of::<4>(c, a, b, n, k),
+                    3 => rows_of::<3>(c, a, b, n, k),
+                    2 => rows_of::<2>(c, a, b, n, k),
+                    _ => rows_of::<1>(c, a, b, n, k),
+                }
             }
         }
     }
 
+    /// `R` rows of `a` against every row of `b`: tiles of `COLS` outputs, then single ones.
     #[target_feature(enable = "avx2", enable = "fma")]
     fn rows_of<const R: usize>(c: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize) {
         let mut rows: [&[f32]; R] = [&[]; R];
