@@ -1,12 +1,14 @@
 //! KServe V2 / Open Inference Protocol messages (`specification/protocol/inference_rest.md`):
 //! what an infer request and response carry, and a model's metadata.
 
+mod json;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// `POST /v2/models/{m}/infer` body.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct InferRequest {
     #[serde(default)]
     pub id: Option<String>,
@@ -18,7 +20,7 @@ pub struct InferRequest {
     pub outputs: Option<Vec<RequestOutput>>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct RequestInput {
     pub name: String,
     pub shape: Vec<i64>,
@@ -107,7 +109,8 @@ impl<'de> serde::Deserialize<'de> for TensorData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // Owned, so that any serde_json deserializer gives it (from a `Value` too).
         let raw = Box::<RawValue>::deserialize(deserializer)?;
-        if let Some(values) = numbers(raw.get()) {
+        let text = raw.get().as_bytes();
+        if let Some((values, _)) = json::numbers(text).filter(|(_, end)| *end == text.len()) {
             return Ok(if values.is_empty() {
                 TensorData::Empty
             } else {
@@ -120,76 +123,6 @@ impl<'de> serde::Deserialize<'de> for TensorData {
             .map_err(serde::de::Error::custom)?;
         Ok(data)
     }
-}
-
-/// The numbers of `json` (valid JSON: a number, or arrays of them at any depth) flattened in
-/// order, or `None` when it holds anything else (a string, `true`, `null`, an object). One pass
-/// over the bytes, without a serde call per value.
-fn numbers(json: &str) -> Option<Vec<f64>> {
-    let bytes = json.as_bytes();
-    // A value and its comma take 7 bytes as features are usually written (`0.1234,`).
-    let mut values = Vec::with_capacity(bytes.len() / 7 + 1);
-    let mut at = 0;
-    while at < bytes.len() {
-        match bytes[at] {
-            b'[' | b']' | b',' | b' ' | b'\n' | b'\r' | b'\t' => at += 1,
-            b'-' | b'0'..=b'9' => {
-                let (value, length) = number(&bytes[at..])?;
-                values.push(value);
-                at += length;
-            }
-            _ => return None,
-        }
-    }
-    Some(values)
-}
-
-/// Exact powers of ten as `f64` (10^22 is the largest).
-const POWERS_OF_TEN: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
-/// The JSON number at the start of `bytes` and its length in bytes, correctly rounded. A plain
-/// decimal of at most 15 digits (what features look like: `0.1234`, `-17`) is its digits as an
-/// integer, exact in an `f64`, divided by an exact power of ten: one IEEE division, so correctly
-/// rounded (Clinger's fast path). Others (exponents, longer digits) go to the standard parser.
-fn number(bytes: &[u8]) -> Option<(f64, usize)> {
-    let negative = bytes[0] == b'-';
-    let start = usize::from(negative);
-    let mut mantissa = 0u64;
-    let mut digits = |at: &mut usize| {
-        while *at < bytes.len() {
-            let d = bytes[*at].wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-            *at += 1;
-        }
-    };
-    let mut at = start;
-    digits(&mut at);
-    let mut fraction = 0;
-    if bytes.get(at) == Some(&b'.') {
-        at += 1;
-        let first = at;
-        digits(&mut at);
-        fraction = at - first;
-    }
-    let plain = !matches!(bytes.get(at), Some(b'e' | b'E'));
-    let count = at - start - usize::from(fraction > 0);
-    if plain && count <= 15 && fraction < POWERS_OF_TEN.len() {
-        let magnitude = mantissa as f64 / POWERS_OF_TEN[fraction];
-        return Some((if negative { -magnitude } else { magnitude }, at));
-    }
-    let end = at
-        + bytes[at..]
-            .iter()
-            .position(|b| !matches!(b, b'e' | b'E' | b'+' | b'-' | b'0'..=b'9'))
-            .unwrap_or(bytes.len() - at);
-    let text = std::str::from_utf8(&bytes[..end]).ok()?;
-    Some((text.parse().ok()?, end))
 }
 
 /// Appends the leaves of one JSON value (an array at any depth, or a scalar) to the data.
@@ -267,8 +200,13 @@ impl InferRequest {
                 body.len()
             ));
         }
-        let mut request: InferRequest = serde_json::from_slice(&body[..json_end])
-            .map_err(|e| format!("the request body is not a V2 infer request: {e}"))?;
+        let json = &body[..json_end];
+        // The usual request in one pass; anything else (and every error) through serde.
+        let mut request = match json::read(json) {
+            Some(request) => request,
+            None => serde_json::from_slice(json)
+                .map_err(|e| format!("the request body is not a V2 infer request: {e}"))?,
+        };
         let mut rest = &body[json_end..];
         for input in &mut request.inputs {
             let Some(size) = input
@@ -335,7 +273,7 @@ impl BinaryOutputs {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct RequestOutput {
     pub name: String,
     #[serde(default)]
