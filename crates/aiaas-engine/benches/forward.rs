@@ -1,5 +1,5 @@
 //! Whole-model forward pass of an MNIST-shaped MLP 784-256-128-10 (relu), one thread, at batch
-//! 1 to 256: f32 `Mlp::forward` (`Workspace::new(1)`: the engine's dot-product kernel up to 32
+//! 1 to 256: f32 `Mlp::forward` (`Workspace::new(1)`: the engine's dot-product kernel up to 64
 //! rows, the gemm crate above) against int8
 //! `QuantizedMlp::forward` (best kernel), the same int8 layers forced onto the AVX2 kernel (when
 //! this CPU has it), and an f32 MLP of the structured-pruned shape 784-128-64-10 (what a pruned
@@ -56,7 +56,7 @@ fn main() {
     let q = QuantizedMlp::from_mlp(&full);
     let avx2 = Kernel::Avx2.available();
     println!(
-        "MLP 784-256-128-10 relu forward, one thread. f32 = Mlp::forward (dot kernel to 32 rows, gemm above); int8 = \
+        "MLP 784-256-128-10 relu forward, one thread. f32 = Mlp::forward (dot kernel to 64 rows, gemm above); int8 = \
          QuantizedMlp::forward, best kernel here: {}; pruned = f32 784-128-64-10",
         Kernel::best().name()
     );

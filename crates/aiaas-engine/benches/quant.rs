@@ -1,4 +1,4 @@
-//! f32 `matmul` (one thread: the engine's dot kernel up to 32 rows, the `gemm` crate above) against int8 `qmatmul_with` on every int8 kernel
+//! f32 `matmul` (one thread: the engine's dot kernel up to 64 rows, the `gemm` crate above) against int8 `qmatmul_with` on every int8 kernel
 //! this CPU runs (one thread) for a 784→256 dense layer with bias at batch 1, 32, 64 and 256:
 //! median of repeated runs, and the speed-up of each int8 kernel over f32.
 //!
@@ -26,7 +26,7 @@ fn main() {
     let q = QuantizedMatrix::quantize(&w, OUTPUTS, INPUTS);
     let kernels: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.available()).collect();
     println!(
-        "dense {INPUTS}->{OUTPUTS} with bias, one thread; f32 = matmul (dot kernel to 32 rows, gemm above); int8 = qmatmul_with \
+        "dense {INPUTS}->{OUTPUTS} with bias, one thread; f32 = matmul (dot kernel to 64 rows, gemm above); int8 = qmatmul_with \
          (activation quantization included); best int8 kernel here: {}",
         Kernel::best().name()
     );
