@@ -1,7 +1,7 @@
 //! The V2 JSON decoder alone: a batch-1 and a batch-64 infer request for an MNIST-shaped input
 //! (784 uniform values in [0, 1) with 4 decimals, as normalized features are written), decoded
-//! by `InferRequest::parse` (serde for the request's fields; `data` taken as raw JSON text and
-//! read by one scan that parses plain decimals exactly, without a serde call per value) against
+//! by `InferRequest::parse` (one pass over the bytes: the structure walked by hand, `data`'s
+//! plain decimals parsed exactly where they stand, small fields handed to serde in place) against
 //! the general path: `serde_json::Value` for the whole body, then its `data` flattened into the
 //! same vector. Prints MB/s and values/s of each (medians), and the speed-up.
 //!
