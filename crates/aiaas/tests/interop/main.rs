@@ -1,5 +1,5 @@
-//! Tests against parts from outside the project (today `tritonclient` and the Prometheus
-//! client's parser; later ONNX Runtime, a browser, PostgreSQL, S3). Where a part is missing, its
+//! Tests against parts from outside the project (today `tritonclient`, the Prometheus
+//! client's parser and ONNX Runtime; later a browser, PostgreSQL, S3). Where a part is missing, its
 //! tests are reported as ignored, with the reason, in the summary `cargo test` prints, instead of
 //! passing without running: this target has its own harness (`libtest-mimic`) because the
 //! standard one cannot decide that at run time. CI requires every part, so nothing is ignored
@@ -7,6 +7,7 @@
 
 #[path = "../it/certificates.rs"]
 mod certificates;
+mod onnxruntime;
 mod prometheus;
 #[allow(dead_code)] // Shared with the `it` tests, which use all of it.
 #[path = "../it/server.rs"]
@@ -33,6 +34,11 @@ fn main() -> ExitCode {
         "prometheus::the_scrape_parses_with_every_family",
         prometheus::missing,
         prometheus::the_scrape_parses_with_every_family,
+    ));
+    trials.push(needing(
+        "onnxruntime::models_answer_as_onnxruntime_does",
+        onnxruntime::missing,
+        onnxruntime::models_answer_as_onnxruntime_does,
     ));
     trials.push(Trial::test(
         "a_missing_part_is_reported_not_passed",

@@ -1,0 +1,202 @@
+//! One ONNX model: read and checked, described, run.
+
+use crate::OnnxError;
+use crate::tensor::{DataType, Tensor, TensorSpec};
+use std::collections::{BTreeMap, HashSet};
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
+use tract_onnx::prelude::*;
+
+/// A model ready to run: the optimized plan and what it takes and gives.
+pub struct OnnxModel {
+    plan: Arc<TypedRunnableModel>,
+    inputs: Vec<TensorSpec>,
+    outputs: Vec<TensorSpec>,
+    source: Source,
+}
+
+/// Where a model came from, as its file says (the registry records it as lineage).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Source {
+    pub ir_version: i64,
+    /// The default (`ai.onnx`) operator set's version.
+    pub opset: i64,
+    pub producer_name: String,
+    pub producer_version: String,
+    /// The file's `metadata_props` (labels may travel there).
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for OnnxModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("OnnxModel")
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OnnxModel {
+    /// Reads, checks and optimizes the model in `bytes` (an `.onnx` file; weights kept outside
+    /// the file are not read). Every reason it cannot be served is found here, not at the first
+    /// request: bytes that are not ONNX, operators the runtime lacks (all of them named), an input
+    /// or output of a datatype that is not served, shapes that cannot be resolved.
+    pub fn read(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
+        let onnx = tract_onnx::onnx();
+        let proto = onnx
+            .proto_model_for_read(&mut &*bytes)
+            .map_err(|e| OnnxError::NotOnnx(format!("{e:#}")))?;
+        let graph = match &proto.graph {
+            Some(graph) if proto.ir_version > 0 && !graph.output.is_empty() => graph,
+            _ => {
+                return Err(OnnxError::NotOnnx(
+                    "the file holds no graph with outputs".into(),
+                ));
+            }
+        };
+        let source = Source {
+            ir_version: proto.ir_version,
+            opset: proto
+                .opset_import
+                .iter()
+                .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+                .map_or(0, |o| o.version),
+            producer_name: proto.producer_name.clone(),
+            producer_version: proto.producer_version.clone(),
+            metadata: (proto.metadata_props.iter())
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect(),
+        };
+        // Inputs that are also initializers are weights with a default, not inputs to serve.
+        let weights: HashSet<&str> = graph.initializer.iter().map(|t| &*t.name).collect();
+        let inputs = (graph.input.iter())
+            .filter(|i| !weights.contains(&*i.name))
+            .map(input_spec)
+            .collect::<Result<Vec<_>, _>>()?;
+        if inputs.is_empty() {
+            return Err(OnnxError::Unservable("the graph takes no inputs".into()));
+        }
+        let parsed = onnx
+            .parse(&proto, None)
+            .map_err(|e| OnnxError::Unservable(format!("{e:#}")))?;
+        let mut missing: Vec<String> = (parsed.model.nodes().iter())
+            .filter_map(|node| {
+                let name = node.op.name();
+                let op = name.strip_prefix("Unimplemented(")?.strip_suffix(')')?;
+                Some(op.to_string())
+            })
+            .collect();
+        if !missing.is_empty() {
+            missing.sort();
+            missing.dedup();
+            return Err(OnnxError::Unsupported(missing));
+        }
+        let model = (parsed.model.into_optimized())
+            .map_err(|e| OnnxError::Unservable(format!("its shapes or types: {e:#}")))?;
+        let outputs = (graph.output.iter().enumerate())
+            .map(|(i, output)| output_spec(&model, i, &output.name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let plan = model
+            .into_runnable()
+            .map_err(|e| OnnxError::Unservable(format!("{e:#}")))?;
+        Ok(OnnxModel {
+            plan,
+            inputs,
+            outputs,
+            source,
+        })
+    }
+
+    /// What the model takes, in the graph's order.
+    pub fn inputs(&self) -> &[TensorSpec] {
+        &self.inputs
+    }
+
+    /// What the model gives, in the graph's order.
+    pub fn outputs(&self) -> &[TensorSpec] {
+        &self.outputs
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Runs the model on one tensor per input, in [`OnnxModel::inputs`]'s order; answers one
+    /// tensor per output. Each tensor is checked against its spec first.
+    pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, OnnxError> {
+        if inputs.len() != self.inputs.len() {
+            let names: Vec<&str> = self.inputs.iter().map(|s| &*s.name).collect();
+            return Err(OnnxError::BadInput(format!(
+                "the model takes {} inputs ({}), not {}",
+                names.len(),
+                names.join(", "),
+                inputs.len()
+            )));
+        }
+        let mut values = TVec::new();
+        for (spec, tensor) in self.inputs.iter().zip(inputs) {
+            spec.check(&tensor)?;
+            values.push(tensor.into_tract()?.into_tvalue());
+        }
+        let outputs = (self.plan.run(values)).map_err(|e| OnnxError::Run(format!("{e:#}")))?;
+        outputs
+            .iter()
+            .map(|t| Tensor::of_tract(t).map_err(OnnxError::Run))
+            .collect()
+    }
+}
+
+/// An input as the graph declares it: a tensor of a served datatype and known rank.
+fn input_spec(value: &pb::ValueInfoProto) -> Result<TensorSpec, OnnxError> {
+    let unservable = |why: String| OnnxError::Unservable(format!("input {:?} {why}", value.name));
+    let Some(pb::type_proto::Value::TensorType(tensor)) =
+        value.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Err(unservable("is not a tensor".into()));
+    };
+    let datatype = DataType::of_onnx(tensor.elem_type).map_err(|name| {
+        unservable(format!(
+            "is {name}; the datatypes served are FP32, FP16, INT64, INT32, BOOL and BYTES"
+        ))
+    })?;
+    let Some(shape) = &tensor.shape else {
+        return Err(unservable(
+            "declares no shape, so its rank is unknown".into(),
+        ));
+    };
+    let shape = (shape.dim.iter())
+        .map(|d| match d.value {
+            Some(Dim::DimValue(n)) if n > 0 => n,
+            _ => -1,
+        })
+        .collect();
+    Ok(TensorSpec {
+        name: value.name.clone(),
+        datatype,
+        shape,
+    })
+}
+
+/// Output `i` as the optimized model computes it: its datatype and shape, `-1` where the size
+/// depends on the inputs.
+fn output_spec(model: &TypedModel, i: usize, name: &str) -> Result<TensorSpec, OnnxError> {
+    let fact = model
+        .output_fact(i)
+        .map_err(|e| OnnxError::Unservable(format!("output {name:?}: {e:#}")))?;
+    let datatype = DataType::of_tract(fact.datum_type).ok_or_else(|| {
+        OnnxError::Unservable(format!(
+            "output {name:?} is {:?}; the datatypes served are FP32, FP16, INT64, INT32, BOOL \
+             and BYTES",
+            fact.datum_type
+        ))
+    })?;
+    let shape = (fact.shape.iter())
+        .map(|d| d.to_i64().unwrap_or(-1))
+        .collect();
+    Ok(TensorSpec {
+        name: name.to_string(),
+        datatype,
+        shape,
+    })
+}

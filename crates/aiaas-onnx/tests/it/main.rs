@@ -1,0 +1,211 @@
+//! aiaas-onnx on models built here from ONNX's protobuf messages: a dense network with a dynamic
+//! batch, one with a fixed batch, graphs the runtime must refuse, and bad requests.
+
+use aiaas_onnx::{DataType, OnnxError, OnnxModel, Tensor, TensorSpec, Values};
+use prost::Message;
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_proto::DataType as Onnx;
+
+/// A tensor type of `elem` with `dims` (a number, or a name for a symbolic axis).
+fn value(name: &str, elem: Onnx, dims: &[&str]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{Dimension, dimension::Value};
+    let dim = |d: &&str| Dimension {
+        value: Some(match d.parse() {
+            Ok(n) => Value::DimValue(n),
+            Err(_) => Value::DimParam(d.to_string()),
+        }),
+        ..Default::default()
+    };
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: elem as i32,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims.iter().map(dim).collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn weights(name: &str, dims: &[i64], values: &[f32]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: Onnx::Float as i32,
+        float_data: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str) -> pb::NodeProto {
+    pb::NodeProto {
+        op_type: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        name: format!("{op}_{output}"),
+        ..Default::default()
+    }
+}
+
+fn model(graph: pb::GraphProto) -> Vec<u8> {
+    pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        producer_name: "aiaas-tests".into(),
+        producer_version: "1".into(),
+        metadata_props: vec![pb::StringStringEntryProto {
+            key: "labels".into(),
+            value: "a,b".into(),
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// y = relu(x · Wᵀ + b) with W 2x3, x of shape [batch, 3].
+const W: [f32; 6] = [1.0, -2.0, 0.5, 0.0, 1.0, 1.0];
+const B: [f32; 2] = [0.25, -1.0];
+
+fn dense(batch: &str) -> Vec<u8> {
+    let mut gemm = node("Gemm", &["x", "W", "b"], "z");
+    gemm.attribute.push(pb::AttributeProto {
+        name: "transB".into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i: 1,
+        ..Default::default()
+    });
+    model(pb::GraphProto {
+        name: "dense".into(),
+        node: vec![gemm, node("Relu", &["z"], "y")],
+        initializer: vec![weights("W", &[2, 3], &W), weights("b", &[2], &B)],
+        input: vec![value("x", Onnx::Float, &[batch, "3"])],
+        output: vec![value("y", Onnx::Float, &[batch, "2"])],
+        ..Default::default()
+    })
+}
+
+fn expected(x: &[f32]) -> Vec<f32> {
+    x.chunks(3)
+        .flat_map(|row| {
+            (0..2).map(move |o| {
+                let z: f32 = (0..3).map(|i| row[i] * W[o * 3 + i]).sum::<f32>() + B[o];
+                z.max(0.0)
+            })
+        })
+        .collect()
+}
+
+fn fp32(shape: &[usize], values: &[f32]) -> Tensor {
+    Tensor {
+        shape: shape.to_vec(),
+        values: Values::Fp32(values.to_vec()),
+    }
+}
+
+#[test]
+fn a_dense_network_with_a_dynamic_batch_runs_at_any_batch() {
+    let model = OnnxModel::read(&dense("N")).unwrap();
+    assert_eq!(
+        model.inputs(),
+        [TensorSpec {
+            name: "x".into(),
+            datatype: DataType::Fp32,
+            shape: vec![-1, 3],
+        }]
+    );
+    assert_eq!(model.outputs()[0].name, "y");
+    assert_eq!(model.outputs()[0].datatype, DataType::Fp32);
+    assert_eq!(model.outputs()[0].shape, [-1, 2]);
+    assert!(model.inputs()[0].batched());
+    let source = model.source();
+    assert_eq!((source.opset, source.ir_version), (17, 8));
+    assert_eq!(source.producer_name, "aiaas-tests");
+    assert_eq!(source.metadata["labels"], "a,b");
+
+    for rows in [1, 3] {
+        let x: Vec<f32> = (0..rows * 3).map(|i| i as f32 * 0.5 - 1.0).collect();
+        let y = model.run(vec![fp32(&[rows, 3], &x)]).unwrap();
+        assert_eq!(y, [fp32(&[rows, 2], &expected(&x))]);
+    }
+}
+
+#[test]
+fn a_fixed_batch_is_kept_and_enforced() {
+    let model = OnnxModel::read(&dense("1")).unwrap();
+    assert_eq!(model.inputs()[0].shape, [1, 3]);
+    assert!(!model.inputs()[0].batched());
+    let err = model.run(vec![fp32(&[2, 3], &[0.0; 6])]).unwrap_err();
+    assert!(
+        matches!(&err, OnnxError::BadInput(m) if m.contains("[2, 3]") && m.contains("[1, 3]")),
+        "{err}"
+    );
+}
+
+#[test]
+fn requests_that_do_not_fit_are_refused_with_what_to_fix() {
+    let model = OnnxModel::read(&dense("N")).unwrap();
+    let refused = |inputs: Vec<Tensor>| match model.run(inputs) {
+        Err(OnnxError::BadInput(m)) => m,
+        other => panic!("not refused: {other:?}"),
+    };
+    assert!(refused(vec![]).contains("takes 1 inputs (x), not 0"));
+    let ints = Tensor {
+        shape: vec![1, 3],
+        values: Values::Int64(vec![1, 2, 3]),
+    };
+    assert!(refused(vec![ints]).contains("takes FP32, not INT64"));
+    assert!(refused(vec![fp32(&[1, 4], &[0.0; 4])]).contains("does not fit"));
+    assert!(refused(vec![fp32(&[2, 3], &[0.0; 3])]).contains("needs 6 values; 3 were sent"));
+}
+
+#[test]
+fn unsupported_operators_are_all_named_at_import() {
+    let bytes = model(pb::GraphProto {
+        name: "exotic".into(),
+        node: vec![
+            node("NoSuchOp", &["x"], "a"),
+            node("Relu", &["a"], "b"),
+            node("AnotherMissingOp", &["b"], "y"),
+        ],
+        input: vec![value("x", Onnx::Float, &["N", "3"])],
+        output: vec![value("y", Onnx::Float, &["N", "3"])],
+        ..Default::default()
+    });
+    assert_eq!(
+        OnnxModel::read(&bytes).unwrap_err(),
+        OnnxError::Unsupported(vec!["AnotherMissingOp".into(), "NoSuchOp".into()])
+    );
+}
+
+#[test]
+fn files_that_are_not_onnx_are_refused() {
+    let whole = dense("N");
+    for bytes in [&whole[..whole.len() / 2], b"PK\x03\x04 a zip file", b""] {
+        let err = OnnxModel::read(bytes).unwrap_err();
+        assert!(matches!(err, OnnxError::NotOnnx(_)), "{err}");
+    }
+}
+
+#[test]
+fn inputs_of_a_type_that_is_not_served_are_refused_by_name() {
+    let bytes = model(pb::GraphProto {
+        name: "doubles".into(),
+        node: vec![node("Relu", &["x"], "y")],
+        input: vec![value("x", Onnx::Double, &["N", "3"])],
+        output: vec![value("y", Onnx::Double, &["N", "3"])],
+        ..Default::default()
+    });
+    let err = OnnxModel::read(&bytes).unwrap_err();
+    assert!(
+        matches!(&err, OnnxError::Unservable(m) if m.contains("input \"x\" is DOUBLE")),
+        "{err}"
+    );
+}

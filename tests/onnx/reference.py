@@ -1,0 +1,99 @@
+"""Models built with the `onnx` package's helper and their outputs from ONNX Runtime, for the
+interop tests of aiaas's ONNX runtime (crates/aiaas/tests/interop/onnxruntime.rs).
+
+Usage: python3 tests/onnx/reference.py OUT_DIR
+
+Writes, for each model, OUT_DIR/NAME.onnx and OUT_DIR/NAME.json: the inputs given (batch 1 and
+3) and what `onnxruntime` answered, each as {"shape": [...], "data": [...] (flat, row-major)}.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+from onnx import TensorProto, helper, numpy_helper
+
+rng = np.random.default_rng(7)
+
+
+def weights(name, *shape):
+    return numpy_helper.from_array(
+        (rng.standard_normal(shape) / np.sqrt(shape[-1])).astype(np.float32), name
+    )
+
+
+def model(name, nodes, inputs, outputs, initializers):
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializers)
+    m = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17)],
+        producer_name="aiaas-tests",
+        producer_version="1",
+    )
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
+def mlp():
+    """A dense network as PyTorch exports nn.Sequential: Gemm, Relu, Gemm, Softmax."""
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
+        helper.make_node("Relu", ["h"], ["r"]),
+        helper.make_node("Gemm", ["r", "w2", "b2"], ["logits"], transB=1),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 784])]
+    outputs = [
+        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])
+    ]
+    init = [weights("w1", 32, 784), weights("b1", 32), weights("w2", 10, 32), weights("b2", 10)]
+    return model("mlp", nodes, inputs, outputs, init), {"x": (784,)}
+
+
+def cnn():
+    """A small convolutional network on 28x28 images: Conv, Relu, MaxPool, Flatten, Gemm."""
+    nodes = [
+        helper.make_node("Conv", ["image", "k", "kb"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"], axis=1),
+        helper.make_node("Gemm", ["f", "w", "b"], ["logits"], transB=1),
+    ]
+    inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 28, 28])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])]
+    init = [weights("k", 4, 1, 3, 3), weights("kb", 4), weights("w", 10, 4 * 14 * 14), weights("b", 10)]
+    return model("cnn", nodes, inputs, outputs, init), {"image": (1, 28, 28)}
+
+
+def main(out):
+    out.mkdir(parents=True, exist_ok=True)
+    for build in (mlp, cnn):
+        m, shapes = build()
+        name = m.graph.name
+        path = out / f"{name}.onnx"
+        onnx.save(m, path)
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        cases = []
+        for batch in (1, 3):
+            feeds = {
+                k: rng.random((batch, *shape), dtype=np.float32) for k, shape in shapes.items()
+            }
+            answers = session.run(None, feeds)
+            tensor = lambda a: {"shape": list(a.shape), "data": a.ravel().tolist()}
+            cases.append(
+                {
+                    "inputs": {k: tensor(v) for k, v in feeds.items()},
+                    "outputs": {
+                        o.name: tensor(a) for o, a in zip(session.get_outputs(), answers)
+                    },
+                }
+            )
+        (out / f"{name}.json").write_text(json.dumps(cases))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
