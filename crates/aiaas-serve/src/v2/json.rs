@@ -187,21 +187,32 @@ impl<'a> Cursor<'a> {
         Some(value)
     }
 
-    /// Hands each member of the object here to `member`, the cursor on its value.
-    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
-        self.expect(b'{')?;
-        if self.eat(b'}') {
+    /// Hands each comma-separated element between `open` and `close` to `element`.
+    fn sequence(
+        &mut self,
+        (open, close): (u8, u8),
+        mut element: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(open)?;
+        if self.eat(close) {
             return Some(());
         }
         loop {
-            let key = self.key()?;
-            self.expect(b':')?;
-            member(self, key)?;
-            if self.eat(b'}') {
+            element(self)?;
+            if self.eat(close) {
                 return Some(());
             }
             self.expect(b',')?;
         }
+    }
+
+    /// Hands each member of the object here to `member`, the cursor on its value.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.sequence((b'{', b'}'), |c| {
+            let key = c.key()?;
+            c.expect(b':')?;
+            member(c, key)
+        })
     }
 
     fn request(&mut self) -> Option<InferRequest> {
@@ -223,17 +234,11 @@ impl<'a> Cursor<'a> {
 
     fn inputs(&mut self) -> Option<Vec<RequestInput>> {
         let mut inputs = Vec::new();
-        self.expect(b'[')?;
-        if self.eat(b']') {
-            return Some(inputs);
-        }
-        loop {
-            inputs.push(self.input()?);
-            if self.eat(b']') {
-                return Some(inputs);
-            }
-            self.expect(b',')?;
-        }
+        self.sequence((b'[', b']'), |c| {
+            inputs.push(c.input()?);
+            Some(())
+        })?;
+        Some(inputs)
     }
 
     fn input(&mut self) -> Option<RequestInput> {
