@@ -99,8 +99,8 @@ pub(crate) async fn metadata(
         name: name.to_string(),
         versions: versions.iter().map(Version::to_string).collect(),
         platform: PLATFORM,
-        inputs: model.signature.inputs.clone(),
-        outputs: model.signature.outputs.clone(),
+        inputs: model.inputs().to_vec(),
+        outputs: model.outputs().to_vec(),
     })
 }
 

@@ -589,15 +589,16 @@ pub async fn export_version(
 }
 
 #[utoipa::path(post, path = "/api/v1/models/{name}/versions", tag = "models",
-    params(("name" = String, Path, description = "Model to register the archive under")),
-    request_body(content = Vec<u8>, content_type = "application/x-tar", description = "A tar of a bundle's manifest.json and weights.safetensors (from the export endpoint, or `tar -czf` of a bundle folder): at its top, under ./ or in one folder, gzip-compressed or not"),
+    params(("name" = String, Path, description = "Model to register the upload under")),
+    request_body(description = "A model archive: a tar of a bundle's manifest.json and weights.safetensors (from the export endpoint, or `tar -czf` of a bundle folder), or of model.onnx (with the manifest of an exported ONNX version, or alone): at its top, under ./ or in one folder, gzip-compressed or not. Or an ONNX file alone, as application/octet-stream. An ONNX graph is read and checked before anything is stored: a model the runtime cannot run is refused, naming the operators it lacks",
+        content((Vec<u8> = "application/x-tar"), (Vec<u8> = "application/octet-stream"))),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 429, description = "Too many uploads or event streams in progress; retry later", body = ErrorBody),
         (status = 201, description = "Registered as a new version", body = VersionRecord),
         (status = 409, description = "The model already has these weights (the message names the version), or is of another task", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit, compressed or not", body = ErrorBody),
-        (status = 422, description = "Not a model archive, or a digest does not match", body = ErrorBody),
+        (status = 422, description = "Not a model archive or an ONNX model the runtime can run (the message names the operators it lacks), or a digest does not match", body = ErrorBody),
     ))]
 pub async fn import_version(
     _slot: UploadSlot,

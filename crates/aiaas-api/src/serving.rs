@@ -3,7 +3,7 @@
 //! predictions go), and [`model_pool`] starts the pool the V2 handlers use. The runtime itself
 //! knows no database; this is the one place the two meet.
 
-use aiaas_artifact::Bundle;
+use aiaas_artifact::Artifact;
 use aiaas_serve::{
     BoxFuture, ModelPool, ModelSource, PoolConfig, PredictionLog, PredictionSink, ServeError,
     SourceModel,
@@ -65,12 +65,12 @@ impl ModelSource for Registry {
         })
     }
 
-    fn bundle<'a>(
+    fn artifact<'a>(
         &'a self,
         name: &'a ModelName,
         version: Version,
-    ) -> BoxFuture<'a, Result<Bundle, ServeError>> {
-        Box::pin(async move { self.0.load_bundle(name, version).await.map_err(to_serve) })
+    ) -> BoxFuture<'a, Result<Artifact, ServeError>> {
+        Box::pin(async move { self.0.load_artifact(name, version).await.map_err(to_serve) })
     }
 
     fn settings<'a>(

@@ -1,10 +1,11 @@
-//! A bundle as one file: a tar of its files (`manifest.json`, `weights.safetensors`). Reading
+//! A bundle as one file: a tar of its files (`manifest.json`, `weights.safetensors` or
+//! `model.onnx`). Reading
 //! takes the archives people make by hand as well as the ones `export` writes: entries under
 //! `./` or under one top-level folder (`tar -C models iris`), gzip-compressed or not. It accepts
 //! only the bundle's plain files, within a size limit on the uncompressed bytes, so an archive
 //! cannot write anywhere or exhaust memory.
 
-use crate::{MANIFEST_FILE, WEIGHTS_FILE};
+use crate::{MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path};
@@ -18,6 +19,15 @@ pub enum ArchiveError {
     /// Larger than the limit once uncompressed.
     #[error("{0}")]
     TooLarge(String),
+}
+
+/// The files an archive may hold.
+const BUNDLE_FILES: [&str; 3] = [MANIFEST_FILE, WEIGHTS_FILE, ONNX_FILE];
+
+/// Whether `bytes` look like an archive (gzip, or a tar with its `ustar` magic), as opposed to a
+/// model file sent alone.
+pub fn is_archive(bytes: &[u8]) -> bool {
+    bytes.starts_with(&GZIP_MAGIC) || bytes.get(257..262) == Some(b"ustar")
 }
 
 /// The bundle's files as a tar archive, the manifest first so that a reader streaming it learns
@@ -117,7 +127,8 @@ fn unpack_tar(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError>
         }
         let unexpected = || {
             invalid(format!(
-                "unexpected entry {shown:?}; a model archive holds only {MANIFEST_FILE} and {WEIGHTS_FILE}, at its top or in one folder"
+                "unexpected entry {shown:?}; a model archive holds only {}, at its top or in one folder",
+                BUNDLE_FILES.join(", ")
             ))
         };
         let (top, file) = match parts.as_slice() {
@@ -129,7 +140,7 @@ fn unpack_tar(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError>
         if file.starts_with("._") {
             continue;
         }
-        if !kind.is_file() || ![MANIFEST_FILE, WEIGHTS_FILE].contains(&file) {
+        if !kind.is_file() || !BUNDLE_FILES.contains(&file) {
             return Err(unexpected());
         }
         let top = top.map(str::to_string);
@@ -151,9 +162,7 @@ fn unpack_tar(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError>
     }
     if files.is_empty() {
         return Err(if entries > 0 {
-            invalid(format!(
-                "it holds neither {MANIFEST_FILE} nor {WEIGHTS_FILE}"
-            ))
+            invalid(format!("it holds none of {}", BUNDLE_FILES.join(", ")))
         } else if archive.iter().all(|b| *b == 0) {
             invalid("the archive is empty".into())
         } else {
@@ -282,7 +291,7 @@ mod tests {
             ),
             (b"PK\x03\x04 rest of a zip".to_vec(), "zip file"),
             (vec![0; 1024], "empty"),
-            (tar_of(&[("./", Directory)]), "holds neither"),
+            (tar_of(&[("./", Directory)]), "holds none of"),
         ];
         for (archive, expected) in cases {
             let message = error(&archive);

@@ -63,32 +63,27 @@ impl Bundle {
     }
 
     /// Rebuild a bundle from its files, fetched by name through `read`; every digest is checked.
+    /// An imported ONNX model's files are refused ([`ArtifactError::Imported`]); see
+    /// [`crate::Artifact::from_files`] for either kind.
     pub fn from_files(
         mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, ArtifactError>,
     ) -> Result<Bundle, ArtifactError> {
-        let missing = |file: &str| ArtifactError::MissingFile { file: file.into() };
-        let json = read(MANIFEST_FILE)?.ok_or_else(|| missing(MANIFEST_FILE))?;
+        let json = manifest_bytes(&mut read)?;
+        if crate::manifest::architecture(&json)? == crate::Architecture::Onnx {
+            return Err(ArtifactError::Imported);
+        }
+        Bundle::from_manifest(&json, read)
+    }
+
+    /// [`Bundle::from_files`] once the manifest's bytes are in hand.
+    pub(crate) fn from_manifest(
+        json: &[u8],
+        read: impl FnMut(&str) -> Result<Option<Vec<u8>>, ArtifactError>,
+    ) -> Result<Bundle, ArtifactError> {
         let manifest: Manifest =
-            serde_json::from_slice(&json).map_err(|e| ArtifactError::Manifest(e.to_string()))?;
-        if manifest.format_version != crate::FORMAT_VERSION {
-            return Err(ArtifactError::FormatVersion {
-                found: manifest.format_version,
-                supported: crate::FORMAT_VERSION,
-            });
-        }
-        let expected = manifest
-            .files
-            .get(WEIGHTS_FILE)
-            .ok_or_else(|| ArtifactError::Manifest(format!("no digest for {WEIGHTS_FILE}")))?;
-        let bytes = read(WEIGHTS_FILE)?.ok_or_else(|| missing(WEIGHTS_FILE))?;
-        let actual = sha256_hex(&bytes);
-        if &actual != expected {
-            return Err(ArtifactError::DigestMismatch {
-                file: WEIGHTS_FILE.into(),
-                expected: expected.clone(),
-                actual,
-            });
-        }
+            serde_json::from_slice(json).map_err(|e| ArtifactError::Manifest(e.to_string()))?;
+        check_format(manifest.format_version)?;
+        let bytes = verified(&manifest.files, WEIGHTS_FILE, read)?;
         // Before any weight is decoded: the declared shapes size the buffers.
         manifest.check_structure()?;
         let network = weights::decode(&manifest.layers, &manifest.weights, &bytes)?;
@@ -156,4 +151,45 @@ impl Bundle {
             }
         })
     }
+}
+
+/// The manifest's bytes, fetched through `read`.
+pub(crate) fn manifest_bytes(
+    read: &mut impl FnMut(&str) -> Result<Option<Vec<u8>>, ArtifactError>,
+) -> Result<Vec<u8>, ArtifactError> {
+    read(MANIFEST_FILE)?.ok_or_else(|| ArtifactError::MissingFile {
+        file: MANIFEST_FILE.into(),
+    })
+}
+
+/// `Ok` when this build reads bundles of format `found`.
+pub(crate) fn check_format(found: u32) -> Result<(), ArtifactError> {
+    if found != crate::FORMAT_VERSION {
+        return Err(ArtifactError::FormatVersion {
+            found,
+            supported: crate::FORMAT_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// File `file`, fetched through `read`, if its SHA-256 is the one `digests` lists for it.
+pub(crate) fn verified(
+    digests: &BTreeMap<String, String>,
+    file: &str,
+    mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, ArtifactError>,
+) -> Result<Vec<u8>, ArtifactError> {
+    let expected = digests
+        .get(file)
+        .ok_or_else(|| ArtifactError::Manifest(format!("no digest for {file}")))?;
+    let bytes = read(file)?.ok_or_else(|| ArtifactError::MissingFile { file: file.into() })?;
+    let actual = sha256_hex(&bytes);
+    if &actual != expected {
+        return Err(ArtifactError::DigestMismatch {
+            file: file.into(),
+            expected: expected.clone(),
+            actual,
+        });
+    }
+    Ok(bytes)
 }

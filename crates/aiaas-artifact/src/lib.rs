@@ -1,16 +1,20 @@
 //! The model bundle (DESIGN.md section 4): `manifest.json` describing the model, its schema and
-//! lineage, and `weights.safetensors` holding its tensors, with the SHA-256 of every file in the
-//! manifest. A bundle is written atomically and refused on read if any digest differs.
+//! lineage, and `weights.safetensors` holding its tensors (or, for an imported model,
+//! `model.onnx`), with the SHA-256 of every file in the manifest. A bundle is written atomically
+//! and refused on read if any digest differs.
 
 pub mod archive;
 mod bundle;
 mod manifest;
+mod onnx;
 mod weights;
 
 pub use bundle::{Bundle, MANIFEST_FILE, WEIGHTS_FILE};
 pub use manifest::{
-    DatasetRef, FORMAT_VERSION, Layout, Lineage, Manifest, Quantization, WeightDtype, WeightsInfo,
+    Architecture, DatasetRef, FORMAT_VERSION, Layout, Lineage, Manifest, Quantization, WeightDtype,
+    WeightsInfo,
 };
+pub use onnx::{Artifact, ImportLineage, ONNX_FILE, OnnxBundle, OnnxManifest};
 pub use weights::{decode as decode_weights, encode as encode_weights};
 
 use std::path::PathBuf;
@@ -42,6 +46,12 @@ pub enum ArtifactError {
     },
     #[error("weights: {0}")]
     Weights(String),
+    /// The files are an imported ONNX model where a model trained here is needed.
+    #[error(
+        "this is an imported ONNX model; only models trained here can be optimized, retrained \
+         or read as a bundle folder"
+    )]
+    Imported,
 }
 
 /// SHA-256 of `bytes` as lower-case hex.

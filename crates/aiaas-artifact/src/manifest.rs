@@ -190,3 +190,27 @@ pub struct DatasetRef {
     pub digest: String,
     pub rows: usize,
 }
+
+/// What a bundle's manifest says its model is made of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// Dense layers with weights in `weights.safetensors` (trained here); what a manifest
+    /// without the field means.
+    #[default]
+    Dense,
+    /// An ONNX graph in `model.onnx` (imported).
+    Onnx,
+}
+
+/// The `architecture` a manifest declares (dense when it declares none).
+pub(crate) fn architecture(json: &[u8]) -> Result<Architecture, ArtifactError> {
+    #[derive(Deserialize)]
+    struct Declared {
+        #[serde(default)]
+        architecture: Architecture,
+    }
+    serde_json::from_slice::<Declared>(json)
+        .map(|d| d.architecture)
+        .map_err(|e| ArtifactError::Manifest(e.to_string()))
+}

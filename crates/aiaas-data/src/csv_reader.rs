@@ -148,6 +148,9 @@ fn read_target(
     col: usize,
     task: Option<Task>,
 ) -> Result<(Target, Vec<f32>), DataError> {
+    if task == Some(Task::Other) {
+        return Err(DataError::TaskOther);
+    }
     let name = table.header[col].clone();
     let rows = table.rows();
     if table.is_numeric(col) {
@@ -167,7 +170,8 @@ fn read_target(
                 }
                 true
             }
-            Some(Task::Regression) => false,
+            // (`Other` was refused above.)
+            Some(Task::Regression | Task::Other) => false,
             None => {
                 first_fraction.is_none() && distinct_numbers(&values).len() <= MAX_INFERRED_CLASSES
             }

@@ -199,6 +199,11 @@ pub enum DataError {
     },
 
     /// A column the trained model needs is absent from new data.
+    #[error(
+        "task \"other\" is for imported models whose outputs are not read; a dataset's task is \
+         classification or regression"
+    )]
+    TaskOther,
     #[error("{file}: column \"{column}\" is missing; the model was trained with it")]
     MissingColumn { file: String, column: String },
 

@@ -50,7 +50,7 @@ pub fn split(ds: &Dataset, spec: &SplitSpec) -> Result<Split, DataError> {
             }
             groups
         }
-        Task::Regression => vec![pool],
+        Task::Regression | Task::Other => vec![pool],
     };
 
     let (mut train, mut val) = (Vec::new(), Vec::new());

@@ -10,8 +10,9 @@
 mod model;
 mod tensor;
 
-pub use model::{OnnxModel, Source};
-pub use tensor::{DataType, Tensor, TensorSpec, Values};
+pub use aiaas_types::{DataType, OnnxSource, TensorSpec};
+pub use model::OnnxModel;
+pub use tensor::{Tensor, Values};
 
 /// Why a model cannot be imported or a run failed. Each message names what to fix.
 #[derive(Debug, thiserror::Error, PartialEq)]

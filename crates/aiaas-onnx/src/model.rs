@@ -1,8 +1,9 @@
 //! One ONNX model: read and checked, described, run.
 
 use crate::OnnxError;
-use crate::tensor::{DataType, Tensor, TensorSpec};
-use std::collections::{BTreeMap, HashSet};
+use crate::tensor::{self, Tensor};
+use aiaas_types::{OnnxSource, TensorSpec};
+use std::collections::HashSet;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
 use tract_onnx::prelude::*;
@@ -12,19 +13,7 @@ pub struct OnnxModel {
     plan: Arc<TypedRunnableModel>,
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
-    source: Source,
-}
-
-/// Where a model came from, as its file says (the registry records it as lineage).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Source {
-    pub ir_version: i64,
-    /// The default (`ai.onnx`) operator set's version.
-    pub opset: i64,
-    pub producer_name: String,
-    pub producer_version: String,
-    /// The file's `metadata_props` (labels may travel there).
-    pub metadata: BTreeMap<String, String>,
+    source: OnnxSource,
 }
 
 impl std::fmt::Debug for OnnxModel {
@@ -55,7 +44,7 @@ impl OnnxModel {
                 ));
             }
         };
-        let source = Source {
+        let source = OnnxSource {
             ir_version: proto.ir_version,
             opset: proto
                 .opset_import
@@ -118,7 +107,7 @@ impl OnnxModel {
         &self.outputs
     }
 
-    pub fn source(&self) -> &Source {
+    pub fn source(&self) -> &OnnxSource {
         &self.source
     }
 
@@ -136,10 +125,21 @@ impl OnnxModel {
         }
         let mut values = TVec::new();
         for (spec, tensor) in self.inputs.iter().zip(inputs) {
-            spec.check(&tensor)?;
+            tensor::check(spec, &tensor)?;
             values.push(tensor.into_tract()?.into_tvalue());
         }
-        let outputs = (self.plan.run(values)).map_err(|e| OnnxError::Run(format!("{e:#}")))?;
+        // tract checks some inputs only by panicking (an index past a `Gather` table): that is
+        // this input's failure, and the plan, which a run does not change, stays usable.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.plan.run(values)));
+        let outputs = match run {
+            Ok(outputs) => outputs.map_err(|e| OnnxError::Run(format!("{e:#}")))?,
+            Err(panic) => {
+                let why = (panic.downcast_ref::<&str>().copied())
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("the runtime stopped on it");
+                return Err(OnnxError::Run(why.to_string()));
+            }
+        };
         outputs
             .iter()
             .map(|t| Tensor::of_tract(t).map_err(OnnxError::Run))
@@ -155,7 +155,7 @@ fn input_spec(value: &pb::ValueInfoProto) -> Result<TensorSpec, OnnxError> {
     else {
         return Err(unservable("is not a tensor".into()));
     };
-    let datatype = DataType::of_onnx(tensor.elem_type).map_err(|name| {
+    let datatype = tensor::datatype_of_onnx(tensor.elem_type).map_err(|name| {
         unservable(format!(
             "is {name}; the datatypes served are FP32, FP16, INT64, INT32, BOOL and BYTES"
         ))
@@ -184,7 +184,7 @@ fn output_spec(model: &TypedModel, i: usize, name: &str) -> Result<TensorSpec, O
     let fact = model
         .output_fact(i)
         .map_err(|e| OnnxError::Unservable(format!("output {name:?}: {e:#}")))?;
-    let datatype = DataType::of_tract(fact.datum_type).ok_or_else(|| {
+    let datatype = tensor::datatype_of_tract(fact.datum_type).ok_or_else(|| {
         OnnxError::Unservable(format!(
             "output {name:?} is {:?}; the datatypes served are FP32, FP16, INT64, INT32, BOOL \
              and BYTES",

@@ -2,109 +2,83 @@
 //! from tract's.
 
 use crate::OnnxError;
+use aiaas_types::{DataType, TensorSpec};
 use half::f16;
+use std::ops::Range;
 use tract_onnx::pb::tensor_proto::DataType as OnnxType;
 use tract_onnx::prelude::{DatumType, Tensor as TractTensor, tract_ndarray};
 
-/// The datatypes served, by their V2 names. Other ONNX types are refused at import.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DataType {
-    Fp32,
-    Fp16,
-    Int64,
-    Int32,
-    Bool,
-    /// ONNX `STRING`: UTF-8 text, one per element.
-    Bytes,
+/// `Values` of the same variant, made from each variant's vector by `$body`.
+macro_rules! each {
+    ($values:expr, $v:ident => $body:expr) => {
+        match $values {
+            Values::Fp32($v) => Values::Fp32($body),
+            Values::Fp16($v) => Values::Fp16($body),
+            Values::Int64($v) => Values::Int64($body),
+            Values::Int32($v) => Values::Int32($body),
+            Values::Bool($v) => Values::Bool($body),
+            Values::Bytes($v) => Values::Bytes($body),
+        }
+    };
 }
 
-impl DataType {
-    /// The V2 protocol's name (`FP32`, ...).
-    pub fn v2_name(self) -> &'static str {
-        match self {
-            DataType::Fp32 => "FP32",
-            DataType::Fp16 => "FP16",
-            DataType::Int64 => "INT64",
-            DataType::Int32 => "INT32",
-            DataType::Bool => "BOOL",
-            DataType::Bytes => "BYTES",
-        }
-    }
-
-    /// The datatype of an ONNX `elem_type`, or its ONNX name when it is not served.
-    pub(crate) fn of_onnx(elem_type: i32) -> Result<DataType, String> {
-        match OnnxType::try_from(elem_type) {
-            Ok(OnnxType::Float) => Ok(DataType::Fp32),
-            Ok(OnnxType::Float16) => Ok(DataType::Fp16),
-            Ok(OnnxType::Int64) => Ok(DataType::Int64),
-            Ok(OnnxType::Int32) => Ok(DataType::Int32),
-            Ok(OnnxType::Bool) => Ok(DataType::Bool),
-            Ok(OnnxType::String) => Ok(DataType::Bytes),
-            Ok(other) => Err(other.as_str_name().to_string()),
-            Err(_) => Err(format!("type {elem_type}")),
-        }
-    }
-
-    pub(crate) fn of_tract(datum: DatumType) -> Option<DataType> {
-        Some(match datum {
-            DatumType::F32 => DataType::Fp32,
-            DatumType::F16 => DataType::Fp16,
-            DatumType::I64 => DataType::Int64,
-            DatumType::I32 => DataType::Int32,
-            DatumType::Bool => DataType::Bool,
-            DatumType::String => DataType::Bytes,
-            _ => return None,
-        })
+/// The datatype of an ONNX `elem_type`, or its ONNX name when it is not served.
+pub(crate) fn datatype_of_onnx(elem_type: i32) -> Result<DataType, String> {
+    match OnnxType::try_from(elem_type) {
+        Ok(OnnxType::Float) => Ok(DataType::Fp32),
+        Ok(OnnxType::Float16) => Ok(DataType::Fp16),
+        Ok(OnnxType::Int64) => Ok(DataType::Int64),
+        Ok(OnnxType::Int32) => Ok(DataType::Int32),
+        Ok(OnnxType::Bool) => Ok(DataType::Bool),
+        Ok(OnnxType::String) => Ok(DataType::Bytes),
+        Ok(other) => Err(other.as_str_name().to_string()),
+        Err(_) => Err(format!("type {elem_type}")),
     }
 }
 
-/// One input or output of a model: its name, datatype and shape, `-1` for an axis whose size
-/// varies (a batch, a sequence length).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TensorSpec {
-    pub name: String,
-    pub datatype: DataType,
-    pub shape: Vec<i64>,
+pub(crate) fn datatype_of_tract(datum: DatumType) -> Option<DataType> {
+    Some(match datum {
+        DatumType::F32 => DataType::Fp32,
+        DatumType::F16 => DataType::Fp16,
+        DatumType::I64 => DataType::Int64,
+        DatumType::I32 => DataType::Int32,
+        DatumType::Bool => DataType::Bool,
+        DatumType::String => DataType::Bytes,
+        _ => return None,
+    })
 }
 
-impl TensorSpec {
-    /// Whether axis 0 varies: requests can be batched along it.
-    pub fn batched(&self) -> bool {
-        self.shape.first() == Some(&-1)
+/// `Ok` when `tensor` fits `spec`: its datatype, rank and every fixed axis.
+pub(crate) fn check(spec: &TensorSpec, tensor: &Tensor) -> Result<(), OnnxError> {
+    let bad = |why: String| Err(OnnxError::BadInput(format!("input {:?}: {why}", spec.name)));
+    if tensor.values.datatype() != spec.datatype {
+        return bad(format!(
+            "the model takes {}, not {}",
+            spec.datatype.v2_name(),
+            tensor.values.datatype().v2_name()
+        ));
     }
-
-    /// `Ok` when `tensor` fits this spec: its datatype, rank and every fixed axis.
-    pub(crate) fn check(&self, tensor: &Tensor) -> Result<(), OnnxError> {
-        let bad = |why: String| Err(OnnxError::BadInput(format!("input {:?}: {why}", self.name)));
-        if tensor.values.datatype() != self.datatype {
-            return bad(format!(
-                "the model takes {}, not {}",
-                self.datatype.v2_name(),
-                tensor.values.datatype().v2_name()
-            ));
-        }
-        let fits = tensor.shape.len() == self.shape.len()
-            && (self.shape.iter().zip(&tensor.shape)).all(|(&d, &n)| d < 0 || d as usize == n);
-        if !fits {
-            return bad(format!(
-                "shape {:?} does not fit the model's {:?} (-1: any size)",
-                tensor.shape, self.shape
-            ));
-        }
-        let elements = tensor
-            .shape
-            .iter()
-            .try_fold(1usize, |n, &d| n.checked_mul(d));
-        if elements != Some(tensor.values.len()) {
-            return bad(format!(
-                "shape {:?} needs {} values; {} were sent",
-                tensor.shape,
-                elements.map_or("more than 2^64".to_string(), |n| n.to_string()),
-                tensor.values.len()
-            ));
-        }
-        Ok(())
+    let fits = tensor.shape.len() == spec.shape.len()
+        && (spec.shape.iter().zip(&tensor.shape)).all(|(&d, &n)| d < 0 || d as usize == n);
+    if !fits {
+        return bad(format!(
+            "shape {:?} does not fit the model's {:?} (-1: any size)",
+            tensor.shape, spec.shape
+        ));
     }
+    let elements = tensor
+        .shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d));
+    if elements != Some(tensor.values.len()) {
+        return bad(format!(
+            "shape {:?} needs {} values; {} were sent",
+            tensor.shape,
+            elements.map_or("more than 2^64".to_string(), |n| n.to_string()),
+            tensor.values.len()
+        ));
+    }
+    Ok(())
 }
 
 /// A tensor's values, flat and row-major.
@@ -144,6 +118,25 @@ impl Values {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The values at flat positions `range`.
+    fn slice(&self, range: Range<usize>) -> Values {
+        each!(self, v => v[range].to_vec())
+    }
+
+    /// Appends `other`'s values; `false` (and nothing appended) when its datatype differs.
+    fn append(&mut self, other: &Values) -> bool {
+        match (self, other) {
+            (Values::Fp32(a), Values::Fp32(b)) => a.extend_from_slice(b),
+            (Values::Fp16(a), Values::Fp16(b)) => a.extend_from_slice(b),
+            (Values::Int64(a), Values::Int64(b)) => a.extend_from_slice(b),
+            (Values::Int32(a), Values::Int32(b)) => a.extend_from_slice(b),
+            (Values::Bool(a), Values::Bool(b)) => a.extend_from_slice(b),
+            (Values::Bytes(a), Values::Bytes(b)) => a.extend_from_slice(b),
+            _ => return false,
+        }
+        true
+    }
 }
 
 /// A tensor: its shape and its values.
@@ -154,6 +147,35 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// Rows `range` of axis 0 (a scalar has none: it is returned whole).
+    pub fn rows(&self, range: Range<usize>) -> Tensor {
+        let Some((_, rest)) = self.shape.split_first() else {
+            return self.clone();
+        };
+        let width: usize = rest.iter().product();
+        let mut shape = self.shape.clone();
+        shape[0] = range.len();
+        Tensor {
+            values: self.values.slice(range.start * width..range.end * width),
+            shape,
+        }
+    }
+
+    /// `parts` joined along axis 0, or `None` when they differ in datatype or past axis 0
+    /// (or there are none, or one is a scalar).
+    pub fn concat(parts: &[&Tensor]) -> Option<Tensor> {
+        let (first, others) = parts.split_first()?;
+        let rest = first.shape.get(1..)?;
+        let mut joined = (*first).clone();
+        for part in others {
+            if part.shape.get(1..) != Some(rest) || !joined.values.append(&part.values) {
+                return None;
+            }
+            joined.shape[0] += part.shape[0];
+        }
+        Some(joined)
+    }
+
     /// tract's tensor of the same values; the caller has checked the shape against the values.
     pub(crate) fn into_tract(self) -> Result<TractTensor, OnnxError> {
         fn array<T: tract_onnx::prelude::Datum>(
@@ -186,7 +208,7 @@ impl Tensor {
             Ok(view.iter().cloned().collect())
         }
         let datum = tensor.datum_type();
-        let values = match DataType::of_tract(datum) {
+        let values = match datatype_of_tract(datum) {
             Some(DataType::Fp32) => Values::Fp32(flat(tensor)?),
             Some(DataType::Fp16) => Values::Fp16(flat(tensor)?),
             Some(DataType::Int64) => Values::Int64(flat(tensor)?),
@@ -199,5 +221,35 @@ impl Tensor {
             shape: tensor.shape().to_vec(),
             values,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(shape: &[usize], values: &[i64]) -> Tensor {
+        Tensor {
+            shape: shape.to_vec(),
+            values: Values::Int64(values.to_vec()),
+        }
+    }
+
+    #[test]
+    fn tensors_are_joined_and_split_along_their_first_axis() {
+        let a = ints(&[1, 3], &[1, 2, 3]);
+        let b = ints(&[2, 3], &[4, 5, 6, 7, 8, 9]);
+        let joined = Tensor::concat(&[&a, &b]).unwrap();
+        assert_eq!(joined, ints(&[3, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
+        assert_eq!(joined.rows(0..1), a);
+        assert_eq!(joined.rows(1..3), b);
+        // Other widths, other datatypes and scalars cannot be joined.
+        assert_eq!(Tensor::concat(&[&a, &ints(&[1, 2], &[1, 2])]), None);
+        let floats = Tensor {
+            shape: vec![1, 3],
+            values: Values::Fp32(vec![0.0; 3]),
+        };
+        assert_eq!(Tensor::concat(&[&a, &floats]), None);
+        assert_eq!(Tensor::concat(&[&ints(&[], &[1])]), None);
     }
 }

@@ -94,7 +94,8 @@ pub(crate) fn guard(
             );
             (accepted, verdict)
         }
-        Task::Regression => {
+        // (Only imported models have `Other`, and those are not optimized here.)
+        Task::Regression | Task::Other => {
             let (p, v) = (parent.rmse.unwrap_or(0.0), variant.rmse.unwrap_or(0.0));
             let rise = if p > 0.0 { (v - p) / p } else { v - p };
             let accepted = rise <= max_drop + EPS;

@@ -91,7 +91,7 @@ pub fn optimize(
 fn max_drop_or_default(task: Task, max_drop: Option<f64>) -> Result<f64, OptimizeError> {
     let max_drop = max_drop.unwrap_or(match task {
         Task::Classification => DEFAULT_MAX_ACCURACY_DROP,
-        Task::Regression => DEFAULT_MAX_RMSE_RISE,
+        Task::Regression | Task::Other => DEFAULT_MAX_RMSE_RISE,
     });
     if !(max_drop.is_finite() && max_drop >= 0.0) {
         return Err(OptimizeError::Invalid(format!(

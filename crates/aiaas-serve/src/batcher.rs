@@ -5,15 +5,16 @@
 //! every request already queued behind it, and then waits for more only while there is company
 //! to wait for: callers on their way ([`Arrivals`]: arrived, not yet queued). It stops at
 //! `max_batch` rows or `max_delay` after the first was queued, runs one forward pass over the
-//! batch, and answers each caller its own slice of the logits through a oneshot channel. So a
+//! batch, and answers each caller its own answer through a oneshot channel. So a
 //! lone caller is computed at once, and under load batches fill. While it waits the thread
 //! sleeps until the last caller on its way has queued or the batch is full (that caller wakes
 //! it): one wake-up per batch, not one per request. Forward passes never run on the async
 //! runtime.
 //!
-//! The thread owns a reused [`Workspace`] and input buffer, so a batch allocates nothing but the
-//! per-request output vectors. A request with more rows than `max_batch` is computed alone, in
-//! forward passes of at most `max_batch` rows each (so the workspace never grows past `max_batch`
+//! What a pass computes is a [`Compute`]: [`Dense`] for a network trained here, whose reused
+//! workspace and input buffer mean a batch allocates nothing but the per-request output vectors;
+//! an imported graph for an ONNX model. A request with more rows than `max_batch` is computed
+//! alone, in passes of at most `max_batch` rows each (so buffers never grow past `max_batch`
 //! rows), and answered once. Requests whose caller has gone or whose deadline has passed are
 //! dropped before compute. A panic in a forward pass answers that batch
 //! [`ServeError::Internal`] and the thread keeps serving. Dropping the [`Batcher`] closes the
@@ -24,8 +25,9 @@
 //! [`ModelMetrics`], through handles resolved when it starts.
 
 use crate::ServeError;
+use crate::compute::{Compute, Dense};
 use crate::metrics::ModelMetrics;
-use aiaas_engine::{Network, NetworkWorkspace};
+use aiaas_engine::Network;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -115,8 +117,8 @@ impl Drop for Arriving {
 
 /// One model's queue and the thread that batches and computes it. `Send + Sync`: share it
 /// behind an `Arc`.
-pub struct Batcher {
-    tx: SyncSender<Request>,
+pub struct Batcher<C: Compute = Dense> {
+    tx: SyncSender<Request<C>>,
     shared: Arc<Shared>,
     /// The batching thread, woken when a batch that waits for company has it (none if it
     /// could not start).
@@ -124,7 +126,8 @@ pub struct Batcher {
     arrivals: Arrivals,
     metrics: ModelMetrics,
     name: Arc<str>,
-    inputs: usize,
+    /// The model, for checking requests before they are queued.
+    compute: Arc<C>,
     queue_capacity: usize,
 }
 
@@ -150,18 +153,18 @@ struct Shared {
     failed: AtomicU64,
 }
 
-type Reply = oneshot::Sender<Result<Vec<f32>, ServeError>>;
+type Answer<C> = Result<<C as Compute>::Answer, ServeError>;
 
 /// One queued call of [`Batcher::infer`].
-struct Request {
-    x: Vec<f32>,
+struct Request<C: Compute> {
+    x: C::Rows,
     rows: usize,
     queued: Instant,
     deadline: Option<Instant>,
-    reply: Reply,
+    reply: oneshot::Sender<Answer<C>>,
 }
 
-impl Batcher {
+impl Batcher<Dense> {
     /// Start the batching thread for `mlp` (an `aiaas_engine::Mlp`, shared); `name` names the
     /// thread, appears in error messages and logs, and labels its metrics (`model` = `name`,
     /// `version` = `""`; see [`Batcher::start_with`] to label them otherwise).
@@ -186,6 +189,19 @@ impl Batcher {
         metrics: ModelMetrics,
         arrivals: Arrivals,
     ) -> Batcher {
+        Batcher::spawn(Dense(network), config, name, metrics, arrivals)
+    }
+}
+
+impl<C: Compute> Batcher<C> {
+    /// [`Batcher::start_with`] for any [`Compute`].
+    pub fn spawn(
+        compute: C,
+        config: BatcherConfig,
+        name: &str,
+        metrics: ModelMetrics,
+        arrivals: Arrivals,
+    ) -> Batcher<C> {
         let config = BatcherConfig {
             max_batch: config.max_batch.max(1),
             queue_capacity: config.queue_capacity.max(1),
@@ -198,15 +214,16 @@ impl Batcher {
             ..Shared::default()
         });
         let name: Arc<str> = name.into();
-        let inputs = network.inputs();
+        let compute = Arc::new(compute);
         let queue_capacity = config.queue_capacity;
         let worker = Worker {
-            ws: NetworkWorkspace::new(config.threads),
-            input: Vec::new(),
+            scratch: compute.scratch(config.threads),
+            rows: Vec::new(),
+            answers: Vec::new(),
             batch: Vec::new(),
             carry: None,
             arrivals: arrivals.clone(),
-            network,
+            compute: compute.clone(),
             config,
             rx,
             shared: shared.clone(),
@@ -232,14 +249,14 @@ impl Batcher {
             arrivals,
             metrics,
             name,
-            inputs,
+            compute,
             queue_capacity,
         }
     }
 
-    /// Queue `rows` input rows (`x.len() == rows * mlp.inputs()`, already validated by the
-    /// caller) and wait for their logits (`rows * mlp.outputs()`), computed in one forward pass
-    /// together with whatever else is queued.
+    /// Queue `rows` input rows (for [`Dense`], `x.len() == rows * network.inputs()`, already
+    /// validated by the caller) and wait for their answer (for [`Dense`], their logits,
+    /// `rows * network.outputs()`), computed in one pass together with whatever else is queued.
     ///
     /// The request is queued when `infer` is called, not when the future is first polled, and the
     /// future does not borrow the batcher: the batcher may be dropped while answers are awaited
@@ -249,37 +266,35 @@ impl Batcher {
     /// [`ServeError::DeadlineExceeded`] when `deadline` passed before the request was computed
     /// (it is dropped without compute), [`ServeError::Unavailable`] if the batcher has stopped,
     /// [`ServeError::Internal`] if the forward pass panicked, [`ServeError::BadRequest`] if `x`
-    /// does not hold `rows` rows (a caller's bug, refused here so it cannot fail a whole batch).
+    /// does not hold `rows` rows (a caller's bug, refused here so it cannot fail a whole batch);
+    /// or the error the [`Compute`] answered for this request.
     pub fn infer(
         &self,
-        x: Vec<f32>,
+        x: C::Rows,
         rows: usize,
         deadline: Option<Instant>,
-    ) -> impl Future<Output = Result<Vec<f32>, ServeError>> + Send + 'static {
+    ) -> impl Future<Output = Answer<C>> + Send + 'static {
         let queued = self.enqueue(x, rows, deadline);
         let name = self.name.clone();
         async move {
             match queued? {
                 Some(answer) => answer.await.unwrap_or_else(|_| Err(stopped(&name))),
-                None => Ok(Vec::new()),
+                None => Ok(C::Answer::default()),
             }
         }
     }
 
     /// Puts the request in the queue; `None` when there is nothing to compute.
-    #[allow(clippy::type_complexity)]
     fn enqueue(
         &self,
-        x: Vec<f32>,
+        x: C::Rows,
         rows: usize,
         deadline: Option<Instant>,
-    ) -> Result<Option<oneshot::Receiver<Result<Vec<f32>, ServeError>>>, ServeError> {
-        if x.len() != rows * self.inputs {
+    ) -> Result<Option<oneshot::Receiver<Answer<C>>>, ServeError> {
+        if let Err(why) = self.compute.check(&x, rows) {
             return Err(ServeError::BadRequest(format!(
-                "model {}: {} values are not {rows} rows of {} inputs",
-                self.name,
-                x.len(),
-                self.inputs
+                "model {}: {why}",
+                self.name
             )));
         }
         if rows == 0 {
@@ -372,30 +387,32 @@ fn deadline_exceeded(name: &str) -> ServeError {
 }
 
 /// Whether `r` must be dropped without compute: its caller has gone or its deadline has passed.
-fn is_dead(r: &Request, now: Instant) -> bool {
+fn is_dead<C: Compute>(r: &Request<C>, now: Instant) -> bool {
     r.reply.is_closed() || r.deadline.is_some_and(|d| d <= now)
 }
 
 /// The batching thread's state.
-struct Worker {
-    network: Arc<Network>,
+struct Worker<C: Compute> {
+    compute: Arc<C>,
     config: BatcherConfig,
-    rx: Receiver<Request>,
+    rx: Receiver<Request<C>>,
     shared: Arc<Shared>,
     metrics: ModelMetrics,
     name: Arc<str>,
-    ws: NetworkWorkspace,
-    /// The batch's rows, one request after another.
-    input: Vec<f32>,
+    scratch: C::Scratch,
+    /// The batch's rows, taken from its requests (kept for its capacity).
+    rows: Vec<(C::Rows, usize)>,
+    /// The batch's answers, one per request (kept for its capacity).
+    answers: Vec<Answer<C>>,
     /// The requests of the batch being built (kept for its capacity).
-    batch: Vec<Request>,
+    batch: Vec<Request<C>>,
     /// A request that did not fit the last batch; it opens the next one.
-    carry: Option<Request>,
+    carry: Option<Request<C>>,
     /// Callers on their way: the company worth waiting for.
     arrivals: Arrivals,
 }
 
-impl Worker {
+impl<C: Compute> Worker<C> {
     fn run(mut self) {
         tracing::debug!(model = %self.name, "batching thread started");
         loop {
@@ -415,7 +432,7 @@ impl Worker {
         tracing::debug!(model = %self.name, "batching thread stopped");
     }
 
-    fn took(&self, r: Request) -> Request {
+    fn took(&self, r: Request<C>) -> Request<C> {
         self.shared.depth.fetch_sub(1, Ordering::Relaxed);
         self.shared.queued_rows.fetch_sub(r.rows, Ordering::Relaxed);
         self.metrics.queue_depth.decrement(1.0);
@@ -426,7 +443,7 @@ impl Worker {
     /// without waiting (so a backlog is computed in full batches); the thread waits for more
     /// only while callers are on their way, and no later than `max_delay` after `first` was
     /// queued.
-    fn collect(&mut self, first: Request, batch: &mut Vec<Request>) {
+    fn collect(&mut self, first: Request<C>, batch: &mut Vec<Request<C>>) {
         let max_batch = self.config.max_batch;
         let until = first.queued + self.config.max_delay;
         let Some(first) = self.admit(first, Instant::now()) else {
@@ -469,7 +486,7 @@ impl Worker {
     }
 
     /// `r` unless its caller has gone or its deadline has passed (then it is dropped).
-    fn admit(&self, r: Request, now: Instant) -> Option<Request> {
+    fn admit(&self, r: Request<C>, now: Instant) -> Option<Request<C>> {
         if is_dead(&r, now) {
             self.drop_dead(r, now);
             return None;
@@ -478,7 +495,7 @@ impl Worker {
     }
 
     /// Counts a request that will not be computed and answers it, if anyone still listens.
-    fn drop_dead(&self, r: Request, now: Instant) {
+    fn drop_dead(&self, r: Request<C>, now: Instant) {
         if r.reply.is_closed() {
             self.shared.dropped_gone.fetch_add(1, Ordering::Relaxed);
         } else if r.deadline.is_some_and(|d| d <= now) {
@@ -488,7 +505,7 @@ impl Worker {
     }
 
     /// Runs the batch's forward pass and answers its callers; leaves `batch` empty.
-    fn compute(&mut self, batch: &mut Vec<Request>) {
+    fn compute(&mut self, batch: &mut Vec<Request<C>>) {
         // The wait for company may have outlived some deadlines or callers.
         let now = Instant::now();
         for r in batch.extract_if(.., |r| is_dead(r, now)) {
@@ -505,31 +522,19 @@ impl Worker {
         let max_batch = self.config.max_batch;
         let rows: usize = batch.iter().map(|r| r.rows).sum();
         let passes = rows.div_ceil(max_batch);
-        let (network, ws, input) = (&*self.network, &mut self.ws, &mut self.input);
-        let inputs = network.inputs();
-        let outputs = network.outputs();
+        self.rows
+            .extend(batch.iter_mut().map(|r| (std::mem::take(&mut r.x), r.rows)));
+        let (compute, scratch) = (&*self.compute, &mut self.scratch);
+        let (input, answers) = (&self.rows, &mut self.answers);
         let started = Instant::now();
-        // `None`: the logits are in the workspace; `Some`: the one oversized request's logits.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            if rows <= max_batch {
-                input.clear();
-                for r in batch.iter() {
-                    input.extend_from_slice(&r.x);
-                }
-                network.forward(input, rows, ws);
-                None
-            } else {
-                let mut out = Vec::with_capacity(rows * outputs);
-                for chunk in batch[0].x.chunks(max_batch * inputs) {
-                    out.extend_from_slice(network.forward(chunk, chunk.len() / inputs, ws));
-                }
-                Some(out)
-            }
+            compute.run(scratch, input, max_batch, answers)
         }));
+        self.rows.clear();
         let s = &self.shared;
         s.batches.fetch_add(passes as u64, Ordering::Relaxed);
         match outcome {
-            Ok(alone) => {
+            Ok(()) => {
                 self.metrics.compute_duration.record(started.elapsed());
                 // Full passes of `max_batch` rows, then the rest (all of it when it fits).
                 let full = rows / max_batch;
@@ -544,22 +549,9 @@ impl Worker {
                 s.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 s.largest_batch
                     .fetch_max(rows.min(max_batch) as u64, Ordering::Relaxed);
-                match alone {
-                    Some(out) => {
-                        // An oversized request is always alone in its batch.
-                        if let Some(r) = batch.pop() {
-                            let _ = r.reply.send(Ok(out));
-                        }
-                    }
-                    None => {
-                        let logits = self.ws.output();
-                        let mut at = 0;
-                        for r in batch.drain(..) {
-                            let n = r.rows * outputs;
-                            let _ = r.reply.send(Ok(logits[at..at + n].to_vec()));
-                            at += n;
-                        }
-                    }
+                debug_assert_eq!(self.answers.len(), batch.len(), "one answer per request");
+                for (r, answer) in batch.drain(..).zip(self.answers.drain(..)) {
+                    let _ = r.reply.send(answer);
                 }
             }
             Err(panic) => {
@@ -571,8 +563,9 @@ impl Worker {
                 tracing::error!(model = %self.name, rows, panic = why, "forward pass panicked");
                 s.panics.fetch_add(1, Ordering::Relaxed);
                 s.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                // The workspace may have been left half-resized: start from a fresh one.
-                self.ws = NetworkWorkspace::new(self.config.threads);
+                // The buffers may have been left half-resized: start from fresh ones.
+                self.scratch = self.compute.scratch(self.config.threads);
+                self.answers.clear();
                 for r in batch.drain(..) {
                     let _ = r.reply.send(Err(ServeError::Internal(format!(
                         "model {}: the forward pass failed: {why}",
@@ -638,7 +631,7 @@ mod tests {
             arrivals: Arrivals::default(),
             metrics: ModelMetrics::new("stopped", ""),
             name: "stopped".into(),
-            inputs: 3,
+            compute: Arc::new(Dense(mlp())),
             queue_capacity: 1,
         };
         let err = b.infer(vec![1.0; 3], 1, None).await.unwrap_err();

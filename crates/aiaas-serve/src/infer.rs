@@ -5,7 +5,7 @@
 
 use crate::metrics::{self, Outcome};
 use crate::v2::{InferRequest, InferResponse};
-use crate::{Arriving, LoadedModel, ModelPool, ServeError};
+use crate::{Arriving, LoadedModel, ModelPool, Runtime, ServeError};
 use aiaas_types::ModelName;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,25 +71,37 @@ async fn answer(
         )));
     }
     let model = model.insert(pool.get(name, version).await?);
-    let schema = &model.manifest.schema;
-    // The prediction log takes the raw values from the same pass that encodes them.
-    let log = pool.log().filter(|log| log.wants_next());
-    let mut raw = log.map(|_| Vec::new());
-    let (x, rows) = model
-        .signature
-        .prepare(schema, &request.inputs, raw.as_mut())?;
-    // Dropped before the rows are queued: a batcher that finds them queued and no one else
-    // on the way computes at once.
-    drop(arriving);
-    let logits = model.batcher.infer(x, rows, deadline).await?;
-    let outputs =
-        model
-            .signature
-            .respond(schema, &logits, model.outputs, request.outputs.as_deref())?;
-    let id = request.id.unwrap_or_else(new_id);
-    if let (Some(log), Some(raw)) = (log, raw) {
-        log.submit(model, &id, raw, logits, started);
-    }
+    let requested = request.outputs.as_deref();
+    let id;
+    let outputs = match &model.runtime {
+        Runtime::Dense(dense) => {
+            let schema = &dense.manifest.schema;
+            // The prediction log takes the raw values from the same pass that encodes them.
+            let log = pool.log().filter(|log| log.wants_next());
+            let mut raw = log.map(|_| Vec::new());
+            let (x, rows) = dense
+                .signature
+                .prepare(schema, &request.inputs, raw.as_mut())?;
+            // Dropped before the rows are queued: a batcher that finds them queued and no one
+            // else on the way computes at once.
+            drop(arriving);
+            let logits = dense.batcher.infer(x, rows, deadline).await?;
+            let outputs = (dense.signature).respond(schema, &logits, dense.outputs, requested)?;
+            id = request.id.unwrap_or_else(new_id);
+            if let (Some(log), Some(raw)) = (log, raw) {
+                log.submit(model, &id, raw, logits, started);
+            }
+            outputs
+        }
+        // Imported graphs' outputs are not read, so not logged (their task is `other`).
+        Runtime::Graph(graph) => {
+            let (x, rows) = graph.signature.prepare(&request.inputs)?;
+            drop(arriving);
+            let answer = graph.batcher.infer(x, rows, deadline).await?;
+            id = request.id.unwrap_or_else(new_id);
+            graph.signature.respond(answer, requested)?
+        }
+    };
     Ok(InferResponse {
         model_name: name.to_string(),
         model_version: model.version.to_string(),

@@ -5,7 +5,9 @@
 //! [`PredictionSink`].
 
 mod batcher;
+mod compute;
 mod error;
+mod graph;
 mod infer;
 pub mod metrics;
 mod pool;
@@ -16,9 +18,11 @@ pub mod v2;
 
 pub use self::metrics::{ModelMetrics, Outcome};
 pub use batcher::{Arrivals, Arriving, Batcher, BatcherConfig, BatcherStats};
+pub use compute::{Compute, Dense};
 pub use error::ServeError;
+pub use graph::{Graph, GraphSignature};
 pub use infer::{count_refused, infer};
-pub use pool::{LoadedModel, ModelPool, PoolConfig};
+pub use pool::{DenseModel, GraphModel, LoadedModel, ModelPool, PoolConfig, Runtime};
 pub use prediction_log::PredictionLog;
 pub use signature::{DENSE_INPUT, MAX_REQUEST_INPUTS, MAX_ROWS, Signature};
 pub use source::{BoxFuture, ModelSource, PredictionSink, SourceModel};

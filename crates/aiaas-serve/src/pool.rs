@@ -11,10 +11,13 @@
 //! The pool keeps the gauges of what it holds: `aiaas_models_loaded` and, per version,
 //! `aiaas_model_memory_bytes` (raised on load, lowered on unload and when the pool is dropped).
 
+use crate::graph::{Graph, GraphSignature};
 use crate::metrics::{self, ModelMetrics};
 use crate::signature::Signature;
+use crate::v2::TensorMetadata;
 use crate::{Arrivals, Arriving, Batcher, BatcherConfig, ModelSource, PredictionLog, ServeError};
-use aiaas_artifact::Manifest;
+use aiaas_artifact::{Artifact, Bundle, Manifest, OnnxBundle};
+use aiaas_onnx::OnnxModel;
 use aiaas_types::{ModelName, ServingSettings, Version, parse_version};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +31,31 @@ pub struct LoadedModel {
     pub name: ModelName,
     /// Its version number.
     pub version: Version,
+    /// What computes its answers.
+    pub runtime: Runtime,
+    /// Bytes held by its weights and compute buffers (approximate).
+    pub memory_bytes: usize,
+    /// Its metric handles (labels `model`, `version`), shared with its batcher.
+    pub metrics: ModelMetrics,
+    /// How its batcher runs (the server's defaults, overridden by its `serve.` tags; a graph
+    /// that cannot join requests runs them one at a time whatever `max_batch` says).
+    pub config: BatcherConfig,
+    /// When a request last used it (ms after the pool started), for unloading the least
+    /// recently used first.
+    last_used_ms: AtomicU64,
+}
+
+/// How a loaded version computes: a network trained here or an imported ONNX graph, each with
+/// its signature and its batcher.
+// One per loaded version, behind its `Arc`: not worth a box.
+#[allow(clippy::large_enum_variant)]
+pub enum Runtime {
+    Dense(DenseModel),
+    Graph(GraphModel),
+}
+
+/// A version trained here.
+pub struct DenseModel {
     /// The manifest of its bundle.
     pub manifest: Manifest,
     /// The V2 tensors it takes and gives.
@@ -36,15 +64,30 @@ pub struct LoadedModel {
     pub batcher: Batcher,
     /// Outputs per row (logit columns).
     pub outputs: usize,
-    /// Bytes held by its weights and compute buffers (approximate).
-    pub memory_bytes: usize,
-    /// Its metric handles (labels `model`, `version`), shared with its batcher.
-    pub metrics: ModelMetrics,
-    /// How its batcher runs (the server's defaults, overridden by its `serve.` tags).
-    pub config: BatcherConfig,
-    /// When a request last used it (ms after the pool started), for unloading the least
-    /// recently used first.
-    last_used_ms: AtomicU64,
+}
+
+/// An imported ONNX version.
+pub struct GraphModel {
+    pub signature: GraphSignature,
+    pub batcher: Batcher<Graph>,
+}
+
+impl LoadedModel {
+    /// The V2 tensors it takes.
+    pub fn inputs(&self) -> &[TensorMetadata] {
+        match &self.runtime {
+            Runtime::Dense(m) => &m.signature.inputs,
+            Runtime::Graph(m) => &m.signature.inputs,
+        }
+    }
+
+    /// The V2 tensors it gives.
+    pub fn outputs(&self) -> &[TensorMetadata] {
+        match &self.runtime {
+            Runtime::Dense(m) => &m.signature.outputs,
+            Runtime::Graph(m) => &m.signature.outputs,
+        }
+    }
 }
 
 /// How the pool runs its versions, and how much it may hold.
@@ -308,39 +351,110 @@ impl ModelPool {
         name: &ModelName,
         version: Version,
     ) -> Result<Arc<LoadedModel>, ServeError> {
-        let bundle = self.source.bundle(name, version).await?;
-        // Whatever the source, a bundle the runtime cannot serve is refused here rather than
-        // met by a request (a label for every output, inputs the schema encodes, ...).
-        bundle.check().map_err(|e| {
-            ServeError::Internal(format!("{name} version {version} cannot be served: {e}"))
-        })?;
-        let network = Arc::new(bundle.network);
+        let artifact = self.source.artifact(name, version).await?;
         let metrics = ModelMetrics::new(name.as_str(), &version.to_string());
         let settings = self.source.settings(name, version).await?;
         let config = with_settings(&self.config, settings);
+        let thread = format!("{name}-v{version}");
+        let (runtime, memory_bytes, config) = match artifact {
+            Artifact::Native(bundle) => self.open_dense(bundle, &thread, config, &metrics).await,
+            Artifact::Onnx(bundle) => self.open_graph(bundle, &thread, config, &metrics).await,
+        }
+        .map_err(|e| match e {
+            // Whatever the source, a version the runtime cannot serve is refused here rather
+            // than met by a request.
+            ServeError::Internal(why) => {
+                ServeError::Internal(format!("{name} version {version} cannot be served: {why}"))
+            }
+            other => other,
+        })?;
+        Ok(Arc::new(LoadedModel {
+            name: name.clone(),
+            version,
+            runtime,
+            memory_bytes,
+            metrics,
+            config,
+            last_used_ms: AtomicU64::new(0),
+        }))
+    }
+
+    /// A network trained here, started and warmed; with the bytes it holds.
+    async fn open_dense(
+        &self,
+        bundle: Bundle,
+        thread: &str,
+        config: BatcherConfig,
+        metrics: &ModelMetrics,
+    ) -> Result<(Runtime, usize, BatcherConfig), ServeError> {
+        // A label for every output, inputs the schema encodes, ...
+        bundle
+            .check()
+            .map_err(|e| ServeError::Internal(e.to_string()))?;
+        let network = Arc::new(bundle.network);
         let batcher = Batcher::start_with(
             network.clone(),
             config.clone(),
-            &format!("{name}-v{version}"),
+            thread,
             metrics.clone(),
             self.arrivals.clone(),
         );
         // One pass before the first caller, so its latency is not the cold one.
         batcher.infer(vec![0.0; network.inputs()], 1, None).await?;
-        let model = Arc::new(LoadedModel {
-            name: name.clone(),
-            version,
+        let memory = network.param_count() * 4
+            + config.max_batch * (network.inputs() + network.outputs()) * 4 * 2;
+        let model = DenseModel {
             signature: Signature::of(&bundle.manifest.schema),
             manifest: bundle.manifest,
             batcher,
             outputs: network.outputs(),
-            memory_bytes: network.param_count() * 4
-                + config.max_batch * (network.inputs() + network.outputs()) * 4 * 2,
-            metrics,
+        };
+        Ok((Runtime::Dense(model), memory, config))
+    }
+
+    /// An imported ONNX graph, read and optimized (on a blocking thread: seconds for a large
+    /// graph), started and warmed; with the bytes it holds (its file's size, twice: the weights
+    /// as tract holds them and the plan's buffers, roughly).
+    async fn open_graph(
+        &self,
+        bundle: OnnxBundle,
+        thread: &str,
+        config: BatcherConfig,
+        metrics: &ModelMetrics,
+    ) -> Result<(Runtime, usize, BatcherConfig), ServeError> {
+        let memory = bundle.model.len() * 2;
+        let model = tokio::task::spawn_blocking(move || OnnxModel::read(&bundle.model))
+            .await
+            .map_err(|e| ServeError::Internal(format!("reading the graph: {e}")))?
+            .map_err(|e| ServeError::Internal(e.to_string()))?;
+        let signature = GraphSignature::of(model.inputs(), model.outputs());
+        // A graph that cannot join requests takes them one at a time, whatever its settings
+        // say (the model keeps them as asked, so that a change of them is seen as one).
+        let one_at_a_time = BatcherConfig {
+            max_batch: 1,
+            ..config.clone()
+        };
+        let batcher = Batcher::spawn(
+            Graph::new(model, signature.clone()),
+            if signature.batched() {
+                config.clone()
+            } else {
+                one_at_a_time
+            },
+            thread,
+            metrics.clone(),
+            self.arrivals.clone(),
+        );
+        // Warmed on zeros; a graph that refuses them (an index past a table) is still served,
+        // and its first real request pays the cold pass.
+        if let Err(e) = batcher.infer(signature.zeros(), 1, None).await {
+            tracing::debug!(model = thread, error = %e, "the warm-up pass on zeros failed");
+        }
+        Ok((
+            Runtime::Graph(GraphModel { signature, batcher }),
+            memory,
             config,
-            last_used_ms: AtomicU64::new(0),
-        });
-        Ok(model)
+        ))
     }
 
     /// Re-resolve the references of `name` (all models when `None`).

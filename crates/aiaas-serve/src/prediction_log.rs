@@ -5,7 +5,7 @@
 //! Where the rows go is the [`PredictionSink`]'s business (retention too).
 
 use crate::signature::RawRow;
-use crate::{LoadedModel, PredictionSink};
+use crate::{LoadedModel, PredictionSink, Runtime};
 use aiaas_engine::{Predictions, decode};
 use aiaas_types::{NewPrediction, TargetSchema, TargetValue};
 use std::sync::Arc;
@@ -260,9 +260,13 @@ async fn write_loop(
 /// The log rows of one answered request: one per row, with id `<id>` for a single row and
 /// `<id>/<row>` for several.
 fn rows_of(e: Entry) -> Vec<NewPrediction> {
-    let schema = &e.model.manifest.schema;
+    // Only models trained here are logged (`infer` submits nothing else).
+    let Runtime::Dense(model) = &e.model.runtime else {
+        return Vec::new();
+    };
+    let schema = &model.manifest.schema;
     let rows = e.raw.len();
-    let predicted: Vec<TargetValue> = match decode(&schema.target, &e.logits, e.model.outputs) {
+    let predicted: Vec<TargetValue> = match decode(&schema.target, &e.logits, model.outputs) {
         Predictions::Classes { predicted, .. } => {
             let TargetSchema::Classification { labels, .. } = &schema.target else {
                 unreachable!("decode follows the target")

@@ -89,7 +89,7 @@ impl Signature {
         inputs: &[RequestInput],
         mut raw: Option<&mut Vec<RawRow>>,
     ) -> Result<(Vec<f32>, usize), ServeError> {
-        self.check_names(inputs)?;
+        check_names(&self.inputs, inputs)?;
         let encoder = &self.encoder;
         let width = encoder.width();
         let features = schema.features.len();
@@ -200,18 +200,7 @@ impl Signature {
         cols: usize,
         requested: Option<&[RequestOutput]>,
     ) -> Result<Vec<ResponseOutput>, ServeError> {
-        if let Some(requested) = requested {
-            for r in requested {
-                if !self.outputs.iter().any(|o| o.name == r.name) {
-                    return Err(bad(format!(
-                        "unknown output {:?}; this model gives {}",
-                        r.name,
-                        names(&self.outputs)
-                    )));
-                }
-            }
-        }
-        let wanted = |name: &str| requested.is_none_or(|r| r.iter().any(|o| o.name == name));
+        let wanted = check_requested(&self.outputs, requested)?;
         let mut outputs = Vec::new();
         match (decode(&schema.target, logits, cols), &schema.target) {
             (
@@ -260,34 +249,51 @@ impl Signature {
         }
         Ok(outputs)
     }
+}
 
-    /// Exactly the declared inputs, each once.
-    fn check_names(&self, inputs: &[RequestInput]) -> Result<(), ServeError> {
-        for input in inputs {
-            if !self.inputs.iter().any(|t| t.name == input.name) {
-                return Err(bad(format!(
-                    "unknown input {:?}; this model takes {}",
-                    input.name,
-                    names(&self.inputs)
-                )));
-            }
-            if inputs.iter().filter(|i| i.name == input.name).count() > 1 {
-                return Err(bad(format!("input {:?} is given twice", input.name)));
-            }
-        }
-        if let Some(missing) = self
-            .inputs
-            .iter()
-            .find(|t| !inputs.iter().any(|i| i.name == t.name))
-        {
+/// Exactly the `declared` inputs, each once.
+pub(crate) fn check_names(
+    declared: &[TensorMetadata],
+    inputs: &[RequestInput],
+) -> Result<(), ServeError> {
+    for input in inputs {
+        if !declared.iter().any(|t| t.name == input.name) {
             return Err(bad(format!(
-                "missing input {:?}; this model takes {}",
-                missing.name,
-                names(&self.inputs)
+                "unknown input {:?}; this model takes {}",
+                input.name,
+                names(declared)
             )));
         }
-        Ok(())
+        if inputs.iter().filter(|i| i.name == input.name).count() > 1 {
+            return Err(bad(format!("input {:?} is given twice", input.name)));
+        }
     }
+    if let Some(missing) = (declared.iter()).find(|t| !inputs.iter().any(|i| i.name == t.name)) {
+        return Err(bad(format!(
+            "missing input {:?}; this model takes {}",
+            missing.name,
+            names(declared)
+        )));
+    }
+    Ok(())
+}
+
+/// Which outputs to answer: every one when `requested` is `None`, else those it names, each of
+/// which must be `declared`.
+pub(crate) fn check_requested<'a>(
+    declared: &[TensorMetadata],
+    requested: Option<&'a [RequestOutput]>,
+) -> Result<impl Fn(&str) -> bool + 'a, ServeError> {
+    for r in requested.into_iter().flatten() {
+        if !declared.iter().any(|o| o.name == r.name) {
+            return Err(bad(format!(
+                "unknown output {:?}; this model gives {}",
+                r.name,
+                names(declared)
+            )));
+        }
+    }
+    Ok(move |name: &str| requested.is_none_or(|r| r.iter().any(|o| o.name == name)))
 }
 
 fn tensor(name: &str, datatype: &'static str, shape: Vec<i64>) -> TensorMetadata {
@@ -298,12 +304,12 @@ fn tensor(name: &str, datatype: &'static str, shape: Vec<i64>) -> TensorMetadata
     }
 }
 
-fn names(tensors: &[TensorMetadata]) -> String {
+pub(crate) fn names(tensors: &[TensorMetadata]) -> String {
     let quoted: Vec<String> = tensors.iter().map(|t| format!("{:?}", t.name)).collect();
     quoted.join(", ")
 }
 
-fn bad(message: String) -> ServeError {
+pub(crate) fn bad(message: String) -> ServeError {
     ServeError::BadRequest(message)
 }
 
@@ -364,7 +370,7 @@ fn check_size(input: &RequestInput, rows: usize, width: usize) -> Result<(), Ser
     Ok(())
 }
 
-fn check_datatype(input: &RequestInput, expected: &str) -> Result<(), ServeError> {
+pub(crate) fn check_datatype(input: &RequestInput, expected: &str) -> Result<(), ServeError> {
     if input.datatype == expected {
         Ok(())
     } else {
@@ -389,7 +395,7 @@ fn check_scaled(x: &[f32], width: usize) -> Result<(), ServeError> {
 }
 
 /// The input's values, flattened, as numbers; exactly `count` of them.
-fn numbers(input: &RequestInput, count: usize) -> Result<Cow<'_, [f64]>, ServeError> {
+pub(crate) fn numbers(input: &RequestInput, count: usize) -> Result<Cow<'_, [f64]>, ServeError> {
     let values = all_numbers(input, count)?;
     // A value FP32 cannot hold would come back as a non-finite prediction.
     if let Some((at, v)) = values
@@ -407,7 +413,10 @@ fn numbers(input: &RequestInput, count: usize) -> Result<Cow<'_, [f64]>, ServeEr
 }
 
 /// The input's values, flattened, as numbers; exactly `count` of them.
-fn all_numbers(input: &RequestInput, count: usize) -> Result<Cow<'_, [f64]>, ServeError> {
+pub(crate) fn all_numbers(
+    input: &RequestInput,
+    count: usize,
+) -> Result<Cow<'_, [f64]>, ServeError> {
     if let Some(raw) = &input.binary {
         // FP32, little-endian, as the binary tensor extension sends it.
         if raw.len() != count * 4 {
@@ -448,7 +457,7 @@ fn all_numbers(input: &RequestInput, count: usize) -> Result<Cow<'_, [f64]>, Ser
 }
 
 /// The input's values, flattened, as strings; exactly `count` of them.
-fn texts(input: &RequestInput, count: usize) -> Result<Vec<&str>, ServeError> {
+pub(crate) fn texts(input: &RequestInput, count: usize) -> Result<Vec<&str>, ServeError> {
     if let Some(raw) = &input.binary {
         return binary_texts(input, raw, count);
     }
@@ -516,7 +525,11 @@ fn too_many(input: &RequestInput, count: usize) -> ServeError {
     ))
 }
 
-fn check_count(input: &RequestInput, found: usize, count: usize) -> Result<(), ServeError> {
+pub(crate) fn check_count(
+    input: &RequestInput,
+    found: usize,
+    count: usize,
+) -> Result<(), ServeError> {
     if found == count {
         Ok(())
     } else {

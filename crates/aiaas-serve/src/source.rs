@@ -1,11 +1,11 @@
 //! The serving runtime's two seams to the rest of the platform, kept narrow so that the runtime
 //! stands on engine, data and artifact alone and can be run (and tested) without a database:
-//! a [`ModelSource`] says what a model reference means and hands over verified bundles, and a
+//! a [`ModelSource`] says what a model reference means and hands over verified artifacts, and a
 //! [`PredictionSink`] takes the prediction log's rows. The service implements both over its
 //! registry (wired in `aiaas-api`); tests implement them in memory.
 
 use crate::ServeError;
-use aiaas_artifact::Bundle;
+use aiaas_artifact::Artifact;
 use aiaas_types::{AliasName, ModelName, NewPrediction, ServingSettings, Version};
 use std::future::Future;
 use std::pin::Pin;
@@ -40,12 +40,13 @@ pub trait ModelSource: Send + Sync {
         name: &'a ModelName,
     ) -> BoxFuture<'a, Result<Vec<Version>, ServeError>>;
 
-    /// The verified bundle of a version (`NotFound` when there is no such version).
-    fn bundle<'a>(
+    /// The verified artifact of a version, trained here or imported (`NotFound` when there is
+    /// no such version).
+    fn artifact<'a>(
         &'a self,
         name: &'a ModelName,
         version: Version,
-    ) -> BoxFuture<'a, Result<Bundle, ServeError>>;
+    ) -> BoxFuture<'a, Result<Artifact, ServeError>>;
 
     /// How a version should be served (its `serve.` tags).
     fn settings<'a>(

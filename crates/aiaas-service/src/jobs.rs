@@ -115,6 +115,13 @@ impl Platform {
             None => self.default_version(model).await?.to_string(),
         };
         let record = self.version(model, &reference).await?;
+        if crate::registry::is_imported(&record.manifest) {
+            return Err(ServiceError::Invalid(format!(
+                "{model}@{} is an imported ONNX model: only models trained here can be \
+                 optimized or retrained (an imported graph is served as it is)",
+                record.summary.version
+            )));
+        }
         let Some(dataset) = record.summary.dataset.clone() else {
             return Err(ServiceError::Invalid(format!(
                 "{model}@{} was not trained on a registered dataset, so it cannot be retrained \

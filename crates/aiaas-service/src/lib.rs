@@ -29,7 +29,7 @@ pub use aiaas_store::{
     ModelRecord, ModelSummary, NewAuditEntry, Store, StoreConfig, StoreError, VersionRecord,
     VersionSummary, Window,
 };
-pub use archive::read_archive;
+pub use archive::read_upload;
 pub use audit::MAX_AUDIT_READ;
 pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};

@@ -191,6 +191,12 @@ impl Platform {
         version: Version,
     ) -> Result<Manifest, ServiceError> {
         let record = self.version(model, &version.to_string()).await?;
+        if crate::registry::is_imported(&record.manifest) {
+            return Err(ServiceError::Invalid(format!(
+                "{model} version {version} is an imported ONNX model: quality and drift are \
+                 measured for models trained here"
+            )));
+        }
         serde_json::from_value(record.manifest)
             .map_err(|e| ServiceError::Corrupt(format!("{model} version {version}: manifest: {e}")))
     }

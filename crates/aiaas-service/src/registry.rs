@@ -3,7 +3,7 @@
 
 use crate::datasets::blocking;
 use crate::{Platform, ServiceError};
-use aiaas_artifact::{Bundle, MANIFEST_FILE, Manifest, WEIGHTS_FILE};
+use aiaas_artifact::{Artifact, ArtifactError, Bundle, MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE};
 use aiaas_store::{ModelRecord, ModelSummary, NewVersion, VersionRecord};
 use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Resource, Version};
 use bytes::Bytes;
@@ -11,6 +11,12 @@ use std::collections::BTreeMap;
 
 /// The alias a model name alone stands for, when the model has it.
 pub(crate) const DEFAULT_ALIAS: &str = "champion";
+
+/// Whether a registered manifest is an imported model's (its `architecture` is `onnx`), which
+/// is served but neither optimized, retrained nor measured for quality.
+pub(crate) fn is_imported(manifest: &serde_json::Value) -> bool {
+    manifest.get("architecture").and_then(|a| a.as_str()) == Some("onnx")
+}
 
 impl Platform {
     /// What a model name alone means (serving, optimizing, monitoring): its `champion` if it
@@ -37,12 +43,13 @@ impl Platform {
     pub(crate) async fn publish_bundle(
         &self,
         model: &ModelName,
-        mut bundle: Bundle,
+        bundle: impl Into<Artifact>,
         dataset: Option<DatasetName>,
         job: Option<JobId>,
         parent: Option<Version>,
     ) -> Result<VersionRecord, ServiceError> {
-        bundle.manifest.name = model.to_string();
+        let mut bundle = bundle.into();
+        bundle.set_name(model.as_str());
         let (bundle, files) = blocking(move || {
             let files = bundle
                 .to_files()
@@ -66,21 +73,27 @@ impl Platform {
             blobs.get(&digest).await?;
             digests.insert(name, digest);
         }
-        let manifest = &bundle.manifest;
+        let (weights_file, dataset_digest, metrics) = match &bundle {
+            Artifact::Native(b) => (
+                WEIGHTS_FILE,
+                Some(b.manifest.lineage.dataset.digest.clone()),
+                serde_json::to_value(&b.manifest.lineage.metrics).expect("metrics serialize"),
+            ),
+            Artifact::Onnx(_) => (ONNX_FILE, None, serde_json::json!({})),
+        };
         let published = self
             .store()
             .publish_version(&NewVersion {
                 model: model.clone(),
-                task: manifest.task,
+                task: bundle.task(),
                 manifest_digest: digests[MANIFEST_FILE].clone(),
-                weights_digest: digests[WEIGHTS_FILE].clone(),
+                weights_digest: digests[weights_file].clone(),
                 size_bytes,
                 dataset,
-                dataset_digest: Some(manifest.lineage.dataset.digest.clone()),
+                dataset_digest,
                 job_id: job,
                 parent,
-                metrics: serde_json::to_value(&manifest.lineage.metrics)
-                    .expect("metrics serialize"),
+                metrics,
                 manifest: manifest_json,
             })
             .await;
@@ -154,17 +167,33 @@ impl Platform {
         Ok(())
     }
 
-    /// A version as a ready bundle; every file's digest is checked on the way.
+    /// A version trained here as a ready bundle; every file's digest is checked on the way.
+    /// An imported model is `Invalid` (what needs a bundle optimizes or retrains it).
     pub async fn load_bundle(
         &self,
         name: &ModelName,
         version: Version,
     ) -> Result<Bundle, ServiceError> {
+        match self.load_artifact(name, version).await? {
+            Artifact::Native(bundle) => Ok(bundle),
+            Artifact::Onnx(_) => Err(ServiceError::Invalid(format!(
+                "{name} version {version}: {}",
+                ArtifactError::Imported
+            ))),
+        }
+    }
+
+    /// A version of either kind, ready to serve; every file's digest is checked on the way.
+    pub async fn load_artifact(
+        &self,
+        name: &ModelName,
+        version: Version,
+    ) -> Result<Artifact, ServiceError> {
         let record = self.store().version(name, version).await?;
         let files = self.version_files(&record).await?;
         let what = format!("{name} version {version}");
         blocking(move || {
-            Bundle::from_files(|file| Ok(files.get(file).map(|b| b.to_vec())))
+            Artifact::from_files(|file| Ok(files.get(file).map(|b| b.to_vec())))
                 .map_err(|e| ServiceError::Corrupt(format!("{what}: {e}")))
         })
         .await
@@ -182,7 +211,12 @@ impl Platform {
         let manifest = self
             .stored_blob(&record.summary.manifest_digest, &what)
             .await?;
-        let parsed: Manifest = serde_json::from_slice(&manifest)
+        /// The part of a manifest of either kind that lists the other files.
+        #[derive(serde::Deserialize)]
+        struct Files {
+            files: BTreeMap<String, String>,
+        }
+        let parsed: Files = serde_json::from_slice(&manifest)
             .map_err(|e| ServiceError::Corrupt(format!("{what}: manifest: {e}")))?;
         let mut files = BTreeMap::from([(MANIFEST_FILE.to_string(), manifest)]);
         for (file, digest) in &parsed.files {

@@ -153,7 +153,8 @@ pub fn check_against(spec: &TrainSpec, ds: &Dataset) -> Result<(), TrainError> {
 /// The loss that fits `ds`: mse for regression, bce for two classes, else cross-entropy.
 pub fn default_loss(ds: &Dataset) -> LossKind {
     match ds.task() {
-        Task::Regression => LossKind::Mse,
+        // (A dataset's task is never `Other`.)
+        Task::Regression | Task::Other => LossKind::Mse,
         Task::Classification if ds.num_classes() == 2 => LossKind::Bce,
         Task::Classification => LossKind::CrossEntropy,
     }

@@ -8,6 +8,7 @@ mod jobs;
 mod optimize;
 mod prediction;
 mod serving;
+mod tensor;
 
 pub use access::{KeySpec, Role};
 pub use ids::{
@@ -23,6 +24,7 @@ pub use optimize::{
 };
 pub use prediction::{Erasure, LoggingPolicy, NewPrediction, PredictionRow, TargetValue};
 pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
+pub use tensor::{DataType, OnnxSource, TensorSpec};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -40,6 +42,10 @@ pub const MAX_PARAMETERS: usize = 20_000_000;
 pub enum Task {
     Classification,
     Regression,
+    /// An imported model whose outputs the platform passes on without reading them (an
+    /// encoder's embeddings, a detector's boxes): no labels, no quality figures. Datasets and
+    /// training never have it.
+    Other,
 }
 
 impl fmt::Display for Task {
@@ -47,6 +53,7 @@ impl fmt::Display for Task {
         f.write_str(match self {
             Task::Classification => "classification",
             Task::Regression => "regression",
+            Task::Other => "other",
         })
     }
 }

@@ -189,8 +189,8 @@ fn the_archive_reader_takes_anything() {
     }
     runner()
         .run(&mutations(seeds), |bytes| {
-            let _ = bounded("read_archive", || {
-                aiaas_service::read_archive(&bytes, MAX_ALLOCATED / 4)
+            let _ = bounded("read_upload", || {
+                aiaas_service::read_upload(&bytes, MAX_ALLOCATED / 4)
             })?;
             Ok(())
         })

@@ -80,19 +80,19 @@ fn input(input: InferInputTensor, raw: Option<Vec<u8>>) -> Result<RequestInput, 
         contents,
     } = input;
     let contents = contents.unwrap_or_default();
-    let data = match raw {
+    let (data, binary) = match raw {
         Some(_) if contents != InferTensorContents::default() => {
             return Err(format!(
                 "input {name:?} has both contents and raw_input_contents; give one of them"
             ));
         }
-        Some(_) => TensorData::Empty,
+        Some(raw) => (TensorData::Empty, Some(raw)),
         None => typed(&name, &datatype, contents)?,
     };
     Ok(RequestInput {
         parameters: self::parameters(parameters),
         data,
-        binary: raw,
+        binary,
         name,
         shape,
         datatype,
@@ -100,8 +100,13 @@ fn input(input: InferInputTensor, raw: Option<Vec<u8>>) -> Result<RequestInput, 
 }
 
 /// The values of typed contents, from the field the datatype names (the model checks the
-/// datatype itself: the values of a datatype no model takes are not read).
-fn typed(name: &str, datatype: &str, c: InferTensorContents) -> Result<TensorData, String> {
+/// datatype itself: the values of a datatype no model takes are not read). Integers and BOOL
+/// become the raw bytes the binary extension would carry, so that no INT64 passes through f64.
+fn typed(
+    name: &str,
+    datatype: &str,
+    c: InferTensorContents,
+) -> Result<(TensorData, Option<Vec<u8>>), String> {
     let held = [
         ("bool_contents", c.bool_contents.is_empty()),
         ("int_contents", c.int_contents.is_empty()),
@@ -130,19 +135,32 @@ fn typed(name: &str, datatype: &str, c: InferTensorContents) -> Result<TensorDat
              contents.{other}"
         ));
     }
+    let raw = |bytes: Vec<u8>| (TensorData::Empty, Some(bytes));
     Ok(match datatype {
-        "FP32" if !c.fp32_contents.is_empty() => {
-            TensorData::Numbers(c.fp32_contents.iter().map(|&v| f64::from(v)).collect())
-        }
+        "INT64" => raw(c
+            .int64_contents
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()),
+        "INT32" => raw(c
+            .int_contents
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()),
+        "BOOL" => raw(c.bool_contents.iter().map(|&v| u8::from(v)).collect()),
+        "FP32" if !c.fp32_contents.is_empty() => (
+            TensorData::Numbers(c.fp32_contents.iter().map(|&v| f64::from(v)).collect()),
+            None,
+        ),
         "BYTES" if !c.bytes_contents.is_empty() => {
             let texts = c.bytes_contents.into_iter().enumerate().map(|(i, bytes)| {
                 String::from_utf8(bytes).map_err(|_| {
                     format!("input {name:?}: element {i} of bytes_contents is not UTF-8")
                 })
             });
-            TensorData::Texts(texts.collect::<Result<_, _>>()?)
+            (TensorData::Texts(texts.collect::<Result<_, _>>()?), None)
         }
-        _ => TensorData::Empty,
+        _ => (TensorData::Empty, None),
     })
 }
 
@@ -162,8 +180,10 @@ fn parameters(parameters: HashMap<String, InferParameter>) -> Option<Map<String,
     Some(parameters.into_iter().map(|(k, p)| (k, value(p))).collect())
 }
 
-/// The message for the runtime's answer: outputs as raw bytes (`raw`) or typed contents.
+/// The message for the runtime's answer: outputs as raw bytes (`raw`) or typed contents. FP16
+/// has no typed field, so an answer with an FP16 output is all raw.
 pub(super) fn response(response: InferResponse, raw: bool) -> ModelInferResponse {
+    let raw = raw || (response.outputs.iter()).any(|o| matches!(o.data, Some(OutputData::Fp16(_))));
     let mut raw_output_contents = Vec::new();
     let outputs = response
         .outputs
@@ -180,10 +200,23 @@ pub(super) fn response(response: InferResponse, raw: bool) -> ModelInferResponse
                     fp32_contents: values,
                     ..Default::default()
                 }),
+                Some(OutputData::Int64(values)) => Some(InferTensorContents {
+                    int64_contents: values,
+                    ..Default::default()
+                }),
+                Some(OutputData::Int32(values)) => Some(InferTensorContents {
+                    int_contents: values,
+                    ..Default::default()
+                }),
+                Some(OutputData::Bool(values)) => Some(InferTensorContents {
+                    bool_contents: values,
+                    ..Default::default()
+                }),
                 Some(OutputData::Bytes(values)) => Some(InferTensorContents {
                     bytes_contents: values.into_iter().map(String::into_bytes).collect(),
                     ..Default::default()
                 }),
+                Some(OutputData::Fp16(_)) => unreachable!("FP16 answers are raw"),
                 None => None,
             };
             InferOutputTensor {
@@ -293,7 +326,17 @@ mod tests {
         };
         assert_eq!(
             typed("x", "FP32", fp32.clone()),
-            Ok(TensorData::Numbers(vec![1.5, 2.0]))
+            Ok((TensorData::Numbers(vec![1.5, 2.0]), None))
+        );
+        // Integers travel as the raw bytes of their width, exactly.
+        let int64 = InferTensorContents {
+            int64_contents: vec![i64::MAX, -3],
+            ..Default::default()
+        };
+        let bytes = [i64::MAX.to_le_bytes(), (-3i64).to_le_bytes()].concat();
+        assert_eq!(
+            typed("ids", "INT64", int64),
+            Ok((TensorData::Empty, Some(bytes)))
         );
         let e = typed("x", "BYTES", fp32).unwrap_err();
         assert!(

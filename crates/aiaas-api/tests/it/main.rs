@@ -10,6 +10,7 @@ mod grpc;
 mod inference;
 mod metrics;
 mod monitoring;
+mod onnx;
 mod optimize;
 mod privacy;
 mod slow_clients;

@@ -325,18 +325,33 @@ impl InferResponse {
 #[serde(untagged)]
 pub enum OutputData {
     Fp32(Vec<f32>),
+    /// FP16 values, widened to f32 (exactly) for JSON; raw bytes carry them as FP16.
+    Fp16(Vec<f32>),
+    Int64(Vec<i64>),
+    Int32(Vec<i32>),
+    Bool(Vec<bool>),
     Bytes(Vec<String>),
 }
 
 impl OutputData {
     /// Appends the values as raw bytes, as the binary tensor extension and gRPC's
-    /// `raw_output_contents` carry them: FP32 little-endian; BYTES as each element's
-    /// 4-byte little-endian length and its bytes.
+    /// `raw_output_contents` carry them: numbers little-endian in their datatype's width, BOOL
+    /// one byte each; BYTES as each element's 4-byte little-endian length and its bytes.
     pub fn write_raw(&self, out: &mut Vec<u8>) {
         match self {
             OutputData::Fp32(values) => values
                 .iter()
                 .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            OutputData::Fp16(values) => values
+                .iter()
+                .for_each(|&v| out.extend_from_slice(&half::f16::from_f32(v).to_le_bytes())),
+            OutputData::Int64(values) => values
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            OutputData::Int32(values) => values
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            OutputData::Bool(values) => out.extend(values.iter().map(|&v| u8::from(v))),
             OutputData::Bytes(values) => {
                 for v in values {
                     out.extend_from_slice(&(v.len() as u32).to_le_bytes());

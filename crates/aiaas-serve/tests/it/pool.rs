@@ -3,11 +3,11 @@
 //! fails), serving settings applied by restarting a version's batcher, and the prediction log.
 
 use crate::{bounded, mlp};
-use aiaas_artifact::{Bundle, DatasetRef, Lineage, Manifest, WeightsInfo};
+use aiaas_artifact::{Artifact, Bundle, DatasetRef, Lineage, Manifest, WeightsInfo};
 use aiaas_serve::v2::{InferRequest, InferResponse, OutputData};
 use aiaas_serve::{
-    BatcherConfig, BoxFuture, ModelPool, ModelSource, PoolConfig, PredictionLog, PredictionSink,
-    ServeError, SourceModel,
+    BatcherConfig, BoxFuture, DenseModel, LoadedModel, ModelPool, ModelSource, PoolConfig,
+    PredictionLog, PredictionSink, Runtime, ServeError, SourceModel,
 };
 use aiaas_types::{
     Activation, AliasName, Feature, FeatureKind, LossKind, ModelKind, ModelName, ModelSpec,
@@ -142,11 +142,11 @@ impl ModelSource for MemorySource {
         Box::pin(async move { result })
     }
 
-    fn bundle<'a>(
+    fn artifact<'a>(
         &'a self,
         name: &'a ModelName,
         version: Version,
-    ) -> BoxFuture<'a, Result<Bundle, ServeError>> {
+    ) -> BoxFuture<'a, Result<Artifact, ServeError>> {
         let found = self
             .memory
             .lock()
@@ -156,7 +156,8 @@ impl ModelSource for MemorySource {
             .cloned();
         self.loads.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move {
-            found.ok_or_else(|| ServeError::NotFound(format!("{name} has no version {version}")))
+            (found.map(Artifact::from))
+                .ok_or_else(|| ServeError::NotFound(format!("{name} has no version {version}")))
         })
     }
 
@@ -254,6 +255,14 @@ fn bundle(name: &ModelName, seed: u64) -> Bundle {
     };
     let network = Arc::try_unwrap(mlp(INPUTS, &[8], LABELS.len(), seed)).unwrap();
     Bundle::new(manifest, network)
+}
+
+/// The loaded version as the network trained here it is.
+fn dense(model: &LoadedModel) -> &DenseModel {
+    match &model.runtime {
+        Runtime::Dense(dense) => dense,
+        Runtime::Graph(_) => panic!("{} is an imported graph", model.name),
+    }
 }
 
 fn name(s: &str) -> ModelName {
@@ -504,7 +513,10 @@ async fn serving_settings_restart_the_batcher() {
     })
     .await;
     // The model handed out before still answers: its batcher lives as long as it does.
-    let rows = before.batcher.infer(vec![0.0; INPUTS], 1, None).await;
+    let rows = dense(&before)
+        .batcher
+        .infer(vec![0.0; INPUTS], 1, None)
+        .await;
     assert_eq!(rows.unwrap().len(), LABELS.len());
 }
 
@@ -635,7 +647,7 @@ async fn past_its_memory_budget_the_pool_unloads_the_least_recently_used() {
     assert_eq!(held(&pool), ["b", "c"]);
     // A request that held a when it was unloaded still gets its answer.
     assert!(
-        bounded(in_flight.batcher.infer(vec![0.0; INPUTS], 1, None))
+        bounded(dense(&in_flight).batcher.infer(vec![0.0; INPUTS], 1, None))
             .await
             .is_ok()
     );

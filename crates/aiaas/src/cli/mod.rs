@@ -592,11 +592,13 @@ pub enum ModelsCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Register a bundle as a new version: a folder such as `models/iris`, or an archive of one
-    /// (from `aiaas models export`, or `tar -czf` of the folder).
+    /// Register a model as a new version: a bundle folder such as `models/iris`, an archive of
+    /// one (from `aiaas models export`, or `tar -czf` of the folder), or an ONNX file
+    /// (`model.onnx`; the server refuses a graph it cannot run, naming what it lacks).
     Import {
         path: PathBuf,
-        /// Model to register it under (default: the name in the archive's manifest).
+        /// Model to register it under (default: the name in the bundle's manifest; needed for
+        /// an ONNX file).
         #[arg(long)]
         name: Option<ModelName>,
     },

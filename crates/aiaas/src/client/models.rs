@@ -6,7 +6,7 @@ use super::show::{self, at, text};
 use super::{Access, Client, block_on};
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::output::table::{pairs, table};
-use aiaas_artifact::archive;
+use aiaas_artifact::{MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE, archive};
 use aiaas_types::{AliasName, ModelName, Version};
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -160,19 +160,31 @@ async fn import(
     name: Option<ModelName>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let files = bundle_files(path)?;
-    let name = match name {
-        Some(name) => name,
-        None => manifest_name(&files[aiaas_artifact::MANIFEST_FILE])
-            .with_context(|| format!("finding the model name in {}", path.display()))?,
+    let upload = model_files(path)?;
+    let name = match (name, &upload) {
+        (Some(name), _) => name,
+        (None, Upload::Files(files)) if files.contains_key(MANIFEST_FILE) => {
+            manifest_name(&files[MANIFEST_FILE])
+                .with_context(|| format!("finding the model name in {}", path.display()))?
+        }
+        (None, _) => anyhow::bail!(
+            "{} holds no manifest to take the model's name from; give --name",
+            path.display()
+        ),
     };
-    let archive = archive::pack(&files).context("packing the bundle")?;
+    let (upload, content_type) = match upload {
+        Upload::Onnx(bytes) => (bytes, "application/octet-stream"),
+        Upload::Files(files) => (
+            archive::pack(&files).context("packing the bundle")?,
+            "application/x-tar",
+        ),
+    };
     let record = client
         .post_bytes(
             &format!("/models/{name}/versions"),
             &[],
-            "application/x-tar",
-            archive,
+            content_type,
+            upload,
         )
         .await?;
     if json {
@@ -187,12 +199,19 @@ async fn import(
     Ok(())
 }
 
-/// The files of the bundle at `path`: a directory such as `models/iris`, or an archive.
-fn bundle_files(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
-    use aiaas_artifact::{MANIFEST_FILE, WEIGHTS_FILE};
+/// What `aiaas models import` sends.
+enum Upload {
+    /// A bundle's files (from a folder or an archive), sent as a tar.
+    Files(BTreeMap<String, Vec<u8>>),
+    /// An ONNX file, sent as it is.
+    Onnx(Vec<u8>),
+}
+
+/// The model at `path`: a bundle folder such as `models/iris`, an archive, or an ONNX file.
+fn model_files(path: &Path) -> anyhow::Result<Upload> {
     let files = if path.is_dir() {
         let mut files = BTreeMap::new();
-        for file in [MANIFEST_FILE, WEIGHTS_FILE] {
+        for file in [MANIFEST_FILE, WEIGHTS_FILE, ONNX_FILE] {
             match std::fs::read(path.join(file)) {
                 Ok(bytes) => {
                     files.insert(file.to_string(), bytes);
@@ -207,14 +226,18 @@ fn bundle_files(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
         files
     } else {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if !archive::is_archive(&bytes) {
+            // The server reads the graph and says what it lacks, if anything.
+            return Ok(Upload::Onnx(bytes));
+        }
         archive::unpack(&bytes, MAX_ARCHIVE_BYTES).with_context(|| format!("{}", path.display()))?
     };
     anyhow::ensure!(
-        files.contains_key(MANIFEST_FILE),
-        "{} is not a model bundle (no {MANIFEST_FILE}); import a folder written by `aiaas train` or an archive from `aiaas models export`",
+        files.contains_key(MANIFEST_FILE) || files.contains_key(ONNX_FILE),
+        "{} is not a model bundle (no {MANIFEST_FILE}, no {ONNX_FILE}); import a folder written by `aiaas train`, an archive from `aiaas models export`, or an .onnx file",
         path.display()
     );
-    Ok(files)
+    Ok(Upload::Files(files))
 }
 
 /// Streams the archive of `name` `version` into `out`, through a temporary file in the same
@@ -373,6 +396,33 @@ fn print_version(v: &Value) {
         ("size", show::size(at(v, "/size_bytes"))),
         ("weights", weights(v)),
     ];
+    if let Some(format) = at(v, "/manifest/lineage/format") {
+        let l = &v["manifest"]["lineage"];
+        items.push((
+            "source",
+            format!(
+                "{} (opset {}, IR {}), made by {} {}",
+                text(Some(format)),
+                text(at(l, "/opset")),
+                text(at(l, "/ir_version")),
+                text(at(l, "/producer_name")),
+                text(at(l, "/producer_version"))
+            ),
+        ));
+        items.push(("sha256", text(at(l, "/sha256"))));
+    }
+    for (label, pointer) in [
+        ("input", "/manifest/inputs"),
+        ("output", "/manifest/outputs"),
+    ] {
+        for tensor in at(v, pointer)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            items.push((label, tensor_line(tensor)));
+        }
+    }
     if let Some(r) = at(v, "/manifest/lineage/optimization") {
         items.push(("optimized", text(at(r, "/recipe/method"))));
         items.push(("report", text(at(r, "/verdict"))));
@@ -385,8 +435,22 @@ fn print_version(v: &Value) {
     print!("{}", pairs(&items));
 }
 
-/// How a version stores its weights: `f32`, `f16`, `int8 (int8-per-channel)`, `f32 sparse`.
+/// One tensor of an imported model: `input_ids INT64 [-1, 32]`.
+fn tensor_line(t: &Value) -> String {
+    format!(
+        "{} {} {}",
+        text(at(t, "/name")),
+        text(at(t, "/datatype")),
+        text(at(t, "/shape"))
+    )
+}
+
+/// How a version stores its weights: `f32`, `f16`, `int8 (int8-per-channel)`, `f32 sparse`;
+/// `onnx` for an imported graph.
 fn weights(v: &Value) -> String {
+    if let Some(architecture) = at(v, "/manifest/architecture") {
+        return text(Some(architecture));
+    }
     let mut out = text(at(v, "/manifest/weights/dtype"));
     if let Some(q) = at(v, "/manifest/weights/quantization").and_then(Value::as_str) {
         out.push_str(&format!(" ({q})"));
@@ -400,7 +464,6 @@ fn weights(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aiaas_artifact::{MANIFEST_FILE, WEIGHTS_FILE};
 
     #[test]
     fn the_model_name_comes_from_the_manifest() {
@@ -413,26 +476,32 @@ mod tests {
     }
 
     #[test]
-    fn a_bundle_is_read_from_its_folder_or_an_archive_and_needs_a_manifest() {
+    fn a_model_is_read_from_its_folder_an_archive_or_an_onnx_file() {
+        let files_of = |path: &Path| match model_files(path) {
+            Ok(Upload::Files(files)) => Ok(files),
+            Ok(Upload::Onnx(_)) => panic!("{} read as an ONNX file", path.display()),
+            Err(e) => Err(format!("{e:#}")),
+        };
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("iris");
         std::fs::create_dir(&folder).unwrap();
         std::fs::write(folder.join(WEIGHTS_FILE), b"...").unwrap();
-        let err = format!("{:#}", bundle_files(&folder).unwrap_err());
+        let err = files_of(&folder).unwrap_err();
         assert!(
-            err.contains("not a model bundle (no manifest.json)"),
+            err.contains("not a model bundle (no manifest.json, no model.onnx)"),
             "{err}"
         );
 
         std::fs::write(folder.join(MANIFEST_FILE), b"{}").unwrap();
-        let files = bundle_files(&folder).unwrap();
+        let files = files_of(&folder).unwrap();
         assert_eq!(files.len(), 2);
         let tar = dir.path().join("iris.tar");
         std::fs::write(&tar, archive::pack(&files).unwrap()).unwrap();
-        assert_eq!(bundle_files(&tar).unwrap(), files);
+        assert_eq!(files_of(&tar).unwrap(), files);
 
-        std::fs::write(&tar, b"\x00\xffnot an archive").unwrap();
-        let err = format!("{:#}", bundle_files(&tar).unwrap_err());
-        assert!(err.contains("not a tar archive"), "{err}");
+        // Anything else is sent as an ONNX file, for the server to judge.
+        let onnx = dir.path().join("model.onnx");
+        std::fs::write(&onnx, b"\x08\x07not checked here").unwrap();
+        assert!(matches!(model_files(&onnx), Ok(Upload::Onnx(b)) if b.starts_with(b"\x08")));
     }
 }

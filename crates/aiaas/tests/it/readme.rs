@@ -39,7 +39,10 @@ fn the_readme_examples_run_in_order_on_a_demo_server() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    std::os::unix::fs::symlink(repo.join("datasets"), work.join("datasets")).unwrap();
+    // The examples run from a checkout's root: its datasets and test fixtures are there.
+    for folder in ["datasets", "tests"] {
+        std::os::unix::fs::symlink(repo.join(folder), work.join(folder)).unwrap();
+    }
     let log = std::fs::File::create(work.join("server.log")).unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_aiaas"))
         .args([

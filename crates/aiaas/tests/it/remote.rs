@@ -509,3 +509,53 @@ fn keys_are_created_listed_used_and_revoked_from_the_cli() {
         "{audit}"
     );
 }
+
+#[test]
+fn an_onnx_file_is_imported_and_shown_with_its_source_and_tensors() {
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[]);
+    let url = format!("http://{}", server.addr);
+    let w = work.path();
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/onnx/fixtures/tokens.onnx"
+    );
+
+    // An .onnx file carries no model name: the command asks for one.
+    let unnamed = server.aiaas(w, &["models", "import", file, "--server", &url]);
+    assert!(!unnamed.status.success());
+    let said = String::from_utf8_lossy(&unnamed.stderr);
+    assert!(said.contains("--name"), "{said}");
+
+    let imported = ok(
+        &server,
+        w,
+        &[
+            "models", "import", file, "--name", "tokens", "--server", &url,
+        ],
+    );
+    assert_eq!(imported, "registered model tokens version 1\n");
+    let shown = ok(
+        &server,
+        w,
+        &[
+            "models",
+            "show",
+            "tokens",
+            "--version",
+            "1",
+            "--server",
+            &url,
+        ],
+    );
+    for part in [
+        "task",
+        "other",
+        "onnx (opset 17, IR 8), made by aiaas-fixtures 1",
+        "ids INT64 [-1,-1]",
+        "y FP32 [-1,2]",
+    ] {
+        assert!(shown.contains(part), "{part:?} in:\n{shown}");
+    }
+}

@@ -1,0 +1,444 @@
+//! Imported ONNX models (the fixtures of tests/onnx/fixtures.py): registered from an `.onnx` body
+//! or an archive, described from the graph, refused at import when the runtime cannot run them.
+
+use crate::{TestServer, coded_error_of};
+use aiaas_api::ErrorCode;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const DENSE: &[u8] = include_bytes!("../../../../tests/onnx/fixtures/dense.onnx");
+const UNSUPPORTED: &[u8] = include_bytes!("../../../../tests/onnx/fixtures/unsupported.onnx");
+
+async fn upload(server: &TestServer, name: &str, body: Vec<u8>) -> reqwest::Response {
+    server
+        .http
+        .post(server.url(&format!("/api/v1/models/{name}/versions")))
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get(server: &TestServer, path: &str) -> Value {
+    let res = server.http.get(server.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_onnx_file_is_registered_with_its_tensors_and_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let res = upload(&server, "dense", DENSE.to_vec()).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let record: Value = res.json().await.unwrap();
+    assert_eq!(record["version"], 1, "{record}");
+    assert_eq!(record["manifest"]["task"], "other", "{record}");
+    assert!(record["size_bytes"].as_u64().unwrap() > DENSE.len() as u64);
+
+    let m = &get(&server, "/api/v1/models/dense/versions/1/manifest").await;
+    assert_eq!(m["architecture"], "onnx");
+    assert_eq!(m["name"], "dense");
+    assert_eq!(
+        m["inputs"],
+        json!([{"name": "x", "datatype": "FP32", "shape": [-1, 4]}])
+    );
+    assert_eq!(
+        m["outputs"],
+        json!([{"name": "y", "datatype": "FP32", "shape": [-1, 3]}])
+    );
+    let lineage = &m["lineage"];
+    assert_eq!(lineage["format"], "onnx");
+    assert_eq!(lineage["opset"], 17);
+    assert_eq!(lineage["ir_version"], 8);
+    assert_eq!(lineage["producer_name"], "aiaas-fixtures");
+    assert_eq!(lineage["producer_version"], "1");
+    assert_eq!(lineage["metadata"], json!({"purpose": "tests"}));
+    assert_eq!(lineage["size_bytes"], DENSE.len());
+    assert_eq!(lineage["sha256"], aiaas_artifact::sha256_hex(DENSE));
+    assert_eq!(m["files"]["model.onnx"], aiaas_artifact::sha256_hex(DENSE));
+
+    // Exported as an archive and imported again under another name: the same model.
+    let res = server
+        .http
+        .get(server.url("/api/v1/models/dense/versions/1/archive"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let archive = res.bytes().await.unwrap().to_vec();
+    let res = upload(&server, "copy", archive.clone()).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let copy = get(&server, "/api/v1/models/copy/versions/1/manifest").await;
+    assert_eq!(copy["inputs"], m["inputs"]);
+    assert_eq!(copy["files"], m["files"]);
+    // The same file again is the same weights: refused as for a model trained here.
+    let (code, message) = coded_error_of(upload(&server, "copy", archive).await).await;
+    assert_eq!(code, ErrorCode::Conflict, "{message}");
+
+    // An ONNX version cannot be optimized or monitored as a model trained here, and says so.
+    let res = server
+        .http
+        .post(server.url("/api/v1/jobs"))
+        .json(&json!({"kind": "optimize", "model": "dense", "recipe": {"method": "quantize"}}))
+        .send()
+        .await
+        .unwrap();
+    let (code, message) = coded_error_of(res).await;
+    assert_eq!(code, ErrorCode::InvalidInput, "{message}");
+    assert!(message.contains("imported ONNX model"), "{message}");
+    let res = server
+        .http
+        .get(server.url("/api/v1/models/dense/quality"))
+        .send()
+        .await
+        .unwrap();
+    let (code, message) = coded_error_of(res).await;
+    assert_eq!(code, ErrorCode::InvalidInput, "{message}");
+    assert!(message.contains("imported ONNX model"), "{message}");
+}
+
+#[tokio::test]
+async fn a_model_the_runtime_cannot_run_is_refused_at_import_and_nothing_is_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let truncated = DENSE[..DENSE.len() / 2].to_vec();
+    let cases = [
+        (
+            UNSUPPORTED.to_vec(),
+            "operators the runtime does not support: AnotherMissingOp, NoSuchOp",
+        ),
+        (truncated.clone(), "not an ONNX model"),
+        (
+            b"\x89PNG\r\n\x1a\n an image".to_vec(),
+            "neither a model archive",
+        ),
+        (Vec::new(), "neither a model archive"),
+    ];
+    for (body, needle) in cases {
+        let (code, message) = coded_error_of(upload(&server, "bad", body).await).await;
+        assert_eq!(code, ErrorCode::InvalidInput, "{message}");
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+    // In an archive, the same checks.
+    let files = std::collections::BTreeMap::from([("model.onnx".to_string(), UNSUPPORTED)]);
+    let archive = aiaas_artifact::archive::pack(&files).unwrap();
+    let (code, message) = coded_error_of(upload(&server, "bad", archive).await).await;
+    assert_eq!(code, ErrorCode::InvalidInput, "{message}");
+    assert!(
+        message.contains("model.onnx: the model uses operators"),
+        "{message}"
+    );
+
+    let res = server
+        .http
+        .get(server.url("/api/v1/models/bad"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+const FIXED_BATCH: &[u8] = include_bytes!("../../../../tests/onnx/fixtures/fixed_batch.onnx");
+const TOKENS: &[u8] = include_bytes!("../../../../tests/onnx/fixtures/tokens.onnx");
+
+/// What the dense fixture computes: relu(x W^T + b), as tests/onnx/fixtures.py builds it.
+fn dense_expected(x: &[f32; 4]) -> Vec<f32> {
+    let w = [
+        [1.0, -2.0, 0.5, 0.0],
+        [0.0, 1.0, 1.0, -1.0],
+        [0.25, 0.25, 0.25, 0.25],
+    ];
+    let b = [0.5, -1.0, 0.0];
+    (0..3)
+        .map(|o| (b[o] + (0..4).map(|i| w[o][i] * x[i]).sum::<f32>()).max(0.0))
+        .collect()
+}
+
+/// What the tokens fixture computes: the mean of rows `ids` of a 10x2 table holding 0.0, 0.1,
+/// ... 1.9.
+fn tokens_expected(ids: &[i64]) -> Vec<f32> {
+    (0..2)
+        .map(|j| {
+            let sum: f32 = ids.iter().map(|&i| (2 * i + j) as f32 / 10.0).sum();
+            sum / ids.len() as f32
+        })
+        .collect()
+}
+
+fn row(i: usize) -> [f32; 4] {
+    let i = i as f32;
+    [i * 0.5 - 2.0, 1.0 - i * 0.25, i, 0.5]
+}
+
+async fn infer(server: &TestServer, model: &str, body: Value) -> reqwest::Response {
+    server
+        .post_json(&format!("/v2/models/{model}/infer"), &body)
+        .await
+}
+
+/// The values of output `name` of a V2 answer.
+async fn answer(res: reqwest::Response, name: &str) -> (Vec<i64>, Vec<f32>) {
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let output = (body["outputs"].as_array().unwrap().iter())
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no output {name} in {body}"));
+    let shape = serde_json::from_value(output["shape"].clone()).unwrap();
+    let data = serde_json::from_value(output["data"].clone()).unwrap();
+    (shape, data)
+}
+
+fn assert_close(got: &[f32], expected: &[f32]) {
+    assert_eq!(got.len(), expected.len(), "{got:?} vs {expected:?}");
+    for (g, e) in got.iter().zip(expected) {
+        assert!((g - e).abs() < 1e-5, "{got:?} vs {expected:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_imported_graph_is_served_over_v2_and_batches_its_callers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(upload(&server, "dense", DENSE.to_vec()).await.status(), 201);
+
+    let meta = get(&server, "/v2/models/dense").await;
+    assert_eq!(
+        meta["inputs"],
+        json!([{"name": "x", "datatype": "FP32", "shape": [-1, 4]}])
+    );
+    assert_eq!(
+        meta["outputs"],
+        json!([{"name": "y", "datatype": "FP32", "shape": [-1, 3]}])
+    );
+
+    let rows = [row(0), row(5)];
+    let body =
+        json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 4], "data": rows}]});
+    let (shape, y) = answer(infer(&server, "dense", body).await, "y").await;
+    assert_eq!(shape, [2, 3]);
+    assert_close(
+        &y,
+        &[dense_expected(&rows[0]), dense_expected(&rows[1])].concat(),
+    );
+
+    // Callers at once share passes; each gets its own rows back.
+    let calls = (0..32).map(|i| {
+        let body =
+            json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": row(i)}]});
+        let server = &server;
+        async move { (i, answer(infer(server, "dense", body).await, "y").await) }
+    });
+    for (i, (shape, y)) in futures_util::future::join_all(calls).await {
+        assert_eq!(shape, [1, 3]);
+        assert_close(&y, &dense_expected(&row(i)));
+    }
+
+    // Requests that do not fit the graph are refused with what to fix.
+    let bad = [
+        (
+            json!({"name": "x", "datatype": "INT64", "shape": [1, 4], "data": [1, 2, 3, 4]}),
+            "expects FP32",
+        ),
+        (
+            json!({"name": "x", "datatype": "FP32", "shape": [1, 5], "data": [1, 2, 3, 4, 5]}),
+            "expects [-1, 4]",
+        ),
+        (
+            json!({"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3]}),
+            "holds 3 values",
+        ),
+        (
+            json!({"name": "z", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}),
+            "unknown input \"z\"",
+        ),
+    ];
+    for (input, needle) in bad {
+        let res = infer(&server, "dense", json!({"inputs": [input]})).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let message = res.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(message.contains(needle), "{message} lacks {needle:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_graph_of_fixed_batch_runs_each_request_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        upload(&server, "fixed", FIXED_BATCH.to_vec())
+            .await
+            .status(),
+        201
+    );
+    let meta = get(&server, "/v2/models/fixed").await;
+    assert_eq!(meta["inputs"][0]["shape"], json!([1, 4]));
+
+    let calls = (0..8).map(|i| {
+        let body =
+            json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": row(i)}]});
+        let server = &server;
+        async move { (i, answer(infer(server, "fixed", body).await, "y").await) }
+    });
+    for (i, (_, y)) in futures_util::future::join_all(calls).await {
+        assert_close(&y, &dense_expected(&row(i)));
+    }
+    let two = json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 4], "data": [row(0), row(1)]}]});
+    let res = infer(&server, "fixed", two).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let message = res.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("expects [1, 4]"), "{message}");
+}
+
+#[tokio::test]
+async fn token_ids_of_any_length_are_served_and_bad_ones_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        upload(&server, "tokens", TOKENS.to_vec()).await.status(),
+        201
+    );
+    let meta = get(&server, "/v2/models/tokens").await;
+    assert_eq!(
+        meta["inputs"],
+        json!([{"name": "ids", "datatype": "INT64", "shape": [-1, -1]}])
+    );
+
+    // Sequences of different lengths at once cannot share a pass: each is still answered.
+    let sequences: Vec<Vec<i64>> = vec![vec![1], vec![2, 3], vec![9, 0, 4], vec![5, 5]];
+    let calls = sequences.iter().map(|ids| {
+        let body = json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [1, ids.len()], "data": ids}]});
+        let server = &server;
+        async move { (ids, answer(infer(server, "tokens", body).await, "y").await) }
+    });
+    for (ids, (shape, y)) in futures_util::future::join_all(calls).await {
+        assert_eq!(shape, [1, 2]);
+        assert_close(&y, &tokens_expected(ids));
+    }
+    // Two rows of one length in one request.
+    let body = json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [2, 2], "data": [[1, 2], [3, 4]]}]});
+    let (_, y) = answer(infer(&server, "tokens", body).await, "y").await;
+    assert_close(
+        &y,
+        &[tokens_expected(&[1, 2]), tokens_expected(&[3, 4])].concat(),
+    );
+
+    // An id past the table fails its own request, not the one beside it.
+    let past =
+        json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [1, 2], "data": [1, 12]}]});
+    let fine =
+        json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [1, 2], "data": [1, 2]}]});
+    let (past, fine) = tokio::join!(
+        infer(&server, "tokens", past),
+        infer(&server, "tokens", fine)
+    );
+    assert_eq!(past.status(), StatusCode::BAD_REQUEST);
+    let message = past.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("the model failed on this input"),
+        "{message}"
+    );
+    assert_close(&answer(fine, "y").await.1, &tokens_expected(&[1, 2]));
+
+    let not_integer = json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [1, 2], "data": [1, 1.5]}]});
+    let res = infer(&server, "tokens", not_integer).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let message = res.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("not an INT64 integer"), "{message}");
+}
+
+#[tokio::test]
+async fn imported_graphs_answer_over_grpc_typed_and_raw() {
+    use crate::grpc::{client, keyed};
+    use aiaas_api::grpc::proto::model_infer_request::InferInputTensor;
+    use aiaas_api::grpc::proto::{InferTensorContents, ModelInferRequest, ModelMetadataRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        upload(&server, "tokens", TOKENS.to_vec()).await.status(),
+        201
+    );
+    assert_eq!(upload(&server, "dense", DENSE.to_vec()).await.status(), 201);
+    let mut grpc = client(&server).await;
+    let key = server.admin_key.clone();
+
+    let meta = grpc
+        .model_metadata(keyed(
+            ModelMetadataRequest {
+                name: "tokens".into(),
+                version: String::new(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            meta.inputs[0].datatype.as_str(),
+            meta.inputs[0].shape.clone()
+        ),
+        ("INT64", vec![-1, -1])
+    );
+
+    // INT64 token ids in int64_contents; the answer typed, as the request came.
+    let ids = [3i64, 7, 1];
+    let typed = ModelInferRequest {
+        model_name: "tokens".into(),
+        inputs: vec![InferInputTensor {
+            name: "ids".into(),
+            datatype: "INT64".into(),
+            shape: vec![1, 3],
+            parameters: Default::default(),
+            contents: Some(InferTensorContents {
+                int64_contents: ids.to_vec(),
+                ..Default::default()
+            }),
+        }],
+        ..Default::default()
+    };
+    let answer = grpc
+        .model_infer(keyed(typed, &key))
+        .await
+        .unwrap()
+        .into_inner();
+    let y = answer.outputs[0].contents.as_ref().unwrap();
+    assert_close(&y.fp32_contents, &tokens_expected(&ids));
+
+    // FP32 rows as raw bytes; the answer raw.
+    let x = row(3);
+    let raw = ModelInferRequest {
+        model_name: "dense".into(),
+        inputs: vec![InferInputTensor {
+            name: "x".into(),
+            datatype: "FP32".into(),
+            shape: vec![1, 4],
+            ..Default::default()
+        }],
+        raw_input_contents: vec![x.iter().flat_map(|v| v.to_le_bytes()).collect()],
+        ..Default::default()
+    };
+    let answer = grpc
+        .model_infer(keyed(raw, &key))
+        .await
+        .unwrap()
+        .into_inner();
+    let y: Vec<f32> = (answer.raw_output_contents[0].chunks_exact(4))
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_close(&y, &dense_expected(&x));
+}

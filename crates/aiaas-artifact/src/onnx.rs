@@ -1,0 +1,169 @@
+//! An imported ONNX model as a bundle: `manifest.json` (what the graph takes and gives, where the
+//! file came from) beside the file itself, `model.onnx`, with its SHA-256 in the manifest. The
+//! graph is not read here: whether it can run is the ONNX runtime's question, asked once at
+//! import (`aiaas-onnx`), and its answer (the tensors, the source) is what the manifest records.
+
+use crate::manifest::architecture;
+use crate::{Architecture, ArtifactError, Bundle, MANIFEST_FILE, sha256_hex};
+use aiaas_types::{OnnxSource, Task, TensorSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The ONNX file of an imported model's bundle.
+pub const ONNX_FILE: &str = "model.onnx";
+
+/// `manifest.json` of an imported ONNX model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnnxManifest {
+    pub format_version: u32,
+    pub name: String,
+    /// Always [`Architecture::Onnx`].
+    pub architecture: Architecture,
+    pub task: Task,
+    /// What the graph takes and gives, in its order (`-1` for an axis whose size varies).
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+    pub lineage: ImportLineage,
+    /// SHA-256 of every other file of the bundle, by file name.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Where an imported model came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportLineage {
+    /// The file's format (`onnx`).
+    pub format: String,
+    /// The file's own account of itself (opset, producer, metadata).
+    #[serde(flatten)]
+    pub source: OnnxSource,
+    /// The file's size and SHA-256 as imported.
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub created_at_ms: i64,
+}
+
+/// An imported ONNX model: its manifest and its file's bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnnxBundle {
+    pub manifest: OnnxManifest,
+    pub model: Vec<u8>,
+}
+
+impl OnnxBundle {
+    /// A bundle for the ONNX file `model`, described by what the runtime found in it.
+    pub fn new(
+        name: &str,
+        model: Vec<u8>,
+        inputs: Vec<TensorSpec>,
+        outputs: Vec<TensorSpec>,
+        source: OnnxSource,
+        created_at_ms: i64,
+    ) -> OnnxBundle {
+        let manifest = OnnxManifest {
+            format_version: crate::FORMAT_VERSION,
+            name: name.to_string(),
+            architecture: Architecture::Onnx,
+            task: Task::Other,
+            inputs,
+            outputs,
+            lineage: ImportLineage {
+                format: "onnx".into(),
+                source,
+                size_bytes: model.len() as u64,
+                sha256: sha256_hex(&model),
+                created_at_ms,
+            },
+            files: BTreeMap::new(),
+        };
+        OnnxBundle { manifest, model }
+    }
+
+    /// Every file of the bundle as `(name, bytes)`, the manifest last, with the digest of the
+    /// model file recorded in it.
+    pub fn to_files(&self) -> Result<Vec<(String, Vec<u8>)>, ArtifactError> {
+        let mut manifest = self.manifest.clone();
+        manifest.files = BTreeMap::from([(ONNX_FILE.to_string(), sha256_hex(&self.model))]);
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| ArtifactError::Manifest(e.to_string()))?;
+        Ok(vec![
+            (ONNX_FILE.to_string(), self.model.clone()),
+            (MANIFEST_FILE.to_string(), json),
+        ])
+    }
+
+    /// Rebuilds the bundle from its manifest's bytes and its files, fetched through `read`;
+    /// the model file's digest is checked.
+    fn from_manifest(
+        json: &[u8],
+        read: impl FnMut(&str) -> Result<Option<Vec<u8>>, ArtifactError>,
+    ) -> Result<OnnxBundle, ArtifactError> {
+        let manifest: OnnxManifest =
+            serde_json::from_slice(json).map_err(|e| ArtifactError::Manifest(e.to_string()))?;
+        crate::bundle::check_format(manifest.format_version)?;
+        if manifest.inputs.is_empty() || manifest.outputs.is_empty() {
+            return Err(ArtifactError::Manifest(
+                "an ONNX model needs inputs and outputs".into(),
+            ));
+        }
+        let model = crate::bundle::verified(&manifest.files, ONNX_FILE, read)?;
+        Ok(OnnxBundle { manifest, model })
+    }
+}
+
+/// A bundle of either kind: a model trained here, or an imported ONNX model.
+// One is made per load or import and moved a few times, never held in bulk: not worth a box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Artifact {
+    Native(Bundle),
+    Onnx(OnnxBundle),
+}
+
+impl Artifact {
+    /// Rebuilds a bundle of either kind from its files (as [`Bundle::from_files`] does for
+    /// models trained here); the manifest's `architecture` says which.
+    pub fn from_files(
+        mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, ArtifactError>,
+    ) -> Result<Artifact, ArtifactError> {
+        let json = crate::bundle::manifest_bytes(&mut read)?;
+        match architecture(&json)? {
+            Architecture::Dense => Bundle::from_manifest(&json, read).map(Artifact::Native),
+            Architecture::Onnx => OnnxBundle::from_manifest(&json, read).map(Artifact::Onnx),
+        }
+    }
+
+    /// Every file, the manifest last (see [`Bundle::to_files`]).
+    pub fn to_files(&self) -> Result<Vec<(String, Vec<u8>)>, ArtifactError> {
+        match self {
+            Artifact::Native(b) => b.to_files(),
+            Artifact::Onnx(b) => b.to_files(),
+        }
+    }
+
+    /// Names the model the bundle belongs to.
+    pub fn set_name(&mut self, name: &str) {
+        match self {
+            Artifact::Native(b) => b.manifest.name = name.to_string(),
+            Artifact::Onnx(b) => b.manifest.name = name.to_string(),
+        }
+    }
+
+    pub fn task(&self) -> Task {
+        match self {
+            Artifact::Native(b) => b.manifest.task,
+            Artifact::Onnx(b) => b.manifest.task,
+        }
+    }
+}
+
+impl From<Bundle> for Artifact {
+    fn from(bundle: Bundle) -> Artifact {
+        Artifact::Native(bundle)
+    }
+}
+
+impl From<OnnxBundle> for Artifact {
+    fn from(bundle: OnnxBundle) -> Artifact {
+        Artifact::Onnx(bundle)
+    }
+}

@@ -1,0 +1,399 @@
+//! An imported ONNX model in the runtime: its V2 signature, straight from the graph's inputs and
+//! outputs (`-1` for an axis that varies), the conversions of request tensors into the graph's
+//! tensors and of its outputs into response tensors, and [`Graph`], the [`Compute`] its batcher
+//! runs.
+//!
+//! A graph whose every input and output varies along axis 0 is batched along it: the requests of
+//! a batch are joined there when their other axes agree (one sequence length, one image size),
+//! run in one pass and split again. Otherwise (a fixed batch of 1, an output without a batch
+//! axis) each request runs alone and the batcher takes one at a time.
+
+use crate::compute::Compute;
+use crate::signature::{
+    bad, check_count, check_datatype, check_names, check_requested, names, numbers, texts,
+};
+use crate::v2::{OutputData, RequestInput, RequestOutput, ResponseOutput, TensorMetadata};
+use crate::{MAX_REQUEST_INPUTS, MAX_ROWS, ServeError};
+use aiaas_onnx::{DataType, OnnxError, OnnxModel, Tensor, TensorSpec, Values};
+use half::f16;
+
+/// What an imported model takes and gives, as V2 tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphSignature {
+    pub inputs: Vec<TensorMetadata>,
+    pub outputs: Vec<TensorMetadata>,
+    specs: Vec<TensorSpec>,
+    output_specs: Vec<TensorSpec>,
+    /// Requests can be joined along axis 0.
+    batched: bool,
+}
+
+impl GraphSignature {
+    pub fn of(inputs: &[TensorSpec], outputs: &[TensorSpec]) -> GraphSignature {
+        let metadata = |specs: &[TensorSpec]| {
+            (specs.iter())
+                .map(|s| TensorMetadata {
+                    name: s.name.clone(),
+                    datatype: s.datatype.v2_name(),
+                    shape: s.shape.clone(),
+                })
+                .collect()
+        };
+        GraphSignature {
+            inputs: metadata(inputs),
+            outputs: metadata(outputs),
+            specs: inputs.to_vec(),
+            output_specs: outputs.to_vec(),
+            batched: inputs.iter().chain(outputs).all(TensorSpec::batched),
+        }
+    }
+
+    /// Whether requests are joined along axis 0 (else each runs alone).
+    pub fn batched(&self) -> bool {
+        self.batched
+    }
+
+    /// The graph's tensors for the request's, in the graph's input order, and the rows they
+    /// hold (axis 0 when batched; 1 otherwise: the request is one unit of work).
+    pub fn prepare(&self, inputs: &[RequestInput]) -> Result<(Vec<Tensor>, usize), ServeError> {
+        check_names(&self.inputs, inputs)?;
+        let mut rows = None;
+        let mut tensors = Vec::with_capacity(self.specs.len());
+        for spec in &self.specs {
+            let input = (inputs.iter())
+                .find(|i| i.name == spec.name)
+                .expect("names were checked");
+            check_datatype(input, spec.datatype.v2_name())?;
+            let shape = shape_of(input, spec)?;
+            if self.batched {
+                match rows {
+                    None => rows = Some(shape[0]),
+                    Some(r) if r != shape[0] => {
+                        return Err(bad(format!(
+                            "input {:?} has {} rows, the others {r}: every input needs the \
+                             same rows",
+                            input.name, shape[0]
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let count = shape.iter().product();
+            tensors.push(Tensor {
+                values: values_of(input, spec.datatype, count)?,
+                shape,
+            });
+        }
+        Ok((tensors, if self.batched { rows.unwrap_or(1) } else { 1 }))
+    }
+
+    /// The response tensors for the graph's `outputs`, limited to `requested` if given.
+    pub fn respond(
+        &self,
+        outputs: Vec<Tensor>,
+        requested: Option<&[RequestOutput]>,
+    ) -> Result<Vec<ResponseOutput>, ServeError> {
+        let wanted = check_requested(&self.outputs, requested)?;
+        Ok((self.outputs.iter().zip(outputs))
+            .filter(|(meta, _)| wanted(&meta.name))
+            .map(|(meta, tensor)| ResponseOutput {
+                name: meta.name.clone(),
+                shape: tensor.shape.iter().map(|&d| d as i64).collect(),
+                datatype: tensor.values.datatype().v2_name(),
+                parameters: None,
+                data: Some(output_data(tensor.values)),
+            })
+            .collect())
+    }
+
+    /// One request of zeros (empty strings for BYTES), every varying axis of size 1: the pass
+    /// that warms a freshly loaded graph.
+    pub fn zeros(&self) -> Vec<Tensor> {
+        (self.specs.iter())
+            .map(|spec| {
+                let shape: Vec<usize> = spec.shape.iter().map(|&d| d.max(1) as usize).collect();
+                let n = shape.iter().product();
+                let values = match spec.datatype {
+                    DataType::Fp32 => Values::Fp32(vec![0.0; n]),
+                    DataType::Fp16 => Values::Fp16(vec![f16::ZERO; n]),
+                    DataType::Int64 => Values::Int64(vec![0; n]),
+                    DataType::Int32 => Values::Int32(vec![0; n]),
+                    DataType::Bool => Values::Bool(vec![false; n]),
+                    DataType::Bytes => Values::Bytes(vec![String::new(); n]),
+                };
+                Tensor { shape, values }
+            })
+            .collect()
+    }
+
+    /// The output specs (for [`Graph`]).
+    fn output_specs(&self) -> &[TensorSpec] {
+        &self.output_specs
+    }
+}
+
+/// The request's shape if it fits `spec` (a varying axis takes 1 to [`MAX_ROWS`] at axis 0,
+/// any size elsewhere), holding at most [`MAX_REQUEST_INPUTS`] values.
+fn shape_of(input: &RequestInput, spec: &TensorSpec) -> Result<Vec<usize>, ServeError> {
+    let fits = input.shape.len() == spec.shape.len()
+        && (input.shape.iter().zip(&spec.shape)).all(|(&n, &d)| n >= 0 && (d < 0 || n == d));
+    if !fits {
+        return Err(bad(format!(
+            "input {:?} has shape {:?}; this model expects {:?} (-1: any size)",
+            input.name, input.shape, spec.shape
+        )));
+    }
+    if spec.batched() && !(1..=MAX_ROWS as i64).contains(&input.shape[0]) {
+        return Err(bad(format!(
+            "input {:?} has {} rows; send 1 to {MAX_ROWS} per request",
+            input.name, input.shape[0]
+        )));
+    }
+    let count = (input.shape.iter()).try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+    if count.is_none_or(|n| n > MAX_REQUEST_INPUTS as u64) {
+        return Err(bad(format!(
+            "input {:?} has shape {:?}; one request may hold at most {MAX_REQUEST_INPUTS} \
+             values per input: split it",
+            input.name, input.shape
+        )));
+    }
+    Ok(input.shape.iter().map(|&d| d as usize).collect())
+}
+
+/// The input's `count` values as `datatype`, from JSON `data` or binary data.
+fn values_of(input: &RequestInput, datatype: DataType, count: usize) -> Result<Values, ServeError> {
+    if datatype == DataType::Bytes {
+        let texts = texts(input, count)?;
+        return Ok(Values::Bytes(
+            texts.into_iter().map(str::to_string).collect(),
+        ));
+    }
+    if datatype == DataType::Fp32 {
+        let values = numbers(input, count)?;
+        return Ok(Values::Fp32(values.iter().map(|&v| v as f32).collect()));
+    }
+    if let Some(raw) = &input.binary {
+        return binary(input, raw, datatype, count);
+    }
+    let values = crate::signature::all_numbers(input, count)?;
+    let at = |i: usize, what: &str| {
+        bad(format!(
+            "input {:?} holds {} at position {i}: not {what}",
+            input.name, values[i]
+        ))
+    };
+    // f64 holds every integer up to 2^53 exactly: JSON token ids and counts are far below.
+    let integer = |i: usize, min: f64, max: f64, what: &str| {
+        let v = values[i];
+        if v.fract() == 0.0 && (min..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(at(i, what))
+        }
+    };
+    Ok(match datatype {
+        DataType::Fp16 => Values::Fp16(
+            (0..count)
+                .map(|i| {
+                    let v = f16::from_f64(values[i]);
+                    if v.is_finite() {
+                        Ok(v)
+                    } else {
+                        Err(at(
+                            i,
+                            "a finite FP16 number (FP16 holds magnitudes up to 65504)",
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        DataType::Int64 => Values::Int64(
+            (0..count)
+                .map(|i| integer(i, -(2f64.powi(53)), 2f64.powi(53), "an INT64 integer"))
+                .map(|v| v.map(|v| v as i64))
+                .collect::<Result<_, _>>()?,
+        ),
+        DataType::Int32 => Values::Int32(
+            (0..count)
+                .map(|i| integer(i, i32::MIN as f64, i32::MAX as f64, "an INT32 integer"))
+                .map(|v| v.map(|v| v as i32))
+                .collect::<Result<_, _>>()?,
+        ),
+        DataType::Bool => Values::Bool(
+            (0..count)
+                .map(|i| integer(i, 0.0, 1.0, "a BOOL (0 or 1)").map(|v| v == 1.0))
+                .collect::<Result<_, _>>()?,
+        ),
+        DataType::Fp32 | DataType::Bytes => unreachable!("read above"),
+    })
+}
+
+/// Binary data (Triton's extension, gRPC's raw contents): little-endian numbers of the
+/// datatype's width, BOOL one byte each.
+fn binary(
+    input: &RequestInput,
+    raw: &[u8],
+    datatype: DataType,
+    count: usize,
+) -> Result<Values, ServeError> {
+    let width = match datatype {
+        DataType::Fp16 => 2,
+        DataType::Int64 => 8,
+        DataType::Int32 => 4,
+        DataType::Bool => 1,
+        DataType::Fp32 | DataType::Bytes => unreachable!("read by the JSON readers"),
+    };
+    if !raw.len().is_multiple_of(width) {
+        return Err(bad(format!(
+            "input {:?} has {} bytes of binary data: not whole {} values of {width} bytes",
+            input.name,
+            raw.len(),
+            datatype.v2_name()
+        )));
+    }
+    check_count(input, raw.len() / width, count)?;
+    Ok(match datatype {
+        DataType::Fp16 => Values::Fp16(
+            (raw.chunks_exact(2))
+                .map(|b| f16::from_le_bytes([b[0], b[1]]))
+                .collect(),
+        ),
+        DataType::Int64 => Values::Int64(
+            (raw.chunks_exact(8))
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect(),
+        ),
+        DataType::Int32 => Values::Int32(
+            (raw.chunks_exact(4))
+                .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect(),
+        ),
+        DataType::Bool => Values::Bool(raw.iter().map(|&b| b != 0).collect()),
+        DataType::Fp32 | DataType::Bytes => unreachable!("read by the JSON readers"),
+    })
+}
+
+fn output_data(values: Values) -> OutputData {
+    match values {
+        Values::Fp32(v) => OutputData::Fp32(v),
+        Values::Fp16(v) => OutputData::Fp16(v.into_iter().map(f32::from).collect()),
+        Values::Int64(v) => OutputData::Int64(v),
+        Values::Int32(v) => OutputData::Int32(v),
+        Values::Bool(v) => OutputData::Bool(v),
+        Values::Bytes(v) => OutputData::Bytes(v),
+    }
+}
+
+/// An imported ONNX model as its batcher runs it; see the module documentation.
+pub struct Graph {
+    model: OnnxModel,
+    signature: GraphSignature,
+}
+
+impl Graph {
+    pub fn new(model: OnnxModel, signature: GraphSignature) -> Graph {
+        Graph { model, signature }
+    }
+
+    /// One request alone; a batched request of more than `max_batch` rows in passes of
+    /// `max_batch` rows, joined again.
+    fn alone(
+        &self,
+        x: &[Tensor],
+        rows: usize,
+        max_batch: usize,
+    ) -> Result<Vec<Tensor>, ServeError> {
+        if !self.signature.batched || rows <= max_batch {
+            return self.model.run(x.to_vec()).map_err(served);
+        }
+        let mut parts = Vec::new();
+        for start in (0..rows).step_by(max_batch) {
+            let range = start..(start + max_batch).min(rows);
+            let chunk = x.iter().map(|t| t.rows(range.clone())).collect();
+            parts.push(self.model.run(chunk).map_err(served)?);
+        }
+        joined(&parts, self.signature.output_specs().len())
+            .ok_or_else(|| ServeError::Internal("the model's outputs could not be joined".into()))
+    }
+
+    /// The batch in one pass: `None` when its requests cannot be joined (their other axes
+    /// differ), the pass fails, or an output cannot be split by rows again.
+    fn together(&self, batch: &[(Vec<Tensor>, usize)]) -> Option<Vec<Vec<Tensor>>> {
+        let inputs = (0..self.signature.specs.len())
+            .map(|i| Tensor::concat(&batch.iter().map(|(x, _)| &x[i]).collect::<Vec<_>>()))
+            .collect::<Option<Vec<_>>>()?;
+        let outputs = self.model.run(inputs).ok()?;
+        let rows: usize = batch.iter().map(|(_, n)| n).sum();
+        if outputs.iter().any(|t| t.shape.first() != Some(&rows)) {
+            return None;
+        }
+        let mut at = 0;
+        Some(
+            (batch.iter())
+                .map(|(_, n)| {
+                    let range = at..at + n;
+                    at += n;
+                    outputs.iter().map(|t| t.rows(range.clone())).collect()
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Per output, the parts' tensors joined along axis 0.
+fn joined(parts: &[Vec<Tensor>], outputs: usize) -> Option<Vec<Tensor>> {
+    (0..outputs)
+        .map(|o| Tensor::concat(&parts.iter().map(|p| &p[o]).collect::<Vec<_>>()))
+        .collect()
+}
+
+/// A failed run as the caller should see it: a request the graph cannot take is the caller's
+/// to fix (a token id past the vocabulary, a sequence too long); anything else is ours.
+fn served(e: OnnxError) -> ServeError {
+    match e {
+        OnnxError::BadInput(why) => ServeError::BadRequest(why),
+        OnnxError::Run(_) => ServeError::BadRequest(e.to_string()),
+        other => ServeError::Internal(other.to_string()),
+    }
+}
+
+impl Compute for Graph {
+    type Rows = Vec<Tensor>;
+    type Answer = Vec<Tensor>;
+    type Scratch = ();
+
+    fn scratch(&self, _threads: usize) {}
+
+    fn check(&self, x: &Vec<Tensor>, rows: usize) -> Result<(), String> {
+        let inputs = self.signature.specs.len();
+        if x.len() != inputs {
+            return Err(format!(
+                "{} tensors for a model of {inputs} inputs ({})",
+                x.len(),
+                names(&self.signature.inputs)
+            ));
+        }
+        if self.signature.batched && x.iter().any(|t| t.shape.first() != Some(&rows)) {
+            return Err(format!("the inputs do not all hold {rows} rows"));
+        }
+        Ok(())
+    }
+
+    fn run(
+        &self,
+        _scratch: &mut (),
+        batch: &[(Vec<Tensor>, usize)],
+        max_batch: usize,
+        answers: &mut Vec<Result<Vec<Tensor>, ServeError>>,
+    ) {
+        if batch.len() > 1
+            && let Some(split) = self.together(batch)
+        {
+            answers.extend(split.into_iter().map(Ok));
+            return;
+        }
+        // One request, or requests that could not share a pass: each alone, so that one
+        // request the graph fails on fails alone.
+        answers.extend(batch.iter().map(|(x, n)| self.alone(x, *n, max_batch)));
+    }
+}

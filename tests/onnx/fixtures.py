@@ -1,0 +1,85 @@
+"""Small ONNX models the Rust tests import and serve (tests/onnx/fixtures/*.onnx), made with the
+`onnx` package's helper and checked into the repository, so that those tests need no Python.
+
+Usage: python3 tests/onnx/fixtures.py   (rewrites the files; weights are fixed, not random)
+"""
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = Path(__file__).parent / "fixtures"
+
+# y = relu(x W^T + b): W 3x4, b 3.
+W = np.array([[1, -2, 0.5, 0], [0, 1, 1, -1], [0.25, 0.25, 0.25, 0.25]], np.float32)
+B = np.array([0.5, -1, 0], np.float32)
+
+
+def save(name, nodes, inputs, outputs, initializers, check=True):
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializers)
+    m = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17)],
+        producer_name="aiaas-fixtures",
+        producer_version="1",
+    )
+    m.ir_version = 8
+    helper.set_model_props(m, {"purpose": "tests"})
+    if check:
+        onnx.checker.check_model(m)
+    onnx.save(m, OUT / f"{name}.onnx")
+
+
+def dense(name, batch):
+    """relu(x W^T + b) with a batch axis of `batch` (a name for a dynamic axis, or a size)."""
+    save(
+        name,
+        [
+            helper.make_node("Gemm", ["x", "W", "b"], ["z"], transB=1),
+            helper.make_node("Relu", ["z"], ["y"]),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 3])],
+        [numpy_helper.from_array(W, "W"), numpy_helper.from_array(B, "b")],
+    )
+
+
+def tokens():
+    """Token ids in, the mean of their 2-wide embeddings out: an INT64 input of two dynamic axes."""
+    table = np.arange(20, dtype=np.float32).reshape(10, 2) / 10
+    save(
+        "tokens",
+        [
+            helper.make_node("Gather", ["table", "ids"], ["e"]),
+            helper.make_node("ReduceMean", ["e"], ["y"], axes=[1], keepdims=0),
+        ],
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])],
+        [numpy_helper.from_array(table, "table")],
+    )
+
+
+def unsupported():
+    """A graph with operators no runtime implements (the checker would refuse it, so no check)."""
+    save(
+        "unsupported",
+        [
+            helper.make_node("NoSuchOp", ["x"], ["a"]),
+            helper.make_node("Relu", ["a"], ["b"]),
+            helper.make_node("AnotherMissingOp", ["b"], ["y"]),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [],
+        check=False,
+    )
+
+
+if __name__ == "__main__":
+    OUT.mkdir(exist_ok=True)
+    dense("dense", "batch")
+    dense("fixed_batch", 1)
+    tokens()
+    unsupported()
