@@ -3,6 +3,9 @@ interop tests of aiaas's ONNX runtime (crates/aiaas/tests/interop/onnxruntime.rs
 
 Usage: python3 tests/onnx/reference.py OUT_DIR
 
+Models: an MLP as PyTorch exports one and a small CNN, built with the `onnx` helper, and
+scikit-learn's LogisticRegression and MLPClassifier exported by skl2onnx.
+
 Writes, for each model, OUT_DIR/NAME.onnx and OUT_DIR/NAME.json: the inputs given (batch 1 and
 3) and what `onnxruntime` answered, each as {"shape": [...], "data": [...] (flat, row-major)}.
 """
@@ -69,10 +72,33 @@ def cnn():
     return model("cnn", nodes, inputs, outputs, init), {"image": (1, 28, 28)}
 
 
+def sklearn_models():
+    """scikit-learn classifiers fitted on iris and exported by skl2onnx as people export them,
+    with probabilities as a tensor (`zipmap: False`): LogisticRegression (the ai.onnx.ml
+    LinearClassifier and Normalizer) and MLPClassifier (MatMul, Add, Relu, Softmax, ArgMax,
+    ArrayFeatureExtractor); both answer an INT64 `label` beside `probabilities`."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from skl2onnx import to_onnx
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    estimators = {
+        "logistic_regression": LogisticRegression(max_iter=1000),
+        "mlp_classifier": MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=0),
+    }
+    for name, estimator in estimators.items():
+        estimator.fit(x, y)
+        options = {id(estimator): {"zipmap": False}}
+        m = to_onnx(estimator, x[:1], options=options, target_opset={"": 17, "ai.onnx.ml": 3})
+        m.graph.name = name
+        yield m, {m.graph.input[0].name: (4,)}
+
+
 def main(out):
     out.mkdir(parents=True, exist_ok=True)
-    for build in (mlp, cnn):
-        m, shapes = build()
+    for m, shapes in [mlp(), cnn(), *sklearn_models()]:
         name = m.graph.name
         path = out / f"{name}.onnx"
         onnx.save(m, path)

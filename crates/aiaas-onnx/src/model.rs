@@ -33,9 +33,10 @@ impl OnnxModel {
     /// or output of a datatype that is not served, shapes that cannot be resolved.
     pub fn read(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
         let onnx = tract_onnx::onnx();
-        let proto = onnx
+        let mut proto = onnx
             .proto_model_for_read(&mut &*bytes)
             .map_err(|e| OnnxError::NotOnnx(format!("{e:#}")))?;
+        name_unnamed_axes(&mut proto);
         let graph = match &proto.graph {
             Some(graph) if proto.ir_version > 0 && !graph.output.is_empty() => graph,
             _ => {
@@ -144,6 +145,40 @@ impl OnnxModel {
             .iter()
             .map(|t| Tensor::of_tract(t).map_err(OnnxError::Run))
             .collect()
+    }
+}
+
+/// Gives every input axis declared with neither a size nor a name (as skl2onnx writes a batch
+/// axis) a name, so that tract treats it as a symbol rather than an unknown it cannot plan for.
+/// Unnamed first axes share one name: they are the batch, the same for every input.
+fn name_unnamed_axes(proto: &mut pb::ModelProto) {
+    let Some(graph) = proto.graph.as_mut() else {
+        return;
+    };
+    for input in &mut graph.input {
+        let name = input.name.clone();
+        let Some(pb::type_proto::Value::TensorType(tensor)) =
+            input.r#type.as_mut().and_then(|t| t.value.as_mut())
+        else {
+            continue;
+        };
+        let Some(shape) = tensor.shape.as_mut() else {
+            continue;
+        };
+        for (axis, dim) in shape.dim.iter_mut().enumerate() {
+            let unnamed = match &dim.value {
+                None => true,
+                Some(Dim::DimParam(p)) => p.is_empty(),
+                Some(Dim::DimValue(_)) => false,
+            };
+            if unnamed {
+                let param = match axis {
+                    0 => "unnamed_batch".to_string(),
+                    _ => format!("unnamed_{name}_{axis}"),
+                };
+                dim.value = Some(Dim::DimParam(param));
+            }
+        }
     }
 }
 

@@ -40,7 +40,9 @@ pub(crate) fn datatype_of_tract(datum: DatumType) -> Option<DataType> {
     Some(match datum {
         DatumType::F32 => DataType::Fp32,
         DatumType::F16 => DataType::Fp16,
-        DatumType::I64 => DataType::Int64,
+        // tract's symbolic integers: what it makes of INT64 constants it folds (class ids
+        // picked by ArgMax, as skl2onnx exports them); concrete when the model has run.
+        DatumType::I64 | DatumType::TDim => DataType::Int64,
         DatumType::I32 => DataType::Int32,
         DatumType::Bool => DataType::Bool,
         DatumType::String => DataType::Bytes,
@@ -208,6 +210,14 @@ impl Tensor {
             Ok(view.iter().cloned().collect())
         }
         let datum = tensor.datum_type();
+        let integers;
+        let tensor = if datum == DatumType::TDim {
+            integers = (tensor.cast_to::<i64>())
+                .map_err(|e| format!("an output of symbolic integers: {e}"))?;
+            &*integers
+        } else {
+            tensor
+        };
         let values = match datatype_of_tract(datum) {
             Some(DataType::Fp32) => Values::Fp32(flat(tensor)?),
             Some(DataType::Fp16) => Values::Fp16(flat(tensor)?),

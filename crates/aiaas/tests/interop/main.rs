@@ -40,6 +40,11 @@ fn main() -> ExitCode {
         onnxruntime::missing,
         onnxruntime::models_answer_as_onnxruntime_does,
     ));
+    trials.push(needing(
+        "onnxruntime::served_models_answer_as_onnxruntime_does",
+        onnxruntime::missing_with_client,
+        onnxruntime::served_models_answer_as_onnxruntime_does,
+    ));
     trials.push(Trial::test(
         "a_missing_part_is_reported_not_passed",
         a_missing_part_is_reported_not_passed,
