@@ -13,6 +13,7 @@ mod jobs;
 mod keys;
 pub mod metrics;
 mod monitor;
+mod onnx_export;
 mod privacy;
 mod registry;
 mod retrain;
@@ -36,6 +37,7 @@ pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
 pub use keys::{ADMIN_KEY_FILE, CreatedKey, KEY_PREFIX, MAX_KEY_MODELS, MAX_RATE_LIMIT};
 pub use monitor::{FeedbackOutcome, MAX_FEEDBACK, WindowSpec};
+pub use onnx_export::bundle_to_onnx;
 pub use privacy::MAX_ERASE_IDS;
 pub use update_loop::PolicyState;
 

@@ -209,3 +209,124 @@ fn inputs_of_a_type_that_is_not_served_are_refused_by_name() {
         "{err}"
     );
 }
+
+mod export {
+    use aiaas_onnx::export::{DenseGraph, DenseLayer, Head, write};
+    use aiaas_onnx::{OnnxModel, Tensor, Values};
+    use aiaas_types::Activation;
+
+    fn graph(head: Head, outputs: usize) -> DenseGraph {
+        DenseGraph {
+            name: "exported".into(),
+            input: "input".into(),
+            layers: vec![
+                DenseLayer {
+                    weights: vec![1.0, -1.0, 0.5, 2.0, 0.0, -0.5],
+                    bias: vec![0.1, -0.2, 0.0],
+                    inputs: 2,
+                    outputs: 3,
+                    activation: Activation::Relu,
+                },
+                DenseLayer {
+                    weights: (0..3 * outputs).map(|i| i as f32 / 4.0 - 0.5).collect(),
+                    bias: vec![0.05; outputs],
+                    inputs: 3,
+                    outputs,
+                    activation: Activation::Identity,
+                },
+            ],
+            head,
+            metadata: [("labels".to_string(), "[]".to_string())].into(),
+        }
+    }
+
+    /// The logits of `graph` for one row, computed by hand.
+    fn logits(graph: &DenseGraph, x: &[f32]) -> Vec<f32> {
+        graph.layers.iter().fold(x.to_vec(), |x, l| {
+            (0..l.outputs)
+                .map(|o| {
+                    let z = l.bias[o]
+                        + (0..l.inputs)
+                            .map(|i| l.weights[o * l.inputs + i] * x[i])
+                            .sum::<f32>();
+                    match l.activation {
+                        Activation::Relu => z.max(0.0),
+                        _ => z,
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn run(bytes: &[u8], x: &[f32]) -> Vec<Tensor> {
+        let model = OnnxModel::read(bytes).unwrap();
+        assert_eq!(model.source().producer_name, "aiaas");
+        let input = Tensor {
+            shape: vec![1, x.len()],
+            values: Values::Fp32(x.to_vec()),
+        };
+        model.run(vec![input]).unwrap()
+    }
+
+    #[test]
+    fn a_dense_classifier_is_written_as_onnx_that_reads_back_and_agrees() {
+        let labels: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let g = graph(Head::Classes { labels }, 3);
+        let x = [0.7, -1.2];
+        let z = logits(&g, &x);
+        let out = run(&write(&g).unwrap(), &x);
+        let Values::Fp32(p) = &out[0].values else {
+            panic!("probabilities: {:?}", out[0])
+        };
+        let sum: f32 = z.iter().map(|v| v.exp()).sum();
+        for (p, z) in p.iter().zip(&z) {
+            assert!((p - z.exp() / sum).abs() < 1e-6, "{p} vs {z}");
+        }
+        let best = (z.iter().enumerate())
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
+        assert_eq!(
+            out[1].values,
+            Values::Bytes(vec![["a", "b", "c"][best].into()])
+        );
+    }
+
+    #[test]
+    fn a_single_logit_classifier_and_a_regressor_are_written_too() {
+        let labels: Vec<String> = ["no", "yes"].map(String::from).to_vec();
+        let g = graph(Head::Classes { labels }, 1);
+        let x = [0.3, 0.9];
+        let p = 1.0 / (1.0 + (-logits(&g, &x)[0]).exp());
+        let out = run(&write(&g).unwrap(), &x);
+        let Values::Fp32(got) = &out[0].values else {
+            panic!("{:?}", out[0])
+        };
+        assert!((got[0] - (1.0 - p)).abs() < 1e-6 && (got[1] - p).abs() < 1e-6);
+
+        let g = graph(
+            Head::Value {
+                mean: 10.0,
+                scale: 2.0,
+            },
+            1,
+        );
+        let out = run(&write(&g).unwrap(), &x);
+        let expected = logits(&g, &x)[0] * 2.0 + 10.0;
+        assert_eq!(out[0].shape, [1, 1]);
+        let Values::Fp32(got) = &out[0].values else {
+            panic!("{:?}", out[0])
+        };
+        assert!((got[0] - expected).abs() < 1e-5);
+
+        let mut broken = graph(
+            Head::Value {
+                mean: 0.0,
+                scale: 1.0,
+            },
+            1,
+        );
+        broken.layers[1].inputs = 4;
+        assert!(write(&broken).is_err());
+    }
+}

@@ -582,15 +582,19 @@ pub enum ModelsCommand {
     Rollback { name: ModelName },
     /// Delete a version no alias points at.
     Delete { name: ModelName, version: Version },
-    /// Download a version as a tar archive.
+    /// Download a version as a tar archive, or as an ONNX file that ONNX Runtime, Triton or a
+    /// browser runs (`--format onnx`: input scaling folded in, labels in its metadata).
     Export {
         name: ModelName,
         /// Version number or alias.
         #[arg(value_parser = version_or_alias)]
         version: String,
-        /// File to write (default: NAME-VERSION.tar).
+        /// File to write (default: NAME-VERSION.tar, or NAME-VERSION.onnx).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// `tar` (the version's bundle, to import elsewhere) or `onnx`.
+        #[arg(long, default_value = "tar", value_parser = ["tar", "onnx"])]
+        format: String,
     },
     /// Register a model as a new version: a bundle folder such as `models/iris`, an archive of
     /// one (from `aiaas models export`, or `tar -czf` of the folder), or an ONNX file

@@ -6,7 +6,7 @@ use super::show::{self, at, text};
 use super::{Access, Client, block_on};
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::output::table::{pairs, table};
-use aiaas_artifact::{MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE, archive};
+use aiaas_artifact::{Artifact, MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE, archive};
 use aiaas_types::{AliasName, ModelName, Version};
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -38,9 +38,12 @@ pub fn run(args: ModelsArgs, access: &Access) -> anyhow::Result<()> {
             } => set_alias(&client, &name, &alias, version, json).await,
             ModelsCommand::Rollback { name } => rollback(&client, &name, json).await,
             ModelsCommand::Delete { name, version } => delete(&client, &name, version, json).await,
-            ModelsCommand::Export { name, version, out } => {
-                export(&client, &name, &version, out, json).await
-            }
+            ModelsCommand::Export {
+                name,
+                version,
+                out,
+                format,
+            } => export(&client, &name, &version, out, &format, json).await,
             ModelsCommand::Import { path, name } => import(&client, &path, name, json).await,
         }
     })
@@ -135,10 +138,14 @@ async fn export(
     name: &ModelName,
     version: &str,
     out: Option<PathBuf>,
+    format: &str,
     json: bool,
 ) -> anyhow::Result<()> {
-    let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}-{version}.tar")));
-    let bytes = download(client, name, version, &out).await?;
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}-{version}.{format}")));
+    let bytes = match format {
+        "onnx" => export_onnx(client, name, version, &out).await?,
+        _ => download(client, name, version, &out).await?,
+    };
     if json {
         show::print_json(&json!({"file": out, "size_bytes": bytes}));
     } else {
@@ -149,6 +156,27 @@ async fn export(
         );
     }
     Ok(())
+}
+
+/// Writes version `version` of `name` to `out` as ONNX: the archive is downloaded beside it,
+/// read, and converted here (an imported ONNX version is written as it came); its size.
+async fn export_onnx(
+    client: &Client,
+    name: &ModelName,
+    version: &str,
+    out: &Path,
+) -> anyhow::Result<u64> {
+    let archive = tempfile::NamedTempFile::new().context("creating a temporary file")?;
+    download(client, name, version, archive.path()).await?;
+    let bytes = std::fs::read(archive.path()).context("reading the downloaded archive")?;
+    let onnx = match aiaas_service::read_upload(&bytes, MAX_ARCHIVE_BYTES)? {
+        Artifact::Native(bundle) => {
+            aiaas_service::bundle_to_onnx(&bundle, &format!("{name}@{version}"))?
+        }
+        Artifact::Onnx(imported) => imported.model,
+    };
+    write_atomically(out, &onnx)?;
+    Ok(onnx.len() as u64)
 }
 
 /// `aiaas models import PATH [--name NAME]`: a bundle directory or an archive of one (tar, gzip
@@ -251,6 +279,27 @@ async fn download(
     let mut response = client
         .get_stream(&format!("/models/{name}/versions/{version}/archive"), &[])
         .await?;
+    let mut tmp = staged(out)?;
+    let mut written = 0u64;
+    while let Some(chunk) = client.chunk(&mut response).await? {
+        tmp.write_all(&chunk)
+            .with_context(|| format!("writing {}", tmp.path().display()))?;
+        written += chunk.len() as u64;
+    }
+    persist(tmp, out)?;
+    Ok(written)
+}
+
+/// Writes `bytes` to `out` as [`download`] does: whole or not at all.
+fn write_atomically(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut tmp = staged(out)?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    persist(tmp, out)
+}
+
+/// A temporary file beside `out`, to be [`persist`]ed as it.
+fn staged(out: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -260,22 +309,20 @@ async fn download(
     // The permissions of any new file (umask applied), not tempfile's private 0600.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder
+    builder
         .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let mut written = 0u64;
-    while let Some(chunk) = client.chunk(&mut response).await? {
-        tmp.write_all(&chunk)
-            .with_context(|| format!("writing {}", tmp.path().display()))?;
-        written += chunk.len() as u64;
-    }
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))
+}
+
+/// Syncs `tmp` and renames it to `out`.
+fn persist(tmp: tempfile::NamedTempFile, out: &Path) -> anyhow::Result<()> {
     tmp.as_file()
         .sync_all()
         .with_context(|| format!("writing {}", tmp.path().display()))?;
     tmp.persist(out)
         .map_err(|e| e.error)
         .with_context(|| format!("writing {}", out.display()))?;
-    Ok(written)
+    Ok(())
 }
 
 /// The `name` field of the archive's `manifest.json`.

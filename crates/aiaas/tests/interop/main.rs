@@ -45,6 +45,11 @@ fn main() -> ExitCode {
         onnxruntime::missing_with_client,
         onnxruntime::served_models_answer_as_onnxruntime_does,
     ));
+    trials.push(needing(
+        "onnxruntime::exported_models_answer_as_aiaas_predict_does",
+        onnxruntime::missing,
+        onnxruntime::exported_models_answer_as_aiaas_predict_does,
+    ));
     trials.push(Trial::test(
         "a_missing_part_is_reported_not_passed",
         a_missing_part_is_reported_not_passed,

@@ -156,3 +156,74 @@ fn tensor(spec: &TensorSpec, json: &Value) -> Tensor {
         values,
     }
 }
+
+/// A model trained here, exported with `aiaas models export --format onnx`: ONNX Runtime gives
+/// what `aiaas predict` gives (within 1e-5, labels equal); imported back, the server answers the
+/// same through V2.
+pub fn exported_models_answer_as_aiaas_predict_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let server = ServerProcess::start(&work.join("data"), &[]);
+    crate::tritonclient::train_iris_and_predict(&server, work, &[]);
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", &server.url]);
+        let out = server.aiaas(work, &all);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "aiaas {all:?}: {said}");
+    };
+    cli(&[
+        "models",
+        "export",
+        "iris",
+        "1",
+        "--format",
+        "onnx",
+        "--out",
+        "iris.onnx",
+    ]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/onnx/check_exported.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(work.join("iris.onnx"))
+        .arg(work.join("expected.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "check_exported.py failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    cli(&["models", "import", "iris.onnx", "--name", "iris-onnx"]);
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(work.join("expected.json")).unwrap()).unwrap();
+    let rows = expected["rows"].as_array().unwrap();
+    let request = serde_json::json!({"inputs": [{
+        "name": "input", "datatype": "FP32", "shape": [rows.len(), 4], "data": rows
+    }]});
+    let answer = server.json(
+        "POST",
+        "/v2/models/iris-onnx/infer",
+        request.to_string().as_bytes(),
+    );
+    let output = |name: &str| {
+        let outputs = answer["outputs"].as_array().unwrap();
+        outputs.iter().find(|o| o["name"] == name).unwrap()["data"].clone()
+    };
+    assert_eq!(output("label"), expected["labels"], "{answer}");
+    let got = output("probabilities");
+    let want: Vec<f64> = (expected["probabilities"].as_array().unwrap().iter())
+        .flat_map(|row| row.as_array().unwrap().iter().map(|p| p.as_f64().unwrap()))
+        .collect();
+    let got: Vec<f64> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect();
+    assert_eq!(got.len(), want.len());
+    let worst = (got.iter().zip(&want)).fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(worst <= 1e-5, "imported back, off by {worst}");
+}

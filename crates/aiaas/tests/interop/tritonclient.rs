@@ -72,6 +72,29 @@ fn check_grpc_with_tritonclient(server: &ServerProcess, work: &Path, ca: Option<
 /// Trains iris on `server` with the CLI (which takes `cli_args` too, such as `--ca-cert`), then
 /// runs `check_v2.py` against it (with the CA of `--ca-cert` when given, over https).
 pub fn check_with_tritonclient(server: &ServerProcess, work: &Path, cli_args: &[&str]) {
+    train_iris_and_predict(server, work, cli_args);
+    let mut script = Command::new("python3");
+    script
+        .arg(SCRIPT)
+        .arg(&server.addr)
+        .arg(work.join("expected.json"))
+        .arg(&server.key);
+    if let Some(at) = cli_args.iter().position(|a| *a == "--ca-cert") {
+        script.arg(cli_args[at + 1]);
+    }
+    let out = script.output().unwrap();
+    assert!(
+        out.status.success(),
+        "tritonclient checks failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Trains iris as model `iris` on `server` with the CLI (which takes `cli_args` too, such as
+/// `--ca-cert`) and writes `work/expected.json`: eight rows of all three classes with what
+/// `aiaas predict` answers for them on the exported bundle (`rows`, `labels`, `probabilities`).
+pub fn train_iris_and_predict(server: &ServerProcess, work: &Path, cli_args: &[&str]) {
     let cli = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--server", &server.url]);
@@ -123,21 +146,4 @@ pub fn check_with_tritonclient(server: &ServerProcess, work: &Path, cli_args: &[
     }
     let expected = json!({"rows": rows, "labels": labels, "probabilities": probabilities});
     std::fs::write(work.join("expected.json"), expected.to_string()).unwrap();
-
-    let mut script = Command::new("python3");
-    script
-        .arg(SCRIPT)
-        .arg(&server.addr)
-        .arg(work.join("expected.json"))
-        .arg(&server.key);
-    if let Some(at) = cli_args.iter().position(|a| *a == "--ca-cert") {
-        script.arg(cli_args[at + 1]);
-    }
-    let out = script.output().unwrap();
-    assert!(
-        out.status.success(),
-        "tritonclient checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
