@@ -149,6 +149,16 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// The tensor in an ONNX `TensorProto` file (the format of ONNX's own test data).
+    pub fn read_proto(bytes: &[u8]) -> Result<Tensor, OnnxError> {
+        let proto = tract_onnx::tensor::proto_from_reader(bytes)
+            .map_err(|e| OnnxError::NotOnnx(format!("{e:#}")))?;
+        let resolver = tract_onnx::data_resolver::FopenDataResolver;
+        let tensor = tract_onnx::tensor::load_tensor(&resolver, &proto, None)
+            .map_err(|e| OnnxError::NotOnnx(format!("{e:#}")))?;
+        Tensor::of_tract(&tensor).map_err(OnnxError::Unservable)
+    }
+
     /// Rows `range` of axis 0 (a scalar has none: it is returned whole).
     pub fn rows(&self, range: Range<usize>) -> Tensor {
         let Some((_, rest)) = self.shape.split_first() else {

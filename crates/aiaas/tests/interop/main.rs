@@ -50,6 +50,11 @@ fn main() -> ExitCode {
         onnxruntime::missing,
         onnxruntime::exported_models_answer_as_aiaas_predict_does,
     ));
+    trials.push(needing(
+        "onnxruntime::node_tests_of_the_operators_served_pass",
+        onnxruntime::missing,
+        onnxruntime::node_tests_of_the_operators_served_pass,
+    ));
     trials.push(Trial::test(
         "a_missing_part_is_reported_not_passed",
         a_missing_part_is_reported_not_passed,

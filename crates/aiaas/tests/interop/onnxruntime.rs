@@ -227,3 +227,134 @@ pub fn exported_models_answer_as_aiaas_predict_does() {
     let worst = (got.iter().zip(&want)).fold(0f64, |m, (a, b)| m.max((a - b).abs()));
     assert!(worst <= 1e-5, "imported back, off by {worst}");
 }
+
+/// Node tests (one operator each, with inputs and expected outputs) that must pass: those of
+/// the operators the models above use. (The node tests of `Reshape` feed the shape as an input,
+/// which tract cannot plan for; models, such as skl2onnx's, give it as a constant.)
+const NODE_TESTS_REQUIRED: [&str; 19] = [
+    "test_add",
+    "test_argmax_no_keepdims_example",
+    "test_cast_FLOAT_to_FLOAT16",
+    "test_concat_2d_axis_1",
+    "test_conv_with_strides_padding",
+    "test_flatten_axis1",
+    "test_gather_0",
+    "test_gemm_default_no_bias",
+    "test_gemm_transposeB",
+    "test_matmul_2d",
+    "test_maxpool_2d_default",
+    "test_mul",
+    "test_reduce_mean_default_axes_keepdims_example",
+    "test_relu",
+    "test_sigmoid",
+    "test_softmax_axis_1",
+    "test_sub",
+    "test_tanh",
+    "test_identity",
+];
+
+/// The node tests that ship in the `onnx` package (`onnx/backend/test/data/node/*`), each run
+/// through the import path (`OnnxModel::read`, then `run` on its inputs, outputs compared with
+/// its expected ones within ONNX's own tolerance). Prints the pass count and why the others
+/// fail; [`NODE_TESTS_REQUIRED`] must pass.
+pub fn node_tests_of_the_operators_served_pass() {
+    let located = Command::new("python3")
+        .args([
+            "-c",
+            "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), \
+             'backend', 'test', 'data', 'node'))",
+        ])
+        .output()
+        .unwrap();
+    let root = PathBuf::from(String::from_utf8(located.stdout).unwrap().trim());
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut passed = Vec::new();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let mut unsupported = std::collections::BTreeMap::<String, usize>::new();
+    for name in &names {
+        let dir = root.join(name);
+        let outcome = std::panic::catch_unwind(|| node_test(&dir)).unwrap_or_else(|panic| {
+            let why = (panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(NodeFailure::Other(format!("panicked: {why}")))
+        });
+        match outcome {
+            Ok(()) => passed.push(name.clone()),
+            Err(NodeFailure::Unsupported(ops)) => {
+                for op in ops {
+                    *unsupported.entry(op).or_default() += 1;
+                }
+                failed.push((name.clone(), "unsupported operator".into()));
+            }
+            Err(NodeFailure::Other(why)) => failed.push((name.clone(), why)),
+        }
+    }
+    println!(
+        "node tests: {} of {} pass through the import path",
+        passed.len(),
+        names.len()
+    );
+    println!("operators the runtime lacks (tests): {unsupported:?}");
+    for (name, why) in &failed {
+        let why: String = why.chars().take(160).collect();
+        println!("  {name}: {why}");
+    }
+    let missing: Vec<&&str> = (NODE_TESTS_REQUIRED.iter())
+        .filter(|n| !passed.iter().any(|p| p == **n))
+        .collect();
+    assert!(missing.is_empty(), "required node tests fail: {missing:?}");
+}
+
+enum NodeFailure {
+    Unsupported(Vec<String>),
+    Other(String),
+}
+
+/// One node test: its model read and run on `test_data_set_0`, every output as expected.
+fn node_test(dir: &Path) -> Result<(), NodeFailure> {
+    let other = |why: String| NodeFailure::Other(why);
+    let bytes = std::fs::read(dir.join("model.onnx")).map_err(|e| other(e.to_string()))?;
+    let model = OnnxModel::read(&bytes).map_err(|e| match e {
+        aiaas_onnx::OnnxError::Unsupported(ops) => NodeFailure::Unsupported(ops),
+        e => other(e.to_string()),
+    })?;
+    let data = dir.join("test_data_set_0");
+    let read = |file: String| -> Result<Tensor, NodeFailure> {
+        let bytes = std::fs::read(data.join(&file)).map_err(|e| other(format!("{file}: {e}")))?;
+        Tensor::read_proto(&bytes).map_err(|e| other(format!("{file}: {e}")))
+    };
+    let inputs = (0..model.inputs().len())
+        .map(|i| read(format!("input_{i}.pb")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = model.run(inputs).map_err(|e| other(e.to_string()))?;
+    for (i, got) in outputs.iter().enumerate() {
+        let want = read(format!("output_{i}.pb"))?;
+        if got.shape != want.shape {
+            return Err(other(format!(
+                "output {i}: shape {:?}, expected {:?}",
+                got.shape, want.shape
+            )));
+        }
+        let close = |a: f64, b: f64| {
+            a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-4 + 1e-3 * b.abs()
+        };
+        let equal = match (&got.values, &want.values) {
+            (Values::Fp32(a), Values::Fp32(b)) => {
+                (a.iter().zip(b)).all(|(&a, &b)| close(a.into(), b.into()))
+            }
+            (Values::Fp16(a), Values::Fp16(b)) => {
+                (a.iter().zip(b)).all(|(&a, &b)| close(a.to_f64(), b.to_f64()))
+            }
+            (a, b) => a == b,
+        };
+        if !equal {
+            return Err(other(format!("output {i}: values differ")));
+        }
+    }
+    Ok(())
+}
