@@ -221,8 +221,8 @@ fn int(name: &str, value: i64) -> pb::AttributeProto {
 }
 
 /// A tensor's declaration: its element type and shape, a name for an axis that varies, a number
-/// for a fixed one.
-fn value_info(name: &str, elem: OnnxType, dims: &[&str]) -> pb::ValueInfoProto {
+/// for a fixed one (`["batch", "4"]`).
+pub fn value_info(name: &str, elem: OnnxType, dims: &[&str]) -> pb::ValueInfoProto {
     let dim = |d: &&str| pb::tensor_shape_proto::Dimension {
         value: Some(match d.parse::<i64>() {
             Ok(n) => Dim::DimValue(n),

@@ -190,6 +190,14 @@ async fn answer(res: reqwest::Response, name: &str) -> (Vec<i64>, Vec<f32>) {
     (shape, data)
 }
 
+/// Asserts that `res` is a 400 whose message holds `needle`.
+async fn assert_refused(res: reqwest::Response, needle: &str) {
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.unwrap();
+    let message = body["error"].as_str().unwrap();
+    assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+}
+
 fn assert_close(got: &[f32], expected: &[f32]) {
     assert_eq!(got.len(), expected.len(), "{got:?} vs {expected:?}");
     for (g, e) in got.iter().zip(expected) {
@@ -256,12 +264,7 @@ async fn an_imported_graph_is_served_over_v2_and_batches_its_callers() {
     ];
     for (input, needle) in bad {
         let res = infer(&server, "dense", json!({"inputs": [input]})).await;
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-        let message = res.json::<Value>().await.unwrap()["error"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert!(message.contains(needle), "{message} lacks {needle:?}");
+        assert_refused(res, needle).await;
     }
 }
 
@@ -289,12 +292,7 @@ async fn a_graph_of_fixed_batch_runs_each_request_alone() {
     }
     let two = json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 4], "data": [row(0), row(1)]}]});
     let res = infer(&server, "fixed", two).await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let message = res.json::<Value>().await.unwrap()["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(message.contains("expects [1, 4]"), "{message}");
+    assert_refused(res, "expects [1, 4]").await;
 }
 
 #[tokio::test]
@@ -339,25 +337,12 @@ async fn token_ids_of_any_length_are_served_and_bad_ones_fail_alone() {
         infer(&server, "tokens", past),
         infer(&server, "tokens", fine)
     );
-    assert_eq!(past.status(), StatusCode::BAD_REQUEST);
-    let message = past.json::<Value>().await.unwrap()["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        message.contains("the model failed on this input"),
-        "{message}"
-    );
+    assert_refused(past, "the model failed on this input").await;
     assert_close(&answer(fine, "y").await.1, &tokens_expected(&[1, 2]));
 
     let not_integer = json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [1, 2], "data": [1, 1.5]}]});
     let res = infer(&server, "tokens", not_integer).await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let message = res.json::<Value>().await.unwrap()["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(message.contains("not an INT64 integer"), "{message}");
+    assert_refused(res, "not an INT64 integer").await;
 }
 
 #[tokio::test]
@@ -441,4 +426,49 @@ async fn imported_graphs_answer_over_grpc_typed_and_raw() {
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
         .collect();
     assert_close(&y, &dense_expected(&x));
+}
+
+#[tokio::test]
+async fn a_model_trained_here_exported_as_onnx_and_imported_back_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_iris(dir.path()).await;
+    let archive = server.iris_archive().await;
+    let aiaas_artifact::Artifact::Native(bundle) =
+        aiaas_service::read_upload(&archive, 1 << 30).unwrap()
+    else {
+        panic!("iris is a model trained here")
+    };
+    let onnx = aiaas_service::bundle_to_onnx(&bundle, "iris@1").unwrap();
+    assert_eq!(upload(&server, "iris-onnx", onnx).await.status(), 201);
+    let meta = get(&server, "/v2/models/iris-onnx").await;
+    assert_eq!(
+        meta["inputs"],
+        get(&server, "/v2/models/iris").await["inputs"]
+    );
+
+    let rows = [
+        [5.1, 3.5, 1.4, 0.2],
+        [6.7, 3.0, 5.2, 2.3],
+        [5.9, 3.0, 4.2, 1.5],
+    ];
+    let body =
+        json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [3, 4], "data": rows}]});
+    let native = infer(&server, "iris", body.clone()).await;
+    let native: Value = native.json().await.unwrap();
+    let imported = infer(&server, "iris-onnx", body).await;
+    let imported: Value = imported.json().await.unwrap();
+    let output = |answer: &Value, name: &str| {
+        let outputs = answer["outputs"].as_array().unwrap();
+        outputs.iter().find(|o| o["name"] == name).unwrap()["data"].clone()
+    };
+    assert_eq!(output(&imported, "label"), output(&native, "label"));
+    let floats = |v: Value| -> Vec<f32> { serde_json::from_value(v).unwrap() };
+    let (got, want) = (
+        floats(output(&imported, "probabilities")),
+        floats(output(&native, "probabilities")),
+    );
+    assert_eq!(got.len(), 9);
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-5, "{got:?} vs {want:?}");
+    }
 }

@@ -1,35 +1,11 @@
 //! aiaas-onnx on models built here from ONNX's protobuf messages: a dense network with a dynamic
 //! batch, one with a fixed batch, graphs the runtime must refuse, and bad requests.
 
+use aiaas_onnx::export::value_info as value;
 use aiaas_onnx::{DataType, OnnxError, OnnxModel, Tensor, TensorSpec, Values};
 use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType as Onnx;
-
-/// A tensor type of `elem` with `dims` (a number, or a name for a symbolic axis).
-fn value(name: &str, elem: Onnx, dims: &[&str]) -> pb::ValueInfoProto {
-    use pb::tensor_shape_proto::{Dimension, dimension::Value};
-    let dim = |d: &&str| Dimension {
-        value: Some(match d.parse() {
-            Ok(n) => Value::DimValue(n),
-            Err(_) => Value::DimParam(d.to_string()),
-        }),
-        ..Default::default()
-    };
-    pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: elem as i32,
-                shape: Some(pb::TensorShapeProto {
-                    dim: dims.iter().map(dim).collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 fn weights(name: &str, dims: &[i64], values: &[f32]) -> pb::TensorProto {
     pb::TensorProto {
