@@ -8,6 +8,7 @@
 
 mod cli;
 mod client;
+mod files;
 mod local;
 mod output;
 mod serve;
@@ -61,6 +62,7 @@ fn run(command: Command, threads: Option<usize>, access: &client::Access) -> any
             None => local::train::run(&args, compute),
         },
         Command::Eval(args) => local::eval::run(args, compute),
+        Command::Export(args) => local::export::run(&args),
         Command::Predict(args) => match cli::remote(args.server.as_deref()) {
             Some(server) => client::predict::run(server, access, &args),
             None => local::predict::run(&args, compute),

@@ -40,6 +40,10 @@ pub enum Command {
     Eval(EvalArgs),
     /// Predict with a model bundle for every row of a CSV file.
     Predict(PredictArgs),
+    /// Write a model bundle as an ONNX file that ONNX Runtime, Triton or a browser runs (input
+    /// scaling folded in, labels in its metadata); for a registered model, `aiaas models export
+    /// NAME V --format onnx`.
+    Export(ExportArgs),
     /// Derive a pruned, quantized or distilled variant of a model and compare it with its
     /// parent: locally from a bundle directory, or as a job on a server with --server.
     Optimize(OptimizeArgs),
@@ -274,6 +278,16 @@ pub struct EvalArgs {
     /// Print one JSON object instead of the report.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Model bundle directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// File to write (default: the bundle's model name with `.onnx`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args)]

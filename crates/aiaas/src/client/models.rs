@@ -175,7 +175,7 @@ async fn export_onnx(
         }
         Artifact::Onnx(imported) => imported.model,
     };
-    write_atomically(out, &onnx)?;
+    crate::files::write_atomically(out, &onnx)?;
     Ok(onnx.len() as u64)
 }
 
@@ -279,50 +279,15 @@ async fn download(
     let mut response = client
         .get_stream(&format!("/models/{name}/versions/{version}/archive"), &[])
         .await?;
-    let mut tmp = staged(out)?;
+    let mut tmp = crate::files::staged(out)?;
     let mut written = 0u64;
     while let Some(chunk) = client.chunk(&mut response).await? {
         tmp.write_all(&chunk)
             .with_context(|| format!("writing {}", tmp.path().display()))?;
         written += chunk.len() as u64;
     }
-    persist(tmp, out)?;
+    crate::files::persist(tmp, out)?;
     Ok(written)
-}
-
-/// Writes `bytes` to `out` as [`download`] does: whole or not at all.
-fn write_atomically(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut tmp = staged(out)?;
-    tmp.write_all(bytes)
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    persist(tmp, out)
-}
-
-/// A temporary file beside `out`, to be [`persist`]ed as it.
-fn staged(out: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".aiaas-export-").suffix(".tmp");
-    // The permissions of any new file (umask applied), not tempfile's private 0600.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    builder
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))
-}
-
-/// Syncs `tmp` and renames it to `out`.
-fn persist(tmp: tempfile::NamedTempFile, out: &Path) -> anyhow::Result<()> {
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    tmp.persist(out)
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
 }
 
 /// The `name` field of the archive's `manifest.json`.

@@ -1,7 +1,9 @@
 //! The commands that run on this machine, without a server: `train` into a bundle directory,
-//! `eval` and `predict` with a bundle, `optimize` a bundle into a variant.
+//! `eval` and `predict` with a bundle, `optimize` a bundle into a variant, `export` a bundle as
+//! ONNX.
 
 pub mod eval;
+pub mod export;
 mod input;
 pub mod optimize;
 pub mod predict;

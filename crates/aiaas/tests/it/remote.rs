@@ -559,3 +559,52 @@ fn an_onnx_file_is_imported_and_shown_with_its_source_and_tensors() {
         assert!(shown.contains(part), "{part:?} in:\n{shown}");
     }
 }
+
+#[test]
+fn an_mnist_model_exported_as_onnx_and_imported_back_predicts_as_it_does() {
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[]);
+    let url = format!("http://{}", server.addr);
+    let w = work.path();
+    let mnist = concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/mnist");
+    let train = [
+        "train", "--data", mnist, "--hidden", "32", "--epochs", "1", "--out", "mnist",
+    ];
+    ok(&server, w, &train);
+    let wrote = ok(
+        &server,
+        w,
+        &["export", "--model", "mnist", "--out", "mnist.onnx"],
+    );
+    assert!(wrote.starts_with("wrote mnist.onnx"), "{wrote}");
+    for (file, name) in [("mnist", "native"), ("mnist.onnx", "imported")] {
+        let args = ["models", "import", file, "--name", name, "--server", &url];
+        ok(&server, w, &args);
+    }
+
+    // The first 64 test digits through V2, to the model as trained and as ONNX.
+    let digits = aiaas_data::load(mnist, None, None).unwrap();
+    let start = digits.test_rows.clone().unwrap().start;
+    let width = digits.x.len() / digits.rows;
+    let rows = &digits.x[start * width..(start + 64) * width];
+    let request = serde_json::json!({"inputs": [{
+        "name": "input", "datatype": "FP32", "shape": [64, width], "data": rows
+    }]});
+    let answer = |model: &str| {
+        let path = format!("/v2/models/{model}/infer");
+        server.json("POST", &path, request.to_string().as_bytes())
+    };
+    let (native, imported) = (answer("native"), answer("imported"));
+    let output = |answer: &serde_json::Value, name: &str| {
+        let outputs = answer["outputs"].as_array().unwrap();
+        outputs.iter().find(|o| o["name"] == name).unwrap()["data"].clone()
+    };
+    assert_eq!(output(&imported, "label"), output(&native, "label"));
+    let floats = |v: serde_json::Value| -> Vec<f32> { serde_json::from_value(v).unwrap() };
+    let got = floats(output(&imported, "probabilities"));
+    let want = floats(output(&native, "probabilities"));
+    assert_eq!(got.len(), 640);
+    let worst = (got.iter().zip(&want)).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(worst <= 1e-5, "off by {worst}");
+}
