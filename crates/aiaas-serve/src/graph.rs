@@ -23,7 +23,6 @@ pub struct GraphSignature {
     pub inputs: Vec<TensorMetadata>,
     pub outputs: Vec<TensorMetadata>,
     specs: Vec<TensorSpec>,
-    output_specs: Vec<TensorSpec>,
     /// Requests can be joined along axis 0.
     batched: bool,
 }
@@ -43,7 +42,6 @@ impl GraphSignature {
             inputs: metadata(inputs),
             outputs: metadata(outputs),
             specs: inputs.to_vec(),
-            output_specs: outputs.to_vec(),
             batched: inputs.iter().chain(outputs).all(TensorSpec::batched),
         }
     }
@@ -124,11 +122,6 @@ impl GraphSignature {
                 Tensor { shape, values }
             })
             .collect()
-    }
-
-    /// The output specs (for [`Graph`]).
-    fn output_specs(&self) -> &[TensorSpec] {
-        &self.output_specs
     }
 }
 
@@ -312,7 +305,7 @@ impl Graph {
             let chunk = x.iter().map(|t| t.rows(range.clone())).collect();
             parts.push(self.model.run(chunk).map_err(served)?);
         }
-        joined(&parts, self.signature.output_specs().len())
+        joined(&parts, self.signature.outputs.len())
             .ok_or_else(|| ServeError::Internal("the model's outputs could not be joined".into()))
     }
 

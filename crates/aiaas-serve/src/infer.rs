@@ -72,7 +72,7 @@ async fn answer(
     }
     let model = model.insert(pool.get(name, version).await?);
     let requested = request.outputs.as_deref();
-    let id;
+    let id = request.id.unwrap_or_else(new_id);
     let outputs = match &model.runtime {
         Runtime::Dense(dense) => {
             let schema = &dense.manifest.schema;
@@ -87,7 +87,6 @@ async fn answer(
             drop(arriving);
             let logits = dense.batcher.infer(x, rows, deadline).await?;
             let outputs = (dense.signature).respond(schema, &logits, dense.outputs, requested)?;
-            id = request.id.unwrap_or_else(new_id);
             if let (Some(log), Some(raw)) = (log, raw) {
                 log.submit(model, &id, raw, logits, started);
             }
@@ -98,7 +97,6 @@ async fn answer(
             let (x, rows) = graph.signature.prepare(&request.inputs)?;
             drop(arriving);
             let answer = graph.batcher.infer(x, rows, deadline).await?;
-            id = request.id.unwrap_or_else(new_id);
             graph.signature.respond(answer, requested)?
         }
     };

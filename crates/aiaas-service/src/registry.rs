@@ -3,7 +3,9 @@
 
 use crate::datasets::blocking;
 use crate::{Platform, ServiceError};
-use aiaas_artifact::{Artifact, ArtifactError, Bundle, MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE};
+use aiaas_artifact::{
+    Architecture, Artifact, ArtifactError, Bundle, MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE,
+};
 use aiaas_store::{ModelRecord, ModelSummary, NewVersion, VersionRecord};
 use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Resource, Version};
 use bytes::Bytes;
@@ -15,7 +17,8 @@ pub(crate) const DEFAULT_ALIAS: &str = "champion";
 /// Whether a registered manifest is an imported model's (its `architecture` is `onnx`), which
 /// is served but neither optimized, retrained nor measured for quality.
 pub(crate) fn is_imported(manifest: &serde_json::Value) -> bool {
-    manifest.get("architecture").and_then(|a| a.as_str()) == Some("onnx")
+    let declared = manifest.get("architecture").cloned();
+    declared.and_then(|a| serde_json::from_value(a).ok()) == Some(Architecture::Onnx)
 }
 
 impl Platform {

@@ -182,12 +182,22 @@ async fn infer(server: &TestServer, model: &str, body: Value) -> reqwest::Respon
 async fn answer(res: reqwest::Response, name: &str) -> (Vec<i64>, Vec<f32>) {
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
-    let output = (body["outputs"].as_array().unwrap().iter())
-        .find(|o| o["name"] == name)
-        .unwrap_or_else(|| panic!("no output {name} in {body}"));
+    let output = output_of(&body, name);
     let shape = serde_json::from_value(output["shape"].clone()).unwrap();
     let data = serde_json::from_value(output["data"].clone()).unwrap();
     (shape, data)
+}
+
+/// Output `name` of a V2 answer.
+fn output_of<'a>(body: &'a Value, name: &str) -> &'a Value {
+    (body["outputs"].as_array().unwrap().iter())
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no output {name} in {body}"))
+}
+
+/// A V2 request of one input.
+fn request(name: &str, datatype: &str, shape: &[usize], data: Value) -> Value {
+    json!({"inputs": [{"name": name, "datatype": datatype, "shape": shape, "data": data}]})
 }
 
 /// Asserts that `res` is a 400 whose message holds `needle`.
@@ -222,8 +232,7 @@ async fn an_imported_graph_is_served_over_v2_and_batches_its_callers() {
     );
 
     let rows = [row(0), row(5)];
-    let body =
-        json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 4], "data": rows}]});
+    let body = request("x", "FP32", &[2, 4], json!(rows));
     let (shape, y) = answer(infer(&server, "dense", body).await, "y").await;
     assert_eq!(shape, [2, 3]);
     assert_close(
@@ -233,8 +242,7 @@ async fn an_imported_graph_is_served_over_v2_and_batches_its_callers() {
 
     // Callers at once share passes; each gets its own rows back.
     let calls = (0..32).map(|i| {
-        let body =
-            json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": row(i)}]});
+        let body = request("x", "FP32", &[1, 4], json!(row(i)));
         let server = &server;
         async move { (i, answer(infer(server, "dense", body).await, "y").await) }
     });
@@ -282,15 +290,14 @@ async fn a_graph_of_fixed_batch_runs_each_request_alone() {
     assert_eq!(meta["inputs"][0]["shape"], json!([1, 4]));
 
     let calls = (0..8).map(|i| {
-        let body =
-            json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": row(i)}]});
+        let body = request("x", "FP32", &[1, 4], json!(row(i)));
         let server = &server;
         async move { (i, answer(infer(server, "fixed", body).await, "y").await) }
     });
     for (i, (_, y)) in futures_util::future::join_all(calls).await {
         assert_close(&y, &dense_expected(&row(i)));
     }
-    let two = json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 4], "data": [row(0), row(1)]}]});
+    let two = request("x", "FP32", &[2, 4], json!([row(0), row(1)]));
     let res = infer(&server, "fixed", two).await;
     assert_refused(res, "expects [1, 4]").await;
 }
@@ -312,7 +319,7 @@ async fn token_ids_of_any_length_are_served_and_bad_ones_fail_alone() {
     // Sequences of different lengths at once cannot share a pass: each is still answered.
     let sequences: Vec<Vec<i64>> = vec![vec![1], vec![2, 3], vec![9, 0, 4], vec![5, 5]];
     let calls = sequences.iter().map(|ids| {
-        let body = json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [1, ids.len()], "data": ids}]});
+        let body = request("ids", "INT64", &[1, ids.len()], json!(ids));
         let server = &server;
         async move { (ids, answer(infer(server, "tokens", body).await, "y").await) }
     });
@@ -321,7 +328,7 @@ async fn token_ids_of_any_length_are_served_and_bad_ones_fail_alone() {
         assert_close(&y, &tokens_expected(ids));
     }
     // Two rows of one length in one request.
-    let body = json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [2, 2], "data": [[1, 2], [3, 4]]}]});
+    let body = request("ids", "INT64", &[2, 2], json!([[1, 2], [3, 4]]));
     let (_, y) = answer(infer(&server, "tokens", body).await, "y").await;
     assert_close(
         &y,
@@ -329,10 +336,8 @@ async fn token_ids_of_any_length_are_served_and_bad_ones_fail_alone() {
     );
 
     // An id past the table fails its own request, not the one beside it.
-    let past =
-        json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [1, 2], "data": [1, 12]}]});
-    let fine =
-        json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [1, 2], "data": [1, 2]}]});
+    let past = request("ids", "INT64", &[1, 2], json!([1, 12]));
+    let fine = request("ids", "INT64", &[1, 2], json!([1, 2]));
     let (past, fine) = tokio::join!(
         infer(&server, "tokens", past),
         infer(&server, "tokens", fine)
@@ -340,7 +345,7 @@ async fn token_ids_of_any_length_are_served_and_bad_ones_fail_alone() {
     assert_refused(past, "the model failed on this input").await;
     assert_close(&answer(fine, "y").await.1, &tokens_expected(&[1, 2]));
 
-    let not_integer = json!({"inputs": [{"name": "ids", "datatype": "INT64", "shape": [1, 2], "data": [1, 1.5]}]});
+    let not_integer = request("ids", "INT64", &[1, 2], json!([1, 1.5]));
     let res = infer(&server, "tokens", not_integer).await;
     assert_refused(res, "not an INT64 integer").await;
 }
@@ -451,16 +456,12 @@ async fn a_model_trained_here_exported_as_onnx_and_imported_back_answers_the_sam
         [6.7, 3.0, 5.2, 2.3],
         [5.9, 3.0, 4.2, 1.5],
     ];
-    let body =
-        json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [3, 4], "data": rows}]});
+    let body = request("input", "FP32", &[3, 4], json!(rows));
     let native = infer(&server, "iris", body.clone()).await;
     let native: Value = native.json().await.unwrap();
     let imported = infer(&server, "iris-onnx", body).await;
     let imported: Value = imported.json().await.unwrap();
-    let output = |answer: &Value, name: &str| {
-        let outputs = answer["outputs"].as_array().unwrap();
-        outputs.iter().find(|o| o["name"] == name).unwrap()["data"].clone()
-    };
+    let output = |answer: &Value, name: &str| output_of(answer, name)["data"].clone();
     assert_eq!(output(&imported, "label"), output(&native, "label"));
     let floats = |v: Value| -> Vec<f32> { serde_json::from_value(v).unwrap() };
     let (got, want) = (

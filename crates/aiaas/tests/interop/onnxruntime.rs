@@ -40,18 +40,7 @@ pub fn missing_with_client() -> Result<Option<String>, Failed> {
 
 /// The reference models and their cases, written into `dir`; their names.
 fn reference_models(dir: &Path) -> Vec<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/onnx/reference.py");
-    let made = Command::new("python3")
-        .arg(&script)
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}: {}",
-        script.display(),
-        String::from_utf8_lossy(&made.stderr)
-    );
+    run_script("reference.py", &[dir.as_os_str()]);
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| {
@@ -121,16 +110,29 @@ pub fn served_models_answer_as_onnxruntime_does() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/onnx/check_served.py");
+    let (addr, grpc, key) = (&server.addr, &server.grpc_addr, &server.key);
+    let args = [
+        addr.as_ref(),
+        grpc.as_ref(),
+        key.as_ref(),
+        cases.as_os_str(),
+    ];
+    run_script("check_served.py", &args);
+}
+
+/// Runs `tests/onnx/<script>` with `args`; its failure, with what it printed, fails the test.
+fn run_script(script: &str, args: &[&std::ffi::OsStr]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/onnx")
+        .join(script);
     let out = Command::new("python3")
-        .arg(script)
-        .args([&server.addr, &server.grpc_addr, &server.key])
-        .arg(&cases)
+        .arg(path)
+        .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "check_served.py failed:\n{}\n{}",
+        "{script} failed:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -182,18 +184,10 @@ pub fn exported_models_answer_as_aiaas_predict_does() {
         "--out",
         "iris.onnx",
     ]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/onnx/check_exported.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(work.join("iris.onnx"))
-        .arg(work.join("expected.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "check_exported.py failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (model, expected) = (work.join("iris.onnx"), work.join("expected.json"));
+    run_script(
+        "check_exported.py",
+        &[model.as_os_str(), expected.as_os_str()],
     );
 
     cli(&["models", "import", "iris.onnx", "--name", "iris-onnx"]);
@@ -208,10 +202,7 @@ pub fn exported_models_answer_as_aiaas_predict_does() {
         "/v2/models/iris-onnx/infer",
         request.to_string().as_bytes(),
     );
-    let output = |name: &str| {
-        let outputs = answer["outputs"].as_array().unwrap();
-        outputs.iter().find(|o| o["name"] == name).unwrap()["data"].clone()
-    };
+    let output = |name: &str| crate::server::output_data(&answer, name);
     assert_eq!(output("label"), expected["labels"], "{answer}");
     let got = output("probabilities");
     let want: Vec<f64> = (expected["probabilities"].as_array().unwrap().iter())

@@ -1,7 +1,7 @@
 //! The CLI as a client of a real `aiaas serve`: train remotely, list, alias, export from one
 //! server and import into another, with the same weights on both.
 
-use crate::server::ServerProcess;
+use crate::server::{ServerProcess, output_data};
 
 /// Runs `aiaas` with `server`'s admin key and checks it succeeded; its standard output.
 fn ok(server: &ServerProcess, dir: &std::path::Path, args: &[&str]) -> String {
@@ -596,10 +596,7 @@ fn an_mnist_model_exported_as_onnx_and_imported_back_predicts_as_it_does() {
         server.json("POST", &path, request.to_string().as_bytes())
     };
     let (native, imported) = (answer("native"), answer("imported"));
-    let output = |answer: &serde_json::Value, name: &str| {
-        let outputs = answer["outputs"].as_array().unwrap();
-        outputs.iter().find(|o| o["name"] == name).unwrap()["data"].clone()
-    };
+    let output = output_data;
     assert_eq!(output(&imported, "label"), output(&native, "label"));
     let floats = |v: serde_json::Value| -> Vec<f32> { serde_json::from_value(v).unwrap() };
     let got = floats(output(&imported, "probabilities"));

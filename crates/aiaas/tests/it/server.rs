@@ -179,3 +179,12 @@ fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+/// The `data` of output `name` in a V2 infer answer.
+pub fn output_data(answer: &serde_json::Value, name: &str) -> serde_json::Value {
+    let outputs = answer["outputs"]
+        .as_array()
+        .expect("a V2 answer has outputs");
+    let output = outputs.iter().find(|o| o["name"] == name);
+    output.unwrap_or_else(|| panic!("no output {name} in {answer}"))["data"].clone()
+}
