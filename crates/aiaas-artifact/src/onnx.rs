@@ -4,13 +4,17 @@
 //! import (`aiaas-onnx`), and its answer (the tensors, the source) is what the manifest records.
 
 use crate::manifest::architecture;
-use crate::{Architecture, ArtifactError, Bundle, MANIFEST_FILE, sha256_hex};
-use aiaas_types::{OnnxSource, Task, TensorSpec};
+use crate::{Architecture, ArtifactError, Bundle, MANIFEST_FILE, Preprocess, sha256_hex};
+use aiaas_types::{DataType, OnnxSource, Task, TensorSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The ONNX file of an imported model's bundle.
 pub const ONNX_FILE: &str = "model.onnx";
+
+/// An imported classifier's labels as a user gives them beside [`ONNX_FILE`]: one per line, in
+/// the order of its scores' columns. The bundle keeps them in its manifest ([`Classes`]).
+pub const LABELS_FILE: &str = "labels.txt";
 
 /// `manifest.json` of an imported ONNX model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,6 +27,12 @@ pub struct OnnxManifest {
     /// What the graph takes and gives, in its order (`-1` for an axis whose size varies).
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,
+    /// For a classifier: the output holding its class scores and the label of each column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Classes>,
+    /// For an image model: how encoded images become the input it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocess: Option<Preprocess>,
     pub lineage: ImportLineage,
     /// SHA-256 of every other file of the bundle, by file name.
     pub files: BTreeMap<String, String>,
@@ -40,6 +50,53 @@ pub struct ImportLineage {
     pub size_bytes: u64,
     pub sha256: String,
     pub created_at_ms: i64,
+}
+
+/// What makes an imported model a classifier: its output `output`, FP32 or FP16 `[N, C]`,
+/// holds one score per class, and column `i` is class `labels[i]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Classes {
+    pub output: String,
+    pub labels: Vec<String>,
+}
+
+/// The output of `outputs` that can hold scores for `labels`: the first FP32 or FP16 output of
+/// two axes whose second has one column per label. Labels must be distinct and not empty.
+pub fn classes_for(outputs: &[TensorSpec], labels: Vec<String>) -> Result<Classes, String> {
+    if labels.len() < 2 {
+        return Err(format!(
+            "{} labels: a classifier needs at least 2, one per line",
+            labels.len()
+        ));
+    }
+    if let Some(blank) = labels.iter().position(|l| l.trim().is_empty()) {
+        return Err(format!("label {} is empty", blank + 1));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = labels.iter().find(|l| !seen.insert(l.as_str())) {
+        return Err(format!("label {twice:?} is given twice"));
+    }
+    let scores = outputs.iter().find(|o| {
+        matches!(o.datatype, DataType::Fp32 | DataType::Fp16)
+            && o.shape.len() == 2
+            && o.shape[1] == labels.len() as i64
+    });
+    match scores {
+        Some(o) => Ok(Classes {
+            output: o.name.clone(),
+            labels,
+        }),
+        None => Err(format!(
+            "{} labels, but no FP32 or FP16 output has {} columns (the outputs: {}); give one \
+             label per column of the class scores",
+            labels.len(),
+            labels.len(),
+            (outputs.iter())
+                .map(|o| format!("{} {} {:?}", o.name, o.datatype.v2_name(), o.shape))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
 }
 
 /// An imported ONNX model: its manifest and its file's bytes.
@@ -66,6 +123,8 @@ impl OnnxBundle {
             task: Task::Other,
             inputs,
             outputs,
+            classes: None,
+            preprocess: None,
             lineage: ImportLineage {
                 format: "onnx".into(),
                 source,
@@ -76,6 +135,21 @@ impl OnnxBundle {
             files: BTreeMap::new(),
         };
         OnnxBundle { manifest, model }
+    }
+
+    /// The bundle as a classifier of `labels` (see [`classes_for`]); the error says why the
+    /// labels do not fit the graph.
+    pub fn with_labels(mut self, labels: Vec<String>) -> Result<OnnxBundle, String> {
+        self.manifest.classes = Some(classes_for(&self.manifest.outputs, labels)?);
+        self.manifest.task = Task::Classification;
+        Ok(self)
+    }
+
+    /// The bundle as an image model: `preprocess` fitted to its inputs (see
+    /// [`Preprocess::fit`]); the error says why it does not fit.
+    pub fn with_preprocess(mut self, preprocess: Preprocess) -> Result<OnnxBundle, String> {
+        self.manifest.preprocess = Some(preprocess.fit(&self.manifest.inputs)?);
+        Ok(self)
     }
 
     /// Every file of the bundle as `(name, bytes)`, the manifest last, with the digest of the
@@ -104,6 +178,25 @@ impl OnnxBundle {
             return Err(ArtifactError::Manifest(
                 "an ONNX model needs inputs and outputs".into(),
             ));
+        }
+        if let Some(classes) = &manifest.classes {
+            let found = classes_for(&manifest.outputs, classes.labels.clone())
+                .map_err(ArtifactError::Manifest)?;
+            if found != *classes || manifest.task != Task::Classification {
+                return Err(ArtifactError::Manifest(format!(
+                    "the class scores are declared in output {:?}, which does not fit {} labels",
+                    classes.output,
+                    classes.labels.len()
+                )));
+            }
+        }
+        if let Some(p) = &manifest.preprocess {
+            let fitted = (p.clone().fit(&manifest.inputs)).map_err(ArtifactError::Manifest)?;
+            if fitted != *p {
+                return Err(ArtifactError::Manifest(
+                    "the preprocessing names no input of the graph".into(),
+                ));
+            }
         }
         let model = crate::bundle::verified(&manifest.files, ONNX_FILE, read)?;
         Ok(OnnxBundle { manifest, model })

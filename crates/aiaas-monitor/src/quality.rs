@@ -3,7 +3,6 @@
 //! gap to the training-time test figure.
 
 use crate::MonitorError;
-use aiaas_artifact::Manifest;
 use aiaas_stats::{Metrics, classification_metrics, regression_metrics};
 use aiaas_types::{ModelName, PredictionRow, TargetSchema, TargetValue, Version};
 use serde::{Deserialize, Serialize};
@@ -69,11 +68,13 @@ impl QualityReport {
     }
 }
 
-/// Quality of `version` over the labelled ones of its logged `rows`.
+/// Quality of `version`, a model of `target`, over the labelled ones of its logged `rows`;
+/// `training` is its headline figure on the test split when it was trained here.
 pub fn quality_report(
     model: &ModelName,
     version: Version,
-    manifest: &Manifest,
+    target: &TargetSchema,
+    training: Option<f64>,
     rows: &[PredictionRow],
 ) -> Result<QualityReport, MonitorError> {
     let labelled: Vec<&PredictionRow> = rows.iter().filter(|r| r.label.is_some()).collect();
@@ -84,8 +85,7 @@ pub fn quality_report(
             rows.len()
         )));
     }
-    let (metrics, labels) = quality_metrics(&manifest.schema.target, &labelled);
-    let training = manifest.lineage.metrics.get("test").map(Metrics::headline);
+    let (metrics, labels) = quality_metrics(target, &labelled);
     let diagnosis = diagnose(&metrics, &labels, training);
     Ok(QualityReport {
         model: model.clone(),

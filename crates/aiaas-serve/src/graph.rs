@@ -3,6 +3,13 @@
 //! tensors and of its outputs into response tensors, and [`Graph`], the [`Compute`] its batcher
 //! runs.
 //!
+//! A classifier (labels given at import) also answers `label` BYTES `[N]`: per row, the label of
+//! its highest class score. It takes the place of any output the graph itself calls `label`.
+//!
+//! An image model (preprocessing given at import) takes, in place of the input the images fill,
+//! a BYTES `[N]` tensor of the same name: one encoded PNG or JPEG per row (raw in binary data,
+//! base64 in JSON), made into the graph's tensor as [`crate::image`] says.
+//!
 //! A graph whose every input and output varies along axis 0 is batched along it: the requests of
 //! a batch are joined there when their other axes agree (one sequence length, one image size),
 //! run in one pass and split again. Otherwise (a fixed batch of 1, an output without a batch
@@ -10,10 +17,12 @@
 
 use crate::compute::Compute;
 use crate::signature::{
-    bad, check_count, check_datatype, check_names, check_requested, names, numbers, texts,
+    bad, byte_strings, check_count, check_datatype, check_names, check_requested, names, numbers,
+    texts,
 };
 use crate::v2::{OutputData, RequestInput, RequestOutput, ResponseOutput, TensorMetadata};
 use crate::{MAX_REQUEST_INPUTS, MAX_ROWS, ServeError};
+use aiaas_artifact::{Classes, Preprocess};
 use aiaas_onnx::{DataType, OnnxError, OnnxModel, Tensor, TensorSpec, Values};
 use half::f16;
 
@@ -25,10 +34,33 @@ pub struct GraphSignature {
     specs: Vec<TensorSpec>,
     /// Requests can be joined along axis 0.
     batched: bool,
+    /// For a classifier: where its scores are and what their columns mean.
+    classes: Option<Scores>,
+    /// For an image model: which input the images fill, and how.
+    images: Option<(usize, Preprocess)>,
 }
 
+/// A classifier's scores: the graph output that holds them, and the label of each column.
+#[derive(Clone, Debug, PartialEq)]
+struct Scores {
+    output: usize,
+    labels: Vec<String>,
+    /// The graph's own output named `label`, which the labels replace.
+    replaced: Option<usize>,
+}
+
+/// The output a classifier adds.
+const LABEL: &str = "label";
+
 impl GraphSignature {
-    pub fn of(inputs: &[TensorSpec], outputs: &[TensorSpec]) -> GraphSignature {
+    /// The signature of a graph taking `inputs` and giving `outputs`, a classifier of `classes`
+    /// if given (whose scores output must be one of `outputs`).
+    pub fn of(
+        inputs: &[TensorSpec],
+        outputs: &[TensorSpec],
+        classes: Option<&Classes>,
+        preprocess: Option<&Preprocess>,
+    ) -> Result<GraphSignature, ServeError> {
         let metadata = |specs: &[TensorSpec]| {
             (specs.iter())
                 .map(|s| TensorMetadata {
@@ -38,12 +70,80 @@ impl GraphSignature {
                 })
                 .collect()
         };
-        GraphSignature {
-            inputs: metadata(inputs),
-            outputs: metadata(outputs),
+        let mut metadata_out: Vec<TensorMetadata> = metadata(outputs);
+        let classes = match classes {
+            None => None,
+            Some(c) => {
+                let output =
+                    (outputs.iter().position(|o| o.name == c.output)).ok_or_else(|| {
+                        ServeError::Internal(format!("no output {:?} holds the scores", c.output))
+                    })?;
+                let replaced = outputs.iter().position(|o| o.name == LABEL);
+                let rows = outputs[output].shape[0];
+                metadata_out.retain(|o| o.name != LABEL);
+                metadata_out.push(TensorMetadata {
+                    name: LABEL.into(),
+                    datatype: DataType::Bytes.v2_name(),
+                    shape: vec![rows],
+                });
+                Some(Scores {
+                    output,
+                    labels: c.labels.clone(),
+                    replaced,
+                })
+            }
+        };
+        let images = match preprocess {
+            None => None,
+            Some(p) => {
+                let input = (inputs.iter())
+                    .position(|i| p.input.as_ref() == Some(&i.name))
+                    .ok_or_else(|| {
+                        ServeError::Internal(format!("no input {:?} takes the images", p.input))
+                    })?;
+                Some((input, p.clone()))
+            }
+        };
+        let mut metadata_in: Vec<TensorMetadata> = metadata(inputs);
+        if let Some((i, _)) = &images {
+            metadata_in[*i].datatype = DataType::Bytes.v2_name();
+            metadata_in[*i].shape = vec![inputs[*i].shape[0]];
+        }
+        Ok(GraphSignature {
+            inputs: metadata_in,
+            outputs: metadata_out,
             specs: inputs.to_vec(),
             batched: inputs.iter().chain(outputs).all(TensorSpec::batched),
-        }
+            classes,
+            images,
+        })
+    }
+
+    /// For a classifier, the class of each row of a graph's `outputs`: the column of its highest
+    /// score (the first of equals; NaN never wins).
+    pub fn classes(&self, outputs: &[Tensor]) -> Option<Vec<usize>> {
+        let scores = &outputs[self.classes.as_ref()?.output];
+        let columns = *scores.shape.get(1)?;
+        let values: Vec<f32> = match &scores.values {
+            Values::Fp32(v) => v.clone(),
+            Values::Fp16(v) => v.iter().map(|&x| f32::from(x)).collect(),
+            _ => return None,
+        };
+        Some(
+            (values.chunks_exact(columns.max(1)))
+                .map(|row| {
+                    (0..row.len()).fold(0, |best, c| if row[c] > row[best] { c } else { best })
+                })
+                .collect(),
+        )
+    }
+
+    /// The labels of `classes` (from [`GraphSignature::classes`]).
+    pub fn labels(&self, classes: &[usize]) -> Vec<String> {
+        let labels = self.classes.as_ref().map_or(&[][..], |c| &c.labels);
+        (classes.iter())
+            .map(|&c| labels.get(c).cloned().unwrap_or_default())
+            .collect()
     }
 
     /// Whether requests are joined along axis 0 (else each runs alone).
@@ -57,12 +157,23 @@ impl GraphSignature {
         check_names(&self.inputs, inputs)?;
         let mut rows = None;
         let mut tensors = Vec::with_capacity(self.specs.len());
-        for spec in &self.specs {
+        for (i, spec) in self.specs.iter().enumerate() {
             let input = (inputs.iter())
                 .find(|i| i.name == spec.name)
                 .expect("names were checked");
-            check_datatype(input, spec.datatype.v2_name())?;
-            let shape = shape_of(input, spec)?;
+            let tensor = match &self.images {
+                Some((at, p)) if *at == i => images_of(input, spec, p)?,
+                _ => {
+                    check_datatype(input, spec.datatype.v2_name())?;
+                    let shape = shape_of(input, spec)?;
+                    let count = shape.iter().product();
+                    Tensor {
+                        values: values_of(input, spec.datatype, count)?,
+                        shape,
+                    }
+                }
+            };
+            let shape = &tensor.shape;
             if self.batched {
                 match rows {
                     None => rows = Some(shape[0]),
@@ -76,32 +187,43 @@ impl GraphSignature {
                     Some(_) => {}
                 }
             }
-            let count = shape.iter().product();
-            tensors.push(Tensor {
-                values: values_of(input, spec.datatype, count)?,
-                shape,
-            });
+            tensors.push(tensor);
         }
         Ok((tensors, if self.batched { rows.unwrap_or(1) } else { 1 }))
     }
 
     /// The response tensors for the graph's `outputs`, limited to `requested` if given.
+    /// A classifier's `label` output holds the labels of `classes` ([`GraphSignature::classes`]).
     pub fn respond(
         &self,
         outputs: Vec<Tensor>,
+        classes: Option<&[usize]>,
         requested: Option<&[RequestOutput]>,
     ) -> Result<Vec<ResponseOutput>, ServeError> {
         let wanted = check_requested(&self.outputs, requested)?;
-        Ok((self.outputs.iter().zip(outputs))
-            .filter(|(meta, _)| wanted(&meta.name))
-            .map(|(meta, tensor)| ResponseOutput {
+        let replaced = self.classes.as_ref().and_then(|c| c.replaced);
+        let mut answer: Vec<ResponseOutput> = (outputs.into_iter().enumerate())
+            .filter(|&(i, _)| Some(i) != replaced)
+            .zip(&self.outputs)
+            .filter(|(_, meta)| wanted(&meta.name))
+            .map(|((_, tensor), meta)| ResponseOutput {
                 name: meta.name.clone(),
                 shape: tensor.shape.iter().map(|&d| d as i64).collect(),
                 datatype: tensor.values.datatype().v2_name(),
                 parameters: None,
                 data: Some(output_data(tensor.values)),
             })
-            .collect())
+            .collect();
+        if let Some(classes) = classes.filter(|_| self.classes.is_some() && wanted(LABEL)) {
+            answer.push(ResponseOutput {
+                name: LABEL.into(),
+                shape: vec![classes.len() as i64],
+                datatype: DataType::Bytes.v2_name(),
+                parameters: None,
+                data: Some(OutputData::Bytes(self.labels(classes))),
+            });
+        }
+        Ok(answer)
     }
 
     /// One request of zeros (empty strings for BYTES), every varying axis of size 1: the pass
@@ -123,6 +245,54 @@ impl GraphSignature {
             })
             .collect()
     }
+}
+
+/// The tensor for `spec` made from the request's encoded images, one per row.
+fn images_of(
+    input: &RequestInput,
+    spec: &TensorSpec,
+    p: &Preprocess,
+) -> Result<Tensor, ServeError> {
+    check_datatype(input, DataType::Bytes.v2_name())?;
+    let rows = match input.shape.as_slice() {
+        [n] | [n, 1]
+            if (1..=MAX_ROWS as i64).contains(n) && (spec.shape[0] < 0 || spec.shape[0] == *n) =>
+        {
+            *n as usize
+        }
+        _ => {
+            return Err(bad(format!(
+                "input {:?} has shape {:?}; send [N] encoded images, N from 1 to {}",
+                input.name,
+                input.shape,
+                if spec.shape[0] < 0 {
+                    MAX_ROWS as i64
+                } else {
+                    spec.shape[0]
+                }
+            )));
+        }
+    };
+    let files = byte_strings(input, rows)?;
+    let files: Vec<&[u8]> = files.iter().map(|f| f.as_ref()).collect();
+    let (values, each) = crate::image::tensor(p, &files, &input.name, MAX_REQUEST_INPUTS)?;
+    let shape = match spec.shape.len() {
+        2 => vec![rows, each.iter().product()],
+        _ => [&[rows][..], &each].concat(),
+    };
+    // A side the preprocessing leaves to the image must still be one the graph takes.
+    if let Some(axis) = (shape.iter().zip(&spec.shape)).position(|(&n, &d)| d >= 0 && n as i64 != d)
+    {
+        return Err(bad(format!(
+            "input {:?}: the images come out as {shape:?}, but the model takes {:?} (axis {axis} \
+             differs); send images of the size it takes",
+            input.name, spec.shape
+        )));
+    }
+    Ok(Tensor {
+        shape,
+        values: Values::Fp32(values),
+    })
 }
 
 /// The request's shape if it fits `spec` (a varying axis takes 1 to [`MAX_ROWS`] at axis 0,

@@ -4,6 +4,7 @@
 //! `aiaas_inference_request_duration_seconds`).
 
 use crate::metrics::{self, Outcome};
+use crate::prediction_log::Answered;
 use crate::v2::{InferRequest, InferResponse};
 use crate::{Arriving, LoadedModel, ModelPool, Runtime, ServeError};
 use aiaas_types::ModelName;
@@ -88,16 +89,26 @@ async fn answer(
             let logits = dense.batcher.infer(x, rows, deadline).await?;
             let outputs = (dense.signature).respond(schema, &logits, dense.outputs, requested)?;
             if let (Some(log), Some(raw)) = (log, raw) {
-                log.submit(model, &id, raw, logits, started);
+                log.submit(model, &id, Answered::Logits { raw, logits }, started);
             }
             outputs
         }
-        // Imported graphs' outputs are not read, so not logged (their task is `other`).
         Runtime::Graph(graph) => {
             let (x, rows) = graph.signature.prepare(&request.inputs)?;
             drop(arriving);
             let answer = graph.batcher.infer(x, rows, deadline).await?;
-            graph.signature.respond(answer, requested)?
+            // A classifier's answers are logged by label; other graphs' outputs are not read.
+            let classes = graph.signature.classes(&answer);
+            let outputs = graph
+                .signature
+                .respond(answer, classes.as_deref(), requested)?;
+            if let Some(classes) = classes
+                && let Some(log) = pool.log().filter(|log| log.wants_next())
+            {
+                let labels = graph.signature.labels(&classes);
+                log.submit(model, &id, Answered::Labels(labels), started);
+            }
+            outputs
         }
     };
     Ok(InferResponse {

@@ -8,6 +8,7 @@ mod batcher;
 mod compute;
 mod error;
 mod graph;
+mod image;
 mod infer;
 pub mod metrics;
 mod pool;

@@ -423,11 +423,17 @@ impl ModelPool {
         metrics: &ModelMetrics,
     ) -> Result<(Runtime, usize, BatcherConfig), ServeError> {
         let memory = bundle.model.len() * 2;
+        let (classes, preprocess) = (bundle.manifest.classes, bundle.manifest.preprocess);
         let model = tokio::task::spawn_blocking(move || OnnxModel::read(&bundle.model))
             .await
             .map_err(|e| ServeError::Internal(format!("reading the graph: {e}")))?
             .map_err(|e| ServeError::Internal(e.to_string()))?;
-        let signature = GraphSignature::of(model.inputs(), model.outputs());
+        let signature = GraphSignature::of(
+            model.inputs(),
+            model.outputs(),
+            classes.as_ref(),
+            preprocess.as_ref(),
+        )?;
         // A graph that cannot join requests takes them one at a time, whatever its settings
         // say (the model keeps them as asked, so that a change of them is seen as one).
         let one_at_a_time = BatcherConfig {

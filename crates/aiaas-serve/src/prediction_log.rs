@@ -37,15 +37,23 @@ enum Message {
     Close(oneshot::Sender<()>),
 }
 
-/// One answered request, as the request path hands it over: its raw feature values (compact:
-/// what a queued record holds is bounded by the rows, not by the request's JSON) and logits.
+/// One answered request, as the request path hands it over.
 struct Entry {
     model: Arc<LoadedModel>,
     id: String,
-    raw: Vec<RawRow>,
-    logits: Vec<f32>,
+    answered: Answered,
     at_ms: i64,
     latency_us: u64,
+}
+
+/// What an answered request leaves for the log.
+pub(crate) enum Answered {
+    /// A model trained here: each row's raw feature values (compact: what a queued record holds
+    /// is bounded by the rows, not by the request's JSON) and the logits, decoded by the writer.
+    Logits { raw: Vec<RawRow>, logits: Vec<f32> },
+    /// An imported classifier: each row's label (its inputs are tensors, not features, and
+    /// are not kept).
+    Labels(Vec<String>),
 }
 
 /// The handle the request path offers answered requests to.
@@ -104,15 +112,13 @@ impl PredictionLog {
         &self,
         model: &Arc<LoadedModel>,
         id: &str,
-        raw: Vec<RawRow>,
-        logits: Vec<f32>,
+        answered: Answered,
         started: Instant,
     ) {
         let entry = Entry {
             model: model.clone(),
             id: id.to_string(),
-            raw,
-            logits,
+            answered,
             at_ms: now_ms(),
             latency_us: started.elapsed().as_micros() as u64,
         };
@@ -260,30 +266,28 @@ async fn write_loop(
 /// The log rows of one answered request: one per row, with id `<id>` for a single row and
 /// `<id>/<row>` for several.
 fn rows_of(e: Entry) -> Vec<NewPrediction> {
-    // Only models trained here are logged (`infer` submits nothing else).
-    let Runtime::Dense(model) = &e.model.runtime else {
-        return Vec::new();
-    };
-    let schema = &model.manifest.schema;
-    let rows = e.raw.len();
-    let predicted: Vec<TargetValue> = match decode(&schema.target, &e.logits, model.outputs) {
-        Predictions::Classes { predicted, .. } => {
-            let TargetSchema::Classification { labels, .. } = &schema.target else {
-                unreachable!("decode follows the target")
+    let rows: Vec<(RawRow, TargetValue)> = match e.answered {
+        Answered::Labels(labels) => (labels.into_iter())
+            .map(|l| ((Vec::new(), None), TargetValue::Class(l)))
+            .collect(),
+        Answered::Logits { raw, logits } => {
+            let Runtime::Dense(model) = &e.model.runtime else {
+                return Vec::new();
             };
-            predicted
-                .iter()
-                .map(|&c| TargetValue::Class(labels[c].clone()))
+            raw.into_iter()
+                .zip(predicted(
+                    &model.manifest.schema.target,
+                    &logits,
+                    model.outputs,
+                ))
                 .collect()
         }
-        Predictions::Values(values) => values.into_iter().map(TargetValue::Value).collect(),
     };
-    e.raw
-        .into_iter()
-        .zip(predicted)
+    let count = rows.len();
+    rows.into_iter()
         .enumerate()
         .map(|(r, ((inputs, categories), predicted))| NewPrediction {
-            id: if rows == 1 {
+            id: if count == 1 {
                 e.id.clone()
             } else {
                 format!("{}/{r}", e.id)
@@ -297,6 +301,21 @@ fn rows_of(e: Entry) -> Vec<NewPrediction> {
             predicted,
         })
         .collect()
+}
+
+/// What a model trained here predicted, decoded from its logits.
+fn predicted(target: &TargetSchema, logits: &[f32], outputs: usize) -> Vec<TargetValue> {
+    match (decode(target, logits, outputs), target) {
+        (Predictions::Classes { predicted, .. }, TargetSchema::Classification { labels, .. }) => {
+            (predicted.iter())
+                .map(|&c| TargetValue::Class(labels[c].clone()))
+                .collect()
+        }
+        (Predictions::Values(values), _) => values.into_iter().map(TargetValue::Value).collect(),
+        (Predictions::Classes { .. }, TargetSchema::Regression { .. }) => {
+            unreachable!("decode follows the target")
+        }
+    }
 }
 
 fn now_ms() -> i64 {

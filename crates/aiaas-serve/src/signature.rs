@@ -491,24 +491,42 @@ fn not_a(input: &RequestInput, value: &Value, wanted: &str) -> ServeError {
 }
 
 /// BYTES in the binary tensor extension: each element is a 4-byte little-endian length and
-/// that many bytes.
+/// that many UTF-8 bytes.
 fn binary_texts<'a>(
+    input: &RequestInput,
+    raw: &'a [u8],
+    count: usize,
+) -> Result<Vec<&'a str>, ServeError> {
+    (binary_elements(input, raw, count)?.into_iter().enumerate())
+        .map(|(i, value)| {
+            std::str::from_utf8(value).map_err(|_| {
+                bad(format!(
+                    "input {:?}: element {i} of its binary BYTES data is not UTF-8 text",
+                    input.name
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The elements of BYTES in the binary tensor extension (each a 4-byte little-endian length
+/// and that many bytes); exactly `count` of them.
+fn binary_elements<'a>(
     input: &RequestInput,
     mut raw: &'a [u8],
     count: usize,
-) -> Result<Vec<&'a str>, ServeError> {
+) -> Result<Vec<&'a [u8]>, ServeError> {
     let mut out = Vec::with_capacity(count.min(PREALLOC));
     while !raw.is_empty() {
         let malformed = || {
             bad(format!(
-                "input {:?}: binary BYTES data must be 4-byte little-endian lengths, each followed by that many UTF-8 bytes",
+                "input {:?}: binary BYTES data must be 4-byte little-endian lengths, each followed by that many bytes",
                 input.name
             ))
         };
         let (len, rest) = raw.split_first_chunk::<4>().ok_or_else(malformed)?;
         let len = u32::from_le_bytes(*len) as usize;
-        let value = rest.get(..len).ok_or_else(malformed)?;
-        out.push(std::str::from_utf8(value).map_err(|_| malformed())?);
+        out.push(rest.get(..len).ok_or_else(malformed)?);
         raw = &rest[len..];
         if out.len() > count {
             return Err(too_many(input, count));
@@ -516,6 +534,31 @@ fn binary_texts<'a>(
     }
     check_count(input, out.len(), count)?;
     Ok(out)
+}
+
+/// The input's values as byte strings (encoded images): raw in binary data, base64 in JSON;
+/// exactly `count` of them.
+pub(crate) fn byte_strings(
+    input: &RequestInput,
+    count: usize,
+) -> Result<Vec<Cow<'_, [u8]>>, ServeError> {
+    use base64::Engine;
+    if let Some(raw) = &input.binary {
+        let elements = binary_elements(input, raw, count)?;
+        return Ok(elements.into_iter().map(Cow::Borrowed).collect());
+    }
+    (texts(input, count)?.into_iter().enumerate())
+        .map(|(i, text)| {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(text.trim());
+            decoded.map(Cow::Owned).map_err(|e| {
+                bad(format!(
+                    "input {:?} element {i} is not base64 ({e}): in JSON, send each encoded \
+                     file as a base64 string (or raw, as binary data)",
+                    input.name
+                ))
+            })
+        })
+        .collect()
 }
 
 fn too_many(input: &RequestInput, count: usize) -> ServeError {

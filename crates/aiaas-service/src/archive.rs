@@ -5,7 +5,10 @@
 use crate::datasets::blocking;
 use crate::{Platform, ServiceError, now_ms};
 use aiaas_artifact::archive::{self, ArchiveError};
-use aiaas_artifact::{Artifact, Bundle, ONNX_FILE, OnnxBundle};
+use aiaas_artifact::{
+    Artifact, Bundle, LABELS_FILE, MANIFEST_FILE, ONNX_FILE, OnnxBundle, PREPROCESS_FILE,
+    Preprocess,
+};
 use aiaas_onnx::{OnnxError, OnnxModel};
 use aiaas_store::VersionRecord;
 use aiaas_types::ModelName;
@@ -54,13 +57,15 @@ impl Platform {
 /// has been checked). `max_bytes` bounds an archive's uncompressed size.
 pub fn read_upload(upload: &[u8], max_bytes: usize) -> Result<Artifact, ServiceError> {
     if !archive::is_archive(upload) {
-        return read_onnx(upload.to_vec()).map_err(|e| {
-            ServiceError::Invalid(match e {
-                OnnxError::NotOnnx(_) => format!(
-                    "the upload is neither a model archive (a tar, gzip-compressed or not) nor \
-                     an ONNX model: {e}"
-                ),
-                e => format!("the ONNX model: {e}"),
+        return read_onnx(upload.to_vec(), Given::default()).map_err(|e| {
+            e.within_archive(|e| {
+                ServiceError::Invalid(match e {
+                    OnnxError::NotOnnx(_) => format!(
+                        "the upload is neither a model archive (a tar, gzip-compressed or not) \
+                         nor an ONNX model: {e}"
+                    ),
+                    e => format!("the ONNX model: {e}"),
+                })
             })
         });
     }
@@ -70,33 +75,112 @@ pub fn read_upload(upload: &[u8], max_bytes: usize) -> Result<Artifact, ServiceE
     })?;
     let invalid = |e: &dyn std::fmt::Display| ServiceError::Invalid(format!("the archive: {e}"));
     let onnx = |e: OnnxError| invalid(&format_args!("{ONNX_FILE}: {e}"));
-    match files.get(ONNX_FILE) {
-        // A manifest beside it must match the file, but what the graph takes and gives is
-        // read from the graph again, never taken from the manifest's word.
-        Some(model) if files.len() == 1 => read_onnx(model.clone()).map_err(onnx),
-        Some(_) => match Artifact::from_files(|file| Ok(files.get(file).cloned())) {
-            Ok(Artifact::Onnx(bundle)) => read_onnx(bundle.model).map_err(onnx),
-            Ok(Artifact::Native(_)) => Err(ServiceError::Invalid(format!(
-                "the archive: its manifest describes a model trained here, but it holds \
-                 {ONNX_FILE}"
+    let Some(model) = files.get(ONNX_FILE) else {
+        return Bundle::from_files(|file| Ok(files.get(file).cloned()))
+            .map(Artifact::Native)
+            .map_err(|e| invalid(&e));
+    };
+    if files.contains_key(MANIFEST_FILE) {
+        // The manifest must match the file, but what the graph takes and gives is read from
+        // the graph again, never taken from the manifest's word; only its labels are kept.
+        return match Artifact::from_files(|file| Ok(files.get(file).cloned())) {
+            Ok(Artifact::Onnx(bundle)) => {
+                let given = Given {
+                    labels: bundle.manifest.classes.map(|c| Ok(c.labels)),
+                    preprocess: bundle.manifest.preprocess.map(Ok),
+                };
+                read_onnx(bundle.model, given).map_err(|e| e.within_archive(onnx))
+            }
+            Ok(Artifact::Native(_)) => Err(invalid(&format_args!(
+                "its manifest describes a model trained here, but it holds {ONNX_FILE}"
             ))),
             Err(e) => Err(invalid(&e)),
-        },
-        None => Bundle::from_files(|file| Ok(files.get(file).cloned()))
-            .map(Artifact::Native)
-            .map_err(|e| invalid(&e)),
+        };
+    }
+    let beside = [ONNX_FILE, LABELS_FILE, PREPROCESS_FILE];
+    if let Some(other) = files.keys().find(|f| !beside.contains(&f.as_str())) {
+        return Err(invalid(&format_args!(
+            "{other:?} is not a file of an ONNX model's archive: it holds {ONNX_FILE} and \
+             optionally {LABELS_FILE} (one class label per line) and {PREPROCESS_FILE}"
+        )));
+    }
+    let given = Given {
+        labels: files.get(LABELS_FILE).map(|bytes| labels_of(bytes)),
+        preprocess: files.get(PREPROCESS_FILE).map(|b| Preprocess::parse(b)),
+    };
+    read_onnx(model.clone(), given).map_err(|e| e.within_archive(onnx))
+}
+
+/// What may come with an ONNX file, each as read (or why it could not be).
+#[derive(Default)]
+struct Given {
+    labels: Option<Result<Vec<String>, String>>,
+    preprocess: Option<Result<Preprocess, String>>,
+}
+
+/// The labels of a `labels.txt`: one per line, trimmed, blank lines at the end ignored.
+fn labels_of(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| format!("{LABELS_FILE} is not UTF-8 text: {e}"))?;
+    let mut labels: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+    while labels.last().is_some_and(String::is_empty) {
+        labels.pop();
+    }
+    Ok(labels)
+}
+
+/// Why an ONNX upload was refused: the graph itself, its labels or its preprocessing.
+enum OnnxRefusal {
+    Graph(OnnxError),
+    Labels(String),
+    Preprocess(String),
+}
+
+impl OnnxRefusal {
+    /// The refusal of an ONNX file found in an archive, the graph's errors through `graph`.
+    fn within_archive(self, graph: impl Fn(OnnxError) -> ServiceError) -> ServiceError {
+        match self {
+            OnnxRefusal::Graph(e) => graph(e),
+            OnnxRefusal::Labels(why) => ServiceError::Invalid(format!("the labels: {why}")),
+            OnnxRefusal::Preprocess(why) => {
+                ServiceError::Invalid(format!("{PREPROCESS_FILE}: {why}"))
+            }
+        }
     }
 }
 
-/// An ONNX file as a bundle, if the runtime can serve it.
-fn read_onnx(model: Vec<u8>) -> Result<Artifact, OnnxError> {
-    let onnx = OnnxModel::read(&model)?;
-    Ok(Artifact::Onnx(OnnxBundle::new(
+/// An ONNX file as a bundle, if the runtime can serve it: a classifier of the labels given (or
+/// else of a JSON list under `labels` in the file's metadata, as exported models carry them)
+/// when they fit one of its outputs; an image model when the preprocessing given fits its input.
+fn read_onnx(model: Vec<u8>, given: Given) -> Result<Artifact, OnnxRefusal> {
+    let onnx = OnnxModel::read(&model).map_err(OnnxRefusal::Graph)?;
+    let labels = given.labels.or_else(|| {
+        let listed = onnx.source().metadata.get("labels")?;
+        Some(serde_json::from_str::<Vec<String>>(listed).map_err(|e| {
+            format!(
+                "the file's metadata \"labels\" is not a JSON list of strings ({e}); give the \
+                 labels in {LABELS_FILE}"
+            )
+        }))
+    });
+    let bundle = OnnxBundle::new(
         "",
         model,
         onnx.inputs().to_vec(),
         onnx.outputs().to_vec(),
         onnx.source().clone(),
         now_ms(),
-    )))
+    );
+    let bundle = match labels {
+        Some(labels) => bundle
+            .with_labels(labels.map_err(OnnxRefusal::Labels)?)
+            .map_err(OnnxRefusal::Labels)?,
+        None => bundle,
+    };
+    let bundle = match given.preprocess {
+        Some(p) => (bundle.with_preprocess(p.map_err(OnnxRefusal::Preprocess)?))
+            .map_err(OnnxRefusal::Preprocess)?,
+        None => bundle,
+    };
+    Ok(Artifact::Onnx(bundle))
 }

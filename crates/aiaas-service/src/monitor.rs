@@ -3,10 +3,11 @@
 //! and drift are computed over. The computing itself is `aiaas-monitor`'s.
 
 use crate::{Platform, ServiceError, now_ms};
-use aiaas_artifact::Manifest;
+use aiaas_artifact::{Manifest, OnnxManifest};
 use aiaas_monitor::{DriftReport, Feedback, QualityReport, drift_report, label_of, quality_report};
+use aiaas_stats::Metrics;
 use aiaas_store::{Labelled, Window};
-use aiaas_types::{ModelName, NewPrediction, PredictionRow, Version};
+use aiaas_types::{ModelName, NewPrediction, PredictionRow, TargetSchema, Version};
 use serde::{Deserialize, Serialize};
 
 /// Most labels one feedback call may carry.
@@ -111,10 +112,10 @@ impl Platform {
             )));
         }
         let version = self.default_version(model).await?;
-        let manifest = self.manifest(model, version).await?;
+        let (target, _) = self.target(model, version).await?;
         let labels = items
             .into_iter()
-            .map(|f| Ok((f.id.clone(), label_of(&manifest.schema.target, &f)?)))
+            .map(|f| Ok((f.id.clone(), label_of(&target, &f)?)))
             .collect::<Result<Vec<_>, ServiceError>>()?;
         let Labelled { matched, unknown } = self.store().label_predictions(model, &labels).await?;
         Ok(FeedbackOutcome {
@@ -130,8 +131,9 @@ impl Platform {
         model: &ModelName,
         window: &WindowSpec,
     ) -> Result<QualityReport, ServiceError> {
-        let (version, manifest, rows) = self.window_rows(model, window).await?;
-        Ok(quality_report(model, version, &manifest, &rows)?)
+        let (version, rows) = self.window_rows(model, window).await?;
+        let (target, training) = self.target(model, version).await?;
+        Ok(quality_report(model, version, &target, training, &rows)?)
     }
 
     /// Drift of a version of `model` over the predictions in `window`: each input feature
@@ -143,16 +145,17 @@ impl Platform {
         model: &ModelName,
         window: &WindowSpec,
     ) -> Result<DriftReport, ServiceError> {
-        let (version, manifest, rows) = self.window_rows(model, window).await?;
+        let (version, rows) = self.window_rows(model, window).await?;
+        let manifest = self.manifest(model, version).await?;
         Ok(drift_report(model, version, &manifest, &rows)?)
     }
 
-    /// The version a window is about, its manifest, and its logged rows, oldest first.
+    /// The version a window is about, and its logged rows, oldest first.
     pub(crate) async fn window_rows(
         &self,
         model: &ModelName,
         window: &WindowSpec,
-    ) -> Result<(Version, Manifest, Vec<PredictionRow>), ServiceError> {
+    ) -> Result<(Version, Vec<PredictionRow>), ServiceError> {
         if let Some(last) = window.last
             && !(1..=MAX_WINDOW_ROWS).contains(&last)
         {
@@ -160,7 +163,10 @@ impl Platform {
                 "last is {last}; a window holds 1 to {MAX_WINDOW_ROWS} predictions"
             )));
         }
-        let (version, manifest) = self.window_version(model, window).await?;
+        let version = match window.version {
+            Some(v) => v,
+            None => self.default_version(model).await?,
+        };
         let store_window = Window {
             version: Some(version),
             since_ms: window.since,
@@ -168,20 +174,41 @@ impl Platform {
             labelled: false,
         };
         let rows = self.store().predictions(model, &store_window).await?;
-        Ok((version, manifest, rows))
+        Ok((version, rows))
     }
 
-    /// The version a window is about, and its manifest.
-    pub(crate) async fn window_version(
+    /// What a version's predictions are judged against: its target, and its headline figure
+    /// on the test split when it was trained here. An imported model has a target when it was
+    /// imported with labels (a classifier).
+    pub(crate) async fn target(
         &self,
         model: &ModelName,
-        window: &WindowSpec,
-    ) -> Result<(Version, Manifest), ServiceError> {
-        let version = match window.version {
-            Some(v) => v,
-            None => self.default_version(model).await?,
-        };
-        Ok((version, self.manifest(model, version).await?))
+        version: Version,
+    ) -> Result<(TargetSchema, Option<f64>), ServiceError> {
+        let record = self.version(model, &version.to_string()).await?;
+        let corrupt =
+            |e: serde_json::Error| ServiceError::Corrupt(format!("{model} version {version}: {e}"));
+        if !crate::registry::is_imported(&record.manifest) {
+            let manifest: Manifest = serde_json::from_value(record.manifest).map_err(corrupt)?;
+            let training = manifest.lineage.metrics.get("test").map(Metrics::headline);
+            return Ok((manifest.schema.target, training));
+        }
+        let manifest: OnnxManifest = serde_json::from_value(record.manifest).map_err(corrupt)?;
+        match manifest.classes {
+            Some(classes) => Ok((
+                TargetSchema::Classification {
+                    name: "label".into(),
+                    labels: classes.labels,
+                },
+                None,
+            )),
+            None => Err(ServiceError::Invalid(format!(
+                "{model} version {version} is an imported ONNX model without labels: its \
+                 answers cannot be judged; import it with its class labels ({}) to send \
+                 feedback and measure its quality",
+                aiaas_artifact::LABELS_FILE
+            ))),
+        }
     }
 
     /// The manifest of a version, as registered.
@@ -193,8 +220,8 @@ impl Platform {
         let record = self.version(model, &version.to_string()).await?;
         if crate::registry::is_imported(&record.manifest) {
             return Err(ServiceError::Invalid(format!(
-                "{model} version {version} is an imported ONNX model: quality and drift are \
-                 measured for models trained here"
+                "{model} version {version} is an imported ONNX model: this needs a model \
+                 trained here (its features and training profile)"
             )));
         }
         serde_json::from_value(record.manifest)

@@ -99,12 +99,16 @@ impl Platform {
             last: Some(policy.window),
         };
         // One read of the window for both checks.
-        let (version, manifest, rows) = self.window_rows(model, &window).await?;
+        let (version, rows) = self.window_rows(model, &window).await?;
+        let (target, training) = self.target(model, version).await?;
         // No labels yet, or no predictions: nothing to judge, not an error.
-        let quality = quality_report(model, version, &manifest, &rows).ok();
-        let drift = (policy.drift_share > 0.0)
-            .then(|| drift_report(model, version, &manifest, &rows).ok())
-            .flatten();
+        let quality = quality_report(model, version, &target, training, &rows).ok();
+        // Drift needs a training profile: none for an imported model.
+        let drift = match policy.drift_share > 0.0 {
+            true => (self.manifest(model, version).await.ok())
+                .and_then(|manifest| drift_report(model, version, &manifest, &rows).ok()),
+            false => None,
+        };
         let breaches = breaches(policy, quality.as_ref(), drift.as_ref());
         for b in &breaches {
             let data = serde_json::to_value(b).expect("a breach serializes");

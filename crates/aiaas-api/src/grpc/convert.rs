@@ -152,14 +152,16 @@ fn typed(
             TensorData::Numbers(c.fp32_contents.iter().map(|&v| f64::from(v)).collect()),
             None,
         ),
-        "BYTES" if !c.bytes_contents.is_empty() => {
-            let texts = c.bytes_contents.into_iter().enumerate().map(|(i, bytes)| {
-                String::from_utf8(bytes).map_err(|_| {
-                    format!("input {name:?}: element {i} of bytes_contents is not UTF-8")
-                })
-            });
-            (TensorData::Texts(texts.collect::<Result<_, _>>()?), None)
-        }
+        // As the binary extension carries them (text or encoded images: the model's input
+        // decides, and checks UTF-8 where it takes text).
+        "BYTES" if !c.bytes_contents.is_empty() => raw((c.bytes_contents.iter())
+            .flat_map(|b| {
+                (b.len() as u32)
+                    .to_le_bytes()
+                    .into_iter()
+                    .chain(b.iter().copied())
+            })
+            .collect()),
         _ => (TensorData::Empty, None),
     })
 }
@@ -343,11 +345,14 @@ mod tests {
             e.contains("bytes_contents") && e.contains("fp32_contents"),
             "{e}"
         );
-        let bad_utf8 = InferTensorContents {
-            bytes_contents: vec![b"a".to_vec(), vec![0xff]],
+        let bytes = InferTensorContents {
+            bytes_contents: vec![b"a".to_vec(), vec![0xff, 0]],
             ..Default::default()
         };
-        let e = typed("c", "BYTES", bad_utf8).unwrap_err();
-        assert!(e.contains("element 1"), "{e}");
+        let binary = [&[1, 0, 0, 0, b'a'][..], &[2, 0, 0, 0, 0xff, 0]].concat();
+        assert_eq!(
+            typed("c", "BYTES", bytes),
+            Ok((TensorData::Empty, Some(binary)))
+        );
     }
 }

@@ -26,7 +26,7 @@ fn digits_rows() -> Vec<(Vec<f64>, String)> {
 }
 
 /// Waits until the prediction log holds `n` rows of `model`.
-async fn logged(server: &TestServer, model: &str, n: usize) {
+pub(crate) async fn logged(server: &TestServer, model: &str, n: usize) {
     let name = ModelName::new(model).unwrap();
     for _ in 0..200 {
         let rows = server

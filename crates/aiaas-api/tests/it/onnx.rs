@@ -140,6 +140,270 @@ async fn a_model_the_runtime_cannot_run_is_refused_at_import_and_nothing_is_regi
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
+/// `model.onnx` and `labels.txt` in one archive.
+fn with_labels(model: &[u8], labels: &str) -> Vec<u8> {
+    let files = std::collections::BTreeMap::from([
+        ("model.onnx".to_string(), model.to_vec()),
+        ("labels.txt".to_string(), labels.as_bytes().to_vec()),
+    ]);
+    aiaas_artifact::archive::pack(&files).unwrap()
+}
+
+#[tokio::test]
+async fn labels_that_do_not_fit_the_scores_are_refused_at_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let cases = [
+        (
+            "cat\ndog\n",
+            "2 labels, but no FP32 or FP16 output has 2 columns (the outputs: y FP32 [-1, 3])",
+        ),
+        (
+            "cat\ndog\nemu\nfox\n",
+            "4 labels, but no FP32 or FP16 output has 4",
+        ),
+        ("cat\ndog\ncat\n", "label \"cat\" is given twice"),
+        ("cat\n\ndog\n", "label 2 is empty"),
+        ("only\n", "1 labels: a classifier needs at least 2"),
+    ];
+    for (labels, needle) in cases {
+        let res = upload(&server, "bad", with_labels(DENSE, labels)).await;
+        let (code, message) = coded_error_of(res).await;
+        assert_eq!(code, ErrorCode::InvalidInput, "{message}");
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+    let files = std::collections::BTreeMap::from([
+        ("model.onnx".to_string(), DENSE),
+        ("weights.safetensors".to_string(), b"hello".as_slice()),
+    ]);
+    let archive = aiaas_artifact::archive::pack(&files).unwrap();
+    let (_, message) = coded_error_of(upload(&server, "bad", archive).await).await;
+    assert!(
+        message.contains("\"weights.safetensors\" is not a file of an ONNX model's archive"),
+        "{message}"
+    );
+    let res = server.get("/api/v1/models/bad").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_imported_classifier_answers_labels_takes_feedback_and_is_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let res = upload(&server, "tri", with_labels(DENSE, "red\ngreen\nblue\n")).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let record: Value = res.json().await.unwrap();
+    assert_eq!(record["manifest"]["task"], "classification", "{record}");
+    assert_eq!(
+        record["manifest"]["classes"],
+        json!({"output": "y", "labels": ["red", "green", "blue"]})
+    );
+    let meta = get(&server, "/v2/models/tri").await;
+    assert_eq!(
+        meta["outputs"],
+        json!([
+            {"name": "y", "datatype": "FP32", "shape": [-1, 3]},
+            {"name": "label", "datatype": "BYTES", "shape": [-1]}
+        ])
+    );
+
+    // Each row's label is the column of its highest score.
+    let colors = ["red", "green", "blue"];
+    let mut truth = Vec::new();
+    for i in 0..12 {
+        let x = row(i);
+        let body = json!({"id": format!("r{i}"), "inputs": [
+            {"name": "x", "datatype": "FP32", "shape": [1, 4], "data": x}
+        ]});
+        let answer: Value = infer(&server, "tri", body).await.json().await.unwrap();
+        let y = dense_expected(&x);
+        let best = (0..3).fold(0, |b, c| if y[c] > y[b] { c } else { b });
+        assert_eq!(
+            output_of(&answer, "label")["data"],
+            json!([colors[best]]),
+            "{answer}"
+        );
+        assert_eq!(output_of(&answer, "label")["shape"], json!([1]));
+        // The truth: the predicted class for the first 9 rows, another for the last 3.
+        let label = if i < 9 {
+            colors[best]
+        } else {
+            colors[(best + 1) % 3]
+        };
+        truth.push(json!({"id": format!("r{i}"), "label": label}));
+    }
+    let only_label = json!({"inputs": [
+        {"name": "x", "datatype": "FP32", "shape": [2, 4], "data": [row(0), row(1)]}
+    ], "outputs": [{"name": "label"}]});
+    let answer: Value = infer(&server, "tri", only_label)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["outputs"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(output_of(&answer, "label")["shape"], json!([2]));
+
+    crate::monitoring::logged(&server, "tri", 14).await;
+    let res = server
+        .post_json("/api/v1/models/tri/feedback", &json!(truth))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let outcome: Value = res.json().await.unwrap();
+    assert_eq!(outcome["matched"], 12, "{outcome}");
+    let res = server
+        .post_json(
+            "/api/v1/models/tri/feedback",
+            &json!([{"id": "r0", "label": "cyan"}]),
+        )
+        .await;
+    let (_, message) = coded_error_of(res).await;
+    assert!(
+        message.contains("not one of the model's classes (red, green, blue)"),
+        "{message}"
+    );
+
+    let report = get(&server, "/api/v1/models/tri/quality").await;
+    assert_eq!(report["labelled"], 12, "{report}");
+    assert_eq!(report["metrics"]["accuracy"], 0.75, "{report}");
+    assert_eq!(report["labels"], json!(colors));
+    // Drift needs a training profile, which an imported model lacks.
+    let res = server.get("/api/v1/models/tri/drift").await;
+    let (_, message) = coded_error_of(res).await;
+    assert!(message.contains("imported ONNX model"), "{message}");
+
+    // Without labels, an imported graph's answers cannot be judged.
+    assert_eq!(upload(&server, "plain", DENSE.to_vec()).await.status(), 201);
+    let res = server
+        .post_json(
+            "/api/v1/models/plain/feedback",
+            &json!([{"id": "a", "label": "x"}]),
+        )
+        .await;
+    let (code, message) = coded_error_of(res).await;
+    assert_eq!(code, ErrorCode::InvalidInput, "{message}");
+    assert!(message.contains("without labels"), "{message}");
+}
+
+/// `model.onnx` with the files given beside it, in one archive.
+fn archive_of(model: &[u8], beside: &[(&str, &str)]) -> Vec<u8> {
+    let mut files = std::collections::BTreeMap::from([("model.onnx".to_string(), model.to_vec())]);
+    for (name, text) in beside {
+        files.insert(name.to_string(), text.as_bytes().to_vec());
+    }
+    aiaas_artifact::archive::pack(&files).unwrap()
+}
+
+/// A grayscale PNG of `w` x `h` pixels.
+fn png(w: u32, h: u32, pixels: &[u8]) -> Vec<u8> {
+    let image = image::GrayImage::from_raw(w, h, pixels.to_vec()).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The dense fixture's 4 inputs as a 2x2 grayscale image (values 0 to 255, unscaled).
+const TWO_BY_TWO: &str = r#"{"channels": 1, "resize": [2, 2], "scale": 1.0}"#;
+
+#[tokio::test]
+async fn an_image_model_takes_encoded_images_and_says_why_it_refuses_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let beside = [("preprocess.json", TWO_BY_TWO), ("labels.txt", "a\nb\nc\n")];
+    let res = upload(&server, "pixels", archive_of(DENSE, &beside)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let meta = get(&server, "/v2/models/pixels").await;
+    assert_eq!(
+        meta["inputs"],
+        json!([{"name": "x", "datatype": "BYTES", "shape": [-1]}])
+    );
+
+    // Two images in one request (JSON, base64): each answers as its pixels do as numbers.
+    let images = [[0u8, 10, 200, 3], [255, 0, 7, 90]];
+    let body = request(
+        "x",
+        "BYTES",
+        &[2],
+        json!(images.map(|p| base64(&png(2, 2, &p)))),
+    );
+    let (shape, y) = answer(infer(&server, "pixels", body).await, "y").await;
+    assert_eq!(shape, [2, 3]);
+    let expected: Vec<f32> = (images.iter())
+        .flat_map(|p| dense_expected(&p.map(f32::from)))
+        .collect();
+    assert_close(&y, &expected);
+
+    // A larger image is resized to 2x2; a JPEG is read too.
+    let big = png(4, 4, &[128; 16]);
+    let body = request("x", "BYTES", &[1], json!([base64(&big)]));
+    let (_, y) = answer(infer(&server, "pixels", body).await, "y").await;
+    assert_close(&y, &dense_expected(&[128.0; 4]));
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    let gray = image::GrayImage::from_raw(2, 2, vec![90; 4]).unwrap();
+    gray.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    let body = request("x", "BYTES", &[1], json!([base64(jpeg.get_ref())]));
+    assert_eq!(infer(&server, "pixels", body).await.status(), 200);
+
+    // Bad images: a 400 that says which row and why.
+    let cases = [
+        (
+            json!(["bm90IGFuIGltYWdl"]),
+            "row 0: not a PNG or JPEG image",
+        ),
+        (json!(["%%%"]), "element 0 is not base64"),
+        (
+            json!([base64(&png(2, 2, &[1; 4])), base64(&big[..big.len() / 2])]),
+            "row 1: the image cannot be decoded",
+        ),
+    ];
+    for (data, needle) in cases {
+        let rows = data.as_array().unwrap().len();
+        let body = request("x", "BYTES", &[rows], data);
+        assert_refused(infer(&server, "pixels", body).await, needle).await;
+    }
+    let numbers = request("x", "FP32", &[1, 4], json!([1, 2, 3, 4]));
+    assert_refused(infer(&server, "pixels", numbers).await, "BYTES").await;
+
+    // Preprocessing that does not fit the input is refused at import, nothing registered.
+    let cases = [
+        (
+            r#"{"channels": 3, "resize": [2, 2]}"#,
+            "it makes images of [3, 2, 2] (Nchw), which input \"x\" FP32 [-1, 4] does not take",
+        ),
+        (r#"{"channels": 1, "resize": 2}"#, "does not take"),
+        (
+            r#"{"channels": 2}"#,
+            "channels is 2: 1 (grayscale) or 3 (RGB)",
+        ),
+        (r#"{"chanels": 1}"#, "unknown field `chanels`"),
+        (
+            r#"{"channels": 1, "resize": [2, 2], "mean": [1, 2]}"#,
+            "mean has 2 values",
+        ),
+        (
+            r#"{"input": "y", "resize": [2, 2]}"#,
+            "the graph has no input \"y\"; its inputs: x",
+        ),
+    ];
+    for (preprocess, needle) in cases {
+        let res = upload(
+            &server,
+            "bad",
+            archive_of(DENSE, &[("preprocess.json", preprocess)]),
+        )
+        .await;
+        let (code, message) = coded_error_of(res).await;
+        assert_eq!(code, ErrorCode::InvalidInput, "{message}");
+        assert!(message.contains("preprocess.json: "), "{message}");
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+    assert_eq!(server.get("/api/v1/models/bad").await.status(), 404);
+}
+
 const FIXED_BATCH: &[u8] = include_bytes!("../../../../tests/onnx/fixtures/fixed_batch.onnx");
 const TOKENS: &[u8] = include_bytes!("../../../../tests/onnx/fixtures/tokens.onnx");
 
@@ -444,7 +708,15 @@ async fn a_model_trained_here_exported_as_onnx_and_imported_back_answers_the_sam
         panic!("iris is a model trained here")
     };
     let onnx = aiaas_service::bundle_to_onnx(&bundle, "iris@1").unwrap();
-    assert_eq!(upload(&server, "iris-onnx", onnx).await.status(), 201);
+    let res = upload(&server, "iris-onnx", onnx).await;
+    assert_eq!(res.status(), 201);
+    // The labels travel in the file's metadata: the imported version is a classifier.
+    let record: Value = res.json().await.unwrap();
+    assert_eq!(record["manifest"]["task"], "classification", "{record}");
+    assert_eq!(
+        record["manifest"]["classes"],
+        json!({"output": "probabilities", "labels": ["0", "1", "2"]})
+    );
     let meta = get(&server, "/v2/models/iris-onnx").await;
     assert_eq!(
         meta["inputs"],

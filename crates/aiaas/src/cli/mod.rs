@@ -619,6 +619,15 @@ pub enum ModelsCommand {
         /// an ONNX file).
         #[arg(long)]
         name: Option<ModelName>,
+        /// For an ONNX classifier: its class labels, one per line in the order of its score
+        /// columns; it then answers `label` and takes feedback (default: the labels in the
+        /// file's metadata, if any).
+        #[arg(long, value_name = "FILE")]
+        labels: Option<PathBuf>,
+        /// For an ONNX image model: a preprocess.json (resize, center_crop, channels, layout,
+        /// scale, mean, std); it then takes encoded PNG or JPEG images as BYTES.
+        #[arg(long, value_name = "FILE")]
+        preprocess: Option<PathBuf>,
     },
 }
 

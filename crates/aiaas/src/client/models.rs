@@ -6,7 +6,9 @@ use super::show::{self, at, text};
 use super::{Access, Client, block_on};
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::output::table::{pairs, table};
-use aiaas_artifact::{Artifact, MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE, archive};
+use aiaas_artifact::{
+    Artifact, LABELS_FILE, MANIFEST_FILE, ONNX_FILE, PREPROCESS_FILE, WEIGHTS_FILE, archive,
+};
 use aiaas_types::{AliasName, ModelName, Version};
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -44,7 +46,15 @@ pub fn run(args: ModelsArgs, access: &Access) -> anyhow::Result<()> {
                 out,
                 format,
             } => export(&client, &name, &version, out, &format, json).await,
-            ModelsCommand::Import { path, name } => import(&client, &path, name, json).await,
+            ModelsCommand::Import {
+                path,
+                name,
+                labels,
+                preprocess,
+            } => {
+                let beside = [(LABELS_FILE, labels), (PREPROCESS_FILE, preprocess)];
+                import(&client, &path, name, &beside, json).await
+            }
         }
     })
 }
@@ -179,16 +189,34 @@ async fn export_onnx(
     Ok(onnx.len() as u64)
 }
 
-/// `aiaas models import PATH [--name NAME]`: a bundle directory or an archive of one (tar, gzip
-/// or not), registered under `name`, or the manifest's name. What is sent is always a plain tar
-/// of the two files, so that a damaged archive is explained here, in words, before any upload.
+/// `aiaas models import PATH [--name NAME] [--labels FILE] [--preprocess FILE]`: a bundle
+/// directory or an archive of one (tar, gzip or not), registered under `name`, or the
+/// manifest's name. What is sent is always a plain tar of its files, so that a damaged archive
+/// is explained here, in words, before any upload. The files `beside` (labels, preprocessing)
+/// go beside an ONNX file under their bundle names.
 async fn import(
     client: &Client,
     path: &Path,
     name: Option<ModelName>,
+    beside: &[(&str, Option<PathBuf>)],
     json: bool,
 ) -> anyhow::Result<()> {
-    let upload = model_files(path)?;
+    let mut upload = model_files(path)?;
+    for (file, given) in beside {
+        let Some(given) = given else { continue };
+        let bytes = std::fs::read(given).with_context(|| format!("reading {}", given.display()))?;
+        let mut files = match upload {
+            Upload::Onnx(model) => BTreeMap::from([(ONNX_FILE.to_string(), model)]),
+            Upload::Files(files) if !files.contains_key(MANIFEST_FILE) => files,
+            Upload::Files(_) => anyhow::bail!(
+                "{} is a registered model's bundle, which holds its labels and preprocessing \
+                 already; --labels and --preprocess go with an ONNX file",
+                path.display()
+            ),
+        };
+        files.insert(file.to_string(), bytes);
+        upload = Upload::Files(files);
+    }
     let name = match (name, &upload) {
         (Some(name), _) => name,
         (None, Upload::Files(files)) if files.contains_key(MANIFEST_FILE) => {
@@ -239,7 +267,13 @@ enum Upload {
 fn model_files(path: &Path) -> anyhow::Result<Upload> {
     let files = if path.is_dir() {
         let mut files = BTreeMap::new();
-        for file in [MANIFEST_FILE, WEIGHTS_FILE, ONNX_FILE] {
+        for file in [
+            MANIFEST_FILE,
+            WEIGHTS_FILE,
+            ONNX_FILE,
+            LABELS_FILE,
+            PREPROCESS_FILE,
+        ] {
             match std::fs::read(path.join(file)) {
                 Ok(bytes) => {
                     files.insert(file.to_string(), bytes);
@@ -422,6 +456,21 @@ fn print_version(v: &Value) {
             ),
         ));
         items.push(("sha256", text(at(l, "/sha256"))));
+        if let Some(c) = at(v, "/manifest/classes") {
+            let labels: Vec<String> = (at(c, "/labels").and_then(Value::as_array))
+                .into_iter()
+                .flatten()
+                .map(|l| text(Some(l)))
+                .collect();
+            items.push((
+                "classes",
+                format!(
+                    "{} (scores in {})",
+                    labels.join(", "),
+                    text(at(c, "/output"))
+                ),
+            ));
+        }
     }
     for (label, pointer) in [
         ("input", "/manifest/inputs"),

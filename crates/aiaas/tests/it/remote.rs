@@ -558,6 +558,38 @@ fn an_onnx_file_is_imported_and_shown_with_its_source_and_tensors() {
     ] {
         assert!(shown.contains(part), "{part:?} in:\n{shown}");
     }
+
+    // A classifier, with its labels beside it.
+    let dense = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/onnx/fixtures/dense.onnx"
+    );
+    std::fs::write(w.join("colors.txt"), "red\ngreen\nblue\n").unwrap();
+    let args = [
+        "models",
+        "import",
+        dense,
+        "--name",
+        "colors",
+        "--labels",
+        "colors.txt",
+        "--server",
+        &url,
+    ];
+    assert_eq!(ok(&server, w, &args), "registered model colors version 1\n");
+    let show = [
+        "models",
+        "show",
+        "colors",
+        "--version",
+        "1",
+        "--server",
+        &url,
+    ];
+    let shown = ok(&server, w, &show);
+    for part in ["classification", "red, green, blue (scores in y)"] {
+        assert!(shown.contains(part), "{part:?} in:\n{shown}");
+    }
 }
 
 #[test]
@@ -604,4 +636,58 @@ fn an_mnist_model_exported_as_onnx_and_imported_back_predicts_as_it_does() {
     assert_eq!(got.len(), 640);
     let worst = (got.iter().zip(&want)).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(worst <= 1e-5, "off by {worst}");
+
+    // The whole test set as PNG files, sent as images to the ONNX file imported with its
+    // preprocessing (28x28 grayscale, values 0-255 as trained): the native test accuracy.
+    std::fs::write(
+        w.join("preprocess.json"),
+        r#"{"channels": 1, "resize": [28, 28], "scale": 1.0}"#,
+    )
+    .unwrap();
+    let args = [
+        "models",
+        "import",
+        "mnist.onnx",
+        "--name",
+        "pictures",
+        "--preprocess",
+        "preprocess.json",
+        "--server",
+        &url,
+    ];
+    ok(&server, w, &args);
+    let test = digits.test_rows.clone().unwrap();
+    std::fs::create_dir(w.join("digits")).unwrap();
+    for row in test.clone() {
+        let pixels = (digits.x[row * width..(row + 1) * width].iter()).map(|&v| v as u8);
+        let image = image::GrayImage::from_raw(28, 28, pixels.collect()).unwrap();
+        image.save(w.join(format!("digits/{row}.png"))).unwrap();
+    }
+    let mut right = 0;
+    for chunk in test.clone().collect::<Vec<_>>().chunks(500) {
+        use base64::Engine;
+        let encoded: Vec<String> = (chunk.iter())
+            .map(|row| std::fs::read(w.join(format!("digits/{row}.png"))).unwrap())
+            .map(|png| base64::engine::general_purpose::STANDARD.encode(png))
+            .collect();
+        let request = serde_json::json!({"inputs": [{
+            "name": "input", "datatype": "BYTES", "shape": [chunk.len()], "data": encoded
+        }]});
+        let path = "/v2/models/pictures/infer";
+        let answer = server.json("POST", path, request.to_string().as_bytes());
+        let labels: Vec<String> = serde_json::from_value(output(&answer, "label")).unwrap();
+        right += (chunk.iter().zip(&labels))
+            .filter(|(row, label)| digits.y[**row].to_string() == **label)
+            .count();
+    }
+    let accuracy = right as f64 / test.len() as f64;
+    let manifest = std::fs::read(w.join("mnist/manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let trained = manifest["lineage"]["metrics"]["test"]["accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (accuracy - trained).abs() <= 1e-3,
+        "{accuracy} from PNG files, {trained} as trained"
+    );
 }
