@@ -3,7 +3,8 @@
 
 Usage: python3 tests/onnx/latency.py MODEL.onnx THREADS BATCH [BATCH ...]
 
-Feeds uniform random FP32 inputs of each batch (the model's other axes as declared) and prints
+Feeds uniform random FP32 inputs of each batch (the model's other axes as declared; for INT64
+token inputs, 32 token ids, or a mask of ones for an input named *mask*) and prints
 one JSON object: {"BATCH": median milliseconds, ...}, timed as the Rust side times (median of
 runs filling about 300 ms, at least 5, after one warm-up run).
 """
@@ -31,6 +32,17 @@ def median_ms(run):
     return times[runs // 2] * 1e3
 
 
+SEQUENCE = 32
+
+
+def feed(spec, batch, rng):
+    if spec.type == "tensor(int64)":
+        if "mask" in spec.name:
+            return np.ones((batch, SEQUENCE), dtype=np.int64)
+        return rng.integers(1000, 30000, (batch, SEQUENCE), dtype=np.int64)
+    return rng.random((batch, *spec.shape[1:]), dtype=np.float32)
+
+
 def main(path, threads, batches):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
@@ -39,10 +51,7 @@ def main(path, threads, batches):
     rng = np.random.default_rng(1)
     result = {}
     for batch in batches:
-        feeds = {
-            i.name: rng.random((batch, *i.shape[1:]), dtype=np.float32)
-            for i in session.get_inputs()
-        }
+        feeds = {i.name: feed(i, batch, rng) for i in session.get_inputs()}
         result[str(batch)] = median_ms(lambda: session.run(None, feeds))
     print(json.dumps(result))
 

@@ -1,7 +1,8 @@
 //! Latency of ONNX models in aiaas-onnx (tract) against ONNX Runtime on the same machine, same
 //! thread count (one), same inputs' shapes: the models of `tests/onnx/reference.py` (the MNIST-
-//! shaped MLP and the small CNN) at batch 1 and 8. Prints both medians and the ratio; the
-//! issue's target is at most 1.5x ONNX Runtime's latency.
+//! shaped MLP, the small CNN, and the MiniLM-L3 sentence encoder at 32 tokens) at batch 1 and 8.
+//! Prints both medians and the ratio; the target is at most 1.5x ONNX Runtime's
+//! latency.
 //!
 //! Needs python3 with `onnx` and `onnxruntime` (as the interop tests do). Run with
 //! `cargo bench -p aiaas-onnx --bench latency`.
@@ -10,7 +11,7 @@
 #[allow(dead_code)]
 mod common;
 
-use aiaas_onnx::{OnnxModel, Tensor, Values};
+use aiaas_onnx::{DataType, OnnxModel, Tensor, TensorSpec, Values};
 use common::median;
 use std::path::Path;
 use std::process::Command;
@@ -29,7 +30,7 @@ fn main() {
         "{:<6} {:>5} {:>12} {:>12} {:>7}",
         "model", "batch", "aiaas-onnx", "onnxruntime", "ratio"
     );
-    for name in ["mlp", "cnn"] {
+    for name in ["mlp", "cnn", "minilm"] {
         let path = dir.path().join(format!("{name}.onnx"));
         let model = OnnxModel::read(&std::fs::read(&path).expect("the model file"))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -43,16 +44,7 @@ fn main() {
             serde_json::from_slice(&run_python(&args)).expect("latency.py prints JSON");
         for batch in BATCHES {
             let inputs: Vec<Tensor> = (model.inputs().iter())
-                .map(|spec| {
-                    let mut shape = vec![batch];
-                    shape.extend(spec.shape[1..].iter().map(|&d| d as usize));
-                    let n: usize = shape.iter().product();
-                    let values = (0..n).map(|i| (i % 97) as f32 / 97.0).collect();
-                    Tensor {
-                        shape,
-                        values: Values::Fp32(values),
-                    }
-                })
+                .map(|spec| input(spec, batch))
                 .collect();
             let ours = median(|| {
                 std::hint::black_box(model.run(inputs.clone()).expect("a run"));
@@ -65,6 +57,32 @@ fn main() {
                 ours / theirs
             );
         }
+    }
+}
+
+/// Tokens in a text model's inputs, as `latency.py` feeds them.
+const SEQUENCE: usize = 32;
+
+/// An input of `batch` rows: FP32 values in 0..1 (the other axes as declared), or for a text
+/// model [`SEQUENCE`] token ids (or a mask of ones, for an input named `*mask*`).
+fn input(spec: &TensorSpec, batch: usize) -> Tensor {
+    if spec.datatype == DataType::Int64 {
+        let n = batch * SEQUENCE;
+        let values = match spec.name.contains("mask") {
+            true => vec![1; n],
+            false => (0..n).map(|i| 1000 + (i as i64 * 7919) % 29000).collect(),
+        };
+        return Tensor {
+            shape: vec![batch, SEQUENCE],
+            values: Values::Int64(values),
+        };
+    }
+    let mut shape = vec![batch];
+    shape.extend(spec.shape[1..].iter().map(|&d| d as usize));
+    let n: usize = shape.iter().product();
+    Tensor {
+        shape,
+        values: Values::Fp32((0..n).map(|i| (i % 97) as f32 / 97.0).collect()),
     }
 }
 
