@@ -61,6 +61,32 @@ def tokens():
     )
 
 
+def encoder():
+    """A text encoder as Hugging Face exports one: `input_ids` and `attention_mask` in (INT64,
+    batch x sequence), the masked sum of 2-wide embeddings out. Row i of the table is (i, i/10)."""
+    table = np.stack([np.arange(16), np.arange(16) / 10], axis=1).astype(np.float32)
+    save(
+        "encoder",
+        [
+            helper.make_node("Gather", ["table", "input_ids"], ["e"]),
+            helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", ["m", "last"], ["m3"]),
+            helper.make_node("Mul", ["e", "m3"], ["em"]),
+            helper.make_node("ReduceSum", ["em", "tokens"], ["y"], keepdims=0),
+        ],
+        [
+            helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
+            for n in ("input_ids", "attention_mask")
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])],
+        [
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(np.array([2], np.int64), "last"),
+            numpy_helper.from_array(np.array([1], np.int64), "tokens"),
+        ],
+    )
+
+
 def unsupported():
     """A graph with operators no runtime implements (the checker would refuse it, so no check)."""
     save(
@@ -82,4 +108,5 @@ if __name__ == "__main__":
     dense("dense", "batch")
     dense("fixed_batch", 1)
     tokens()
+    encoder()
     unsupported()

@@ -348,6 +348,23 @@ async fn an_image_model_takes_encoded_images_and_says_why_it_refuses_one() {
     let body = request("x", "BYTES", &[1], json!([base64(jpeg.get_ref())]));
     assert_eq!(infer(&server, "pixels", body).await.status(), 200);
 
+    // Raw bytes as Triton's binary data: a 4-byte length before each file.
+    let file = png(2, 2, &[9, 8, 7, 6]);
+    let binary = [(file.len() as u32).to_le_bytes().as_slice(), &file].concat();
+    let header = json!({"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1],
+        "parameters": {"binary_data_size": binary.len()}}]})
+    .to_string();
+    let res = server
+        .http
+        .post(server.url("/v2/models/pixels/infer"))
+        .header("Inference-Header-Content-Length", header.len())
+        .body([header.as_bytes(), &binary].concat())
+        .send()
+        .await
+        .unwrap();
+    let (_, y) = answer(res, "y").await;
+    assert_close(&y, &dense_expected(&[9.0, 8.0, 7.0, 6.0]));
+
     // Bad images: a 400 that says which row and why.
     let cases = [
         (
@@ -695,6 +712,63 @@ async fn imported_graphs_answer_over_grpc_typed_and_raw() {
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
         .collect();
     assert_close(&y, &dense_expected(&x));
+
+    // An image model takes raw PNG bytes in bytes_contents; a classifier answers its label.
+    let beside = [("preprocess.json", TWO_BY_TWO), ("labels.txt", "a\nb\nc\n")];
+    let res = upload(&server, "pixels", archive_of(DENSE, &beside)).await;
+    assert_eq!(res.status(), 201);
+    let pixels = [255u8, 0, 0, 0];
+    let images = ModelInferRequest {
+        model_name: "pixels".into(),
+        inputs: vec![InferInputTensor {
+            name: "x".into(),
+            datatype: "BYTES".into(),
+            shape: vec![1],
+            parameters: Default::default(),
+            contents: Some(InferTensorContents {
+                bytes_contents: vec![png(2, 2, &pixels)],
+                ..Default::default()
+            }),
+        }],
+        ..Default::default()
+    };
+    let answer = grpc
+        .model_infer(keyed(images, &key))
+        .await
+        .unwrap()
+        .into_inner();
+    let y = dense_expected(&pixels.map(f32::from));
+    assert_close(
+        &answer.outputs[0].contents.as_ref().unwrap().fp32_contents,
+        &y,
+    );
+    let best = (0..3).fold(0, |b, c| if y[c] > y[b] { c } else { b });
+    let label = &answer.outputs[1];
+    assert_eq!(label.name, "label");
+    let label = &label.contents.as_ref().unwrap().bytes_contents;
+    assert_eq!(label, &[["a", "b", "c"][best].as_bytes().to_vec()]);
+}
+
+const ENCODER: &[u8] = include_bytes!("../../../../tests/onnx/fixtures/encoder.onnx");
+
+#[tokio::test]
+async fn token_ids_and_attention_masks_are_served_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        upload(&server, "encoder", ENCODER.to_vec()).await.status(),
+        201
+    );
+    // Two sentences of 4 and 2 tokens padded to 4: the mask leaves the padding out.
+    let (ids, mask) = ([[2, 4, 5, 3], [2, 9, 0, 0]], [[1, 1, 1, 1], [1, 1, 0, 0]]);
+    let body = json!({"inputs": [
+        {"name": "input_ids", "datatype": "INT64", "shape": [2, 4], "data": ids},
+        {"name": "attention_mask", "datatype": "INT64", "shape": [2, 4], "data": mask},
+    ]});
+    let (shape, y) = answer(infer(&server, "encoder", body).await, "y").await;
+    assert_eq!(shape, [2, 2]);
+    // Row i of the table is (i, i/10): the sums of the unmasked ids.
+    assert_close(&y, &[14.0, 1.4, 11.0, 1.1]);
 }
 
 #[tokio::test]
