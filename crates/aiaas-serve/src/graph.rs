@@ -146,6 +146,11 @@ impl GraphSignature {
             .collect()
     }
 
+    /// Whether an input takes encoded images.
+    pub fn takes_images(&self) -> bool {
+        self.images.is_some()
+    }
+
     /// Whether requests are joined along axis 0 (else each runs alone).
     pub fn batched(&self) -> bool {
         self.batched

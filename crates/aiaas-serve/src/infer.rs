@@ -94,7 +94,15 @@ async fn answer(
             outputs
         }
         Runtime::Graph(graph) => {
-            let (x, rows) = graph.signature.prepare(&request.inputs)?;
+            let (x, rows) = if graph.signature.takes_images() {
+                // Decoding images is CPU work of unbounded length: off the async threads.
+                let (signature, inputs) = (graph.signature.clone(), request.inputs);
+                tokio::task::spawn_blocking(move || signature.prepare(&inputs))
+                    .await
+                    .map_err(|e| ServeError::Internal(format!("preparing the images: {e}")))??
+            } else {
+                graph.signature.prepare(&request.inputs)?
+            };
             drop(arriving);
             let answer = graph.batcher.infer(x, rows, deadline).await?;
             // A classifier's answers are logged by label; other graphs' outputs are not read.

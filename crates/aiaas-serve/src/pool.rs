@@ -68,7 +68,8 @@ pub struct DenseModel {
 
 /// An imported ONNX version.
 pub struct GraphModel {
-    pub signature: GraphSignature,
+    /// Shared with the blocking threads that prepare its image requests.
+    pub signature: Arc<GraphSignature>,
     pub batcher: Batcher<Graph>,
 }
 
@@ -457,7 +458,10 @@ impl ModelPool {
             tracing::debug!(model = thread, error = %e, "the warm-up pass on zeros failed");
         }
         Ok((
-            Runtime::Graph(GraphModel { signature, batcher }),
+            Runtime::Graph(GraphModel {
+                signature: Arc::new(signature),
+                batcher,
+            }),
             memory,
             config,
         ))
