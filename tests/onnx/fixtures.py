@@ -1,7 +1,8 @@
 """Small ONNX models the Rust tests import and serve (tests/onnx/fixtures/*.onnx), made with the
 `onnx` package's helper and checked into the repository, so that those tests need no Python.
 
-Usage: python3 tests/onnx/fixtures.py   (rewrites the files; weights are fixed, not random)
+Usage: python3 tests/onnx/fixtures.py   (rewrites the files; weights are fixed, not random;
+needs `onnx`, and `tokenizers` for tokenizer.json)
 """
 
 from pathlib import Path
@@ -87,6 +88,23 @@ def encoder():
     )
 
 
+def tokenizer():
+    """A word-level tokenizer in the Hugging Face format (made with the `tokenizers` package):
+    lower-cased words split on whitespace and punctuation, [CLS] ... [SEP] around them, unknown
+    words [UNK]. The ids: [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, then the words below from 4."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    words = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "."]
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *words])}
+    t = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    t.normalizer = normalizers.Lowercase()
+    t.pre_tokenizer = pre_tokenizers.Whitespace()
+    t.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    t.save(str(OUT / "tokenizer.json"))
+
+
 def unsupported():
     """A graph with operators no runtime implements (the checker would refuse it, so no check)."""
     save(
@@ -109,4 +127,5 @@ if __name__ == "__main__":
     dense("fixed_batch", 1)
     tokens()
     encoder()
+    tokenizer()
     unsupported()

@@ -5,7 +5,7 @@
 //! only the bundle's plain files, within a size limit on the uncompressed bytes, so an archive
 //! cannot write anywhere or exhaust memory.
 
-use crate::{LABELS_FILE, MANIFEST_FILE, ONNX_FILE, PREPROCESS_FILE, WEIGHTS_FILE};
+use crate::{LABELS_FILE, MANIFEST_FILE, ONNX_FILE, PREPROCESS_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path};
@@ -22,12 +22,13 @@ pub enum ArchiveError {
 }
 
 /// The files an archive may hold.
-const BUNDLE_FILES: [&str; 5] = [
+const BUNDLE_FILES: [&str; 6] = [
     MANIFEST_FILE,
     WEIGHTS_FILE,
     ONNX_FILE,
     LABELS_FILE,
     PREPROCESS_FILE,
+    TOKENIZER_FILE,
 ];
 
 /// Whether `bytes` look like an archive (gzip, or a tar with its `ustar` magic), as opposed to a

@@ -16,7 +16,8 @@ pub use manifest::{
     WeightsInfo,
 };
 pub use onnx::{
-    Artifact, Classes, ImportLineage, LABELS_FILE, ONNX_FILE, OnnxBundle, OnnxManifest, classes_for,
+    Artifact, Classes, ImportLineage, LABELS_FILE, ONNX_FILE, OnnxBundle, OnnxManifest,
+    TOKEN_INPUTS, TOKENIZER_FILE, classes_for,
 };
 pub use preprocess::{ImageLayout, MAX_SIDE, PREPROCESS_FILE, Preprocess, Size};
 pub use weights::{decode as decode_weights, encode as encode_weights};

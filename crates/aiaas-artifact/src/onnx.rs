@@ -16,6 +16,12 @@ pub const ONNX_FILE: &str = "model.onnx";
 /// the order of its scores' columns. The bundle keeps them in its manifest ([`Classes`]).
 pub const LABELS_FILE: &str = "labels.txt";
 
+/// An imported text model's tokenizer, in the Hugging Face format, kept as a file of the bundle.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// The token inputs a tokenizer fills, by the names Hugging Face exports give them.
+pub const TOKEN_INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
+
 /// `manifest.json` of an imported ONNX model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OnnxManifest {
@@ -33,6 +39,9 @@ pub struct OnnxManifest {
     /// For an image model: how encoded images become the input it names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preprocess: Option<Preprocess>,
+    /// For a text model (a tokenizer given at import): which of [`TOKEN_INPUTS`] it has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_inputs: Vec<String>,
     pub lineage: ImportLineage,
     /// SHA-256 of every other file of the bundle, by file name.
     pub files: BTreeMap<String, String>,
@@ -99,11 +108,44 @@ pub fn classes_for(outputs: &[TensorSpec], labels: Vec<String>) -> Result<Classe
     }
 }
 
+/// The inputs of [`TOKEN_INPUTS`] the graph has, in that order: `input_ids` must be one, and
+/// each an integer tensor of two varying axes (rows, tokens).
+fn token_inputs(inputs: &[TensorSpec]) -> Result<Vec<String>, String> {
+    let found: Vec<&TensorSpec> = TOKEN_INPUTS
+        .iter()
+        .filter_map(|name| inputs.iter().find(|i| i.name == *name))
+        .collect();
+    if found.first().is_none_or(|i| i.name != TOKEN_INPUTS[0]) {
+        return Err(format!(
+            "a tokenizer fills inputs named input_ids (and attention_mask, token_type_ids); the \
+             graph's inputs are {}",
+            (inputs.iter())
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for i in &found {
+        let integer = matches!(i.datatype, DataType::Int64 | DataType::Int32);
+        if !integer || i.shape.len() != 2 || i.shape[1] != -1 {
+            return Err(format!(
+                "input {:?} is {} {:?}; a tokenizer fills INT64 or INT32 [N, -1] (rows, tokens)",
+                i.name,
+                i.datatype.v2_name(),
+                i.shape
+            ));
+        }
+    }
+    Ok(found.iter().map(|i| i.name.clone()).collect())
+}
+
 /// An imported ONNX model: its manifest and its file's bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OnnxBundle {
     pub manifest: OnnxManifest,
     pub model: Vec<u8>,
+    /// The tokenizer of a text model ([`TOKENIZER_FILE`]).
+    pub tokenizer: Option<Vec<u8>>,
 }
 
 impl OnnxBundle {
@@ -125,6 +167,7 @@ impl OnnxBundle {
             outputs,
             classes: None,
             preprocess: None,
+            token_inputs: Vec::new(),
             lineage: ImportLineage {
                 format: "onnx".into(),
                 source,
@@ -134,7 +177,11 @@ impl OnnxBundle {
             },
             files: BTreeMap::new(),
         };
-        OnnxBundle { manifest, model }
+        OnnxBundle {
+            manifest,
+            model,
+            tokenizer: None,
+        }
     }
 
     /// The bundle as a classifier of `labels` (see [`classes_for`]); the error says why the
@@ -152,17 +199,32 @@ impl OnnxBundle {
         Ok(self)
     }
 
-    /// Every file of the bundle as `(name, bytes)`, the manifest last, with the digest of the
-    /// model file recorded in it.
+    /// The bundle as a text model: `tokenizer` (a Hugging Face `tokenizer.json`) fills its
+    /// token inputs ([`TOKEN_INPUTS`]: `input_ids`, INT64 or INT32 `[N, S]`, is needed); the
+    /// error says why it cannot.
+    pub fn with_tokenizer(mut self, tokenizer: Vec<u8>) -> Result<OnnxBundle, String> {
+        tokenizers::Tokenizer::from_bytes(&tokenizer)
+            .map_err(|e| format!("{TOKENIZER_FILE} is not a tokenizer this runtime reads: {e}"))?;
+        self.manifest.token_inputs = token_inputs(&self.manifest.inputs)?;
+        self.tokenizer = Some(tokenizer);
+        Ok(self)
+    }
+
+    /// Every file of the bundle as `(name, bytes)`, the manifest last, with the digests of the
+    /// others recorded in it.
     pub fn to_files(&self) -> Result<Vec<(String, Vec<u8>)>, ArtifactError> {
+        let mut files = vec![(ONNX_FILE.to_string(), self.model.clone())];
+        if let Some(tokenizer) = &self.tokenizer {
+            files.push((TOKENIZER_FILE.to_string(), tokenizer.clone()));
+        }
         let mut manifest = self.manifest.clone();
-        manifest.files = BTreeMap::from([(ONNX_FILE.to_string(), sha256_hex(&self.model))]);
+        manifest.files = (files.iter())
+            .map(|(name, bytes)| (name.clone(), sha256_hex(bytes)))
+            .collect();
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| ArtifactError::Manifest(e.to_string()))?;
-        Ok(vec![
-            (ONNX_FILE.to_string(), self.model.clone()),
-            (MANIFEST_FILE.to_string(), json),
-        ])
+        files.push((MANIFEST_FILE.to_string(), json));
+        Ok(files)
     }
 
     /// Rebuilds the bundle from its manifest's bytes and its files, fetched through `read`;
@@ -198,8 +260,29 @@ impl OnnxBundle {
                 ));
             }
         }
+        let mut read = read;
+        let tokenizer = match manifest.token_inputs.is_empty() {
+            true => None,
+            false => {
+                let found = token_inputs(&manifest.inputs).map_err(ArtifactError::Manifest)?;
+                if found != manifest.token_inputs {
+                    return Err(ArtifactError::Manifest(
+                        "the token inputs are not the graph's".into(),
+                    ));
+                }
+                Some(crate::bundle::verified(
+                    &manifest.files,
+                    TOKENIZER_FILE,
+                    &mut read,
+                )?)
+            }
+        };
         let model = crate::bundle::verified(&manifest.files, ONNX_FILE, read)?;
-        Ok(OnnxBundle { manifest, model })
+        Ok(OnnxBundle {
+            manifest,
+            model,
+            tokenizer,
+        })
     }
 }
 

@@ -10,6 +10,11 @@
 //! a BYTES `[N]` tensor of the same name: one encoded PNG or JPEG per row (raw in binary data,
 //! base64 in JSON), made into the graph's tensor as [`crate::image`] says.
 //!
+//! A text model (tokenizer given at import) takes, in place of its token inputs (`input_ids`,
+//! `attention_mask`, `token_type_ids`), a BYTES `[N]` tensor `text`: one UTF-8 text per row,
+//! tokenized here and padded to the longest of the request. Its token inputs are still taken as
+//! they are when a request sends them instead.
+//!
 //! A graph whose every input and output varies along axis 0 is batched along it: the requests of
 //! a batch are joined there when their other axes agree (one sequence length, one image size),
 //! run in one pass and split again. Otherwise (a fixed batch of 1, an output without a batch
@@ -25,6 +30,8 @@ use crate::{MAX_REQUEST_INPUTS, MAX_ROWS, ServeError};
 use aiaas_artifact::{Classes, Preprocess};
 use aiaas_onnx::{DataType, OnnxError, OnnxModel, Tensor, TensorSpec, Values};
 use half::f16;
+use std::sync::Arc;
+use tokenizers::Tokenizer;
 
 /// What an imported model takes and gives, as V2 tensors.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +45,27 @@ pub struct GraphSignature {
     classes: Option<Scores>,
     /// For an image model: which input the images fill, and how.
     images: Option<(usize, Preprocess)>,
+    /// For a text model: its tokenizer and token inputs.
+    text: Option<Text>,
+    /// The graph's own inputs, which a request may send in place of `text`.
+    graph_inputs: Vec<TensorMetadata>,
 }
+
+/// A text model's tokenizer and the graph inputs it fills (`input_ids` first).
+#[derive(Clone, Debug)]
+struct Text {
+    tokenizer: Arc<Tokenizer>,
+    inputs: Vec<usize>,
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        Arc::ptr_eq(&self.tokenizer, &other.tokenizer) && self.inputs == other.inputs
+    }
+}
+
+/// The input a text model takes its texts in.
+const TEXT: &str = "text";
 
 /// A classifier's scores: the graph output that holds them, and the label of each column.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +87,7 @@ impl GraphSignature {
         outputs: &[TensorSpec],
         classes: Option<&Classes>,
         preprocess: Option<&Preprocess>,
+        text: Option<(Tokenizer, &[String])>,
     ) -> Result<GraphSignature, ServeError> {
         let metadata = |specs: &[TensorSpec]| {
             (specs.iter())
@@ -104,11 +132,35 @@ impl GraphSignature {
                 Some((input, p.clone()))
             }
         };
-        let mut metadata_in: Vec<TensorMetadata> = metadata(inputs);
+        let graph_inputs: Vec<TensorMetadata> = metadata(inputs);
+        let mut metadata_in = graph_inputs.clone();
         if let Some((i, _)) = &images {
             metadata_in[*i].datatype = DataType::Bytes.v2_name();
             metadata_in[*i].shape = vec![inputs[*i].shape[0]];
         }
+        let text = match text {
+            None => None,
+            Some((tokenizer, names)) => {
+                let at = |name: &String| inputs.iter().position(|i| &i.name == name);
+                let token_inputs: Vec<usize> = names.iter().filter_map(at).collect();
+                if token_inputs.len() != names.len() || token_inputs.is_empty() {
+                    return Err(ServeError::Internal(format!(
+                        "the token inputs {names:?} are not all the graph's"
+                    )));
+                }
+                let ids = &inputs[token_inputs[0]];
+                metadata_in.retain(|m| !names.contains(&m.name));
+                metadata_in.push(TensorMetadata {
+                    name: TEXT.into(),
+                    datatype: DataType::Bytes.v2_name(),
+                    shape: vec![ids.shape[0]],
+                });
+                Some(Text {
+                    tokenizer: Arc::new(tokenizer),
+                    inputs: token_inputs,
+                })
+            }
+        };
         Ok(GraphSignature {
             inputs: metadata_in,
             outputs: metadata_out,
@@ -116,6 +168,8 @@ impl GraphSignature {
             batched: inputs.iter().chain(outputs).all(TensorSpec::batched),
             classes,
             images,
+            text,
+            graph_inputs,
         })
     }
 
@@ -159,23 +213,34 @@ impl GraphSignature {
     /// The graph's tensors for the request's, in the graph's input order, and the rows they
     /// hold (axis 0 when batched; 1 otherwise: the request is one unit of work).
     pub fn prepare(&self, inputs: &[RequestInput]) -> Result<(Vec<Tensor>, usize), ServeError> {
-        check_names(&self.inputs, inputs)?;
+        let texts = match &self.text {
+            Some(text) => match inputs.iter().find(|i| i.name == TEXT) {
+                Some(input) => {
+                    check_names(&self.inputs, inputs)?;
+                    Some(tokenized(text, input, &self.specs)?)
+                }
+                None => {
+                    check_names(&self.graph_inputs, inputs)?;
+                    None
+                }
+            },
+            None => {
+                check_names(&self.inputs, inputs)?;
+                None
+            }
+        };
         let mut rows = None;
         let mut tensors = Vec::with_capacity(self.specs.len());
         for (i, spec) in self.specs.iter().enumerate() {
-            let input = (inputs.iter())
-                .find(|i| i.name == spec.name)
-                .expect("names were checked");
-            let tensor = match &self.images {
-                Some((at, p)) if *at == i => images_of(input, spec, p)?,
-                _ => {
-                    check_datatype(input, spec.datatype.v2_name())?;
-                    let shape = shape_of(input, spec)?;
-                    let count = shape.iter().product();
-                    Tensor {
-                        values: values_of(input, spec.datatype, count)?,
-                        shape,
-                    }
+            let tokens = (self.text.iter().zip(&texts))
+                .find_map(|(t, made)| t.inputs.iter().position(|&at| at == i).map(|k| &made[k]));
+            let (name, tensor) = match tokens {
+                Some(tensor) => (TEXT, tensor.clone()),
+                None => {
+                    let input = (inputs.iter())
+                        .find(|i| i.name == spec.name)
+                        .expect("names were checked");
+                    (input.name.as_str(), self.tensor_of(i, input, spec)?)
                 }
             };
             let shape = &tensor.shape;
@@ -184,9 +249,9 @@ impl GraphSignature {
                     None => rows = Some(shape[0]),
                     Some(r) if r != shape[0] => {
                         return Err(bad(format!(
-                            "input {:?} has {} rows, the others {r}: every input needs the \
+                            "input {name:?} has {} rows, the others {r}: every input needs the \
                              same rows",
-                            input.name, shape[0]
+                            shape[0]
                         )));
                     }
                     Some(_) => {}
@@ -195,6 +260,28 @@ impl GraphSignature {
             tensors.push(tensor);
         }
         Ok((tensors, if self.batched { rows.unwrap_or(1) } else { 1 }))
+    }
+
+    /// The graph's tensor `i` (`spec`) from the request's `input`: encoded images made into it,
+    /// or its values as they came.
+    fn tensor_of(
+        &self,
+        i: usize,
+        input: &RequestInput,
+        spec: &TensorSpec,
+    ) -> Result<Tensor, ServeError> {
+        if let Some((at, p)) = &self.images
+            && *at == i
+        {
+            return images_of(input, spec, p);
+        }
+        check_datatype(input, spec.datatype.v2_name())?;
+        let shape = shape_of(input, spec)?;
+        let count = shape.iter().product();
+        Ok(Tensor {
+            values: values_of(input, spec.datatype, count)?,
+            shape,
+        })
     }
 
     /// The response tensors for the graph's `outputs`, limited to `requested` if given.
@@ -250,6 +337,62 @@ impl GraphSignature {
             })
             .collect()
     }
+}
+
+/// The token tensors of a text model (in the order of `text.inputs`) for the request's texts,
+/// one per row: ids, attention mask (1 for a token, 0 for padding), token types, each padded
+/// to the longest text with the tokenizer's padding id (0 when it sets none).
+fn tokenized(
+    text: &Text,
+    input: &RequestInput,
+    specs: &[TensorSpec],
+) -> Result<Vec<Tensor>, ServeError> {
+    check_datatype(input, DataType::Bytes.v2_name())?;
+    let rows = match input.shape.as_slice() {
+        [n] | [n, 1] if (1..=MAX_ROWS as i64).contains(n) => *n as usize,
+        _ => {
+            return Err(bad(format!(
+                "input {TEXT:?} has shape {:?}; send [N] texts, N from 1 to {MAX_ROWS}",
+                input.shape
+            )));
+        }
+    };
+    let encodings = (texts(input, rows)?.into_iter().enumerate())
+        .map(|(row, t)| {
+            (text.tokenizer.encode(t, true))
+                .map_err(|e| bad(format!("input {TEXT:?} row {row} cannot be tokenized: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let longest = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+    if rows * longest > MAX_REQUEST_INPUTS {
+        return Err(bad(format!(
+            "the texts of this request come to {rows} x {longest} tokens; one request may \
+             hold at most {MAX_REQUEST_INPUTS}: send fewer or shorter texts"
+        )));
+    }
+    let pad = text.tokenizer.get_padding().map_or(0, |p| p.pad_id as i64);
+    let padded = |values: fn(&tokenizers::Encoding) -> &[u32], fill: i64| -> Vec<i64> {
+        (encodings.iter())
+            .flat_map(|e| {
+                let row = values(e).iter().map(|&v| v as i64);
+                row.chain(std::iter::repeat_n(fill, longest - e.len()))
+            })
+            .collect()
+    };
+    let columns = [
+        padded(tokenizers::Encoding::get_ids, pad),
+        padded(tokenizers::Encoding::get_attention_mask, 0),
+        padded(tokenizers::Encoding::get_type_ids, 0),
+    ];
+    Ok((text.inputs.iter().zip(columns))
+        .map(|(&at, values)| Tensor {
+            shape: vec![rows, longest],
+            values: match specs[at].datatype {
+                DataType::Int32 => Values::Int32(values.into_iter().map(|v| v as i32).collect()),
+                _ => Values::Int64(values),
+            },
+        })
+        .collect())
 }
 
 /// The tensor for `spec` made from the request's encoded images, one per row.

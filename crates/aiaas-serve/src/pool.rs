@@ -424,7 +424,16 @@ impl ModelPool {
         metrics: &ModelMetrics,
     ) -> Result<(Runtime, usize, BatcherConfig), ServeError> {
         let memory = bundle.model.len() * 2;
-        let (classes, preprocess) = (bundle.manifest.classes, bundle.manifest.preprocess);
+        let manifest = &bundle.manifest;
+        let (classes, preprocess) = (manifest.classes.clone(), manifest.preprocess.clone());
+        let token_inputs = manifest.token_inputs.clone();
+        let tokenizer = match &bundle.tokenizer {
+            Some(bytes) => Some(
+                tokenizers::Tokenizer::from_bytes(bytes)
+                    .map_err(|e| ServeError::Internal(format!("reading the tokenizer: {e}")))?,
+            ),
+            None => None,
+        };
         let model = tokio::task::spawn_blocking(move || OnnxModel::read(&bundle.model))
             .await
             .map_err(|e| ServeError::Internal(format!("reading the graph: {e}")))?
@@ -434,6 +443,7 @@ impl ModelPool {
             model.outputs(),
             classes.as_ref(),
             preprocess.as_ref(),
+            tokenizer.map(|t| (t, token_inputs.as_slice())),
         )?;
         // A graph that cannot join requests takes them one at a time, whatever its settings
         // say (the model keeps them as asked, so that a change of them is seen as one).

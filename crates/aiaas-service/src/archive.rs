@@ -7,7 +7,7 @@ use crate::{Platform, ServiceError, now_ms};
 use aiaas_artifact::archive::{self, ArchiveError};
 use aiaas_artifact::{
     Artifact, Bundle, LABELS_FILE, MANIFEST_FILE, ONNX_FILE, OnnxBundle, PREPROCESS_FILE,
-    Preprocess,
+    Preprocess, TOKENIZER_FILE,
 };
 use aiaas_onnx::{OnnxError, OnnxModel};
 use aiaas_store::VersionRecord;
@@ -88,6 +88,7 @@ pub fn read_upload(upload: &[u8], max_bytes: usize) -> Result<Artifact, ServiceE
                 let given = Given {
                     labels: bundle.manifest.classes.map(|c| Ok(c.labels)),
                     preprocess: bundle.manifest.preprocess.map(Ok),
+                    tokenizer: bundle.tokenizer,
                 };
                 read_onnx(bundle.model, given).map_err(|e| e.within_archive(onnx))
             }
@@ -97,16 +98,18 @@ pub fn read_upload(upload: &[u8], max_bytes: usize) -> Result<Artifact, ServiceE
             Err(e) => Err(invalid(&e)),
         };
     }
-    let beside = [ONNX_FILE, LABELS_FILE, PREPROCESS_FILE];
+    let beside = [ONNX_FILE, LABELS_FILE, PREPROCESS_FILE, TOKENIZER_FILE];
     if let Some(other) = files.keys().find(|f| !beside.contains(&f.as_str())) {
         return Err(invalid(&format_args!(
             "{other:?} is not a file of an ONNX model's archive: it holds {ONNX_FILE} and \
-             optionally {LABELS_FILE} (one class label per line) and {PREPROCESS_FILE}"
+             optionally {LABELS_FILE} (one class label per line), {PREPROCESS_FILE} and \
+             {TOKENIZER_FILE}"
         )));
     }
     let given = Given {
         labels: files.get(LABELS_FILE).map(|bytes| labels_of(bytes)),
         preprocess: files.get(PREPROCESS_FILE).map(|b| Preprocess::parse(b)),
+        tokenizer: files.get(TOKENIZER_FILE).cloned(),
     };
     read_onnx(model.clone(), given).map_err(|e| e.within_archive(onnx))
 }
@@ -116,6 +119,7 @@ pub fn read_upload(upload: &[u8], max_bytes: usize) -> Result<Artifact, ServiceE
 struct Given {
     labels: Option<Result<Vec<String>, String>>,
     preprocess: Option<Result<Preprocess, String>>,
+    tokenizer: Option<Vec<u8>>,
 }
 
 /// The labels of a `labels.txt`: one per line, trimmed, blank lines at the end ignored.
@@ -134,6 +138,7 @@ enum OnnxRefusal {
     Graph(OnnxError),
     Labels(String),
     Preprocess(String),
+    Tokenizer(String),
 }
 
 impl OnnxRefusal {
@@ -145,6 +150,7 @@ impl OnnxRefusal {
             OnnxRefusal::Preprocess(why) => {
                 ServiceError::Invalid(format!("{PREPROCESS_FILE}: {why}"))
             }
+            OnnxRefusal::Tokenizer(why) => ServiceError::Invalid(format!("the tokenizer: {why}")),
         }
     }
 }
@@ -180,6 +186,10 @@ fn read_onnx(model: Vec<u8>, given: Given) -> Result<Artifact, OnnxRefusal> {
     let bundle = match given.preprocess {
         Some(p) => (bundle.with_preprocess(p.map_err(OnnxRefusal::Preprocess)?))
             .map_err(OnnxRefusal::Preprocess)?,
+        None => bundle,
+    };
+    let bundle = match given.tokenizer {
+        Some(t) => bundle.with_tokenizer(t).map_err(OnnxRefusal::Tokenizer)?,
         None => bundle,
     };
     Ok(Artifact::Onnx(bundle))

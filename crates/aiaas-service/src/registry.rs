@@ -166,7 +166,14 @@ impl Platform {
         let record = self.store().delete_version(name, version).await?;
         self.model_changed(name);
         self.collect_blob(&record.summary.manifest_digest).await;
+        // The weights, and any other file the manifest lists (an imported model's tokenizer).
         self.collect_blob(&record.summary.weights_digest).await;
+        let listed = record.manifest["files"].as_object().into_iter().flatten();
+        for digest in listed.filter_map(|(_, d)| d.as_str()) {
+            if digest != record.summary.weights_digest {
+                self.collect_blob(digest).await;
+            }
+        }
         Ok(())
     }
 

@@ -190,10 +190,11 @@ fn check_tag(key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// The digests records name: versions' manifests and weights, datasets, and the checkpoints of
-/// jobs that may still resume.
+/// The digests records name: versions' manifests, weights and the other files their manifests
+/// list (SQLite's `json_each`), datasets, and the checkpoints of jobs that may still resume.
 const NAMED_BLOBS: &str = "SELECT manifest_digest AS digest FROM versions \
      UNION ALL SELECT weights_digest FROM versions \
+     UNION ALL SELECT f.value FROM versions, json_each(versions.manifest_json, '$.files') AS f \
      UNION ALL SELECT digest FROM datasets \
      UNION ALL SELECT checkpoint_digest FROM jobs \
        WHERE checkpoint_digest IS NOT NULL AND state IN ('queued', 'running')";

@@ -750,6 +750,81 @@ async fn imported_graphs_answer_over_grpc_typed_and_raw() {
 }
 
 const ENCODER: &[u8] = include_bytes!("../../../../tests/onnx/fixtures/encoder.onnx");
+const TOKENIZER: &str = include_str!("../../../../tests/onnx/fixtures/tokenizer.json");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_model_tokenizes_texts_on_the_server_and_keeps_its_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let archive = archive_of(ENCODER, &[("tokenizer.json", TOKENIZER)]);
+    let res = upload(&server, "words", archive).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let record: Value = res.json().await.unwrap();
+    assert_eq!(
+        record["manifest"]["token_inputs"],
+        json!(["input_ids", "attention_mask"])
+    );
+    // A blob sweep at the next start keeps the tokenizer: the manifest lists it.
+    server.stop().await;
+    let server = TestServer::start(dir.path()).await;
+    let meta = get(&server, "/v2/models/words").await;
+    assert_eq!(
+        meta["inputs"],
+        json!([{"name": "text", "datatype": "BYTES", "shape": [-1]}])
+    );
+
+    // Ids as tests/onnx/fixtures.py's vocabulary gives them, [CLS] 2 ... [SEP] 3, padded to
+    // the longest text and masked: the fixture sums the ids of the tokens, and tenths of them.
+    let texts = ["The cat sat.", "a dog ran on the mat", "zebra"];
+    let body = request("text", "BYTES", &[3], json!(texts));
+    let (shape, y) = answer(infer(&server, "words", body).await, "y").await;
+    assert_eq!(shape, [3, 2]);
+    let sums = [
+        2 + 4 + 5 + 6 + 12 + 3,
+        2 + 9 + 10 + 11 + 7 + 4 + 8 + 3,
+        2 + 1 + 3,
+    ];
+    let expected: Vec<f32> = (sums.iter())
+        .flat_map(|&s| [s as f32, s as f32 / 10.0])
+        .collect();
+    assert_close(&y, &expected);
+    // The token inputs are still taken as they are.
+    let body = json!({"inputs": [
+        {"name": "input_ids", "datatype": "INT64", "shape": [1, 3], "data": [2, 1, 3]},
+        {"name": "attention_mask", "datatype": "INT64", "shape": [1, 3], "data": [1, 1, 1]},
+    ]});
+    let (_, y) = answer(infer(&server, "words", body).await, "y").await;
+    assert_close(&y, &[6.0, 0.6]);
+    let numbers = request("text", "INT64", &[1], json!([3]));
+    assert_refused(infer(&server, "words", numbers).await, "BYTES").await;
+    let both = json!({"inputs": [
+        {"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a cat"]},
+        {"name": "input_ids", "datatype": "INT64", "shape": [1, 1], "data": [2]},
+    ]});
+    assert_refused(
+        infer(&server, "words", both).await,
+        "unknown input \"input_ids\"",
+    )
+    .await;
+
+    // A tokenizer the graph cannot use, or that is not one, is refused at import.
+    let cases = [
+        (DENSE, TOKENIZER, "a tokenizer fills inputs named input_ids"),
+        (
+            ENCODER,
+            "{\"model\": 3}",
+            "tokenizer.json is not a tokenizer this runtime reads",
+        ),
+    ];
+    for (model, tokenizer, needle) in cases {
+        let archive = archive_of(model, &[("tokenizer.json", tokenizer)]);
+        let (code, message) = coded_error_of(upload(&server, "bad", archive).await).await;
+        assert_eq!(code, ErrorCode::InvalidInput, "{message}");
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+    assert_eq!(server.get("/api/v1/models/bad").await.status(), 404);
+    server.stop().await;
+}
 
 #[tokio::test]
 async fn token_ids_and_attention_masks_are_served_as_they_are() {

@@ -628,6 +628,10 @@ pub enum ModelsCommand {
         /// scale, mean, std); it then takes encoded PNG or JPEG images as BYTES.
         #[arg(long, value_name = "FILE")]
         preprocess: Option<PathBuf>,
+        /// For an ONNX text model: its Hugging Face tokenizer.json; it then also takes BYTES
+        /// `text` and fills input_ids, attention_mask and token_type_ids itself.
+        #[arg(long, value_name = "FILE")]
+        tokenizer: Option<PathBuf>,
     },
 }
 

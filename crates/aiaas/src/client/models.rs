@@ -7,7 +7,8 @@ use super::{Access, Client, block_on};
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::output::table::{pairs, table};
 use aiaas_artifact::{
-    Artifact, LABELS_FILE, MANIFEST_FILE, ONNX_FILE, PREPROCESS_FILE, WEIGHTS_FILE, archive,
+    Artifact, LABELS_FILE, MANIFEST_FILE, ONNX_FILE, PREPROCESS_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
+    archive,
 };
 use aiaas_types::{AliasName, ModelName, Version};
 use anyhow::Context;
@@ -51,8 +52,13 @@ pub fn run(args: ModelsArgs, access: &Access) -> anyhow::Result<()> {
                 name,
                 labels,
                 preprocess,
+                tokenizer,
             } => {
-                let beside = [(LABELS_FILE, labels), (PREPROCESS_FILE, preprocess)];
+                let beside = [
+                    (LABELS_FILE, labels),
+                    (PREPROCESS_FILE, preprocess),
+                    (TOKENIZER_FILE, tokenizer),
+                ];
                 import(&client, &path, name, &beside, json).await
             }
         }
@@ -189,11 +195,11 @@ async fn export_onnx(
     Ok(onnx.len() as u64)
 }
 
-/// `aiaas models import PATH [--name NAME] [--labels FILE] [--preprocess FILE]`: a bundle
-/// directory or an archive of one (tar, gzip or not), registered under `name`, or the
-/// manifest's name. What is sent is always a plain tar of its files, so that a damaged archive
-/// is explained here, in words, before any upload. The files `beside` (labels, preprocessing)
-/// go beside an ONNX file under their bundle names.
+/// `aiaas models import PATH [--name NAME] [--labels FILE] [--preprocess FILE] [--tokenizer
+/// FILE]`: a bundle directory or an archive of one (tar, gzip or not), registered under `name`,
+/// or the manifest's name. What is sent is always a plain tar of its files, so that a damaged
+/// archive is explained here, in words, before any upload. The files `beside` (labels,
+/// preprocessing, tokenizer) go beside an ONNX file under their bundle names.
 async fn import(
     client: &Client,
     path: &Path,
@@ -209,8 +215,8 @@ async fn import(
             Upload::Onnx(model) => BTreeMap::from([(ONNX_FILE.to_string(), model)]),
             Upload::Files(files) if !files.contains_key(MANIFEST_FILE) => files,
             Upload::Files(_) => anyhow::bail!(
-                "{} is a registered model's bundle, which holds its labels and preprocessing \
-                 already; --labels and --preprocess go with an ONNX file",
+                "{} is a registered model's bundle, which holds its labels, preprocessing and \
+                 tokenizer already; --labels, --preprocess and --tokenizer go with an ONNX file",
                 path.display()
             ),
         };
@@ -273,6 +279,7 @@ fn model_files(path: &Path) -> anyhow::Result<Upload> {
             ONNX_FILE,
             LABELS_FILE,
             PREPROCESS_FILE,
+            TOKENIZER_FILE,
         ] {
             match std::fs::read(path.join(file)) {
                 Ok(bytes) => {
@@ -470,6 +477,13 @@ fn print_version(v: &Value) {
                     text(at(c, "/output"))
                 ),
             ));
+        }
+        if let Some(p) = at(v, "/manifest/preprocess") {
+            items.push(("images", format!("into {}: {p}", text(at(p, "/input")))));
+        }
+        if let Some(inputs) = at(v, "/manifest/token_inputs").and_then(Value::as_array) {
+            let names: Vec<String> = inputs.iter().map(|i| text(Some(i))).collect();
+            items.push(("text", format!("tokenized into {}", names.join(", "))));
         }
     }
     for (label, pointer) in [

@@ -590,6 +590,37 @@ fn an_onnx_file_is_imported_and_shown_with_its_source_and_tensors() {
     for part in ["classification", "red, green, blue (scores in y)"] {
         assert!(shown.contains(part), "{part:?} in:\n{shown}");
     }
+
+    // A text model, with its tokenizer beside it.
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/onnx/fixtures");
+    let (encoder, tokenizer) = (
+        format!("{fixtures}/encoder.onnx"),
+        format!("{fixtures}/tokenizer.json"),
+    );
+    let args = [
+        "models",
+        "import",
+        &encoder,
+        "--name",
+        "words",
+        "--tokenizer",
+        &tokenizer,
+        "--server",
+        &url,
+    ];
+    assert_eq!(ok(&server, w, &args), "registered model words version 1\n");
+    let show = [
+        "models",
+        "show",
+        "words",
+        "--version",
+        "1",
+        "--server",
+        &url,
+    ];
+    let shown = ok(&server, w, &show);
+    let part = "tokenized into input_ids, attention_mask";
+    assert!(shown.contains(part), "{part:?} in:\n{shown}");
 }
 
 #[test]
