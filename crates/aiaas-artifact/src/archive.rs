@@ -21,8 +21,8 @@ pub enum ArchiveError {
     TooLarge(String),
 }
 
-/// The files an archive may hold.
-const BUNDLE_FILES: [&str; 6] = [
+/// The files a bundle may hold, so the files an archive of one may hold.
+pub const BUNDLE_FILES: [&str; 6] = [
     MANIFEST_FILE,
     WEIGHTS_FILE,
     ONNX_FILE,

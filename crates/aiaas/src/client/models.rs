@@ -7,8 +7,7 @@ use super::{Access, Client, block_on};
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::output::table::{pairs, table};
 use aiaas_artifact::{
-    Artifact, LABELS_FILE, MANIFEST_FILE, ONNX_FILE, PREPROCESS_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
-    archive,
+    Artifact, LABELS_FILE, MANIFEST_FILE, ONNX_FILE, PREPROCESS_FILE, TOKENIZER_FILE, archive,
 };
 use aiaas_types::{AliasName, ModelName, Version};
 use anyhow::Context;
@@ -273,14 +272,7 @@ enum Upload {
 fn model_files(path: &Path) -> anyhow::Result<Upload> {
     let files = if path.is_dir() {
         let mut files = BTreeMap::new();
-        for file in [
-            MANIFEST_FILE,
-            WEIGHTS_FILE,
-            ONNX_FILE,
-            LABELS_FILE,
-            PREPROCESS_FILE,
-            TOKENIZER_FILE,
-        ] {
+        for file in archive::BUNDLE_FILES {
             match std::fs::read(path.join(file)) {
                 Ok(bytes) => {
                     files.insert(file.to_string(), bytes);
@@ -539,6 +531,7 @@ fn weights(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aiaas_artifact::WEIGHTS_FILE;
 
     #[test]
     fn the_model_name_comes_from_the_manifest() {
