@@ -28,13 +28,15 @@ use crate::signature::{
 use crate::v2::{OutputData, RequestInput, RequestOutput, ResponseOutput, TensorMetadata};
 use crate::{MAX_REQUEST_INPUTS, MAX_ROWS, ServeError};
 use aiaas_artifact::{Classes, Preprocess};
+use aiaas_engine::argmax_rows;
 use aiaas_onnx::{DataType, OnnxError, OnnxModel, Tensor, TensorSpec, Values};
 use half::f16;
+use std::borrow::Cow;
 use std::sync::Arc;
 use tokenizers::Tokenizer;
 
 /// What an imported model takes and gives, as V2 tensors.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct GraphSignature {
     pub inputs: Vec<TensorMetadata>,
     pub outputs: Vec<TensorMetadata>,
@@ -58,17 +60,11 @@ struct Text {
     inputs: Vec<usize>,
 }
 
-impl PartialEq for Text {
-    fn eq(&self, other: &Text) -> bool {
-        Arc::ptr_eq(&self.tokenizer, &other.tokenizer) && self.inputs == other.inputs
-    }
-}
-
 /// The input a text model takes its texts in.
 const TEXT: &str = "text";
 
 /// A classifier's scores: the graph output that holds them, and the label of each column.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 struct Scores {
     output: usize,
     labels: Vec<String>,
@@ -178,18 +174,12 @@ impl GraphSignature {
     pub fn classes(&self, outputs: &[Tensor]) -> Option<Vec<usize>> {
         let scores = &outputs[self.classes.as_ref()?.output];
         let columns = *scores.shape.get(1)?;
-        let values: Vec<f32> = match &scores.values {
-            Values::Fp32(v) => v.clone(),
-            Values::Fp16(v) => v.iter().map(|&x| f32::from(x)).collect(),
+        let values: Cow<[f32]> = match &scores.values {
+            Values::Fp32(v) => Cow::Borrowed(v),
+            Values::Fp16(v) => Cow::Owned(v.iter().map(|&x| f32::from(x)).collect()),
             _ => return None,
         };
-        Some(
-            (values.chunks_exact(columns.max(1)))
-                .map(|row| {
-                    (0..row.len()).fold(0, |best, c| if row[c] > row[best] { c } else { best })
-                })
-                .collect(),
-        )
+        Some(argmax_rows(&values, columns.max(1)))
     }
 
     /// The labels of `classes` (from [`GraphSignature::classes`]).
@@ -213,29 +203,26 @@ impl GraphSignature {
     /// The graph's tensors for the request's, in the graph's input order, and the rows they
     /// hold (axis 0 when batched; 1 otherwise: the request is one unit of work).
     pub fn prepare(&self, inputs: &[RequestInput]) -> Result<(Vec<Tensor>, usize), ServeError> {
-        let texts = match &self.text {
+        // The tensors the tokenizer made, at the positions of the inputs they fill.
+        let mut made: Vec<Option<Tensor>> = vec![None; self.specs.len()];
+        match &self.text {
             Some(text) => match inputs.iter().find(|i| i.name == TEXT) {
                 Some(input) => {
                     check_names(&self.inputs, inputs)?;
-                    Some(tokenized(text, input, &self.specs)?)
+                    let tokens = tokenized(text, input, &self.specs)?;
+                    for (&at, tensor) in text.inputs.iter().zip(tokens) {
+                        made[at] = Some(tensor);
+                    }
                 }
-                None => {
-                    check_names(&self.graph_inputs, inputs)?;
-                    None
-                }
+                None => check_names(&self.graph_inputs, inputs)?,
             },
-            None => {
-                check_names(&self.inputs, inputs)?;
-                None
-            }
-        };
+            None => check_names(&self.inputs, inputs)?,
+        }
         let mut rows = None;
         let mut tensors = Vec::with_capacity(self.specs.len());
         for (i, spec) in self.specs.iter().enumerate() {
-            let tokens = (self.text.iter().zip(&texts))
-                .find_map(|(t, made)| t.inputs.iter().position(|&at| at == i).map(|k| &made[k]));
-            let (name, tensor) = match tokens {
-                Some(tensor) => (TEXT, tensor.clone()),
+            let (name, tensor) = match made[i].take() {
+                Some(tensor) => (TEXT, tensor),
                 None => {
                     let input = (inputs.iter())
                         .find(|i| i.name == spec.name)
@@ -347,16 +334,7 @@ fn tokenized(
     input: &RequestInput,
     specs: &[TensorSpec],
 ) -> Result<Vec<Tensor>, ServeError> {
-    check_datatype(input, DataType::Bytes.v2_name())?;
-    let rows = match input.shape.as_slice() {
-        [n] | [n, 1] if (1..=MAX_ROWS as i64).contains(n) => *n as usize,
-        _ => {
-            return Err(bad(format!(
-                "input {TEXT:?} has shape {:?}; send [N] texts, N from 1 to {MAX_ROWS}",
-                input.shape
-            )));
-        }
-    };
+    let rows = byte_rows(input, "texts", MAX_ROWS)?;
     let encodings = (texts(input, rows)?.into_iter().enumerate())
         .map(|(row, t)| {
             (text.tokenizer.encode(t, true))
@@ -395,32 +373,31 @@ fn tokenized(
         .collect())
 }
 
+/// The rows of a BYTES input of one value per row (shape `[N]`, or `[N, 1]`), 1 to `most`;
+/// `what` the values are, for the message.
+fn byte_rows(input: &RequestInput, what: &str, most: usize) -> Result<usize, ServeError> {
+    check_datatype(input, DataType::Bytes.v2_name())?;
+    match input.shape.as_slice() {
+        [n] | [n, 1] if (1..=most as i64).contains(n) => Ok(*n as usize),
+        _ => Err(bad(format!(
+            "input {:?} has shape {:?}; send [N] {what}, N from 1 to {most}",
+            input.name, input.shape
+        ))),
+    }
+}
+
 /// The tensor for `spec` made from the request's encoded images, one per row.
 fn images_of(
     input: &RequestInput,
     spec: &TensorSpec,
     p: &Preprocess,
 ) -> Result<Tensor, ServeError> {
-    check_datatype(input, DataType::Bytes.v2_name())?;
-    let rows = match input.shape.as_slice() {
-        [n] | [n, 1]
-            if (1..=MAX_ROWS as i64).contains(n) && (spec.shape[0] < 0 || spec.shape[0] == *n) =>
-        {
-            *n as usize
-        }
-        _ => {
-            return Err(bad(format!(
-                "input {:?} has shape {:?}; send [N] encoded images, N from 1 to {}",
-                input.name,
-                input.shape,
-                if spec.shape[0] < 0 {
-                    MAX_ROWS as i64
-                } else {
-                    spec.shape[0]
-                }
-            )));
-        }
+    let most = if spec.shape[0] < 0 {
+        MAX_ROWS
+    } else {
+        spec.shape[0] as usize
     };
+    let rows = byte_rows(input, "encoded images", most)?;
     let files = byte_strings(input, rows)?;
     let files: Vec<&[u8]> = files.iter().map(|f| f.as_ref()).collect();
     let (values, each) = crate::image::tensor(p, &files, &input.name, MAX_REQUEST_INPUTS)?;
@@ -623,7 +600,7 @@ impl Graph {
             let chunk = x.iter().map(|t| t.rows(range.clone())).collect();
             parts.push(self.model.run(chunk).map_err(served)?);
         }
-        joined(&parts, self.signature.outputs.len())
+        joined(&parts)
             .ok_or_else(|| ServeError::Internal("the model's outputs could not be joined".into()))
     }
 
@@ -652,8 +629,8 @@ impl Graph {
 }
 
 /// Per output, the parts' tensors joined along axis 0.
-fn joined(parts: &[Vec<Tensor>], outputs: usize) -> Option<Vec<Tensor>> {
-    (0..outputs)
+fn joined(parts: &[Vec<Tensor>]) -> Option<Vec<Tensor>> {
+    (0..parts.first().map_or(0, Vec::len))
         .map(|o| Tensor::concat(&parts.iter().map(|p| &p[o]).collect::<Vec<_>>()))
         .collect()
 }

@@ -271,6 +271,17 @@ async fn an_imported_classifier_answers_labels_takes_feedback_and_is_judged() {
     let (_, message) = coded_error_of(res).await;
     assert!(message.contains("imported ONNX model"), "{message}");
 
+    // A request of more rows than a batch runs in passes, joined again, labels included.
+    let rows: Vec<[f32; 4]> = (0..100).map(row).collect();
+    let body = request("x", "FP32", &[100, 4], json!(rows));
+    let answer: Value = infer(&server, "tri", body).await.json().await.unwrap();
+    assert_eq!(
+        output_of(&answer, "y")["shape"],
+        json!([100, 3]),
+        "{answer}"
+    );
+    assert_eq!(output_of(&answer, "label")["shape"], json!([100]));
+
     // Without labels, an imported graph's answers cannot be judged.
     assert_eq!(upload(&server, "plain", DENSE.to_vec()).await.status(), 201);
     let res = server
