@@ -5,7 +5,7 @@
 
 use crate::manifest::architecture;
 use crate::{Architecture, ArtifactError, Bundle, MANIFEST_FILE, Preprocess, sha256_hex};
-use aiaas_types::{DataType, OnnxSource, Task, TensorSpec};
+use aiaas_types::{DataType, GraphEngine, OnnxSource, Task, TensorSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -33,6 +33,9 @@ pub struct OnnxManifest {
     /// What the graph takes and gives, in its order (`-1` for an axis whose size varies).
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,
+    /// What the import found runs the graph: the native engine for a plain dense network.
+    #[serde(default)]
+    pub engine: GraphEngine,
     /// For a classifier: the output holding its class scores and the label of each column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<Classes>,
@@ -155,6 +158,7 @@ impl OnnxBundle {
         model: Vec<u8>,
         inputs: Vec<TensorSpec>,
         outputs: Vec<TensorSpec>,
+        engine: GraphEngine,
         source: OnnxSource,
         created_at_ms: i64,
     ) -> OnnxBundle {
@@ -165,6 +169,7 @@ impl OnnxBundle {
             task: Task::Other,
             inputs,
             outputs,
+            engine,
             classes: None,
             preprocess: None,
             token_inputs: Vec::new(),

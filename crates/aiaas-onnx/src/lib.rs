@@ -7,6 +7,7 @@
 //!
 //! tract stays inside this crate: the rest of the platform sees only its own types.
 
+mod dense;
 pub mod export;
 mod model;
 mod tensor;

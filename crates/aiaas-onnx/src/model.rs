@@ -1,16 +1,17 @@
 //! One ONNX model: read and checked, described, run.
 
 use crate::OnnxError;
-use crate::tensor::{self, Tensor};
-use aiaas_types::{OnnxSource, TensorSpec};
+use crate::dense::DenseNet;
+use crate::tensor::{self, Tensor, Values};
+use aiaas_types::{GraphEngine, OnnxSource, TensorSpec};
 use std::collections::HashSet;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
 use tract_onnx::prelude::*;
 
-/// A model ready to run: the optimized plan and what it takes and gives.
+/// A model ready to run: its engine and what it takes and gives.
 pub struct OnnxModel {
-    plan: Arc<TypedRunnableModel>,
+    engine: Engine,
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
     source: OnnxSource,
@@ -22,8 +23,17 @@ impl std::fmt::Debug for OnnxModel {
             .field("inputs", &self.inputs)
             .field("outputs", &self.outputs)
             .field("source", &self.source)
+            .field("engine", &self.engine())
             .finish_non_exhaustive()
     }
+}
+
+/// What computes a model's outputs.
+enum Engine {
+    /// tract's optimized plan.
+    Tract(Arc<TypedRunnableModel>),
+    /// A plain dense network on the native engine (see the `dense` module).
+    Native(DenseNet),
 }
 
 impl OnnxModel {
@@ -90,8 +100,12 @@ impl OnnxModel {
         let plan = model
             .into_runnable()
             .map_err(|e| OnnxError::Unservable(format!("{e:#}")))?;
+        let engine = match DenseNet::read(graph, &inputs, &outputs) {
+            Some(net) if answers_as_tract(&net, &plan, &inputs[0]) => Engine::Native(net),
+            _ => Engine::Tract(plan),
+        };
         Ok(OnnxModel {
-            plan,
+            engine,
             inputs,
             outputs,
             source,
@@ -112,6 +126,14 @@ impl OnnxModel {
         &self.source
     }
 
+    /// What runs the model: the native engine for a plain dense network, tract for the rest.
+    pub fn engine(&self) -> GraphEngine {
+        match self.engine {
+            Engine::Tract(_) => GraphEngine::Tract,
+            Engine::Native(_) => GraphEngine::Native,
+        }
+    }
+
     /// Runs the model on one tensor per input, in [`OnnxModel::inputs`]'s order; answers one
     /// tensor per output. Each tensor is checked against its spec first.
     pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, OnnxError> {
@@ -124,28 +146,69 @@ impl OnnxModel {
                 inputs.len()
             )));
         }
-        let mut values = TVec::new();
-        for (spec, tensor) in self.inputs.iter().zip(inputs) {
-            tensor::check(spec, &tensor)?;
-            values.push(tensor.into_tract()?.into_tvalue());
+        for (spec, tensor) in self.inputs.iter().zip(&inputs) {
+            tensor::check(spec, tensor)?;
         }
-        // tract checks some inputs only by panicking (an index past a `Gather` table): that is
-        // this input's failure, and the plan, which a run does not change, stays usable.
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.plan.run(values)));
-        let outputs = match run {
-            Ok(outputs) => outputs.map_err(|e| OnnxError::Run(format!("{e:#}")))?,
-            Err(panic) => {
-                let why = (panic.downcast_ref::<&str>().copied())
-                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("the runtime stopped on it");
-                return Err(OnnxError::Run(why.to_string()));
-            }
-        };
-        outputs
-            .iter()
-            .map(|t| Tensor::of_tract(t).map_err(OnnxError::Run))
-            .collect()
+        match &self.engine {
+            Engine::Tract(plan) => run_tract(plan, inputs),
+            Engine::Native(net) => Ok(net.run(&inputs[0])),
+        }
     }
+}
+
+/// Runs `plan` on `inputs`, already checked against its inputs.
+fn run_tract(
+    plan: &Arc<TypedRunnableModel>,
+    inputs: Vec<Tensor>,
+) -> Result<Vec<Tensor>, OnnxError> {
+    let values = (inputs.into_iter())
+        .map(|t| Ok(t.into_tract()?.into_tvalue()))
+        .collect::<Result<TVec<_>, OnnxError>>()?;
+    // tract checks some inputs only by panicking (an index past a `Gather` table): that is
+    // this input's failure, and the plan, which a run does not change, stays usable.
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plan.run(values)));
+    let outputs = match run {
+        Ok(outputs) => outputs.map_err(|e| OnnxError::Run(format!("{e:#}")))?,
+        Err(panic) => {
+            let why = (panic.downcast_ref::<&str>().copied())
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("the runtime stopped on it");
+            return Err(OnnxError::Run(why.to_string()));
+        }
+    };
+    outputs
+        .iter()
+        .map(|t| Tensor::of_tract(t).map_err(OnnxError::Run))
+        .collect()
+}
+
+/// Whether `net` answers as tract's `plan` does on a few probe rows for `input` (FP32
+/// `[N, F]`): values within 1e-4 of tract's (relative above 1), classes equal.
+fn answers_as_tract(net: &DenseNet, plan: &Arc<TypedRunnableModel>, input: &TensorSpec) -> bool {
+    const ROWS: usize = 3;
+    let features = input.shape[1] as usize;
+    // Spread over [-2, 2], different in every column and row.
+    let x = (0..ROWS * features)
+        .map(|i| ((i * 37 + 11) % 101) as f32 / 25.0 - 2.0)
+        .collect();
+    let probe = Tensor {
+        shape: vec![ROWS, features],
+        values: Values::Fp32(x),
+    };
+    let Ok(want) = run_tract(plan, vec![probe.clone()]) else {
+        return false;
+    };
+    let got = net.run(&probe);
+    got.len() == want.len()
+        && got.iter().zip(&want).all(|(g, w)| {
+            g.shape == w.shape
+                && match (&g.values, &w.values) {
+                    (Values::Fp32(g), Values::Fp32(w)) => {
+                        (g.iter().zip(w)).all(|(a, b)| (a - b).abs() <= 1e-4 * b.abs().max(1.0))
+                    }
+                    (g, w) => g == w,
+                }
+        })
 }
 
 /// Gives every input axis declared with neither a size nor a name (as skl2onnx writes a batch

@@ -174,6 +174,7 @@ fn read_onnx(model: Vec<u8>, given: Given) -> Result<Artifact, OnnxRefusal> {
         model,
         onnx.inputs().to_vec(),
         onnx.outputs().to_vec(),
+        onnx.engine(),
         onnx.source().clone(),
         now_ms(),
     );

@@ -24,7 +24,7 @@ pub use optimize::{
 };
 pub use prediction::{Erasure, LoggingPolicy, NewPrediction, PredictionRow, TargetValue};
 pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
-pub use tensor::{DataType, OnnxSource, TensorSpec};
+pub use tensor::{DataType, GraphEngine, OnnxSource, TensorSpec};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -62,3 +62,15 @@ pub struct OnnxSource {
     /// The file's `metadata_props` (labels may travel there).
     pub metadata: BTreeMap<String, String>,
 }
+
+/// What runs an imported graph.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GraphEngine {
+    /// tract, for any graph it supports.
+    #[default]
+    Tract,
+    /// The platform's own dense engine, for a graph that is a plain dense network.
+    Native,
+}

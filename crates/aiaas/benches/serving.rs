@@ -15,7 +15,10 @@
 //! medians), against the target of at least 90% of the throughput without the log, with the
 //! rows the log wrote and the requests it dropped. Last, the cost of API keys: the same load on
 //! the first server (every request with its key) and on one started with `--no-auth`,
-//! alternating, against the target of at least 97%.
+//! alternating, against the target of at least 97%. And the mnist mlp exported as ONNX
+//! (`aiaas export`) and imported back as `mnist-onnx`: a plain dense graph, so it runs on the
+//! native engine; its rate against the model trained here on the same server, alternating
+//! (target: equal).
 //!
 //! Run: `cargo bench -p aiaas --bench serving` (AIAAS_BENCH_SECONDS sets each run's length).
 
@@ -66,21 +69,29 @@ fn main() {
         );
         assert_eq!(status, 201, "{text}");
     }
+    let onnx = std::fs::read(w.join("mnist.onnx")).unwrap();
+    let (status, text) = server.request("POST", "/api/v1/models/mnist-onnx/versions", &onnx);
+    assert_eq!(status, 201, "{text}");
     println!(
         "aiaas serving, V2 REST and gRPC, batch-1 requests, {seconds} s per run (MNIST mlp test accuracy {:.3})",
         report["test"]["accuracy"].as_f64().unwrap_or(f64::NAN)
     );
     throughput(w, &server, seconds);
     log_cost(w, &server, &logging, seconds);
-    let (keys, open) = paired_rates(w, &server, &open, seconds);
+    let (keys, open) = paired_rates(w, (&server, "mnist"), (&open, "mnist"), seconds);
     println!(
         "API keys: mnist at concurrency 64, {keys:.0} requests/s with keys against {open:.0} with --no-auth ({:.1}%; target >= 97%)",
         100.0 * keys / open
     );
+    let (imported, trained) = paired_rates(w, (&server, "mnist-onnx"), (&server, "mnist"), seconds);
+    println!(
+        "imported from ONNX: mnist-onnx at concurrency 64, {imported:.0} requests/s against {trained:.0} for the model trained here ({:.1}%; target: equal, it runs on the native engine)",
+        100.0 * imported / trained
+    );
 }
 
-/// Trains the MNIST mlp into `w/mnist` and writes the ceiling model beside it, in `w/ceiling`;
-/// returns the training report.
+/// Trains the MNIST mlp into `w/mnist`, exports it as `w/mnist.onnx` and writes the ceiling
+/// model beside it, in `w/ceiling`; returns the training report.
 fn prepare(w: &Path) -> serde_json::Value {
     eprintln!("training the MNIST mlp (one epoch) ...");
     let trained = aiaas(
@@ -91,6 +102,7 @@ fn prepare(w: &Path) -> serde_json::Value {
         ],
     );
     let report: serde_json::Value = serde_json::from_slice(&trained).unwrap();
+    aiaas(w, &["export", "--model", "mnist", "--out", "mnist.onnx"]);
     // The ceiling: the same inputs and outputs, a single layer of zeros.
     let mnist = Bundle::read(&w.join("mnist")).unwrap();
     let ceiling = Mlp::new(stack(784, &[], 10, Activation::Identity), 0).unwrap();
@@ -208,11 +220,16 @@ fn binary_request() -> Vec<u8> {
     body
 }
 
-/// Requests per second of `a` and of `b` on mnist at concurrency 64, alternating (two rounds
-/// each, medians), so that both see the same machine.
-fn paired_rates(w: &Path, a: &ServerProcess, b: &ServerProcess, seconds: f64) -> (f64, f64) {
-    let rate = |server: &ServerProcess| -> f64 {
-        let r = bench(w, server, "mnist", 64, seconds, &[]);
+/// Requests per second of `a` and of `b` (a server and a model on it) at concurrency 64,
+/// alternating (two rounds each, medians), so that both see the same machine.
+fn paired_rates(
+    w: &Path,
+    a: (&ServerProcess, &str),
+    b: (&ServerProcess, &str),
+    seconds: f64,
+) -> (f64, f64) {
+    let rate = |(server, model): (&ServerProcess, &str)| -> f64 {
+        let r = bench(w, server, model, 64, seconds, &[]);
         r["requests_per_second"].as_f64().unwrap()
     };
     let (mut on_a, mut on_b) = (Vec::new(), Vec::new());
@@ -230,7 +247,7 @@ fn paired_rates(w: &Path, a: &ServerProcess, b: &ServerProcess, seconds: f64) ->
 /// The prediction log's cost: the same load with the log off (`server`) and at 100%
 /// (`logging`), alternating, with what the log wrote and dropped.
 fn log_cost(w: &Path, server: &ServerProcess, logging: &ServerProcess, seconds: f64) {
-    let (off, on) = paired_rates(w, server, logging, seconds);
+    let (off, on) = paired_rates(w, (server, "mnist"), (logging, "mnist"), seconds);
     let (_, text) = logging.request("GET", "/metrics", b"");
     let counter = |name: &str| -> f64 {
         text.lines()

@@ -3,6 +3,7 @@
 
 use aiaas_onnx::export::value_info as value;
 use aiaas_onnx::{DataType, OnnxError, OnnxModel, Tensor, TensorSpec, Values};
+use aiaas_types::GraphEngine;
 use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType as Onnx;
@@ -86,6 +87,19 @@ fn fp32(shape: &[usize], values: &[f32]) -> Tensor {
     }
 }
 
+/// `got` and `want` of the same shapes, values within 1e-5 (relative above 1).
+fn assert_close(got: &[Tensor], want: &[Tensor]) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g.shape, w.shape);
+        let (Values::Fp32(a), Values::Fp32(b)) = (&g.values, &w.values) else {
+            panic!("{g:?} vs {w:?}")
+        };
+        let off = (a.iter().zip(b)).any(|(a, b)| (a - b).abs() > 1e-5 * b.abs().max(1.0));
+        assert!(!off, "{a:?} vs {b:?}");
+    }
+}
+
 #[test]
 fn a_dense_network_with_a_dynamic_batch_runs_at_any_batch() {
     let model = OnnxModel::read(&dense("N")).unwrap();
@@ -101,6 +115,7 @@ fn a_dense_network_with_a_dynamic_batch_runs_at_any_batch() {
     assert_eq!(model.outputs()[0].datatype, DataType::Fp32);
     assert_eq!(model.outputs()[0].shape, [-1, 2]);
     assert!(model.inputs()[0].batched());
+    assert_eq!(model.engine(), GraphEngine::Native);
     let source = model.source();
     assert_eq!((source.opset, source.ir_version), (17, 8));
     assert_eq!(source.producer_name, "aiaas-tests");
@@ -118,6 +133,8 @@ fn a_fixed_batch_is_kept_and_enforced() {
     let model = OnnxModel::read(&dense("1")).unwrap();
     assert_eq!(model.inputs()[0].shape, [1, 3]);
     assert!(!model.inputs()[0].batched());
+    // A fixed batch is tract's: the native engine's outputs vary along the first axis.
+    assert_eq!(model.engine(), GraphEngine::Tract);
     let err = model.run(vec![fp32(&[2, 3], &[0.0; 6])]).unwrap_err();
     assert!(
         matches!(&err, OnnxError::BadInput(m) if m.contains("[2, 3]") && m.contains("[1, 3]")),
@@ -186,10 +203,85 @@ fn inputs_of_a_type_that_is_not_served_are_refused_by_name() {
     );
 }
 
+/// Dense graphs run on the native engine only while every output is the chain's own: a graph
+/// that also answers a hidden layer, or whose head the native engine does not make, stays
+/// tract's, and answers the same either way.
+#[test]
+fn only_whole_dense_chains_run_on_the_native_engine() {
+    let mut gemm = node("Gemm", &["x", "W", "b"], "z");
+    gemm.attribute.push(pb::AttributeProto {
+        name: "transB".into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i: 1,
+        ..Default::default()
+    });
+    let graph = |nodes: Vec<pb::NodeProto>, outputs: Vec<pb::ValueInfoProto>| {
+        model(pb::GraphProto {
+            name: "dense".into(),
+            node: nodes,
+            initializer: vec![
+                weights("W", &[2, 3], &W),
+                weights("b", &[2], &B),
+                weights("V", &[2, 2], &[1.0, 0.5, -1.0, 2.0]),
+            ],
+            input: vec![value("x", Onnx::Float, &["N", "3"])],
+            output: outputs,
+            ..Default::default()
+        })
+    };
+    let x = [0.5, -1.0, 2.0, 1.5, 0.25, -0.75];
+    let hidden = expected(&x);
+    let product: Vec<f32> = (hidden.chunks(2))
+        .flat_map(|h| [h[0] - h[1], 0.5 * h[0] + 2.0 * h[1]])
+        .collect();
+
+    // relu(x W^T + b) V, as MatMul writes it.
+    let chain = graph(
+        vec![
+            gemm.clone(),
+            node("Relu", &["z"], "h"),
+            node("MatMul", &["h", "V"], "y"),
+        ],
+        vec![value("y", Onnx::Float, &["N", "2"])],
+    );
+    let model = OnnxModel::read(&chain).unwrap();
+    assert_eq!(model.engine(), GraphEngine::Native);
+    let y = model.run(vec![fp32(&[2, 3], &x)]).unwrap();
+    assert_close(&y, &[fp32(&[2, 2], &product)]);
+
+    // The same, answering the hidden layer too: a branch off the chain.
+    let branch = graph(
+        vec![
+            gemm.clone(),
+            node("Relu", &["z"], "h"),
+            node("MatMul", &["h", "V"], "y"),
+        ],
+        vec![
+            value("y", Onnx::Float, &["N", "2"]),
+            value("h", Onnx::Float, &["N", "2"]),
+        ],
+    );
+    let model = OnnxModel::read(&branch).unwrap();
+    assert_eq!(model.engine(), GraphEngine::Tract);
+    let y = model.run(vec![fp32(&[2, 3], &x)]).unwrap();
+    assert_close(&y, &[fp32(&[2, 2], &product), fp32(&[2, 2], &hidden)]);
+
+    // An operator off the list (an Exp of the output) leaves it to tract.
+    let other = graph(
+        vec![gemm, node("Relu", &["z"], "h"), node("Exp", &["h"], "y")],
+        vec![value("y", Onnx::Float, &["N", "2"])],
+    );
+    let model = OnnxModel::read(&other).unwrap();
+    assert_eq!(model.engine(), GraphEngine::Tract);
+    let y = model.run(vec![fp32(&[2, 3], &x)]).unwrap();
+    let exp: Vec<f32> = hidden.iter().map(|h| h.exp()).collect();
+    assert_close(&y, &[fp32(&[2, 2], &exp)]);
+}
+
 mod export {
     use aiaas_onnx::export::{DenseGraph, DenseLayer, Head, write};
     use aiaas_onnx::{OnnxModel, Tensor, Values};
-    use aiaas_types::Activation;
+    use aiaas_types::{Activation, GraphEngine};
 
     fn graph(head: Head, outputs: usize) -> DenseGraph {
         DenseGraph {
@@ -234,9 +326,11 @@ mod export {
         })
     }
 
-    fn run(bytes: &[u8], x: &[f32]) -> Vec<Tensor> {
+    /// What the file in `bytes` answers for the row `x`, on the `engine` it must run on.
+    fn run(bytes: &[u8], x: &[f32], engine: GraphEngine) -> Vec<Tensor> {
         let model = OnnxModel::read(bytes).unwrap();
         assert_eq!(model.source().producer_name, "aiaas");
+        assert_eq!(model.engine(), engine);
         let input = Tensor {
             shape: vec![1, x.len()],
             values: Values::Fp32(x.to_vec()),
@@ -250,7 +344,7 @@ mod export {
         let g = graph(Head::Classes { labels }, 3);
         let x = [0.7, -1.2];
         let z = logits(&g, &x);
-        let out = run(&write(&g).unwrap(), &x);
+        let out = run(&write(&g).unwrap(), &x, GraphEngine::Native);
         let Values::Fp32(p) = &out[0].values else {
             panic!("probabilities: {:?}", out[0])
         };
@@ -274,7 +368,7 @@ mod export {
         let g = graph(Head::Classes { labels }, 1);
         let x = [0.3, 0.9];
         let p = 1.0 / (1.0 + (-logits(&g, &x)[0]).exp());
-        let out = run(&write(&g).unwrap(), &x);
+        let out = run(&write(&g).unwrap(), &x, GraphEngine::Tract);
         let Values::Fp32(got) = &out[0].values else {
             panic!("{:?}", out[0])
         };
@@ -287,7 +381,7 @@ mod export {
             },
             1,
         );
-        let out = run(&write(&g).unwrap(), &x);
+        let out = run(&write(&g).unwrap(), &x, GraphEngine::Native);
         let expected = logits(&g, &x)[0] * 2.0 + 10.0;
         assert_eq!(out[0].shape, [1, 1]);
         let Values::Fp32(got) = &out[0].values else {

@@ -455,6 +455,11 @@ fn print_version(v: &Value) {
             ),
         ));
         items.push(("sha256", text(at(l, "/sha256"))));
+        let engine = match at(v, "/manifest/engine").and_then(Value::as_str) {
+            Some("native") => "the native engine (a plain dense network)",
+            _ => "tract",
+        };
+        items.push(("runs on", engine.to_string()));
         if let Some(c) = at(v, "/manifest/classes") {
             let labels: Vec<String> = (at(c, "/labels").and_then(Value::as_array))
                 .into_iter()

@@ -5,10 +5,13 @@
 //! given 32 token ids and a mask), run by
 //! `onnxruntime` and by aiaas on the same inputs at batch 1 and 3: directly through `aiaas_onnx`,
 //! and imported into a running server and asked through `tritonclient` over HTTP and gRPC
-//! (`tests/onnx/check_served.py`). Every output within 1e-4, labels exactly.
+//! (`tests/onnx/check_served.py`). Every output within 1e-4, labels exactly. The two plain dense
+//! networks (the PyTorch-style MLP and the MLPClassifier) run on the native engine, the others
+//! on tract.
 
 use crate::server::ServerProcess;
 use aiaas_onnx::{DataType, OnnxModel, Tensor, TensorSpec, Values};
+use aiaas_types::GraphEngine;
 use libtest_mimic::Failed;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -68,6 +71,11 @@ pub fn models_answer_as_onnxruntime_does() {
     for name in reference_models(dir.path()) {
         let bytes = std::fs::read(dir.path().join(format!("{name}.onnx"))).unwrap();
         let model = OnnxModel::read(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let engine = match name.as_str() {
+            "mlp" | "mlp_classifier" => GraphEngine::Native,
+            _ => GraphEngine::Tract,
+        };
+        assert_eq!(model.engine(), engine, "{name}");
         let cases = std::fs::read(dir.path().join(format!("{name}.json"))).unwrap();
         let cases: Vec<Value> = serde_json::from_slice(&cases).unwrap();
         for case in &cases {
