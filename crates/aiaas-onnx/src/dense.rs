@@ -245,9 +245,8 @@ impl Chain {
                     _ => None,
                 }
             }
-            ("Flatten" | "Reshape", [s @ Sym::Class(..), rest @ ..]) if rest.len() <= 1 => {
-                Some((*s).clone())
-            }
+            ("Flatten", [s @ Sym::Class(..)])
+            | ("Reshape", [s @ Sym::Class(..), Sym::Const(_)]) => Some((*s).clone()),
             ("Flatten", [Sym::Rows(s)]) if int("axis", 1) == 1 => Some(Sym::Rows(*s)),
             ("Gemm", [Sym::Rows(s), Sym::Const(w), bias @ ..]) if current(s) && bias.len() <= 1 => {
                 if int("transA", 0) != 0 {
@@ -404,12 +403,16 @@ fn values<T: Datum + Clone>(t: &TractTensor) -> Option<Vec<T>> {
     Some(t.to_plain_array_view::<T>().ok()?.iter().cloned().collect())
 }
 
-/// `c` as one value per output: `outputs` values in any shape of that many (`[1, outputs]`),
-/// or a single one repeated.
+/// `c` as one value per output, as it broadcasts over `[N, outputs]`: `[outputs]` or
+/// `[1, outputs]`, or a single value repeated.
 fn per_output(c: &TractTensor, outputs: usize) -> Option<Vec<f32>> {
     let values = floats(c)?;
-    match values.len() {
-        n if n == outputs && c.shape().iter().filter(|&&d| d != 1).count() <= 1 => Some(values),
+    let (last, before) = c.shape().split_last().unwrap_or((&1, &[]));
+    if before.iter().any(|&d| d != 1) {
+        return None;
+    }
+    match *last {
+        n if n == outputs => Some(values),
         1 => Some(vec![values[0]; outputs]),
         _ => None,
     }

@@ -51,7 +51,8 @@ fn model(graph: pb::GraphProto) -> Vec<u8> {
 const W: [f32; 6] = [1.0, -2.0, 0.5, 0.0, 1.0, 1.0];
 const B: [f32; 2] = [0.25, -1.0];
 
-fn dense(batch: &str) -> Vec<u8> {
+/// `z = x · Wᵀ + b`.
+fn gemm() -> pb::NodeProto {
     let mut gemm = node("Gemm", &["x", "W", "b"], "z");
     gemm.attribute.push(pb::AttributeProto {
         name: "transB".into(),
@@ -59,6 +60,11 @@ fn dense(batch: &str) -> Vec<u8> {
         i: 1,
         ..Default::default()
     });
+    gemm
+}
+
+fn dense(batch: &str) -> Vec<u8> {
+    let gemm = gemm();
     model(pb::GraphProto {
         name: "dense".into(),
         node: vec![gemm, node("Relu", &["z"], "y")],
@@ -208,13 +214,7 @@ fn inputs_of_a_type_that_is_not_served_are_refused_by_name() {
 /// tract's, and answers the same either way.
 #[test]
 fn only_whole_dense_chains_run_on_the_native_engine() {
-    let mut gemm = node("Gemm", &["x", "W", "b"], "z");
-    gemm.attribute.push(pb::AttributeProto {
-        name: "transB".into(),
-        r#type: pb::attribute_proto::AttributeType::Int as i32,
-        i: 1,
-        ..Default::default()
-    });
+    let gemm = gemm();
     let graph = |nodes: Vec<pb::NodeProto>, outputs: Vec<pb::ValueInfoProto>| {
         model(pb::GraphProto {
             name: "dense".into(),
