@@ -3,7 +3,9 @@
 //! runtime implements (all the missing ones are named at once), every input and output of a
 //! datatype the V2 protocol carries, every shape resolvable with its dynamic axes as symbols.
 //! What passes is optimized once into a plan that [`OnnxModel::run`] runs on [`Tensor`]s; a
-//! request is checked against the [`TensorSpec`]s before it reaches tract.
+//! request is checked against the [`TensorSpec`]s before it reaches tract. A graph that is a plain
+//! dense network runs on the platform's own engine instead (`dense`), once it has answered as
+//! tract does ([`OnnxModel::engine`] says which).
 //!
 //! tract stays inside this crate: the rest of the platform sees only its own types.
 
