@@ -5,7 +5,9 @@
 //! into the layer), then at most one `Relu`, `Tanh` or `Sigmoid`; and when each output is the last
 //! layer's values, their `Softmax`, or the class their `ArgMax` picks, looked up or not in a table
 //! of class values (`Gather`, `ArrayFeatureExtractor`). That is how PyTorch's `nn.Sequential`,
-//! scikit-learn's `MLPClassifier` (skl2onnx) and this platform's own export write a network.
+//! scikit-learn's `MLPClassifier` (skl2onnx) and this platform's own export write a network. A
+//! `LinearClassifier` (skl2onnx's `LogisticRegression`, with its L1 `Normalizer` of the softmax)
+//! is one such layer with its class head.
 //! `Identity`, a `Cast` of values to FP32 or of a class to INT64, and `Flatten` or `Reshape` of a
 //! class pass through. Any other node, or a value used off the chain, leaves the graph to tract.
 //!
@@ -70,14 +72,21 @@ impl DenseNet {
             .entry(&input.name)
             .or_insert(Sym::Rows(chain.state()));
         for node in &graph.node {
-            let [output] = &node.output[..] else {
-                return None;
-            };
             let args = (node.input.iter())
                 .map(|name| values.get(name.as_str()))
                 .collect::<Option<Vec<_>>>()?;
-            let sym = chain.step(node, &args)?;
-            values.insert(output.as_str(), sym);
+            match (&node.output[..], &args[..]) {
+                ([label, scores], [Sym::Rows(s)]) if node.op_type == "LinearClassifier" => {
+                    let [l, p] = chain.linear_classifier(node, *s)?;
+                    values.insert(label.as_str(), l);
+                    values.insert(scores.as_str(), p);
+                }
+                ([output], _) => {
+                    let sym = chain.step(node, &args)?;
+                    values.insert(output.as_str(), sym);
+                }
+                _ => return None,
+            }
         }
         let state = chain.state();
         let width = chain.width();
@@ -296,6 +305,11 @@ impl Chain {
                 let last_axis = matches!(int("axis", 0), -1 | 1);
                 (last_axis && int("select_last_index", 0) == 0).then_some(Sym::Class(*s, None))
             }
+            // An L1 normalization of probabilities changes nothing.
+            ("Normalizer", [p @ Sym::Softmax(_)]) => {
+                let l1 = attr("norm").is_some_and(|a| a.s == b"L1");
+                l1.then(|| (*p).clone())
+            }
             ("ArrayFeatureExtractor", [Sym::Const(t), Sym::Class(s, None)])
             | ("Gather", [Sym::Const(t), Sym::Class(s, None)]) => {
                 if node.op_type == "Gather" && int("axis", 0) != 0 {
@@ -305,6 +319,44 @@ impl Chain {
             }
             _ => None,
         }
+    }
+
+    /// The `label` and scores of ONNX-ML's `LinearClassifier` (as skl2onnx writes a
+    /// `LogisticRegression`) on the values at `s`: one layer of its coefficients and intercepts,
+    /// the scores its softmax (`post_transform` `SOFTMAX`) or the layer's values (`NONE`), the
+    /// label the class at the largest score.
+    fn linear_classifier(&mut self, node: &pb::NodeProto, s: State) -> Option<[Sym; 2]> {
+        let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
+        let table = match (attr("classlabels_ints"), attr("classlabels_strings")) {
+            (Some(ints), None) => ClassTable::Int64(ints.ints.clone()),
+            (None, Some(strings)) => ClassTable::Strings(
+                (strings.strings.iter())
+                    .map(|s| String::from_utf8(s.clone()).ok())
+                    .collect::<Option<_>>()?,
+            ),
+            _ => return None,
+        };
+        let classes = match &table {
+            ClassTable::Int64(t) => t.len(),
+            ClassTable::Strings(t) => t.len(),
+        };
+        let coefficients = &attr("coefficients")?.floats;
+        let intercepts = &attr("intercepts")?.floats;
+        let width = self.width();
+        if s != self.state() || classes < 2 || coefficients.len() != classes * width {
+            return None;
+        }
+        let w = TractTensor::from_shape(&[classes, width], coefficients).ok()?;
+        let b = TractTensor::from_shape(&[classes], intercepts).ok()?;
+        self.layer(&w, true, 1.0)?;
+        self.add(&b, 1.0)?;
+        let at = self.state();
+        let scores = match attr("post_transform").map(|a| a.s.as_slice()) {
+            None | Some(b"NONE") => Sym::Rows(at),
+            Some(b"SOFTMAX") => Sym::Softmax(at),
+            _ => return None,
+        };
+        Some([Sym::Class(at, Some(table)), scores])
     }
 
     /// Starts a layer whose weights are `w` (`inputs x outputs`, or `outputs x inputs` when
