@@ -47,6 +47,15 @@ enum ClassTable {
     Strings(Vec<String>),
 }
 
+impl ClassTable {
+    fn len(&self) -> usize {
+        match self {
+            ClassTable::Int64(t) => t.len(),
+            ClassTable::Strings(t) => t.len(),
+        }
+    }
+}
+
 impl DenseNet {
     /// The network `graph` is, when it is one (see the module's description); `input` and
     /// `outputs` are the graph's, as tract resolved them.
@@ -156,8 +165,7 @@ impl Head {
             Head::Class(Some(ClassTable::Strings(_))) => (DataType::Bytes, 1),
         };
         let table_fits = match self {
-            Head::Class(Some(ClassTable::Int64(t))) => t.len() == width,
-            Head::Class(Some(ClassTable::Strings(t))) => t.len() == width,
+            Head::Class(Some(table)) => table.len() == width,
             _ => true,
         };
         let cells = spec.shape.iter().skip(1).try_fold(1usize, |n, &d| {
@@ -233,7 +241,7 @@ impl Chain {
     fn step(&mut self, node: &pb::NodeProto, args: &[&Sym]) -> Option<Sym> {
         let now = self.state();
         let current = |s: &State| *s == now;
-        let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
+        let attr = |name: &str| attribute(node, name);
         let int = |name: &str, default: i64| attr(name).map_or(default, |a| a.i);
         let float = |name: &str| attr(name).map_or(1.0, |a| a.f);
         match (node.op_type.as_str(), args) {
@@ -326,7 +334,7 @@ impl Chain {
     /// the scores its softmax (`post_transform` `SOFTMAX`) or the layer's values (`NONE`), the
     /// label the class at the largest score.
     fn linear_classifier(&mut self, node: &pb::NodeProto, s: State) -> Option<[Sym; 2]> {
-        let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
+        let attr = |name: &str| attribute(node, name);
         let table = match (attr("classlabels_ints"), attr("classlabels_strings")) {
             (Some(ints), None) => ClassTable::Int64(ints.ints.clone()),
             (None, Some(strings)) => ClassTable::Strings(
@@ -336,10 +344,7 @@ impl Chain {
             ),
             _ => return None,
         };
-        let classes = match &table {
-            ClassTable::Int64(t) => t.len(),
-            ClassTable::Strings(t) => t.len(),
-        };
+        let classes = table.len();
         let coefficients = &attr("coefficients")?.floats;
         let intercepts = &attr("intercepts")?.floats;
         let width = self.width();
@@ -432,6 +437,11 @@ impl Chain {
         }
         Mlp::from_params(specs, params).ok()
     }
+}
+
+/// `node`'s attribute `name`, if it is set.
+fn attribute<'n>(node: &'n pb::NodeProto, name: &str) -> Option<&'n pb::AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
 }
 
 /// An initializer or `Constant` node's value; `None` for a type the matcher has no use for.

@@ -517,10 +517,13 @@ fn an_onnx_file_is_imported_and_shown_with_its_source_and_tensors() {
     let server = ServerProcess::start(data.path(), &[]);
     let url = format!("http://{}", server.addr);
     let w = work.path();
-    let file = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/onnx/fixtures/tokens.onnx"
-    );
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/onnx/fixtures");
+    let file = &format!("{fixtures}/tokens.onnx");
+    // `models show NAME --version 1`, as printed.
+    let show = |name: &str| {
+        let args = ["models", "show", name, "--version", "1", "--server", &url];
+        ok(&server, w, &args)
+    };
 
     // An .onnx file carries no model name: the command asks for one.
     let unnamed = server.aiaas(w, &["models", "import", file, "--server", &url]);
@@ -536,19 +539,7 @@ fn an_onnx_file_is_imported_and_shown_with_its_source_and_tensors() {
         ],
     );
     assert_eq!(imported, "registered model tokens version 1\n");
-    let shown = ok(
-        &server,
-        w,
-        &[
-            "models",
-            "show",
-            "tokens",
-            "--version",
-            "1",
-            "--server",
-            &url,
-        ],
-    );
+    let shown = show("tokens");
     for part in [
         "task",
         "other",
@@ -560,10 +551,7 @@ fn an_onnx_file_is_imported_and_shown_with_its_source_and_tensors() {
     }
 
     // A classifier, with its labels beside it.
-    let dense = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/onnx/fixtures/dense.onnx"
-    );
+    let dense = &format!("{fixtures}/dense.onnx");
     std::fs::write(w.join("colors.txt"), "red\ngreen\nblue\n").unwrap();
     let args = [
         "models",
@@ -577,22 +565,12 @@ fn an_onnx_file_is_imported_and_shown_with_its_source_and_tensors() {
         &url,
     ];
     assert_eq!(ok(&server, w, &args), "registered model colors version 1\n");
-    let show = [
-        "models",
-        "show",
-        "colors",
-        "--version",
-        "1",
-        "--server",
-        &url,
-    ];
-    let shown = ok(&server, w, &show);
+    let shown = show("colors");
     for part in ["classification", "red, green, blue (scores in y)"] {
         assert!(shown.contains(part), "{part:?} in:\n{shown}");
     }
 
     // A text model, with its tokenizer beside it.
-    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/onnx/fixtures");
     let (encoder, tokenizer) = (
         format!("{fixtures}/encoder.onnx"),
         format!("{fixtures}/tokenizer.json"),
@@ -609,16 +587,7 @@ fn an_onnx_file_is_imported_and_shown_with_its_source_and_tensors() {
         &url,
     ];
     assert_eq!(ok(&server, w, &args), "registered model words version 1\n");
-    let show = [
-        "models",
-        "show",
-        "words",
-        "--version",
-        "1",
-        "--server",
-        &url,
-    ];
-    let shown = ok(&server, w, &show);
+    let shown = show("words");
     let part = "tokenized into input_ids, attention_mask";
     assert!(shown.contains(part), "{part:?} in:\n{shown}");
 }
