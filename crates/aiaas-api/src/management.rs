@@ -588,8 +588,16 @@ pub async fn export_version(
         .into_response())
 }
 
+#[derive(Deserialize)]
+pub struct ImportQuery {
+    dataset: Option<String>,
+}
+
 #[utoipa::path(post, path = "/api/v1/models/{name}/versions", tag = "models",
-    params(("name" = String, Path, description = "Model to register the upload under")),
+    params(
+        ("name" = String, Path, description = "Model to register the upload under"),
+        ("dataset" = Option<DatasetName>, Query, description = "For an ONNX graph that is a plain dense network: adopt it as a model trained here, scored on this registered dataset's default split (its columns as they are, its classes named by the labels), so that it can be optimized, monitored and retrained"),
+    ),
     request_body(description = "A model archive: a tar of a bundle's manifest.json and weights.safetensors (from the export endpoint, or `tar -czf` of a bundle folder), or of model.onnx (with the manifest of an exported ONNX version, or with an optional labels.txt, one class label per line, preprocess.json for an image model and tokenizer.json for a text model): at its top, under ./ or in one folder, gzip-compressed or not. Or an ONNX file alone, as application/octet-stream. An ONNX graph is read and checked before anything is stored: a model the runtime cannot run is refused, naming the operators it lacks, and so are labels that fit none of its outputs, preprocessing that does not fit its input and a tokenizer it cannot use",
         content((Vec<u8> = "application/x-tar"), (Vec<u8> = "application/octet-stream"))),
     responses(
@@ -598,15 +606,19 @@ pub async fn export_version(
         (status = 201, description = "Registered as a new version", body = VersionRecord),
         (status = 409, description = "The model already has these weights (the message names the version), or is of another task", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit, compressed or not", body = ErrorBody),
-        (status = 422, description = "Not a model archive or an ONNX model the runtime can run (the message names the operators it lacks), labels, preprocessing or a tokenizer that do not fit the graph, or a digest does not match", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody),
+        (status = 422, description = "Not a model archive or an ONNX model the runtime can run (the message names the operators it lacks), labels, preprocessing or a tokenizer that do not fit the graph, a digest does not match, or, with a dataset, a graph that is not a plain dense network or does not fit the dataset's columns and classes", body = ErrorBody),
     ))]
 pub async fn import_version(
     _slot: UploadSlot,
     State(p): State<Platform>,
     Path(name): Path<String>,
+    query: std::result::Result<Query<ImportQuery>, QueryRejection>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<VersionRecord>)> {
     let name = ModelName::new(name)?;
-    let record = p.import_version(body?, &name).await?;
+    let Query(q) = query?;
+    let dataset = q.dataset.map(DatasetName::new).transpose()?;
+    let record = p.import_version(body?, &name, dataset.as_ref()).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }

@@ -1,6 +1,7 @@
 //! `manifest.json`: what the model is, what it takes and gives, where it came from.
 
 use crate::ArtifactError;
+use crate::ImportLineage;
 use aiaas_data::FeatureProfile;
 use aiaas_stats::Metrics;
 use aiaas_types::{
@@ -180,6 +181,10 @@ pub struct Lineage {
     /// For an optimized variant: the recipe and the report against its parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimization: Option<OptimizeReport>,
+    /// For a model made elsewhere and adopted with a dataset (an ONNX dense network): the file
+    /// it was imported from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportLineage>,
     pub created_at_ms: i64,
 }
 

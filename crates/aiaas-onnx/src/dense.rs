@@ -56,7 +56,32 @@ impl ClassTable {
     }
 }
 
+/// A dense graph as the native engine holds it (see [`OnnxModel::native`]).
+///
+/// [`OnnxModel::native`]: crate::OnnxModel::native
+#[derive(Clone, Debug)]
+pub struct NativeForm<'a> {
+    /// The network, up to its last layer's values (the logits of a classifier's softmax).
+    pub network: &'a Mlp,
+    /// When an output is the class the graph picks: the class of each of the network's
+    /// outputs, in order (the graph's class table, or `0`, `1`, ... when it answers the index).
+    pub classes: Option<Vec<String>>,
+}
+
 impl DenseNet {
+    pub(crate) fn form(&self) -> NativeForm<'_> {
+        let classes = self.outputs.iter().find_map(|(head, _)| match head {
+            Head::Class(None) => Some((0..self.mlp.outputs()).map(|c| c.to_string()).collect()),
+            Head::Class(Some(ClassTable::Int64(t))) => Some(t.iter().map(i64::to_string).collect()),
+            Head::Class(Some(ClassTable::Strings(t))) => Some(t.clone()),
+            Head::Values | Head::Softmax => None,
+        });
+        NativeForm {
+            network: &self.mlp,
+            classes,
+        }
+    }
+
     /// The network `graph` is, when it is one (see the module's description); `input` and
     /// `outputs` are the graph's, as tract resolved them.
     pub(crate) fn read(

@@ -15,6 +15,7 @@ mod model;
 mod tensor;
 
 pub use aiaas_types::{DataType, OnnxSource, TensorSpec};
+pub use dense::NativeForm;
 pub use model::OnnxModel;
 pub use tensor::{Tensor, Values};
 

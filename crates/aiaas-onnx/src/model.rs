@@ -1,7 +1,7 @@
 //! One ONNX model: read and checked, described, run.
 
 use crate::OnnxError;
-use crate::dense::DenseNet;
+use crate::dense::{DenseNet, NativeForm};
 use crate::tensor::{self, Tensor, Values};
 use aiaas_types::{GraphEngine, OnnxSource, TensorSpec};
 use std::collections::HashSet;
@@ -131,6 +131,15 @@ impl OnnxModel {
         match self.engine {
             Engine::Tract(_) => GraphEngine::Tract,
             Engine::Native(_) => GraphEngine::Native,
+        }
+    }
+
+    /// The native engine's form of a plain dense network (when [`OnnxModel::engine`] is
+    /// native), to adopt it as a model trained here.
+    pub fn native(&self) -> Option<NativeForm<'_>> {
+        match &self.engine {
+            Engine::Native(net) => Some(net.form()),
+            Engine::Tract(_) => None,
         }
     }
 

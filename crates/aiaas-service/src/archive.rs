@@ -2,16 +2,17 @@
 //! [`aiaas_artifact::archive`], and the import of a model made elsewhere (an ONNX file, alone or
 //! in an archive).
 
+use crate::adopt::adopt;
 use crate::datasets::blocking;
 use crate::{Platform, ServiceError, now_ms};
 use aiaas_artifact::archive::{self, ArchiveError};
 use aiaas_artifact::{
-    Artifact, Bundle, LABELS_FILE, MANIFEST_FILE, ONNX_FILE, OnnxBundle, PREPROCESS_FILE,
-    Preprocess, TOKENIZER_FILE,
+    Artifact, Bundle, DatasetRef, LABELS_FILE, MANIFEST_FILE, ONNX_FILE, OnnxBundle,
+    PREPROCESS_FILE, Preprocess, TOKENIZER_FILE,
 };
 use aiaas_onnx::{OnnxError, OnnxModel};
 use aiaas_store::VersionRecord;
-use aiaas_types::ModelName;
+use aiaas_types::{DatasetName, ModelName};
 use bytes::Bytes;
 
 impl Platform {
@@ -35,10 +36,15 @@ impl Platform {
     /// and an ONNX graph is read by the runtime before anything is stored, so a model that
     /// cannot be served is refused here, naming why (the operators it lacks); weights the model
     /// already holds are refused (see [`aiaas_store::Store::publish_version`]).
+    ///
+    /// With a `dataset`, an ONNX graph that is a plain dense network is adopted as a model
+    /// trained here (see [`adopt`](crate::adopt::adopt)): scored on the dataset's default split,
+    /// it can then be pruned, quantized, monitored and retrained.
     pub async fn import_version(
         &self,
         upload: Bytes,
         name: &ModelName,
+        dataset: Option<&DatasetName>,
     ) -> Result<VersionRecord, ServiceError> {
         let limit = self.config().max_archive_bytes;
         if upload.len() > limit {
@@ -48,7 +54,25 @@ impl Platform {
             )));
         }
         let artifact = blocking(move || read_upload(&upload, limit)).await?;
-        self.publish_bundle(name, artifact, None, None, None).await
+        let Some(dataset) = dataset else {
+            return self.publish_bundle(name, artifact, None, None, None).await;
+        };
+        let Artifact::Onnx(imported) = artifact else {
+            return Err(ServiceError::Invalid(
+                "a dataset is given to adopt an ONNX model; this is a model trained here, \
+                 which keeps its own: import it without one"
+                    .into(),
+            ));
+        };
+        let (record, ds) = self.load_dataset(dataset).await?;
+        let reference = DatasetRef {
+            name: record.name.to_string(),
+            digest: record.digest.clone(),
+            rows: ds.rows,
+        };
+        let threads = self.config().threads_per_job();
+        let bundle = blocking(move || adopt(imported, &ds, reference, threads)).await?;
+        (self.publish_bundle(name, bundle, Some(dataset.clone()), None, None)).await
     }
 }
 

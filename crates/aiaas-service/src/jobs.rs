@@ -118,7 +118,8 @@ impl Platform {
         if crate::registry::is_imported(&record.manifest) {
             return Err(ServiceError::Invalid(format!(
                 "{model}@{} is an imported ONNX model: only models trained here can be \
-                 optimized or retrained (an imported graph is served as it is)",
+                 optimized or retrained (an imported graph is served as it is; a plain dense \
+                 network imported with a dataset is adopted as a model trained here)",
                 record.summary.version
             )));
         }

@@ -3,6 +3,7 @@
 //! map its result; nothing here knows HTTP. Training runs on blocking threads, never on the
 //! async runtime.
 
+mod adopt;
 mod archive;
 mod audit;
 mod config;

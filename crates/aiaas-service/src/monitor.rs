@@ -221,7 +221,8 @@ impl Platform {
         if crate::registry::is_imported(&record.manifest) {
             return Err(ServiceError::Invalid(format!(
                 "{model} version {version} is an imported ONNX model: this needs a model \
-                 trained here (its features and training profile)"
+                 trained here (its features and training profile), or a plain dense network \
+                 imported with a dataset"
             )));
         }
         serde_json::from_value(record.manifest)

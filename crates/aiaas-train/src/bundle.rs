@@ -40,6 +40,7 @@ impl Trained {
                 metrics,
                 parent: None,
                 optimization: None,
+                imported: None,
                 created_at_ms: now_ms(),
             },
             profile: t.profile.clone(),

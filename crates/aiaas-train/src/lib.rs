@@ -22,7 +22,7 @@ pub use fit::{FitResult, Guide, Part, Teacher, evaluate_loss, fit, fit_guided};
 pub use loss::{distill_loss_and_grad, loss, loss_and_grad};
 pub use observer::{Control, Observer, Silent, StopReason};
 pub use optim::{Optimizer, OptimizerState};
-pub use pipeline::{Prepared, SplitMetrics, SplitRows, Trained, prepare, train};
+pub use pipeline::{Prepared, SplitMetrics, SplitRows, Trained, adopt, prepare, train};
 pub use report::TrainReport;
 pub use run_state::EpochProgress;
 pub use spec::{

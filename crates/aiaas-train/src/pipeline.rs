@@ -10,13 +10,16 @@ use crate::evaluate::{Baseline, evaluate};
 use crate::fit::{FitResult, Part, fit};
 use crate::observer::{Observer, StopReason};
 use crate::run_state::EpochProgress;
-use crate::spec::check_against;
+use crate::spec::{check_against, resolve};
 use aiaas_data::{
     Dataset, FeatureProfile, Split, Target, encode, fit_schema, profile, scale_target, split,
 };
 use aiaas_engine::{Mlp, stack};
 use aiaas_stats::Metrics;
-use aiaas_types::{LossKind, Schema, SplitSpec, TargetSchema, TrainSpec};
+use aiaas_types::{
+    Activation, FeatureKind, LossKind, ModelKind, Schema, SplitSpec, TargetSchema, Task,
+    TrainOptions, TrainSpec,
+};
 use serde::{Deserialize, Serialize};
 
 /// Rows in each part of the split.
@@ -182,6 +185,185 @@ pub fn train(
         return Ok(None);
     }
 
+    let run = Run {
+        spec: spec.clone(),
+        split: split_spec.clone(),
+        history,
+        best_epoch,
+        stop,
+    };
+    Ok(Some(scored(
+        ds, &parts, schema, prepared, mlp, run, threads,
+    )))
+}
+
+/// `network`, made elsewhere (an imported ONNX graph), scored on `ds` as [`train`] scores what it
+/// trains (same split, metrics, baseline, diagnosis and profile), so that it is registered,
+/// monitored, optimized and retrained like a model trained here.
+///
+/// The network takes the dataset's encoded rows as they are (its scaling is its own), ends in a
+/// linear layer and has one activation for its hidden layers. For a classification it answers
+/// one logit per class, output `i` being class `classes[i]`: every class of the dataset once, in
+/// any order (the outputs are put in the dataset's order); for a regression, the target in its
+/// own units. Its training spec, for fine-tuning, is the default one for its layers.
+pub fn adopt(
+    ds: &Dataset,
+    network: Mlp,
+    classes: Option<&[String]>,
+    split_spec: &SplitSpec,
+    threads: usize,
+) -> Result<Trained, TrainError> {
+    let bad =
+        |why: String| TrainError::InvalidSpec(format!("the model does not fit the dataset: {why}"));
+    if network.inputs() != ds.width() {
+        return Err(bad(format!(
+            "it takes {} inputs, the dataset's rows encode to {}",
+            network.inputs(),
+            ds.width()
+        )));
+    }
+    let spec = spec_of(&network, ds)?;
+    let network = match (&ds.target, classes) {
+        (Target::Classification { labels, .. }, Some(classes)) => {
+            in_class_order(network, classes, labels).map_err(bad)?
+        }
+        (Target::Classification { labels, .. }, None) => {
+            return Err(bad(format!(
+                "the dataset's target is a class ({}), and which class each of the model's {} \
+                 outputs is was not said: give its labels",
+                labels.join(", "),
+                network.outputs()
+            )));
+        }
+        (Target::Regression { .. }, Some(_)) => {
+            return Err(bad(
+                "the model answers classes, the dataset's target is a number".into(),
+            ));
+        }
+        (Target::Regression { .. }, None) if network.outputs() != 1 => {
+            return Err(bad(format!(
+                "the dataset's target is one number, the model answers {} values",
+                network.outputs()
+            )));
+        }
+        (Target::Regression { .. }, None) => network,
+    };
+    let parts = split(ds, split_spec)?;
+    let schema = unscaled(fit_schema(ds, &parts.train));
+    let prepared = encode_parts(ds, &parts, &schema);
+    let run = Run {
+        spec,
+        split: split_spec.clone(),
+        history: Vec::new(),
+        best_epoch: 0,
+        stop: StopReason::Completed,
+    };
+    Ok(scored(ds, &parts, schema, prepared, network, run, threads))
+}
+
+/// `network` with its outputs, of `classes`, reordered to `labels`' order.
+fn in_class_order(network: Mlp, classes: &[String], labels: &[String]) -> Result<Mlp, String> {
+    let mut sorted_classes = classes.to_vec();
+    sorted_classes.sort();
+    let mut sorted_labels = labels.to_vec();
+    sorted_labels.sort();
+    if classes.len() != network.outputs() || sorted_classes != sorted_labels {
+        return Err(format!(
+            "the model's {} outputs are the classes {}; the dataset's classes are {}",
+            network.outputs(),
+            classes.join(", "),
+            labels.join(", ")
+        ));
+    }
+    let order: Vec<usize> = (labels.iter())
+        .map(|l| {
+            classes
+                .iter()
+                .position(|c| c == l)
+                .expect("the same classes")
+        })
+        .collect();
+    let last = network.layers().len() - 1;
+    let (weight, bias) = (network.weight(last), network.bias(last));
+    let inputs = network.layers()[last].inputs;
+    let mut params = network.params().to_vec();
+    let start = network.weight_range(last).start;
+    for (to, &from) in order.iter().enumerate() {
+        params[start + to * inputs..start + (to + 1) * inputs]
+            .copy_from_slice(&weight[from * inputs..(from + 1) * inputs]);
+        params[start + labels.len() * inputs + to] = bias[from];
+    }
+    Ok(Mlp::from_params(network.layers().to_vec(), params).expect("the same layers"))
+}
+
+/// The training spec `network`'s layers would have had: the defaults for them.
+fn spec_of(network: &Mlp, ds: &Dataset) -> Result<TrainSpec, TrainError> {
+    let layers = network.layers();
+    let (last, hidden) = layers.split_last().expect("a network has layers");
+    let bad = |why: String| TrainError::InvalidSpec(format!("the model cannot be adopted: {why}"));
+    if last.activation != Activation::Identity {
+        return Err(bad(format!(
+            "its last layer applies {:?}; a model here ends in a linear layer",
+            last.activation
+        )));
+    }
+    let activation = hidden.first().map_or(Activation::Relu, |l| l.activation);
+    if hidden.iter().any(|l| l.activation != activation) {
+        return Err(bad(
+            "its hidden layers use different activations; a model here uses one".into(),
+        ));
+    }
+    let kind = match (hidden.is_empty(), ds.task()) {
+        (false, _) => ModelKind::Mlp,
+        (true, Task::Classification) => ModelKind::Logistic,
+        (true, _) => ModelKind::Linear,
+    };
+    let options = TrainOptions {
+        model: Some(kind),
+        hidden: Some(hidden.iter().map(|l| l.outputs).collect()),
+        activation: Some(activation),
+        loss: Some(match ds.task() {
+            Task::Classification => LossKind::CrossEntropy,
+            _ => LossKind::Mse,
+        }),
+        ..TrainOptions::default()
+    };
+    resolve(&options, ds)
+}
+
+/// `schema` taking every number as it is and answering the target in its own units.
+fn unscaled(mut schema: Schema) -> Schema {
+    for feature in &mut schema.features {
+        if let FeatureKind::Numeric { mean, scale } = &mut feature.kind {
+            (*mean, *scale) = (0.0, 1.0);
+        }
+    }
+    if let TargetSchema::Regression { mean, scale, .. } = &mut schema.target {
+        (*mean, *scale) = (0.0, 1.0);
+    }
+    schema
+}
+
+/// How a model came to be: what [`scored`] records beside the scores.
+struct Run {
+    spec: TrainSpec,
+    split: SplitSpec,
+    history: Vec<EpochProgress>,
+    best_epoch: usize,
+    stop: StopReason,
+}
+
+/// `mlp` scored on every part of `parts` (encoded with `schema` in `prepared`), with the
+/// baseline, diagnosis and training profile: what [`train`] and [`adopt`] both report.
+fn scored(
+    ds: &Dataset,
+    parts: &Split,
+    schema: Schema,
+    prepared: Prepared,
+    mlp: Mlp,
+    run: Run,
+    threads: usize,
+) -> Trained {
     let score = |x: &[f32], rows: &[usize]| -> Option<Metrics> {
         (!rows.is_empty()).then(|| evaluate(&mlp, &schema, x, &truth(ds, rows), threads))
     };
@@ -207,18 +389,18 @@ pub fn train(
         TargetSchema::Regression { .. } => Vec::new(),
     };
     let diagnosis = diagnose(&metrics.train, held_out, test, &baseline, &labels);
-    Ok(Some(Trained {
+    Trained {
         profile: profile(ds, &parts.train),
         rows: prepared.rows,
         mlp,
         schema,
-        spec: spec.clone(),
-        split: split_spec.clone(),
-        history,
-        best_epoch,
-        stop,
+        spec: run.spec,
+        split: run.split,
+        history: run.history,
+        best_epoch: run.best_epoch,
+        stop: run.stop,
         metrics,
         baseline,
         diagnosis,
-    }))
+    }
 }

@@ -861,13 +861,7 @@ async fn token_ids_and_attention_masks_are_served_as_they_are() {
 async fn a_model_trained_here_exported_as_onnx_and_imported_back_answers_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::with_iris(dir.path()).await;
-    let archive = server.iris_archive().await;
-    let aiaas_artifact::Artifact::Native(bundle) =
-        aiaas_service::read_upload(&archive, 1 << 30).unwrap()
-    else {
-        panic!("iris is a model trained here")
-    };
-    let onnx = aiaas_service::bundle_to_onnx(&bundle, "iris@1").unwrap();
+    let onnx = iris_onnx(&server).await;
     let res = upload(&server, "iris-onnx", onnx).await;
     assert_eq!(res.status(), 201);
     // The labels travel in the file's metadata: the imported version is a classifier.
@@ -904,4 +898,125 @@ async fn a_model_trained_here_exported_as_onnx_and_imported_back_answers_the_sam
     for (g, w) in got.iter().zip(&want) {
         assert!((g - w).abs() <= 1e-5, "{got:?} vs {want:?}");
     }
+}
+
+/// `iris@1` exported as ONNX.
+async fn iris_onnx(server: &TestServer) -> Vec<u8> {
+    let archive = server.iris_archive().await;
+    let aiaas_artifact::Artifact::Native(bundle) =
+        aiaas_service::read_upload(&archive, 1 << 30).unwrap()
+    else {
+        panic!("iris is a model trained here")
+    };
+    aiaas_service::bundle_to_onnx(&bundle, "iris@1").unwrap()
+}
+
+/// `POST .../versions?dataset=D` with an ONNX upload.
+async fn adopt(server: &TestServer, name: &str, dataset: &str, body: Vec<u8>) -> reqwest::Response {
+    server
+        .http
+        .post(server.url(&format!("/api/v1/models/{name}/versions?dataset={dataset}")))
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_dense_onnx_graph_adopted_with_a_dataset_scores_as_its_source_and_is_optimized() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_iris(dir.path()).await;
+    let onnx = iris_onnx(&server).await;
+
+    let res = adopt(&server, "adopted", "iris", onnx.clone()).await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let record: Value = res.json().await.unwrap();
+    // A model trained here in every way: its columns, its classes, scored on the same split as
+    // iris@1 (whose scaling the export folded into the first layer), and the file it came from.
+    let m = &record["manifest"];
+    assert_eq!(m["architecture"], Value::Null, "{m}");
+    assert_eq!(m["schema"]["features"][0]["scale"], 1.0, "{m}");
+    assert_eq!(m["lineage"]["imported"]["format"], "onnx", "{m}");
+    assert_eq!(
+        m["lineage"]["imported"]["sha256"],
+        aiaas_artifact::sha256_hex(&onnx)
+    );
+    assert_eq!(record["dataset"], "iris");
+    let source = get(&server, "/api/v1/models/iris/versions/1/manifest").await;
+    for part in ["train", "val", "test"] {
+        let (got, want) = (
+            &m["lineage"]["metrics"][part]["accuracy"],
+            &source["lineage"]["metrics"][part]["accuracy"],
+        );
+        assert_eq!(got, want, "{part}: {m}");
+    }
+    assert_eq!(m["profile"], source["profile"]);
+    assert_eq!(
+        get(&server, "/v2/models/adopted").await["outputs"],
+        get(&server, "/v2/models/iris").await["outputs"]
+    );
+
+    // Quantized like a model trained here, compared with its parent on the same rows.
+    let res = server
+        .post_json(
+            "/api/v1/jobs",
+            &json!({"kind": "optimize", "model": "adopted", "version": "1",
+                    "recipe": {"method": "quantize", "scheme": "int8"}, "max_drop": 0.1}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let job: Value = res.json().await.unwrap();
+    let job = server.wait_job(job["id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let variant = get(&server, "/api/v1/models/adopted/versions/2").await;
+    assert_eq!(variant["parent"], 1, "{variant}");
+    assert_eq!(variant["manifest"]["weights"]["dtype"], "int8", "{variant}");
+}
+
+#[tokio::test]
+async fn a_graph_that_cannot_be_adopted_is_refused_and_nothing_is_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_iris(dir.path()).await;
+    let fixed = include_bytes!("../../../../tests/onnx/fixtures/fixed_batch.onnx").to_vec();
+    let other_labels = aiaas_artifact::archive::pack(&std::collections::BTreeMap::from([
+        ("model.onnx".to_string(), iris_onnx(&server).await),
+        ("labels.txt".to_string(), b"a\nb\nc\n".to_vec()),
+    ]))
+    .unwrap();
+    let cases: [(&str, Vec<u8>, StatusCode, &str); 5] = [
+        (
+            "iris",
+            other_labels,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the dataset's classes are",
+        ),
+        (
+            "iris",
+            DENSE.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "last layer applies",
+        ),
+        (
+            "iris",
+            fixed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not a plain dense network",
+        ),
+        ("nope", DENSE.to_vec(), StatusCode::NOT_FOUND, "nope"),
+        (
+            "iris",
+            server.iris_archive().await.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "trained here",
+        ),
+    ];
+    for (dataset, body, status, words) in cases {
+        let res = adopt(&server, "refused", dataset, body).await;
+        let (got, message) = crate::error_of(res).await;
+        assert_eq!(got, status, "{message}");
+        assert!(message.contains(words), "{words:?} in {message}");
+    }
+    let res = server.get("/api/v1/models/refused").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }

@@ -64,6 +64,7 @@ fn bundle() -> Bundle {
             metrics: BTreeMap::new(),
             parent: None,
             optimization: None,
+            imported: None,
             created_at_ms: 0,
         },
         profile: Vec::new(),

@@ -248,6 +248,7 @@ fn bundle(name: &ModelName, seed: u64) -> Bundle {
             metrics: BTreeMap::new(),
             parent: None,
             optimization: None,
+            imported: None,
             created_at_ms: 0,
         },
         profile: Vec::new(),

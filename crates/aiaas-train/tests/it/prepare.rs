@@ -6,7 +6,7 @@ use aiaas_train::{Silent, TrainError, Trained, evaluate, prepare, resolve, train
 use aiaas_types::{SplitSpec, TrainOptions};
 
 /// y = 3a - 2b + 10 on a spread-out grid, so that scaling the target matters.
-fn values() -> Dataset {
+pub fn values() -> Dataset {
     let rows = 240;
     let mut x = Vec::with_capacity(rows * 2);
     let mut y = Vec::with_capacity(rows);

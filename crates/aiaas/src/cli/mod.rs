@@ -632,6 +632,11 @@ pub enum ModelsCommand {
         /// `text` and fills input_ids, attention_mask and token_type_ids itself.
         #[arg(long, value_name = "FILE")]
         tokenizer: Option<PathBuf>,
+        /// For an ONNX graph that is a plain dense network: adopt it as a model trained here,
+        /// scored on this registered dataset (its columns as they are, its classes named by the
+        /// labels), so that it can be optimized, monitored and retrained.
+        #[arg(long)]
+        dataset: Option<DatasetName>,
     },
 }
 

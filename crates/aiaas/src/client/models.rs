@@ -9,7 +9,7 @@ use crate::output::table::{pairs, table};
 use aiaas_artifact::{
     Artifact, LABELS_FILE, MANIFEST_FILE, ONNX_FILE, PREPROCESS_FILE, TOKENIZER_FILE, archive,
 };
-use aiaas_types::{AliasName, ModelName, Version};
+use aiaas_types::{AliasName, DatasetName, ModelName, Version};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -52,13 +52,14 @@ pub fn run(args: ModelsArgs, access: &Access) -> anyhow::Result<()> {
                 labels,
                 preprocess,
                 tokenizer,
+                dataset,
             } => {
                 let beside = [
                     (LABELS_FILE, labels),
                     (PREPROCESS_FILE, preprocess),
                     (TOKENIZER_FILE, tokenizer),
                 ];
-                import(&client, &path, name, &beside, json).await
+                import(&client, &path, name, &beside, dataset, json).await
             }
         }
     })
@@ -195,15 +196,17 @@ async fn export_onnx(
 }
 
 /// `aiaas models import PATH [--name NAME] [--labels FILE] [--preprocess FILE] [--tokenizer
-/// FILE]`: a bundle directory or an archive of one (tar, gzip or not), registered under `name`,
-/// or the manifest's name. What is sent is always a plain tar of its files, so that a damaged
-/// archive is explained here, in words, before any upload. The files `beside` (labels,
-/// preprocessing, tokenizer) go beside an ONNX file under their bundle names.
+/// FILE] [--dataset NAME]`: a bundle directory or an archive of one (tar, gzip or not),
+/// registered under `name`, or the manifest's name. What is sent is always a plain tar of its
+/// files, so that a damaged archive is explained here, in words, before any upload. The files
+/// `beside` (labels, preprocessing, tokenizer) go beside an ONNX file under their bundle names;
+/// with a `dataset`, the server adopts a dense ONNX graph as a model trained here.
 async fn import(
     client: &Client,
     path: &Path,
     name: Option<ModelName>,
     beside: &[(&str, Option<PathBuf>)],
+    dataset: Option<DatasetName>,
     json: bool,
 ) -> anyhow::Result<()> {
     let mut upload = model_files(path)?;
@@ -240,10 +243,11 @@ async fn import(
             "application/x-tar",
         ),
     };
+    let query: Vec<(&str, &str)> = dataset.iter().map(|d| ("dataset", d.as_str())).collect();
     let record = client
         .post_bytes(
             &format!("/models/{name}/versions"),
-            &[],
+            &query,
             content_type,
             upload,
         )
@@ -441,13 +445,15 @@ fn print_version(v: &Value) {
         ("size", show::size(at(v, "/size_bytes"))),
         ("weights", weights(v)),
     ];
-    if let Some(format) = at(v, "/manifest/lineage/format") {
-        let l = &v["manifest"]["lineage"];
+    // An imported graph's lineage is its source; an adopted one's names it.
+    let onnx = at(v, "/manifest/lineage/format").is_some();
+    let source = at(v, "/manifest/lineage/imported").or(onnx.then(|| &v["manifest"]["lineage"]));
+    if let Some(l) = source {
         items.push((
             "source",
             format!(
                 "{} (opset {}, IR {}), made by {} {}",
-                text(Some(format)),
+                text(at(l, "/format")),
                 text(at(l, "/opset")),
                 text(at(l, "/ir_version")),
                 text(at(l, "/producer_name")),
@@ -455,6 +461,8 @@ fn print_version(v: &Value) {
             ),
         ));
         items.push(("sha256", text(at(l, "/sha256"))));
+    }
+    if onnx {
         let engine = match at(v, "/manifest/engine").and_then(Value::as_str) {
             Some("native") => "the native engine (a plain dense network)",
             _ => "tract",

@@ -51,6 +51,11 @@ fn main() -> ExitCode {
         onnxruntime::exported_models_answer_as_aiaas_predict_does,
     ));
     trials.push(needing(
+        "onnxruntime::scikit_learn_models_adopted_on_iris_are_optimized",
+        onnxruntime::missing,
+        onnxruntime::scikit_learn_models_adopted_on_iris_are_optimized,
+    ));
+    trials.push(needing(
         "onnxruntime::node_tests_of_the_operators_served_pass",
         onnxruntime::missing,
         onnxruntime::node_tests_of_the_operators_served_pass,

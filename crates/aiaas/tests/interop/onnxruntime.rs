@@ -137,6 +137,70 @@ pub fn served_models_answer_as_onnxruntime_does() {
     run_script("check_served.py", &args);
 }
 
+/// scikit-learn's `MLPClassifier` and `LogisticRegression` (trained on all of iris) imported with
+/// `--dataset iris` are adopted as models trained here: scored on iris's test rows, then
+/// quantized and pruned by the same jobs as a model trained here.
+pub fn scikit_learn_models_adopted_on_iris_are_optimized() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let cases = work.join("cases");
+    reference_models(&cases);
+    let server = ServerProcess::start(&work.join("data"), &[]);
+    let url = server.url.clone();
+    let ok = |args: &[&str]| {
+        let out = server.aiaas(work, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&["datasets", "upload", "iris", "--server", &url]);
+    for name in ["mlp_classifier", "logistic_regression"] {
+        let file = cases.join(format!("{name}.onnx"));
+        let file = file.to_str().unwrap();
+        let model = name.replace('_', "-");
+        let args = [
+            "models",
+            "import",
+            file,
+            "--name",
+            &model,
+            "--dataset",
+            "iris",
+        ];
+        ok(&[&args[..], &["--server", &url]].concat());
+        let shown = ok(&["models", "show", &model, "--version", "1", "--server", &url]);
+        assert!(
+            shown.contains("source") && shown.contains("skl2onnx"),
+            "{shown}"
+        );
+        let version = server.json("GET", &format!("/api/v1/models/{model}/versions/1"), b"");
+        let test = &version["manifest"]["lineage"]["metrics"]["test"]["accuracy"];
+        assert!(test.as_f64().unwrap() >= 0.9, "{model}: {version}");
+
+        let parent = format!("{model}@1");
+        // Half of a 4x3 linear model is too much to prune: only the MLP is.
+        let prune = ["prune", "--sparsity", "0.5", "--epochs", "5"];
+        let recipes: &[&[&str]] = match name {
+            "mlp_classifier" => &[&["quantize"], &prune],
+            _ => &[&["quantize"]],
+        };
+        for recipe in recipes {
+            let model_args = [
+                "--model",
+                &parent,
+                "--max-drop",
+                "0.1",
+                "--server",
+                &url,
+                "--json",
+            ];
+            let report = ok(&[&["optimize"][..], recipe, &model_args].concat());
+            let report: Value = serde_json::from_str(&report).unwrap();
+            assert_eq!(report["accepted"], true, "{model} {recipe:?}: {report}");
+        }
+    }
+}
+
 /// Runs `tests/onnx/<script>` with `args`; its failure, with what it printed, fails the test.
 fn run_script(script: &str, args: &[&std::ffi::OsStr]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
