@@ -71,6 +71,10 @@ pub struct WindowQuery {
     /// Only the most recent this many predictions.
     #[param(minimum = 1, maximum = 10_000_000)]
     last: Option<usize>,
+    /// Drift of an imported classifier: how many of its earliest logged predictions are the
+    /// reference (default 1,000); the window is what follows them.
+    #[param(minimum = 1, maximum = 10_000_000)]
+    reference: Option<usize>,
 }
 
 impl From<WindowQuery> for WindowSpec {
@@ -79,6 +83,7 @@ impl From<WindowQuery> for WindowSpec {
             version: q.version,
             since: q.since,
             last: q.last,
+            reference: q.reference,
         }
     }
 }
@@ -112,10 +117,15 @@ pub async fn quality(
             ten quantile bins and KS (numbers) or chi-square (categories), the test that decides \
             at this window size (p-value below 0.01, Bonferroni-corrected over the features, \
             under 2,000 rows; PSI above 0.2 from 2,000 rows) and whether it drifted; the same \
-            for the predicted classes; the window drifted when half its features did", body = Object),
+            for the predicted classes; the window drifted when half its features did. An \
+            imported classifier has no training profile: its window (what follows its first \
+            `reference` logged predictions) is compared with those, on what its rows keep of \
+            their inputs (`tokens`, the token count of a text; `<input> mean`, the mean of an \
+            input's values, for an image its mean intensity as preprocessed) and its predicted \
+            classes", body = Object),
         (status = 400, description = "Malformed query or invalid name", body = ErrorBody),
         (status = 404, description = "No such model or version", body = ErrorBody),
-        (status = 422, description = "No predictions in the window, or no training profile", body = ErrorBody),
+        (status = 422, description = "No predictions in the window (or, for an imported classifier, in its reference), or no training profile", body = ErrorBody),
     ))]
 pub async fn drift(
     State(p): State<Platform>,

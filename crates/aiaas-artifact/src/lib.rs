@@ -16,8 +16,8 @@ pub use manifest::{
     WeightsInfo,
 };
 pub use onnx::{
-    Artifact, Classes, ImportLineage, LABELS_FILE, ONNX_FILE, OnnxBundle, OnnxManifest,
-    TOKEN_INPUTS, TOKENIZER_FILE, classes_for,
+    Artifact, Classes, ImportLineage, LABELS_FILE, ONNX_FILE, OnnxBundle, OnnxManifest, Summary,
+    TOKEN_INPUTS, TOKENIZER_FILE, classes_for, summaries,
 };
 pub use preprocess::{ImageLayout, MAX_SIDE, PREPROCESS_FILE, Preprocess, Size};
 pub use weights::{decode as decode_weights, encode as encode_weights};

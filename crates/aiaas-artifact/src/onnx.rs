@@ -142,6 +142,50 @@ fn token_inputs(inputs: &[TensorSpec]) -> Result<Vec<String>, String> {
     Ok(found.iter().map(|i| i.name.clone()).collect())
 }
 
+/// A number per row that an imported classifier's logged predictions keep for drift, in place
+/// of its input tensors: what a profile can describe of an image or a text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Summary {
+    /// The mean of the row's values of input `0` (for an image, its mean intensity as the
+    /// preprocessing scaled it).
+    Mean(usize),
+    /// The row's token count: the sum of its `attention_mask` (input `0`), or with `mask`
+    /// false, the length of its `input_ids`.
+    Tokens { input: usize, mask: bool },
+}
+
+impl OnnxManifest {
+    /// The summaries its logged rows keep (see [`summaries`]).
+    pub fn summaries(&self) -> Vec<(String, Summary)> {
+        summaries(&self.inputs)
+    }
+}
+
+/// The summaries of a row of a graph taking `inputs`, named, in the order they are logged:
+/// `tokens` for token inputs, `<input> mean` for every other numeric input (token ids and text
+/// are not averaged).
+pub fn summaries(inputs: &[TensorSpec]) -> Vec<(String, Summary)> {
+    let position = |name: &str| inputs.iter().position(|i| i.name == name);
+    let tokens = match (position("attention_mask"), position("input_ids")) {
+        (Some(mask), _) => Some(Summary::Tokens {
+            input: mask,
+            mask: true,
+        }),
+        (None, Some(ids)) => Some(Summary::Tokens {
+            input: ids,
+            mask: false,
+        }),
+        (None, None) => None,
+    };
+    let means = (inputs.iter().enumerate())
+        .filter(|(_, i)| !TOKEN_INPUTS.contains(&i.name.as_str()))
+        .filter(|(_, i)| i.datatype != DataType::Bytes)
+        .map(|(n, i)| (format!("{} mean", i.name), Summary::Mean(n)));
+    (tokens.map(|t| ("tokens".to_string(), t)).into_iter())
+        .chain(means)
+        .collect()
+}
+
 /// An imported ONNX model: its manifest and its file's bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OnnxBundle {
@@ -346,5 +390,47 @@ impl From<Bundle> for Artifact {
 impl From<OnnxBundle> for Artifact {
     fn from(bundle: OnnxBundle) -> Artifact {
         Artifact::Onnx(bundle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, datatype: DataType) -> TensorSpec {
+        TensorSpec {
+            name: name.into(),
+            datatype,
+            shape: vec![-1, -1],
+        }
+    }
+
+    #[test]
+    fn rows_keep_a_token_count_for_token_inputs_and_a_mean_for_other_numbers() {
+        let text = [
+            spec("input_ids", DataType::Int64),
+            spec("attention_mask", DataType::Int64),
+            spec("token_type_ids", DataType::Int64),
+        ];
+        let mask = Summary::Tokens {
+            input: 1,
+            mask: true,
+        };
+        assert_eq!(summaries(&text), [("tokens".to_string(), mask)]);
+        let ids_alone = Summary::Tokens {
+            input: 0,
+            mask: false,
+        };
+        assert_eq!(summaries(&text[..1]), [("tokens".to_string(), ids_alone)]);
+        let mixed = [
+            spec("pixels", DataType::Fp32),
+            spec("name", DataType::Bytes),
+            spec("flags", DataType::Bool),
+        ];
+        let means = [
+            ("pixels mean".to_string(), Summary::Mean(0)),
+            ("flags mean".to_string(), Summary::Mean(2)),
+        ];
+        assert_eq!(summaries(&mixed), means);
     }
 }

@@ -1,13 +1,15 @@
 //! Drift of a window of served inputs against the training profile in the bundle: each input
 //! feature (PSI and KS for numbers, chi-square for categories, with the size-aware decision of
-//! `aiaas_stats::drift`) and the predicted classes against the training labels.
+//! `aiaas_stats::drift`) and the predicted classes against the training labels. An imported
+//! classifier, which has no training profile, is compared with its earliest logged rows instead,
+//! on the summaries its rows keep (mean intensity, token count) and its predicted classes.
 
 use crate::MonitorError;
 use aiaas_artifact::Manifest;
-use aiaas_data::ProfileKind;
+use aiaas_data::{PROFILE_BINS, ProfileKind};
 use aiaas_stats::{
-    CategoricalProfile, FeatureDrift, Metrics, categorical_drift, correct_for_features,
-    numeric_drift, window_drifted,
+    CategoricalProfile, FeatureDrift, Metrics, categorical_drift, categorical_profile,
+    correct_for_features, numeric_drift, numeric_profile, window_drifted,
 };
 use aiaas_types::{ModelName, PredictionRow, TargetSchema, TargetValue, Version};
 use serde::{Deserialize, Serialize};
@@ -59,7 +61,7 @@ pub fn drift_report(
     }
     let schema = &manifest.schema;
     let mut category = 0;
-    let mut features: Vec<FeatureDriftReport> = schema
+    let features: Vec<FeatureDriftReport> = schema
         .features
         .iter()
         .enumerate()
@@ -99,22 +101,85 @@ pub fn drift_report(
             })
         })
         .collect();
+    let predictions = predicted_class_drift(manifest, rows);
+    Ok(report(model, version, rows.len(), features, predictions))
+}
+
+/// Drift of an imported classifier's logged `rows` against `reference`, its earliest logged
+/// rows (it has no training profile): each summary its rows keep in place of their tensors
+/// (`names`, in logged order: mean intensity, token count, ...) and the predicted classes.
+pub fn reference_drift_report(
+    model: &ModelName,
+    version: Version,
+    names: &[String],
+    reference: &[PredictionRow],
+    rows: &[PredictionRow],
+) -> Result<DriftReport, MonitorError> {
+    if reference.is_empty() || rows.is_empty() {
+        return Err(MonitorError::Empty(format!(
+            "{} logged predictions of {model} version {version} in the reference and {} after \
+             it: an imported model's drift compares a window with its first logged predictions, \
+             so it needs both",
+            reference.len(),
+            rows.len()
+        )));
+    }
+    let finite = |rows: &[PredictionRow], f: usize| -> Vec<f64> {
+        (rows.iter().filter_map(|r| r.inputs.get(f)))
+            .filter(|v| v.is_finite())
+            .map(|&v| f64::from(v))
+            .collect()
+    };
+    let features = (names.iter().enumerate())
+        .filter_map(|(f, name)| {
+            let (before, now) = (finite(reference, f), finite(rows, f));
+            if before.is_empty() || now.is_empty() {
+                return None;
+            }
+            Some(FeatureDriftReport {
+                name: name.clone(),
+                drift: numeric_drift(&numeric_profile(&before, PROFILE_BINS), &now),
+            })
+        })
+        .collect();
+    let before = categorical_profile(reference.iter().filter_map(class_of));
+    let now: Vec<&str> = rows.iter().filter_map(class_of).collect();
+    let predictions = Some(categorical_drift(&before, &now));
+    Ok(report(model, version, rows.len(), features, predictions))
+}
+
+/// The predicted class of a row, if it is a classifier's.
+fn class_of(row: &PredictionRow) -> Option<&str> {
+    match &row.predicted {
+        TargetValue::Class(c) => Some(c.as_str()),
+        TargetValue::Value(_) => None,
+    }
+}
+
+/// The report of a window of `rows` rows from its features' drift (corrected for their number
+/// here) and its predictions'.
+fn report(
+    model: &ModelName,
+    version: Version,
+    rows: usize,
+    mut features: Vec<FeatureDriftReport>,
+    predictions: Option<FeatureDrift>,
+) -> DriftReport {
     let mut drifts: Vec<FeatureDrift> = features.iter().map(|f| f.drift.clone()).collect();
     correct_for_features(&mut drifts);
     for (f, d) in features.iter_mut().zip(&drifts) {
         f.drift.drifted = d.drifted;
     }
-    let predictions = predicted_class_drift(manifest, rows);
-    Ok(DriftReport {
+    DriftReport {
         model: model.clone(),
         version,
-        rows: rows.len(),
+        rows,
         drifted_features: drifts.iter().filter(|d| d.decided() && d.drifted).count(),
         decided_features: drifts.iter().filter(|d| d.decided()).count(),
         drifted: window_drifted(&drifts),
         features,
         predictions,
-    })
+    }
 }
 
 /// The predicted classes of `rows` against the class distribution of the training rows (the
@@ -135,12 +200,6 @@ fn predicted_class_drift(manifest: &Manifest, rows: &[PredictionRow]) -> Option<
         count: frequencies.iter().map(|(_, n)| n).sum(),
         frequencies,
     };
-    let predicted: Vec<&str> = rows
-        .iter()
-        .filter_map(|r| match &r.predicted {
-            TargetValue::Class(c) => Some(c.as_str()),
-            TargetValue::Value(_) => None,
-        })
-        .collect();
+    let predicted: Vec<&str> = rows.iter().filter_map(class_of).collect();
     Some(categorical_drift(&reference, &predicted))
 }

@@ -173,6 +173,21 @@ impl Tensor {
         }
     }
 
+    /// The sum of row `row`'s values (along axis 0) and how many there are; `None` for text.
+    pub fn row_sum(&self, row: usize) -> Option<(f64, usize)> {
+        let width: usize = self.shape.get(1..).map_or(1, |rest| rest.iter().product());
+        let range = row * width..(row + 1) * width;
+        let sum = match &self.values {
+            Values::Fp32(v) => v[range].iter().map(|&x| f64::from(x)).sum(),
+            Values::Fp16(v) => v[range].iter().map(|&x| f64::from(f32::from(x))).sum(),
+            Values::Int64(v) => v[range].iter().map(|&x| x as f64).sum(),
+            Values::Int32(v) => v[range].iter().map(|&x| f64::from(x)).sum(),
+            Values::Bool(v) => v[range].iter().filter(|&&x| x).count() as f64,
+            Values::Bytes(_) => return None,
+        };
+        Some((sum, width))
+    }
+
     /// `parts` joined along axis 0, or `None` when they differ in datatype or past axis 0
     /// (or there are none, or one is a scalar).
     pub fn concat(parts: &[&Tensor]) -> Option<Tensor> {

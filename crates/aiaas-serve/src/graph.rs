@@ -27,7 +27,7 @@ use crate::signature::{
 };
 use crate::v2::{OutputData, RequestInput, RequestOutput, ResponseOutput, TensorMetadata};
 use crate::{MAX_REQUEST_INPUTS, MAX_ROWS, ServeError};
-use aiaas_artifact::{Classes, Preprocess};
+use aiaas_artifact::{Classes, Preprocess, Summary, summaries};
 use aiaas_engine::argmax_rows;
 use aiaas_onnx::{DataType, OnnxError, OnnxModel, Tensor, TensorSpec, Values};
 use half::f16;
@@ -51,6 +51,8 @@ pub struct GraphSignature {
     text: Option<Text>,
     /// The graph's own inputs, which a request may send in place of `text`.
     graph_inputs: Vec<TensorMetadata>,
+    /// What a logged row keeps of its inputs (see [`aiaas_artifact::summaries`]).
+    summaries: Vec<Summary>,
 }
 
 /// A text model's tokenizer and the graph inputs it fills (`input_ids` first).
@@ -166,7 +168,27 @@ impl GraphSignature {
             images,
             text,
             graph_inputs,
+            summaries: summaries(inputs).into_iter().map(|(_, s)| s).collect(),
         })
+    }
+
+    /// The summaries of each of the `rows` rows of `x` (the graph's inputs), row after row:
+    /// what the prediction log keeps of an imported classifier's inputs.
+    pub fn summaries(&self, x: &[Tensor], rows: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(rows * self.summaries.len());
+        for row in 0..rows {
+            for summary in &self.summaries {
+                let value = match *summary {
+                    Summary::Mean(input) => x[input].row_sum(row).map(|(s, n)| s / n as f64),
+                    Summary::Tokens { input, mask: true } => x[input].row_sum(row).map(|(s, _)| s),
+                    Summary::Tokens { input, mask: false } => {
+                        x[input].row_sum(row).map(|(_, n)| n as f64)
+                    }
+                };
+                out.push(value.map_or(f32::NAN, |v| v as f32));
+            }
+        }
+        out
     }
 
     /// For a classifier, the class of each row of a graph's `outputs`: the column of its highest
@@ -188,6 +210,11 @@ impl GraphSignature {
         (classes.iter())
             .map(|&c| labels.get(c).cloned().unwrap_or_default())
             .collect()
+    }
+
+    /// Whether the graph is a classifier (labels were given for its scores).
+    pub fn is_classifier(&self) -> bool {
+        self.classes.is_some()
     }
 
     /// Whether an input takes encoded images.

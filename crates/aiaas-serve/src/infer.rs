@@ -104,17 +104,19 @@ async fn answer(
                 graph.signature.prepare(&request.inputs)?
             };
             drop(arriving);
+            // A classifier's answers are logged by label with its inputs' summaries; other
+            // graphs' outputs are not read.
+            let log =
+                (pool.log()).filter(|log| graph.signature.is_classifier() && log.wants_next());
+            let summaries = log.map(|_| graph.signature.summaries(&x, rows));
             let answer = graph.batcher.infer(x, rows, deadline).await?;
-            // A classifier's answers are logged by label; other graphs' outputs are not read.
             let classes = graph.signature.classes(&answer);
             let outputs = graph
                 .signature
                 .respond(answer, classes.as_deref(), requested)?;
-            if let Some(classes) = classes
-                && let Some(log) = pool.log().filter(|log| log.wants_next())
-            {
+            if let (Some(log), Some(classes), Some(summaries)) = (log, classes, summaries) {
                 let labels = graph.signature.labels(&classes);
-                log.submit(model, &id, Answered::Labels(labels), started);
+                log.submit(model, &id, Answered::Classes { labels, summaries }, started);
             }
             outputs
         }

@@ -51,9 +51,12 @@ pub(crate) enum Answered {
     /// A model trained here: each row's raw feature values (compact: what a queued record holds
     /// is bounded by the rows, not by the request's JSON) and the logits, decoded by the writer.
     Logits { raw: Vec<RawRow>, logits: Vec<f32> },
-    /// An imported classifier: each row's label (its inputs are tensors, not features, and
-    /// are not kept).
-    Labels(Vec<String>),
+    /// An imported classifier: each row's label, and in place of its input tensors, their
+    /// summaries (`per_row` numbers a row, row after row; see [`aiaas_artifact::summaries`]).
+    Classes {
+        labels: Vec<String>,
+        summaries: Vec<f32>,
+    },
 }
 
 /// The handle the request path offers answered requests to.
@@ -267,9 +270,15 @@ async fn write_loop(
 /// `<id>/<row>` for several.
 fn rows_of(e: Entry) -> Vec<NewPrediction> {
     let rows: Vec<(RawRow, TargetValue)> = match e.answered {
-        Answered::Labels(labels) => (labels.into_iter())
-            .map(|l| ((Vec::new(), None), TargetValue::Class(l)))
-            .collect(),
+        Answered::Classes { labels, summaries } => {
+            let per_row = summaries.len() / labels.len().max(1);
+            (labels.into_iter().enumerate())
+                .map(|(r, l)| {
+                    let row = summaries[r * per_row..(r + 1) * per_row].to_vec();
+                    ((row, None), TargetValue::Class(l))
+                })
+                .collect()
+        }
         Answered::Logits { raw, logits } => {
             let Runtime::Dense(model) = &e.model.runtime else {
                 return Vec::new();

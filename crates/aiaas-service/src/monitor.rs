@@ -4,11 +4,15 @@
 
 use crate::{Platform, ServiceError, now_ms};
 use aiaas_artifact::{Manifest, OnnxManifest};
-use aiaas_monitor::{DriftReport, Feedback, QualityReport, drift_report, label_of, quality_report};
+use aiaas_monitor::{
+    DriftReport, Feedback, QualityReport, drift_report, label_of, quality_report,
+    reference_drift_report,
+};
 use aiaas_stats::Metrics;
 use aiaas_store::{Labelled, Window};
 use aiaas_types::{ModelName, NewPrediction, PredictionRow, TargetSchema, Version};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 /// Most labels one feedback call may carry.
 pub const MAX_FEEDBACK: usize = 100_000;
@@ -38,6 +42,23 @@ pub struct WindowSpec {
     pub since: Option<i64>,
     /// Only the most recent this many.
     pub last: Option<usize>,
+    /// For an imported classifier's drift: how many of its earliest logged predictions are the
+    /// reference (default [`DEFAULT_REFERENCE_ROWS`]); the window is what follows them.
+    #[serde(default)]
+    pub reference: Option<usize>,
+}
+
+/// An imported classifier's drift reference by default: its first this many logged rows.
+pub const DEFAULT_REFERENCE_ROWS: usize = 1_000;
+
+/// Refuses a count of rows (`what`) no window can hold.
+fn check_window_rows(what: &str, rows: usize) -> Result<(), ServiceError> {
+    if (1..=MAX_WINDOW_ROWS).contains(&rows) {
+        return Ok(());
+    }
+    Err(ServiceError::Invalid(format!(
+        "{what} is {rows}; a window holds 1 to {MAX_WINDOW_ROWS} predictions"
+    )))
 }
 
 impl Platform {
@@ -146,8 +167,49 @@ impl Platform {
         window: &WindowSpec,
     ) -> Result<DriftReport, ServiceError> {
         let (version, rows) = self.window_rows(model, window).await?;
-        let manifest = self.manifest(model, version).await?;
-        Ok(drift_report(model, version, &manifest, &rows)?)
+        self.drift_of(model, version, &rows, window.reference).await
+    }
+
+    /// Drift of `rows`, logged by `version`: against its training profile, or for an imported
+    /// classifier against its first `reference` logged rows (those are left out of `rows`).
+    pub(crate) async fn drift_of(
+        &self,
+        model: &ModelName,
+        version: Version,
+        rows: &[PredictionRow],
+        reference: Option<usize>,
+    ) -> Result<DriftReport, ServiceError> {
+        let record = self.version(model, &version.to_string()).await?;
+        if !crate::registry::is_imported(&record.manifest) {
+            let manifest = self.manifest(model, version).await?;
+            return Ok(drift_report(model, version, &manifest, rows)?);
+        }
+        let manifest: OnnxManifest = serde_json::from_value(record.manifest)
+            .map_err(|e| ServiceError::Corrupt(format!("{model} version {version}: {e}")))?;
+        if manifest.classes.is_none() {
+            return Err(ServiceError::Invalid(format!(
+                "{model} version {version} is an imported ONNX model without labels: its \
+                 predictions are not logged; import it with its class labels to follow its drift"
+            )));
+        }
+        let first = reference.unwrap_or(DEFAULT_REFERENCE_ROWS);
+        check_window_rows("reference", first)?;
+        let reference = Window {
+            version: Some(version),
+            last: Some(first),
+            oldest: true,
+            ..Window::default()
+        };
+        let reference = self.store().predictions(model, &reference).await?;
+        let taken: HashSet<&str> = reference.iter().map(|r| r.id.as_str()).collect();
+        let rows: Vec<PredictionRow> = (rows.iter())
+            .filter(|r| !taken.contains(r.id.as_str()))
+            .cloned()
+            .collect();
+        let names: Vec<String> = manifest.summaries().into_iter().map(|(n, _)| n).collect();
+        Ok(reference_drift_report(
+            model, version, &names, &reference, &rows,
+        )?)
     }
 
     /// The version a window is about, and its logged rows, oldest first.
@@ -156,12 +218,8 @@ impl Platform {
         model: &ModelName,
         window: &WindowSpec,
     ) -> Result<(Version, Vec<PredictionRow>), ServiceError> {
-        if let Some(last) = window.last
-            && !(1..=MAX_WINDOW_ROWS).contains(&last)
-        {
-            return Err(ServiceError::Invalid(format!(
-                "last is {last}; a window holds 1 to {MAX_WINDOW_ROWS} predictions"
-            )));
+        if let Some(last) = window.last {
+            check_window_rows("last", last)?;
         }
         let version = match window.version {
             Some(v) => v,
@@ -171,7 +229,7 @@ impl Platform {
             version: Some(version),
             since_ms: window.since,
             last: window.last,
-            labelled: false,
+            ..Window::default()
         };
         let rows = self.store().predictions(model, &store_window).await?;
         Ok((version, rows))

@@ -5,9 +5,7 @@
 
 use crate::monitor::WindowSpec;
 use crate::{Platform, ServiceError, now_ms};
-use aiaas_monitor::{
-    Breach, MonitorPolicy, breaches, default_interval, drift_report, quality_report,
-};
+use aiaas_monitor::{Breach, MonitorPolicy, breaches, default_interval, quality_report};
 use aiaas_store::ModelEvent;
 use aiaas_types::{JobSpec, JobState, ModelName, Resource, RetrainJob, Version};
 use serde::{Deserialize, Serialize};
@@ -97,16 +95,16 @@ impl Platform {
             version: None,
             since: None,
             last: Some(policy.window),
+            reference: None,
         };
         // One read of the window for both checks.
         let (version, rows) = self.window_rows(model, &window).await?;
         let (target, training) = self.target(model, version).await?;
         // No labels yet, or no predictions: nothing to judge, not an error.
         let quality = quality_report(model, version, &target, training, &rows).ok();
-        // Drift needs a training profile: none for an imported model.
+        // Against the training profile, or an imported classifier's first logged rows.
         let drift = match policy.drift_share > 0.0 {
-            true => (self.manifest(model, version).await.ok())
-                .and_then(|manifest| drift_report(model, version, &manifest, &rows).ok()),
+            true => self.drift_of(model, version, &rows, None).await.ok(),
             false => None,
         };
         let breaches = breaches(policy, quality.as_ref(), drift.as_ref());

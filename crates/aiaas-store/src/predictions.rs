@@ -8,15 +8,17 @@ use aiaas_types::{Erasure, ModelName, NewPrediction, PredictionRow, TargetValue,
 use serde::{Deserialize, Serialize};
 
 /// Which logged rows to read: optionally one version, rows from `since_ms` on, and at most the
-/// `last` most recent; only labelled ones with `labelled`.
+/// `last` most recent (or earliest); only labelled ones with `labelled`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Window {
     /// Only this version's rows.
     pub version: Option<Version>,
     /// Only rows logged at or after this time (ms since the Unix epoch).
     pub since_ms: Option<i64>,
-    /// At most this many, the most recent.
+    /// At most this many, the most recent (with `oldest`, the earliest).
     pub last: Option<usize>,
+    /// Count `last` from the earliest row instead (a reference window).
+    pub oldest: bool,
     /// Only rows with a label.
     pub labelled: bool,
 }
@@ -200,7 +202,11 @@ impl Store {
         if window.labelled {
             sql.push_str(" AND (label_class IS NOT NULL OR label_value IS NOT NULL)");
         }
-        sql.push_str(" ORDER BY at_ms DESC, id DESC LIMIT $4");
+        sql.push_str(if window.oldest {
+            " ORDER BY at_ms ASC, id ASC LIMIT $4"
+        } else {
+            " ORDER BY at_ms DESC, id DESC LIMIT $4"
+        });
         let last = window
             .last
             .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
@@ -212,7 +218,9 @@ impl Store {
             .fetch_all(&self.db.pool)
             .await?;
         let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-        out.reverse();
+        if !window.oldest {
+            out.reverse();
+        }
         Ok(out)
     }
 

@@ -266,10 +266,29 @@ async fn an_imported_classifier_answers_labels_takes_feedback_and_is_judged() {
     assert_eq!(report["labelled"], 12, "{report}");
     assert_eq!(report["metrics"]["accuracy"], 0.75, "{report}");
     assert_eq!(report["labels"], json!(colors));
-    // Drift needs a training profile, which an imported model lacks.
+    // Each logged row keeps the mean of its input in place of the tensor.
+    let rows = (server.platform.store())
+        .predictions(
+            &aiaas_types::ModelName::new("tri").unwrap(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    let r3 = rows.iter().find(|r| r.id == "r3").unwrap();
+    assert_eq!(r3.inputs, [row(3).iter().sum::<f32>() / 4.0]);
+    // With no training profile, drift compares what follows the first logged rows with them;
+    // by default the first 1,000, which is all there is here.
+    let report = get(&server, "/api/v1/models/tri/drift?reference=10").await;
+    assert_eq!(report["rows"], 4, "{report}");
+    assert_eq!(report["features"][0]["name"], "x mean", "{report}");
+    assert!(report["predictions"].is_object(), "{report}");
     let res = server.get("/api/v1/models/tri/drift").await;
-    let (_, message) = coded_error_of(res).await;
-    assert!(message.contains("imported ONNX model"), "{message}");
+    let (code, message) = coded_error_of(res).await;
+    assert_eq!(code, ErrorCode::PredictionsNotFound, "{message}");
+    assert!(
+        message.contains("14 logged predictions of tri version 1 in the reference and 0"),
+        "{message}"
+    );
 
     // A request of more rows than a batch runs in passes, joined again, labels included.
     let rows: Vec<[f32; 4]> = (0..100).map(row).collect();
@@ -293,6 +312,36 @@ async fn an_imported_classifier_answers_labels_takes_feedback_and_is_judged() {
     let (code, message) = coded_error_of(res).await;
     assert_eq!(code, ErrorCode::InvalidInput, "{message}");
     assert!(message.contains("without labels"), "{message}");
+}
+
+#[tokio::test]
+async fn an_imported_classifier_s_drift_compares_its_window_with_its_first_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let res = upload(&server, "tri", with_labels(DENSE, "red\ngreen\nblue\n")).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // 300 rows spread over [-1, 1], then 300 more from the same spread and 300 moved by 3.
+    let rows = |shift: f32| -> Vec<[f32; 4]> {
+        (0..300)
+            .map(|i| std::array::from_fn(|c| ((i * 37 + c * 11) % 101) as f32 / 50.0 - 1.0 + shift))
+            .collect()
+    };
+    let send = |rows: Vec<[f32; 4]>| {
+        let body = request("x", "FP32", &[rows.len(), 4], json!(rows));
+        infer(&server, "tri", body)
+    };
+    for (sent, shift) in [(300, 0.0), (600, 0.0), (900, 3.0)] {
+        assert_eq!(send(rows(shift)).await.status(), StatusCode::OK);
+        crate::monitoring::logged(&server, "tri", sent).await;
+        if sent == 300 {
+            continue;
+        }
+        let report = get(&server, "/api/v1/models/tri/drift?reference=300&last=300").await;
+        assert_eq!(report["rows"], 300, "{report}");
+        let drifted = shift != 0.0;
+        assert_eq!(report["features"][0]["drifted"], drifted, "{report}");
+        assert_eq!(report["drifted"], drifted, "{report}");
+    }
 }
 
 /// `model.onnx` with the files given beside it, in one archive.

@@ -61,6 +61,15 @@ async fn rows_labels_and_windows() {
     let got = store.predictions(&m, &v2_last3).await.unwrap();
     let ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["r5", "r7", "r9"]);
+    let v2_first2 = Window {
+        version: Some(Version::new(2)),
+        last: Some(2),
+        oldest: true,
+        ..Window::default()
+    };
+    let got = store.predictions(&m, &v2_first2).await.unwrap();
+    let ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r1", "r3"]);
     let since = Window {
         since_ms: Some(1_008),
         ..Window::default()
