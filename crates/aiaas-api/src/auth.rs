@@ -88,7 +88,11 @@ impl Access {
 pub const RULES: &[(&str, &str, Access)] = {
     use Access::{Administer, Metadata, Operate, Predict, Public, Read};
     &[
+        ("GET", "/", Public),
+        ("GET", "/ui/app.js", Public),
+        ("GET", "/ui/app.css", Public),
         ("GET", "/api/v1/health", Public),
+        ("GET", "/api/v1/session", Metadata),
         ("GET", "/api/v1/openapi.json", Public),
         ("GET", "/docs", Public),
         ("GET", "/v2/health/live", Public),
@@ -213,7 +217,12 @@ pub async fn authorize(State(gate): State<Gate>, mut request: Request, next: Nex
     };
     let gated = refused.is_some();
     let response = match refused {
-        None => next.run(request).await,
+        None => {
+            request
+                .extensions_mut()
+                .insert(crate::keys::Caller(key.clone()));
+            next.run(request).await
+        }
         Some(refused) => refused.into_response(uri.path().starts_with("/v2")),
     };
     if gated || audit::changes(&method, template) {

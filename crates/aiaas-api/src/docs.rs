@@ -51,6 +51,7 @@ use utoipa::OpenApi;
         keys::create_key,
         keys::list_keys,
         keys::revoke_key,
+        keys::session,
         audit::read,
         privacy::set_logging,
         privacy::show_logging,

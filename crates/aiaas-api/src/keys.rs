@@ -1,16 +1,49 @@
-//! `/api/v1/keys`: create, list and revoke API keys (admin only, see `auth.rs`).
+//! `/api/v1/keys`: create, list and revoke API keys (admin only, see `auth.rs`); and
+//! `/api/v1/session`, whose key a call carries (what the dashboard shows and offers).
 
+use crate::AppState;
 use crate::body::JsonBody;
 use crate::error::{ApiError, ErrorBody};
 use aiaas_service::{KeyRecord, Platform};
-use aiaas_types::{KeyId, KeySpec};
-use axum::Json;
+use aiaas_types::{KeyId, KeySpec, Role};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Serialize;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 type Result<T> = std::result::Result<T, ApiError>;
+
+/// The key a call came with, as the gate found it (none with keys not checked).
+#[derive(Clone)]
+pub struct Caller(pub Option<Arc<KeyRecord>>);
+
+/// Who is calling: the key's record, or, where the server checks no keys, anyone with every
+/// right.
+#[derive(Serialize, ToSchema)]
+pub struct SessionBody {
+    /// Whether the server checks API keys (false: every call is allowed).
+    pub auth: bool,
+    /// What the caller may do.
+    pub role: Role,
+    /// The caller's key, when keys are checked.
+    pub key: Option<KeyRecord>,
+}
+
+#[utoipa::path(get, path = "/api/v1/session", tag = "keys",
+    responses((status = 200, description = "The calling key's record and role (any valid key)", body = SessionBody)))]
+pub async fn session(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<SessionBody> {
+    let key = caller.0.map(|k| (*k).clone());
+    Json(SessionBody {
+        auth: state.auth.enabled,
+        role: key.as_ref().map_or(Role::Admin, |k| k.role),
+        key,
+    })
+}
 
 /// A key just created. `key` is the secret: it is shown this once and stored only hashed.
 #[derive(Serialize, ToSchema)]

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod body;
 mod contract;
+mod dashboard;
 mod docs;
 mod error;
 pub mod grpc;
@@ -146,6 +147,7 @@ fn routes(gate: auth::Gate) -> Router {
         )
         .route("/models/{name}/rollback", post(monitoring::rollback))
         .route("/keys", post(keys::create_key).get(keys::list_keys))
+        .route("/session", get(keys::session))
         .route("/keys/{id}", axum::routing::delete(keys::revoke_key))
         .route("/audit", get(audit::read))
         .route("/openapi.json", get(docs::openapi_json));
@@ -182,6 +184,9 @@ fn routes(gate: auth::Gate) -> Router {
         .route("/v2", get(v2::server_metadata))
         .nest("/v2", inference)
         .route("/docs", get(docs::page))
+        .route("/", get(dashboard::page))
+        .route("/ui/app.js", get(dashboard::script))
+        .route("/ui/app.css", get(dashboard::style))
         .route("/metrics", get(metrics::scrape))
         // After every route, so that it guards them all (and sees their templates).
         .route_layer(axum::middleware::from_fn_with_state(gate, auth::authorize))

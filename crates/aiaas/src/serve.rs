@@ -204,6 +204,7 @@ fn print_demo(base: &str, models: &[aiaas_service::DemoModel], key_file: &std::p
             m.name, m.version, m.name
         );
     }
+    println!("  dashboard:     {base}/ (sign in with the API key)");
     println!("  API reference: {base}/docs");
     println!("  models:        {base}/api/v1/models");
     println!("  datasets:      {base}/api/v1/datasets");

@@ -252,6 +252,7 @@ async fn the_openapi_document_and_docs_page_are_served() {
         ("/api/v1/models/{name}/rollback", &["post"]),
         ("/api/v1/keys", &["post", "get"]),
         ("/api/v1/keys/{id}", &["delete"]),
+        ("/api/v1/session", &["get"]),
         ("/api/v1/audit", &["get"]),
         ("/api/v1/models/{name}/logging", &["put", "get"]),
         ("/api/v1/models/{name}/predictions", &["delete"]),

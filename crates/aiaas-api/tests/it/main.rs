@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod concurrency;
 mod crafted;
+mod dashboard;
 mod flow;
 mod grpc;
 mod inference;

@@ -1,5 +1,5 @@
 //! Tests against parts from outside the project (today `tritonclient`, the Prometheus
-//! client's parser and ONNX Runtime; later a browser, PostgreSQL, S3). Where a part is missing, its
+//! client's parser, ONNX Runtime and a headless Chromium; later PostgreSQL, S3). Where a part is missing, its
 //! tests are reported as ignored, with the reason, in the summary `cargo test` prints, instead of
 //! passing without running: this target has its own harness (`libtest-mimic`) because the
 //! standard one cannot decide that at run time. CI requires every part, so nothing is ignored
@@ -7,6 +7,7 @@
 
 #[path = "../it/certificates.rs"]
 mod certificates;
+mod dashboard;
 mod onnxruntime;
 mod prometheus;
 #[allow(dead_code)] // Shared with the `it` tests, which use all of it.
@@ -59,6 +60,11 @@ fn main() -> ExitCode {
         "onnxruntime::node_tests_of_the_operators_served_pass",
         onnxruntime::missing,
         onnxruntime::node_tests_of_the_operators_served_pass,
+    ));
+    trials.push(needing(
+        "dashboard::in_chromium",
+        dashboard::missing,
+        dashboard::in_chromium,
     ));
     trials.push(Trial::test(
         "a_missing_part_is_reported_not_passed",

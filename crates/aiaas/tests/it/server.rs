@@ -63,6 +63,9 @@ impl ServerProcess {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
         let addr = url.split_once("://").expect("a URL").1.to_string();
+        // What it prints later (the demo's lines) is read and dropped: a closed pipe would make
+        // its next line fail.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         // Written before the server says it listens.
         let key = std::fs::read_to_string(data_dir.join("admin.key"))
             .unwrap_or_default()

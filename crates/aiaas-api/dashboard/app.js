@@ -1,0 +1,263 @@
+// The aiaas dashboard: plain JavaScript over the same /api/v1 calls as the CLI. The API key is
+// kept in sessionStorage (this tab only) and sent as the Authorization header, never a cookie.
+// Every text from the server is set as text (never parsed as HTML).
+"use strict";
+
+const KEY = "aiaas.key";
+const main = () => document.getElementById("main");
+
+/** An element: `el("td", {class: "num"}, "3")`; children are nodes or text. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value == null) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child == null || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+/** A call to the server with the tab's key; JSON in and out; `{error}` bodies become errors. */
+async function api(path, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json" };
+  const key = sessionStorage.getItem(KEY);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!res.ok) throw new ApiError(res.status, (data && data.error) || res.statusText);
+  return data;
+}
+
+/** Who is signed in (`{auth, role, key}`, from /api/v1/session). */
+let session = null;
+const can = (action) => !!session && (action === "operate"
+  ? ["admin", "operator"].includes(session.role)
+  : session.role === "admin");
+
+function show(title, ...content) {
+  const m = main();
+  m.replaceChildren(el("h1", {}, title), ...content);
+  document.title = `${title} · aiaas`;
+  // Focus moves to the new page for keyboards and screen readers; the view starts at the top.
+  m.focus({ preventScroll: true });
+  window.scrollTo(0, 0);
+}
+
+function failure(error) {
+  if (error instanceof ApiError && error.status === 401) return signIn(error.message);
+  show("Something went wrong", el("p", { class: "error", role: "alert" }, error.message));
+}
+
+function signIn(why) {
+  const input = el("input", { id: "key", type: "password", autocomplete: "off", required: true });
+  const form = el("form", { class: "signin", onsubmit: async (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(KEY, input.value.trim());
+    await route();
+  } },
+    el("label", { for: "key" }, "API key"), input,
+    el("button", { type: "submit" }, "Sign in"),
+    el("p", { class: "empty" }, "The key stays in this tab only; the first admin key is in the server's <data-dir>/admin.key."));
+  show("Sign in", why ? el("p", { class: "error", role: "alert" }, why) : null, form);
+  input.focus();
+}
+
+const time = (ms) => ms == null ? "–" : new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+const size = (bytes) => bytes == null ? "–" : bytes < 1 << 20
+  ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+const fixed = (x, digits = 3) => typeof x === "number" ? x.toFixed(digits) : "–";
+
+/** The headline figure of a version's metrics: test accuracy, or R² for a regression. */
+function headline(metrics) {
+  const test = metrics && (metrics.test || metrics.val || metrics.train);
+  if (!test) return "–";
+  return "accuracy" in test ? `accuracy ${fixed(test.accuracy)}` : `R² ${fixed(test.r2)}`;
+}
+
+function table(head, rows, empty) {
+  if (!rows.length) return el("p", { class: "empty" }, empty);
+  return el("table", {},
+    el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, rows));
+}
+
+// Overview: models, jobs, the server and what is loaded, in four calls made at once.
+async function overview() {
+  const [models, jobs, server, loaded] = await Promise.all([
+    api("/api/v1/models"),
+    api("/api/v1/jobs"),
+    api("/v2"),
+    api("/v2/repository/index", { method: "POST", body: {} }),
+  ]);
+  const modelRows = models.map((m) => el("tr", {},
+    el("td", {}, el("a", { href: `#/models/${encodeURIComponent(m.name)}` }, m.name)),
+    el("td", {}, m.task),
+    el("td", { class: "num" }, m.version_count),
+    el("td", {}, Object.entries(m.aliases).map(([alias, v]) =>
+      el("span", { class: `pill ${alias}` }, `${alias} → v${v}`))),
+    el("td", {}, time(m.created_at_ms))));
+  const jobRows = jobs.slice(0, 20).map((j) => el("tr", {},
+    el("td", {}, j.id), el("td", {}, j.kind), el("td", {}, j.model),
+    el("td", { class: `state-${j.state}` }, j.state), el("td", {}, time(j.created_at_ms))));
+  const loadedRows = loaded.map((l) => el("tr", {},
+    el("td", {}, l.name), el("td", {}, l.version), el("td", {}, l.state)));
+  show("Overview",
+    el("section", { class: "card", "aria-labelledby": "h-health" },
+      el("h2", { id: "h-health" }, "Server"),
+      el("p", {}, `${server.name} ${server.version}: ready`)),
+    el("section", { class: "card", "aria-labelledby": "h-models" },
+      el("h2", { id: "h-models" }, "Models"),
+      table(["Model", "Task", "Versions", "Aliases", "Created (UTC)"], modelRows,
+        "No models yet: train one with `aiaas train --server … --data iris`, or start the server with --demo.")),
+    el("section", { class: "card", "aria-labelledby": "h-jobs" },
+      el("h2", { id: "h-jobs" }, "Jobs"),
+      table(["Job", "Kind", "Model", "State", "Created (UTC)"], jobRows, "No jobs yet: start one with `aiaas train --server …`.")),
+    el("section", { class: "card", "aria-labelledby": "h-loaded" },
+      el("h2", { id: "h-loaded" }, "Loaded for serving"),
+      table(["Model", "Version", "State"], loadedRows, "Nothing loaded: models load on their first request.")));
+}
+
+/** Versions as a tree of parent -> variants, e.g. v1 -> v2 (int8) -> v3 (pruned). */
+function lineage(versions) {
+  const children = new Map();
+  for (const v of versions) {
+    const key = v.parent ?? null;
+    children.set(key, [...(children.get(key) || []), v]);
+  }
+  const known = new Set(versions.map((v) => v.version));
+  const roots = versions.filter((v) => v.parent == null || !known.has(v.parent));
+  const branch = (list) => el("ul", {}, list.map((v) => el("li", {},
+    `v${v.version}`, v.parent != null ? ` (from v${v.parent})` : "",
+    (children.get(v.version) || []).length ? branch(children.get(v.version)) : null)));
+  return el("div", { class: "lineage", role: "tree", "aria-label": "Version lineage" }, branch(roots));
+}
+
+/** The confusion matrix as a heat map, rows the true class, columns the predicted one. */
+function heatMap(matrix, labels) {
+  // Hits and misses on their own scales, so that a few misses still show beside many hits.
+  const most = Math.max(1, ...matrix.map((row, i) => row[i]));
+  const mostMissed = Math.max(1, ...matrix.flatMap((row, i) => row.filter((_, j) => j !== i)));
+  const name = (i) => labels[i] ?? String(i);
+  return el("table", { class: "heat", "aria-label": "Confusion matrix: rows are true classes, columns predicted" },
+    el("thead", {}, el("tr", {}, el("th", {}, ""), matrix.map((_, j) => el("th", { scope: "col" }, name(j))))),
+    el("tbody", {}, matrix.map((row, i) => el("tr", {},
+      el("th", { scope: "row" }, name(i)),
+      row.map((count, j) => {
+        const share = count / (i === j ? most : mostMissed);
+        const colour = i === j ? `rgba(26,127,55,${0.12 + 0.88 * share})` : `rgba(180,35,24,${share})`;
+        const cell = el("td", { title: `true ${name(i)}, predicted ${name(j)}: ${count}` }, count);
+        // Set as properties: the page's CSP allows no inline style attributes.
+        cell.style.background = colour;
+        if (share > 0.55) cell.style.color = "#fff";
+        return cell;
+      })))));
+}
+
+async function modelPage(name, wanted) {
+  const model = await api(`/api/v1/models/${encodeURIComponent(name)}`);
+  const versions = model.versions;
+  const byAlias = model.aliases;
+  const chosen = wanted ?? byAlias.champion ?? versions.at(-1)?.version;
+  const record = chosen != null
+    ? await api(`/api/v1/models/${encodeURIComponent(name)}/versions/${chosen}`) : null;
+  const aliasesOf = (v) => Object.entries(byAlias).filter(([, n]) => n === v).map(([a]) => a);
+  const act = async (call) => { try { await call(); await route(); } catch (e) { failure(e); } };
+  const rows = versions.map((v) => el("tr", {},
+    el("td", {}, el("a", { href: `#/models/${encodeURIComponent(name)}/${v.version}`,
+      "aria-current": v.version === chosen ? "true" : false }, `v${v.version}`)),
+    el("td", {}, aliasesOf(v.version).map((a) => el("span", { class: `pill ${a}` }, a))),
+    el("td", {}, headline(v.metrics)),
+    el("td", { class: "num" }, size(v.size_bytes)),
+    el("td", {}, v.dataset ?? "–"),
+    el("td", {}, v.parent != null ? `v${v.parent}` : "–"),
+    el("td", {}, time(v.created_at_ms)),
+    can("operate") ? el("td", {},
+      el("button", { type: "button", onclick: () => act(() => api(
+        `/api/v1/models/${encodeURIComponent(name)}/aliases/champion`,
+        { method: "PUT", body: { version: v.version } })) }, "Make champion"), " ",
+      el("button", { type: "button", class: "danger", onclick: () => {
+        if (confirm(`Delete ${name} v${v.version}?`)) act(() => api(
+          `/api/v1/models/${encodeURIComponent(name)}/versions/${v.version}`, { method: "DELETE" }));
+      } }, "Delete")) : null));
+  const head = ["Version", "Aliases", "Headline", "Size", "Dataset", "Parent", "Created (UTC)"];
+  if (can("operate")) head.push("Actions");
+  const content = [
+    el("section", { class: "card", "aria-labelledby": "h-versions" },
+      el("h2", { id: "h-versions" }, "Versions"),
+      table(head, rows, "No versions."),
+      can("operate") && byAlias.champion != null ? el("p", {}, el("button", { type: "button",
+        onclick: () => act(() => api(`/api/v1/models/${encodeURIComponent(name)}/rollback`, { method: "POST", body: {} })) },
+        "Roll back champion")) : null),
+    el("section", { class: "card", "aria-labelledby": "h-lineage" },
+      el("h2", { id: "h-lineage" }, "Lineage"), lineage(versions)),
+  ];
+  if (record) content.push(...versionDetail(record));
+  show(`${name}`, ...content);
+}
+
+function versionDetail(record) {
+  const manifest = record.manifest || {};
+  const test = record.metrics && (record.metrics.test || record.metrics.val);
+  const target = manifest.schema && manifest.schema.target;
+  const labels = (target && target.labels) || (manifest.classes && manifest.classes.labels) || [];
+  const lineage = manifest.lineage || {};
+  const weights = manifest.weights || {};
+  const facts = [
+    ["Task", manifest.task], ["Weights", weights.dtype ?? (manifest.architecture === "onnx" ? "onnx" : "f32")],
+    ["Dataset", record.dataset], ["Job", record.job_id], ["Parent", record.parent != null ? `v${record.parent}` : null],
+    ["Optimized", lineage.optimization && lineage.optimization.recipe && lineage.optimization.recipe.method],
+    ["Imported from", (lineage.imported && `${lineage.imported.format} (${lineage.imported.producer_name})`)
+      || (lineage.format && `${lineage.format} (${lineage.producer_name})`)],
+  ].filter(([, v]) => v != null);
+  const out = [el("section", { class: "card", "aria-labelledby": "h-version" },
+    el("h2", { id: "h-version" }, `Version ${record.version}`),
+    el("dl", { class: "kv" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])))];
+  if (test && test.confusion_matrix) {
+    const perClass = test.per_class.map((c, i) => el("tr", {},
+      el("th", { scope: "row" }, labels[i] ?? i), el("td", { class: "num" }, fixed(c.precision)),
+      el("td", { class: "num" }, fixed(c.recall)), el("td", { class: "num" }, fixed(c.f1)),
+      el("td", { class: "num" }, c.support)));
+    out.push(el("section", { class: "card", "aria-labelledby": "h-confusion" },
+      el("h2", { id: "h-confusion" }, `Test confusion matrix (${test.count} rows, accuracy ${fixed(test.accuracy)})`),
+      heatMap(test.confusion_matrix, labels),
+      el("h2", {}, "Per class"),
+      table(["Class", "Precision", "Recall", "F1", "Support"], perClass, "No classes.")));
+  } else if (test) {
+    out.push(el("section", { class: "card" }, el("h2", {}, "Test figures"),
+      el("p", {}, `RMSE ${fixed(test.rmse)} · MAE ${fixed(test.mae)} · R² ${fixed(test.r2)}`)));
+  }
+  return out;
+}
+
+async function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  try {
+    session = await api("/api/v1/session");
+    document.getElementById("who").textContent = session.key ? `${session.key.name} (${session.role})` : "";
+    document.getElementById("sign-out").hidden = !sessionStorage.getItem(KEY);
+    if (parts[0] === "models" && parts[1]) return await modelPage(parts[1], parts[2] ? Number(parts[2]) : undefined);
+    return await overview();
+  } catch (error) {
+    failure(error);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY);
+    location.hash = "#/";
+    route();
+  });
+  window.addEventListener("hashchange", route);
+  route();
+});

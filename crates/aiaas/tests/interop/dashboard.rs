@@ -1,0 +1,108 @@
+//! The dashboard in a real headless Chromium: `tests/dashboard/check_dashboard.py` drives
+//! Debian's `chromium` through `chromium-driver` with selenium (PyPI) against `serve --demo`, as
+//! a person would (see the script). Its screenshots go to a temporary folder, or to
+//! `docs/screenshots/` with `AIAAS_UPDATE_SCREENSHOTS=1` (how the README's are made).
+//!
+//! CI installs the three (`tests/dashboard/install.sh`) and sets `AIAAS_REQUIRE_CHROMIUM=1`;
+//! elsewhere the test is reported as ignored, with the reason, when one is missing.
+
+use crate::server::ServerProcess;
+use libtest_mimic::Failed;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/dashboard/check_dashboard.py"
+);
+const REQUIRE: &str = "AIAAS_REQUIRE_CHROMIUM";
+/// Where Debian's packages put the browser and its driver.
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Why the browser test cannot run here, if it cannot.
+pub fn missing() -> Result<Option<String>, Failed> {
+    if let Some(reason) = crate::python_missing("selenium", "selenium==4.38.0", REQUIRE)? {
+        return Ok(Some(reason));
+    }
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return Ok(None);
+    }
+    let reason = "Debian's chromium and chromium-driver are not installed \
+                  (bash tests/dashboard/install.sh)";
+    match std::env::var_os(REQUIRE) {
+        Some(_) => Err(format!("{REQUIRE} is set but {reason}").into()),
+        None => Ok(Some(reason.to_string())),
+    }
+}
+
+pub fn in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let server = ServerProcess::start(&work.join("data"), &["--demo"]);
+    wait_for_models(&server, &["digits", "iris"]);
+    // A second iris version, for the champion alias to move to.
+    let out = server.aiaas(
+        work,
+        &[
+            "train",
+            "--server",
+            &server.url,
+            "--data",
+            "iris",
+            "--epochs",
+            "5",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created = server.json(
+        "POST",
+        "/api/v1/keys",
+        json!({"name": "wall", "role": "viewer"})
+            .to_string()
+            .as_bytes(),
+    );
+    let viewer = created["key"].as_str().unwrap();
+    let shots = match std::env::var_os("AIAAS_UPDATE_SCREENSHOTS") {
+        Some(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots"),
+        None => work.join("screenshots"),
+    };
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("python3")
+        .arg(SCRIPT)
+        .args([&server.url, &server.key, viewer])
+        .arg(&shots)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the dashboard checks failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits (at most a minute) until the demo has registered `names`.
+fn wait_for_models(server: &ServerProcess, names: &[&str]) {
+    let start = Instant::now();
+    loop {
+        let models = server.json("GET", "/api/v1/models", b"");
+        let have: Vec<&str> = (models.as_array().unwrap().iter())
+            .filter_map(|m| m["name"].as_str())
+            .collect();
+        if names.iter().all(|n| have.contains(n)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the demo has {have:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

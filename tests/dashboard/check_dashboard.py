@@ -1,0 +1,127 @@
+"""The dashboard in a real headless Chromium (Debian's chromium and chromium-driver, driven by
+selenium from PyPI), used as a person uses it: sign in with the admin key, find the models of
+`serve --demo` on the overview, open digits and find its 10x10 confusion matrix, make iris's
+second version champion and see the alias move, then sign in with a viewer key and find no
+button that changes anything. The browser's console must stay free of errors (a blocked script
+or style under the page's security policy shows there). Screenshots of each page at desktop
+(1280x800) and phone (390x844) widths go to the folder given.
+
+Usage: check_dashboard.py BASE_URL ADMIN_KEY VIEWER_KEY SCREENSHOT_DIR
+"""
+
+import os
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE, ADMIN_KEY, VIEWER_KEY, SHOTS = sys.argv[1:5]
+CHROMIUM = os.environ.get("AIAAS_CHROMIUM", "/usr/bin/chromium")
+DRIVER = os.environ.get("AIAAS_CHROMEDRIVER", "/usr/bin/chromedriver")
+ACTIONS = ("Make champion", "Delete", "Roll back champion")
+
+
+def browser(width, height):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--disable-gpu", f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+def wait_for(driver, condition, what):
+    # The page redraws what it shows: an element read during a redraw is read again.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    try:
+        return WebDriverWait(driver, 20, ignored_exceptions=ignored).until(condition)
+    except Exception as e:
+        raise AssertionError(f"waited 20 s for {what}; the page shows:\n{driver.find_element(By.TAG_NAME, 'main').text}") from e
+
+
+def heading(driver, text):
+    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == text, f"the page {text!r}")
+
+
+def sign_in(driver, key):
+    driver.get(BASE + "/")
+    field = wait_for(driver, lambda d: d.find_elements(By.ID, "key"), "the sign-in form")[0]
+    field.send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
+    heading(driver, "Overview")
+
+
+def open_model(driver, name):
+    driver.find_element(By.LINK_TEXT, name).click()
+    heading(driver, name)
+
+
+def buttons(driver):
+    return [b.text for b in driver.find_elements(By.CSS_SELECTOR, "main button")]
+
+
+def no_console_errors(driver):
+    # The page asks /api/v1/session before anyone signs in, to learn whether the server needs a
+    # key: that 401 is the answer it expects.
+    expected = "/api/v1/session - Failed to load resource: the server responded with a status of 401"
+    errors = [e for e in driver.get_log("browser")
+              if e["level"] == "SEVERE" and expected not in e["message"]]
+    assert not errors, f"the console has errors: {errors}"
+
+
+def shot(driver, name):
+    driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
+
+
+def as_admin_on_a_desktop():
+    driver = browser(1280, 800)
+    try:
+        sign_in(driver, ADMIN_KEY)
+        models = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "main table a")]
+        assert "digits" in models and "iris" in models, models
+        shot(driver, "overview-desktop")
+
+        open_model(driver, "digits")
+        matrix = wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "table.heat"), "a confusion matrix")[0]
+        rows = matrix.find_elements(By.CSS_SELECTOR, "tbody tr")
+        cells = [len(r.find_elements(By.TAG_NAME, "td")) for r in rows]
+        assert cells == [10] * 10, f"a 10x10 matrix, found rows of {cells}"
+        shot(driver, "model-desktop")
+        section = matrix.find_element(By.XPATH, "./ancestor::section")
+        section.screenshot(os.path.join(SHOTS, "confusion-desktop.png"))
+
+        driver.get(BASE + "/#/models/iris")
+        heading(driver, "iris")
+        row_of = lambda d, v: d.find_element(By.XPATH, f"//main//table//tr[td[1]/a[text()='v{v}']]")
+        champion = lambda d, v: bool(row_of(d, v).find_elements(By.CSS_SELECTOR, "span.pill.champion"))
+        assert champion(driver, 1) and not champion(driver, 2)
+        row_of(driver, 2).find_element(By.XPATH, ".//button[text()='Make champion']").click()
+        wait_for(driver, lambda d: champion(d, 2) and not champion(d, 1), "the champion alias on v2")
+        no_console_errors(driver)
+    finally:
+        driver.quit()
+
+
+def as_viewer_on_a_phone():
+    driver = browser(390, 844)
+    try:
+        sign_in(driver, VIEWER_KEY)
+        assert "(viewer)" in driver.find_element(By.ID, "who").text
+        shot(driver, "overview-phone")
+        open_model(driver, "digits")
+        wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "table.heat"), "a confusion matrix")
+        shot(driver, "model-phone")
+        found = [b for b in buttons(driver) if b in ACTIONS]
+        assert not found, f"a viewer is offered {found}"
+        no_console_errors(driver)
+    finally:
+        driver.quit()
+
+
+as_admin_on_a_desktop()
+as_viewer_on_a_phone()
+print("dashboard: overview, digits' confusion matrix, champion moved, viewer without actions")
