@@ -1,8 +1,9 @@
 """The dashboard in a real headless Chromium (Debian's chromium and chromium-driver, driven by
 selenium from PyPI), used as a person uses it: sign in with the admin key, find the models of
 `serve --demo` on the overview, open digits and find its 10x10 confusion matrix, make iris's
-second version champion and see the alias move, then sign in with a viewer key and find no
-button that changes anything. The browser's console must stay free of errors (a blocked script
+second version champion and see the alias move, start a training job on wine with the form and
+watch its loss curve gain points until it succeeds and links to its version, then sign in with a
+viewer key and find no button that changes anything. The browser's console must stay free of errors (a blocked script
 or style under the page's security policy shows there). Screenshots of each page at desktop
 (1280x800) and phone (390x844) widths go to the folder given.
 
@@ -16,7 +17,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE, ADMIN_KEY, VIEWER_KEY, SHOTS = sys.argv[1:5]
 CHROMIUM = os.environ.get("AIAAS_CHROMIUM", "/usr/bin/chromium")
@@ -101,9 +102,33 @@ def as_admin_on_a_desktop():
         assert champion(driver, 1) and not champion(driver, 2)
         row_of(driver, 2).find_element(By.XPATH, ".//button[text()='Make champion']").click()
         wait_for(driver, lambda d: champion(d, 2) and not champion(d, 1), "the champion alias on v2")
+        train_wine(driver)
         no_console_errors(driver)
     finally:
         driver.quit()
+
+
+def train_wine(driver):
+    """Start a job on wine with the form and watch its curve gain points until it succeeds."""
+    driver.get(BASE + "/#/")
+    heading(driver, "Overview")
+    driver.find_element(By.LINK_TEXT, "Start a training job").click()
+    heading(driver, "Start a training job")
+    Select(driver.find_element(By.ID, "dataset")).select_by_value("wine")
+    driver.find_element(By.ID, "model").send_keys("wine-web")
+    driver.find_element(By.ID, "epochs").send_keys("40")
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text.startswith("Job "), "the job's page")
+    points = lambda d: int(d.find_element(By.CSS_SELECTOR, "[data-points]").get_attribute("data-points"))
+    seen = [wait_for(driver, lambda d: points(d) >= 1 and points(d), "a first point on the curve")]
+    wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, "main dd span").text == "succeeded",
+             "the job to succeed")
+    seen.append(points(driver))
+    assert seen[-1] >= 2 and seen[-1] >= seen[0], f"the curve's points as seen: {seen}"
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.curves polyline.series"), "a drawn curve"
+    shot(driver, "job-desktop")
+    driver.find_element(By.PARTIAL_LINK_TEXT, "wine-web v1").click()
+    heading(driver, "wine-web")
 
 
 def as_viewer_on_a_phone():
@@ -124,4 +149,4 @@ def as_viewer_on_a_phone():
 
 as_admin_on_a_desktop()
 as_viewer_on_a_phone()
-print("dashboard: overview, digits' confusion matrix, champion moved, viewer without actions")
+print("dashboard: overview, digits' confusion matrix, champion moved, wine trained, viewer without actions")

@@ -107,7 +107,7 @@ async function overview() {
       el("span", { class: `pill ${alias}` }, `${alias} → v${v}`))),
     el("td", {}, time(m.created_at_ms))));
   const jobRows = jobs.slice(0, 20).map((j) => el("tr", {},
-    el("td", {}, j.id), el("td", {}, j.kind), el("td", {}, j.model),
+    el("td", {}, el("a", { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.id)), el("td", {}, j.kind), el("td", {}, j.model),
     el("td", { class: `state-${j.state}` }, j.state), el("td", {}, time(j.created_at_ms))));
   const loadedRows = loaded.map((l) => el("tr", {},
     el("td", {}, l.name), el("td", {}, l.version), el("td", {}, l.state)));
@@ -121,6 +121,7 @@ async function overview() {
         "No models yet: train one with `aiaas train --server … --data iris`, or start the server with --demo.")),
     el("section", { class: "card", "aria-labelledby": "h-jobs" },
       el("h2", { id: "h-jobs" }, "Jobs"),
+      can("operate") ? el("p", {}, el("a", { href: "#/train" }, "Start a training job")) : null,
       table(["Job", "Kind", "Model", "State", "Created (UTC)"], jobRows, "No jobs yet: start one with `aiaas train --server …`.")),
     el("section", { class: "card", "aria-labelledby": "h-loaded" },
       el("h2", { id: "h-loaded" }, "Loaded for serving"),
@@ -239,6 +240,144 @@ function versionDetail(record) {
   return out;
 }
 
+/** Loss per epoch as an SVG line chart: training loss, and validation loss when there is one. */
+function curves(epochs) {
+  const width = 640, height = 240, pad = 36;
+  const series = [["train_loss", "training loss", "#0b5cad"], ["val_loss", "validation loss", "#b42318"]]
+    .map(([key, label, colour]) => ({ label, colour,
+      points: epochs.filter((e) => typeof e[key] === "number").map((e) => [e.epoch, e[key]]) }))
+    .filter((s) => s.points.length);
+  const svg = (tag, attrs) => {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    return node;
+  };
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "curves",
+    "aria-label": `Loss per epoch, ${epochs.length} epochs` });
+  if (!series.length) return el("p", { class: "empty" }, "No epochs yet: the curve appears as they finish.");
+  const all = series.flatMap((s) => s.points);
+  const last = Math.max(...all.map(([x]) => x), 2);
+  const top = Math.max(...all.map(([, y]) => y)) || 1;
+  const x = (epoch) => pad + (width - 2 * pad) * (epoch - 1) / (last - 1);
+  const y = (loss) => height - pad - (height - 2 * pad) * loss / top;
+  chart.append(svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "axis" }));
+  chart.append(svg("line", { x1: pad, y1: pad, x2: pad, y2: height - pad, class: "axis" }));
+  const label = (text, attrs) => { const t = svg("text", attrs); t.textContent = text; return t; };
+  chart.append(label(fixed(top), { x: 2, y: pad + 4, class: "tick" }),
+    label("0", { x: 20, y: height - pad + 4, class: "tick" }),
+    label(`epoch ${last}`, { x: width - pad - 40, y: height - 10, class: "tick" }));
+  series.forEach((s, i) => {
+    chart.append(svg("polyline", { points: s.points.map(([e, l]) => `${x(e)},${y(l)}`).join(" "),
+      fill: "none", stroke: s.colour, "stroke-width": 2, class: "series" }));
+    chart.append(label(s.label, { x: width - pad - 150, y: pad + 16 * i, fill: s.colour }));
+  });
+  return chart;
+}
+
+/** The events of job `id` as they come (server-sent events read with fetch, which, unlike
+ * EventSource, can send the key), each handed to `onEvent`; stops when `stillShown` says so. */
+async function followEvents(id, onEvent, stillShown) {
+  const headers = { Accept: "text/event-stream" };
+  const key = sessionStorage.getItem(KEY);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const res = await fetch(`/api/v1/jobs/${encodeURIComponent(id)}/events`, { headers });
+  if (!res.ok || !res.body) return;
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  while (stillShown()) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("\n");
+      if (data) onEvent(JSON.parse(data));
+    }
+  }
+  reader.cancel().catch(() => {});
+}
+
+async function jobPage(id) {
+  const job = await api(`/api/v1/jobs/${encodeURIComponent(id)}`);
+  const epochs = [];
+  const state = el("span", { class: `state-${job.state}` }, job.state);
+  const chart = el("div", { "aria-live": "polite" }, curves(epochs));
+  const checkpoint = el("dd", {}, job.checkpoint_epoch != null ? `epoch ${job.checkpoint_epoch}` : "none yet");
+  const result = el("dd", {}, job.result ? el("a", { href: `#/models/${encodeURIComponent(job.result.model)}/${job.result.version}` },
+    `${job.result.model} v${job.result.version}`) : "–");
+  const cancel = can("operate") && ["queued", "running"].includes(job.state)
+    ? el("button", { type: "button", class: "danger", onclick: async () => {
+      try { await api(`/api/v1/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST", body: {} }); } catch (e) { failure(e); }
+    } }, "Cancel") : null;
+  show(`Job ${id}`,
+    el("section", { class: "card", "aria-labelledby": "h-job" },
+      el("h2", { id: "h-job" }, `${job.kind} of ${job.model} on ${job.dataset}`),
+      el("dl", { class: "kv" }, el("dt", {}, "State"), el("dd", {}, state),
+        el("dt", {}, "Checkpoint"), checkpoint, el("dt", {}, "Result"), result,
+        job.error ? [el("dt", {}, "Error"), el("dd", { class: "error" }, job.error)] : null),
+      cancel),
+    el("section", { class: "card", "aria-labelledby": "h-curve" },
+      el("h2", { id: "h-curve" }, "Loss per epoch"), chart));
+  const shown = () => location.hash === `#/jobs/${encodeURIComponent(id)}`;
+  await followEvents(id, (event) => {
+    if (event.kind === "epoch") {
+      epochs.push(event.data);
+      chart.replaceChildren(curves(epochs));
+      chart.dataset.points = String(epochs.length);
+    } else if (event.kind === "checkpoint") {
+      checkpoint.textContent = `epoch ${event.data.epoch ?? "?"}`;
+    } else if (["succeeded", "failed", "cancelled", "started", "requeued"].includes(event.kind)) {
+      const now = { started: "running", requeued: "queued" }[event.kind] ?? event.kind;
+      state.textContent = now;
+      state.className = `state-${now}`;
+      if (event.kind === "succeeded" && event.data && event.data.model) {
+        result.replaceChildren(el("a", { href: `#/models/${encodeURIComponent(event.data.model)}/${event.data.version}` },
+          `${event.data.model} v${event.data.version}`));
+      }
+      if (cancel && ["succeeded", "failed", "cancelled"].includes(event.kind)) cancel.remove();
+    }
+  }, shown);
+}
+
+/** The form of `aiaas train --server`: a registered dataset and the same options. */
+async function trainPage() {
+  const datasets = await api("/api/v1/datasets");
+  if (!datasets.length) {
+    return show("Start a training job", el("p", { class: "empty" },
+      "No datasets yet: upload one with `aiaas datasets upload iris` (or a CSV file)."));
+  }
+  const field = (label, input) => [el("label", { for: input.id }, label), input];
+  const dataset = el("select", { id: "dataset", required: true },
+    datasets.map((d) => el("option", { value: d.name }, `${d.name} (${d.rows} rows, ${d.task})`)));
+  const model = el("input", { id: "model", placeholder: "default: the dataset's name" });
+  const kind = el("select", { id: "kind" }, ["mlp", "logistic", "linear"].map((k) => el("option", { value: k }, k)));
+  const hidden = el("input", { id: "hidden", placeholder: "e.g. 64 or 64,32 (default 64)" });
+  const epochs = el("input", { id: "epochs", type: "number", min: 1, placeholder: "default 200" });
+  const lr = el("input", { id: "lr", type: "number", step: "any", min: 0, placeholder: "default 0.001" });
+  const message = el("p", { role: "alert" });
+  const form = el("form", { class: "signin", onsubmit: async (event) => {
+    event.preventDefault();
+    const body = { kind: "train", dataset: dataset.value, model: kind.value };
+    if (model.value.trim()) body.name = model.value.trim();
+    if (hidden.value.trim()) body.hidden = hidden.value.split(",").map((h) => Number(h.trim()));
+    if (epochs.value) body.epochs = Number(epochs.value);
+    if (lr.value) body.lr = Number(lr.value);
+    try {
+      const job = await api("/api/v1/jobs", { method: "POST", body });
+      location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
+    } catch (e) {
+      message.className = "error";
+      message.textContent = e.message;
+    }
+  } },
+    field("Dataset", dataset), field("Model name", model), field("Model", kind),
+    field("Hidden layers", hidden), field("Epochs", epochs), field("Learning rate", lr),
+    el("button", { type: "submit" }, "Start"), message);
+  show("Start a training job", form);
+}
+
 async function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   try {
@@ -246,6 +385,8 @@ async function route() {
     document.getElementById("who").textContent = session.key ? `${session.key.name} (${session.role})` : "";
     document.getElementById("sign-out").hidden = !sessionStorage.getItem(KEY);
     if (parts[0] === "models" && parts[1]) return await modelPage(parts[1], parts[2] ? Number(parts[2]) : undefined);
+    if (parts[0] === "jobs" && parts[1]) return await jobPage(parts[1]);
+    if (parts[0] === "train") return await trainPage();
     return await overview();
   } catch (error) {
     failure(error);
