@@ -193,6 +193,7 @@ async function modelPage(name, wanted) {
   const head = ["Version", "Aliases", "Headline", "Size", "Dataset", "Parent", "Created (UTC)"];
   if (can("operate")) head.push("Actions");
   const content = [
+    el("p", {}, el("a", { href: `#/models/${encodeURIComponent(name)}/monitoring` }, "Monitoring")),
     el("section", { class: "card", "aria-labelledby": "h-versions" },
       el("h2", { id: "h-versions" }, "Versions"),
       table(head, rows, "No versions."),
@@ -238,6 +239,66 @@ function versionDetail(record) {
       el("p", {}, `RMSE ${fixed(test.rmse)} · MAE ${fixed(test.mae)} · R² ${fixed(test.r2)}`)));
   }
   return out;
+}
+
+/** A call that may find nothing yet: its answer, or the message of a 404/422 to show instead. */
+async function maybe(path) {
+  try {
+    return { value: await api(path) };
+  } catch (e) {
+    if (e instanceof ApiError && [404, 422].includes(e.status)) return { missing: e.message };
+    throw e;
+  }
+}
+
+/** Production quality, drift and the model's monitoring events; each says plainly when it has
+ * nothing to show yet and how to get there. */
+async function monitoringPage(name) {
+  const base = `/api/v1/models/${encodeURIComponent(name)}`;
+  const [quality, drift, policy, events] = await Promise.all([
+    maybe(`${base}/quality`), maybe(`${base}/drift`), maybe(`${base}/policy`), maybe(`${base}/events`),
+  ]);
+  const card = (id, title, ...body) => el("section", { class: "card", "aria-labelledby": id },
+    el("h2", { id }, title), ...body);
+  const empty = (text) => el("p", { class: "empty" }, text);
+  const content = [el("p", {}, el("a", { href: `#/models/${encodeURIComponent(name)}` }, `Back to ${name}`))];
+  if (quality.value) {
+    const q = quality.value, m = q.metrics, d = q.diagnosis;
+    const figure = "accuracy" in m ? `accuracy ${fixed(m.accuracy)}` : `RMSE ${fixed(m.rmse)}, R² ${fixed(m.r2)}`;
+    content.push(card("h-quality", `Production quality of v${q.version}`,
+      el("p", {}, `${figure} on ${q.labelled} labelled of ${q.logged} logged predictions ` +
+        `(coverage ${fixed(q.label_coverage, 2)}).`),
+      el("p", {}, d.summary),
+      m.confusion_matrix ? heatMap(m.confusion_matrix, q.labels) : null));
+  } else {
+    content.push(card("h-quality", "Production quality",
+      empty(`${quality.missing}. Labels are sent as feedback: POST ${base}/feedback with [{"id", "label"}] ` +
+        "for logged predictions (or `aiaas feedback`).")));
+  }
+  if (drift.value) {
+    const r = drift.value;
+    const rows = r.features.concat(r.predictions ? [{ name: "predicted class", ...r.predictions }] : [])
+      .map((f) => el("tr", {},
+        el("th", { scope: "row" }, f.name),
+        el("td", {}, f.test),
+        el("td", { class: "num" }, fixed(f.psi)),
+        el("td", { class: "num" }, fixed((f.ks || f.chi_square || {}).p_value, 4)),
+        el("td", { class: "num" }, f.n),
+        el("td", { class: f.drifted ? "error" : "" }, f.no_decision ? `no decision (${f.no_decision})` : f.drifted ? "drifted" : "no")));
+    content.push(card("h-drift", `Drift of v${r.version} over ${r.rows} predictions: ` +
+      (r.drifted ? "drifted" : "no drift") + ` (${r.drifted_features} of ${r.decided_features} features)`,
+      table(["Feature", "Test", "PSI", "p-value", "Rows", "Drifted"], rows, "No features.")));
+  } else {
+    content.push(card("h-drift", "Drift", empty(`${drift.missing}. Drift is measured on logged predictions: send requests to /v2/models/${name}/infer.`)));
+  }
+  content.push(card("h-policy", "Policy", policy.value
+    ? el("pre", {}, JSON.stringify(policy.value, null, 2))
+    : empty(`No policy: PUT ${base}/policy to check quality and drift on a schedule.`)));
+  const eventRows = (events.value || []).slice(-50).reverse().map((e) => el("tr", {},
+    el("td", {}, time(e.at_ms)), el("td", {}, e.kind), el("td", {}, JSON.stringify(e.data))));
+  content.push(card("h-events", "Breaches, retrains and promotions",
+    table(["When (UTC)", "Event", "Details"], eventRows, "None yet.")));
+  show(`${name}: monitoring`, ...content);
 }
 
 /** Loss per epoch as an SVG line chart: training loss, and validation loss when there is one. */
@@ -384,6 +445,7 @@ async function route() {
     session = await api("/api/v1/session");
     document.getElementById("who").textContent = session.key ? `${session.key.name} (${session.role})` : "";
     document.getElementById("sign-out").hidden = !sessionStorage.getItem(KEY);
+    if (parts[0] === "models" && parts[1] && parts[2] === "monitoring") return await monitoringPage(parts[1]);
     if (parts[0] === "models" && parts[1]) return await modelPage(parts[1], parts[2] ? Number(parts[2]) : undefined);
     if (parts[0] === "jobs" && parts[1]) return await jobPage(parts[1]);
     if (parts[0] === "train") return await trainPage();

@@ -10,9 +10,14 @@ const DENSE: &[u8] = include_bytes!("../../../../tests/onnx/fixtures/dense.onnx"
 const UNSUPPORTED: &[u8] = include_bytes!("../../../../tests/onnx/fixtures/unsupported.onnx");
 
 async fn upload(server: &TestServer, name: &str, body: Vec<u8>) -> reqwest::Response {
+    upload_to(server, &format!("/api/v1/models/{name}/versions"), body).await
+}
+
+/// `body` posted to `path` as an octet stream.
+async fn upload_to(server: &TestServer, path: &str, body: Vec<u8>) -> reqwest::Response {
     server
         .http
-        .post(server.url(&format!("/api/v1/models/{name}/versions")))
+        .post(server.url(path))
         .header("content-type", "application/octet-stream")
         .body(body)
         .send()
@@ -962,14 +967,8 @@ async fn iris_onnx(server: &TestServer) -> Vec<u8> {
 
 /// `POST .../versions?dataset=D` with an ONNX upload.
 async fn adopt(server: &TestServer, name: &str, dataset: &str, body: Vec<u8>) -> reqwest::Response {
-    server
-        .http
-        .post(server.url(&format!("/api/v1/models/{name}/versions?dataset={dataset}")))
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    let path = format!("/api/v1/models/{name}/versions?dataset={dataset}");
+    upload_to(server, &path, body).await
 }
 
 #[tokio::test]

@@ -61,6 +61,7 @@ pub fn in_chromium() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    predict_and_label_digits(&server, 40);
     let created = server.json(
         "POST",
         "/api/v1/keys",
@@ -86,6 +87,30 @@ pub fn in_chromium() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Sends `rows` rows of the digits dataset to the `digits` model, one request each, and their
+/// true classes as feedback: what the monitoring page shows.
+fn predict_and_label_digits(server: &ServerProcess, rows: usize) {
+    let csv = include_str!("../../../../datasets/digits.csv");
+    let mut labels = Vec::new();
+    for (i, line) in csv.lines().skip(1).take(rows).enumerate() {
+        let mut values: Vec<f32> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        let target = values.pop().unwrap();
+        let id = format!("d{i}");
+        let body = json!({"id": id, "inputs": [
+            {"name": "input", "datatype": "FP32", "shape": [1, values.len()], "data": values}
+        ]});
+        server.json(
+            "POST",
+            "/v2/models/digits/infer",
+            body.to_string().as_bytes(),
+        );
+        labels.push(json!({"id": id, "label": (target as u32).to_string()}));
+    }
+    let body = json!(labels).to_string();
+    let outcome = server.json("POST", "/api/v1/models/digits/feedback", body.as_bytes());
+    assert_eq!(outcome["matched"], rows, "{outcome}");
 }
 
 /// Waits (at most a minute) until the demo has registered `names`.
