@@ -3,7 +3,8 @@ selenium from PyPI), used as a person uses it: sign in with the admin key, find 
 `serve --demo` on the overview, open digits and find its 10x10 confusion matrix, make iris's
 second version champion and see the alias move, start a training job on wine with the form and
 watch its loss curve gain points until it succeeds and links to its version, open digits'
-monitoring after labelled predictions (its production quality and drift), then sign in with a
+monitoring after labelled predictions (its production quality and drift), find wine's profile
+and upload a CSV file on the datasets page, then sign in with a
 viewer key and find no button that changes anything. The browser's console must stay free of errors (a blocked script
 or style under the page's security policy shows there). Screenshots of each page at desktop
 (1280x800) and phone (390x844) widths go to the folder given.
@@ -13,6 +14,7 @@ Usage: check_dashboard.py BASE_URL ADMIN_KEY VIEWER_KEY SCREENSHOT_DIR
 
 import os
 import sys
+import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -106,6 +108,7 @@ def as_admin_on_a_desktop():
         wait_for(driver, lambda d: champion(d, 2) and not champion(d, 1), "the champion alias on v2")
         train_wine(driver)
         monitor_digits(driver)
+        datasets(driver)
         no_console_errors(driver)
     finally:
         driver.quit()
@@ -150,6 +153,36 @@ def monitor_digits(driver):
     shot(driver, "monitoring-desktop")
 
 
+def datasets(driver):
+    """The registered datasets, wine's profile with a histogram per feature, and a CSV file
+    uploaded through the form."""
+    driver.find_element(By.LINK_TEXT, "Datasets").click()
+    heading(driver, "Datasets")
+    names = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "main table a")]
+    assert "wine" in names and "digits" in names, names
+    driver.find_element(By.LINK_TEXT, "wine").click()
+    heading(driver, "Dataset wine")
+    bars = driver.find_elements(By.CSS_SELECTOR, "main table svg.bars")
+    assert len(bars) == 13, f"a histogram for each of wine's 13 features, found {len(bars)}"
+    shot(driver, "dataset-desktop")
+
+    driver.find_element(By.LINK_TEXT, "Datasets").click()
+    heading(driver, "Datasets")
+    with tempfile.TemporaryDirectory() as folder:
+        csv = os.path.join(folder, "tiny.csv")
+        with open(csv, "w") as f:
+            f.write("size,colour,target\n")
+            f.writelines(f"{i},{'red' if i % 2 else 'blue'},{i % 3}\n" for i in range(30))
+        driver.find_element(By.ID, "dataset-file").send_keys(csv)
+        name = driver.find_element(By.ID, "dataset-name")
+        name.clear()
+        name.send_keys("tiny")
+        driver.find_element(By.XPATH, "//form//button[text()='Upload']").click()
+        heading(driver, "Dataset tiny")
+    features = driver.find_elements(By.CSS_SELECTOR, "main table tbody tr")
+    assert len(features) == 2, f"size and colour, found {len(features)} rows"
+
+
 def as_viewer_on_a_phone():
     driver = browser(390, 844)
     try:
@@ -168,4 +201,4 @@ def as_viewer_on_a_phone():
 
 as_admin_on_a_desktop()
 as_viewer_on_a_phone()
-print("dashboard: overview, digits' confusion matrix, champion moved, wine trained, digits monitored, viewer without actions")
+print("dashboard: overview, digits' confusion matrix, champion moved, wine trained, digits monitored, a dataset uploaded, viewer without actions")

@@ -25,13 +25,15 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
-/** A call to the server with the tab's key; JSON in and out; `{error}` bodies become errors. */
-async function api(path, { method = "GET", body } = {}) {
+/** A call to the server with the tab's key; JSON in (or `body` as it is, of content `type`) and
+ * out; `{error}` bodies become errors. */
+async function api(path, { method = "GET", body, type } = {}) {
   const headers = { Accept: "application/json" };
   const key = sessionStorage.getItem(KEY);
   if (key) headers.Authorization = `Bearer ${key}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (body !== undefined) headers["Content-Type"] = type || "application/json";
+  const payload = body === undefined || type ? body : JSON.stringify(body);
+  const res = await fetch(path, { method, headers, body: payload });
   const text = await res.text();
   const data = text ? JSON.parse(text) : null;
   if (!res.ok) throw new ApiError(res.status, (data && data.error) || res.statusText);
@@ -241,6 +243,97 @@ function versionDetail(record) {
   return out;
 }
 
+/** A numeric profile's histogram as small bars. */
+function bars(histogram) {
+  const width = 160, height = 40;
+  const counts = histogram.counts || [];
+  const most = Math.max(1, ...counts);
+  const chart = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  chart.setAttribute("class", "bars");
+  chart.setAttribute("role", "img");
+  chart.setAttribute("aria-label", `histogram: ${counts.join(", ")}`);
+  counts.forEach((count, i) => {
+    const bar = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    const w = width / counts.length;
+    const h = height * count / most;
+    for (const [k, v] of Object.entries({ x: i * w + 1, y: height - h, width: Math.max(w - 2, 1), height: h })) {
+      bar.setAttribute(k, v);
+    }
+    chart.append(bar);
+  });
+  return chart;
+}
+
+async function datasetsPage() {
+  const datasets = await api("/api/v1/datasets");
+  const rows = datasets.map((d) => el("tr", {},
+    el("td", {}, el("a", { href: `#/datasets/${encodeURIComponent(d.name)}` }, d.name)),
+    el("td", {}, d.task), el("td", {}, d.target), el("td", { class: "num" }, d.rows),
+    el("td", { class: "num" }, size(d.size_bytes)), el("td", {}, time(d.created_at_ms))));
+  const content = [el("section", { class: "card", "aria-labelledby": "h-datasets" },
+    el("h2", { id: "h-datasets" }, "Registered datasets"),
+    table(["Dataset", "Task", "Target", "Rows", "Size", "Created (UTC)"], rows,
+      "No datasets yet: upload a CSV file below, or `aiaas datasets upload iris`."))];
+  if (can("operate")) content.push(uploadForm());
+  show("Datasets", ...content);
+}
+
+/** Upload a CSV file, dropped on the zone or chosen with the file input, under a name. */
+function uploadForm() {
+  const name = el("input", { id: "dataset-name", required: true, placeholder: "e.g. churn" });
+  const target = el("input", { id: "dataset-target", placeholder: "default: target" });
+  const file = el("input", { id: "dataset-file", type: "file", accept: ".csv,text/csv" });
+  const message = el("p", { role: "alert" });
+  let chosen = null;
+  const take = (f) => {
+    chosen = f;
+    message.className = "";
+    message.textContent = f ? `${f.name} (${size(f.size)})` : "";
+    if (f && !name.value) name.value = f.name.replace(/\.csv$/i, "").toLowerCase().replace(/[^a-z0-9_-]/g, "-");
+  };
+  file.addEventListener("change", () => take(file.files[0]));
+  const zone = el("div", { class: "drop", ondragover: (e) => { e.preventDefault(); zone.classList.add("over"); },
+    ondragleave: () => zone.classList.remove("over"),
+    ondrop: (e) => { e.preventDefault(); zone.classList.remove("over"); take(e.dataTransfer.files[0]); } },
+    "Drop a CSV file here, or choose one: ", file);
+  const form = el("form", { class: "signin", onsubmit: async (event) => {
+    event.preventDefault();
+    if (!chosen) { message.className = "error"; message.textContent = "Choose a CSV file first."; return; }
+    const query = new URLSearchParams({ name: name.value.trim() });
+    if (target.value.trim()) query.set("target", target.value.trim());
+    try {
+      const record = await api(`/api/v1/datasets?${query}`, { method: "POST", body: chosen, type: "text/csv" });
+      location.hash = `#/datasets/${encodeURIComponent(record.name)}`;
+    } catch (e) {
+      message.className = "error";
+      message.textContent = e.message;
+    }
+  } }, zone, el("label", { for: "dataset-name" }, "Name"), name,
+    el("label", { for: "dataset-target" }, "Column to predict"), target,
+    el("button", { type: "submit" }, "Upload"), message);
+  return el("section", { class: "card", "aria-labelledby": "h-upload" },
+    el("h2", { id: "h-upload" }, "Upload a dataset"), form);
+}
+
+async function datasetPage(name) {
+  const d = await api(`/api/v1/datasets/${encodeURIComponent(name)}`);
+  const rows = (d.profile || []).map((f) => el("tr", {},
+    el("th", { scope: "row" }, f.name), el("td", {}, f.type),
+    el("td", {}, f.type === "numeric"
+      ? `mean ${fixed(f.mean)} · std ${fixed(f.std)} · ${fixed(f.min)} to ${fixed(f.max)}`
+      : (f.frequencies || []).slice(0, 5).map(([v, n]) => `${v} ${n}`).join(" · ")),
+    el("td", {}, f.type === "numeric" ? bars(f.histogram) : null)));
+  show(`Dataset ${d.name}`,
+    el("section", { class: "card", "aria-labelledby": "h-dataset" },
+      el("h2", { id: "h-dataset" }, `${d.rows} rows, ${d.task} of ${d.target}`),
+      el("p", {}, `SHA-256 ${d.digest} · ${size(d.size_bytes)} · ${time(d.created_at_ms)}`),
+      can("operate") ? el("p", {}, el("a", { href: "#/train" }, "Train a model on it")) : null),
+    el("section", { class: "card", "aria-labelledby": "h-profile" },
+      el("h2", { id: "h-profile" }, "Features"),
+      table(["Feature", "Type", "Profile", "Histogram"], rows, "No profile.")));
+}
+
 /** A call that may find nothing yet: its answer, or the message of a 404/422 to show instead. */
 async function maybe(path) {
   try {
@@ -448,6 +541,7 @@ async function route() {
     if (parts[0] === "models" && parts[1] && parts[2] === "monitoring") return await monitoringPage(parts[1]);
     if (parts[0] === "models" && parts[1]) return await modelPage(parts[1], parts[2] ? Number(parts[2]) : undefined);
     if (parts[0] === "jobs" && parts[1]) return await jobPage(parts[1]);
+    if (parts[0] === "datasets") return await (parts[1] ? datasetPage(parts[1]) : datasetsPage());
     if (parts[0] === "train") return await trainPage();
     return await overview();
   } catch (error) {
