@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium (Debian's chromium and chromium-driver, driven by
 selenium from PyPI), used as a person uses it: sign in with the admin key, find the models of
 `serve --demo` on the overview, open digits and find its 10x10 confusion matrix, make iris's
-second version champion and see the alias move, start a training job on wine with the form and
+second version champion and see the alias move, send one row from iris's "try" form and read
+the answer, start a training job on wine with the form and
 watch its loss curve gain points until it succeeds and links to its version, open digits'
 monitoring after labelled predictions (its production quality and drift), find wine's profile
 and upload a CSV file on the datasets page, then sign in with a
@@ -106,12 +107,25 @@ def as_admin_on_a_desktop():
         assert champion(driver, 1) and not champion(driver, 2)
         row_of(driver, 2).find_element(By.XPATH, ".//button[text()='Make champion']").click()
         wait_for(driver, lambda d: champion(d, 2) and not champion(d, 1), "the champion alias on v2")
+        try_iris(driver)
         train_wine(driver)
         monitor_digits(driver)
         datasets(driver)
         no_console_errors(driver)
     finally:
         driver.quit()
+
+
+def try_iris(driver):
+    """One row sent from iris v1's form (its fields filled with the training means): a label and
+    three probabilities come back."""
+    driver.get(BASE + "/#/models/iris/1")
+    heading(driver, "iris")
+    fields = driver.find_elements(By.CSS_SELECTOR, "form.try input")
+    assert len(fields) == 4, f"a field per iris feature, found {len(fields)}"
+    driver.find_element(By.XPATH, "//form[@class='try']//button[text()='Predict']").click()
+    answer = wait_for(driver, lambda d: d.find_element(By.ID, "try-answer").text, "an answer")
+    assert "label" in answer and "probabilities" in answer, answer
 
 
 def train_wine(driver):

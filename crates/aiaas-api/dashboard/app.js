@@ -42,9 +42,8 @@ async function api(path, { method = "GET", body, type } = {}) {
 
 /** Who is signed in (`{auth, role, key}`, from /api/v1/session). */
 let session = null;
-const can = (action) => !!session && (action === "operate"
-  ? ["admin", "operator"].includes(session.role)
-  : session.role === "admin");
+const ROLES = { operate: ["admin", "operator"], predict: ["admin", "operator", "predictor"] };
+const can = (action) => !!session && (ROLES[action] || ["admin"]).includes(session.role);
 
 function show(title, ...content) {
   const m = main();
@@ -206,6 +205,7 @@ async function modelPage(name, wanted) {
       el("h2", { id: "h-lineage" }, "Lineage"), lineage(versions)),
   ];
   if (record) content.push(...versionDetail(record));
+  if (record && can("predict")) content.push(tryIt(name, record));
   show(`${name}`, ...content);
 }
 
@@ -332,6 +332,38 @@ async function datasetPage(name) {
     el("section", { class: "card", "aria-labelledby": "h-profile" },
       el("h2", { id: "h-profile" }, "Features"),
       table(["Feature", "Type", "Profile", "Histogram"], rows, "No profile.")));
+}
+
+/** One row sent to a version trained here, a field per numeric feature (filled with the training
+ * mean), and its answer; other models are tried with the V2 API directly. */
+function tryIt(name, record) {
+  const features = (record.manifest.schema && record.manifest.schema.features) || [];
+  const card = (...body) => el("section", { class: "card", "aria-labelledby": "h-try" },
+    el("h2", { id: "h-try" }, `Try v${record.version}`), ...body);
+  const path = `/v2/models/${encodeURIComponent(name)}/versions/${record.version}/infer`;
+  if (!features.length || features.some((f) => f.type !== "numeric")) {
+    return card(el("p", { class: "empty" }, `Send a request to POST ${path} (see /docs and the README's V2 section).`));
+  }
+  const means = new Map((record.manifest.profile || []).map((p) => [p.name, p.mean]));
+  const inputs = features.map((f, i) => el("input", { id: `try-${i}`, type: "number", step: "any", required: true,
+    value: means.has(f.name) ? Number(means.get(f.name).toPrecision(4)) : 0 }));
+  const answer = el("div", { "aria-live": "polite", id: "try-answer" });
+  const form = el("form", { class: "try", onsubmit: async (event) => {
+    event.preventDefault();
+    const row = inputs.map((i) => Number(i.value));
+    try {
+      const res = await api(path, { method: "POST", body: { inputs: [
+        { name: "input", datatype: "FP32", shape: [1, row.length], data: row }] } });
+      answer.replaceChildren(el("dl", { class: "kv" }, res.outputs.map((o) => [
+        el("dt", {}, o.name),
+        el("dd", {}, o.data.map((v) => typeof v === "number" ? fixed(v) : v).join(", "))])));
+    } catch (e) {
+      answer.replaceChildren(el("p", { class: "error" }, e.message));
+    }
+  } },
+    el("div", { class: "fields" }, features.map((f, i) => el("label", { for: `try-${i}` }, f.name, inputs[i]))),
+    el("button", { type: "submit" }, "Predict"));
+  return card(form, answer);
 }
 
 /** A call that may find nothing yet: its answer, or the message of a 404/422 to show instead. */
