@@ -21,6 +21,13 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** `headers` with the tab's key, if there is one. */
+function withKey(headers) {
+  const key = sessionStorage.getItem(KEY);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
+}
+
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
@@ -28,9 +35,7 @@ class ApiError extends Error {
 /** A call to the server with the tab's key; JSON in (or `body` as it is, of content `type`) and
  * out; `{error}` bodies become errors. */
 async function api(path, { method = "GET", body, type } = {}) {
-  const headers = { Accept: "application/json" };
-  const key = sessionStorage.getItem(KEY);
-  if (key) headers.Authorization = `Bearer ${key}`;
+  const headers = withKey({ Accept: "application/json" });
   if (body !== undefined) headers["Content-Type"] = type || "application/json";
   const payload = body === undefined || type ? body : JSON.stringify(body);
   const res = await fetch(path, { method, headers, body: payload });
@@ -463,9 +468,7 @@ function curves(epochs) {
 /** The events of job `id` as they come (server-sent events read with fetch, which, unlike
  * EventSource, can send the key), each handed to `onEvent`; stops when `stillShown` says so. */
 async function followEvents(id, onEvent, stillShown) {
-  const headers = { Accept: "text/event-stream" };
-  const key = sessionStorage.getItem(KEY);
-  if (key) headers.Authorization = `Bearer ${key}`;
+  const headers = withKey({ Accept: "text/event-stream" });
   const res = await fetch(`/api/v1/jobs/${encodeURIComponent(id)}/events`, { headers });
   if (!res.ok || !res.body) return;
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -8,12 +8,13 @@ use aiaas_data::Dataset;
 use aiaas_onnx::OnnxModel;
 use aiaas_types::SplitSpec;
 
-/// `imported`'s graph as a native bundle scored on `ds` (registered as `dataset`) with the
+/// `imported`'s graph (`model`, as the runtime read it) as a native bundle scored on `ds` (registered as `dataset`) with the
 /// default split, on `threads` threads. Refused unless the graph runs on the native engine and
 /// takes the dataset's columns: preprocessing and tokenizers, for serving the graph on inputs
 /// a dataset does not hold, have no place in an adopted model.
 pub(crate) fn adopt(
     imported: OnnxBundle,
+    model: &OnnxModel,
     ds: &Dataset,
     dataset: DatasetRef,
     threads: usize,
@@ -25,8 +26,6 @@ pub(crate) fn adopt(
              and tokenizer.json, or without a dataset to serve the graph as it is",
         );
     }
-    let model = OnnxModel::read(&imported.model)
-        .map_err(|e| ServiceError::Invalid(format!("the ONNX model: {e}")))?;
     let Some(native) = model.native() else {
         return refuse(
             "the graph is not a plain dense network (it runs on tract), so it cannot be \

@@ -53,11 +53,11 @@ impl Platform {
                 upload.len()
             )));
         }
-        let artifact = blocking(move || read_upload(&upload, limit)).await?;
+        let read = blocking(move || read(&upload, limit)).await?;
         let Some(dataset) = dataset else {
-            return self.publish_bundle(name, artifact, None, None, None).await;
+            return (self.publish_bundle(name, read.artifact, None, None, None)).await;
         };
-        let Artifact::Onnx(imported) = artifact else {
+        let (Artifact::Onnx(imported), Some(graph)) = (read.artifact, read.graph) else {
             return Err(ServiceError::Invalid(
                 "a dataset is given to adopt an ONNX model; this is a model trained here, \
                  which keeps its own: import it without one"
@@ -71,7 +71,7 @@ impl Platform {
             rows: ds.rows,
         };
         let threads = self.config().threads_per_job();
-        let bundle = blocking(move || adopt(imported, &ds, reference, threads)).await?;
+        let bundle = blocking(move || adopt(imported, &graph, &ds, reference, threads)).await?;
         (self.publish_bundle(name, bundle, Some(dataset.clone()), None, None)).await
     }
 }
@@ -80,6 +80,18 @@ impl Platform {
 /// structure checked (nothing is allocated for a model trained here before its declared shape
 /// has been checked). `max_bytes` bounds an archive's uncompressed size.
 pub fn read_upload(upload: &[u8], max_bytes: usize) -> Result<Artifact, ServiceError> {
+    read(upload, max_bytes).map(|r| r.artifact)
+}
+
+/// An upload as read: the model, and for an ONNX model the graph the runtime made of it.
+struct Read {
+    artifact: Artifact,
+    graph: Option<OnnxModel>,
+}
+
+/// [`read_upload`], keeping the graph it read (adoption needs it; reading it again would
+/// repeat the parse, optimization and probe).
+fn read(upload: &[u8], max_bytes: usize) -> Result<Read, ServiceError> {
     if !archive::is_archive(upload) {
         return read_onnx(upload.to_vec(), Given::default()).map_err(|e| {
             e.within_archive(|e| {
@@ -101,7 +113,10 @@ pub fn read_upload(upload: &[u8], max_bytes: usize) -> Result<Artifact, ServiceE
     let onnx = |e: OnnxError| invalid(&format_args!("{ONNX_FILE}: {e}"));
     let Some(model) = files.get(ONNX_FILE) else {
         return Bundle::from_files(|file| Ok(files.get(file).cloned()))
-            .map(Artifact::Native)
+            .map(|bundle| Read {
+                artifact: Artifact::Native(bundle),
+                graph: None,
+            })
             .map_err(|e| invalid(&e));
     };
     if files.contains_key(MANIFEST_FILE) {
@@ -182,7 +197,7 @@ impl OnnxRefusal {
 /// An ONNX file as a bundle, if the runtime can serve it: a classifier of the labels given (or
 /// else of a JSON list under `labels` in the file's metadata, as exported models carry them)
 /// when they fit one of its outputs; an image model when the preprocessing given fits its input.
-fn read_onnx(model: Vec<u8>, given: Given) -> Result<Artifact, OnnxRefusal> {
+fn read_onnx(model: Vec<u8>, given: Given) -> Result<Read, OnnxRefusal> {
     let onnx = OnnxModel::read(&model).map_err(OnnxRefusal::Graph)?;
     let labels = given.labels.or_else(|| {
         let listed = onnx.source().metadata.get("labels")?;
@@ -217,5 +232,8 @@ fn read_onnx(model: Vec<u8>, given: Given) -> Result<Artifact, OnnxRefusal> {
         Some(t) => bundle.with_tokenizer(t).map_err(OnnxRefusal::Tokenizer)?,
         None => bundle,
     };
-    Ok(Artifact::Onnx(bundle))
+    Ok(Read {
+        artifact: Artifact::Onnx(bundle),
+        graph: Some(onnx),
+    })
 }

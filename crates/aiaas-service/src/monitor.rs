@@ -180,12 +180,13 @@ impl Platform {
         reference: Option<usize>,
     ) -> Result<DriftReport, ServiceError> {
         let record = self.version(model, &version.to_string()).await?;
+        let corrupt =
+            |e: serde_json::Error| ServiceError::Corrupt(format!("{model} version {version}: {e}"));
         if !crate::registry::is_imported(&record.manifest) {
-            let manifest = self.manifest(model, version).await?;
+            let manifest: Manifest = serde_json::from_value(record.manifest).map_err(corrupt)?;
             return Ok(drift_report(model, version, &manifest, rows)?);
         }
-        let manifest: OnnxManifest = serde_json::from_value(record.manifest)
-            .map_err(|e| ServiceError::Corrupt(format!("{model} version {version}: {e}")))?;
+        let manifest: OnnxManifest = serde_json::from_value(record.manifest).map_err(corrupt)?;
         if manifest.classes.is_none() {
             return Err(ServiceError::Invalid(format!(
                 "{model} version {version} is an imported ONNX model without labels: its \

@@ -10,7 +10,6 @@ use crate::server::ServerProcess;
 use libtest_mimic::Failed;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SCRIPT: &str = concat!(
@@ -75,18 +74,13 @@ pub fn in_chromium() {
         None => work.join("screenshots"),
     };
     std::fs::create_dir_all(&shots).unwrap();
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .args([&server.url, &server.key, viewer])
-        .arg(&shots)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the dashboard checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = [
+        server.url.as_ref(),
+        server.key.as_ref(),
+        viewer.as_ref(),
+        shots.as_os_str(),
+    ];
+    crate::run_python(Path::new(SCRIPT), &args);
 }
 
 /// Sends `rows` rows of the digits dataset to the `digits` model, one request each, and their

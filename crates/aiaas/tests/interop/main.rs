@@ -85,6 +85,23 @@ fn needing(name: &str, missing: fn() -> Result<Option<String>, Failed>, test: fn
     })
 }
 
+/// Runs the Python script at `path` with `args`; its failure, with what it printed, fails the
+/// test.
+pub fn run_python(path: &std::path::Path, args: &[&std::ffi::OsStr]) {
+    let out = std::process::Command::new("python3")
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} failed:\n{}\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Why tests that need a Python package cannot run here, if they cannot: `python3` cannot
 /// `import` it (`install` says how to get it). A failure instead where the environment variable
 /// `require` is set (CI), so that they never skip there.

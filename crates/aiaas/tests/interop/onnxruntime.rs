@@ -203,19 +203,11 @@ pub fn scikit_learn_models_adopted_on_iris_are_optimized() {
 
 /// Runs `tests/onnx/<script>` with `args`; its failure, with what it printed, fails the test.
 fn run_script(script: &str, args: &[&std::ffi::OsStr]) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/onnx")
-        .join(script);
-    let out = Command::new("python3")
-        .arg(path)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    crate::run_python(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/onnx")
+            .join(script),
+        args,
     );
 }
 
