@@ -17,47 +17,13 @@ import os
 import sys
 import tempfile
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
+
+from chromium import browser, heading, no_console_errors, sign_in, wait_for
 
 BASE, ADMIN_KEY, VIEWER_KEY, SHOTS = sys.argv[1:5]
-CHROMIUM = os.environ.get("AIAAS_CHROMIUM", "/usr/bin/chromium")
-DRIVER = os.environ.get("AIAAS_CHROMEDRIVER", "/usr/bin/chromedriver")
 ACTIONS = ("Make champion", "Delete", "Roll back champion")
-
-
-def browser(width, height):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--disable-gpu", f"--window-size={width},{height}"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(DRIVER), options=options)
-
-
-def wait_for(driver, condition, what):
-    # The page redraws what it shows: an element read during a redraw is read again.
-    ignored = (NoSuchElementException, StaleElementReferenceException)
-    try:
-        return WebDriverWait(driver, 20, ignored_exceptions=ignored).until(condition)
-    except Exception as e:
-        raise AssertionError(f"waited 20 s for {what}; the page shows:\n{driver.find_element(By.TAG_NAME, 'main').text}") from e
-
-
-def heading(driver, text):
-    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == text, f"the page {text!r}")
-
-
-def sign_in(driver, key):
-    driver.get(BASE + "/")
-    field = wait_for(driver, lambda d: d.find_elements(By.ID, "key"), "the sign-in form")[0]
-    field.send_keys(key)
-    driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
-    heading(driver, "Overview")
 
 
 def open_model(driver, name):
@@ -69,16 +35,6 @@ def buttons(driver):
     return [b.text for b in driver.find_elements(By.CSS_SELECTOR, "main button")]
 
 
-def no_console_errors(driver):
-    # Answers the page expects and shows as such: /api/v1/session before anyone signs in (does
-    # the server need a key?), and a model without a monitoring policy.
-    failed = "Failed to load resource: the server responded with a status of"
-    expected = (f"/api/v1/session - {failed} 401", f"/policy - {failed} 404")
-    errors = [e for e in driver.get_log("browser")
-              if e["level"] == "SEVERE" and not any(x in e["message"] for x in expected)]
-    assert not errors, f"the console has errors: {errors}"
-
-
 def shot(driver, name):
     driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
 
@@ -86,7 +42,7 @@ def shot(driver, name):
 def as_admin_on_a_desktop():
     driver = browser(1280, 800)
     try:
-        sign_in(driver, ADMIN_KEY)
+        sign_in(driver, BASE, ADMIN_KEY)
         models = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "main table a")]
         assert "digits" in models and "iris" in models, models
         shot(driver, "overview-desktop")
@@ -200,7 +156,7 @@ def datasets(driver):
 def as_viewer_on_a_phone():
     driver = browser(390, 844)
     try:
-        sign_in(driver, VIEWER_KEY)
+        sign_in(driver, BASE, VIEWER_KEY)
         assert "(viewer)" in driver.find_element(By.ID, "who").text
         shot(driver, "overview-phone")
         open_model(driver, "digits")

@@ -50,6 +50,9 @@ let session = null;
 const ROLES = { operate: ["admin", "operator"], predict: ["admin", "operator", "predictor"] };
 const can = (action) => !!session && (ROLES[action] || ["admin"]).includes(session.role);
 
+/** When the page being shown was asked for (its route's start). */
+let asked = 0;
+
 function show(title, ...content) {
   const m = main();
   m.replaceChildren(el("h1", {}, title), ...content);
@@ -57,6 +60,11 @@ function show(title, ...content) {
   // Focus moves to the new page for keyboards and screen readers; the view starts at the top.
   m.focus({ preventScroll: true });
   window.scrollTo(0, 0);
+  // How long the page took, from asking for it to its first frame drawn (its API calls, DOM,
+  // style and layout), as a User Timing measure `aiaas:page` (the browser test reads it).
+  const start = asked;
+  requestAnimationFrame(() => setTimeout(() =>
+    performance.measure("aiaas:page", { start, end: performance.now(), detail: title })));
 }
 
 function failure(error) {
@@ -79,8 +87,8 @@ function signIn(why) {
 }
 
 const time = (ms) => ms == null ? "–" : new Date(ms).toISOString().slice(0, 16).replace("T", " ");
-const size = (bytes) => bytes == null ? "–" : bytes < 1 << 20
-  ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+const size = (bytes) => bytes == null ? "–" : bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} KiB`
+  : bytes < 1 << 30 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / (1 << 30)).toFixed(1)} GiB`;
 const fixed = (x, digits = 3) => typeof x === "number" ? x.toFixed(digits) : "–";
 
 /** The headline figure of a version's metrics: test accuracy, or R² for a regression. */
@@ -97,17 +105,19 @@ function table(head, rows, empty) {
     el("tbody", {}, rows));
 }
 
-// Overview: models, jobs, the server and what is loaded, in four calls made at once.
+// Overview: models with their champion's headline, jobs, the server and what it holds for
+// serving, in four calls made at once.
 async function overview() {
-  const [models, jobs, server, loaded] = await Promise.all([
+  const [models, jobs, server, serving] = await Promise.all([
     api("/api/v1/models"),
     api("/api/v1/jobs"),
     api("/v2"),
-    api("/v2/repository/index", { method: "POST", body: {} }),
+    api("/api/v1/serving"),
   ]);
   const modelRows = models.map((m) => el("tr", {},
     el("td", {}, el("a", { href: `#/models/${encodeURIComponent(m.name)}` }, m.name)),
     el("td", {}, m.task),
+    el("td", {}, m.champion_metrics ? headline(m.champion_metrics) : "no champion"),
     el("td", { class: "num" }, m.version_count),
     el("td", {}, Object.entries(m.aliases).map(([alias, v]) =>
       el("span", { class: `pill ${alias}` }, `${alias} → v${v}`))),
@@ -115,23 +125,24 @@ async function overview() {
   const jobRows = jobs.slice(0, 20).map((j) => el("tr", {},
     el("td", {}, el("a", { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.id)), el("td", {}, j.kind), el("td", {}, j.model),
     el("td", { class: `state-${j.state}` }, j.state), el("td", {}, time(j.created_at_ms))));
-  const loadedRows = loaded.map((l) => el("tr", {},
-    el("td", {}, l.name), el("td", {}, l.version), el("td", {}, l.state)));
+  const loadedRows = serving.loaded.map((l) => el("tr", {},
+    el("td", {}, el("a", { href: `#/models/${encodeURIComponent(l.model)}/${l.version}` }, `${l.model} v${l.version}`)),
+    el("td", {}, l.runtime), el("td", { class: "num" }, size(l.memory_bytes)), el("td", { class: "num" }, l.max_batch)));
   show("Overview",
     el("section", { class: "card", "aria-labelledby": "h-health" },
       el("h2", { id: "h-health" }, "Server"),
       el("p", {}, `${server.name} ${server.version}: ready`)),
     el("section", { class: "card", "aria-labelledby": "h-models" },
       el("h2", { id: "h-models" }, "Models"),
-      table(["Model", "Task", "Versions", "Aliases", "Created (UTC)"], modelRows,
+      table(["Model", "Task", "Champion", "Versions", "Aliases", "Created (UTC)"], modelRows,
         "No models yet: train one with `aiaas train --server … --data iris`, or start the server with --demo.")),
     el("section", { class: "card", "aria-labelledby": "h-jobs" },
       el("h2", { id: "h-jobs" }, "Jobs"),
       can("operate") ? el("p", {}, el("a", { href: "#/train" }, "Start a training job")) : null,
       table(["Job", "Kind", "Model", "State", "Created (UTC)"], jobRows, "No jobs yet: start one with `aiaas train --server …`.")),
     el("section", { class: "card", "aria-labelledby": "h-loaded" },
-      el("h2", { id: "h-loaded" }, "Loaded for serving"),
-      table(["Model", "Version", "State"], loadedRows, "Nothing loaded: models load on their first request.")));
+      el("h2", { id: "h-loaded" }, `Loaded for serving: ${size(serving.held_bytes)} of ${size(serving.budget_bytes)}`),
+      table(["Version", "Runtime", "Memory", "Max batch"], loadedRows, "Nothing loaded: models load on their first request.")));
 }
 
 /** Versions as a tree of parent -> variants, e.g. v1 -> v2 (int8) -> v3 (pruned). */
@@ -170,8 +181,12 @@ function heatMap(matrix, labels) {
       })))));
 }
 
-async function modelPage(name, wanted) {
-  const model = await api(`/api/v1/models/${encodeURIComponent(name)}`);
+/** Versions a model's page lists at once: the newest, then older ones a page at a time. */
+const VERSIONS_SHOWN = 100;
+
+async function modelPage(name, wanted, before) {
+  const model = await api(`/api/v1/models/${encodeURIComponent(name)}?limit=${VERSIONS_SHOWN}` +
+    (before ? `&before=${before}` : ""));
   const versions = model.versions;
   const byAlias = model.aliases;
   const chosen = wanted ?? byAlias.champion ?? versions.at(-1)?.version;
@@ -179,7 +194,7 @@ async function modelPage(name, wanted) {
     ? await api(`/api/v1/models/${encodeURIComponent(name)}/versions/${chosen}`) : null;
   const aliasesOf = (v) => Object.entries(byAlias).filter(([, n]) => n === v).map(([a]) => a);
   const act = async (call) => { try { await call(); await route(); } catch (e) { failure(e); } };
-  const rows = versions.map((v) => el("tr", {},
+  const rows = versions.slice().reverse().map((v) => el("tr", {},
     el("td", {}, el("a", { href: `#/models/${encodeURIComponent(name)}/${v.version}`,
       "aria-current": v.version === chosen ? "true" : false }, `v${v.version}`)),
     el("td", {}, aliasesOf(v.version).map((a) => el("span", { class: `pill ${a}` }, a))),
@@ -202,6 +217,7 @@ async function modelPage(name, wanted) {
     el("p", {}, el("a", { href: `#/models/${encodeURIComponent(name)}/monitoring` }, "Monitoring")),
     el("section", { class: "card", "aria-labelledby": "h-versions" },
       el("h2", { id: "h-versions" }, "Versions"),
+      pager(name, model, before),
       table(head, rows, "No versions."),
       can("operate") && byAlias.champion != null ? el("p", {}, el("button", { type: "button",
         onclick: () => act(() => api(`/api/v1/models/${encodeURIComponent(name)}/rollback`, { method: "POST", body: {} })) },
@@ -212,6 +228,18 @@ async function modelPage(name, wanted) {
   if (record) content.push(...versionDetail(record));
   if (record && can("predict")) content.push(tryIt(name, record));
   show(`${name}`, ...content);
+}
+
+/** Which versions the page lists, of how many, and links to older and the newest ones. */
+function pager(name, model, before) {
+  const shown = model.versions;
+  if (!shown.length || (model.version_count <= shown.length && !before)) return null;
+  const base = `#/models/${encodeURIComponent(name)}`;
+  const oldest = shown[0].version;
+  return el("p", { class: "pager" },
+    `Versions v${oldest} to v${shown.at(-1).version}, ${shown.length} of ${model.version_count}. `,
+    before ? el("a", { href: base }, "Newest") : null, before ? " · " : null,
+    shown.length === VERSIONS_SHOWN && oldest > 1 ? el("a", { href: `${base}/before/${oldest}` }, "Older versions") : null);
 }
 
 function versionDetail(record) {
@@ -568,12 +596,14 @@ async function trainPage() {
 }
 
 async function route() {
+  asked = performance.now();
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   try {
     session = await api("/api/v1/session");
     document.getElementById("who").textContent = session.key ? `${session.key.name} (${session.role})` : "";
     document.getElementById("sign-out").hidden = !sessionStorage.getItem(KEY);
     if (parts[0] === "models" && parts[1] && parts[2] === "monitoring") return await monitoringPage(parts[1]);
+    if (parts[0] === "models" && parts[1] && parts[2] === "before") return await modelPage(parts[1], undefined, Number(parts[3]));
     if (parts[0] === "models" && parts[1]) return await modelPage(parts[1], parts[2] ? Number(parts[2]) : undefined);
     if (parts[0] === "jobs" && parts[1]) return await jobPage(parts[1]);
     if (parts[0] === "datasets") return await (parts[1] ? datasetPage(parts[1]) : datasetsPage());

@@ -93,6 +93,7 @@ pub const RULES: &[(&str, &str, Access)] = {
         ("GET", "/ui/app.css", Public),
         ("GET", "/api/v1/health", Public),
         ("GET", "/api/v1/session", Metadata),
+        ("GET", "/api/v1/serving", Read),
         ("GET", "/api/v1/openapi.json", Public),
         ("GET", "/docs", Public),
         ("GET", "/v2/health/live", Public),

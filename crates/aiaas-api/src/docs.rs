@@ -4,7 +4,7 @@
 
 use crate::error::{ErrorBody, ErrorCode};
 use crate::management::{self as m, AliasBody, TagBody};
-use crate::{audit, keys, monitoring, privacy};
+use crate::{audit, keys, monitoring, privacy, serving};
 use aiaas_service::JobEvent;
 use axum::Json;
 use axum::response::Html;
@@ -56,6 +56,7 @@ use utoipa::OpenApi;
         privacy::set_logging,
         privacy::show_logging,
         privacy::erase_predictions,
+        serving::loaded,
     ),
     // The event stream's items are not a response body, so name their schema here.
     components(schemas(ErrorBody, ErrorCode, AliasBody, TagBody, JobEvent))

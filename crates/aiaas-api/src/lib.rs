@@ -148,6 +148,7 @@ fn routes(gate: auth::Gate) -> Router {
         .route("/models/{name}/rollback", post(monitoring::rollback))
         .route("/keys", post(keys::create_key).get(keys::list_keys))
         .route("/session", get(keys::session))
+        .route("/serving", get(serving::loaded))
         .route("/keys/{id}", axum::routing::delete(keys::revoke_key))
         .route("/audit", get(audit::read))
         .route("/openapi.json", get(docs::openapi_json));

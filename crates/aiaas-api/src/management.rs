@@ -2,9 +2,10 @@
 //! calls one service function and maps the result.
 
 use crate::body::{FileBody, JsonBody};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use aiaas_service::{
-    DatasetRecord, EpochRow, JobRecord, ModelRecord, ModelSummary, Platform, VersionRecord,
+    DatasetRecord, EpochRow, JobRecord, ModelRecord, ModelSummary, Platform, VersionPage,
+    VersionRecord,
 };
 use aiaas_types::{
     AliasName, DatasetName, JobId, JobSpec, JobState, ModelName, Task, Version, parse_version,
@@ -327,18 +328,42 @@ pub async fn list_models(State(p): State<Platform>) -> Result<Json<Vec<ModelSumm
     Ok(Json(p.models().await?))
 }
 
+/// Which versions a model's listing holds (all by default).
+#[derive(Deserialize)]
+pub struct VersionsQuery {
+    before: Option<u32>,
+    limit: Option<u32>,
+}
+
 #[utoipa::path(get, path = "/api/v1/models/{name}", tag = "models",
-    params(("name" = String, Path, description = "Model name")),
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("before" = Option<u32>, Query, description = "Only versions numbered below this one"),
+        ("limit" = Option<u32>, Query, description = "At most this many versions, the newest (at least 1); `version_count` says how many exist"),
+    ),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
-        (status = 200, description = "The model with its versions (summaries: lineage, size, metrics; no manifests) and aliases", body = ModelRecord),
+        (status = 200, description = "The model with its versions (summaries: lineage, size, metrics; no manifests), oldest first, and aliases", body = ModelRecord),
         (status = 404, description = "No such model", body = ErrorBody),
     ))]
 pub async fn show_model(
     State(p): State<Platform>,
     Path(name): Path<String>,
+    query: std::result::Result<Query<VersionsQuery>, QueryRejection>,
 ) -> Result<Json<ModelRecord>> {
-    Ok(Json(p.model(&ModelName::new(name)?).await?))
+    let name = ModelName::new(name)?;
+    let Query(q) = query?;
+    if q.limit == Some(0) {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "limit must be at least 1 (leave it out for every version)",
+        ));
+    }
+    let page = VersionPage {
+        before: q.before.map(Version::new),
+        limit: q.limit,
+    };
+    Ok(Json(p.model_page(&name, page).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}", tag = "models",

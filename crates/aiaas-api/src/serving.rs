@@ -1,17 +1,23 @@
 //! The serving runtime over the registry: [`Registry`] puts the platform behind the two seams of
 //! `aiaas-serve` (what a model reference means and its verified bundle; where logged
-//! predictions go), and [`model_pool`] starts the pool the V2 handlers use. The runtime itself
-//! knows no database; this is the one place the two meet.
+//! predictions go), and [`model_pool`] starts the pool the V2 handlers use; [`loaded`] shows
+//! what the pool holds. The runtime itself knows no database; this is the one place the two
+//! meet.
 
+use crate::AppState;
 use aiaas_artifact::Artifact;
 use aiaas_serve::{
-    BoxFuture, ModelPool, ModelSource, PoolConfig, PredictionLog, PredictionSink, ServeError,
-    SourceModel,
+    BoxFuture, ModelPool, ModelSource, PoolConfig, PredictionLog, PredictionSink, Runtime,
+    ServeError, SourceModel,
 };
 use aiaas_service::{Platform, ServiceError};
 use aiaas_types::{ModelName, NewPrediction, ServingSettings, Version};
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::broadcast;
+use utoipa::ToSchema;
 
 /// The platform's registry as the serving runtime's model source and prediction sink.
 #[derive(Clone)]
@@ -104,4 +110,55 @@ fn to_serve(e: ServiceError) -> ServeError {
         ServiceError::NotFound(_, m) => ServeError::NotFound(m),
         other => ServeError::Internal(other.to_string()),
     }
+}
+
+/// What the server holds for serving: the loaded versions and their memory against the budget.
+#[derive(Serialize, ToSchema)]
+pub struct ServingBody {
+    /// The most bytes the loaded versions may hold together (`serve --max-loaded-mb`); past it
+    /// the least recently used are unloaded.
+    pub budget_bytes: u64,
+    /// Bytes the loaded versions hold now.
+    pub held_bytes: u64,
+    /// Every loaded version, by model and version.
+    pub loaded: Vec<LoadedBody>,
+}
+
+/// One loaded version.
+#[derive(Serialize, ToSchema)]
+pub struct LoadedBody {
+    pub model: ModelName,
+    pub version: Version,
+    /// `network` (trained here, or adopted from a dense ONNX graph) or `onnx` (an imported
+    /// graph run as it is).
+    pub runtime: &'static str,
+    /// Bytes its weights and compute buffers hold (approximate).
+    pub memory_bytes: u64,
+    /// Most rows its batcher joins in one forward pass.
+    pub max_batch: usize,
+}
+
+#[utoipa::path(get, path = "/api/v1/serving", tag = "serving",
+    responses((status = 200, description = "The loaded versions and their memory", body = ServingBody)))]
+pub async fn loaded(State(state): State<AppState>) -> Json<ServingBody> {
+    let loaded: Vec<LoadedBody> = state
+        .pool
+        .loaded()
+        .iter()
+        .map(|m| LoadedBody {
+            model: m.name.clone(),
+            version: m.version,
+            runtime: match m.runtime {
+                Runtime::Dense(_) => "network",
+                Runtime::Graph(_) => "onnx",
+            },
+            memory_bytes: m.memory_bytes as u64,
+            max_batch: m.config.max_batch,
+        })
+        .collect();
+    Json(ServingBody {
+        budget_bytes: state.pool.budget_bytes() as u64,
+        held_bytes: loaded.iter().map(|m| m.memory_bytes).sum(),
+        loaded,
+    })
 }

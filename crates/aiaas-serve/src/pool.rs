@@ -273,6 +273,11 @@ impl ModelPool {
         }
     }
 
+    /// The most bytes the loaded versions may hold together.
+    pub fn budget_bytes(&self) -> usize {
+        self.max_loaded_bytes
+    }
+
     /// Every loaded version.
     pub fn loaded(&self) -> Vec<Arc<LoadedModel>> {
         let loaded = self.loaded.read().expect("loaded lock");

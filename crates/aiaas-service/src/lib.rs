@@ -28,8 +28,8 @@ pub use aiaas_monitor::{
 };
 pub use aiaas_store::{
     AuditEntry, DatasetRecord, EpochRow, JobEvent, JobRecord, KeyRecord, Labelled, ModelEvent,
-    ModelRecord, ModelSummary, NewAuditEntry, Store, StoreConfig, StoreError, VersionRecord,
-    VersionSummary, Window,
+    ModelRecord, ModelSummary, NewAuditEntry, Store, StoreConfig, StoreError, VersionPage,
+    VersionRecord, VersionSummary, Window,
 };
 pub use archive::read_upload;
 pub use audit::MAX_AUDIT_READ;

@@ -6,7 +6,7 @@ use crate::{Platform, ServiceError};
 use aiaas_artifact::{
     Architecture, Artifact, ArtifactError, Bundle, MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE,
 };
-use aiaas_store::{ModelRecord, ModelSummary, NewVersion, VersionRecord};
+use aiaas_store::{ModelRecord, ModelSummary, NewVersion, VersionPage, VersionRecord};
 use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Resource, Version};
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -121,6 +121,15 @@ impl Platform {
 
     pub async fn model(&self, name: &ModelName) -> Result<ModelRecord, ServiceError> {
         Ok(self.store().model(name).await?)
+    }
+
+    /// The model with the versions of `page` only.
+    pub async fn model_page(
+        &self,
+        name: &ModelName,
+        page: VersionPage,
+    ) -> Result<ModelRecord, ServiceError> {
+        Ok(self.store().model_page(name, page).await?)
     }
 
     /// A version by number or alias (`3`, `champion`).

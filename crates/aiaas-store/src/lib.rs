@@ -36,8 +36,8 @@ pub use keys::{KeyRecord, NewKey};
 pub use monitoring::{ModelEvent, PolicyRecord};
 pub use predictions::{Labelled, Window};
 pub use registry::{
-    MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, ModelRecord, ModelSummary, NewVersion, VersionRecord,
-    VersionSummary,
+    MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, ModelRecord, ModelSummary, NewVersion, VersionPage,
+    VersionRecord, VersionSummary,
 };
 
 use db::Database;

@@ -7,7 +7,8 @@
 use crate::Store;
 use crate::blobs::check_digest;
 use crate::db::{
-    DbRow, col, int, json, name, now_ms, opt_int, opt_name, task, task_text, to_i64, to_json,
+    DbRow, col, int, json, name, now_ms, opt_int, opt_json, opt_name, task, task_text, to_i64,
+    to_json,
 };
 use crate::error::{Result, StoreError};
 use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Resource, Task, Version};
@@ -101,6 +102,9 @@ pub struct ModelSummary {
     pub aliases: BTreeMap<AliasName, Version>,
     /// When its first version was published (ms since the Unix epoch).
     pub created_at_ms: i64,
+    /// Metrics of the version its `champion` alias names, if it has one: a model list can show
+    /// each model's headline figure without reading every model.
+    pub champion_metrics: Option<serde_json::Value>,
 }
 
 /// A model with all its versions (oldest first, without their manifests) and aliases.
@@ -113,10 +117,22 @@ pub struct ModelRecord {
     pub task: Task,
     /// When its first version was published (ms since the Unix epoch).
     pub created_at_ms: i64,
-    /// Versions that exist, oldest first.
+    /// Versions that exist, oldest first (those of the page asked for, see [`VersionPage`]).
     pub versions: Vec<VersionSummary>,
+    /// How many versions exist, in the page or not.
+    pub version_count: u32,
     /// Alias name to version.
     pub aliases: BTreeMap<AliasName, Version>,
+}
+
+/// Which of a model's versions a listing holds: the newest `limit` of those numbered below
+/// `before` (by default, every version).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VersionPage {
+    /// Only versions numbered below this one.
+    pub before: Option<Version>,
+    /// At most this many, the newest.
+    pub limit: Option<u32>,
 }
 
 /// The columns of a [`VersionSummary`]; a [`VersionRecord`] adds `manifest_json`.
@@ -314,12 +330,16 @@ impl Store {
         Ok(record)
     }
 
-    /// All models, by name, with their latest version, version count and aliases.
+    /// All models, by name, with their latest version, version count, aliases and champion's
+    /// metrics.
     pub async fn models(&self) -> Result<Vec<ModelSummary>> {
         let mut tx = self.db.read().await?;
         let rows = sqlx::query(
             "SELECT m.name, m.task, m.created_at_ms, MAX(v.version) AS latest, \
-                    COUNT(v.version) AS version_count \
+                    COUNT(v.version) AS version_count, \
+                    (SELECT c.metrics_json FROM aliases a \
+                     JOIN versions c ON c.model = a.model AND c.version = a.version \
+                     WHERE a.model = m.name AND a.alias = 'champion') AS champion_metrics \
              FROM models m LEFT JOIN versions v ON v.model = m.name \
              GROUP BY m.name, m.task, m.created_at_ms ORDER BY m.name",
         )
@@ -348,6 +368,7 @@ impl Store {
                     version_count: int(row, "version_count")?,
                     aliases: aliases.remove(&model).unwrap_or_default(),
                     created_at_ms: col(row, "created_at_ms")?,
+                    champion_metrics: opt_json(row, "champion_metrics")?,
                 })
             })
             .collect()
@@ -356,6 +377,12 @@ impl Store {
     /// A model with all its versions (no manifests read) and aliases, or
     /// [`StoreError::NotFound`].
     pub async fn model(&self, model: &ModelName) -> Result<ModelRecord> {
+        self.model_page(model, VersionPage::default()).await
+    }
+
+    /// A model with the versions of `page` (no manifests read) and aliases, or
+    /// [`StoreError::NotFound`].
+    pub async fn model_page(&self, model: &ModelName, page: VersionPage) -> Result<ModelRecord> {
         let mut tx = self.db.read().await?;
         let Some(row) = sqlx::query("SELECT name, task, created_at_ms FROM models WHERE name = $1")
             .bind(model.as_str())
@@ -367,11 +394,20 @@ impl Store {
                 format!("model \"{model}\" not found"),
             ));
         };
-        let sql =
-            format!("SELECT {SUMMARY_COLUMNS} FROM versions WHERE model = $1 ORDER BY version");
+        // The newest of the page first, for LIMIT to keep them; put oldest first below.
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM versions WHERE model = $1 AND version < $2 \
+             ORDER BY version DESC LIMIT $3"
+        );
         let versions = sqlx::query(&sql)
             .bind(model.as_str())
+            .bind(page.before.map_or(i64::MAX, i64::from))
+            .bind(page.limit.map_or(i64::MAX, i64::from))
             .fetch_all(&mut *tx)
+            .await?;
+        let count = sqlx::query("SELECT COUNT(*) AS n FROM versions WHERE model = $1")
+            .bind(model.as_str())
+            .fetch_one(&mut *tx)
             .await?;
         let aliases =
             sqlx::query("SELECT alias, version FROM aliases WHERE model = $1 ORDER BY alias")
@@ -385,8 +421,10 @@ impl Store {
             created_at_ms: col(&row, "created_at_ms")?,
             versions: versions
                 .iter()
+                .rev()
                 .map(summary_from_row)
                 .collect::<Result<_>>()?,
+            version_count: int(&count, "n")?,
             aliases: alias_map(&aliases)?,
         })
     }

@@ -127,6 +127,16 @@ async fn bad_requests_are_4xx_with_a_message() {
             "ghost",
         ),
         (
+            server.http.get(server.url("/api/v1/models/ghost?limit=0")),
+            ErrorCode::BadRequest,
+            "limit must be at least 1",
+        ),
+        (
+            server.http.get(server.url("/api/v1/models/ghost?before=-2")),
+            ErrorCode::BadRequest,
+            "before",
+        ),
+        (
             server.http.get(server.url("/api/v1/jobs/job-ghost")),
             ErrorCode::JobNotFound,
             "job-ghost",
@@ -253,6 +263,7 @@ async fn the_openapi_document_and_docs_page_are_served() {
         ("/api/v1/keys", &["post", "get"]),
         ("/api/v1/keys/{id}", &["delete"]),
         ("/api/v1/session", &["get"]),
+        ("/api/v1/serving", &["get"]),
         ("/api/v1/audit", &["get"]),
         ("/api/v1/models/{name}/logging", &["put", "get"]),
         ("/api/v1/models/{name}/predictions", &["delete"]),

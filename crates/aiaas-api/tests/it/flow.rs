@@ -85,6 +85,13 @@ async fn upload_train_register_alias_export_import() {
     assert_eq!(res.status(), StatusCode::OK);
     let model: Value = server.get_json("/api/v1/models/iris").await;
     assert_eq!(model["aliases"]["champion"], 1, "{model}");
+    // Every version by default; the newest `limit` when asked, with the count of them all.
+    let versions = model["versions"].as_array().unwrap();
+    assert_eq!(model["version_count"], versions.len(), "{model}");
+    let newest: Value = server.get_json("/api/v1/models/iris?limit=1").await;
+    assert_eq!(newest["versions"].as_array().unwrap().len(), 1, "{newest}");
+    assert_eq!(newest["versions"][0], *versions.last().unwrap());
+    assert_eq!(newest["version_count"], versions.len());
     let by_alias: Value = server
         .get_json("/api/v1/models/iris/versions/champion")
         .await;

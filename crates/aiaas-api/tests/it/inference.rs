@@ -134,6 +134,17 @@ async fn metadata_readiness_and_infer_follow_the_protocol() {
         .unwrap();
     assert_eq!(index[0]["name"], "iris");
     assert_eq!(index[0]["state"], "READY");
+    // What the server holds, with its memory against the budget.
+    let serving = server.get_json("/api/v1/serving").await;
+    let loaded = serving["loaded"].as_array().unwrap();
+    assert_eq!(loaded.len(), 1, "{serving}");
+    assert_eq!(loaded[0]["model"], "iris");
+    assert_eq!(loaded[0]["version"], 1);
+    assert_eq!(loaded[0]["runtime"], "network");
+    let memory = loaded[0]["memory_bytes"].as_u64().unwrap();
+    assert!(memory > 0, "{serving}");
+    assert_eq!(serving["held_bytes"].as_u64(), Some(memory));
+    assert!(serving["budget_bytes"].as_u64().unwrap() >= memory);
     let res = server
         .http
         .post(server.url("/v2/repository/models/iris/unload"))
@@ -141,6 +152,9 @@ async fn metadata_readiness_and_infer_follow_the_protocol() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    let serving = server.get_json("/api/v1/serving").await;
+    assert_eq!(serving["loaded"], json!([]), "unloaded");
+    assert_eq!(serving["held_bytes"], 0);
     let res = server
         .http
         .post(server.url("/v2/repository/models/iris/load"))

@@ -73,7 +73,7 @@ pub async fn new_version(store: &Store, model_name: &str, seed: &str) -> NewVers
         dataset_digest: None,
         job_id: None,
         parent: None,
-        metrics: serde_json::json!({ "test": { "accuracy": 0.9 } }),
+        metrics: serde_json::json!({ "test": { "accuracy": 0.9 }, "seed": seed }),
         manifest,
     }
 }

@@ -2,7 +2,7 @@
 //! duplicate imports, tags and blob references.
 
 use crate::{model, new_version};
-use aiaas_store::StoreError;
+use aiaas_store::{StoreError, VersionPage};
 use aiaas_types::Version;
 use aiaas_types::{AliasName, JobId, Task};
 
@@ -31,6 +31,26 @@ async fn versions_are_numbered_in_order_and_listed() {
     let numbers: Vec<_> = iris.versions.iter().map(|v| v.version).collect();
     assert_eq!(numbers, vec![1, 2, 3]);
     assert_eq!(iris.versions[2].parent, Some(Version::new(2)));
+    assert_eq!(iris.version_count, 3);
+    // A page: the newest `limit` below `before`, oldest first, with the count of them all.
+    let page = |before: Option<u32>, limit: Option<u32>| VersionPage {
+        before: before.map(Version::new),
+        limit,
+    };
+    for (before, limit, expected) in [
+        (None, Some(2), vec![2, 3]),
+        (Some(3), Some(1), vec![2]),
+        (Some(3), None, vec![1, 2]),
+        (Some(1), Some(5), vec![]),
+    ] {
+        let paged = store
+            .model_page(&model("iris"), page(before, limit))
+            .await
+            .unwrap();
+        let numbers: Vec<_> = paged.versions.iter().map(|v| v.version).collect();
+        assert_eq!(numbers, expected, "before {before:?}, limit {limit:?}");
+        assert_eq!(paged.version_count, 3);
+    }
     let missing = store.model(&model("ghost")).await.unwrap_err();
     assert!(matches!(missing, StoreError::NotFound(..)), "{missing:?}");
 
@@ -39,6 +59,7 @@ async fn versions_are_numbered_in_order_and_listed() {
     assert_eq!(names, vec!["digits", "iris"]);
     assert_eq!(models[1].latest_version, Some(Version::new(3)));
     assert_eq!(models[1].version_count, 3);
+    assert_eq!(models[1].champion_metrics, None, "no champion yet");
 
     let v2 = store
         .version(&model("iris"), Version::new(2))
@@ -112,6 +133,12 @@ async fn aliases_move_resolve_and_guard_deletion() {
     assert_eq!(record.aliases[&alias("champion")], 2);
     let summary = &store.models().await.unwrap()[0];
     assert_eq!(summary.aliases, record.aliases);
+    let champion = store.version(&iris, Version::new(2)).await.unwrap();
+    assert_eq!(
+        summary.champion_metrics.as_ref(),
+        Some(&champion.summary.metrics),
+        "the list carries the champion's metrics"
+    );
 
     for reference in ["nope", "9", "bad name/..", ""] {
         let err = store.resolve(&iris, reference).await.unwrap_err();

@@ -5,6 +5,9 @@
 //!
 //! CI installs the three (`tests/dashboard/install.sh`) and sets `AIAAS_REQUIRE_CHROMIUM=1`;
 //! elsewhere the test is reported as ignored, with the reason, when one is missing.
+//!
+//! `tests/dashboard/render_time.py` times the pages over a registry of 100 models and 1,000
+//! versions it fills through the API.
 
 use crate::server::ServerProcess;
 use libtest_mimic::Failed;
@@ -15,6 +18,10 @@ use std::time::{Duration, Instant};
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/dashboard/check_dashboard.py"
+);
+const RENDER_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/dashboard/render_time.py"
 );
 const REQUIRE: &str = "AIAAS_REQUIRE_CHROMIUM";
 /// Where Debian's packages put the browser and its driver.
@@ -35,6 +42,24 @@ pub fn missing() -> Result<Option<String>, Failed> {
         Some(_) => Err(format!("{REQUIRE} is set but {reason}").into()),
         None => Ok(Some(reason.to_string())),
     }
+}
+
+/// [`missing`], and the `onnx` package the render check makes its models with.
+pub fn missing_with_onnx() -> Result<Option<String>, Failed> {
+    match missing()? {
+        Some(reason) => Ok(Some(reason)),
+        None => crate::onnxruntime::missing(),
+    }
+}
+
+/// The time each page takes to show 100 models and 1,000 versions (see the script); prints the
+/// figures.
+pub fn renders_100_models_and_1000_versions_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("data"), &[]);
+    let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/iris.csv");
+    let args = [server.url.as_ref(), server.key.as_ref(), iris.as_os_str()];
+    print!("{}", crate::run_python(Path::new(RENDER_SCRIPT), &args));
 }
 
 pub fn in_chromium() {
