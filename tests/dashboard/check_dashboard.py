@@ -3,8 +3,10 @@ selenium from PyPI), used as a person uses it: sign in with the admin key, find 
 `serve --demo` on the overview, open digits and find its 10x10 confusion matrix, make iris's
 second version champion and see the alias move, send one row from iris's "try" form and read
 the answer, start a training job on wine with the form and
-watch its loss curve gain points until it succeeds and links to its version, open digits'
-monitoring after labelled predictions (its production quality and drift), find wine's profile
+watch its loss curve gain points until it succeeds and links to its version (with the run's
+diagnosis), open digits' monitoring after labelled predictions (its production quality and
+drift), quantize digits from its page and find the variant's figures beside its parent's, find
+wine's profile
 and upload a CSV file on the datasets page, then sign in with a
 viewer key and find no button that changes anything. The browser's console must stay free of errors (a blocked script
 or style under the page's security policy shows there). Screenshots of each page at desktop
@@ -66,6 +68,7 @@ def as_admin_on_a_desktop():
         try_iris(driver)
         train_wine(driver)
         monitor_digits(driver)
+        optimize_digits(driver)
         datasets(driver)
         no_console_errors(driver)
     finally:
@@ -102,6 +105,8 @@ def train_wine(driver):
     seen.append(points(driver))
     assert seen[-1] >= 2 and seen[-1] >= seen[0], f"the curve's points as seen: {seen}"
     assert driver.find_elements(By.CSS_SELECTOR, "svg.curves polyline.series"), "a drawn curve"
+    diagnosis = wait_for(driver, lambda d: d.find_element(By.ID, "job-report").text, "the run's diagnosis")
+    assert "Diagnosis" in diagnosis and "baseline" in diagnosis, diagnosis
     shot(driver, "job-desktop")
     driver.find_element(By.PARTIAL_LINK_TEXT, "wine-web v1").click()
     heading(driver, "wine-web")
@@ -121,6 +126,29 @@ def monitor_digits(driver):
     drift = driver.find_elements(By.XPATH, "//section[h2[starts-with(., 'Drift of v1')]]//tbody/tr")
     assert len(drift) == 65, f"64 pixels and the predicted class, found {len(drift)} rows"
     shot(driver, "monitoring-desktop")
+
+
+def optimize_digits(driver):
+    """Quantize digits v1 to int8 with the form on its page, watch the job succeed with its
+    report, and find the new version's figures beside its parent's."""
+    driver.get(BASE + "/#/models/digits/1")
+    heading(driver, "digits")
+    Select(driver.find_element(By.ID, "opt-method")).select_by_value("quantize")
+    Select(driver.find_element(By.ID, "opt-scheme")).select_by_value("int8")
+    driver.find_element(By.XPATH, "//form[@class='optimize']//button[text()='Start']").click()
+    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text.startswith("Job "), "the job's page")
+    wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, "main dd span").text == "succeeded",
+             "the optimize job to succeed")
+    wait_for(driver, lambda d: d.find_elements(By.ID, "h-optimization"), "the job's report")
+    driver.find_element(By.PARTIAL_LINK_TEXT, "digits v2").click()
+    heading(driver, "digits")
+    report = wait_for(driver, lambda d: d.find_element(By.XPATH, "//section[h2[starts-with(., 'Optimization')]]"),
+                      "the optimization report")
+    columns = [th.text for th in report.find_elements(By.CSS_SELECTOR, "thead th")]
+    assert columns[1:] == ["Parent digits@1", "Variant"], columns
+    rows = [tr.find_element(By.TAG_NAME, "th").text for tr in report.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert "Weights file" in rows and "Test accuracy" in rows, rows
+    report.screenshot(os.path.join(SHOTS, "optimization-desktop.png"))
 
 
 def datasets(driver):

@@ -227,6 +227,8 @@ async function modelPage(name, wanted, before) {
   ];
   if (record) content.push(...versionDetail(record));
   if (record && can("predict")) content.push(tryIt(name, record));
+  // Variants are derived from networks trained (or adopted) here, not from graphs run as they are.
+  if (record && can("operate") && record.manifest.architecture !== "onnx") content.push(optimizeForm(name, record.version));
   show(`${name}`, ...content);
 }
 
@@ -251,7 +253,9 @@ function versionDetail(record) {
   const weights = manifest.weights || {};
   const facts = [
     ["Task", manifest.task], ["Weights", weights.dtype ?? (manifest.architecture === "onnx" ? "onnx" : "f32")],
-    ["Dataset", record.dataset], ["Job", record.job_id], ["Parent", record.parent != null ? `v${record.parent}` : null],
+    ["Dataset", record.dataset],
+    ["Job", record.job_id && el("a", { href: `#/jobs/${encodeURIComponent(record.job_id)}` }, record.job_id)],
+    ["Parent", record.parent != null ? `v${record.parent}` : null],
     ["Optimized", lineage.optimization && lineage.optimization.recipe && lineage.optimization.recipe.method],
     ["Imported from", (lineage.imported && `${lineage.imported.format} (${lineage.imported.producer_name})`)
       || (lineage.format && `${lineage.format} (${lineage.producer_name})`)],
@@ -259,6 +263,7 @@ function versionDetail(record) {
   const out = [el("section", { class: "card", "aria-labelledby": "h-version" },
     el("h2", { id: "h-version" }, `Version ${record.version}`),
     el("dl", { class: "kv" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])))];
+  if (lineage.optimization) out.push(optimizationReport(lineage.optimization));
   if (test && test.confusion_matrix) {
     const perClass = test.per_class.map((c, i) => el("tr", {},
       el("th", { scope: "row" }, labels[i] ?? i), el("td", { class: "num" }, fixed(c.precision)),
@@ -274,6 +279,76 @@ function versionDetail(record) {
       el("p", {}, `RMSE ${fixed(test.rmse)} · MAE ${fixed(test.mae)} · R² ${fixed(test.r2)}`)));
   }
   return out;
+}
+
+/** A recipe in words: `prune (sparsity 0.5, structured)`. */
+function recipeText(recipe) {
+  const options = Object.entries(recipe).filter(([k]) => k !== "method")
+    .map(([k, v]) => v === true ? k : `${k} ${Array.isArray(v) ? v.join(",") : v}`);
+  return options.length ? `${recipe.method} (${options.join(", ")})` : recipe.method;
+}
+
+/** An optimization report: the parent's and the variant's figures side by side (and, for
+ * distillation, the same student trained from scratch), with the guard's verdict. */
+function optimizationReport(report) {
+  const columns = [[`Parent ${report.parent_ref}`, report.parent], ["Variant", report.variant]];
+  if (report.scratch) columns.push(["Student from scratch", report.scratch]);
+  const ms = (x) => `${fixed(x, 4)} ms`;
+  const figures = [["Weights file", "size_bytes", size], ["Parameters", "params", String],
+    ["Non-zero parameters", "nonzero", String], ["Latency, 1 row", "latency_ms_batch1", ms],
+    ["Latency, 64 rows", "latency_ms_batch64", ms], ["Test accuracy", "accuracy", fixed],
+    ["Test macro F1", "f1_macro", fixed], ["Test RMSE", "rmse", fixed]]
+    .filter(([, key]) => columns.some(([, f]) => f[key] != null));
+  const rows = figures.map(([label, key, format]) => el("tr", {}, el("th", { scope: "row" }, label),
+    columns.map(([, f]) => el("td", { class: "num" }, f[key] == null ? "–" : format(f[key])))));
+  return el("section", { class: "card", "aria-labelledby": "h-optimization" },
+    el("h2", { id: "h-optimization" }, `Optimization: ${recipeText(report.recipe)} of ${report.parent_ref}`),
+    el("div", { class: "compare" }, table(["", ...columns.map(([name]) => name)], rows, "No figures.")),
+    el("p", { class: report.accepted ? "" : "error" }, report.verdict));
+}
+
+/** The form of `aiaas optimize --server`: a variant of version `version` of `name`. */
+function optimizeForm(name, version) {
+  const field = (label, input, hint) => el("label", { for: input.id }, label, input, hint ? el("small", {}, hint) : null);
+  const method = el("select", { id: "opt-method" }, ["quantize", "prune", "distill"].map((m) => el("option", { value: m }, m)));
+  const scheme = el("select", { id: "opt-scheme" }, ["int8", "f16"].map((m) => el("option", { value: m }, m)));
+  const sparsity = el("input", { id: "opt-sparsity", type: "number", min: 0.01, max: 0.99, step: "any", value: 0.5 });
+  const structured = el("input", { id: "opt-structured", type: "checkbox" });
+  const hidden = el("input", { id: "opt-hidden", placeholder: "e.g. 32 or 32,16", value: "32" });
+  const epochs = el("input", { id: "opt-epochs", type: "number", min: 0, placeholder: "default: none to prune, the parent's to distill" });
+  const maxDrop = el("input", { id: "opt-max-drop", type: "number", min: 0, step: "any", placeholder: "default 0.01 (accuracy) or 0.05 (RMSE)" });
+  const groups = {
+    quantize: [field("Scheme", scheme)],
+    prune: [field("Sparsity", sparsity), el("label", { for: structured.id }, structured, " Structured (whole neurons)")],
+    distill: [field("Student's hidden layers", hidden)],
+  };
+  const options = el("div", { class: "fields" });
+  const showOptions = () => options.replaceChildren(...groups[method.value],
+    method.value === "quantize" ? null : field("Epochs", epochs), field("Largest drop allowed", maxDrop));
+  method.addEventListener("change", showOptions);
+  showOptions();
+  const message = el("p", { role: "alert" });
+  const form = el("form", { class: "optimize", onsubmit: async (event) => {
+    event.preventDefault();
+    const recipe = { method: method.value };
+    if (method.value === "quantize") recipe.scheme = scheme.value;
+    if (method.value === "prune") Object.assign(recipe, { sparsity: Number(sparsity.value), structured: structured.checked });
+    if (method.value === "distill") recipe.hidden = hidden.value.split(",").map((h) => Number(h.trim()));
+    if (method.value !== "quantize" && epochs.value) recipe.epochs = Number(epochs.value);
+    const body = { kind: "optimize", model: name, version: String(version), recipe };
+    if (maxDrop.value) body.max_drop = Number(maxDrop.value);
+    try {
+      const job = await api("/api/v1/jobs", { method: "POST", body });
+      location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
+    } catch (e) {
+      message.className = "error";
+      message.textContent = e.message;
+    }
+  } }, field("Method", method), options, el("button", { type: "submit" }, "Start"), message);
+  return el("section", { class: "card", "aria-labelledby": "h-optimize" },
+    el("h2", { id: "h-optimize" }, `Optimize v${version}`),
+    el("p", {}, "A variant is registered as a new version only when it stays within the drop allowed on the test split."),
+    form);
 }
 
 /** A numeric profile's histogram as small bars. */
@@ -524,25 +599,31 @@ async function jobPage(id) {
   const checkpoint = el("dd", {}, job.checkpoint_epoch != null ? `epoch ${job.checkpoint_epoch}` : "none yet");
   const result = el("dd", {}, job.result ? el("a", { href: `#/models/${encodeURIComponent(job.result.model)}/${job.result.version}` },
     `${job.result.model} v${job.result.version}`) : "–");
+  // What the job found, from its `report` event: a training run's diagnosis, or a variant
+  // against its parent.
+  const report = el("div", { id: "job-report" });
   const cancel = can("operate") && ["queued", "running"].includes(job.state)
     ? el("button", { type: "button", class: "danger", onclick: async () => {
       try { await api(`/api/v1/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST", body: {} }); } catch (e) { failure(e); }
     } }, "Cancel") : null;
   show(`Job ${id}`,
     el("section", { class: "card", "aria-labelledby": "h-job" },
-      el("h2", { id: "h-job" }, `${job.kind} of ${job.model} on ${job.dataset}`),
+      el("h2", { id: "h-job" }, `${job.kind} of ${job.model}` + (job.dataset ? ` on ${job.dataset}` : "")),
       el("dl", { class: "kv" }, el("dt", {}, "State"), el("dd", {}, state),
         el("dt", {}, "Checkpoint"), checkpoint, el("dt", {}, "Result"), result,
         job.error ? [el("dt", {}, "Error"), el("dd", { class: "error" }, job.error)] : null),
       cancel),
     el("section", { class: "card", "aria-labelledby": "h-curve" },
-      el("h2", { id: "h-curve" }, "Loss per epoch"), chart));
+      el("h2", { id: "h-curve" }, "Loss per epoch"), chart),
+    report);
   const shown = () => location.hash === `#/jobs/${encodeURIComponent(id)}`;
   await followEvents(id, (event) => {
     if (event.kind === "epoch") {
       epochs.push(event.data);
       chart.replaceChildren(curves(epochs));
       chart.dataset.points = String(epochs.length);
+    } else if (event.kind === "report") {
+      report.replaceChildren(event.data.variant ? optimizationReport(event.data) : trainReport(event.data));
     } else if (event.kind === "checkpoint") {
       checkpoint.textContent = `epoch ${event.data.epoch ?? "?"}`;
     } else if (["succeeded", "failed", "cancelled", "started", "requeued"].includes(event.kind)) {
@@ -556,6 +637,21 @@ async function jobPage(id) {
       if (cancel && ["succeeded", "failed", "cancelled"].includes(event.kind)) cancel.remove();
     }
   }, shown);
+}
+
+/** A training run's report: where it stopped, its figures against the ignore-the-inputs
+ * baseline, and the diagnosis. */
+function trainReport(report) {
+  const test = report.test || report.val || {};
+  const classify = "accuracy" in test;
+  const figure = classify ? `test accuracy ${fixed(test.accuracy)}` : `test RMSE ${fixed(test.rmse)}, R² ${fixed(test.r2)}`;
+  const base = report.baseline || {};
+  const baseline = classify ? base.accuracy : base.rmse;
+  return el("section", { class: "card", "aria-labelledby": "h-report" },
+    el("h2", { id: "h-report" }, "Diagnosis"),
+    el("p", {}, `${report.epochs_run} epochs (best ${report.best_epoch}, ${String(report.stop).replace("_", " ")}); ${figure}` +
+      (typeof baseline === "number" ? `, against ${fixed(baseline)} for a baseline that ignores the inputs.` : ".")),
+    el("p", { class: report.diagnosis.overfitting || report.diagnosis.underfitting ? "error" : "" }, report.diagnosis.summary));
 }
 
 /** The form of `aiaas train --server`: a registered dataset and the same options. */
