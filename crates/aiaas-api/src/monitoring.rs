@@ -122,7 +122,10 @@ pub async fn quality(
             `reference` logged predictions) is compared with those, on what its rows keep of \
             their inputs (`tokens`, the token count of a text; `<input> mean`, the mean of an \
             input's values, for an image its mean intensity as preprocessed) and its predicted \
-            classes", body = Object),
+            classes. Each feature's `overlay` (and `predictions_overlay`) counts the window on \
+            its reference's bins for a plot: `numeric` with the histogram's `edges`, `reference` \
+            and `production` counts and the values `below` and `above` its range; `categorical` \
+            with the reference's `categories` and the window's `unseen` values", body = Object),
         (status = 400, description = "Malformed query or invalid name", body = ErrorBody),
         (status = 404, description = "No such model or version", body = ErrorBody),
         (status = 422, description = "No predictions in the window (or, for an imported classifier, in its reference), or no training profile", body = ErrorBody),

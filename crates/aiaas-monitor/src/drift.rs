@@ -8,8 +8,8 @@ use crate::MonitorError;
 use aiaas_artifact::Manifest;
 use aiaas_data::{PROFILE_BINS, ProfileKind};
 use aiaas_stats::{
-    CategoricalProfile, FeatureDrift, Metrics, categorical_drift, categorical_profile,
-    correct_for_features, numeric_drift, numeric_profile, window_drifted,
+    Binned, CategoricalProfile, FeatureDrift, Metrics, NumericProfile, categorical_drift,
+    categorical_profile, correct_for_features, numeric_drift, numeric_profile, window_drifted,
 };
 use aiaas_types::{ModelName, PredictionRow, TargetSchema, TargetValue, Version};
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,9 @@ pub struct DriftReport {
     /// The predicted class distribution against the training labels' (classification).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predictions: Option<FeatureDrift>,
+    /// The predicted classes beside the training labels, for a plot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions_overlay: Option<Overlay>,
     /// Features that drifted, of those with a decision.
     pub drifted_features: usize,
     pub decided_features: usize,
@@ -39,6 +42,78 @@ pub struct FeatureDriftReport {
     pub name: String,
     #[serde(flatten)]
     pub drift: FeatureDrift,
+    /// Its window beside its reference, for a plot (none for a reference without bins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<Overlay>,
+}
+
+/// A feature's window counted on its reference's bins: what a plot draws over the reference.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Overlay {
+    /// On the reference histogram's bins (`edges` has one more entry than the counts); window
+    /// values below or above its range are counted apart.
+    Numeric {
+        edges: Vec<f64>,
+        reference: Vec<u64>,
+        production: Vec<u64>,
+        below: u64,
+        above: u64,
+    },
+    /// On the reference's categories, most frequent first; window values it never saw are
+    /// counted apart.
+    Categorical {
+        categories: Vec<String>,
+        reference: Vec<u64>,
+        production: Vec<u64>,
+        unseen: u64,
+    },
+}
+
+impl Overlay {
+    /// `values` on `reference`'s histogram; none when it has no bins.
+    fn numeric(reference: &NumericProfile, values: &[f64]) -> Option<Overlay> {
+        let histogram = &reference.histogram;
+        if histogram.counts.is_empty() {
+            return None;
+        }
+        let Binned {
+            counts,
+            below,
+            above,
+        } = histogram.count(values);
+        Some(Overlay::Numeric {
+            edges: histogram.edges.clone(),
+            reference: histogram.counts.clone(),
+            production: counts,
+            below,
+            above,
+        })
+    }
+
+    /// `values` on `reference`'s categories.
+    fn categorical(reference: &CategoricalProfile, values: &[&str]) -> Overlay {
+        let seen = categorical_profile(values.iter().copied());
+        let count_of = |c: &str| {
+            seen.frequencies
+                .iter()
+                .find(|(v, _)| v == c)
+                .map_or(0, |f| f.1)
+        };
+        let production: Vec<u64> = (reference.frequencies.iter())
+            .map(|(c, _)| count_of(c))
+            .collect();
+        Overlay::Categorical {
+            categories: reference
+                .frequencies
+                .iter()
+                .map(|(c, _)| c.clone())
+                .collect(),
+            reference: reference.frequencies.iter().map(|(_, n)| *n).collect(),
+            unseen: seen.count - production.iter().sum::<u64>(),
+            production,
+        }
+    }
 }
 
 /// Drift of `version`'s logged `rows` against its training profile.
@@ -67,7 +142,7 @@ pub fn drift_report(
         .enumerate()
         .filter_map(|(f, feature)| {
             let profile = manifest.profile.iter().find(|p| p.name == feature.name)?;
-            let drift = match &profile.kind {
+            let (drift, overlay) = match &profile.kind {
                 ProfileKind::Numeric(reference) => {
                     // A value a logging policy left out is missing (NaN), or the whole row's.
                     let values: Vec<f64> = rows
@@ -79,7 +154,10 @@ pub fn drift_report(
                     if values.is_empty() {
                         return None;
                     }
-                    numeric_drift(reference, &values)
+                    (
+                        numeric_drift(reference, &values),
+                        Overlay::numeric(reference, &values),
+                    )
                 }
                 ProfileKind::Categorical(reference) => {
                     let c = category;
@@ -92,12 +170,16 @@ pub fn drift_report(
                     if values.is_empty() {
                         return None;
                     }
-                    categorical_drift(reference, &values)
+                    (
+                        categorical_drift(reference, &values),
+                        Some(Overlay::categorical(reference, &values)),
+                    )
                 }
             };
             Some(FeatureDriftReport {
                 name: feature.name.clone(),
                 drift,
+                overlay,
             })
         })
         .collect();
@@ -136,15 +218,17 @@ pub fn reference_drift_report(
             if before.is_empty() || now.is_empty() {
                 return None;
             }
+            let profile = numeric_profile(&before, PROFILE_BINS);
             Some(FeatureDriftReport {
                 name: name.clone(),
-                drift: numeric_drift(&numeric_profile(&before, PROFILE_BINS), &now),
+                drift: numeric_drift(&profile, &now),
+                overlay: Overlay::numeric(&profile, &now),
             })
         })
         .collect();
     let before = categorical_profile(reference.iter().filter_map(class_of));
     let now: Vec<&str> = rows.iter().filter_map(class_of).collect();
-    let predictions = Some(categorical_drift(&before, &now));
+    let predictions = Some(class_drift(&before, &now));
     Ok(report(model, version, rows.len(), features, predictions))
 }
 
@@ -163,8 +247,9 @@ fn report(
     version: Version,
     rows: usize,
     mut features: Vec<FeatureDriftReport>,
-    predictions: Option<FeatureDrift>,
+    predictions: Option<(FeatureDrift, Overlay)>,
 ) -> DriftReport {
+    let (predictions, predictions_overlay) = predictions.unzip();
     let mut drifts: Vec<FeatureDrift> = features.iter().map(|f| f.drift.clone()).collect();
     correct_for_features(&mut drifts);
     for (f, d) in features.iter_mut().zip(&drifts) {
@@ -179,12 +264,16 @@ fn report(
         drifted: window_drifted(&drifts),
         features,
         predictions,
+        predictions_overlay,
     }
 }
 
 /// The predicted classes of `rows` against the class distribution of the training rows (the
 /// per-class support of the training metrics).
-fn predicted_class_drift(manifest: &Manifest, rows: &[PredictionRow]) -> Option<FeatureDrift> {
+fn predicted_class_drift(
+    manifest: &Manifest,
+    rows: &[PredictionRow],
+) -> Option<(FeatureDrift, Overlay)> {
     let TargetSchema::Classification { labels, .. } = &manifest.schema.target else {
         return None;
     };
@@ -201,5 +290,13 @@ fn predicted_class_drift(manifest: &Manifest, rows: &[PredictionRow]) -> Option<
         frequencies,
     };
     let predicted: Vec<&str> = rows.iter().filter_map(class_of).collect();
-    Some(categorical_drift(&reference, &predicted))
+    Some(class_drift(&reference, &predicted))
+}
+
+/// The drift of predicted `classes` against `reference`'s, and both for a plot.
+fn class_drift(reference: &CategoricalProfile, classes: &[&str]) -> (FeatureDrift, Overlay) {
+    (
+        categorical_drift(reference, classes),
+        Overlay::categorical(reference, classes),
+    )
 }

@@ -10,7 +10,7 @@ mod policy;
 mod promotion;
 mod quality;
 
-pub use drift::{DriftReport, FeatureDriftReport, drift_report, reference_drift_report};
+pub use drift::{DriftReport, FeatureDriftReport, Overlay, drift_report, reference_drift_report};
 pub use feedback::{Feedback, label_of};
 pub use policy::{Breach, MonitorPolicy, breaches, default_interval};
 pub use promotion::{RetrainReport, Scores, held_out, promotes};

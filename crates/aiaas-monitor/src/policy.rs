@@ -200,6 +200,7 @@ mod tests {
             rows: 500,
             features: Vec::new(),
             predictions: None,
+            predictions_overlay: None,
             drifted_features: drifted,
             decided_features: decided,
             drifted: drifted * 2 >= decided,

@@ -21,7 +21,8 @@ pub use drift::{
     ks, numeric_drift, psi, window_drifted,
 };
 pub use profile::{
-    CategoricalProfile, Histogram, NumericProfile, categorical_profile, numeric_profile, quantile,
+    Binned, CategoricalProfile, Histogram, NumericProfile, categorical_profile, numeric_profile,
+    quantile,
 };
 pub use regression::{RegressionMetrics, mean_baseline, regression_metrics};
 

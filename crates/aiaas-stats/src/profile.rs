@@ -15,6 +15,44 @@ pub struct Histogram {
     pub counts: Vec<u64>,
 }
 
+/// Values counted on a [`Histogram`]'s bins, with those outside its range apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binned {
+    /// One count per bin.
+    pub counts: Vec<u64>,
+    /// Values below the first edge.
+    pub below: u64,
+    /// Values above the last edge.
+    pub above: u64,
+}
+
+impl Histogram {
+    /// `values` counted on these bins (the same half-open bins, the last closed); values outside
+    /// the range are counted apart and non-finite ones skipped. An empty histogram counts every
+    /// finite value nowhere.
+    pub fn count(&self, values: &[f64]) -> Binned {
+        let mut binned = Binned {
+            counts: vec![0; self.counts.len()],
+            below: 0,
+            above: 0,
+        };
+        let (Some(&first), Some(&last)) = (self.edges.first(), self.edges.last()) else {
+            return binned;
+        };
+        let inner = &self.edges[1..self.edges.len() - 1];
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            if v < first {
+                binned.below += 1;
+            } else if v > last {
+                binned.above += 1;
+            } else if let Some(count) = binned.counts.get_mut(inner.partition_point(|&e| e <= v)) {
+                *count += 1;
+            }
+        }
+        binned
+    }
+}
+
 /// Summary of a numeric column.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NumericProfile {
@@ -242,12 +280,35 @@ mod tests {
     }
 
     #[test]
+    fn values_counted_on_a_histogram_land_where_it_put_them() {
+        let values: Vec<f64> = (0..=100).map(|i| i as f64 / 10.0).collect();
+        let p = numeric_profile(&values, 7);
+        let binned = p.histogram.count(&values);
+        assert_eq!(binned.counts, p.histogram.counts);
+        assert_eq!((binned.below, binned.above), (0, 0));
+        let outside = p.histogram.count(&[-1.0, 11.0, 12.0, f64::NAN, 10.0]);
+        assert_eq!((outside.below, outside.above), (1, 2));
+        assert_eq!(
+            outside.counts.iter().sum::<u64>(),
+            1,
+            "10 is the closed last edge"
+        );
+        let constant = numeric_profile(&[3.0, 3.0], 10).histogram;
+        assert_eq!(constant.count(&[3.0, 2.0]).counts, vec![1]);
+    }
+
+    #[test]
     fn empty_and_non_finite_input() {
         let p = numeric_profile(&[], 10);
         assert_eq!(p.count, 0);
         assert_eq!((p.mean, p.std, p.min, p.max), (0.0, 0.0, 0.0, 0.0));
         assert!(p.quantiles.is_empty());
         assert!(p.histogram.edges.is_empty() && p.histogram.counts.is_empty());
+        let nowhere = p.histogram.count(&[1.0]);
+        assert_eq!(
+            (nowhere.counts.len(), nowhere.below, nowhere.above),
+            (0, 0, 0)
+        );
         assert_eq!(numeric_profile(&[f64::NAN, f64::INFINITY], 3), p);
         // NaN skipped: [1, 3] -> mean 2
         let q = numeric_profile(&[1.0, f64::NAN, 3.0], 2);

@@ -19,7 +19,8 @@ async fn bad_requests_are_4xx_with_a_message() {
         StatusCode::CREATED
     );
 
-    let cases: Vec<(reqwest::RequestBuilder, ErrorCode, &str)> = vec![
+    let cases: Vec<(reqwest::RequestBuilder, ErrorCode, &str)> =
+        vec![
         (
             server
                 .http

@@ -229,6 +229,33 @@ async fn quality_equals_an_offline_evaluation_of_the_labelled_rows() {
     assert_eq!(flagged, ["pixel_2_3", "pixel_5_4"], "{report}");
     assert_eq!(report["features"][19]["test"], "p_value");
     assert_eq!(report["drifted"], false, "two of 64 features is not half");
+    // Each feature's window on its reference's bins, for a plot: a shifted one sits higher.
+    let overlay = &report["features"][19]["overlay"];
+    assert_eq!(overlay["kind"], "numeric", "{overlay}");
+    let counts = |key: &str| -> Vec<f64> {
+        let values = overlay[key].as_array().unwrap();
+        values.iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    let (reference, production) = (counts("reference"), counts("production"));
+    assert_eq!(counts("edges").len(), reference.len() + 1);
+    let outside = overlay["below"].as_f64().unwrap() + overlay["above"].as_f64().unwrap();
+    let n = report["features"][19]["n"].as_f64().unwrap();
+    assert_eq!(production.iter().sum::<f64>() + outside, n, "{overlay}");
+    let mean_bin = |c: &[f64]| {
+        let weighted: f64 = c.iter().enumerate().map(|(i, v)| i as f64 * v).sum();
+        weighted / c.iter().sum::<f64>()
+    };
+    assert!(
+        mean_bin(&production) > mean_bin(&reference) + 1.0,
+        "{overlay}"
+    );
+    let classes = &report["predictions_overlay"];
+    assert_eq!(classes["kind"], "categorical", "{classes}");
+    assert_eq!(classes["categories"].as_array().unwrap().len(), 10);
+    let predicted: u64 = (classes["production"].as_array().unwrap().iter())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(predicted + classes["unseen"].as_u64().unwrap(), 500);
 
     // The gauges follow.
     let text = server.get("/metrics").await.text().await.unwrap();
