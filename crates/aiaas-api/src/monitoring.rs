@@ -93,7 +93,9 @@ impl From<WindowQuery> for WindowSpec {
     responses(
         (status = 200, description = "Accuracy, precision, recall and F1 per class, macro and \
             weighted, the confusion matrix and label coverage (MAE, RMSE, R² for regression), \
-            with the weakest classes and the gap to training", body = Object),
+            with the weakest classes and the gap to training, and `over_time`: the headline \
+            figure (accuracy, or R²) over up to ten consecutive stretches of the labelled \
+            predictions, each of as many rows (at least 20)", body = Object),
         (status = 400, description = "Malformed query or invalid name", body = ErrorBody),
         (status = 404, description = "No such model or version", body = ErrorBody),
         (status = 422, description = "No labelled predictions in the window", body = ErrorBody),

@@ -14,7 +14,7 @@ pub use drift::{DriftReport, FeatureDriftReport, Overlay, drift_report, referenc
 pub use feedback::{Feedback, label_of};
 pub use policy::{Breach, MonitorPolicy, breaches, default_interval};
 pub use promotion::{RetrainReport, Scores, held_out, promotes};
-pub use quality::{ClassGap, QualityDiagnosis, QualityReport, quality_report};
+pub use quality::{ClassGap, QualityDiagnosis, QualityPoint, QualityReport, quality_report};
 
 /// Why a window or a label cannot be judged; the message says what to send instead.
 #[derive(Debug, thiserror::Error)]

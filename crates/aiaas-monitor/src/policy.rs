@@ -190,6 +190,7 @@ mod tests {
                 gap: None,
                 summary: String::new(),
             },
+            over_time: Vec::new(),
         }
     }
 

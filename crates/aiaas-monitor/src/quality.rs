@@ -24,7 +24,27 @@ pub struct QualityReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     pub diagnosis: QualityDiagnosis,
+    /// The headline figure (accuracy, or R²) over consecutive stretches of the labelled
+    /// predictions, oldest first, each of as many rows: how quality moved in the window (empty
+    /// with too few labels for two stretches).
+    pub over_time: Vec<QualityPoint>,
 }
+
+/// The headline figure over one stretch of labelled predictions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualityPoint {
+    /// When its first and last predictions were made (ms since the Unix epoch).
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub labelled: usize,
+    /// Accuracy, or R².
+    pub value: f64,
+}
+
+/// At most this many stretches in [`QualityReport::over_time`]...
+const STRETCHES: usize = 10;
+/// ...of at least this many labelled predictions each.
+const STRETCH_ROWS: usize = 20;
 
 /// Where the model fails in production, and how far production is from training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,6 +107,7 @@ pub fn quality_report(
     }
     let (metrics, labels) = quality_metrics(target, &labelled);
     let diagnosis = diagnose(&metrics, &labels, training);
+    let over_time = over_time(target, labelled.clone());
     Ok(QualityReport {
         model: model.clone(),
         version,
@@ -96,7 +117,29 @@ pub fn quality_report(
         metrics,
         labels,
         diagnosis,
+        over_time,
     })
+}
+
+/// The headline figure over consecutive stretches of `labelled`, by time.
+fn over_time(target: &TargetSchema, mut labelled: Vec<&PredictionRow>) -> Vec<QualityPoint> {
+    let stretches = (labelled.len() / STRETCH_ROWS).min(STRETCHES);
+    if stretches < 2 {
+        return Vec::new();
+    }
+    labelled.sort_by_key(|r| r.at_ms);
+    let n = labelled.len();
+    (0..stretches)
+        .map(|i| {
+            let stretch = &labelled[i * n / stretches..(i + 1) * n / stretches];
+            QualityPoint {
+                from_ms: stretch[0].at_ms,
+                to_ms: stretch[stretch.len() - 1].at_ms,
+                labelled: stretch.len(),
+                value: quality_metrics(target, stretch).0.headline(),
+            }
+        })
+        .collect()
 }
 
 /// Metrics of labelled rows, with the class labels for classification. A row whose label or

@@ -171,6 +171,22 @@ async fn quality_equals_an_offline_evaluation_of_the_labelled_rows() {
     assert_eq!(report["logged"], 1000, "{report}");
     assert_eq!(report["labelled"], 1000);
     assert_eq!(report["label_coverage"], 1.0);
+    // Over time: ten stretches of 100 in time order, whose accuracies average to the whole's.
+    let points = report["over_time"].as_array().unwrap();
+    assert_eq!(points.len(), 10, "{report}");
+    assert!(points.iter().all(|p| p["labelled"] == 100), "{points:?}");
+    assert!(
+        points
+            .windows(2)
+            .all(|w| w[0]["to_ms"].as_i64() <= w[1]["from_ms"].as_i64())
+    );
+    let mean: f64 = points
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .sum::<f64>()
+        / 10.0;
+    let accuracy = report["metrics"]["accuracy"].as_f64().unwrap();
+    assert!((mean - accuracy).abs() < 1e-9, "{mean} vs {accuracy}");
 
     // The same figures offline, with the same metric function training uses.
     let labels: Vec<String> = (0..10).map(|d| d.to_string()).collect();
