@@ -4,8 +4,8 @@ selenium from PyPI), used as a person uses it: sign in with the admin key, find 
 second version champion and see the alias move, send one row from iris's "try" form and read
 the answer, start a training job on wine with the form and
 watch its loss curve gain points until it succeeds and links to its version (with the run's
-diagnosis), open digits' monitoring after labelled predictions (its production quality and
-drift), quantize digits from its page and find the variant's figures beside its parent's, find
+diagnosis), open digits' monitoring after labelled predictions (its production quality over time and each feature's
+drift with its distributions) and set a policy with its form, quantize digits from its page and find the variant's figures beside its parent's, find
 wine's profile
 and upload a CSV file on the datasets page, then sign in with a
 viewer key and find no button that changes anything. The browser's console must stay free of errors (a blocked script
@@ -123,9 +123,23 @@ def monitor_digits(driver):
     assert any(t.startswith("Production quality of v1") for t in titles), titles
     quality = driver.find_element(By.XPATH, "//section[h2[starts-with(., 'Production quality')]]").text
     assert "40 labelled of 40 logged" in quality, quality
+    assert driver.find_elements(By.CSS_SELECTOR, "main figure svg.curves polyline.series"), "quality over time, drawn"
     drift = driver.find_elements(By.XPATH, "//section[h2[starts-with(., 'Drift of v1')]]//tbody/tr")
     assert len(drift) == 65, f"64 pixels and the predicted class, found {len(drift)} rows"
+    overlays = driver.find_elements(By.CSS_SELECTOR, "svg.overlay")
+    assert len(overlays) == 65, f"each row's training and production distributions, found {len(overlays)}"
     shot(driver, "monitoring-desktop")
+    driver.execute_script("document.getElementById('h-drift').scrollIntoView()")
+    shot(driver, "drift-desktop")
+
+    # A policy set with the form is what the page shows next time.
+    driver.find_element(By.ID, "p-floor").send_keys("0.5")
+    driver.find_element(By.XPATH, "//button[text()='Set policy']").click()
+    wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, "form p[role=status]").text == "Saved.", "the policy saved")
+    driver.refresh()
+    heading(driver, "digits: monitoring")
+    floor = wait_for(driver, lambda d: d.find_element(By.ID, "p-floor").get_attribute("value"), "the saved floor")
+    assert float(floor) == 0.5, floor
 
 
 def optimize_digits(driver):

@@ -356,19 +356,12 @@ function bars(histogram) {
   const width = 160, height = 40;
   const counts = histogram.counts || [];
   const most = Math.max(1, ...counts);
-  const chart = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  chart.setAttribute("class", "bars");
-  chart.setAttribute("role", "img");
-  chart.setAttribute("aria-label", `histogram: ${counts.join(", ")}`);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "bars", role: "img",
+    "aria-label": `histogram: ${counts.join(", ")}` });
+  const w = width / counts.length;
   counts.forEach((count, i) => {
-    const bar = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-    const w = width / counts.length;
     const h = height * count / most;
-    for (const [k, v] of Object.entries({ x: i * w + 1, y: height - h, width: Math.max(w - 2, 1), height: h })) {
-      bar.setAttribute(k, v);
-    }
-    chart.append(bar);
+    chart.append(svg("rect", { x: i * w + 1, y: height - h, width: Math.max(w - 2, 1), height: h }));
   });
   return chart;
 }
@@ -502,6 +495,7 @@ async function monitoringPage(name) {
       el("p", {}, `${figure} on ${q.labelled} labelled of ${q.logged} logged predictions ` +
         `(coverage ${fixed(q.label_coverage, 2)}).`),
       el("p", {}, d.summary),
+      qualityOverTime(q),
       m.confusion_matrix ? heatMap(m.confusion_matrix, q.labels) : null));
   } else {
     content.push(card("h-quality", "Production quality",
@@ -510,23 +504,27 @@ async function monitoringPage(name) {
   }
   if (drift.value) {
     const r = drift.value;
-    const rows = r.features.concat(r.predictions ? [{ name: "predicted class", ...r.predictions }] : [])
+    const predicted = r.predictions ? [{ name: "predicted class", ...r.predictions, overlay: r.predictions_overlay }] : [];
+    const rows = r.features.concat(predicted)
       .map((f) => el("tr", {},
         el("th", { scope: "row" }, f.name),
         el("td", {}, f.test),
         el("td", { class: "num" }, fixed(f.psi)),
         el("td", { class: "num" }, fixed((f.ks || f.chi_square || {}).p_value, 4)),
         el("td", { class: "num" }, f.n),
-        el("td", { class: f.drifted ? "error" : "" }, f.no_decision ? `no decision (${f.no_decision})` : f.drifted ? "drifted" : "no")));
+        el("td", { class: f.drifted ? "error" : "" }, f.no_decision ? `no decision (${f.no_decision})` : f.drifted ? "drifted" : "no"),
+        el("td", {}, f.overlay ? overlayBars(f.overlay) : null)));
     content.push(card("h-drift", `Drift of v${r.version} over ${r.rows} predictions: ` +
       (r.drifted ? "drifted" : "no drift") + ` (${r.drifted_features} of ${r.decided_features} features)`,
-      table(["Feature", "Test", "PSI", "p-value", "Rows", "Drifted"], rows, "No features.")));
+      el("p", { class: "legend" }, el("span", { class: "key reference" }), " training ",
+        el("span", { class: "key production" }), " production (shares of each; a last bar: values outside the training range)"),
+      table(["Feature", "Test", "PSI", "p-value", "Rows", "Drifted", "Distribution"], rows, "No features.")));
   } else {
     content.push(card("h-drift", "Drift", empty(`${drift.missing}. Drift is measured on logged predictions: send requests to /v2/models/${name}/infer.`)));
   }
-  content.push(card("h-policy", "Policy", policy.value
-    ? el("pre", {}, JSON.stringify(policy.value, null, 2))
-    : empty(`No policy: PUT ${base}/policy to check quality and drift on a schedule.`)));
+  content.push(card("h-policy", "Policy", can("operate") ? policyForm(name, policy.value)
+    : policy.value ? el("dl", { class: "kv" }, Object.entries(policy.value.policy).map(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]))
+      : empty(`No policy: an operator sets one here (or PUT ${base}/policy) to check quality and drift on a schedule.`)));
   const eventRows = (events.value || []).slice(-50).reverse().map((e) => el("tr", {},
     el("td", {}, time(e.at_ms)), el("td", {}, e.kind), el("td", {}, JSON.stringify(e.data))));
   content.push(card("h-events", "Breaches, retrains and promotions",
@@ -534,36 +532,133 @@ async function monitoringPage(name) {
   show(`${name}: monitoring`, ...content);
 }
 
-/** Loss per epoch as an SVG line chart: training loss, and validation loss when there is one. */
-function curves(epochs) {
+/** Production quality over consecutive stretches of the labelled predictions, against the
+ * training figure. */
+function qualityOverTime(q) {
+  const points = q.over_time || [];
+  if (points.length < 2) {
+    return el("p", { class: "empty" }, "Quality over time shows from 40 labelled predictions.");
+  }
+  const figure = "accuracy" in q.metrics ? "accuracy" : "R²";
+  const training = q.diagnosis.training;
+  return el("figure", {},
+    lineChart({
+      series: [{ label: `production ${figure}`, colour: "#0b5cad", points: points.map((p, i) => [i + 1, p.value]) }],
+      guide: typeof training === "number" ? { label: `training ${figure}`, y: training } : null,
+      xLabel: "stretch", label: `Production ${figure} over ${points.length} stretches` }),
+    el("figcaption", {}, `${points.length} stretches of ${points[0].labelled} labelled predictions, ` +
+      `${time(points[0].from_ms)} to ${time(points.at(-1).to_ms)} UTC; the dashed line is the test figure at training.`));
+}
+
+/** The monitoring policy's form, filled with `current` (its record) if there is one: saved
+ * with PUT, removed with DELETE. */
+function policyForm(name, current) {
+  const base = `/api/v1/models/${encodeURIComponent(name)}/policy`;
+  const now = (current && current.policy) || {};
+  const number = (id, label, value, attrs = {}) => {
+    const input = el("input", { id, type: "number", step: "any", min: 0, value: value ?? false, ...attrs });
+    return [input, el("label", { for: id }, label, input)];
+  };
+  const [floor, floorField] = number("p-floor", "Accuracy floor (classification)", now.accuracy_floor, { max: 1 });
+  const [ceiling, ceilingField] = number("p-ceiling", "RMSE ceiling (regression)", now.rmse_ceiling);
+  const [share, shareField] = number("p-share", "Drifted share of features (0: off)", now.drift_share ?? 0.5, { max: 1 });
+  const [labelled, labelledField] = number("p-labelled", "Fewest labels to judge", now.min_labelled ?? 100, { step: 1 });
+  const [span, spanField] = number("p-window", "Window (predictions)", now.window ?? 1000, { step: 1, min: 1 });
+  const [every, everyField] = number("p-every", "Check every (seconds)", now.check_interval_s ?? 300, { step: 1, min: 1 });
+  const [margin, marginField] = number("p-margin", "Promotion margin", now.promote_margin ?? 0);
+  const retrain = el("input", { id: "p-retrain", type: "checkbox", checked: !!now.auto_retrain });
+  const message = el("p", { role: "status" });
+  const act = async (call, done) => {
+    try { await call(); message.className = ""; message.textContent = done; } catch (e) {
+      message.className = "error"; message.textContent = e.message;
+    }
+  };
+  const form = el("form", { class: "optimize", onsubmit: (event) => {
+    event.preventDefault();
+    const body = { drift_share: Number(share.value), min_labelled: Number(labelled.value), window: Number(span.value),
+      check_interval_s: Number(every.value), auto_retrain: retrain.checked, promote_margin: Number(margin.value) };
+    if (floor.value) body.accuracy_floor = Number(floor.value);
+    if (ceiling.value) body.rmse_ceiling = Number(ceiling.value);
+    act(() => api(base, { method: "PUT", body }), "Saved.");
+  } },
+    el("div", { class: "fields" }, floorField, ceilingField, shareField, labelledField, spanField, everyField, marginField,
+      el("label", { for: retrain.id }, retrain, " Retrain on a breach (promoted only if it wins)")),
+    el("button", { type: "submit" }, current ? "Save policy" : "Set policy"), " ",
+    current ? el("button", { type: "button", class: "danger", onclick: () =>
+      act(() => api(base, { method: "DELETE" }), "Removed: no more scheduled checks.") }, "Remove policy") : null,
+    message);
+  return [current ? null : el("p", { class: "empty" }, "No policy yet: set one to check quality and drift on a schedule."), form];
+}
+
+/** An SVG element with `attrs`. */
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+/** Lines over x from 1: `series` of `{label, colour, points: [[x, y]]}`, y from 0 (or `floor`)
+ * to the highest point, and a dashed `guide` line `{label, y}` if given. */
+function lineChart({ series, guide, xLabel, label, floor = 0 }) {
   const width = 640, height = 240, pad = 36;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "curves", "aria-label": label });
+  const all = series.flatMap((s) => s.points);
+  const last = Math.max(...all.map(([x]) => x), 2);
+  const top = Math.max(...all.map(([, y]) => y), guide ? guide.y : -Infinity) || 1;
+  const bottom = Math.min(floor, ...all.map(([, y]) => y));
+  const x = (at) => pad + (width - 2 * pad) * (at - 1) / (last - 1);
+  const y = (value) => height - pad - (height - 2 * pad) * (value - bottom) / (top - bottom || 1);
+  const text = (content, attrs) => { const t = svg("text", attrs); t.textContent = content; return t; };
+  chart.append(svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "axis" }),
+    svg("line", { x1: pad, y1: pad, x2: pad, y2: height - pad, class: "axis" }),
+    text(fixed(top), { x: 2, y: pad + 4, class: "tick" }),
+    text(fixed(bottom, bottom ? 3 : 0), { x: 2, y: height - pad + 4, class: "tick" }),
+    text(`${xLabel} ${last}`, { x: width - pad - 60, y: height - 10, class: "tick" }));
+  if (guide) {
+    chart.append(svg("line", { x1: pad, y1: y(guide.y), x2: width - pad, y2: y(guide.y), class: "guide" }),
+      text(`${guide.label} ${fixed(guide.y)}`, { x: pad + 6, y: y(guide.y) - 5, class: "tick" }));
+  }
+  series.forEach((s, i) => {
+    chart.append(svg("polyline", { points: s.points.map(([e, v]) => `${x(e)},${y(v)}`).join(" "),
+      fill: "none", stroke: s.colour, "stroke-width": 2, class: "series" }));
+    for (const [e, v] of s.points.length < 30 ? s.points : []) {
+      chart.append(svg("circle", { cx: x(e), cy: y(v), r: 3, fill: s.colour }));
+    }
+    chart.append(text(s.label, { x: width - pad - 150, y: pad + 16 * i, fill: s.colour }));
+  });
+  return chart;
+}
+
+/** Loss per epoch: training loss, and validation loss when there is one. */
+function curves(epochs) {
   const series = [["train_loss", "training loss", "#0b5cad"], ["val_loss", "validation loss", "#b42318"]]
     .map(([key, label, colour]) => ({ label, colour,
       points: epochs.filter((e) => typeof e[key] === "number").map((e) => [e.epoch, e[key]]) }))
     .filter((s) => s.points.length);
-  const svg = (tag, attrs) => {
-    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    return node;
-  };
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "curves",
-    "aria-label": `Loss per epoch, ${epochs.length} epochs` });
   if (!series.length) return el("p", { class: "empty" }, "No epochs yet: the curve appears as they finish.");
-  const all = series.flatMap((s) => s.points);
-  const last = Math.max(...all.map(([x]) => x), 2);
-  const top = Math.max(...all.map(([, y]) => y)) || 1;
-  const x = (epoch) => pad + (width - 2 * pad) * (epoch - 1) / (last - 1);
-  const y = (loss) => height - pad - (height - 2 * pad) * loss / top;
-  chart.append(svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "axis" }));
-  chart.append(svg("line", { x1: pad, y1: pad, x2: pad, y2: height - pad, class: "axis" }));
-  const label = (text, attrs) => { const t = svg("text", attrs); t.textContent = text; return t; };
-  chart.append(label(fixed(top), { x: 2, y: pad + 4, class: "tick" }),
-    label("0", { x: 20, y: height - pad + 4, class: "tick" }),
-    label(`epoch ${last}`, { x: width - pad - 40, y: height - 10, class: "tick" }));
-  series.forEach((s, i) => {
-    chart.append(svg("polyline", { points: s.points.map(([e, l]) => `${x(e)},${y(l)}`).join(" "),
-      fill: "none", stroke: s.colour, "stroke-width": 2, class: "series" }));
-    chart.append(label(s.label, { x: width - pad - 150, y: pad + 16 * i, fill: s.colour }));
+  return lineChart({ series, xLabel: "epoch", label: `Loss per epoch, ${epochs.length} epochs` });
+}
+
+/** A feature's window over its reference, as shares of each (so that windows of any size
+ * compare): reference bars in grey, production in the accent colour, side by side per bin;
+ * values outside the reference's range (or categories it never saw) as a last bar. */
+function overlayBars(overlay) {
+  const width = 200, height = 44;
+  const outside = overlay.kind === "numeric" ? overlay.below + overlay.above : overlay.unseen;
+  const reference = overlay.reference.concat(outside ? [0] : []);
+  const production = overlay.production.concat(outside ? [outside] : []);
+  const share = (counts) => { const total = counts.reduce((a, b) => a + b, 0) || 1; return counts.map((c) => c / total); };
+  const [ref, prod] = [share(reference), share(production)];
+  const most = Math.max(...ref, ...prod) || 1;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "overlay", role: "img",
+    "aria-label": `reference ${ref.map((v) => fixed(v, 2)).join(", ")}; production ${prod.map((v) => fixed(v, 2)).join(", ")}` +
+      (outside ? `; the last bar: ${outside} production values outside the reference` : "") });
+  const w = width / ref.length;
+  ref.forEach((r, i) => {
+    for (const [value, offset, cls] of [[r, 0, "reference"], [prod[i], w / 2, "production"]]) {
+      const h = height * value / most;
+      chart.append(svg("rect", { x: i * w + offset, y: height - h, width: Math.max(w / 2 - 1, 1), height: h, class: cls }));
+    }
   });
   return chart;
 }
