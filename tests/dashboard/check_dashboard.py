@@ -2,7 +2,7 @@
 selenium from PyPI), used as a person uses it: sign in with the admin key, find the models of
 `serve --demo` on the overview, open digits and find its 10x10 confusion matrix, make iris's
 second version champion and see the alias move, send one row from iris's "try" form and read
-the answer, start a training job on wine with the form and
+the answer (and a PNG file to an image model, and read the digit it shows), start a training job on wine with the form and
 watch its loss curve gain points until it succeeds and links to its version (with the run's
 diagnosis), open digits' monitoring after labelled predictions (its production quality over time and each feature's
 drift with its distributions) and set a policy with its form, quantize digits from its page and find the variant's figures beside its parent's, find
@@ -12,7 +12,8 @@ viewer key and find no button that changes anything. The browser's console must 
 or style under the page's security policy shows there). Screenshots of each page at desktop
 (1280x800) and phone (390x844) widths go to the folder given.
 
-Usage: check_dashboard.py BASE_URL ADMIN_KEY VIEWER_KEY SCREENSHOT_DIR
+Usage: check_dashboard.py BASE_URL ADMIN_KEY VIEWER_KEY SCREENSHOT_DIR PNG DIGIT
+(PNG: a picture of the digit DIGIT for the `digits-pictures` image model)
 """
 
 import os
@@ -24,7 +25,7 @@ from selenium.webdriver.support.ui import Select
 
 from chromium import browser, heading, no_console_errors, sign_in, wait_for
 
-BASE, ADMIN_KEY, VIEWER_KEY, SHOTS = sys.argv[1:5]
+BASE, ADMIN_KEY, VIEWER_KEY, SHOTS, PICTURE, DIGIT = sys.argv[1:7]
 ACTIONS = ("Make champion", "Delete", "Roll back champion")
 
 
@@ -66,6 +67,7 @@ def as_admin_on_a_desktop():
         row_of(driver, 2).find_element(By.XPATH, ".//button[text()='Make champion']").click()
         wait_for(driver, lambda d: champion(d, 2) and not champion(d, 1), "the champion alias on v2")
         try_iris(driver)
+        try_picture(driver)
         train_wine(driver)
         monitor_digits(driver)
         optimize_digits(driver)
@@ -85,6 +87,18 @@ def try_iris(driver):
     driver.find_element(By.XPATH, "//form[@class='try']//button[text()='Predict']").click()
     answer = wait_for(driver, lambda d: d.find_element(By.ID, "try-answer").text, "an answer")
     assert "label" in answer and "probabilities" in answer, answer
+
+
+def try_picture(driver):
+    """A PNG file chosen in the image model's "try" form: the digit it shows comes back."""
+    driver.get(BASE + "/#/models/digits-pictures")
+    heading(driver, "digits-pictures")
+    field = wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, "form.try input[type=file]"), "an image field")
+    field.send_keys(PICTURE)
+    driver.find_element(By.XPATH, "//form[@class='try']//button[text()='Predict']").click()
+    answer = wait_for(driver, lambda d: d.find_element(By.ID, "try-answer").text, "an answer")
+    label = driver.find_element(By.XPATH, "//div[@id='try-answer']//dt[text()='label']/following-sibling::dd[1]").text
+    assert label == DIGIT, f"the picture of {DIGIT} read as {label}: {answer}"
 
 
 def train_wine(driver):

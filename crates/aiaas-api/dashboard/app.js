@@ -435,36 +435,89 @@ async function datasetPage(name) {
       table(["Feature", "Type", "Profile", "Histogram"], rows, "No profile.")));
 }
 
-/** One row sent to a version trained here, a field per numeric feature (filled with the training
- * mean), and its answer; other models are tried with the V2 API directly. */
+/** One row sent to the version and its answer. A version trained here gets a field per
+ * feature (filled with the training mean, or the most frequent category); an imported graph a
+ * field per input it takes as text or an image file (from its V2 metadata). */
 function tryIt(name, record) {
-  const features = (record.manifest.schema && record.manifest.schema.features) || [];
-  const card = (...body) => el("section", { class: "card", "aria-labelledby": "h-try" },
-    el("h2", { id: "h-try" }, `Try v${record.version}`), ...body);
-  const path = `/v2/models/${encodeURIComponent(name)}/versions/${record.version}/infer`;
-  if (!features.length || features.some((f) => f.type !== "numeric")) {
-    return card(el("p", { class: "empty" }, `Send a request to POST ${path} (see /docs and the README's V2 section).`));
-  }
-  const means = new Map((record.manifest.profile || []).map((p) => [p.name, p.mean]));
-  const inputs = features.map((f, i) => el("input", { id: `try-${i}`, type: "number", step: "any", required: true,
-    value: means.has(f.name) ? Number(means.get(f.name).toPrecision(4)) : 0 }));
+  const path = `/v2/models/${encodeURIComponent(name)}/versions/${record.version}`;
   const answer = el("div", { "aria-live": "polite", id: "try-answer" });
-  const form = el("form", { class: "try", onsubmit: async (event) => {
-    event.preventDefault();
-    const row = inputs.map((i) => Number(i.value));
-    try {
-      const res = await api(path, { method: "POST", body: { inputs: [
-        { name: "input", datatype: "FP32", shape: [1, row.length], data: row }] } });
-      answer.replaceChildren(el("dl", { class: "kv" }, res.outputs.map((o) => [
-        el("dt", {}, o.name),
-        el("dd", {}, o.data.map((v) => typeof v === "number" ? fixed(v) : v).join(", "))])));
-    } catch (e) {
-      answer.replaceChildren(el("p", { class: "error" }, e.message));
+  const body = el("div", {}, el("p", { class: "empty" }, "Reading the version's inputs…"));
+  const card = el("section", { class: "card", "aria-labelledby": "h-try" },
+    el("h2", { id: "h-try" }, `Try v${record.version}`), body);
+  const features = (record.manifest.schema && record.manifest.schema.features) || [];
+  const build = features.length ? Promise.resolve(featureFields(record.manifest))
+    : api(path).then((metadata) => graphFields(metadata.inputs));
+  build.then((fields) => {
+    if (!fields) {
+      return body.replaceChildren(el("p", { class: "empty" },
+        `This version takes tensors: send them to POST ${path}/infer (see the README's V2 section).`));
     }
-  } },
-    el("div", { class: "fields" }, features.map((f, i) => el("label", { for: `try-${i}` }, f.name, inputs[i]))),
-    el("button", { type: "submit" }, "Predict"));
-  return card(form, answer);
+    const form = el("form", { class: "try", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        const res = await api(`${path}/infer`, { method: "POST", body: { inputs: await fields.inputs() } });
+        answer.replaceChildren(el("dl", { class: "kv" }, res.outputs.map((o) => [el("dt", {}, o.name), el("dd", {}, shortList(o.data))])));
+      } catch (e) {
+        answer.replaceChildren(el("p", { class: "error" }, e.message));
+      }
+    } }, el("div", { class: "fields" }, fields.labels), el("button", { type: "submit" }, "Predict"));
+    body.replaceChildren(form, answer);
+  }).catch((e) => body.replaceChildren(el("p", { class: "error" }, e.message)));
+  return card;
+}
+
+/** At most 20 of an output's values, and how many there are. */
+function shortList(data) {
+  const shown = data.slice(0, 20).map((v) => typeof v === "number" ? fixed(v) : v).join(", ");
+  return data.length > 20 ? `${shown}, … (${data.length} values)` : shown;
+}
+
+/** A field per feature of a model trained here, and the V2 inputs they make: one FP32 matrix
+ * when every feature is numeric, else one input per feature (BYTES for a category). */
+function featureFields(manifest) {
+  const features = manifest.schema.features;
+  const profile = new Map((manifest.profile || []).map((p) => [p.name, p]));
+  const fields = features.map((f, i) => {
+    const p = profile.get(f.name) || {};
+    if (f.type === "numeric") {
+      return el("input", { id: `try-${i}`, type: "number", step: "any", required: true,
+        value: typeof p.mean === "number" ? Number(p.mean.toPrecision(4)) : 0 });
+    }
+    const seen = (p.frequencies || []).map(([v]) => v);
+    return el("input", { id: `try-${i}`, required: true, list: `try-${i}-seen`, value: seen[0] ?? "" });
+  });
+  // The categories seen in training, offered as each category field's suggestions.
+  const suggestions = features.map((f, i) => f.type === "numeric" ? null : el("datalist", { id: `try-${i}-seen` },
+    ((profile.get(f.name) || {}).frequencies || []).map(([v]) => el("option", { value: v }))));
+  const numeric = features.every((f) => f.type === "numeric");
+  return {
+    labels: features.map((f, i) => el("label", { for: `try-${i}` }, f.name, fields[i], suggestions[i])),
+    inputs: async () => numeric
+      ? [{ name: "input", datatype: "FP32", shape: [1, fields.length], data: fields.map((i) => Number(i.value)) }]
+      : features.map((f, i) => f.type === "numeric"
+        ? { name: f.name, datatype: "FP32", shape: [1, 1], data: [Number(fields[i].value)] }
+        : { name: f.name, datatype: "BYTES", shape: [1, 1], data: [fields[i].value] }),
+  };
+}
+
+/** A field per input of an imported graph that takes a text (`text`) or an image file (any
+ * other BYTES input: a PNG or JPEG, sent base64-encoded); null when it takes tensors. */
+function graphFields(inputs) {
+  if (!inputs.length || inputs.some((i) => i.datatype !== "BYTES")) return null;
+  const fields = inputs.map((input, i) => input.name === "text"
+    ? el("textarea", { id: `try-${i}`, required: true, rows: 3 })
+    : el("input", { id: `try-${i}`, type: "file", accept: "image/png,image/jpeg", required: true }));
+  const base64 = (file) => new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result.slice(reader.result.indexOf(",") + 1));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+  return {
+    labels: inputs.map((input, i) => el("label", { for: `try-${i}` }, input.name === "text" ? "text" : `${input.name} (PNG or JPEG)`, fields[i])),
+    inputs: () => Promise.all(inputs.map(async (input, i) => ({ name: input.name, datatype: "BYTES", shape: [1],
+      data: [fields[i].type === "file" ? await base64(fields[i].files[0]) : fields[i].value] }))),
+  };
 }
 
 /** A call that may find nothing yet: its answer, or the message of a 404/422 to show instead. */

@@ -86,6 +86,7 @@ pub fn in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     predict_and_label_digits(&server, 40);
+    let (picture, digit) = image_model(&server, work);
     let created = server.json(
         "POST",
         "/api/v1/keys",
@@ -104,8 +105,51 @@ pub fn in_chromium() {
         server.key.as_ref(),
         viewer.as_ref(),
         shots.as_os_str(),
+        picture.as_os_str(),
+        digit.as_ref(),
     ];
     crate::run_python(Path::new(SCRIPT), &args);
+}
+
+/// An image model: `digits` exported as ONNX and imported as `digits-pictures` with its
+/// preprocessing (8x8 grayscale, scaled back to the 0-16 it was trained on). Returns a PNG file
+/// of the first digit of the dataset, and its class.
+fn image_model(server: &ServerProcess, work: &Path) -> (PathBuf, String) {
+    let (onnx, preprocess) = (work.join("digits.onnx"), work.join("preprocess.json"));
+    std::fs::write(
+        &preprocess,
+        r#"{"channels": 1, "resize": [8, 8], "scale": 0.06274509803921569}"#,
+    )
+    .unwrap();
+    let (onnx, preprocess) = (onnx.to_str().unwrap(), preprocess.to_str().unwrap());
+    let url = server.url.as_str();
+    let export = [
+        "models", "export", "digits", "1", "--format", "onnx", "--out", onnx,
+    ];
+    let import = ["models", "import", onnx, "--name", "digits-pictures"];
+    for args in [
+        [&export[..], &["--server", url]].concat(),
+        [&import[..], &["--preprocess", preprocess, "--server", url]].concat(),
+    ] {
+        let out = server.aiaas(work, &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let csv = include_str!("../../../../datasets/digits.csv");
+    let mut values: Vec<f32> = (csv.lines().nth(1).unwrap().split(','))
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let digit = values.pop().unwrap();
+    let pixels = values.iter().map(|v| (v * 255.0 / 16.0).round() as u8);
+    let png = work.join("digit.png");
+    image::GrayImage::from_raw(8, 8, pixels.collect())
+        .unwrap()
+        .save(&png)
+        .unwrap();
+    (png, (digit as u32).to_string())
 }
 
 /// Sends `rows` rows of the digits dataset to the `digits` model, one request each, and their
