@@ -1,16 +1,19 @@
 """The dashboard in a real headless Chromium (Debian's chromium and chromium-driver, driven by
 selenium from PyPI), used as a person uses it: sign in with the admin key, find the models of
-`serve --demo` on the overview, open digits and find its 10x10 confusion matrix, make iris's
-second version champion and see the alias move, send one row from iris's "try" form and read
-the answer (and a PNG file to an image model, and read the digit it shows), start a training job on wine with the form and
-watch its loss curve gain points until it succeeds and links to its version (with the run's
-diagnosis), open digits' monitoring after labelled predictions (its production quality over time and each feature's
-drift with its distributions) and set a policy with its form, quantize digits from its page and find the variant's figures beside its parent's, find
-wine's profile
-and upload a CSV file on the datasets page, then sign in with a
-viewer key and find no button that changes anything. The browser's console must stay free of errors (a blocked script
-or style under the page's security policy shows there). Screenshots of each page at desktop
-(1280x800) and phone (390x844) widths go to the folder given.
+`serve --demo` on the overview and open one with the keyboard alone, open digits and find its
+10x10 confusion matrix, make iris's second version champion and see the alias move, send one row
+from iris's "try" form and read the answer (and a PNG file to an image model, and read the digit
+it shows), start a training job on wine with the form and watch its loss curve gain points until
+it succeeds and links to its version (with the run's diagnosis), open digits' monitoring after
+labelled predictions (its production quality over time and each feature's drift with its
+distributions) and set a policy with its form, quantize digits from its page and find the
+variant's figures beside its parent's, find wine's profile, upload a CSV file on the datasets
+page (chosen, and dropped on it) and find it chosen in the training form its page links to, then
+sign in with a viewer key and find no button that changes anything. Each page is checked for
+what a screen reader needs (one h1, labelled fields, named buttons and charts, scoped header
+cells), and the browser's console must stay free of errors (a blocked script or style under the
+page's security policy shows there). Screenshots of each page at desktop (1280x800) and phone
+(390x844) widths go to the folder given.
 
 Usage: check_dashboard.py BASE_URL ADMIN_KEY VIEWER_KEY SCREENSHOT_DIR PNG DIGIT
 (PNG: a picture of the digit DIGIT for the `digits-pictures` image model)
@@ -21,9 +24,10 @@ import sys
 import tempfile
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from chromium import browser, heading, no_console_errors, sign_in, wait_for
+from chromium import accessible, browser, heading, no_console_errors, sign_in, tab_to, wait_for
 
 BASE, ADMIN_KEY, VIEWER_KEY, SHOTS, PICTURE, DIGIT = sys.argv[1:7]
 ACTIONS = ("Make champion", "Delete", "Roll back champion")
@@ -48,13 +52,20 @@ def as_admin_on_a_desktop():
         sign_in(driver, BASE, ADMIN_KEY)
         models = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "main table a")]
         assert "digits" in models and "iris" in models, models
+        accessible(driver)
         shot(driver, "overview-desktop")
 
+        # With the keyboard alone: Tab to digits' link, Enter opens it.
+        tab_to(driver, "digits").send_keys(Keys.ENTER)
+        heading(driver, "digits")
+        driver.get(BASE + "/#/")
+        heading(driver, "Overview")
         open_model(driver, "digits")
         matrix = wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "table.heat"), "a confusion matrix")[0]
         rows = matrix.find_elements(By.CSS_SELECTOR, "tbody tr")
         cells = [len(r.find_elements(By.TAG_NAME, "td")) for r in rows]
         assert cells == [10] * 10, f"a 10x10 matrix, found rows of {cells}"
+        accessible(driver)
         shot(driver, "model-desktop")
         section = matrix.find_element(By.XPATH, "./ancestor::section")
         section.screenshot(os.path.join(SHOTS, "confusion-desktop.png"))
@@ -97,6 +108,7 @@ def try_picture(driver):
     field.send_keys(PICTURE)
     driver.find_element(By.XPATH, "//form[@class='try']//button[text()='Predict']").click()
     answer = wait_for(driver, lambda d: d.find_element(By.ID, "try-answer").text, "an answer")
+    accessible(driver)
     label = driver.find_element(By.XPATH, "//div[@id='try-answer']//dt[text()='label']/following-sibling::dd[1]").text
     assert label == DIGIT, f"the picture of {DIGIT} read as {label}: {answer}"
 
@@ -121,6 +133,7 @@ def train_wine(driver):
     assert driver.find_elements(By.CSS_SELECTOR, "svg.curves polyline.series"), "a drawn curve"
     diagnosis = wait_for(driver, lambda d: d.find_element(By.ID, "job-report").text, "the run's diagnosis")
     assert "Diagnosis" in diagnosis and "baseline" in diagnosis, diagnosis
+    accessible(driver)
     shot(driver, "job-desktop")
     driver.find_element(By.PARTIAL_LINK_TEXT, "wine-web v1").click()
     heading(driver, "wine-web")
@@ -142,6 +155,7 @@ def monitor_digits(driver):
     assert len(drift) == 65, f"64 pixels and the predicted class, found {len(drift)} rows"
     overlays = driver.find_elements(By.CSS_SELECTOR, "svg.overlay")
     assert len(overlays) == 65, f"each row's training and production distributions, found {len(overlays)}"
+    accessible(driver)
     shot(driver, "monitoring-desktop")
     driver.execute_script("document.getElementById('h-drift').scrollIntoView()")
     shot(driver, "drift-desktop")
@@ -190,15 +204,16 @@ def datasets(driver):
     heading(driver, "Dataset wine")
     bars = driver.find_elements(By.CSS_SELECTOR, "main table svg.bars")
     assert len(bars) == 13, f"a histogram for each of wine's 13 features, found {len(bars)}"
+    accessible(driver)
     shot(driver, "dataset-desktop")
 
+    rows = "size,colour,target\n" + "".join(f"{i},{'red' if i % 2 else 'blue'},{i % 3}\n" for i in range(30))
     driver.find_element(By.LINK_TEXT, "Datasets").click()
     heading(driver, "Datasets")
     with tempfile.TemporaryDirectory() as folder:
         csv = os.path.join(folder, "tiny.csv")
         with open(csv, "w") as f:
-            f.write("size,colour,target\n")
-            f.writelines(f"{i},{'red' if i % 2 else 'blue'},{i % 3}\n" for i in range(30))
+            f.write(rows)
         driver.find_element(By.ID, "dataset-file").send_keys(csv)
         name = driver.find_element(By.ID, "dataset-name")
         name.clear()
@@ -207,6 +222,23 @@ def datasets(driver):
         heading(driver, "Dataset tiny")
     features = driver.find_elements(By.CSS_SELECTOR, "main table tbody tr")
     assert len(features) == 2, f"size and colour, found {len(features)} rows"
+
+    # The same file dropped on the page (a drop event carrying it, as a browser makes one): it
+    # is named after the file; training on it starts from its page with it chosen.
+    driver.find_element(By.LINK_TEXT, "Datasets").click()
+    heading(driver, "Datasets")
+    driver.execute_script("""
+        const files = new DataTransfer();
+        files.items.add(new File([arguments[0]], "Tiny Drop.csv", { type: "text/csv" }));
+        document.querySelector(".drop").dispatchEvent(new DragEvent("drop", { dataTransfer: files, bubbles: true }));
+    """, rows)
+    assert driver.find_element(By.ID, "dataset-name").get_attribute("value") == "tiny-drop"
+    driver.find_element(By.XPATH, "//form//button[text()='Upload']").click()
+    heading(driver, "Dataset tiny-drop")
+    driver.find_element(By.LINK_TEXT, "Train a model on it").click()
+    heading(driver, "Start a training job")
+    assert Select(driver.find_element(By.ID, "dataset")).first_selected_option.get_attribute("value") == "tiny-drop"
+    accessible(driver)
 
 
 def as_viewer_on_a_phone():

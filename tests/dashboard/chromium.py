@@ -1,13 +1,15 @@
 """What the dashboard's browser checks share: a headless Chromium (Debian's chromium and
-chromium-driver, driven by selenium from PyPI), waiting for what a page shows, signing in, and
-the console's errors."""
+chromium-driver, driven by selenium from PyPI), waiting for what a page shows, signing in, the
+console's errors, what a screen reader needs of a page, and moving with the keyboard."""
 
 import os
 
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = os.environ.get("AIAAS_CHROMIUM", "/usr/bin/chromium")
@@ -54,3 +56,36 @@ def no_console_errors(driver):
     errors = [e for e in driver.get_log("browser")
               if e["level"] == "SEVERE" and not any(x in e["message"] for x in expected)]
     assert not errors, f"the console has errors: {errors}"
+
+
+def accessible(driver):
+    """What a screen reader needs of the page shown: one h1, a label for every field, a name for
+    every button and every chart, a scope for every header cell of a data table."""
+    problems = driver.execute_script("""
+        const problems = [];
+        const named = (e) => (e.getAttribute("aria-label") || e.textContent).trim();
+        if (document.querySelectorAll("h1").length !== 1) problems.push("not one h1");
+        for (const f of document.querySelectorAll("main input, main select, main textarea")) {
+            if (!f.labels.length && !f.getAttribute("aria-label")) problems.push(`a field without a label: ${f.outerHTML}`);
+        }
+        for (const b of document.querySelectorAll("button")) {
+            if (!named(b) && !b.hidden) problems.push(`a button without a name: ${b.outerHTML}`);
+        }
+        for (const s of document.querySelectorAll("main svg")) {
+            if (s.getAttribute("role") !== "img" || !s.getAttribute("aria-label")) problems.push(`a chart without a name: ${s.outerHTML.slice(0, 80)}`);
+        }
+        for (const th of document.querySelectorAll("main th")) {
+            if (!th.getAttribute("scope") && th.textContent.trim()) problems.push(`a header cell without a scope: ${th.outerHTML}`);
+        }
+        return problems;
+    """)
+    assert not problems, f"{driver.find_element(By.TAG_NAME, 'h1').text}: {problems}"
+
+
+def tab_to(driver, text, presses=40):
+    """Moves the keyboard's focus with Tab until it is on the link or button `text`."""
+    for _ in range(presses):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        if driver.execute_script("return document.activeElement.textContent.trim()") == text:
+            return driver.switch_to.active_element
+    raise AssertionError(f"{presses} presses of Tab never reached {text!r}")

@@ -429,7 +429,7 @@ async function datasetPage(name) {
     el("section", { class: "card", "aria-labelledby": "h-dataset" },
       el("h2", { id: "h-dataset" }, `${d.rows} rows, ${d.task} of ${d.target}`),
       el("p", {}, `SHA-256 ${d.digest} · ${size(d.size_bytes)} · ${time(d.created_at_ms)}`),
-      can("operate") ? el("p", {}, el("a", { href: "#/train" }, "Train a model on it")) : null),
+      can("operate") ? el("p", {}, el("a", { href: `#/train/${encodeURIComponent(d.name)}` }, "Train a model on it")) : null),
     el("section", { class: "card", "aria-labelledby": "h-profile" },
       el("h2", { id: "h-profile" }, "Features"),
       table(["Feature", "Type", "Profile", "Histogram"], rows, "No profile.")));
@@ -802,8 +802,9 @@ function trainReport(report) {
     el("p", { class: report.diagnosis.overfitting || report.diagnosis.underfitting ? "error" : "" }, report.diagnosis.summary));
 }
 
-/** The form of `aiaas train --server`: a registered dataset and the same options. */
-async function trainPage() {
+/** The form of `aiaas train --server`: a registered dataset (`chosen`, if given) and the same
+ * options. */
+async function trainPage(chosen) {
   const datasets = await api("/api/v1/datasets");
   if (!datasets.length) {
     return show("Start a training job", el("p", { class: "empty" },
@@ -811,7 +812,7 @@ async function trainPage() {
   }
   const field = (label, input) => [el("label", { for: input.id }, label), input];
   const dataset = el("select", { id: "dataset", required: true },
-    datasets.map((d) => el("option", { value: d.name }, `${d.name} (${d.rows} rows, ${d.task})`)));
+    datasets.map((d) => el("option", { value: d.name, selected: d.name === chosen }, `${d.name} (${d.rows} rows, ${d.task})`)));
   const model = el("input", { id: "model", placeholder: "default: the dataset's name" });
   const kind = el("select", { id: "kind" }, ["mlp", "logistic", "linear"].map((k) => el("option", { value: k }, k)));
   const hidden = el("input", { id: "hidden", placeholder: "e.g. 64 or 64,32 (default 64)" });
@@ -851,7 +852,7 @@ async function route() {
     if (parts[0] === "models" && parts[1]) return await modelPage(parts[1], parts[2] ? Number(parts[2]) : undefined);
     if (parts[0] === "jobs" && parts[1]) return await jobPage(parts[1]);
     if (parts[0] === "datasets") return await (parts[1] ? datasetPage(parts[1]) : datasetsPage());
-    if (parts[0] === "train") return await trainPage();
+    if (parts[0] === "train") return await trainPage(parts[1]);
     return await overview();
   } catch (error) {
     failure(error);
