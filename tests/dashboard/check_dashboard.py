@@ -1,7 +1,7 @@
 """The dashboard in a real headless Chromium (Debian's chromium and chromium-driver, driven by
 selenium from PyPI), used as a person uses it: sign in with the admin key, find the models of
 `serve --demo` on the overview and open one with the keyboard alone, open digits and find its
-10x10 confusion matrix, make iris's second version champion and see the alias move, send one row
+10x10 confusion matrix and the diagnosis of its training run, make iris's second version champion and see the alias move, send one row
 from iris's "try" form and read the answer (and a PNG file to an image model, and read the digit
 it shows), start a training job on wine with the form and watch its loss curve gain points until
 it succeeds and links to its version (with the run's diagnosis), open digits' monitoring after
@@ -65,6 +65,8 @@ def as_admin_on_a_desktop():
         rows = matrix.find_elements(By.CSS_SELECTOR, "tbody tr")
         cells = [len(r.find_elements(By.TAG_NAME, "td")) for r in rows]
         assert cells == [10] * 10, f"a 10x10 matrix, found rows of {cells}"
+        diagnosis = driver.find_element(By.XPATH, "//section[h2[text()='Diagnosis']]").text
+        assert "baseline" in diagnosis, diagnosis
         accessible(driver)
         shot(driver, "model-desktop")
         section = matrix.find_element(By.XPATH, "./ancestor::section")

@@ -190,8 +190,13 @@ async function modelPage(name, wanted, before) {
   const versions = model.versions;
   const byAlias = model.aliases;
   const chosen = wanted ?? byAlias.champion ?? versions.at(-1)?.version;
-  const record = chosen != null
-    ? await api(`/api/v1/models/${encodeURIComponent(name)}/versions/${chosen}`) : null;
+  // The chosen version and the report of the job that made it (its diagnosis), side by side
+  // when the listing names that job.
+  const jobOf = async (id) => id ? (await api(`/api/v1/jobs/${encodeURIComponent(id)}`)).report : null;
+  const listed = versions.find((v) => v.version === chosen);
+  const [record, listedReport] = chosen == null ? [null, null] : await Promise.all([
+    api(`/api/v1/models/${encodeURIComponent(name)}/versions/${chosen}`), jobOf(listed?.job_id)]);
+  const report = listed ? listedReport : await jobOf(record?.job_id);
   const aliasesOf = (v) => Object.entries(byAlias).filter(([, n]) => n === v).map(([a]) => a);
   const act = async (call) => { try { await call(); await route(); } catch (e) { failure(e); } };
   const rows = versions.slice().reverse().map((v) => el("tr", {},
@@ -225,7 +230,7 @@ async function modelPage(name, wanted, before) {
     el("section", { class: "card", "aria-labelledby": "h-lineage" },
       el("h2", { id: "h-lineage" }, "Lineage"), lineage(versions)),
   ];
-  if (record) content.push(...versionDetail(record));
+  if (record) content.push(...versionDetail(record, report));
   if (record && can("predict")) content.push(tryIt(name, record));
   // Variants are derived from networks trained (or adopted) here, not from graphs run as they are.
   if (record && can("operate") && record.manifest.architecture !== "onnx") content.push(optimizeForm(name, record.version));
@@ -244,7 +249,9 @@ function pager(name, model, before) {
     shown.length === VERSIONS_SHOWN && oldest > 1 ? el("a", { href: `${base}/before/${oldest}` }, "Older versions") : null);
 }
 
-function versionDetail(record) {
+/** A version's facts, its optimization report, the diagnosis of the run that trained it
+ * (`report`, its job's) and its test figures. */
+function versionDetail(record, report) {
   const manifest = record.manifest || {};
   const test = record.metrics && (record.metrics.test || record.metrics.val);
   const target = manifest.schema && manifest.schema.target;
@@ -264,6 +271,7 @@ function versionDetail(record) {
     el("h2", { id: "h-version" }, `Version ${record.version}`),
     el("dl", { class: "kv" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])))];
   if (lineage.optimization) out.push(optimizationReport(lineage.optimization));
+  if (report && report.diagnosis) out.push(trainReport(report));
   if (test && test.confusion_matrix) {
     const perClass = test.per_class.map((c, i) => el("tr", {},
       el("th", { scope: "row" }, labels[i] ?? i), el("td", { class: "num" }, fixed(c.precision)),

@@ -60,6 +60,9 @@ pub struct JobDetail {
     #[serde(flatten)]
     pub job: JobRecord,
     pub history: Vec<EpochRow>,
+    /// Its `report` event's data, once it has one: a training run's figures, baseline and
+    /// diagnosis; an optimization's variant against its parent; a retrain's comparison.
+    pub report: Option<serde_json::Value>,
 }
 
 /// Where an alias points now.
@@ -245,7 +248,7 @@ fn job_id(id: String) -> Result<JobId> {
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
-        (status = 200, description = "The job, with its per-epoch metric history", body = JobDetail),
+        (status = 200, description = "The job, with its per-epoch metric history and its report", body = JobDetail),
         (status = 404, description = "No such job", body = ErrorBody),
     ))]
 pub async fn show_job(
@@ -255,7 +258,12 @@ pub async fn show_job(
     let id = job_id(id)?;
     let job = p.job(&id).await?;
     let history = p.job_metrics(&id).await?;
-    Ok(Json(JobDetail { job, history }))
+    let report = p.job_report(&id).await?;
+    Ok(Json(JobDetail {
+        job,
+        history,
+        report,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",

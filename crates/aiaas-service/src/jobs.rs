@@ -152,6 +152,13 @@ impl Platform {
         Ok(self.store().metric_history(id).await?)
     }
 
+    /// The job's report, once it has one: a training run's figures, baseline and diagnosis; an
+    /// optimization's variant against its parent; a retrain's comparison with the champion.
+    pub async fn job_report(&self, id: &JobId) -> Result<Option<serde_json::Value>, ServiceError> {
+        let event = self.store().last_event(id, "report").await?;
+        Ok(event.map(|e| e.data))
+    }
+
     /// Cancel a job: a queued one at once, a running one at its next batch.
     pub async fn cancel_job(&self, id: &JobId) -> Result<JobRecord, ServiceError> {
         let job = self.store().request_cancel(id).await?;

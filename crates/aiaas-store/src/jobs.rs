@@ -100,6 +100,15 @@ pub struct JobEvent {
     pub data: serde_json::Value,
 }
 
+fn event_from_row(row: &DbRow) -> Result<JobEvent> {
+    Ok(JobEvent {
+        seq: col(row, "seq")?,
+        at_ms: col(row, "at_ms")?,
+        kind: col(row, "kind")?,
+        data: json(row, "data_json")?,
+    })
+}
+
 const JOB_COLUMNS: &str = "id, kind, state, spec_json, dataset, model, error, progress_json, \
      result_model, result_version, checkpoint_digest, checkpoint_epoch, attempts, \
      cancel_requested, lease_owner, heartbeat_at_ms, created_at_ms, started_at_ms, finished_at_ms";
@@ -515,16 +524,20 @@ impl Store {
             // Tell "no new events" from "no such job".
             self.job(id).await?;
         }
-        rows.iter()
-            .map(|row| {
-                Ok(JobEvent {
-                    seq: col(row, "seq")?,
-                    at_ms: col(row, "at_ms")?,
-                    kind: col(row, "kind")?,
-                    data: json(row, "data_json")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// The newest event of `kind` in a job's log, if there is one.
+    pub async fn last_event(&self, id: &JobId, kind: &str) -> Result<Option<JobEvent>> {
+        let row = sqlx::query(
+            "SELECT seq, at_ms, kind, data_json FROM job_events \
+             WHERE job_id = $1 AND kind = $2 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(id.as_str())
+        .bind(kind)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        row.map(|row| event_from_row(&row)).transpose()
     }
 
     /// The metric rows of a job, by epoch.

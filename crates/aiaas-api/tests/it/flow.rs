@@ -52,6 +52,9 @@ async fn upload_train_register_alias_export_import() {
     let job = server.wait_job(&id).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["history"].as_array().unwrap().len(), 20);
+    // Its report, as the `report` event had it: the figures and the diagnosis.
+    assert_eq!(job["report"]["epochs_run"], 20, "{job}");
+    assert!(job["report"]["diagnosis"]["summary"].is_string(), "{job}");
     assert!(
         job["checkpoint_digest"].is_null(),
         "a finished job keeps no checkpoint: {job}"
