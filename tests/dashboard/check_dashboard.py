@@ -12,7 +12,7 @@ page (chosen, and dropped on it) and find it chosen in the training form its pag
 sign in with a viewer key and find no button that changes anything. Each page is checked for
 what a screen reader needs (one h1, labelled fields, named buttons and charts, scoped header
 cells), and the browser's console must stay free of errors (a blocked script or style under the
-page's security policy shows there). Screenshots of each page at desktop (1280x800) and phone
+page's security policy shows there). Screenshots of the pages at desktop (1280x800) and phone
 (390x844) widths go to the folder given.
 
 Usage: check_dashboard.py BASE_URL ADMIN_KEY VIEWER_KEY SCREENSHOT_DIR PNG DIGIT
@@ -254,6 +254,16 @@ def as_viewer_on_a_phone():
         shot(driver, "model-phone")
         found = [b for b in buttons(driver) if b in ACTIONS]
         assert not found, f"a viewer is offered {found}"
+        driver.find_element(By.LINK_TEXT, "Monitoring").click()
+        heading(driver, "digits: monitoring")
+        assert not driver.find_elements(By.CSS_SELECTOR, "main form"), "a viewer is offered the policy form"
+        shot(driver, "monitoring-phone")
+        driver.get(BASE + "/#/")
+        heading(driver, "Overview")
+        driver.find_element(By.XPATH, "//main//tr[td[3][text()='wine-web']]//a").click()
+        wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, "main dd span").text == "succeeded", "the wine job")
+        assert not [b for b in buttons(driver) if b == "Cancel"], "a viewer may not cancel"
+        shot(driver, "job-phone")
         no_console_errors(driver)
     finally:
         driver.quit()

@@ -690,14 +690,19 @@ function lineChart({ series, guide, xLabel, label, floor = 0 }) {
   return chart;
 }
 
-/** Loss per epoch: training loss, and validation loss when there is one. */
+/** Per epoch: the losses (training, and validation when there is one), and the validation
+ * metric (accuracy, or R²) beside them. */
 function curves(epochs) {
-  const series = [["train_loss", "training loss", "#0b5cad"], ["val_loss", "validation loss", "#b42318"]]
-    .map(([key, label, colour]) => ({ label, colour,
-      points: epochs.filter((e) => typeof e[key] === "number").map((e) => [e.epoch, e[key]]) }))
+  const line = (key, label, colour) => ({ label, colour,
+    points: epochs.filter((e) => typeof e[key] === "number").map((e) => [e.epoch, e[key]]) });
+  const losses = [line("train_loss", "training loss", "#0b5cad"), line("val_loss", "validation loss", "#b42318")]
     .filter((s) => s.points.length);
-  if (!series.length) return el("p", { class: "empty" }, "No epochs yet: the curve appears as they finish.");
-  return lineChart({ series, xLabel: "epoch", label: `Loss per epoch, ${epochs.length} epochs` });
+  if (!losses.length) return el("p", { class: "empty" }, "No epochs yet: the curves appear as they finish.");
+  const metric = line("val_metric", "validation metric", "#1a7f37");
+  return el("div", { class: "charts" },
+    lineChart({ series: losses, xLabel: "epoch", label: `Loss per epoch, ${epochs.length} epochs` }),
+    metric.points.length ? lineChart({ series: [metric], xLabel: "epoch",
+      label: `Validation accuracy (or R²) per epoch, ${epochs.length} epochs` }) : null);
 }
 
 /** A feature's window over its reference, as shares of each (so that windows of any size
@@ -770,7 +775,7 @@ async function jobPage(id) {
         job.error ? [el("dt", {}, "Error"), el("dd", { class: "error" }, job.error)] : null),
       cancel),
     el("section", { class: "card", "aria-labelledby": "h-curve" },
-      el("h2", { id: "h-curve" }, "Loss per epoch"), chart),
+      el("h2", { id: "h-curve" }, "Loss and validation metric per epoch"), chart),
     report);
   const shown = () => location.hash === `#/jobs/${encodeURIComponent(id)}`;
   await followEvents(id, (event) => {
