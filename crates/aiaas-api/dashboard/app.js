@@ -315,6 +315,20 @@ function optimizationReport(report) {
     el("p", { class: report.accepted ? "" : "error" }, report.verdict));
 }
 
+/** Hidden layer sizes as typed: `64,32` is [64, 32]. */
+const layerSizes = (text) => text.split(",").map((h) => Number(h.trim()));
+
+/** Submits the job `body` and opens its page, or says in `message` why it was refused. */
+async function startJob(body, message) {
+  try {
+    const job = await api("/api/v1/jobs", { method: "POST", body });
+    location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
+  } catch (e) {
+    message.className = "error";
+    message.textContent = e.message;
+  }
+}
+
 /** The form of `aiaas optimize --server`: a variant of version `version` of `name`. */
 function optimizeForm(name, version) {
   const field = (label, input, hint) => el("label", { for: input.id }, label, input, hint ? el("small", {}, hint) : null);
@@ -341,17 +355,11 @@ function optimizeForm(name, version) {
     const recipe = { method: method.value };
     if (method.value === "quantize") recipe.scheme = scheme.value;
     if (method.value === "prune") Object.assign(recipe, { sparsity: Number(sparsity.value), structured: structured.checked });
-    if (method.value === "distill") recipe.hidden = hidden.value.split(",").map((h) => Number(h.trim()));
+    if (method.value === "distill") recipe.hidden = layerSizes(hidden.value);
     if (method.value !== "quantize" && epochs.value) recipe.epochs = Number(epochs.value);
     const body = { kind: "optimize", model: name, version: String(version), recipe };
     if (maxDrop.value) body.max_drop = Number(maxDrop.value);
-    try {
-      const job = await api("/api/v1/jobs", { method: "POST", body });
-      location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
-    } catch (e) {
-      message.className = "error";
-      message.textContent = e.message;
-    }
+    await startJob(body, message);
   } }, field("Method", method), options, el("button", { type: "submit" }, "Start"), message);
   return el("section", { class: "card", "aria-labelledby": "h-optimize" },
     el("h2", { id: "h-optimize" }, `Optimize v${version}`),
@@ -836,16 +844,10 @@ async function trainPage(chosen) {
     event.preventDefault();
     const body = { kind: "train", dataset: dataset.value, model: kind.value };
     if (model.value.trim()) body.name = model.value.trim();
-    if (hidden.value.trim()) body.hidden = hidden.value.split(",").map((h) => Number(h.trim()));
+    if (hidden.value.trim()) body.hidden = layerSizes(hidden.value);
     if (epochs.value) body.epochs = Number(epochs.value);
     if (lr.value) body.lr = Number(lr.value);
-    try {
-      const job = await api("/api/v1/jobs", { method: "POST", body });
-      location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
-    } catch (e) {
-      message.className = "error";
-      message.textContent = e.message;
-    }
+    await startJob(body, message);
   } },
     field("Dataset", dataset), field("Model name", model), field("Model", kind),
     field("Hidden layers", hidden), field("Epochs", epochs), field("Learning rate", lr),
