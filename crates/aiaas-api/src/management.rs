@@ -24,7 +24,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use tokio::sync::OwnedSemaphorePermit;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -337,17 +337,24 @@ pub async fn list_models(State(p): State<Platform>) -> Result<Json<Vec<ModelSumm
 }
 
 /// Which versions a model's listing holds (all by default).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VersionsQuery {
+    /// Only versions numbered below this one.
+    #[param(minimum = 1, maximum = 2_147_483_647)]
     before: Option<u32>,
+    /// At most this many versions, the newest; `version_count` says how many exist.
+    #[param(minimum = 1, maximum = 1_000_000)]
     limit: Option<u32>,
 }
+
+/// The most versions one listing is asked for.
+const MAX_LISTED_VERSIONS: u32 = 1_000_000;
 
 #[utoipa::path(get, path = "/api/v1/models/{name}", tag = "models",
     params(
         ("name" = String, Path, description = "Model name"),
-        ("before" = Option<u32>, Query, description = "Only versions numbered below this one"),
-        ("limit" = Option<u32>, Query, description = "At most this many versions, the newest (at least 1); `version_count` says how many exist"),
+        VersionsQuery,
     ),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
@@ -361,10 +368,18 @@ pub async fn show_model(
 ) -> Result<Json<ModelRecord>> {
     let name = ModelName::new(name)?;
     let Query(q) = query?;
-    if q.limit == Some(0) {
+    if q.limit
+        .is_some_and(|l| !(1..=MAX_LISTED_VERSIONS).contains(&l))
+    {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
-            "limit must be at least 1 (leave it out for every version)",
+            format!("limit must be 1 to {MAX_LISTED_VERSIONS} (leave it out for every version)"),
+        ));
+    }
+    if q.before.is_some_and(|b| b == 0 || b > i32::MAX as u32) {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "before must be a version number, 1 to 2147483647",
         ));
     }
     let page = VersionPage {

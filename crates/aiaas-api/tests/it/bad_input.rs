@@ -130,7 +130,17 @@ async fn bad_requests_are_4xx_with_a_message() {
         (
             server.http.get(server.url("/api/v1/models/ghost?limit=0")),
             ErrorCode::BadRequest,
-            "limit must be at least 1",
+            "limit must be 1 to 1000000",
+        ),
+        (
+            server.http.get(server.url("/api/v1/models/ghost?limit=2147483648")),
+            ErrorCode::BadRequest,
+            "limit must be 1 to",
+        ),
+        (
+            server.http.get(server.url("/api/v1/models/ghost?before=0")),
+            ErrorCode::BadRequest,
+            "before must be a version number",
         ),
         (
             server.http.get(server.url("/api/v1/models/ghost?before=-2")),
