@@ -94,6 +94,10 @@ def fill():
     assert len(models) == MODELS and sum(m["version_count"] for m in models) == VERSIONS, \
         [(m["name"], m["version_count"]) for m in models][:5]
     print(f"filled {MODELS} models and {VERSIONS} versions in {time.perf_counter() - started:.1f} s")
+    # Each new version is loaded for serving in the background: time the pages once it is done.
+    held = None
+    while held != (held := call("GET", "/api/v1/serving")["held_bytes"]):
+        time.sleep(1)
 
 
 def page_time(driver, route, title):

@@ -105,6 +105,9 @@ function table(head, rows, empty) {
     el("tbody", {}, rows));
 }
 
+/** Loaded versions the overview lists, the largest. */
+const LOADED_SHOWN = 20;
+
 // Overview: models with their champion's headline, jobs, the server and what it holds for
 // serving, in four calls made at once.
 async function overview() {
@@ -125,7 +128,9 @@ async function overview() {
   const jobRows = jobs.slice(0, 20).map((j) => el("tr", {},
     el("td", {}, el("a", { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.id)), el("td", {}, j.kind), el("td", {}, j.model),
     el("td", { class: `state-${j.state}` }, j.state), el("td", {}, time(j.created_at_ms))));
-  const loadedRows = serving.loaded.map((l) => el("tr", {},
+  // The largest first: what holds the memory budget; a long tail is counted, not listed.
+  const largest = serving.loaded.slice().sort((a, b) => b.memory_bytes - a.memory_bytes).slice(0, LOADED_SHOWN);
+  const loadedRows = largest.map((l) => el("tr", {},
     el("td", {}, el("a", { href: `#/models/${encodeURIComponent(l.model)}/${l.version}` }, `${l.model} v${l.version}`)),
     el("td", {}, l.runtime), el("td", { class: "num" }, size(l.memory_bytes)), el("td", { class: "num" }, l.max_batch)));
   show("Overview",
@@ -141,8 +146,11 @@ async function overview() {
       can("operate") ? el("p", {}, el("a", { href: "#/train" }, "Start a training job")) : null,
       table(["Job", "Kind", "Model", "State", "Created (UTC)"], jobRows, "No jobs yet: start one with `aiaas train --server …`.")),
     el("section", { class: "card", "aria-labelledby": "h-loaded" },
-      el("h2", { id: "h-loaded" }, `Loaded for serving: ${size(serving.held_bytes)} of ${size(serving.budget_bytes)}`),
-      table(["Version", "Runtime", "Memory", "Max batch"], loadedRows, "Nothing loaded: models load on their first request.")));
+      el("h2", { id: "h-loaded" }, `Loaded for serving: ${serving.loaded.length} versions, ${size(serving.held_bytes)} of ${size(serving.budget_bytes)}`),
+      table(["Version", "Runtime", "Memory", "Max batch"], loadedRows, "Nothing loaded: models load on their first request."),
+      serving.loaded.length > LOADED_SHOWN
+        ? el("p", { class: "pager" }, `The ${LOADED_SHOWN} largest shown; ${serving.loaded.length - LOADED_SHOWN} more hold ` +
+          size(serving.held_bytes - largest.reduce((sum, l) => sum + l.memory_bytes, 0)) + ".") : null));
 }
 
 /** Versions as a tree of parent -> variants, e.g. v1 -> v2 (int8) -> v3 (pruned). */
