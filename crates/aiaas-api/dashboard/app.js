@@ -501,18 +501,20 @@ function shortList(data) {
 function featureFields(manifest) {
   const features = manifest.schema.features;
   const profile = new Map((manifest.profile || []).map((p) => [p.name, p]));
-  const fields = features.map((f, i) => {
+  // Each field, and for a category the ones seen in training, offered as suggestions.
+  const [fields, suggestions] = [[], []];
+  features.forEach((f, i) => {
     const p = profile.get(f.name) || {};
     if (f.type === "numeric") {
-      return el("input", { id: `try-${i}`, type: "number", step: "any", required: true,
-        value: typeof p.mean === "number" ? Number(p.mean.toPrecision(4)) : 0 });
+      fields.push(el("input", { id: `try-${i}`, type: "number", step: "any", required: true,
+        value: typeof p.mean === "number" ? Number(p.mean.toPrecision(4)) : 0 }));
+      suggestions.push(null);
+      return;
     }
     const seen = (p.frequencies || []).map(([v]) => v);
-    return el("input", { id: `try-${i}`, required: true, list: `try-${i}-seen`, value: seen[0] ?? "" });
+    fields.push(el("input", { id: `try-${i}`, required: true, list: `try-${i}-seen`, value: seen[0] ?? "" }));
+    suggestions.push(el("datalist", { id: `try-${i}-seen` }, seen.map((v) => el("option", { value: v }))));
   });
-  // The categories seen in training, offered as each category field's suggestions.
-  const suggestions = features.map((f, i) => f.type === "numeric" ? null : el("datalist", { id: `try-${i}-seen` },
-    ((profile.get(f.name) || {}).frequencies || []).map(([v]) => el("option", { value: v }))));
   const numeric = features.every((f) => f.type === "numeric");
   return {
     labels: features.map((f, i) => el("label", { for: `try-${i}` }, f.name, fields[i], suggestions[i])),

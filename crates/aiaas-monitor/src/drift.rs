@@ -13,6 +13,7 @@ use aiaas_stats::{
 };
 use aiaas_types::{ModelName, PredictionRow, TargetSchema, TargetValue, Version};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Drift of one version's served inputs (and predictions) against its training profile.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,16 +94,17 @@ impl Overlay {
 
     /// `values` on `reference`'s categories.
     fn categorical(reference: &CategoricalProfile, values: &[&str]) -> Overlay {
-        let seen = categorical_profile(values.iter().copied());
-        let count_of = |c: &str| {
-            seen.frequencies
-                .iter()
-                .find(|(v, _)| v == c)
-                .map_or(0, |f| f.1)
-        };
-        let production: Vec<u64> = (reference.frequencies.iter())
-            .map(|(c, _)| count_of(c))
+        let index: HashMap<&str, usize> = (reference.frequencies.iter().enumerate())
+            .map(|(i, (c, _))| (c.as_str(), i))
             .collect();
+        let mut production = vec![0; index.len()];
+        let mut unseen = 0;
+        for v in values {
+            match index.get(v) {
+                Some(&i) => production[i] += 1,
+                None => unseen += 1,
+            }
+        }
         Overlay::Categorical {
             categories: reference
                 .frequencies
@@ -110,8 +112,8 @@ impl Overlay {
                 .map(|(c, _)| c.clone())
                 .collect(),
             reference: reference.frequencies.iter().map(|(_, n)| *n).collect(),
-            unseen: seen.count - production.iter().sum::<u64>(),
             production,
+            unseen,
         }
     }
 }

@@ -86,23 +86,30 @@ static QUIET: RwLock<()> = RwLock::new(());
 /// A test that runs `test` when `missing` finds nothing missing, and is ignored with its reason
 /// otherwise.
 fn needing(name: &str, missing: fn() -> Result<Option<String>, Failed>, test: fn()) -> Trial {
-    Trial::ignorable_test(name, move || match missing()? {
-        Some(reason) => Ok(Completion::ignored_with(reason)),
-        None => {
-            let _shared = QUIET.read().unwrap_or_else(|e| e.into_inner());
-            test();
-            Ok(Completion::Completed)
-        }
-    })
+    trial(name, missing, test, false)
 }
 
 /// [`needing`], run while no other test runs: for a test that times something.
 fn needing_alone(name: &str, missing: fn() -> Result<Option<String>, Failed>, test: fn()) -> Trial {
+    trial(name, missing, test, true)
+}
+
+fn trial(
+    name: &str,
+    missing: fn() -> Result<Option<String>, Failed>,
+    test: fn(),
+    alone: bool,
+) -> Trial {
     Trial::ignorable_test(name, move || match missing()? {
         Some(reason) => Ok(Completion::ignored_with(reason)),
         None => {
-            let _alone = QUIET.write().unwrap_or_else(|e| e.into_inner());
-            test();
+            if alone {
+                let _alone = QUIET.write().unwrap_or_else(|e| e.into_inner());
+                test();
+            } else {
+                let _shared = QUIET.read().unwrap_or_else(|e| e.into_inner());
+                test();
+            }
             Ok(Completion::Completed)
         }
     })

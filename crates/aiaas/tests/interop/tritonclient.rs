@@ -11,7 +11,6 @@ use crate::server::ServerProcess;
 use libtest_mimic::Failed;
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 
 const IRIS: &[u8] = include_bytes!("../../../../datasets/iris.csv");
 const SCRIPT: &str = concat!(
@@ -53,42 +52,31 @@ pub fn over_https() {
 /// Runs `check_grpc.py` against `server` (after [`check_with_tritonclient`], whose expected
 /// answers it reads), with TLS trusting `ca` when given.
 fn check_grpc_with_tritonclient(server: &ServerProcess, work: &Path, ca: Option<&Path>) {
-    let out = Command::new("python3")
-        .arg(GRPC_SCRIPT)
-        .args([&server.grpc_addr, &server.addr])
-        .arg(work.join("expected.json"))
-        .arg(&server.key)
-        .args(ca)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tritonclient.grpc checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let expected = work.join("expected.json");
+    let mut args = vec![
+        server.grpc_addr.as_ref(),
+        server.addr.as_ref(),
+        expected.as_os_str(),
+        server.key.as_ref(),
+    ];
+    args.extend(ca.map(Path::as_os_str));
+    crate::run_python(Path::new(GRPC_SCRIPT), &args);
 }
 
 /// Trains iris on `server` with the CLI (which takes `cli_args` too, such as `--ca-cert`), then
 /// runs `check_v2.py` against it (with the CA of `--ca-cert` when given, over https).
 pub fn check_with_tritonclient(server: &ServerProcess, work: &Path, cli_args: &[&str]) {
     train_iris_and_predict(server, work, cli_args);
-    let mut script = Command::new("python3");
-    script
-        .arg(SCRIPT)
-        .arg(&server.addr)
-        .arg(work.join("expected.json"))
-        .arg(&server.key);
+    let expected = work.join("expected.json");
+    let mut args = vec![
+        server.addr.as_ref(),
+        expected.as_os_str(),
+        server.key.as_ref(),
+    ];
     if let Some(at) = cli_args.iter().position(|a| *a == "--ca-cert") {
-        script.arg(cli_args[at + 1]);
+        args.push(cli_args[at + 1].as_ref());
     }
-    let out = script.output().unwrap();
-    assert!(
-        out.status.success(),
-        "tritonclient checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::run_python(Path::new(SCRIPT), &args);
 }
 
 /// Trains iris as model `iris` on `server` with the CLI (which takes `cli_args` too, such as
