@@ -63,6 +63,9 @@ pub struct AppState {
     pub metrics: Option<metrics::PrometheusHandle>,
     /// Whether calls need API keys.
     pub auth: AuthConfig,
+    /// Whether this process serves the API and inference (a whole server or an API replica);
+    /// a worker (`aiaas serve --role worker`) answers health checks and `/metrics` only.
+    pub serves_api: bool,
 }
 
 impl FromRef<AppState> for Platform {
@@ -76,9 +79,32 @@ pub fn router(state: AppState) -> Router {
     routes(auth::Gate::new(state))
 }
 
-/// Every route of the API, behind `gate`.
+/// Every route of the API, behind `gate`; a worker's few.
 fn routes(gate: auth::Gate) -> Router {
     let state = gate.state.clone();
+    let app = match state.serves_api {
+        true => api_routes(&state),
+        false => Router::new()
+            .route("/v2/health/live", get(v2::live))
+            .route("/v2/health/ready", get(v2::ready))
+            .route("/metrics", get(metrics::scrape)),
+    };
+    app
+        // After every route, so that it guards them all (and sees their templates).
+        .route_layer(axum::middleware::from_fn_with_state(gate, auth::authorize))
+        // Outside the key check, so that refused calls are counted too.
+        .route_layer(axum::middleware::from_fn(metrics::count_api_call))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        // One span per request (method, path, status, latency); visible with
+        // AIAAS_LOG=tower_http=debug.
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The routes of the API, the V2 protocol, the docs and the dashboard.
+fn api_routes(state: &AppState) -> Router<AppState> {
     let config = state.platform.config().clone();
     let api = Router::new()
         .route("/health", get(m::health))
@@ -189,17 +215,6 @@ fn routes(gate: auth::Gate) -> Router {
         .route("/ui/app.js", get(dashboard::script))
         .route("/ui/app.css", get(dashboard::style))
         .route("/metrics", get(metrics::scrape))
-        // After every route, so that it guards them all (and sees their templates).
-        .route_layer(axum::middleware::from_fn_with_state(gate, auth::authorize))
-        // Outside the key check, so that refused calls are counted too.
-        .route_layer(axum::middleware::from_fn(metrics::count_api_call))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
-        // One span per request (method, path, status, latency); visible with
-        // AIAAS_LOG=tower_http=debug.
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 async fn not_found() -> ApiError {

@@ -29,6 +29,12 @@ pub struct ServiceConfig {
     pub prediction_keep: u64,
     /// Audit log entries older than this many days are deleted.
     pub audit_retention_days: u64,
+    /// Whether this process runs the background loop (monitoring checks, retention, and on a
+    /// shared database the requeue of jobs whose lease expired). An API replica does not.
+    pub background: bool,
+    /// On a shared database, a running job whose worker sent no heartbeat for this many seconds
+    /// is taken to have died with it and is requeued; workers send one every quarter of it.
+    pub lease_s: u64,
 }
 
 impl Default for ServiceConfig {
@@ -45,6 +51,8 @@ impl Default for ServiceConfig {
             prediction_retention_days: 30,
             prediction_keep: 1_000_000,
             audit_retention_days: 90,
+            background: true,
+            lease_s: 30,
         }
     }
 }
@@ -72,7 +80,18 @@ impl ServiceConfig {
         if self.audit_retention_days == 0 {
             return Err("audit retention (days) must be above 0".into());
         }
+        if !(2..=3600).contains(&self.lease_s) {
+            return Err(format!(
+                "lease_s is {}; give 2 to 3600 seconds",
+                self.lease_s
+            ));
+        }
         Ok(())
+    }
+
+    /// How long a job's lease lasts without a heartbeat.
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_s)
     }
 
     /// Threads one job computes with.

@@ -6,6 +6,7 @@
 
 use crate::error::ServiceError;
 use crate::{Platform, now_ms};
+use aiaas_store::Change;
 use aiaas_store::{KeyRecord, NewKey, Store};
 use aiaas_types::{KeyId, KeyName, KeySpec, Role};
 use sha2::{Digest, Sha256};
@@ -58,6 +59,12 @@ impl KeyRing {
         Ok(KeyRing {
             by_hash: RwLock::new(by_hash),
         })
+    }
+
+    /// Takes `fresh`'s keys as this ring's (another process created or revoked one).
+    pub(crate) fn replace(&self, fresh: KeyRing) {
+        let keys = fresh.by_hash.into_inner().expect("key ring lock");
+        *self.by_hash.write().expect("key ring lock") = keys;
     }
 }
 
@@ -122,6 +129,7 @@ impl Platform {
             .expect("key ring lock")
             .insert(hash, Arc::new(record.clone()));
         tracing::info!(id = %record.id, name = %record.name, role = %record.role, "API key created");
+        self.announce(Change::Keys);
         Ok(CreatedKey { record, secret })
     }
 
@@ -139,6 +147,7 @@ impl Platform {
             .expect("key ring lock")
             .retain(|_, record| record.id != *id);
         tracing::info!(%id, "API key revoked");
+        self.announce(Change::Keys);
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 mod adopt;
 mod archive;
 mod audit;
+mod cluster;
 mod config;
 mod datasets;
 mod demo;
@@ -88,13 +89,19 @@ struct Inner {
 }
 
 impl Platform {
-    /// Start the platform on `store`: jobs that were running when the last process died go back
-    /// to the queue (they resume from their checkpoints), then the workers start.
+    /// Start the platform on `store`. On a database it owns (SQLite), jobs that were running
+    /// when the last process died go back to the queue (they resume from their checkpoints) and
+    /// blobs no record names are removed; on a shared one (PostgreSQL) other processes may be
+    /// running jobs and storing blobs, so jobs are requeued only when their lease expires.
+    /// Then the workers and, if configured, the background loop start.
     pub async fn start(store: Store, config: ServiceConfig) -> Result<Platform, ServiceError> {
         config.validate().map_err(ServiceError::Invalid)?;
-        let requeued = store.requeue_interrupted().await?;
-        if !requeued.is_empty() {
-            tracing::info!(jobs = ?requeued, "resuming jobs interrupted by the last shutdown");
+        let shared = store.is_shared();
+        if !shared {
+            let requeued = store.requeue_interrupted().await?;
+            if !requeued.is_empty() {
+                tracing::info!(jobs = ?requeued, "resuming jobs interrupted by the last shutdown");
+            }
         }
         let keys = keys::KeyRing::load(&store).await?;
         let policies =
@@ -119,15 +126,24 @@ impl Platform {
             }),
         };
         // Before any worker or upload: nothing is being stored, so an unnamed blob is an orphan.
-        match platform.collect_orphans().await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "removed blobs no record names"),
-            Err(e) => tracing::warn!(error = %e, "could not collect orphaned blobs"),
+        // (Not so on a shared database: another process may be storing one now.)
+        if !shared {
+            match platform.collect_orphans().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed blobs no record names"),
+                Err(e) => tracing::warn!(error = %e, "could not collect orphaned blobs"),
+            }
         }
+        let node = cluster::node_name();
         let mut handles: Vec<JoinHandle<()>> = (0..platform.inner.config.workers)
-            .map(|i| tokio::spawn(platform.clone().worker_loop(format!("worker-{i}"))))
+            .map(|i| tokio::spawn(platform.clone().worker_loop(format!("{node}/worker-{i}"))))
             .collect();
-        handles.push(tokio::spawn(platform.clone().update_loop()));
+        if platform.inner.config.background {
+            handles.push(tokio::spawn(platform.clone().update_loop()));
+        }
+        if shared {
+            handles.push(tokio::spawn(platform.clone().follow_changes()));
+        }
         *platform.inner.workers.lock().expect("workers lock") = handles;
         Ok(platform)
     }
@@ -178,10 +194,6 @@ impl Platform {
     /// should re-read everything it follows.
     pub fn model_changes(&self) -> broadcast::Receiver<ModelName> {
         self.inner.model_changed.subscribe()
-    }
-
-    fn model_changed(&self, name: &ModelName) {
-        let _ = self.inner.model_changed.send(name.clone());
     }
 
     fn job_changed(&self, id: &JobId) {

@@ -73,6 +73,10 @@ impl Platform {
         let mut policies = self.policies();
         policies.masks.retain(|(m, _), _| m != model);
         policies.by_model.insert(model.clone(), policy.clone());
+        drop(policies);
+        self.announce(aiaas_store::Change::LoggingPolicy {
+            model: model.clone(),
+        });
         Ok(policy)
     }
 

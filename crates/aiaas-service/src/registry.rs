@@ -6,6 +6,7 @@ use crate::{Platform, ServiceError};
 use aiaas_artifact::{
     Architecture, Artifact, ArtifactError, Bundle, MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE,
 };
+use aiaas_store::Change;
 use aiaas_store::{ModelRecord, ModelSummary, NewVersion, VersionPage, VersionRecord};
 use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Resource, Version};
 use bytes::Bytes;
@@ -111,7 +112,9 @@ impl Platform {
             }
         };
         tracing::info!(model = %model, version = %record.summary.version, "version published");
-        self.model_changed(model);
+        self.announce(Change::Model {
+            model: model.clone(),
+        });
         Ok(record)
     }
 
@@ -150,7 +153,9 @@ impl Platform {
     ) -> Result<(), ServiceError> {
         self.store().set_alias(name, alias, version).await?;
         tracing::info!(model = %name, alias = %alias, %version, "alias moved");
-        self.model_changed(name);
+        self.announce(Change::Model {
+            model: name.clone(),
+        });
         Ok(())
     }
 
@@ -162,7 +167,9 @@ impl Platform {
     ) -> Result<(), ServiceError> {
         self.store().delete_alias(name, alias).await?;
         tracing::info!(model = %name, alias = %alias, "alias removed");
-        self.model_changed(name);
+        self.announce(Change::Model {
+            model: name.clone(),
+        });
         Ok(())
     }
 
@@ -173,7 +180,9 @@ impl Platform {
         version: Version,
     ) -> Result<(), ServiceError> {
         let record = self.store().delete_version(name, version).await?;
-        self.model_changed(name);
+        self.announce(Change::Model {
+            model: name.clone(),
+        });
         self.collect_blob(&record.summary.manifest_digest).await;
         // The weights, and any other file the manifest lists (an imported model's tokenizer).
         self.collect_blob(&record.summary.weights_digest).await;

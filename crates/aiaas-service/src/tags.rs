@@ -3,6 +3,7 @@
 //! announced as a model change, so serving follows them without a restart.
 
 use crate::{Platform, ServiceError};
+use aiaas_store::Change;
 use aiaas_types::{ModelName, ServingSettings, Version};
 use std::collections::BTreeMap;
 
@@ -19,7 +20,9 @@ impl Platform {
         let one = BTreeMap::from([(key.to_string(), value.to_string())]);
         ServingSettings::from_tags(&one).map_err(ServiceError::Invalid)?;
         self.store().set_tag(name, version, key, value).await?;
-        self.model_changed(name);
+        self.announce(Change::Model {
+            model: name.clone(),
+        });
         Ok(())
     }
 
@@ -31,7 +34,9 @@ impl Platform {
         key: &str,
     ) -> Result<(), ServiceError> {
         self.store().delete_tag(name, version, key).await?;
-        self.model_changed(name);
+        self.announce(Change::Model {
+            model: name.clone(),
+        });
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 use crate::monitor::WindowSpec;
 use crate::{Platform, ServiceError, now_ms};
 use aiaas_monitor::{Breach, MonitorPolicy, breaches, default_interval, quality_report};
+use aiaas_store::Change;
 use aiaas_store::ModelEvent;
 use aiaas_types::{JobSpec, JobState, ModelName, Resource, RetrainJob, Version};
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,8 @@ const TICK: Duration = Duration::from_secs(1);
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 /// How often the database's write-ahead log is copied back and truncated.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+/// How long a process that took a due policy has to check it before another may take it.
+const CHECK_HOLD_MS: i64 = 300_000;
 
 /// A policy with the time of its next check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,7 +84,9 @@ impl Platform {
             .append_model_event(model, "rolled_back", &json!({"from": from, "to": to}))
             .await?;
         tracing::info!(model = %model, %from, %to, "rolled back");
-        self.model_changed(model);
+        self.announce(Change::Model {
+            model: model.clone(),
+        });
         Ok((from, to))
     }
 
@@ -147,14 +152,20 @@ impl Platform {
         Ok(())
     }
 
-    /// The background loop, until shutdown: due policies every tick, the retention of the
-    /// prediction log and of the audit log every [`RETENTION_EVERY`].
+    /// The background loop, until shutdown: due policies (and on a shared database, jobs whose
+    /// lease expired) every tick, the retention of the prediction log and of the audit log
+    /// every [`RETENTION_EVERY`].
     pub(crate) async fn update_loop(self) {
         let mut last_retention: Option<std::time::Instant> = None;
         let mut last_checkpoint = std::time::Instant::now();
         while !self.stopping() {
             if let Err(e) = self.check_due().await {
                 tracing::warn!(error = %e, "could not check monitoring policies");
+            }
+            if self.store().is_shared()
+                && let Err(e) = self.requeue_expired().await
+            {
+                tracing::warn!(error = %e, "could not requeue jobs whose lease expired");
             }
             if last_retention.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
                 last_retention = Some(std::time::Instant::now());
@@ -179,7 +190,11 @@ impl Platform {
     }
 
     async fn check_due(&self) -> Result<(), ServiceError> {
-        for record in self.store().due_policies(now_ms()).await? {
+        for record in self
+            .store()
+            .claim_due_policies(now_ms(), CHECK_HOLD_MS)
+            .await?
+        {
             let model = record.model.clone();
             let next = match serde_json::from_value::<MonitorPolicy>(record.policy) {
                 Ok(policy) => {

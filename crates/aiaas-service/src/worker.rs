@@ -51,12 +51,31 @@ impl Platform {
             .lock()
             .expect("running lock")
             .insert(id.clone(), cancel.clone());
+        // On a shared database the lease is renewed while the job runs; a worker that loses it
+        // (it was taken for dead and the job requeued) stops and records nothing more.
+        let lost = Arc::new(AtomicBool::new(false));
+        let lease = match (self.store().is_shared(), job.lease_owner.clone()) {
+            (true, Some(owner)) => Some(tokio::spawn(self.clone().keep_lease(
+                id.clone(),
+                owner,
+                cancel.clone(),
+                lost.clone(),
+            ))),
+            _ => None,
+        };
         let ending = match job.spec.clone() {
             JobSpec::Train(train) => self.train_job(&job, train, cancel).await,
             JobSpec::Optimize(optimize) => self.optimize_job(&job, optimize, cancel).await,
             JobSpec::Retrain(retrain) => self.retrain_job(&job, retrain, cancel).await,
         };
+        if let Some(lease) = lease {
+            lease.abort();
+        }
         self.inner.running.lock().expect("running lock").remove(&id);
+        if lost.load(Ordering::SeqCst) {
+            tracing::warn!(job = %id, "lost the job's lease: another worker runs it now");
+            return;
+        }
         let store = self.store();
         let checkpoint = store.job(&id).await.ok().and_then(|j| j.checkpoint_digest);
         let suspended = matches!(ending, Ok(Ending::Suspended));
@@ -101,6 +120,30 @@ impl Platform {
             Err(e) => tracing::error!(job = %id, error = %e, "could not record the end of a job"),
         }
         self.job_changed(&id);
+    }
+
+    /// Sends job `id`'s heartbeat every quarter of the lease until aborted; when the database
+    /// says another worker holds the job now, sets `lost` and `cancel` and ends.
+    async fn keep_lease(
+        self,
+        id: JobId,
+        owner: String,
+        cancel: Arc<AtomicBool>,
+        lost: Arc<AtomicBool>,
+    ) {
+        loop {
+            tokio::time::sleep(self.config().lease() / 4).await;
+            match self.store().heartbeat(&id, &owner).await {
+                Ok(()) => {}
+                Err(aiaas_store::StoreError::Conflict(reason)) => {
+                    tracing::warn!(job = %id, %reason, "job lease lost");
+                    lost.store(true, Ordering::SeqCst);
+                    cancel.store(true, Ordering::SeqCst);
+                    return;
+                }
+                Err(e) => tracing::warn!(job = %id, error = %e, "could not renew the job's lease"),
+            }
+        }
     }
 
     async fn train_job(

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 pub struct StoreConfig {
     /// Local directory for the default database and blob locations (created if missing).
     pub data_dir: PathBuf,
-    /// Metadata database URL; default `sqlite://<data_dir>/aiaas.db`. Only `sqlite:` URLs are
-    /// supported by this build (PostgreSQL needs the `postgres` feature, not built yet).
+    /// Metadata database URL: `sqlite:` (default `sqlite://<data_dir>/aiaas.db`) or
+    /// `postgres://user:password@host:port/database`.
     pub database_url: Option<String>,
     /// Blob store location: a local path or `file://` URL; default `<data_dir>`. `s3://bucket/prefix`
     /// needs a build with the `s3` feature.
@@ -49,6 +49,12 @@ impl StoreConfig {
         Ok(())
     }
 
+    /// Whether the database is one several processes can share (PostgreSQL), as opposed to a
+    /// SQLite file, which one server owns.
+    pub fn shared_database(&self) -> bool {
+        matches!(self.database(), Ok(DatabaseLocation::Postgres(_)))
+    }
+
     /// The database this configuration names.
     pub(crate) fn database(&self) -> Result<DatabaseLocation> {
         let Some(url) = self.database_url.as_deref() else {
@@ -57,15 +63,12 @@ impl StoreConfig {
         if url.starts_with("sqlite:") {
             Ok(DatabaseLocation::SqliteUrl(url.to_string()))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Err(StoreError::Config(format!(
-                "database_url {}: PostgreSQL needs a build with the `postgres` feature, which \
-                 does not exist yet; use a sqlite: URL or leave database_url unset",
-                redact_url(url)
-            )))
+            Ok(DatabaseLocation::Postgres(url.to_string()))
         } else {
             Err(StoreError::Config(format!(
                 "database_url {}: unsupported database; use a sqlite: URL such as \
-                 sqlite:///var/lib/aiaas/aiaas.db, or leave it unset for <data_dir>/aiaas.db",
+                 sqlite:///var/lib/aiaas/aiaas.db, a postgres://user:password@host/database URL, \
+                 or leave it unset for <data_dir>/aiaas.db",
                 redact_url(url)
             )))
         }
@@ -129,6 +132,8 @@ pub(crate) enum DatabaseLocation {
     SqliteFile(PathBuf),
     /// A `sqlite:` URL given by the user.
     SqliteUrl(String),
+    /// A `postgres://` (or `postgresql://`) URL.
+    Postgres(String),
 }
 
 /// A parsed blob store location.
@@ -147,6 +152,7 @@ impl fmt::Display for DatabaseLocation {
         match self {
             DatabaseLocation::SqliteFile(path) => write!(f, "SQLite {}", path.display()),
             DatabaseLocation::SqliteUrl(url) => write!(f, "SQLite {}", redact_url(url)),
+            DatabaseLocation::Postgres(url) => write!(f, "PostgreSQL {}", redact_url(url)),
         }
     }
 }
@@ -220,8 +226,10 @@ mod tests {
         assert!(matches!(config.validate(), Err(StoreError::Config(_))));
         config.store_url = None;
         config.database_url = Some("postgres://h/d".into());
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("postgres` feature"), "{err}");
+        assert!(matches!(
+            config.database().unwrap(),
+            DatabaseLocation::Postgres(url) if url == "postgres://h/d"
+        ));
         config.database_url = Some("mysql://h/d".into());
         assert!(matches!(config.validate(), Err(StoreError::Config(_))));
     }

@@ -3,8 +3,7 @@
 //!
 //! States go `queued -> running -> succeeded | failed | cancelled`. A worker claims the oldest
 //! queued job ([`Store::claim_job`]), heartbeats, records epochs and checkpoints, and finishes it.
-//! When the server starts, [`Store::requeue_interrupted`] puts the jobs a crash left `running`
-//! back in the queue, with their checkpoint, so they resume where they stopped.
+//! Who runs a job, and what happens when its worker dies, is in `leases.rs`.
 
 use crate::Store;
 use crate::blobs::check_digest;
@@ -109,11 +108,11 @@ fn event_from_row(row: &DbRow) -> Result<JobEvent> {
     })
 }
 
-const JOB_COLUMNS: &str = "id, kind, state, spec_json, dataset, model, error, progress_json, \
+pub(crate) const JOB_COLUMNS: &str = "id, kind, state, spec_json, dataset, model, error, progress_json, \
      result_model, result_version, checkpoint_digest, checkpoint_epoch, attempts, \
      cancel_requested, lease_owner, heartbeat_at_ms, created_at_ms, started_at_ms, finished_at_ms";
 
-fn job_from_row(row: &DbRow) -> Result<JobRecord> {
+pub(crate) fn job_from_row(row: &DbRow) -> Result<JobRecord> {
     let state: String = col(row, "state")?;
     let state = state
         .parse()
@@ -188,7 +187,7 @@ fn spec_kind(spec: &JobSpec) -> Result<String> {
 /// takes SQLite's write lock before it reads, so concurrent appends never share a number.
 /// (PostgreSQL: a per-job row lock or a retry on the primary-key conflict.)
 /// `None` if the job does not exist.
-async fn insert_event<'e, E>(
+pub(crate) async fn insert_event<'e, E>(
     executor: E,
     id: &JobId,
     kind: &str,
@@ -227,38 +226,7 @@ fn job_not_found(id: &JobId) -> StoreError {
 }
 
 /// Reads a job inside a transaction, or NotFound.
-/// A job found `running` at start-up this many times is failed instead of retried.
-pub const MAX_INTERRUPTIONS: i64 = 3;
-
-/// Puts job `id` back in the queue, free for any worker to claim; it keeps its checkpoint.
-async fn back_to_queue<'e, E>(executor: E, id: &JobId) -> Result<()>
-where
-    E: sqlx::Executor<'e, Database = Db>,
-{
-    sqlx::query(
-        "UPDATE jobs SET state = 'queued', lease_owner = NULL, heartbeat_at_ms = NULL \
-         WHERE id = $1",
-    )
-    .bind(id.as_str())
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
-/// How many times job `id` was found running after its process died.
-async fn interruptions<'e, E>(executor: E, id: &JobId) -> Result<i64>
-where
-    E: sqlx::Executor<'e, Database = Db>,
-{
-    let row =
-        sqlx::query("SELECT COUNT(*) AS n FROM job_events WHERE job_id = $1 AND kind = 'requeued'")
-            .bind(id.as_str())
-            .fetch_one(executor)
-            .await?;
-    col(&row, "n")
-}
-
-async fn job_in<'e, E>(executor: E, id: &JobId) -> Result<JobRecord>
+pub(crate) async fn job_in<'e, E>(executor: E, id: &JobId) -> Result<JobRecord>
 where
     E: sqlx::Executor<'e, Database = Db>,
 {
@@ -274,7 +242,7 @@ where
 }
 
 /// Conflict for an operation that needs a running job.
-fn not_running(job: &JobRecord, what: &str) -> StoreError {
+pub(crate) fn not_running(job: &JobRecord, what: &str) -> StoreError {
     StoreError::Conflict(format!(
         "cannot {what}: job \"{}\" is {}, not running",
         job.id, job.state
@@ -327,138 +295,6 @@ impl Store {
         ))
     }
 
-    /// Moves the oldest queued job to `running` for `worker` and returns it, or `None` if the
-    /// queue is empty. Atomic: two workers never claim the same job. Counts an attempt, sets the
-    /// lease and heartbeat, and logs a `started` event.
-    pub async fn claim_job(&self, worker: &str) -> Result<Option<JobRecord>> {
-        let now = now_ms();
-        let mut w = self.db.write().await?;
-        // PostgreSQL: `... LIMIT 1 FOR UPDATE SKIP LOCKED` in the subquery, so workers on several
-        // nodes skip each other's rows instead of waiting.
-        let sql = format!(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
-                 started_at_ms = COALESCE(started_at_ms, $1), lease_owner = $2, \
-                 heartbeat_at_ms = $1 \
-             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' \
-                         ORDER BY created_at_ms, id LIMIT 1) \
-               AND state = 'queued' \
-             RETURNING {JOB_COLUMNS}"
-        );
-        let Some(row) = sqlx::query(&sql)
-            .bind(now)
-            .bind(worker)
-            .fetch_optional(&mut *w.tx)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let job = job_from_row(&row)?;
-        let data = serde_json::json!({
-            "worker": worker,
-            "attempt": job.attempts,
-            "resume_from_epoch": job.checkpoint_epoch,
-        });
-        insert_event(&mut *w.tx, &job.id, "started", &data).await?;
-        w.commit().await?;
-        tracing::info!(job = %job.id, worker, attempt = job.attempts, "job claimed");
-        Ok(Some(job))
-    }
-
-    /// At server start: every `running` job was interrupted, so it goes back to `queued`
-    /// (keeping its checkpoint) with a `requeued` event; one whose cancel was requested becomes
-    /// `cancelled` instead. Returns the requeued ids.
-    ///
-    /// This assumes a single node. With several workers, only jobs whose heartbeat is older than
-    /// a lease timeout should be taken back (a later `requeue_expired(timeout)`).
-    pub async fn requeue_interrupted(&self) -> Result<Vec<JobId>> {
-        let now = now_ms();
-        let mut w = self.db.write().await?;
-        let rows = sqlx::query(
-            "SELECT id, cancel_requested, checkpoint_epoch FROM jobs WHERE state = 'running' \
-             ORDER BY created_at_ms, id",
-        )
-        .fetch_all(&mut *w.tx)
-        .await?;
-        let mut requeued = Vec::new();
-        for row in &rows {
-            let id: JobId = name(row, "id")?;
-            let checkpoint_epoch: Option<i64> = col(row, "checkpoint_epoch")?;
-            if col::<i64>(row, "cancel_requested")? != 0 {
-                sqlx::query(
-                    "UPDATE jobs SET state = 'cancelled', finished_at_ms = $1, lease_owner = NULL \
-                     WHERE id = $2",
-                )
-                .bind(now)
-                .bind(id.as_str())
-                .execute(&mut *w.tx)
-                .await?;
-                let data = serde_json::json!({ "reason": "cancel requested before a restart" });
-                insert_event(&mut *w.tx, &id, "cancelled", &data).await?;
-            } else if interruptions(&mut *w.tx, &id).await? + 1 >= MAX_INTERRUPTIONS {
-                // A job that keeps dying with its process is likely what kills it (memory):
-                // retrying it forever would keep the server from ever coming up.
-                let error = format!(
-                    "the server stopped without shutting down {MAX_INTERRUPTIONS} times while this \
-                     job ran; it is not retried again (out of memory? try a smaller model)"
-                );
-                sqlx::query(
-                    "UPDATE jobs SET state = 'failed', error = $1, finished_at_ms = $2, \
-                         lease_owner = NULL WHERE id = $3",
-                )
-                .bind(&error)
-                .bind(now)
-                .bind(id.as_str())
-                .execute(&mut *w.tx)
-                .await?;
-                let data = serde_json::json!({ "error": error });
-                insert_event(&mut *w.tx, &id, "failed", &data).await?;
-            } else {
-                back_to_queue(&mut *w.tx, &id).await?;
-                let data = serde_json::json!({ "checkpoint_epoch": checkpoint_epoch });
-                insert_event(&mut *w.tx, &id, "requeued", &data).await?;
-                requeued.push(id);
-            }
-        }
-        w.commit().await?;
-        if !requeued.is_empty() {
-            tracing::info!(count = requeued.len(), "requeued interrupted jobs");
-        }
-        Ok(requeued)
-    }
-
-    /// Puts running job `id` back in the queue because its worker is shutting down cleanly
-    /// (after saving a checkpoint); it resumes on the next claim. A `suspended` event records
-    /// it, which is how a clean stop is told apart from a crash.
-    pub async fn suspend_job(&self, id: &JobId) -> Result<JobRecord> {
-        let mut w = self.db.write().await?;
-        let job = job_in(&mut *w.tx, id).await?;
-        if job.state != JobState::Running {
-            return Err(not_running(&job, "suspend it"));
-        }
-        back_to_queue(&mut *w.tx, id).await?;
-        let data = serde_json::json!({ "checkpoint_epoch": job.checkpoint_epoch });
-        insert_event(&mut *w.tx, id, "suspended", &data).await?;
-        let job = job_in(&mut *w.tx, id).await?;
-        w.commit().await?;
-        Ok(job)
-    }
-
-    /// Records that the worker running job `id` is alive. [`StoreError::Conflict`] if the job
-    /// is not running (the worker should stop).
-    pub async fn heartbeat(&self, id: &JobId) -> Result<()> {
-        let done =
-            sqlx::query("UPDATE jobs SET heartbeat_at_ms = $1 WHERE id = $2 AND state = 'running'")
-                .bind(now_ms())
-                .bind(id.as_str())
-                .execute(&self.db.pool)
-                .await?;
-        if done.rows_affected() == 0 {
-            let job = self.job(id).await?;
-            return Err(not_running(&job, "heartbeat"));
-        }
-        Ok(())
-    }
-
     /// Records a finished epoch of a running job: upserts its metric row (a resumed job may redo
     /// an epoch), stores it as the job's progress, refreshes its heartbeat and logs an `epoch`
     /// event. Returns whether a cancel was requested, so the worker learns of it in the same
@@ -483,6 +319,7 @@ impl Store {
         .bind(row.val_loss)
         .bind(row.val_metric)
         .bind(row.lr)
+        .persistent(self.db.cache_optional_f64())
         .execute(&mut *w.tx)
         .await?;
         let progress = serde_json::to_value(row)
@@ -505,9 +342,13 @@ impl Store {
         kind: &str,
         data: serde_json::Value,
     ) -> Result<JobEvent> {
-        insert_event(&self.db.pool, id, kind, &data)
+        // In a write transaction: the next number is read, then taken.
+        let mut w = self.db.write().await?;
+        let event = insert_event(&mut *w.tx, id, kind, &data)
             .await?
-            .ok_or_else(|| job_not_found(id))
+            .ok_or_else(|| job_not_found(id))?;
+        w.commit().await?;
+        Ok(event)
     }
 
     /// The events of a job with `seq > after_seq`, in order (`after_seq = 0` for all).

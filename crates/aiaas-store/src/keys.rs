@@ -73,6 +73,7 @@ impl Store {
         .bind(r.expires_at_ms)
         .bind(r.rate_limit)
         .bind(key.secret_sha256)
+        .persistent(self.db.cache_optional_f64())
         .execute(&self.db.pool)
         .await?;
         Ok(())

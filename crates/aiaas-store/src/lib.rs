@@ -1,6 +1,6 @@
-//! Persistence for aiaas: metadata in a SQL database through `sqlx` (SQLite by default) and
-//! content-addressed blobs through `object_store` (a local directory by default). No training,
-//! no HTTP: the service layer above calls these functions.
+//! Persistence for aiaas: metadata in a SQL database through `sqlx` (SQLite by default,
+//! PostgreSQL for several processes) and content-addressed blobs through `object_store` (a local
+//! directory by default). No training, no HTTP: the service layer above calls these functions.
 //!
 //! - [`Store`]: the handle; open it once with [`Store::open`] and clone it freely.
 //! - [`Blobs`] (`store.blobs()`): bytes under `blobs/sha256/<digest>`, verified on every read.
@@ -9,30 +9,34 @@
 //!   [`EpochRow`]) are methods on [`Store`].
 //!
 //! Every write that reads before it writes runs in one transaction that holds the database's
-//! write lock from its start, so concurrent callers queue instead of failing with
-//! "database is locked".
+//! write lock from its start (SQLite's, or an advisory lock on PostgreSQL), so concurrent
+//! callers, in this process or another, queue instead of failing or racing.
 
 #![warn(missing_docs)]
 
 mod audit;
 mod blobs;
+mod changes;
 mod config;
 mod datasets;
 mod db;
 mod error;
 mod jobs;
 mod keys;
+mod leases;
 mod monitoring;
 mod predictions;
 mod registry;
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use blobs::{Blobs, STALE_UPLOAD_AGE, is_digest, sha256_hex};
+pub use changes::{Change, ChangeFeed, Heard};
 pub use config::{StoreConfig, redact_url};
 pub use datasets::{DatasetRecord, NewDataset};
 pub use error::{Result, StoreError};
-pub use jobs::{EpochRow, JobEvent, JobRecord, JobResult, MAX_INTERRUPTIONS};
+pub use jobs::{EpochRow, JobEvent, JobRecord, JobResult};
 pub use keys::{KeyRecord, NewKey};
+pub use leases::MAX_INTERRUPTIONS;
 pub use monitoring::{ModelEvent, PolicyRecord};
 pub use predictions::{Labelled, Window};
 pub use registry::{
@@ -51,8 +55,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the store `config` names: creates the data directory, opens (or creates) the
-    /// database with WAL, foreign keys and a busy timeout, applies pending migrations, opens the
+    /// Opens the store `config` names: creates the data directory, opens the database (a
+    /// SQLite file is created if missing, with WAL, foreign keys and a busy timeout), applies
+    /// pending migrations, opens the
     /// blob store and removes temp files that interrupted local uploads left behind.
     ///
     /// [`StoreError::Config`] for a database or store URL this build cannot use.
@@ -85,8 +90,12 @@ impl Store {
     /// Copies the write-ahead log into the database and truncates it, so that it stays small
     /// even when readers kept SQLite's automatic checkpoints from finishing. Returns whether
     /// the whole log was copied (not when a reader still needs part of it; the next try will).
+    /// PostgreSQL checkpoints by itself: nothing to do there.
     pub async fn checkpoint(&self) -> Result<bool> {
         use sqlx::Row;
+        if self.db.backend == db::Backend::Postgres {
+            return Ok(true);
+        }
         let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .fetch_one(&self.db.pool)
             .await?;

@@ -113,13 +113,17 @@ impl Store {
         Ok(())
     }
 
-    /// The policies due at `now_ms`.
-    pub async fn due_policies(&self, now_ms: i64) -> Result<Vec<PolicyRecord>> {
+    /// Takes the policies due at `now_ms` for this caller: their next check moves `hold_ms`
+    /// ahead, so that no other process takes them meanwhile (the caller sets the real next
+    /// check when done; if it dies, the policy is due again after `hold_ms`).
+    pub async fn claim_due_policies(&self, now_ms: i64, hold_ms: i64) -> Result<Vec<PolicyRecord>> {
+        // One statement: of several processes looking at once, each due policy goes to one.
         let rows = sqlx::query(
-            "SELECT model, policy_json, next_check_ms FROM monitor_policies \
-             WHERE next_check_ms <= $1 ORDER BY next_check_ms",
+            "UPDATE monitor_policies SET next_check_ms = $2 WHERE next_check_ms <= $1 \
+             RETURNING model, policy_json, next_check_ms",
         )
         .bind(now_ms)
+        .bind(now_ms.saturating_add(hold_ms))
         .fetch_all(&self.db.pool)
         .await?;
         rows.iter().map(policy_row).collect()

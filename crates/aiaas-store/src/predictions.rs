@@ -2,7 +2,7 @@
 //! for those rows later (feedback by id).
 
 use crate::Store;
-use crate::db::{DbRow, col, int, now_ms, to_i64, to_json};
+use crate::db::{Backend, DbRow, col, int, now_ms, to_i64, to_json};
 use crate::error::{Result, StoreError};
 use aiaas_types::{Erasure, ModelName, NewPrediction, PredictionRow, TargetValue, Version};
 use serde::{Deserialize, Serialize};
@@ -121,18 +121,48 @@ impl Store {
             return Ok(());
         }
         // Several rows per statement: with SQLite every statement is a round trip to the
-        // connection's thread, which costs more than the insert itself. Anonymous `?`
-        // placeholders: SQLite looks each `$n` up in a list, so with numbered ones a
-        // statement's cost grows with the square of its parameters. (PostgreSQL: `$n`.)
+        // connection's thread, and with PostgreSQL to the server. SQLite gets anonymous `?`
+        // placeholders: it looks each `$n` up in a list, so with numbered ones a statement's
+        // cost grows with the square of its parameters. A re-logged id replaces its row, label
+        // included (the label was for the old prediction).
         const ROWS_PER_STATEMENT: usize = 64;
-        let mut w = self.db.write().await?;
+        const COLUMNS: usize = 9;
+        // The last row of an id logged twice in this batch wins, as it would one at a time
+        // (PostgreSQL refuses a statement that upserts one key twice).
+        let mut seen = std::collections::HashSet::new();
+        let mut rows: Vec<&NewPrediction> = rows
+            .iter()
+            .rev()
+            .filter(|r| seen.insert((r.model.as_str(), r.id.as_str())))
+            .collect();
+        rows.reverse();
+        let mut w = self.db.batch().await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let mut sql = String::from(
-                "INSERT OR REPLACE INTO predictions (model, id, version, at_ms, latency_us, \
-                 inputs, categories, predicted_class, predicted_value) VALUES ",
+                "INSERT INTO predictions (model, id, version, at_ms, latency_us, inputs, \
+                 categories, predicted_class, predicted_value) VALUES ",
             );
-            let tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
-            sql.push_str(&vec![tuple; chunk.len()].join(", "));
+            for row in 0..chunk.len() {
+                sql.push_str(if row == 0 { "(" } else { ", (" });
+                for column in 0..COLUMNS {
+                    let sep = if column == 0 { "" } else { ", " };
+                    match self.db.backend {
+                        Backend::Sqlite => sql.push_str(&format!("{sep}?")),
+                        Backend::Postgres => {
+                            sql.push_str(&format!("{sep}${}", row * COLUMNS + column + 1))
+                        }
+                    }
+                }
+                sql.push(')');
+            }
+            sql.push_str(
+                " ON CONFLICT (model, id) DO UPDATE SET version = excluded.version, \
+                 at_ms = excluded.at_ms, latency_us = excluded.latency_us, \
+                 inputs = excluded.inputs, categories = excluded.categories, \
+                 predicted_class = excluded.predicted_class, \
+                 predicted_value = excluded.predicted_value, label_class = NULL, \
+                 label_value = NULL, labelled_at_ms = NULL",
+            );
             let mut query = sqlx::query(&sql);
             for r in chunk {
                 let (class, value) = split(&r.predicted);
@@ -149,7 +179,10 @@ impl Store {
                     .bind(class)
                     .bind(value);
             }
-            query.execute(&mut *w.tx).await?;
+            query
+                .persistent(self.db.cache_optional_f64())
+                .execute(&mut *w.tx)
+                .await?;
         }
         w.commit().await
     }
@@ -174,6 +207,7 @@ impl Store {
             .bind(at)
             .bind(model.as_str())
             .bind(id)
+            .persistent(self.db.cache_optional_f64())
             .execute(&mut *w.tx)
             .await?;
             if done.rows_affected() == 0 {
@@ -228,11 +262,12 @@ impl Store {
     pub async fn trim_predictions(&self, model: &ModelName, keep: u64) -> Result<u64> {
         // The (model, at_ms) index walks the newest `keep` rows and hands over the rest.
         let done = sqlx::query(
-            "DELETE FROM predictions WHERE model = $1 AND rowid IN (SELECT rowid FROM \
-             predictions WHERE model = $1 ORDER BY at_ms DESC LIMIT -1 OFFSET $2)",
+            "DELETE FROM predictions WHERE model = $1 AND id IN (SELECT id FROM predictions \
+             WHERE model = $1 ORDER BY at_ms DESC, id DESC LIMIT $3 OFFSET $2)",
         )
         .bind(model.as_str())
         .bind(to_i64(keep, "kept predictions")?)
+        .bind(i64::MAX)
         .execute(&self.db.pool)
         .await?;
         Ok(done.rows_affected())
@@ -289,9 +324,9 @@ impl Store {
             .await?
             .rows_affected();
         let over = sqlx::query(
-            "DELETE FROM predictions WHERE rowid IN (SELECT rowid FROM (SELECT rowid, \
-             ROW_NUMBER() OVER (PARTITION BY model ORDER BY at_ms DESC, id DESC) AS n \
-             FROM predictions) WHERE n > $1)",
+            "DELETE FROM predictions WHERE (model, id) IN (SELECT model, id FROM \
+             (SELECT model, id, ROW_NUMBER() OVER (PARTITION BY model ORDER BY at_ms DESC, \
+             id DESC) AS n FROM predictions) AS ranked WHERE n > $1)",
         )
         .bind(to_i64(keep, "kept predictions")?)
         .execute(&mut *w.tx)

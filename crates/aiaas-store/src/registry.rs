@@ -7,8 +7,8 @@
 use crate::Store;
 use crate::blobs::check_digest;
 use crate::db::{
-    DbRow, col, int, json, name, now_ms, opt_int, opt_json, opt_name, task, task_text, to_i64,
-    to_json,
+    Backend, DbRow, col, int, json, name, now_ms, opt_int, opt_json, opt_name, task, task_text,
+    to_i64, to_json,
 };
 use crate::error::{Result, StoreError};
 use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Resource, Task, Version};
@@ -207,13 +207,22 @@ fn check_tag(key: &str, value: &str) -> Result<()> {
 }
 
 /// The digests records name: versions' manifests, weights and the other files their manifests
-/// list (SQLite's `json_each`), datasets, and the checkpoints of jobs that may still resume.
-const NAMED_BLOBS: &str = "SELECT manifest_digest AS digest FROM versions \
-     UNION ALL SELECT weights_digest FROM versions \
-     UNION ALL SELECT f.value FROM versions, json_each(versions.manifest_json, '$.files') AS f \
-     UNION ALL SELECT digest FROM datasets \
-     UNION ALL SELECT checkpoint_digest FROM jobs \
-       WHERE checkpoint_digest IS NOT NULL AND state IN ('queued', 'running')";
+/// list (a JSON object of name to digest, which each database walks its own way), datasets, and
+/// the checkpoints of jobs that may still resume.
+fn named_blobs(backend: Backend) -> String {
+    let manifest_files = match backend {
+        Backend::Sqlite => "json_each(versions.manifest_json, '$.files')",
+        Backend::Postgres => "jsonb_each_text(versions.manifest_json::jsonb -> 'files')",
+    };
+    format!(
+        "SELECT manifest_digest AS digest FROM versions \
+         UNION ALL SELECT weights_digest FROM versions \
+         UNION ALL SELECT f.value FROM versions, {manifest_files} AS f \
+         UNION ALL SELECT digest FROM datasets \
+         UNION ALL SELECT checkpoint_digest FROM jobs \
+           WHERE checkpoint_digest IS NOT NULL AND state IN ('queued', 'running')"
+    )
+}
 
 impl Store {
     /// Publishes a version: creates the model if it is new, takes the next version number and
@@ -598,7 +607,10 @@ impl Store {
     /// still refers to blob `digest`. Blobs are shared by content, so check this before deleting.
     pub async fn blob_in_use(&self, digest: &str) -> Result<bool> {
         check_digest(digest)?;
-        let sql = format!("SELECT 1 FROM ({NAMED_BLOBS}) WHERE digest = $1 LIMIT 1");
+        let sql = format!(
+            "SELECT 1 FROM ({}) AS named WHERE digest = $1 LIMIT 1",
+            named_blobs(self.db.backend)
+        );
         let row = sqlx::query(&sql)
             .bind(digest)
             .fetch_optional(&self.db.pool)
@@ -609,7 +621,8 @@ impl Store {
     /// Every blob digest a record refers to (as [`Store::blob_in_use`] counts them), in one
     /// query: what a sweep of the blob store keeps.
     pub async fn blobs_in_use(&self) -> Result<std::collections::HashSet<String>> {
-        let rows = sqlx::query(NAMED_BLOBS).fetch_all(&self.db.pool).await?;
+        let sql = named_blobs(self.db.backend);
+        let rows = sqlx::query(&sql).fetch_all(&self.db.pool).await?;
         rows.iter()
             .map(|row| col::<String>(row, "digest"))
             .collect()

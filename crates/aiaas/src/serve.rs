@@ -1,7 +1,7 @@
 //! `aiaas serve`: open the store, start the job workers and the HTTP API, optionally set up the
 //! demo, and shut down gracefully on Ctrl-C or SIGTERM (running jobs checkpoint first).
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, ServeRole};
 use aiaas_api::AppState;
 use aiaas_serve::PoolConfig;
 use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
@@ -59,8 +59,22 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         .max_upload_mb
         .checked_mul(1 << 20)
         .context("--max-upload-mb is too large")?;
+    // Several processes need a database they can share; a SQLite file has one server.
+    let shared = store_config.shared_database();
+    anyhow::ensure!(
+        shared || args.role == ServeRole::All,
+        "--role {:?} runs beside other processes on one database: give a PostgreSQL \
+         --database-url (postgres://...); with SQLite one process does everything (--role all)",
+        args.role
+    );
+    let serves_api = args.role != ServeRole::Worker;
     let config = ServiceConfig {
-        workers: args.workers,
+        workers: match args.role {
+            ServeRole::Api => 0,
+            _ => args.workers,
+        },
+        background: args.role != ServeRole::Api,
+        lease_s: args.lease_s,
         train_threads: threads.unwrap_or(0),
         checkpoint_every: args.checkpoint_every,
         max_dataset_bytes: upload_limit,
@@ -73,6 +87,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     };
     // One field a setting, as a person reads them (where the data lives: "store opened").
     tracing::info!(
+        role = ?args.role,
         addr = %args.addr,
         grpc_addr = %args.grpc_addr,
         data_dir = %args.data_dir.display(),
@@ -95,12 +110,16 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.addr))?;
     let grpc = match args.grpc_addr.as_str() {
+        _ if !serves_api => None,
         "" => None,
         addr => Some(TcpListener::bind(addr).await.with_context(|| {
             format!("listening for gRPC on {addr} (--grpc-addr; empty turns gRPC off)")
         })?),
     };
-    let _lock = lock_data_dir(&args.data_dir)?;
+    let _lock = match shared {
+        false => Some(lock_data_dir(&args.data_dir)?),
+        true => None,
+    };
     let store = Store::open(&store_config)
         .await
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
@@ -156,9 +175,12 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
                     Err(e) => tracing::error!(error = %e, "the demo setup failed"),
                 }
             }
-            match pool.preload().await {
-                Ok(versions) => tracing::info!(versions, "ready"),
-                Err(e) => tracing::error!(error = %e, "could not load every registered model"),
+            // A worker serves no model: it is ready as soon as it runs.
+            if serves_api {
+                match pool.preload().await {
+                    Ok(versions) => tracing::info!(versions, "ready"),
+                    Err(e) => tracing::error!(error = %e, "could not load every registered model"),
+                }
             }
             ready.store(true, Ordering::SeqCst);
             if let (Some((base, key_file)), Some(models)) = (demo, demo_models) {
@@ -173,6 +195,7 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         ready,
         metrics: Some(metrics),
         auth,
+        serves_api,
     };
     let stopping = platform.clone();
     let limits = aiaas_api::ServerLimits {

@@ -102,6 +102,7 @@ impl TestServer {
             ready: ready.clone(),
             metrics: Some(metrics_handle()),
             auth: aiaas_api::AuthConfig::default(),
+            serves_api: true,
         };
         let task = tokio::spawn(async move {
             aiaas_api::serve(listener, Some(grpc), state, limits, None, async {

@@ -1,6 +1,6 @@
 //! Content-addressed blobs: round trip, idempotence, corruption detection, digest checks, cleanup.
 
-use aiaas_store::{Store, StoreConfig, StoreError, sha256_hex};
+use aiaas_store::{Store, StoreError, sha256_hex};
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -93,8 +93,7 @@ async fn malformed_digests_are_refused() {
 
 #[tokio::test]
 async fn stale_temp_files_of_interrupted_uploads_are_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig::in_dir(dir.path());
+    let (config, dir) = crate::config().await;
     let store = Store::open(&config).await.unwrap();
     let digest = store
         .blobs()

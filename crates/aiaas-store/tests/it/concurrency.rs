@@ -1,7 +1,7 @@
 //! Many writers on one store never see "database is locked" and never share a version number.
 
 use crate::{model, new_version};
-use aiaas_store::{Store, StoreConfig};
+use aiaas_store::Store;
 use aiaas_types::AliasName;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -46,9 +46,9 @@ async fn parallel_publishes_and_alias_moves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_stores_on_one_directory_share_the_write_lock() {
-    // Two pools stand in for two processes: only SQLite's lock and busy timeout keep them apart.
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig::in_dir(dir.path());
+    // Two pools stand in for two processes: only the database's write lock (SQLite's, or the
+    // advisory lock on PostgreSQL) keeps them apart.
+    let (config, _dir) = crate::config().await;
     let a = Store::open(&config).await.unwrap();
     let b = Store::open(&config).await.unwrap();
     let mut tasks = Vec::new();

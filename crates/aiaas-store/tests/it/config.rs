@@ -3,7 +3,7 @@
 use aiaas_store::{Store, StoreConfig, StoreError};
 
 #[tokio::test]
-async fn s3_and_postgres_need_features_this_build_lacks() {
+async fn s3_needs_a_feature_this_build_lacks() {
     let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig {
         store_url: Some("s3://bucket/prefix".into()),
@@ -12,14 +12,31 @@ async fn s3_and_postgres_need_features_this_build_lacks() {
     let err = Store::open(&config).await.unwrap_err();
     assert!(matches!(err, StoreError::Config(_)), "{err:?}");
     assert!(err.to_string().contains("`s3` feature"), "{err}");
+}
 
+#[tokio::test]
+async fn a_server_that_is_not_postgres_is_named_without_the_password() {
+    // Something listens, but it is not PostgreSQL: it hangs up at once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig {
-        database_url: Some("postgres://aiaas:secret@db/aiaas".into()),
+        database_url: Some(format!("postgres://aiaas:secret@127.0.0.1:{port}/aiaas")),
         ..StoreConfig::in_dir(dir.path())
     };
-    let err = Store::open(&config).await.unwrap_err();
-    assert!(err.to_string().contains("PostgreSQL"), "{err}");
-    assert!(!err.to_string().contains("secret"), "{err}");
+    let err = Store::open(&config).await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "PostgreSQL at postgres://aiaas:***@127.0.0.1:{port}/aiaas"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
 }
 
 #[tokio::test]

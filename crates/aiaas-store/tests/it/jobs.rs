@@ -1,7 +1,7 @@
 //! The job queue: life cycle, atomic claims, requeue after a crash, cancellation, events.
 
 use crate::{model, queue_job};
-use aiaas_store::{EpochRow, JobResult, Store, StoreConfig, StoreError, sha256_hex};
+use aiaas_store::{EpochRow, JobResult, Store, StoreError, sha256_hex};
 use aiaas_types::Version;
 use aiaas_types::{JobId, JobState};
 use bytes::Bytes;
@@ -38,7 +38,10 @@ async fn a_job_runs_from_queue_to_success() {
     assert_eq!(claimed.lease_owner.as_deref(), Some("worker-1"));
     assert!(claimed.started_at_ms.is_some() && claimed.heartbeat_at_ms.is_some());
     assert!(store.claim_job("worker-2").await.unwrap().is_none());
-    store.heartbeat(&id).await.unwrap();
+    store.heartbeat(&id, "worker-1").await.unwrap();
+    // Not the lease holder: refused, so a worker whose lease expired learns it.
+    let err = store.heartbeat(&id, "worker-2").await.unwrap_err();
+    assert!(err.to_string().contains("lease expired"), "{err}");
 
     store.record_epoch(&id, &epoch(1, 0.9)).await.unwrap();
     store.record_epoch(&id, &epoch(2, 0.7)).await.unwrap();
@@ -96,7 +99,7 @@ async fn a_job_runs_from_queue_to_success() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert!(matches!(
-        store.heartbeat(&id).await.unwrap_err(),
+        store.heartbeat(&id, "worker-1").await.unwrap_err(),
         StoreError::Conflict(_)
     ));
     assert!(matches!(
@@ -210,8 +213,7 @@ async fn two_concurrent_claimers_never_get_the_same_job() {
     }
     // Two pools on one database, as two processes would be.
     for _ in 0..5 {
-        let dir = tempfile::tempdir().unwrap();
-        let config = StoreConfig::in_dir(dir.path());
+        let (config, _dir) = crate::config().await;
         let a = Store::open(&config).await.unwrap();
         let b = Store::open(&config).await.unwrap();
         race_two_claimers(a, b).await;
@@ -256,6 +258,34 @@ async fn interrupted_jobs_are_requeued_with_their_checkpoint() {
     );
     assert_eq!(events[5].data["resume_from_epoch"], 1);
     assert_eq!(store.requeue_interrupted().await.unwrap(), vec![id]);
+}
+
+#[tokio::test]
+async fn only_jobs_whose_lease_expired_are_requeued() {
+    let (store, _dir) = crate::store().await;
+    let (dead, alive) = (
+        queue_job(&store, "iris").await,
+        queue_job(&store, "wine").await,
+    );
+    store.claim_job("node-a/worker-0").await.unwrap().unwrap();
+    store.claim_job("node-b/worker-0").await.unwrap().unwrap();
+    let lease = std::time::Duration::from_millis(300);
+    assert!(store.requeue_expired(lease).await.unwrap().is_empty());
+    // Node b keeps sending heartbeats; node a has gone quiet.
+    for _ in 0..4 {
+        tokio::time::sleep(lease / 3).await;
+        store.heartbeat(&alive, "node-b/worker-0").await.unwrap();
+    }
+    assert_eq!(
+        store.requeue_expired(lease).await.unwrap(),
+        vec![dead.clone()]
+    );
+    assert_eq!(store.job(&alive).await.unwrap().state, JobState::Running);
+    // Another worker takes the dead one over; its old worker is told when it comes back.
+    let taken = store.claim_job("node-b/worker-1").await.unwrap().unwrap();
+    assert_eq!((taken.id.clone(), taken.attempts), (dead.clone(), 2));
+    let err = store.heartbeat(&dead, "node-a/worker-0").await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
 }
 
 #[tokio::test]

@@ -1,4 +1,7 @@
-//! Integration tests of aiaas-store, each on a fresh temporary data directory.
+//! Integration tests of aiaas-store, each on a fresh temporary data directory and a fresh
+//! database: SQLite in that directory by default; with `AIAAS_STORE_TEST_POSTGRES` set to a
+//! PostgreSQL server's URL (whose user may create databases), a new database on that server.
+//! `.ci/run` runs this suite both ways (tests/postgres/start.sh starts the server).
 
 mod access;
 mod blobs;
@@ -16,10 +19,55 @@ use aiaas_types::{DatasetName, JobId, JobSpec, ModelName, Task};
 use bytes::Bytes;
 use tempfile::TempDir;
 
-/// A store in a new temporary directory (kept alive by the returned guard).
-pub async fn store() -> (Store, TempDir) {
+/// A configuration naming a new temporary directory (kept alive by the returned guard) and a
+/// new, empty database: SQLite in the directory, or PostgreSQL (see the module's comment).
+pub async fn config() -> (StoreConfig, TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreConfig::in_dir(dir.path())).await.unwrap();
+    let mut config = StoreConfig::in_dir(dir.path());
+    if let Ok(server) = std::env::var("AIAAS_STORE_TEST_POSTGRES") {
+        config.database_url = Some(new_postgres_database(&server).await);
+    }
+    (config, dir)
+}
+
+/// True when the suite runs on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var_os("AIAAS_STORE_TEST_POSTGRES").is_some()
+}
+
+/// Creates an empty database on the PostgreSQL server `server` names and returns its URL.
+/// (Left behind afterwards: the server CI starts is thrown away with its data.)
+async fn new_postgres_database(server: &str) -> String {
+    use sqlx::Connection;
+    // Unique per run (the clock), per process and per test in it (the counter).
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "aiaas_test_{}_{}_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut admin = sqlx::PgConnection::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("AIAAS_STORE_TEST_POSTGRES: cannot connect: {e}"));
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let (base, _) = server
+        .rsplit_once('/')
+        .expect("a URL that names a database");
+    format!("{base}/{name}")
+}
+
+/// A store on a fresh [`config`] (the directory kept alive by the returned guard).
+pub async fn store() -> (Store, TempDir) {
+    let (config, dir) = config().await;
+    let store = Store::open(&config).await.unwrap();
     (store, dir)
 }
 

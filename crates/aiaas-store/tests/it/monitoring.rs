@@ -14,11 +14,34 @@ async fn policies_come_due_and_events_are_numbered_per_model() {
         .set_policy(&m, &json!({"accuracy_floor": 0.9}))
         .await
         .unwrap();
-    let due = store.due_policies(i64::MAX).await.unwrap();
+    let now = 4_000_000_000_000; // ms: in 2096, after the policy was set
+    let due = store.claim_due_policies(now, 60_000).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].policy["accuracy_floor"], 0.9);
+    // Taken: no one else gets it until the hold runs out.
+    assert!(
+        store
+            .claim_due_policies(now, 60_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .claim_due_policies(now + 60_000, 60_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     store.set_next_check(&m, i64::MAX - 1).await.unwrap();
-    assert!(store.due_policies(1_000).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due_policies(now * 2, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.policy(&m).await.unwrap().is_some());
     store.delete_policy(&m).await.unwrap();
     assert!(matches!(

@@ -162,8 +162,10 @@ async fn trimming_keeps_a_models_newest_rows_and_a_checkpoint_empties_the_wal() 
     assert_eq!(kept[0].id, "r30", "the newest are kept");
     assert_eq!(store.trim_predictions(&m, 20).await.unwrap(), 0);
 
-    let wal = dir.path().join("aiaas.db-wal");
-    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    // SQLite's write-ahead log is copied back and emptied (PostgreSQL checkpoints by itself).
     assert!(store.checkpoint().await.unwrap());
-    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    if !crate::on_postgres() {
+        let wal = dir.path().join("aiaas.db-wal");
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    }
 }

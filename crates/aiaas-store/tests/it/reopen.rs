@@ -1,14 +1,13 @@
 //! Data survives closing and reopening the store; migrations run once.
 
 use crate::{add_dataset, dataset_name, model, new_version, queue_job};
-use aiaas_store::{Store, StoreConfig};
+use aiaas_store::Store;
 use aiaas_types::Version;
 use aiaas_types::{AliasName, JobState};
 
 #[tokio::test]
 async fn data_survives_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig::in_dir(dir.path());
+    let (config, _dir) = crate::config().await;
     let (version, job, dataset) = {
         let store = Store::open(&config).await.unwrap();
         let dataset = add_dataset(&store, "iris").await;

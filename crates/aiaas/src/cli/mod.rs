@@ -328,6 +328,15 @@ pub struct ServeArgs {
     /// Blob store (default: the data directory; s3://bucket/prefix needs the s3 feature).
     #[arg(long, env = "AIAAS_STORE_URL")]
     pub store_url: Option<String>,
+    /// What this process does: `all` (the API and the job workers), `api` (an API replica: the
+    /// API and inference, no jobs) or `worker` (jobs and monitoring checks; its --addr answers
+    /// /v2/health/* and /metrics only). `api` and `worker` share a PostgreSQL --database-url.
+    #[arg(long, value_enum, default_value = "all", env = "AIAAS_ROLE")]
+    pub role: ServeRole,
+    /// On a shared database, seconds a running job's lease lasts without a heartbeat; then
+    /// another worker takes the job over from its last checkpoint.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=3600), env = "AIAAS_LEASE_S")]
+    pub lease_s: u64,
     /// Register the bundled datasets and train the iris and digits demo models if missing.
     #[arg(long)]
     pub demo: bool,
@@ -386,6 +395,17 @@ pub struct ServeArgs {
     /// Let anyone scrape /metrics without a key.
     #[arg(long, env = "AIAAS_PUBLIC_METRICS")]
     pub public_metrics: bool,
+}
+
+/// What an `aiaas serve` process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServeRole {
+    /// The API, inference and the job workers: one process does everything.
+    All,
+    /// The API and inference only.
+    Api,
+    /// Jobs and the background checks only.
+    Worker,
 }
 
 #[derive(Args)]

@@ -1,5 +1,5 @@
-//! Tests against parts from outside the project (today `tritonclient`, the Prometheus
-//! client's parser, ONNX Runtime and a headless Chromium; later PostgreSQL, S3). Where a part is missing, its
+//! Tests against parts from outside the project (`tritonclient`, the Prometheus client's parser,
+//! ONNX Runtime, a headless Chromium and a PostgreSQL server). Where a part is missing, its
 //! tests are reported as ignored, with the reason, in the summary `cargo test` prints, instead of
 //! passing without running: this target has its own harness (`libtest-mimic`) because the
 //! standard one cannot decide that at run time. CI requires every part, so nothing is ignored
@@ -7,6 +7,7 @@
 
 #[path = "../it/certificates.rs"]
 mod certificates;
+mod cluster;
 mod dashboard;
 mod onnxruntime;
 mod prometheus;
@@ -71,6 +72,11 @@ fn main() -> ExitCode {
         "dashboard::renders_100_models_and_1000_versions_in_time",
         dashboard::missing_with_onnx,
         dashboard::renders_100_models_and_1000_versions_in_time,
+    ));
+    trials.push(needing(
+        "cluster::replicas_and_workers_share_jobs_aliases_and_the_prediction_log",
+        cluster::missing,
+        cluster::replicas_and_workers_share_jobs_aliases_and_the_prediction_log,
     ));
     trials.push(Trial::test(
         "a_missing_part_is_reported_not_passed",

@@ -39,6 +39,17 @@ pub fn serve_on_loopback(data_dir: &Path) -> Command {
 impl ServerProcess {
     /// Start `aiaas serve` on a free port over `data_dir`, and wait until it listens.
     pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        Self::spawn(data_dir, extra, true)
+    }
+
+    /// Start `aiaas serve --role worker` (which serves no gRPC) with `extra`, and wait until it
+    /// listens.
+    #[allow(dead_code)] // The interop tests' `cluster` uses it.
+    pub fn start_worker(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        Self::spawn(data_dir, &[&["--role", "worker"], extra].concat(), false)
+    }
+
+    fn spawn(data_dir: &Path, extra: &[&str], grpc: bool) -> ServerProcess {
         let mut child = serve_on_loopback(data_dir)
             .args(extra)
             .env("AIAAS_THREADS", "1")
@@ -51,12 +62,17 @@ impl ServerProcess {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         let mut grpc_line = String::new();
-        stdout.read_line(&mut grpc_line).unwrap();
-        let grpc_addr = grpc_line
-            .trim()
-            .strip_prefix("aiaas gRPC listening on ")
-            .unwrap_or_else(|| panic!("unexpected second line {grpc_line:?}"))
-            .to_string();
+        if grpc {
+            stdout.read_line(&mut grpc_line).unwrap();
+        }
+        let grpc_addr = match grpc {
+            true => grpc_line
+                .trim()
+                .strip_prefix("aiaas gRPC listening on ")
+                .unwrap_or_else(|| panic!("unexpected second line {grpc_line:?}"))
+                .to_string(),
+            false => String::new(),
+        };
         let url = line
             .trim()
             .strip_prefix("aiaas listening on ")
