@@ -1,5 +1,5 @@
-"""Checks the Kubernetes files under deploy/ against Kubernetes' own schemas and against the
-binary they run.
+"""Checks the Kubernetes files under deploy/ (kubernetes/ and kserve/) against Kubernetes' own
+schemas and against the binary they run.
 
     python3 tests/kubernetes/validate.py target/debug/aiaas
 
@@ -11,6 +11,9 @@ binary they run.
   name; its probes ask /v2/health/live and /v2/health/ready on the HTTP port; each AIAAS_*
   variable it gets (its env, the ConfigMap, the Secret) is one the binary reads.
 - Services and the ServiceMonitor select pods that exist, on ports those pods name.
+- The KServe ServingRuntime's container passes the same checks, imports the model KServe puts
+  in /mnt/models under the InferenceService's name, and serves the formats and the V2 protocol
+  the example InferenceService asks for.
 """
 
 import pathlib
@@ -23,6 +26,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
+KSERVE = ROOT / "deploy" / "kserve"
 KUBERNETES = "1.37.0"
 # Read by the binary but not `serve` flags: the log filter, and object_store's S3 settings.
 OTHER_VARIABLES = {"AIAAS_LOG"}
@@ -87,9 +91,9 @@ def check_container(where, container, flags, variables, roles, config_keys):
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     if ports.get("http") != port_of(given["--addr"]):
         fail(f"{where}: port http {ports.get('http')}, --addr {given['--addr']}")
-    if "--grpc-addr" in given and ports.get("grpc") != port_of(given["--grpc-addr"]):
+    if given.get("--grpc-addr") and ports.get("grpc") != port_of(given["--grpc-addr"]):
         fail(f"{where}: port grpc {ports.get('grpc')}, --grpc-addr {given['--grpc-addr']}")
-    if role == "worker" and "grpc" in ports:
+    if (role == "worker" or given.get("--grpc-addr") == "") and "grpc" in ports:
         fail(f"{where}: a worker serves no gRPC")
     for probe, path in [("livenessProbe", "/v2/health/live"), ("readinessProbe", "/v2/health/ready")]:
         get = container[probe]["httpGet"]
@@ -99,6 +103,29 @@ def check_container(where, container, flags, variables, roles, config_keys):
     for name in names:
         if name.startswith("AIAAS_") and name not in variables | OTHER_VARIABLES:
             fail(f"{where}: aiaas serve reads no {name}")
+
+
+def check_kserve(flags, variables, roles):
+    docs = {}
+    for path in sorted(KSERVE.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            docs[doc["kind"]] = doc
+    runtime, service = docs["ServingRuntime"], docs["InferenceService"]
+    if runtime["apiVersion"] != "serving.kserve.io/v1alpha1":
+        fail(f"ServingRuntime is {runtime['apiVersion']}, not serving.kserve.io/v1alpha1")
+    [container] = runtime["spec"]["containers"]
+    if container["name"] != "kserve-container":
+        fail("KServe runs the container named kserve-container")
+    check_container("kserve/servingruntime.yaml", container, flags, variables, roles, [])
+    args = container["args"]
+    if args[args.index("--import") + 1] != "{{.Name}}=/mnt/models":
+        fail("the runtime must import /mnt/models as {{.Name}}")
+    predictor = service["spec"]["predictor"]["model"]
+    formats = {f["name"] for f in runtime["spec"]["supportedModelFormats"]}
+    if predictor["modelFormat"]["name"] not in formats or predictor["runtime"] != runtime["metadata"]["name"]:
+        fail("the InferenceService does not ask for this runtime and one of its formats")
+    if predictor["protocolVersion"] not in runtime["spec"]["protocolVersions"]:
+        fail(f"the runtime does not speak {predictor['protocolVersion']}")
 
 
 def main():
@@ -156,9 +183,10 @@ def main():
                 for service in chosen:
                     if endpoint["port"] not in {p["name"] for p in service["spec"]["ports"]}:
                         fail(f"{name}: Service {service['metadata']['name']} has no port {endpoint['port']}")
+    check_kserve(flags, variables, roles)
     kinds = sorted({o["kind"] for _, o in objects})
     print(f"deploy/kubernetes: {len(objects)} objects ({', '.join(kinds)}) valid for Kubernetes "
-          f"{KUBERNETES} and for {binary}")
+          f"{KUBERNETES} and for {binary}; deploy/kserve: the ServingRuntime runs it as KServe asks")
 
 
 main()

@@ -112,6 +112,18 @@ impl Blobs {
     /// Opens the blob store at `location` and removes stale temp files of a local store.
     pub(crate) async fn open(location: &BlobLocation) -> Result<Blobs> {
         let (store, local_root) = open_object_store(location)?;
+        if local_root.is_none() {
+            // Wrong credentials, a missing bucket or an unreachable endpoint: said at start, not
+            // at the first upload. An absent probe key is the answer of a store that works.
+            match store.head(&key(&"0".repeat(64))).await {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    return Err(StoreError::Config(format!(
+                        "cannot use the blob store {location}: {e}"
+                    )));
+                }
+            }
+        }
         let blobs = Blobs { store, local_root };
         let removed = blobs.remove_stale_uploads(STALE_UPLOAD_AGE).await?;
         if removed > 0 {

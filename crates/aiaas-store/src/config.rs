@@ -18,8 +18,8 @@ pub struct StoreConfig {
     /// Metadata database URL: `sqlite:` (default `sqlite://<data_dir>/aiaas.db`) or
     /// `postgres://user:password@host:port/database`.
     pub database_url: Option<String>,
-    /// Blob store location: a local path or `file://` URL; default `<data_dir>`. `s3://bucket/prefix`
-    /// needs a build with the `s3` feature.
+    /// Blob store location: a local path or `file://` URL; default `<data_dir>`; or
+    /// `s3://bucket/prefix` (the `s3` feature, on by default).
     pub store_url: Option<String>,
 }
 

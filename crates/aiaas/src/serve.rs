@@ -124,6 +124,9 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let platform = Platform::start(store, config).await?;
+    for import in &args.imports {
+        import_at_start(&platform, import).await?;
+    }
     if auth.enabled {
         if let Some((secret, path)) = platform.ensure_admin_key(&args.data_dir).await? {
             eprintln!(
@@ -217,6 +220,56 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `--import NAME=PATH`: the model in PATH (a file, or a directory holding one) becomes NAME's
+/// champion, unless NAME has a champion already (a restart on the same database).
+async fn import_at_start(platform: &Platform, import: &str) -> anyhow::Result<()> {
+    let (name, path) = import
+        .split_once('=')
+        .with_context(|| format!("--import {import:?}: give NAME=PATH"))?;
+    let name = aiaas_types::ModelName::new(name)
+        .map_err(|e| anyhow::anyhow!("--import {import:?}: {e}"))?;
+    let champion = aiaas_types::AliasName::new("champion").expect("a valid alias");
+    if let Ok(model) = platform.model(&name).await
+        && model.aliases.contains_key(&champion)
+    {
+        tracing::info!(model = %name, "--import: the model has a champion already");
+        return Ok(());
+    }
+    let file = model_file(std::path::Path::new(path))?;
+    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let record = platform
+        .import_version(bytes.into(), &name, None)
+        .await
+        .with_context(|| format!("--import {import:?}: importing {}", file.display()))?;
+    let version = record.summary.version;
+    platform.set_alias(&name, &champion, version).await?;
+    tracing::info!(model = %name, %version, file = %file.display(), "imported and made champion");
+    Ok(())
+}
+
+/// `path` if it is a file; the one file in it (hidden ones aside) if it is a directory.
+fn model_file(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))? {
+        let entry = entry?;
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && entry.path().is_file() {
+            files.push(entry.path());
+        }
+    }
+    match files.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => anyhow::bail!(
+            "{} holds {} files; give the model's file (an archive or an .onnx file)",
+            path.display(),
+            files.len()
+        ),
+    }
 }
 
 fn print_demo(base: &str, models: &[aiaas_service::DemoModel], key_file: &std::path::Path) {

@@ -1,17 +1,24 @@
 //! Content-addressed blobs: round trip, idempotence, corruption detection, digest checks, cleanup.
 
-use aiaas_store::{Store, StoreError, sha256_hex};
+use aiaas_store::{Store, StoreConfig, StoreError, sha256_hex};
 use bytes::Bytes;
+use object_store::ObjectStore;
+use object_store::path::Path as ObjectPath;
 use std::time::Duration;
 
 #[tokio::test]
 async fn put_get_round_trip_and_idempotent_put() {
-    let (store, dir) = crate::store().await;
+    let (config, _dir) = crate::config().await;
+    let store = Store::open(&config).await.unwrap();
     let blobs = store.blobs();
     let data = Bytes::from_static(b"hello, blobs");
     let digest = blobs.put(data.clone()).await.unwrap();
     assert_eq!(digest, sha256_hex(&data));
-    assert!(dir.path().join("blobs/sha256").join(&digest).is_file());
+    let key = ObjectPath::from(format!("blobs/sha256/{digest}"));
+    assert_eq!(
+        crate::raw_objects(&config).head(&key).await.unwrap().size,
+        12
+    );
     assert_eq!(blobs.get(&digest).await.unwrap(), data);
     assert!(blobs.exists(&digest).await.unwrap());
 
@@ -31,17 +38,22 @@ async fn put_get_round_trip_and_idempotent_put() {
 }
 
 #[tokio::test]
-async fn a_flipped_byte_on_disk_is_reported_as_corrupt() {
-    let (store, dir) = crate::store().await;
+async fn a_flipped_byte_in_storage_is_reported_as_corrupt() {
+    let (config, _dir) = crate::config().await;
+    let store = Store::open(&config).await.unwrap();
     let digest = store
         .blobs()
         .put(Bytes::from_static(b"weights weights weights"))
         .await
         .unwrap();
-    let path = dir.path().join("blobs/sha256").join(&digest);
-    let mut bytes = std::fs::read(&path).unwrap();
+    // Changed behind the store's back: on disk, or in the bucket.
+    let raw = crate::raw_objects(&config);
+    let key = ObjectPath::from(format!("blobs/sha256/{digest}"));
+    let mut bytes = raw.get(&key).await.unwrap().bytes().await.unwrap().to_vec();
     bytes[3] ^= 0x01;
-    std::fs::write(&path, &bytes).unwrap();
+    raw.put(&key, Bytes::from(bytes.clone()).into())
+        .await
+        .unwrap();
 
     let err = store.blobs().get(&digest).await.unwrap_err();
     match &err {
@@ -65,6 +77,12 @@ async fn a_flipped_byte_on_disk_is_reported_as_corrupt() {
         .await
         .unwrap();
     store.blobs().get(&digest).await.unwrap();
+
+    // Removed behind its back: a not-found error that names the blob.
+    raw.delete(&key).await.unwrap();
+    let err = store.blobs().get(&digest).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(..)), "{err:?}");
+    assert!(err.to_string().contains(&digest), "{err}");
 }
 
 #[tokio::test]
@@ -94,6 +112,11 @@ async fn malformed_digests_are_refused() {
 #[tokio::test]
 async fn stale_temp_files_of_interrupted_uploads_are_removed() {
     let (config, dir) = crate::config().await;
+    // Temp files are a local directory's (an S3 upload is one request).
+    let config = StoreConfig {
+        store_url: None,
+        ..config
+    };
     let store = Store::open(&config).await.unwrap();
     let digest = store
         .blobs()

@@ -1,18 +1,6 @@
 //! Configuration errors surface from `Store::open` with actionable messages.
 
-use aiaas_store::{Store, StoreConfig, StoreError};
-
-#[tokio::test]
-async fn s3_needs_a_feature_this_build_lacks() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        store_url: Some("s3://bucket/prefix".into()),
-        ..StoreConfig::in_dir(dir.path())
-    };
-    let err = Store::open(&config).await.unwrap_err();
-    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
-    assert!(err.to_string().contains("`s3` feature"), "{err}");
-}
+use aiaas_store::{Store, StoreConfig};
 
 #[tokio::test]
 async fn a_server_that_is_not_postgres_is_named_without_the_password() {

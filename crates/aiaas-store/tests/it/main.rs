@@ -1,7 +1,9 @@
 //! Integration tests of aiaas-store, each on a fresh temporary data directory and a fresh
 //! database: SQLite in that directory by default; with `AIAAS_STORE_TEST_POSTGRES` set to a
-//! PostgreSQL server's URL (whose user may create databases), a new database on that server.
-//! `.ci/run` runs this suite both ways (tests/postgres/start.sh starts the server).
+//! PostgreSQL server's URL (whose user may create databases), a new database on that server;
+//! with `AIAAS_STORE_TEST_S3` set to an `s3://bucket` URL (and the `AWS_*` variables), blobs
+//! under a new prefix of that bucket instead of the directory. `.ci/run` runs this suite both
+//! ways (tests/postgres/start.sh and tests/s3/start.sh start the servers).
 
 mod access;
 mod blobs;
@@ -27,7 +29,28 @@ pub async fn config() -> (StoreConfig, TempDir) {
     if let Ok(server) = std::env::var("AIAAS_STORE_TEST_POSTGRES") {
         config.database_url = Some(new_postgres_database(&server).await);
     }
+    if let Ok(bucket) = std::env::var("AIAAS_STORE_TEST_S3") {
+        config.store_url = Some(format!("{bucket}/{}", unique_name("blobs")));
+    }
     (config, dir)
+}
+
+/// The object store `config`'s blobs live in, opened beside the store: for tests that change
+/// or remove a stored object behind the store's back.
+pub fn raw_objects(config: &StoreConfig) -> std::sync::Arc<dyn object_store::ObjectStore> {
+    match config.store_url.as_deref() {
+        Some(url) => {
+            let (bucket, prefix) = url.trim_start_matches("s3://").split_once('/').unwrap();
+            let s3 = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .unwrap();
+            std::sync::Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+        }
+        None => std::sync::Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(&config.data_dir).unwrap(),
+        ),
+    }
 }
 
 /// True when the suite runs on PostgreSQL.
@@ -39,17 +62,7 @@ pub fn on_postgres() -> bool {
 /// (Left behind afterwards: the server CI starts is thrown away with its data.)
 async fn new_postgres_database(server: &str) -> String {
     use sqlx::Connection;
-    // Unique per run (the clock), per process and per test in it (the counter).
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let name = format!(
-        "aiaas_test_{}_{}_{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-        std::process::id(),
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
+    let name = unique_name("aiaas_test");
     let mut admin = sqlx::PgConnection::connect(server)
         .await
         .unwrap_or_else(|e| panic!("AIAAS_STORE_TEST_POSTGRES: cannot connect: {e}"));
@@ -62,6 +75,20 @@ async fn new_postgres_database(server: &str) -> String {
         .rsplit_once('/')
         .expect("a URL that names a database");
     format!("{base}/{name}")
+}
+
+/// `prefix` and a suffix unique per run (the clock), per process and per test in it (a counter).
+fn unique_name(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 /// A store on a fresh [`config`] (the directory kept alive by the returned guard).

@@ -325,7 +325,7 @@ pub struct ServeArgs {
     /// Metadata database (default: SQLite in the data directory).
     #[arg(long, env = "AIAAS_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Blob store (default: the data directory; s3://bucket/prefix needs the s3 feature).
+    /// Blob store (default: the data directory), or s3://bucket/prefix with credentials from AWS_*.
     #[arg(long, env = "AIAAS_STORE_URL")]
     pub store_url: Option<String>,
     /// What this process does: `all` (the API and the job workers), `api` (an API replica: the
@@ -337,6 +337,16 @@ pub struct ServeArgs {
     /// another worker takes the job over from its last checkpoint.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=3600), env = "AIAAS_LEASE_S")]
     pub lease_s: u64,
+    /// Serve a model from a file at start, as NAME=PATH: an archive `aiaas models export` made,
+    /// an .onnx file, or a directory holding one of them (where KServe's storage initializer
+    /// puts a model: /mnt/models). Imported and made the champion unless the model has one.
+    #[arg(
+        long = "import",
+        value_name = "NAME=PATH",
+        env = "AIAAS_IMPORT",
+        value_delimiter = ','
+    )]
+    pub imports: Vec<String>,
     /// Register the bundled datasets and train the iris and digits demo models if missing.
     #[arg(long)]
     pub demo: bool,

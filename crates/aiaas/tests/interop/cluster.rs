@@ -1,5 +1,5 @@
-//! Several processes over one PostgreSQL database, on loopback: two API replicas and two
-//! workers (`aiaas serve --role api|worker`) sharing a database and a blob directory. A job
+//! Several processes over one PostgreSQL database and one S3 bucket (Garage), on loopback: two
+//! API replicas and two workers (`aiaas serve --role api|worker`). A job
 //! submitted to one replica runs on a worker; killing that worker with SIGKILL mid-job lets the
 //! other finish it from its checkpoint, with the weights of an uninterrupted run; an alias moved
 //! on one replica is served by the other within a second; predictions logged on both replicas
@@ -13,10 +13,31 @@ use std::time::{Duration, Instant};
 
 const DIGITS: &[u8] = include_bytes!("../../../../datasets/digits.csv");
 
-/// Why this test cannot run here, if it cannot: no PostgreSQL server named by
+/// Why the cluster test cannot run here, if it cannot: [`postgres_missing`] or [`s3_missing`].
+pub fn missing() -> Result<Option<String>, Failed> {
+    Ok(postgres_missing()?.or(s3_missing()?))
+}
+
+/// Why a test cannot use S3 here, if it cannot: no bucket named by `AIAAS_TEST_S3` (with the
+/// `AWS_*` variables; `eval "$(bash tests/s3/start.sh)"` sets them). Where `AIAAS_REQUIRE_S3`
+/// is set (CI), that is a failure instead.
+pub fn s3_missing() -> Result<Option<String>, Failed> {
+    match (
+        std::env::var_os("AIAAS_TEST_S3"),
+        std::env::var_os("AIAAS_REQUIRE_S3"),
+    ) {
+        (Some(_), _) => Ok(None),
+        (None, Some(_)) => Err("AIAAS_REQUIRE_S3 is set but AIAAS_TEST_S3 is not".into()),
+        (None, None) => Ok(Some(
+            "no S3 server (eval \"$(bash tests/s3/start.sh)\" starts Garage)".into(),
+        )),
+    }
+}
+
+/// Why a test cannot use PostgreSQL here, if it cannot: no server named by
 /// `AIAAS_TEST_POSTGRES` (a URL whose user may create databases). Where
 /// `AIAAS_REQUIRE_POSTGRES` is set (CI), that is a failure instead.
-pub fn missing() -> Result<Option<String>, Failed> {
+pub fn postgres_missing() -> Result<Option<String>, Failed> {
     let server = std::env::var("AIAAS_TEST_POSTGRES").ok();
     let reachable = server
         .as_deref()
@@ -61,7 +82,17 @@ fn new_database() -> String {
 pub fn replicas_and_workers_share_jobs_aliases_and_the_prediction_log() {
     let dir = tempfile::tempdir().unwrap();
     let db = new_database();
-    let shared = ["--database-url", db.as_str()];
+    let bucket = format!(
+        "{}/cluster-{}",
+        std::env::var("AIAAS_TEST_S3").unwrap(),
+        std::process::id()
+    );
+    let shared = [
+        "--database-url",
+        db.as_str(),
+        "--store-url",
+        bucket.as_str(),
+    ];
     // A short lease, so that a killed worker's job is taken over in seconds.
     let worker_flags = [&shared[..], &["--checkpoint-every", "2", "--lease-s", "3"]].concat();
     // The first replica creates the admin key; the others find it in the database.
@@ -205,4 +236,35 @@ fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
         assert!(start.elapsed() < limit, "not within {limit:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// S3 credentials the server refuses stop `aiaas serve` at start, with a message that names the
+/// store and what it answered, before anything is served.
+pub fn refused_s3_credentials_stop_the_server_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = std::env::var("AIAAS_TEST_S3").unwrap();
+    let mut child = crate::server::serve_on_loopback(dir.path())
+        .args(["--store-url", &format!("{bucket}/refused")])
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .env("AIAAS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("aiaas serve still runs with refused S3 credentials");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot use the blob store {bucket}/refused")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-secret"), "{stderr}");
 }

@@ -1,5 +1,5 @@
 //! Tests against parts from outside the project (`tritonclient`, the Prometheus client's parser,
-//! ONNX Runtime, a headless Chromium and a PostgreSQL server). Where a part is missing, its
+//! ONNX Runtime, a headless Chromium, a PostgreSQL server and an S3 server). Where a part is missing, its
 //! tests are reported as ignored, with the reason, in the summary `cargo test` prints, instead of
 //! passing without running: this target has its own harness (`libtest-mimic`) because the
 //! standard one cannot decide that at run time. CI requires every part, so nothing is ignored
@@ -72,6 +72,11 @@ fn main() -> ExitCode {
         "dashboard::renders_100_models_and_1000_versions_in_time",
         dashboard::missing_with_onnx,
         dashboard::renders_100_models_and_1000_versions_in_time,
+    ));
+    trials.push(needing(
+        "cluster::refused_s3_credentials_stop_the_server_at_start",
+        cluster::s3_missing,
+        cluster::refused_s3_credentials_stop_the_server_at_start,
     ));
     trials.push(needing(
         "cluster::replicas_and_workers_share_jobs_aliases_and_the_prediction_log",

@@ -691,3 +691,48 @@ fn an_mnist_model_exported_as_onnx_and_imported_back_predicts_as_it_does() {
         "{accuracy} from PNG files, {trained} as trained"
     );
 }
+
+/// `serve --import NAME=DIR`, as KServe's runtime starts it over /mnt/models: the model file in
+/// DIR is served as NAME's champion at once; a restart on the same data directory imports
+/// nothing again; a directory that holds no single model file stops the server with the reason.
+#[test]
+fn a_model_imported_at_start_is_served_as_its_champion() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let run = |args: &[&str]| {
+        let out = crate::aiaas(w, args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "train", "--data", "iris", "--epochs", "5", "--out", "bundle",
+    ]);
+    std::fs::create_dir(w.join("mnt")).unwrap();
+    run(&["export", "--model", "bundle", "--out", "mnt/model.onnx"]);
+    let import = format!("iris={}", w.join("mnt").display());
+    let data = w.join("data");
+
+    let server = ServerProcess::start(&data, &["--import", &import]);
+    let model = server.json("GET", "/api/v1/models/iris", b"");
+    assert_eq!(model["aliases"]["champion"], 1, "{model}");
+    let (status, text) = server.request("GET", "/v2/models/iris/ready", b"");
+    assert_eq!(status, 200, "{text}");
+    server.kill();
+
+    let server = ServerProcess::start(&data, &["--import", &import]);
+    let model = server.json("GET", "/api/v1/models/iris", b"");
+    assert_eq!(model["versions"].as_array().unwrap().len(), 1, "{model}");
+    server.kill();
+
+    std::fs::write(w.join("mnt/notes.txt"), "a second file").unwrap();
+    let out = crate::server::serve_on_loopback(&w.join("other"))
+        .args(["--import", &import])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("holds 2 files"), "{stderr}");
+}
