@@ -113,15 +113,14 @@ impl Blobs {
     pub(crate) async fn open(location: &BlobLocation) -> Result<Blobs> {
         let (store, local_root) = open_object_store(location)?;
         if local_root.is_none() {
-            // Wrong credentials, a missing bucket or an unreachable endpoint: said at start, not
-            // at the first upload. An absent probe key is the answer of a store that works.
-            match store.head(&key(&"0".repeat(64))).await {
-                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => {
-                    return Err(StoreError::Config(format!(
-                        "cannot use the blob store {location}: {e}"
-                    )));
-                }
+            // Wrong credentials, a missing bucket or an unreachable endpoint: said at start, with
+            // the server's answer, not at the first upload. (Listing the blob prefix, unlike
+            // reading one key, fails when the bucket is missing.)
+            let prefix = ObjectPath::from(PREFIX);
+            if let Err(e) = store.list_with_delimiter(Some(&prefix)).await {
+                return Err(StoreError::Config(format!(
+                    "cannot use the blob store {location}: {e}"
+                )));
             }
         }
         let blobs = Blobs { store, local_root };

@@ -238,33 +238,42 @@ fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// S3 credentials the server refuses stop `aiaas serve` at start, with a message that names the
-/// store and what it answered, before anything is served.
+/// S3 credentials the server refuses, or a bucket it does not have, stop `aiaas serve` at start
+/// with a message that names the store and what it answered, before anything is served.
 pub fn refused_s3_credentials_stop_the_server_at_start() {
-    let dir = tempfile::tempdir().unwrap();
     let bucket = std::env::var("AIAAS_TEST_S3").unwrap();
-    let mut child = crate::server::serve_on_loopback(dir.path())
-        .args(["--store-url", &format!("{bucket}/refused")])
-        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-        .env("AIAAS_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(30) {
-            child.kill().unwrap();
-            panic!("aiaas serve still runs with refused S3 credentials");
+    let refused = |store: &str, secret: Option<&str>| -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = crate::server::serve_on_loopback(dir.path());
+        command
+            .args(["--store-url", store])
+            .env("AIAAS_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(secret) = secret {
+            command.env("AWS_SECRET_ACCESS_KEY", secret);
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains(&format!("cannot use the blob store {bucket}/refused")),
-        "{stderr}"
-    );
+        let mut child = command.spawn().unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(30) {
+                child.kill().unwrap();
+                panic!("aiaas serve still runs with the store {store}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot use the blob store {store}")),
+            "{stderr}"
+        );
+        stderr
+    };
+    let stderr = refused(&format!("{bucket}/refused"), Some("not-the-secret"));
     assert!(!stderr.contains("not-the-secret"), "{stderr}");
+    // S3's own error code, as the server answered it.
+    let stderr = refused("s3://no-such-bucket/models", None);
+    assert!(stderr.contains("NoSuchBucket"), "{stderr}");
 }
