@@ -189,6 +189,10 @@ pub fn replicas_and_workers_share_jobs_aliases_and_the_prediction_log() {
         "an alias moved on one replica reached the other in {:?}",
         moved.elapsed()
     );
+    // Each replica loads the new version beside the old one before it swaps: A too.
+    wait_for(Duration::from_secs(1), || {
+        infer(&a, "probe-a", &rows[0])["model_version"] == "2"
+    });
 
     // Predictions on both replicas, labels through the other one: one report.
     let labels: Vec<String> = std::str::from_utf8(DIGITS)
@@ -223,8 +227,8 @@ pub fn replicas_and_workers_share_jobs_aliases_and_the_prediction_log() {
     });
     for server in [&a, &b] {
         let report = server.json("GET", "/api/v1/models/digits/quality?version=2", b"");
-        // The 20 rows and the probe that saw the alias move.
-        assert_eq!(report["logged"], 21, "{report}");
+        // The 20 rows and each replica's probe that saw the alias move.
+        assert_eq!(report["logged"], 22, "{report}");
         assert_eq!(report["labelled"], 20, "{report}");
     }
 }
