@@ -5,7 +5,8 @@
 //! another worker. On SQLite the server owns the database and none of this runs.
 
 use crate::{Platform, ServiceError, keys, privacy};
-use aiaas_store::{Change, Heard};
+use aiaas_store::{Change, ChangeFeed, Heard};
+use aiaas_types::ModelName;
 use std::time::Duration;
 
 /// How long a follower waits before it tries to listen again, re-reading everything meanwhile
@@ -22,6 +23,13 @@ pub(crate) fn node_name() -> String {
 }
 
 impl Platform {
+    /// Tells this process's and the other processes' followers that `model` changed.
+    pub(crate) fn model_changed(&self, model: &ModelName) {
+        self.announce(Change::Model {
+            model: model.clone(),
+        });
+    }
+
     /// Tells this process's followers, and the other processes', that `change` happened.
     pub(crate) fn announce(&self, change: Change) {
         if let Change::Model { model } = &change {
@@ -38,34 +46,43 @@ impl Platform {
         }
     }
 
-    /// Follows the other processes' announcements until shutdown.
-    pub(crate) async fn follow_changes(self) {
+    /// Follows the other processes' announcements on `feed` until shutdown. (`feed` listened
+    /// before the platform read the keys and policies, so nothing fell between the two.)
+    pub(crate) async fn follow_changes(self, mut feed: ChangeFeed) {
         while !self.stopping() {
-            let mut feed = match self.store().listen().await {
-                Ok(Some(feed)) => feed,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for changes; re-reading instead");
-                    self.reread_everything().await;
-                    let _ = tokio::time::timeout(RELISTEN_EVERY, self.inner.stop.notified()).await;
-                    continue;
-                }
+            let heard = tokio::select! {
+                heard = feed.next() => heard,
+                () = self.inner.stop.notified() => return,
             };
-            // Whatever changed before the listener was up.
-            self.reread_everything().await;
-            while !self.stopping() {
-                let heard = tokio::select! {
-                    heard = feed.next() => heard,
-                    () = self.inner.stop.notified() => return,
-                };
-                match heard {
-                    Ok(Heard::Change(change)) => self.follow(change).await,
-                    Ok(Heard::Reconnected) => self.reread_everything().await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "lost the change listener");
-                        break;
+            match heard {
+                Ok(Heard::Change(change)) => self.follow(change).await,
+                Ok(Heard::Reconnected) => self.reread_everything().await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the change listener");
+                    match self.listen_again().await {
+                        Some(again) => feed = again,
+                        None => return,
                     }
                 }
+            }
+        }
+    }
+
+    /// Listens again, re-reading everything after each try (what changed while deaf), once a
+    /// [`RELISTEN_EVERY`] until it listens; `None` at shutdown.
+    async fn listen_again(&self) -> Option<ChangeFeed> {
+        loop {
+            let feed = self.store().listen().await;
+            self.reread_everything().await;
+            match feed {
+                Ok(feed) => return feed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for changes; re-reading instead")
+                }
+            }
+            let _ = tokio::time::timeout(RELISTEN_EVERY, self.inner.stop.notified()).await;
+            if self.stopping() {
+                return None;
             }
         }
     }

@@ -6,8 +6,7 @@
 
 use crate::error::ServiceError;
 use crate::{Platform, now_ms};
-use aiaas_store::Change;
-use aiaas_store::{KeyRecord, NewKey, Store};
+use aiaas_store::{Change, KeyRecord, NewKey, Store};
 use aiaas_types::{KeyId, KeyName, KeySpec, Role};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

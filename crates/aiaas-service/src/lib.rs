@@ -97,6 +97,8 @@ impl Platform {
     pub async fn start(store: Store, config: ServiceConfig) -> Result<Platform, ServiceError> {
         config.validate().map_err(ServiceError::Invalid)?;
         let shared = store.is_shared();
+        // Before the keys and policies are read: what others change from then on is heard.
+        let changes = store.listen().await?;
         if !shared {
             let requeued = store.requeue_interrupted().await?;
             if !requeued.is_empty() {
@@ -141,8 +143,8 @@ impl Platform {
         if platform.inner.config.background {
             handles.push(tokio::spawn(platform.clone().update_loop()));
         }
-        if shared {
-            handles.push(tokio::spawn(platform.clone().follow_changes()));
+        if let Some(changes) = changes {
+            handles.push(tokio::spawn(platform.clone().follow_changes(changes)));
         }
         *platform.inner.workers.lock().expect("workers lock") = handles;
         Ok(platform)

@@ -6,7 +6,6 @@ use crate::{Platform, ServiceError};
 use aiaas_artifact::{
     Architecture, Artifact, ArtifactError, Bundle, MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE,
 };
-use aiaas_store::Change;
 use aiaas_store::{ModelRecord, ModelSummary, NewVersion, VersionPage, VersionRecord};
 use aiaas_types::{AliasName, DatasetName, JobId, ModelName, Resource, Version};
 use bytes::Bytes;
@@ -112,9 +111,7 @@ impl Platform {
             }
         };
         tracing::info!(model = %model, version = %record.summary.version, "version published");
-        self.announce(Change::Model {
-            model: model.clone(),
-        });
+        self.model_changed(model);
         Ok(record)
     }
 
@@ -153,9 +150,7 @@ impl Platform {
     ) -> Result<(), ServiceError> {
         self.store().set_alias(name, alias, version).await?;
         tracing::info!(model = %name, alias = %alias, %version, "alias moved");
-        self.announce(Change::Model {
-            model: name.clone(),
-        });
+        self.model_changed(name);
         Ok(())
     }
 
@@ -167,9 +162,7 @@ impl Platform {
     ) -> Result<(), ServiceError> {
         self.store().delete_alias(name, alias).await?;
         tracing::info!(model = %name, alias = %alias, "alias removed");
-        self.announce(Change::Model {
-            model: name.clone(),
-        });
+        self.model_changed(name);
         Ok(())
     }
 
@@ -180,9 +173,7 @@ impl Platform {
         version: Version,
     ) -> Result<(), ServiceError> {
         let record = self.store().delete_version(name, version).await?;
-        self.announce(Change::Model {
-            model: name.clone(),
-        });
+        self.model_changed(name);
         self.collect_blob(&record.summary.manifest_digest).await;
         // The weights, and any other file the manifest lists (an imported model's tokenizer).
         self.collect_blob(&record.summary.weights_digest).await;

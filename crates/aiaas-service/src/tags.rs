@@ -3,7 +3,6 @@
 //! announced as a model change, so serving follows them without a restart.
 
 use crate::{Platform, ServiceError};
-use aiaas_store::Change;
 use aiaas_types::{ModelName, ServingSettings, Version};
 use std::collections::BTreeMap;
 
@@ -20,9 +19,7 @@ impl Platform {
         let one = BTreeMap::from([(key.to_string(), value.to_string())]);
         ServingSettings::from_tags(&one).map_err(ServiceError::Invalid)?;
         self.store().set_tag(name, version, key, value).await?;
-        self.announce(Change::Model {
-            model: name.clone(),
-        });
+        self.model_changed(name);
         Ok(())
     }
 
@@ -34,9 +31,7 @@ impl Platform {
         key: &str,
     ) -> Result<(), ServiceError> {
         self.store().delete_tag(name, version, key).await?;
-        self.announce(Change::Model {
-            model: name.clone(),
-        });
+        self.model_changed(name);
         Ok(())
     }
 

@@ -6,7 +6,6 @@
 use crate::monitor::WindowSpec;
 use crate::{Platform, ServiceError, now_ms};
 use aiaas_monitor::{Breach, MonitorPolicy, breaches, default_interval, quality_report};
-use aiaas_store::Change;
 use aiaas_store::ModelEvent;
 use aiaas_types::{JobSpec, JobState, ModelName, Resource, RetrainJob, Version};
 use serde::{Deserialize, Serialize};
@@ -84,9 +83,7 @@ impl Platform {
             .append_model_event(model, "rolled_back", &json!({"from": from, "to": to}))
             .await?;
         tracing::info!(model = %model, %from, %to, "rolled back");
-        self.announce(Change::Model {
-            model: model.clone(),
-        });
+        self.model_changed(model);
         Ok((from, to))
     }
 

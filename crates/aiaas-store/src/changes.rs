@@ -31,9 +31,20 @@ pub enum Change {
     },
 }
 
+/// An announcement as it travels: the change, and which store made it, so that a process
+/// does not follow its own changes a second time.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    origin: u64,
+    #[serde(flatten)]
+    change: Change,
+}
+
 /// A subscription to other processes' announcements.
 pub struct ChangeFeed {
     listener: PgListener,
+    /// The announcements of this origin (the store that listens) are its own: skipped.
+    origin: u64,
 }
 
 /// What a [`ChangeFeed`] delivers next.
@@ -49,10 +60,14 @@ pub enum Heard {
 impl Store {
     /// Tells the other processes on this database that `change` happened (nothing on SQLite).
     pub async fn announce(&self, change: &Change) -> Result<()> {
-        if self.db.backend != Backend::Postgres {
+        if !self.is_shared() {
             return Ok(());
         }
-        let payload = serde_json::to_string(change)
+        let envelope = Envelope {
+            origin: self.db.origin,
+            change: change.clone(),
+        };
+        let payload = serde_json::to_string(&envelope)
             .map_err(|e| StoreError::Invalid(format!("cannot encode a change: {e}")))?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
@@ -68,29 +83,36 @@ impl Store {
         self.db.backend == Backend::Postgres
     }
 
-    /// Subscribes to the announcements of every process on this database (its own included);
-    /// `None` on SQLite.
+    /// Subscribes to the announcements of the other processes on this database; `None` on
+    /// SQLite.
     pub async fn listen(&self) -> Result<Option<ChangeFeed>> {
-        let Some(url) = self.db.url.as_deref() else {
+        if !self.is_shared() {
             return Ok(None);
-        };
-        let mut listener = PgListener::connect(url).await?;
+        }
+        // The pool's own URL: the listener reaches the same server as the queries.
+        let url = self.db.pool.connect_options().database_url.clone();
+        let mut listener = PgListener::connect(url.as_str()).await?;
         listener.listen(CHANNEL).await?;
-        Ok(Some(ChangeFeed { listener }))
+        Ok(Some(ChangeFeed {
+            listener,
+            origin: self.db.origin,
+        }))
     }
 }
 
 impl ChangeFeed {
-    /// Waits for the next announcement. An error means the server cannot be reached now.
+    /// Waits for another process's next announcement. An error means the server cannot be
+    /// reached now.
     pub async fn next(&mut self) -> Result<Heard> {
         loop {
-            match self.listener.try_recv().await? {
-                None => return Ok(Heard::Reconnected),
-                Some(notification) => match serde_json::from_str(notification.payload()) {
-                    Ok(change) => return Ok(Heard::Change(change)),
-                    // From a newer version, perhaps: not for this process.
-                    Err(e) => tracing::debug!(error = %e, "ignored an unknown announcement"),
-                },
+            let Some(notification) = self.listener.try_recv().await? else {
+                return Ok(Heard::Reconnected);
+            };
+            match serde_json::from_str::<Envelope>(notification.payload()) {
+                Ok(envelope) if envelope.origin == self.origin => {}
+                Ok(envelope) => return Ok(Heard::Change(envelope.change)),
+                // From a newer version, perhaps: not for this process.
+                Err(e) => tracing::debug!(error = %e, "ignored an unknown announcement"),
             }
         }
     }

@@ -140,8 +140,8 @@ impl MigrationSource<'static> for Embedded {
 pub(crate) struct Database {
     pub(crate) pool: Pool,
     pub(crate) backend: Backend,
-    /// PostgreSQL's URL, for the connection that listens to announcements.
-    pub(crate) url: Option<String>,
+    /// Tells this store's announcements to other processes apart from theirs.
+    pub(crate) origin: u64,
     /// Serializes this process's write transactions, so they queue in order here instead of
     /// polling SQLite's busy handler (or holding pooled connections while they wait for
     /// PostgreSQL's write lock). Other processes are kept out by the database's own lock.
@@ -214,14 +214,15 @@ impl Database {
             .await?
             .run(&pool)
             .await?;
-        let url = match location {
-            DatabaseLocation::Postgres(url) => Some(url.clone()),
-            _ => None,
-        };
+        // std's RandomState is seeded from the OS: different in every process.
+        let origin = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            std::process::id(),
+        );
         Ok(Database {
             pool,
             backend,
-            url,
+            origin,
             write_gate: Arc::new(Mutex::new(())),
         })
     }
@@ -258,6 +259,31 @@ impl Database {
                 _gate: None,
             }),
         }
+    }
+
+    /// The `VALUES` list of a multi-row insert: `rows` tuples of `columns` placeholders, bound
+    /// row by row. SQLite gets anonymous `?`: it looks each `$n` up in a list, so with
+    /// numbered ones a statement's cost grows with the square of its parameters; PostgreSQL
+    /// takes only `$n`.
+    pub(crate) fn values_list(&self, rows: usize, columns: usize) -> String {
+        use std::fmt::Write;
+        let mut sql = String::with_capacity(rows * columns * 5);
+        for row in 0..rows {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..columns {
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                match self.backend {
+                    Backend::Sqlite => sql.push('?'),
+                    Backend::Postgres => {
+                        let _ = write!(sql, "${}", row * columns + column + 1);
+                    }
+                }
+            }
+            sql.push(')');
+        }
+        sql
     }
 
     /// Whether a statement that binds an optional `f64` may be kept prepared (`persistent`).

@@ -183,9 +183,9 @@ fn spec_kind(spec: &JobSpec) -> Result<String> {
         .ok_or_else(|| StoreError::Invalid("the job spec has no kind".to_string()))
 }
 
-/// Appends an event in one statement: the sequence number is computed inside the INSERT, which
-/// takes SQLite's write lock before it reads, so concurrent appends never share a number.
-/// (PostgreSQL: a per-job row lock or a retry on the primary-key conflict.)
+/// Appends an event in one statement: the sequence number is computed inside the INSERT. Callers
+/// run it in a write transaction (SQLite's write lock, PostgreSQL's advisory lock), or, for a
+/// claim, holding the job's row lock, so concurrent appends never share a number.
 /// `None` if the job does not exist.
 pub(crate) async fn insert_event<'e, E>(
     executor: E,

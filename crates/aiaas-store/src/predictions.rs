@@ -2,7 +2,7 @@
 //! for those rows later (feedback by id).
 
 use crate::Store;
-use crate::db::{Backend, DbRow, col, int, now_ms, to_i64, to_json};
+use crate::db::{DbRow, col, int, now_ms, to_i64, to_json};
 use crate::error::{Result, StoreError};
 use aiaas_types::{Erasure, ModelName, NewPrediction, PredictionRow, TargetValue, Version};
 use serde::{Deserialize, Serialize};
@@ -121,10 +121,8 @@ impl Store {
             return Ok(());
         }
         // Several rows per statement: with SQLite every statement is a round trip to the
-        // connection's thread, and with PostgreSQL to the server. SQLite gets anonymous `?`
-        // placeholders: it looks each `$n` up in a list, so with numbered ones a statement's
-        // cost grows with the square of its parameters. A re-logged id replaces its row, label
-        // included (the label was for the old prediction).
+        // connection's thread, and with PostgreSQL to the server. A re-logged id replaces its
+        // row, label included (the label was for the old prediction).
         const ROWS_PER_STATEMENT: usize = 64;
         const COLUMNS: usize = 9;
         // The last row of an id logged twice in this batch wins, as it would one at a time
@@ -142,19 +140,7 @@ impl Store {
                 "INSERT INTO predictions (model, id, version, at_ms, latency_us, inputs, \
                  categories, predicted_class, predicted_value) VALUES ",
             );
-            for row in 0..chunk.len() {
-                sql.push_str(if row == 0 { "(" } else { ", (" });
-                for column in 0..COLUMNS {
-                    let sep = if column == 0 { "" } else { ", " };
-                    match self.db.backend {
-                        Backend::Sqlite => sql.push_str(&format!("{sep}?")),
-                        Backend::Postgres => {
-                            sql.push_str(&format!("{sep}${}", row * COLUMNS + column + 1))
-                        }
-                    }
-                }
-                sql.push(')');
-            }
+            sql.push_str(&self.db.values_list(chunk.len(), COLUMNS));
             sql.push_str(
                 " ON CONFLICT (model, id) DO UPDATE SET version = excluded.version, \
                  at_ms = excluded.at_ms, latency_us = excluded.latency_us, \
