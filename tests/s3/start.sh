@@ -29,7 +29,8 @@ api_bind_addr = "127.0.0.1:$s3"
 root_domain = ".s3.garage.localhost"
 TOML
 g() { "$garage" -c "$dir/garage.toml" "$@"; }
-RUST_LOG=warn g server >"$dir/server.log" 2>&1 &
+# The binary itself in the background (not through `g`), so that $! is the server's own pid.
+RUST_LOG=warn "$garage" -c "$dir/garage.toml" server >"$dir/server.log" 2>&1 &
 echo $! >"$dir/garage.pid"
 for _ in $(seq 100); do
   if g status >/dev/null 2>&1; then break; fi
