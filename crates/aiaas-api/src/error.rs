@@ -37,6 +37,7 @@ pub enum ErrorCode {
     VersionNotFound,
     AliasNotFound,
     JobNotFound,
+    SweepNotFound,
     /// The model has no monitoring policy.
     PolicyNotFound,
     KeyNotFound,
@@ -86,7 +87,7 @@ pub enum GrpcCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::BadRequest,
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
@@ -98,6 +99,7 @@ impl ErrorCode {
         ErrorCode::VersionNotFound,
         ErrorCode::AliasNotFound,
         ErrorCode::JobNotFound,
+        ErrorCode::SweepNotFound,
         ErrorCode::PolicyNotFound,
         ErrorCode::KeyNotFound,
         ErrorCode::PredictionsNotFound,
@@ -142,6 +144,7 @@ impl ErrorCode {
             E::VersionNotFound => ("version_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::AliasNotFound => ("alias_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::JobNotFound => ("job_not_found", StatusCode::NOT_FOUND, G::NotFound),
+            E::SweepNotFound => ("sweep_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::PolicyNotFound => ("policy_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::KeyNotFound => ("key_not_found", StatusCode::NOT_FOUND, G::NotFound),
             E::FeatureNotFound => ("feature_not_found", StatusCode::NOT_FOUND, G::NotFound),
@@ -213,6 +216,7 @@ impl ErrorCode {
                 Resource::Version => ErrorCode::VersionNotFound,
                 Resource::Alias => ErrorCode::AliasNotFound,
                 Resource::Job => ErrorCode::JobNotFound,
+                Resource::Sweep => ErrorCode::SweepNotFound,
                 Resource::Policy => ErrorCode::PolicyNotFound,
                 Resource::Key => ErrorCode::KeyNotFound,
                 Resource::Predictions => ErrorCode::PredictionsNotFound,

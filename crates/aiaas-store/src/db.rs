@@ -101,6 +101,11 @@ macro_rules! migrations {
                 "logging",
                 include_str!(concat!("../migrations/", $dir, "/0006_logging.sql")),
             ),
+            (
+                7,
+                "sweeps",
+                include_str!(concat!("../migrations/", $dir, "/0007_sweeps.sql")),
+            ),
         ]
     };
 }

@@ -9,7 +9,7 @@ use crate::Store;
 use crate::blobs::check_digest;
 use crate::db::{Db, DbRow, col, int, json, name, now_ms, opt_int, opt_json, opt_name, to_json};
 use crate::error::{Result, StoreError};
-use aiaas_types::{DatasetName, JobId, JobSpec, JobState, ModelName, Resource, Version};
+use aiaas_types::{DatasetName, JobId, JobSpec, JobState, ModelName, Resource, SweepId, Version};
 use serde::{Deserialize, Serialize};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -54,6 +54,12 @@ pub struct JobRecord {
     pub started_at_ms: Option<i64>,
     /// When it reached a final state.
     pub finished_at_ms: Option<i64>,
+    /// The sweep it is a trial of.
+    pub sweep: Option<SweepId>,
+    /// A finished trial's score: its sweep's metric on the validation split.
+    pub score: Option<f64>,
+    /// A finished trial's bundle, one archive blob, kept while its sweep runs.
+    pub output_digest: Option<String>,
 }
 
 /// The version a succeeded job published.
@@ -110,7 +116,8 @@ fn event_from_row(row: &DbRow) -> Result<JobEvent> {
 
 pub(crate) const JOB_COLUMNS: &str = "id, kind, state, spec_json, dataset, model, error, progress_json, \
      result_model, result_version, checkpoint_digest, checkpoint_epoch, attempts, \
-     cancel_requested, lease_owner, heartbeat_at_ms, created_at_ms, started_at_ms, finished_at_ms";
+     cancel_requested, lease_owner, heartbeat_at_ms, created_at_ms, started_at_ms, finished_at_ms, \
+     sweep_id, score, output_digest";
 
 pub(crate) fn job_from_row(row: &DbRow) -> Result<JobRecord> {
     let state: String = col(row, "state")?;
@@ -140,6 +147,9 @@ pub(crate) fn job_from_row(row: &DbRow) -> Result<JobRecord> {
         created_at_ms: col(row, "created_at_ms")?,
         started_at_ms: col(row, "started_at_ms")?,
         finished_at_ms: col(row, "finished_at_ms")?,
+        sweep: opt_name(row, "sweep_id")?,
+        score: col(row, "score")?,
+        output_digest: col(row, "output_digest")?,
     })
 }
 
@@ -149,6 +159,11 @@ pub(crate) fn job_from_row(row: &DbRow) -> Result<JobRecord> {
 /// when two ids fall in one millisecond), so ordering by `(created_at_ms, id)` is first come,
 /// first served.
 fn new_job_id() -> JobId {
+    JobId::new(new_id("job")).expect("a generated job id is a valid name")
+}
+
+/// `<prefix>-` + 13 hex digits of the time in ms + 6 random hex digits (see [`new_job_id`]).
+pub(crate) fn new_id(prefix: &str) -> String {
     static LAST_MS: AtomicI64 = AtomicI64::new(0);
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let now = now_ms();
@@ -165,11 +180,10 @@ fn new_job_id() -> JobId {
     hasher.write_i64(ms);
     hasher.write_u32(std::process::id());
     let random = hasher.finish() & 0xff_ffff;
-    JobId::new(format!(
-        "job-{:013x}{random:06x}",
+    format!(
+        "{prefix}-{:013x}{random:06x}",
         ms as u64 & 0xf_ffff_ffff_ffff
-    ))
-    .expect("a generated job id is a valid name")
+    )
 }
 
 /// The `kind` tag of a spec (`train`).
@@ -221,6 +235,45 @@ where
     .transpose()
 }
 
+/// Inserts a queued job (a trial of `sweep`, if given) and its `queued` event; a clash of
+/// generated ids is a [`StoreError::Conflict`].
+pub(crate) async fn insert_job(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    spec: &JobSpec,
+    dataset: &DatasetName,
+    model: &ModelName,
+    sweep: Option<&SweepId>,
+) -> Result<JobRecord> {
+    let kind = spec_kind(spec)?;
+    let id = new_job_id();
+    let sql = format!(
+        "INSERT INTO jobs (id, kind, state, spec_json, dataset, model, attempts, \
+                           cancel_requested, created_at_ms, sweep_id) \
+         VALUES ($1, $2, 'queued', $3, $4, $5, 0, 0, $6, $7) RETURNING {JOB_COLUMNS}"
+    );
+    let inserted = sqlx::query(&sql)
+        .bind(id.as_str())
+        .bind(&kind)
+        .bind(to_json(spec)?)
+        .bind(dataset.as_str())
+        .bind(model.as_str())
+        .bind(now_ms())
+        .bind(sweep.map(SweepId::as_str))
+        .fetch_one(&mut **tx)
+        .await;
+    let row = match inserted {
+        Ok(row) => row,
+        Err(e) if crate::db::is_unique_violation(&e) => {
+            return Err(StoreError::Conflict(format!("job id {id} is taken")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let job = job_from_row(&row)?;
+    let data = serde_json::json!({ "kind": kind, "dataset": dataset, "model": model });
+    insert_event(&mut **tx, &id, "queued", &data).await?;
+    Ok(job)
+}
+
 fn job_not_found(id: &JobId) -> StoreError {
     StoreError::NotFound(Resource::Job, format!("job \"{id}\" not found"))
 }
@@ -258,36 +311,15 @@ impl Store {
         dataset: &DatasetName,
         model: &ModelName,
     ) -> Result<JobRecord> {
-        let kind = spec_kind(spec)?;
-        let spec_json = to_json(spec)?;
         // A clash is practically impossible; retrying once more than needed costs nothing.
         for _ in 0..3 {
-            let id = new_job_id();
             let mut w = self.db.write().await?;
-            let sql = format!(
-                "INSERT INTO jobs (id, kind, state, spec_json, dataset, model, attempts, \
-                                   cancel_requested, created_at_ms) \
-                 VALUES ($1, $2, 'queued', $3, $4, $5, 0, 0, $6) RETURNING {JOB_COLUMNS}"
-            );
-            let inserted = sqlx::query(&sql)
-                .bind(id.as_str())
-                .bind(&kind)
-                .bind(&spec_json)
-                .bind(dataset.as_str())
-                .bind(model.as_str())
-                .bind(now_ms())
-                .fetch_one(&mut *w.tx)
-                .await;
-            let row = match inserted {
-                Ok(row) => row,
-                Err(e) if crate::db::is_unique_violation(&e) => continue,
-                Err(e) => return Err(e.into()),
+            let job = match insert_job(&mut w.tx, spec, dataset, model, None).await {
+                Err(StoreError::Conflict(_)) => continue,
+                other => other?,
             };
-            let job = job_from_row(&row)?;
-            let data = serde_json::json!({ "kind": kind, "dataset": dataset, "model": model });
-            insert_event(&mut *w.tx, &id, "queued", &data).await?;
             w.commit().await?;
-            tracing::info!(job = %id, %kind, %dataset, %model, "job queued");
+            tracing::info!(job = %job.id, kind = %job.kind, %dataset, %model, "job queued");
             return Ok(job);
         }
         Err(StoreError::Conflict(

@@ -27,6 +27,7 @@ mod leases;
 mod monitoring;
 mod predictions;
 mod registry;
+mod sweeps;
 
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use blobs::{Blobs, STALE_UPLOAD_AGE, is_digest, sha256_hex};
@@ -43,6 +44,7 @@ pub use registry::{
     MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, ModelRecord, ModelSummary, NewVersion, VersionPage,
     VersionRecord, VersionSummary,
 };
+pub use sweeps::{SweepRecord, SweepResult};
 
 use db::Database;
 

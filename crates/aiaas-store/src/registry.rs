@@ -220,7 +220,9 @@ fn named_blobs(backend: Backend) -> String {
          UNION ALL SELECT f.value FROM versions, {manifest_files} AS f \
          UNION ALL SELECT digest FROM datasets \
          UNION ALL SELECT checkpoint_digest FROM jobs \
-           WHERE checkpoint_digest IS NOT NULL AND state IN ('queued', 'running')"
+           WHERE checkpoint_digest IS NOT NULL AND state IN ('queued', 'running') \
+         UNION ALL SELECT jobs.output_digest FROM jobs JOIN sweeps ON sweeps.id = jobs.sweep_id \
+           WHERE jobs.output_digest IS NOT NULL AND sweeps.state = 'running'"
     )
 }
 

@@ -8,13 +8,14 @@ mod jobs;
 mod optimize;
 mod prediction;
 mod serving;
+mod sweeps;
 mod tensor;
 
 pub use access::{KeySpec, Role};
 pub use ids::{
     ALIAS_PATTERN, AliasName, DatasetName, JobId, JobState, KeyId, KeyName, MAX_NAME_LEN,
-    MAX_TAG_KEY_LEN, ModelName, NAME_PATTERN, NameError, Resource, TAG_KEY_PATTERN, Version,
-    is_alias, is_tag_key, parse_version,
+    MAX_TAG_KEY_LEN, ModelName, NAME_PATTERN, NameError, Resource, SweepId, TAG_KEY_PATTERN,
+    Version, is_alias, is_tag_key, parse_version,
 };
 pub use jobs::{JobSpec, OptimizeJob, RetrainJob, TrainJob};
 pub use optimize::{
@@ -24,6 +25,7 @@ pub use optimize::{
 };
 pub use prediction::{Erasure, LoggingPolicy, NewPrediction, PredictionRow, TargetValue};
 pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
+pub use sweeps::{Distribution, ParamValue, RandomSearch, SweepMetric, SweepSpec};
 pub use tensor::{DataType, GraphEngine, OnnxSource, TensorSpec};
 
 use serde::{Deserialize, Serialize};

@@ -15,6 +15,7 @@ mod monitoring;
 mod predictions;
 mod registry;
 mod reopen;
+mod sweeps;
 
 use aiaas_store::{NewDataset, NewVersion, Store, StoreConfig};
 use aiaas_types::{DatasetName, JobId, JobSpec, ModelName, Task};
