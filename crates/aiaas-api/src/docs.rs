@@ -4,7 +4,7 @@
 
 use crate::error::{ErrorBody, ErrorCode};
 use crate::management::{self as m, AliasBody, TagBody};
-use crate::{audit, keys, monitoring, privacy, serving};
+use crate::{audit, keys, monitoring, privacy, serving, sweeps};
 use aiaas_service::JobEvent;
 use axum::Json;
 use axum::response::Html;
@@ -27,6 +27,10 @@ use utoipa::OpenApi;
         m::show_job,
         m::cancel_job,
         m::job_events,
+        sweeps::submit,
+        sweeps::list,
+        sweeps::show,
+        sweeps::cancel,
         m::list_models,
         m::show_model,
         m::show_version,

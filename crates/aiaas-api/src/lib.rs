@@ -20,6 +20,7 @@ mod privacy;
 mod rate;
 mod server;
 mod serving;
+mod sweeps;
 mod tls;
 
 pub use auth::{Access, AuthConfig, DEFAULT_RATE_LIMIT, RULES, access_rule};
@@ -122,6 +123,9 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/jobs/{id}", get(m::show_job))
         .route("/jobs/{id}/cancel", post(m::cancel_job))
         .route("/jobs/{id}/events", get(m::job_events))
+        .route("/sweeps", post(sweeps::submit).get(sweeps::list))
+        .route("/sweeps/{id}", get(sweeps::show))
+        .route("/sweeps/{id}/cancel", post(sweeps::cancel))
         .route("/models", get(m::list_models))
         .route("/models/{name}", get(m::show_model))
         .route(

@@ -168,6 +168,9 @@ pub struct Lineage {
     pub dataset: DatasetRef,
     /// The training job that produced the model (none for local CLI runs).
     pub job: Option<String>,
+    /// The hyperparameter sweep whose best trial the model is (`job` is that trial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<String>,
     pub spec: TrainSpec,
     pub split: SplitSpec,
     /// Rows per split part: `train`, `val`, `test`.

@@ -209,7 +209,7 @@ impl Platform {
     }
 }
 
-fn check_split(split: &SplitSpec) -> Result<(), ServiceError> {
+pub(crate) fn check_split(split: &SplitSpec) -> Result<(), ServiceError> {
     let (v, t) = (split.val_fraction, split.test_fraction);
     if !(0.0..1.0).contains(&v) || !(0.0..1.0).contains(&t) || v + t >= 1.0 {
         return Err(ServiceError::Invalid(format!(

@@ -19,6 +19,7 @@ mod onnx_export;
 mod privacy;
 mod registry;
 mod retrain;
+mod sweeps;
 mod tags;
 mod update_loop;
 mod worker;
@@ -29,8 +30,8 @@ pub use aiaas_monitor::{
 };
 pub use aiaas_store::{
     AuditEntry, DatasetRecord, EpochRow, JobEvent, JobRecord, KeyRecord, Labelled, ModelEvent,
-    ModelRecord, ModelSummary, NewAuditEntry, Store, StoreConfig, StoreError, VersionPage,
-    VersionRecord, VersionSummary, Window,
+    ModelRecord, ModelSummary, NewAuditEntry, Store, StoreConfig, StoreError, SweepRecord,
+    SweepResult, VersionPage, VersionRecord, VersionSummary, Window,
 };
 pub use archive::read_upload;
 pub use audit::MAX_AUDIT_READ;
@@ -41,6 +42,7 @@ pub use keys::{ADMIN_KEY_FILE, CreatedKey, KEY_PREFIX, MAX_KEY_MODELS, MAX_RATE_
 pub use monitor::{FeedbackOutcome, MAX_FEEDBACK, WindowSpec};
 pub use onnx_export::bundle_to_onnx;
 pub use privacy::MAX_ERASE_IDS;
+pub use sweeps::{SweepDetail, Trial};
 pub use update_loop::PolicyState;
 
 use aiaas_types::{JobId, ModelName};

@@ -164,6 +164,11 @@ impl Platform {
             {
                 tracing::warn!(error = %e, "could not requeue jobs whose lease expired");
             }
+            // Sweeps settle when their last trial ends; this catches one whose settling was cut
+            // short (its worker died in between).
+            if let Err(e) = self.settle_sweeps().await {
+                tracing::warn!(error = %e, "could not settle sweeps");
+            }
             if last_retention.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
                 last_retention = Some(std::time::Instant::now());
                 if let Err(e) = self.apply_retention().await {

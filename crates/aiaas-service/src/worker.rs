@@ -22,8 +22,9 @@ use tokio::runtime::Handle;
 /// case a wake-up was missed.
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
-/// What a job that ran to its end registered.
-type Registered = (ModelName, Version);
+/// What a job that ran to its end registered: nothing for a sweep's trial, whose bundle waits
+/// for the sweep to pick the best.
+type Registered = Option<(ModelName, Version)>;
 
 impl Platform {
     pub(crate) async fn worker_loop(self, name: String) {
@@ -87,12 +88,12 @@ impl Platform {
         };
         crate::metrics::job_ended(kind, state, started.elapsed());
         let recorded = match ending {
-            Ok(Ending::Done((model, version))) => store
+            Ok(Ending::Done(registered)) => store
                 .finish_job(
                     &id,
                     JobState::Succeeded,
                     None,
-                    Some(JobResult { model, version }),
+                    registered.map(|(model, version)| JobResult { model, version }),
                 )
                 .await
                 .map(drop),
@@ -120,6 +121,11 @@ impl Platform {
             Err(e) => tracing::error!(job = %id, error = %e, "could not record the end of a job"),
         }
         self.job_changed(&id);
+        if job.sweep.is_some()
+            && let Err(e) = self.settle_sweeps().await
+        {
+            tracing::warn!(job = %id, error = %e, "could not settle the trial's sweep");
+        }
     }
 
     /// Sends job `id`'s heartbeat every quarter of the lease until aborted; when the database
@@ -209,6 +215,10 @@ impl Platform {
             .expect("a report serializes");
         self.store().append_event(&job.id, "report", report).await?;
         let bundle = trained.to_bundle(job.model.as_str(), dataset, Some(job.id.to_string()));
+        if let Some(sweep) = &job.sweep {
+            self.keep_trial(job, sweep, &trained, bundle).await?;
+            return Ok(Ending::Done(None));
+        }
         let version = self
             .publish_bundle(
                 &job.model,
@@ -218,7 +228,10 @@ impl Platform {
                 None,
             )
             .await?;
-        Ok(Ending::Done((job.model.clone(), version.summary.version)))
+        Ok(Ending::Done(Some((
+            job.model.clone(),
+            version.summary.version,
+        ))))
     }
 
     /// Derives a variant of the job's parent version, records its report as a `report` event,
@@ -282,7 +295,10 @@ impl Platform {
                 Some(parent_version),
             )
             .await?;
-        Ok(Ending::Done((job.model.clone(), version.summary.version)))
+        Ok(Ending::Done(Some((
+            job.model.clone(),
+            version.summary.version,
+        ))))
     }
 
     /// Retrains the job's version on its data plus the labelled production rows, registers the
@@ -368,7 +384,7 @@ impl Platform {
         data["job"] = job.id.to_string().into();
         self.store().append_model_event(model, kind, &data).await?;
         tracing::info!(model = %model, challenger = %version, outcome = kind, "retrained");
-        Ok(Ending::Done((model.clone(), version)))
+        Ok(Ending::Done(Some((model.clone(), version))))
     }
 }
 

@@ -28,6 +28,7 @@ impl Trained {
             lineage: Lineage {
                 dataset,
                 job,
+                sweep: None,
                 spec: t.spec.clone(),
                 split: t.split.clone(),
                 split_rows: BTreeMap::from([

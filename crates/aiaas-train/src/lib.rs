@@ -14,6 +14,7 @@ mod pipeline;
 mod report;
 mod run_state;
 mod spec;
+mod sweep;
 
 pub use checkpoint::Checkpoint;
 pub use diagnosis::Diagnosis;
@@ -29,6 +30,7 @@ pub use spec::{
     DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_PATIENCE, DEFAULT_SEED, MAX_EPOCHS,
     MAX_HIDDEN_WIDTH, MAX_PARAMETERS, check_against, default_loss, resolve, validate,
 };
+pub use sweep::{MAX_TRIALS, default_metric, metric_fits, score, trial_options};
 
 /// Why training could not start or could not go on.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ mod onnx;
 mod optimize;
 mod privacy;
 mod slow_clients;
+mod sweeps;
 mod tamper;
 
 use aiaas_api::{ErrorCode, ServerLimits};

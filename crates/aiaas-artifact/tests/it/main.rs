@@ -42,6 +42,7 @@ fn bundle() -> Bundle {
                 rows: 10,
             },
             job: None,
+            sweep: None,
             spec: TrainSpec {
                 model: ModelSpec {
                     kind: ModelKind::Mlp,

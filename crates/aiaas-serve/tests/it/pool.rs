@@ -240,6 +240,7 @@ fn bundle(name: &ModelName, seed: u64) -> Bundle {
                 rows: 0,
             },
             job: None,
+            sweep: None,
             spec,
             split: SplitSpec::default(),
             split_rows: BTreeMap::new(),

@@ -49,7 +49,10 @@ async fn a_sweep_settles_once_after_its_last_trial_and_keeps_outputs_only_while_
             .put(Bytes::from(format!("bundle {i}")))
             .await
             .unwrap();
-        assert_eq!(store.set_trial_output(&id, &digest, score).await.unwrap(), None);
+        assert_eq!(
+            store.set_trial_output(&id, &digest, score).await.unwrap(),
+            None
+        );
         assert!(store.blob_in_use(&digest).await.unwrap());
         if i < 2 {
             assert!(store.unsettled_sweeps().await.unwrap().is_empty());
@@ -63,14 +66,20 @@ async fn a_sweep_settles_once_after_its_last_trial_and_keeps_outputs_only_while_
     let id = claim(&store).await;
     assert_eq!(id, plain);
     let err = store.set_trial_output(&plain, &outputs[0], 1.0).await;
-    assert!(matches!(err, Err(StoreError::InvalidArgument(_))), "{err:?}");
+    assert!(
+        matches!(err, Err(StoreError::InvalidArgument(_))),
+        "{err:?}"
+    );
 
     let trials = store.trials(&sweep.id).await.unwrap();
     assert_eq!(
         trials.iter().map(|j| j.score).collect::<Vec<_>>(),
         [Some(0.5), Some(0.9), Some(0.7)]
     );
-    assert_eq!(store.unsettled_sweeps().await.unwrap(), vec![sweep.id.clone()]);
+    assert_eq!(
+        store.unsettled_sweeps().await.unwrap(),
+        vec![sweep.id.clone()]
+    );
     let result = SweepResult {
         trial: trials[1].id.clone(),
         version: Version::new(1),
@@ -89,7 +98,10 @@ async fn a_sweep_settles_once_after_its_last_trial_and_keeps_outputs_only_while_
         .unwrap();
     assert_eq!(again, None);
     assert!(store.unsettled_sweeps().await.unwrap().is_empty());
-    assert_eq!(store.sweep(&sweep.id).await.unwrap().state, JobState::Succeeded);
+    assert_eq!(
+        store.sweep(&sweep.id).await.unwrap().state,
+        JobState::Succeeded
+    );
     // The sweep ended: its trials' outputs are free to collect.
     for digest in &outputs {
         assert!(!store.blob_in_use(digest).await.unwrap());
