@@ -77,6 +77,7 @@ fn run(command: Command, threads: Option<usize>, access: &client::Access) -> any
         Command::Serve(args) => serve::run(args, threads),
         Command::Datasets(args) => client::datasets::run(args, access),
         Command::Jobs(args) => client::jobs::run(args, access),
+        Command::Sweep(args) => client::sweeps::run(args, access),
         Command::Models(args) => client::models::run(args, access),
         Command::Bench(args) => client::bench::run(args, access),
         Command::Feedback(args) => client::monitor::feedback(args, access),

@@ -9,6 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 mod options;
+mod sweep;
+
+pub use sweep::{SweepArgs, SweepCommand, SweepRun};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +56,9 @@ pub enum Command {
     Datasets(DatasetsArgs),
     /// Training jobs on an aiaas server.
     Jobs(JobsArgs),
+    /// Hyperparameter sweeps on a server: one training job per point of a grid or a random
+    /// draw, spread over the workers, the best registered as a version.
+    Sweep(SweepArgs),
     /// Models and versions registered on an aiaas server.
     Models(ModelsArgs),
     /// Load-test a model on a server: batch-1 V2 infer requests from many connections.

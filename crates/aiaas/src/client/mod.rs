@@ -20,6 +20,7 @@ pub mod optimize;
 pub mod predict;
 mod show;
 mod sse;
+pub mod sweeps;
 pub mod train;
 
 use bytes::Bytes;

@@ -6,7 +6,7 @@ use super::datasets::{self, CsvSource};
 use super::jobs;
 use super::show::at;
 use super::{Access, Client, block_on};
-use crate::cli::TrainArgs;
+use crate::cli::{TaskArg, TrainArgs};
 use crate::output::training::print_train;
 use aiaas_train::TrainReport;
 use aiaas_types::{DatasetName, JobSpec, TrainJob};
@@ -23,7 +23,8 @@ pub fn run(server: &str, access: &Access, args: &TrainArgs) -> anyhow::Result<()
     let options = args.options()?;
     let client = Client::new(server, access)?;
     block_on(async {
-        let dataset = dataset(&client, args).await?;
+        let dataset =
+            registered_dataset(&client, &args.data, args.target.as_deref(), args.task).await?;
         let spec = JobSpec::Train(TrainJob {
             dataset,
             name: args.name.clone(),
@@ -48,14 +49,18 @@ pub fn run(server: &str, access: &Access, args: &TrainArgs) -> anyhow::Result<()
 
 /// The registered dataset to train on: the one `--data` names if the server has it; else the
 /// CSV file or bundled sample `--data` names, registered under its file stem (uploaded unless
-/// the server already holds exactly these bytes under that name).
-async fn dataset(client: &Client, args: &TrainArgs) -> anyhow::Result<DatasetName> {
-    let data = args.data.as_str();
+/// the server already holds exactly these bytes under that name). `aiaas sweep` uses it too.
+pub async fn registered_dataset(
+    client: &Client,
+    data: &str,
+    target: Option<&str>,
+    task: Option<TaskArg>,
+) -> anyhow::Result<DatasetName> {
     let asked = DatasetName::new(data).ok();
     if let Some(name) = &asked
         && let Some(record) = client.get_if_exists(&format!("/datasets/{name}")).await?
     {
-        check_options(&record, name, args)?;
+        check_options(&record, name, target, task)?;
         return Ok(name.clone());
     }
     let source = CsvSource::read(data)
@@ -74,33 +79,31 @@ async fn dataset(client: &Client, args: &TrainArgs) -> anyhow::Result<DatasetNam
                  another name with `aiaas datasets upload {data} --name NEW` and train with --data NEW"
             );
         }
-        check_options(&record, &name, args)?;
+        check_options(&record, &name, target, task)?;
         eprintln!("using dataset {name}, already on the server");
         return Ok(name);
     }
     eprintln!("uploading {data} as dataset {name}");
-    datasets::upload(
-        client,
-        &name,
-        source.bytes,
-        args.target.as_deref(),
-        args.task.map(Into::into),
-    )
-    .await?;
+    datasets::upload(client, &name, source.bytes, target, task.map(Into::into)).await?;
     Ok(name)
 }
 
 /// A registered dataset's target and task were fixed at upload: a different `--target` or
 /// `--task` cannot apply to it.
-fn check_options(record: &Value, name: &DatasetName, args: &TrainArgs) -> anyhow::Result<()> {
+fn check_options(
+    record: &Value,
+    name: &DatasetName,
+    target: Option<&str>,
+    task: Option<TaskArg>,
+) -> anyhow::Result<()> {
     let registered = |field: &str| {
         at(record, field)
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let task = args.task.map(|t| aiaas_types::Task::from(t).to_string());
+    let task = task.map(|t| aiaas_types::Task::from(t).to_string());
     for (flag, wanted, field) in [
-        ("--target", args.target.clone(), "/target"),
+        ("--target", target.map(str::to_string), "/target"),
         ("--task", task, "/task"),
     ] {
         if let (Some(wanted), Some(has)) = (wanted, registered(field))

@@ -233,6 +233,55 @@ pub fn replicas_and_workers_share_jobs_aliases_and_the_prediction_log() {
     }
 }
 
+/// A sweep submitted to an API replica runs its trials on both workers, and the best trial is
+/// registered with the sweep in its lineage.
+pub fn a_sweep_spreads_its_trials_over_the_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = new_database();
+    let bucket = format!(
+        "{}/sweep-{}",
+        std::env::var("AIAAS_TEST_S3").unwrap(),
+        std::process::id()
+    );
+    let shared = ["--database-url", &db, "--store-url", &bucket];
+    let api = ServerProcess::start(dir.path(), &[&shared[..], &["--role", "api"]].concat());
+    let workers = [
+        ServerProcess::start_worker(dir.path(), &shared),
+        ServerProcess::start_worker(dir.path(), &shared),
+    ];
+    let (status, text) = api.request("POST", "/api/v1/datasets?name=digits", DIGITS);
+    assert_eq!(status, 201, "{text}");
+    // Trials long enough (a second or so) that both workers claim some.
+    let spec = json!({"dataset": "digits", "base": {"epochs": 20, "patience": 0},
+                      "grid": {"lr": [0.01, 0.001], "hidden": [[64], [128]]}});
+    let sweep = api.json("POST", "/api/v1/sweeps", spec.to_string().as_bytes());
+    let id = sweep["id"].as_str().unwrap();
+    let mut done = Value::Null;
+    wait_for(Duration::from_secs(120), || {
+        done = api.json("GET", &format!("/api/v1/sweeps/{id}"), b"");
+        done["state"] != "running"
+    });
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let mut ran_on = std::collections::BTreeSet::new();
+    for trial in done["trials"].as_array().unwrap() {
+        let job = trial["job"].as_str().unwrap();
+        let events = api
+            .request("GET", &format!("/api/v1/jobs/{job}/events"), b"")
+            .1;
+        let worker = workers
+            .iter()
+            .position(|w| events.contains(&format!(":{}/", w.child.id())))
+            .unwrap_or_else(|| panic!("trial {job} ran on no worker of this test: {events}"));
+        ran_on.insert(worker);
+    }
+    assert_eq!(ran_on.len(), 2, "every trial ran on one worker: {done}");
+    let best = &done["trials"][0];
+    assert_eq!(done["result"]["trial"], best["job"], "{done}");
+    let manifest = api.json("GET", "/api/v1/models/digits/versions/1/manifest", b"");
+    assert_eq!(manifest["lineage"]["sweep"], id);
+    assert_eq!(manifest["lineage"]["job"], best["job"]);
+}
+
 /// Polls `done` until it holds; fails after `limit`.
 fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();

@@ -83,6 +83,11 @@ fn main() -> ExitCode {
         cluster::missing,
         cluster::replicas_and_workers_share_jobs_aliases_and_the_prediction_log,
     ));
+    trials.push(needing(
+        "cluster::a_sweep_spreads_its_trials_over_the_workers",
+        cluster::missing,
+        cluster::a_sweep_spreads_its_trials_over_the_workers,
+    ));
     trials.push(Trial::test(
         "a_missing_part_is_reported_not_passed",
         a_missing_part_is_reported_not_passed,
