@@ -6,6 +6,7 @@
 # refused for a reason the generator cannot know (see the README, "The management API"):
 #   upload_dataset  the body must be a CSV table;      import_version  a model archive (tar);
 #   submit_job      a train job's options depend on its model and data;
+#   submit_sweep    so do a sweep's trials' options;
 #   create_key      expires_at_ms must be in the future;
 #   feedback        a label must be one of the model's classes;
 #   revoke_key      it would revoke the key the run itself uses.
@@ -28,5 +29,6 @@ schemathesis run "$url/api/v1/openapi.json" \
   --header "Authorization: Bearer $key" \
   --max-examples 30 --seed 1 \
   --exclude-operation-id upload_dataset --exclude-operation-id import_version \
-  --exclude-operation-id submit_job --exclude-operation-id create_key \
+  --exclude-operation-id submit_job --exclude-operation-id submit_sweep \
+  --exclude-operation-id create_key \
   --exclude-operation-id feedback --exclude-operation-id revoke_key

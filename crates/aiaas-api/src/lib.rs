@@ -123,9 +123,12 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/jobs/{id}", get(m::show_job))
         .route("/jobs/{id}/cancel", post(m::cancel_job))
         .route("/jobs/{id}/events", get(m::job_events))
-        .route("/sweeps", post(sweeps::submit).get(sweeps::list))
-        .route("/sweeps/{id}", get(sweeps::show))
-        .route("/sweeps/{id}/cancel", post(sweeps::cancel))
+        .route(
+            "/sweeps",
+            post(sweeps::submit_sweep).get(sweeps::list_sweeps),
+        )
+        .route("/sweeps/{id}", get(sweeps::show_sweep))
+        .route("/sweeps/{id}/cancel", post(sweeps::cancel_sweep))
         .route("/models", get(m::list_models))
         .route("/models/{name}", get(m::show_model))
         .route(

@@ -23,7 +23,7 @@ type Result<T> = std::result::Result<T, ApiError>;
         (status = 404, description = "Unknown dataset", body = ErrorBody),
         (status = 422, description = "An invalid search, option or metric", body = ErrorBody),
     ))]
-pub async fn submit(
+pub async fn submit_sweep(
     State(p): State<Platform>,
     JsonBody(spec): JsonBody<SweepSpec>,
 ) -> Result<(StatusCode, Json<SweepDetail>)> {
@@ -32,7 +32,7 @@ pub async fn submit(
 
 #[utoipa::path(get, path = "/api/v1/sweeps", tag = "jobs",
     responses((status = 200, description = "Sweeps, newest first", body = Vec<SweepRecord>)))]
-pub async fn list(State(p): State<Platform>) -> Result<Json<Vec<SweepRecord>>> {
+pub async fn list_sweeps(State(p): State<Platform>) -> Result<Json<Vec<SweepRecord>>> {
     Ok(Json(p.sweeps().await?))
 }
 
@@ -43,7 +43,10 @@ pub async fn list(State(p): State<Platform>) -> Result<Json<Vec<SweepRecord>>> {
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 404, description = "No such sweep", body = ErrorBody),
     ))]
-pub async fn show(State(p): State<Platform>, Path(id): Path<String>) -> Result<Json<SweepDetail>> {
+pub async fn show_sweep(
+    State(p): State<Platform>,
+    Path(id): Path<String>,
+) -> Result<Json<SweepDetail>> {
     Ok(Json(p.sweep(&SweepId::new(id)?).await?))
 }
 
@@ -55,7 +58,7 @@ pub async fn show(State(p): State<Platform>, Path(id): Path<String>) -> Result<J
         (status = 404, description = "No such sweep", body = ErrorBody),
         (status = 409, description = "The sweep has already ended", body = ErrorBody),
     ))]
-pub async fn cancel(
+pub async fn cancel_sweep(
     State(p): State<Platform>,
     Path(id): Path<String>,
 ) -> Result<Json<SweepDetail>> {
