@@ -18,6 +18,17 @@ async fn wait_sweep(server: &TestServer, id: &str) -> Value {
     panic!("sweep {id} did not end in two minutes");
 }
 
+/// A server with the iris dataset and no model.
+async fn with_iris_data() -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        server.upload("iris", IRIS).await.status(),
+        StatusCode::CREATED
+    );
+    (server, dir)
+}
+
 async fn submit(server: &TestServer, body: Value) -> Value {
     let res = server.post_json("/api/v1/sweeps", &body).await;
     assert_eq!(
@@ -31,12 +42,7 @@ async fn submit(server: &TestServer, body: Value) -> Value {
 
 #[tokio::test]
 async fn a_grid_sweep_registers_its_best_trial_and_lists_trials_best_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
-    assert_eq!(
-        server.upload("iris", IRIS).await.status(),
-        StatusCode::CREATED
-    );
+    let (server, _dir) = with_iris_data().await;
     let queued = submit(
         &server,
         json!({"dataset": "iris", "name": "iris-best", "val_split": 0.2,
@@ -101,12 +107,7 @@ async fn a_grid_sweep_registers_its_best_trial_and_lists_trials_best_first() {
 
 #[tokio::test]
 async fn cancelling_a_sweep_cancels_its_trials_and_registers_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
-    assert_eq!(
-        server.upload("iris", IRIS).await.status(),
-        StatusCode::CREATED
-    );
+    let (server, _dir) = with_iris_data().await;
     let queued = submit(
         &server,
         json!({"dataset": "iris", "base": {"epochs": 2000, "patience": 0},
@@ -140,12 +141,7 @@ async fn cancelling_a_sweep_cancels_its_trials_and_registers_nothing() {
 
 #[tokio::test]
 async fn a_bad_sweep_is_refused_before_anything_is_queued() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
-    assert_eq!(
-        server.upload("iris", IRIS).await.status(),
-        StatusCode::CREATED
-    );
+    let (server, _dir) = with_iris_data().await;
     for (body, code, expected) in [
         (
             json!({"dataset": "ghost", "grid": {"lr": [0.1]}}),
