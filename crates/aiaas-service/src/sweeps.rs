@@ -95,7 +95,9 @@ impl Platform {
         })
         .await?;
         let (sweep, jobs) = self.store().create_sweep(&spec, metric, &trials).await?;
+        // Every idle worker, and a permit for one between two looks at the queue.
         self.inner.wake.notify_waiters();
+        self.inner.wake.notify_one();
         for job in &jobs {
             self.job_changed(&job.id);
         }

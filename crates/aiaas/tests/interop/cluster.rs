@@ -67,10 +67,10 @@ fn psql(url: &str, sql: &str) -> Result<String, String> {
     }
 }
 
-/// A new, empty database on the server `AIAAS_TEST_POSTGRES` names; its URL.
-fn new_database() -> String {
+/// A new, empty database for test `test` on the server `AIAAS_TEST_POSTGRES` names; its URL.
+fn new_database(test: &str) -> String {
     let server = std::env::var("AIAAS_TEST_POSTGRES").unwrap();
-    let name = format!("aiaas_cluster_{}", std::process::id());
+    let name = format!("aiaas_{test}_{}", std::process::id());
     psql(&server, &format!("DROP DATABASE IF EXISTS {name}")).unwrap();
     psql(&server, &format!("CREATE DATABASE {name}")).unwrap();
     let (base, _) = server
@@ -81,7 +81,7 @@ fn new_database() -> String {
 
 pub fn replicas_and_workers_share_jobs_aliases_and_the_prediction_log() {
     let dir = tempfile::tempdir().unwrap();
-    let db = new_database();
+    let db = new_database("cluster");
     let bucket = format!(
         "{}/cluster-{}",
         std::env::var("AIAAS_TEST_S3").unwrap(),
@@ -237,7 +237,7 @@ pub fn replicas_and_workers_share_jobs_aliases_and_the_prediction_log() {
 /// registered with the sweep in its lineage.
 pub fn a_sweep_spreads_its_trials_over_the_workers() {
     let dir = tempfile::tempdir().unwrap();
-    let db = new_database();
+    let db = new_database("sweep");
     let bucket = format!(
         "{}/sweep-{}",
         std::env::var("AIAAS_TEST_S3").unwrap(),
