@@ -30,6 +30,17 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
+/// What [`Platform::ensure_admin_key`] found or made.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AdminKey {
+    /// Keys existed already (or another process made the first one at the same moment).
+    Existing,
+    /// The secret given is now the first admin key.
+    Given,
+    /// A new secret, now the first admin key, written to `path`.
+    Created { secret: String, path: PathBuf },
+}
+
 /// The SHA-256 of a secret.
 type Hash = [u8; 32];
 
@@ -75,6 +86,32 @@ fn random_hex(bytes: usize) -> Result<String, ServiceError> {
     Ok(hex::encode(buf))
 }
 
+/// A new key's record as `spec` asks, with a fresh id.
+fn new_record(spec: KeySpec, now: i64) -> Result<KeyRecord, ServiceError> {
+    Ok(KeyRecord {
+        id: KeyId::new(random_hex(8)?).map_err(|e| ServiceError::Internal(e.to_string()))?,
+        name: spec.name,
+        role: spec.role,
+        models: spec.models,
+        created_at_ms: now,
+        expires_at_ms: spec.expires_at_ms,
+        rate_limit: spec.rate_limit,
+    })
+}
+
+/// Checks a secret given for the first admin key (`AIAAS_ADMIN_KEY`): one that looks like the
+/// keys aiaas makes, so that it is as hard to guess.
+fn check_given_secret(secret: &str) -> Result<(), ServiceError> {
+    let digits = secret.strip_prefix(KEY_PREFIX).unwrap_or_default();
+    if digits.len() == 64 && digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    Err(ServiceError::Invalid(format!(
+        "the admin key given must be {KEY_PREFIX} and 64 hex digits, as aiaas makes them \
+         (for example {KEY_PREFIX}$(openssl rand -hex 32))"
+    )))
+}
+
 fn check_spec(spec: &KeySpec, now: i64) -> Result<(), ServiceError> {
     let invalid = |m: String| Err(ServiceError::Invalid(m));
     if let Some(models) = &spec.models
@@ -107,15 +144,7 @@ impl Platform {
         let now = now_ms();
         check_spec(&spec, now)?;
         let secret = format!("{KEY_PREFIX}{}", random_hex(32)?);
-        let record = KeyRecord {
-            id: KeyId::new(random_hex(8)?).map_err(|e| ServiceError::Internal(e.to_string()))?,
-            name: spec.name,
-            role: spec.role,
-            models: spec.models,
-            created_at_ms: now,
-            expires_at_ms: spec.expires_at_ms,
-            rate_limit: spec.rate_limit,
-        };
+        let record = new_record(spec, now)?;
         let hash = hash_of(&secret);
         self.store()
             .insert_key(NewKey {
@@ -123,13 +152,17 @@ impl Platform {
                 secret_sha256: &hex::encode(hash),
             })
             .await?;
+        self.key_added(hash, &record);
+        Ok(CreatedKey { record, secret })
+    }
+
+    fn key_added(&self, hash: Hash, record: &KeyRecord) {
         self.keys()
             .write()
             .expect("key ring lock")
             .insert(hash, Arc::new(record.clone()));
         tracing::info!(id = %record.id, name = %record.name, role = %record.role, "API key created");
         self.announce(Change::Keys);
-        Ok(CreatedKey { record, secret })
     }
 
     /// Every key, oldest first (without secrets or their hashes).
@@ -177,36 +210,57 @@ impl Platform {
         }
     }
 
-    /// On the first start of a data directory (no keys yet), creates an admin key and writes
-    /// its secret to `<dir>/admin.key`, readable by its owner only. Returns the secret and the
-    /// file when it did; `None` when keys already exist.
+    /// On the first start (no keys yet), makes the first admin key: the secret `given`
+    /// (`AIAAS_ADMIN_KEY`, for replicas that start together from one Secret), or else a new one
+    /// written to `<dir>/admin.key`, readable by its owner only. Of processes that start at once
+    /// on an empty shared database, one makes it and the others take it as existing.
     pub async fn ensure_admin_key(
         &self,
         dir: &Path,
-    ) -> Result<Option<(String, PathBuf)>, ServiceError> {
-        if !self.keys().read().expect("key ring lock").is_empty() {
-            return Ok(None);
+        given: Option<&str>,
+    ) -> Result<AdminKey, ServiceError> {
+        if let Some(secret) = given {
+            check_given_secret(secret)?;
         }
-        let created = self
-            .create_key(KeySpec {
-                name: KeyName::new("admin").expect("a valid name"),
-                role: Role::Admin,
-                models: None,
-                expires_at_ms: None,
-                rate_limit: None,
-            })
-            .await?;
+        if !self.keys().read().expect("key ring lock").is_empty() {
+            return Ok(AdminKey::Existing);
+        }
+        let secret = match given {
+            Some(secret) => secret.to_string(),
+            None => format!("{KEY_PREFIX}{}", random_hex(32)?),
+        };
+        let spec = KeySpec {
+            name: KeyName::new("admin").expect("a valid name"),
+            role: Role::Admin,
+            models: None,
+            expires_at_ms: None,
+            rate_limit: None,
+        };
+        let record = new_record(spec, now_ms())?;
+        let hash = hash_of(&secret);
+        let first = NewKey {
+            record: &record,
+            secret_sha256: &hex::encode(hash),
+        };
+        if !self.store().insert_first_key(first).await? {
+            self.inner.keys.replace(KeyRing::load(self.store()).await?);
+            return Ok(AdminKey::Existing);
+        }
+        self.key_added(hash, &record);
+        if given.is_some() {
+            return Ok(AdminKey::Given);
+        }
         let path = dir.join(ADMIN_KEY_FILE);
-        if let Err(e) = write_private(&path, &created.secret) {
+        if let Err(e) = write_private(&path, &secret) {
             // Without the file nobody could use the key: take it back, so the next start tries
             // again.
-            self.revoke_key(&created.record.id).await?;
+            self.revoke_key(&record.id).await?;
             return Err(ServiceError::Internal(format!(
                 "cannot write the admin key to {}: {e}",
                 path.display()
             )));
         }
-        Ok(Some((created.secret, path)))
+        Ok(AdminKey::Created { secret, path })
     }
 
     fn keys(&self) -> &RwLock<HashMap<Hash, Arc<KeyRecord>>> {

@@ -38,7 +38,7 @@ pub use audit::MAX_AUDIT_READ;
 pub use config::ServiceConfig;
 pub use demo::{DEMO_MODELS, DemoModel};
 pub use error::ServiceError;
-pub use keys::{ADMIN_KEY_FILE, CreatedKey, KEY_PREFIX, MAX_KEY_MODELS, MAX_RATE_LIMIT};
+pub use keys::{ADMIN_KEY_FILE, AdminKey, CreatedKey, KEY_PREFIX, MAX_KEY_MODELS, MAX_RATE_LIMIT};
 pub use monitor::{FeedbackOutcome, MAX_FEEDBACK, WindowSpec};
 pub use onnx_export::bundle_to_onnx;
 pub use privacy::MAX_ERASE_IDS;

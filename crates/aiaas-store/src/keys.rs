@@ -2,7 +2,7 @@
 //! secret itself).
 
 use crate::Store;
-use crate::db::{DbRow, col, name, opt_json, to_json};
+use crate::db::{Db, DbRow, col, name, opt_json, to_json};
 use crate::error::{Result, StoreError};
 use aiaas_types::{KeyId, KeyName, ModelName, Resource, Role};
 use serde::Serialize;
@@ -38,6 +38,28 @@ pub struct NewKey<'a> {
     pub secret_sha256: &'a str,
 }
 
+impl NewKey<'_> {
+    /// `sql` with the key's columns bound to `$1`..`$8`, in [`COLUMNS`]' order.
+    fn bound<'q>(
+        &'q self,
+        sql: &'q str,
+        persistent: bool,
+    ) -> Result<sqlx::query::Query<'q, Db, sqlx::any::AnyArguments<'q>>> {
+        let r = self.record;
+        let models = r.models.as_ref().map(to_json).transpose()?;
+        Ok(sqlx::query(sql)
+            .bind(r.id.as_str())
+            .bind(r.name.as_str())
+            .bind(r.role.as_str())
+            .bind(models)
+            .bind(r.created_at_ms)
+            .bind(r.expires_at_ms)
+            .bind(r.rate_limit)
+            .bind(self.secret_sha256)
+            .persistent(persistent))
+    }
+}
+
 const COLUMNS: &str = "id, name, role, models_json, created_at_ms, expires_at_ms, rate_limit, \
                        secret_sha256";
 
@@ -60,23 +82,29 @@ fn key_row(row: &DbRow) -> Result<(KeyRecord, String)> {
 impl Store {
     /// Stores a new key.
     pub async fn insert_key(&self, key: NewKey<'_>) -> Result<()> {
-        let r = key.record;
-        let models = r.models.as_ref().map(to_json).transpose()?;
-        sqlx::query(&format!(
-            "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(r.id.as_str())
-        .bind(r.name.as_str())
-        .bind(r.role.as_str())
-        .bind(models)
-        .bind(r.created_at_ms)
-        .bind(r.expires_at_ms)
-        .bind(r.rate_limit)
-        .bind(key.secret_sha256)
-        .persistent(self.db.cache_optional_f64())
-        .execute(&self.db.pool)
-        .await?;
+        let sql =
+            format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        key.bound(&sql, self.db.cache_optional_f64())?
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
+    }
+
+    /// Stores `key` only if there is no key yet, and says whether it did: of processes that
+    /// start at once on an empty database, exactly one makes the first admin key.
+    pub async fn insert_first_key(&self, key: NewKey<'_>) -> Result<bool> {
+        let sql = format!(
+            "INSERT INTO api_keys ({COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             WHERE NOT EXISTS (SELECT 1 FROM api_keys)"
+        );
+        // The write lock makes the check and the insert one step.
+        let mut w = self.db.write().await?;
+        let done = key
+            .bound(&sql, self.db.cache_optional_f64())?
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Every key with the hash of its secret, oldest first.

@@ -13,7 +13,9 @@
 //! Those runs keep the prediction log off; then the mnist mlp at concurrency 64 is measured on a
 //! second server with the log on at 100% sampling, alternating with the first (two rounds,
 //! medians), against the target of at least 90% of the throughput without the log, with the
-//! rows the log wrote and the requests it dropped. Last, the cost of API keys: the same load on
+//! rows the log wrote and the requests it dropped; with `AIAAS_BENCH_POSTGRES` set to a
+//! PostgreSQL server's URL (one whose user may create databases), once more with the logging
+//! server's database on PostgreSQL (a new database). Last, the cost of API keys: the same load on
 //! the first server (every request with its key) and on one started with `--no-auth`,
 //! alternating, against the target of at least 97%. And the mnist mlp exported as ONNX
 //! (`aiaas export`) and imported back as `mnist-onnx`: a plain dense graph, so it runs on the
@@ -52,16 +54,26 @@ fn main() {
         &w.join("data-logged"),
         &["--prediction-sample", "1", "--rate-limit", "1000000"],
     );
+    let logging_pg = std::env::var("AIAAS_BENCH_POSTGRES").ok().map(|url| {
+        let database = new_database(&url);
+        let flags = ["--prediction-sample", "1", "--rate-limit", "1000000"];
+        let flags = [&flags[..], &["--database-url", &database]].concat();
+        ServerProcess::start(&w.join("data-logged-pg"), &flags)
+    });
     let open = ServerProcess::start(
         &w.join("data-open"),
         &["--prediction-sample", "0", "--no-auth"],
     );
-    for (s, model) in [
+    let imports = [
         (&server, "mnist"),
         (&server, "ceiling"),
         (&logging, "mnist"),
         (&open, "mnist"),
-    ] {
+    ];
+    for (s, model) in imports
+        .into_iter()
+        .chain(logging_pg.iter().map(|pg| (pg, "mnist")))
+    {
         let (status, text) = s.request(
             "POST",
             &format!("/api/v1/models/{model}/versions"),
@@ -77,7 +89,10 @@ fn main() {
         report["test"]["accuracy"].as_f64().unwrap_or(f64::NAN)
     );
     throughput(w, &server, seconds);
-    log_cost(w, &server, &logging, seconds);
+    log_cost(w, &server, &logging, "", seconds);
+    if let Some(pg) = &logging_pg {
+        log_cost(w, &server, pg, " on PostgreSQL", seconds);
+    }
     let (keys, open) = paired_rates(w, (&server, "mnist"), (&open, "mnist"), seconds);
     println!(
         "API keys: mnist at concurrency 64, {keys:.0} requests/s with keys against {open:.0} with --no-auth ({:.1}%; target >= 97%)",
@@ -246,7 +261,13 @@ fn paired_rates(
 
 /// The prediction log's cost: the same load with the log off (`server`) and at 100%
 /// (`logging`), alternating, with what the log wrote and dropped.
-fn log_cost(w: &Path, server: &ServerProcess, logging: &ServerProcess, seconds: f64) {
+fn log_cost(
+    w: &Path,
+    server: &ServerProcess,
+    logging: &ServerProcess,
+    database: &str,
+    seconds: f64,
+) {
     let (off, on) = paired_rates(w, (server, "mnist"), (logging, "mnist"), seconds);
     let (_, text) = logging.request("GET", "/metrics", b"");
     let counter = |name: &str| -> f64 {
@@ -256,11 +277,32 @@ fn log_cost(w: &Path, server: &ServerProcess, logging: &ServerProcess, seconds: 
             .sum()
     };
     println!(
-        "prediction log at 100%: mnist at concurrency 64, {on:.0} requests/s against {off:.0} with it off ({:.0}%; target >= 90%); {:.0} rows written, {:.0} requests dropped",
+        "prediction log at 100%{database}: mnist at concurrency 64, {on:.0} requests/s against {off:.0} with it off ({:.0}%; target >= 90%); {:.0} rows written, {:.0} requests dropped",
         100.0 * on / off,
         counter("aiaas_prediction_log_rows_total"),
         counter("aiaas_prediction_log_dropped_total"),
     );
+}
+
+/// A new, empty database on the PostgreSQL server `url` names (through `psql`); its URL.
+fn new_database(url: &str) -> String {
+    let name = format!("aiaas_bench_serving_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let out = Command::new("psql")
+            .args([url, "-X", "-q", "-c", &sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (base, _) = url.rsplit_once('/').expect("a URL that names a database");
+    format!("{base}/{name}")
 }
 
 /// One `aiaas bench --json` run against `model` on `server`, with its key and `extra`

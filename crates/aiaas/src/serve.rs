@@ -4,7 +4,7 @@
 use crate::cli::{ServeArgs, ServeRole};
 use aiaas_api::AppState;
 use aiaas_serve::PoolConfig;
-use aiaas_service::{Platform, ServiceConfig, Store, StoreConfig};
+use aiaas_service::{AdminKey, Platform, ServiceConfig, Store, StoreConfig};
 use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,12 +128,17 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
         import_at_start(&platform, import).await?;
     }
     if auth.enabled {
-        if let Some((secret, path)) = platform.ensure_admin_key(&args.data_dir).await? {
-            eprintln!(
+        match platform
+            .ensure_admin_key(&args.data_dir, args.admin_key.as_deref())
+            .await?
+        {
+            AdminKey::Created { secret, path } => eprintln!(
                 "created the first admin API key; it is shown only here and kept in {} \
                  (readable by you alone):\n  {secret}",
                 path.display()
-            );
+            ),
+            AdminKey::Given => eprintln!("the admin key given (AIAAS_ADMIN_KEY) is the first key"),
+            AdminKey::Existing => {}
         }
     } else {
         tracing::warn!("--no-auth: every call is allowed without an API key");

@@ -84,7 +84,7 @@ impl TestServer {
             .expect("platform starts");
         // Written on the first start of `dir`; read back on a restart.
         platform
-            .ensure_admin_key(dir)
+            .ensure_admin_key(dir, None)
             .await
             .expect("the admin key is written");
         let admin_key = std::fs::read_to_string(dir.join(aiaas_service::ADMIN_KEY_FILE))

@@ -33,6 +33,31 @@ async fn keys_are_stored_listed_and_deleted() {
 }
 
 #[tokio::test]
+async fn of_processes_starting_at_once_one_makes_the_first_key() {
+    let (store, _dir) = store().await;
+    let admin = |id: &str| KeyRecord {
+        id: KeyId::new(id).unwrap(),
+        name: KeyName::new("admin").unwrap(),
+        role: Role::Admin,
+        models: None,
+        created_at_ms: 1,
+        expires_at_ms: None,
+        rate_limit: None,
+    };
+    let records: Vec<KeyRecord> = (0..8).map(|i| admin(&format!("a{i}"))).collect();
+    let attempts = records.iter().map(|record| {
+        store.insert_first_key(NewKey {
+            record,
+            secret_sha256: "cd",
+        })
+    });
+    let made = futures_util::future::join_all(attempts).await;
+    let made: Vec<bool> = made.into_iter().map(Result::unwrap).collect();
+    assert_eq!(made.iter().filter(|m| **m).count(), 1, "{made:?}");
+    assert_eq!(store.keys().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn entries_are_recorded_read_since_a_time_and_pruned() {
     let (store, _dir) = store().await;
     let entry = |status| NewAuditEntry {

@@ -405,6 +405,16 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "AIAAS_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The first admin key's secret (`aiaas_` and 64 hex digits), used when the database has no
+    /// key yet instead of making one into <data-dir>/admin.key: replicas that start together
+    /// share it from one Secret. Prefer the variable: a flag shows in the process list.
+    #[arg(
+        long,
+        env = "AIAAS_ADMIN_KEY",
+        hide_env_values = true,
+        conflicts_with = "no_auth"
+    )]
+    pub admin_key: Option<String>,
     /// Serve without API keys: every call is allowed. Only behind a gateway that authenticates.
     #[arg(long, env = "AIAAS_NO_AUTH")]
     pub no_auth: bool,

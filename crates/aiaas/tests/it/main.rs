@@ -2,6 +2,7 @@
 //! eval and predict commands on a trained bundle, and the client commands.
 
 mod accuracy;
+mod admin_key;
 mod architecture;
 mod bad_input;
 mod certificates;
