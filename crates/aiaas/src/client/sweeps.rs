@@ -19,15 +19,15 @@ pub fn run(args: SweepArgs, access: &Access) -> anyhow::Result<()> {
     let client = Client::new(&args.server.server, access)?;
     let json = args.server.json;
     block_on(async {
-        let sweep = match args.command {
+        let (sweep, followed) = match args.command {
             None => {
                 let id = submit(&client, &args.run).await?;
-                follow(&client, &id).await?
+                (follow(&client, &id).await?, true)
             }
-            Some(SweepCommand::Follow { id }) => follow(&client, &id).await?,
-            Some(SweepCommand::Show { id }) => client.get(&format!("/sweeps/{id}")).await?,
+            Some(SweepCommand::Follow { id }) => (follow(&client, &id).await?, true),
+            Some(SweepCommand::Show { id }) => (client.get(&format!("/sweeps/{id}")).await?, false),
             Some(SweepCommand::Cancel { id }) => {
-                client.post(&format!("/sweeps/{id}/cancel")).await?
+                (client.post(&format!("/sweeps/{id}/cancel")).await?, false)
             }
             Some(SweepCommand::List) => {
                 let list = client.get("/sweeps").await?;
@@ -36,6 +36,11 @@ pub fn run(args: SweepArgs, access: &Access) -> anyhow::Result<()> {
             }
         };
         show::print(&sweep, json, print_sweep);
+        // A followed sweep that registered nothing is a failed command, as a failed job is.
+        let state = text(at(&sweep, "/state"));
+        if followed && state != "succeeded" {
+            anyhow::bail!("sweep {} {state}", text(at(&sweep, "/id")));
+        }
         Ok(())
     })
 }
