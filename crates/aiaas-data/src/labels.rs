@@ -8,7 +8,7 @@ use std::collections::HashMap;
 pub(crate) fn distinct_numbers(values: &[f64]) -> Vec<f64> {
     // Adding 0.0 turns -0.0 into 0.0 so that both print and compare as one class.
     let mut distinct: Vec<f64> = values.iter().map(|v| v + 0.0).collect();
-    distinct.sort_by(f64::total_cmp);
+    distinct.sort_unstable_by(f64::total_cmp);
     distinct.dedup();
     distinct
 }

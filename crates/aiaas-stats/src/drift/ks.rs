@@ -57,7 +57,7 @@ pub fn ks(reference: &NumericProfile, window: &[f64]) -> Ks {
     if sorted.is_empty() {
         return Ks::no_decision();
     }
-    sorted.sort_by(f64::total_cmp);
+    sorted.sort_unstable_by(f64::total_cmp);
     let n = sorted.len();
     let below = |e: f64| sorted.partition_point(|&v| v < e) as f64 / n as f64;
 
