@@ -111,15 +111,14 @@ impl Platform {
 
     /// A sweep and its trials, best first.
     pub async fn sweep(&self, id: &SweepId) -> Result<SweepDetail, ServiceError> {
-        let sweep = self.store().sweep(id).await?;
-        let trials = self.store().trials(id).await?;
+        let (sweep, trials) = self.store().sweep_with_trials(id).await?;
         Ok(detail(sweep, trials))
     }
 
     /// Cancels a running sweep and its trials; what finished trials trained is collected.
     pub async fn cancel_sweep(&self, id: &SweepId) -> Result<SweepDetail, ServiceError> {
-        let sweep = self.store().cancel_sweep(id).await?;
-        let trials = self.store().trials(id).await?;
+        self.store().cancel_sweep(id).await?;
+        let (sweep, trials) = self.store().sweep_with_trials(id).await?;
         for job in &trials {
             self.job_changed(&job.id);
         }
@@ -150,7 +149,6 @@ impl Platform {
                 ))
             })?;
         bundle.manifest.lineage.sweep = Some(sweep.to_string());
-        bundle.manifest.name = job.model.to_string();
         let archive = blocking(move || {
             let files: BTreeMap<String, Vec<u8>> = bundle
                 .to_files()
@@ -179,8 +177,7 @@ impl Platform {
     /// caller ends the sweep.
     pub(crate) async fn settle_sweeps(&self) -> Result<(), ServiceError> {
         for id in self.store().unsettled_sweeps().await? {
-            let sweep = self.store().sweep(&id).await?;
-            let trials = self.store().trials(&id).await?;
+            let (sweep, trials) = self.store().sweep_with_trials(&id).await?;
             let best = best_trial(&trials, sweep.metric);
             let (state, error, result) = match best {
                 None => {

@@ -144,9 +144,10 @@ impl Store {
         rows.iter().map(sweep_from_row).collect()
     }
 
-    /// The trials of a sweep, in the order they were queued.
-    pub async fn trials(&self, id: &SweepId) -> Result<Vec<JobRecord>> {
-        self.sweep(id).await?;
+    /// A sweep and its trials, in the order they were queued; [`StoreError::NotFound`] if there
+    /// is no such sweep.
+    pub async fn sweep_with_trials(&self, id: &SweepId) -> Result<(SweepRecord, Vec<JobRecord>)> {
+        let sweep = self.sweep(id).await?;
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE sweep_id = $1 ORDER BY created_at_ms, id"
         );
@@ -154,7 +155,8 @@ impl Store {
             .bind(id.as_str())
             .fetch_all(&self.db.pool)
             .await?;
-        rows.iter().map(job_from_row).collect()
+        let trials = rows.iter().map(job_from_row).collect::<Result<_>>()?;
+        Ok((sweep, trials))
     }
 
     /// Records what a running trial trained: its score and its bundle's archive blob. Returns

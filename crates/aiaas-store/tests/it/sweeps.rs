@@ -31,7 +31,7 @@ async fn a_sweep_settles_once_after_its_last_trial_and_keeps_outputs_only_while_
     assert_eq!(jobs.len(), 3);
     assert!(jobs.iter().all(|j| j.sweep.as_ref() == Some(&sweep.id)));
     assert!(jobs.iter().all(|j| j.model.as_str() == "best-wine"));
-    let listed: Vec<_> = store.trials(&sweep.id).await.unwrap();
+    let (_, listed) = store.sweep_with_trials(&sweep.id).await.unwrap();
     assert_eq!(
         listed.iter().map(|j| &j.id).collect::<Vec<_>>(),
         jobs.iter().map(|j| &j.id).collect::<Vec<_>>()
@@ -71,7 +71,7 @@ async fn a_sweep_settles_once_after_its_last_trial_and_keeps_outputs_only_while_
         "{err:?}"
     );
 
-    let trials = store.trials(&sweep.id).await.unwrap();
+    let (_, trials) = store.sweep_with_trials(&sweep.id).await.unwrap();
     assert_eq!(
         trials.iter().map(|j| j.score).collect::<Vec<_>>(),
         [Some(0.5), Some(0.9), Some(0.7)]
@@ -121,7 +121,7 @@ async fn cancelling_a_sweep_cancels_queued_trials_and_stops_running_ones() {
     assert_eq!(running, jobs[0].id);
     let cancelled = store.cancel_sweep(&sweep.id).await.unwrap();
     assert_eq!(cancelled.state, JobState::Cancelled);
-    let trials = store.trials(&sweep.id).await.unwrap();
+    let (_, trials) = store.sweep_with_trials(&sweep.id).await.unwrap();
     assert_eq!(trials[0].state, JobState::Running);
     assert!(trials[0].cancel_requested);
     assert!(trials[1..].iter().all(|j| j.state == JobState::Cancelled));
@@ -138,5 +138,5 @@ async fn cancelling_a_sweep_cancels_queued_trials_and_stops_running_ones() {
     let ghost = aiaas_types::SweepId::new("sweep-ghost").unwrap();
     let err = store.sweep(&ghost).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(..)), "{err}");
-    assert!(store.trials(&ghost).await.is_err());
+    assert!(store.sweep_with_trials(&ghost).await.is_err());
 }

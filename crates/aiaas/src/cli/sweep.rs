@@ -75,13 +75,7 @@ pub enum SweepCommand {
 /// `key=v1,v2;key2=...`; a value of `hidden` is layer widths joined by `x` (`32x32`, or `none`).
 pub fn parse_grid(text: &str) -> Result<BTreeMap<String, Vec<ParamValue>>, String> {
     entries(text)?
-        .map(|(key, values)| {
-            let values = values
-                .split(',')
-                .map(|v| param_value(key, v.trim()))
-                .collect::<Result<_, _>>()?;
-            Ok((key.to_string(), values))
-        })
+        .map(|(key, values)| Ok((key.to_string(), param_values(key, values)?)))
         .collect()
 }
 
@@ -114,7 +108,7 @@ pub fn parse_space(text: &str) -> Result<BTreeMap<String, Distribution>, String>
             } else if spec.contains("..") {
                 Distribution::Uniform(range(spec)?)
             } else {
-                Distribution::Choice(parse_grid(&format!("{key}={spec}"))?.remove(key).unwrap())
+                Distribution::Choice(param_values(key, spec)?)
             };
             Ok((key.to_string(), dist))
         })
@@ -138,6 +132,14 @@ fn entries(text: &str) -> Result<impl Iterator<Item = (&str, &str)>, String> {
         return Err("names no option".to_string());
     }
     Ok(parts.into_iter())
+}
+
+/// `v1,v2,...` as values of option `key`.
+fn param_values(key: &str, values: &str) -> Result<Vec<ParamValue>, String> {
+    values
+        .split(',')
+        .map(|v| param_value(key, v.trim()))
+        .collect()
 }
 
 fn param_value(key: &str, value: &str) -> Result<ParamValue, String> {

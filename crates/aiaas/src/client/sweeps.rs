@@ -6,7 +6,7 @@ use super::train::registered_dataset;
 use super::{Access, Client, block_on};
 use crate::cli::{SweepArgs, SweepCommand, SweepRun};
 use crate::output::table::table;
-use aiaas_types::SweepId;
+use aiaas_types::{ParamValue, SweepId};
 use anyhow::Context;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
@@ -118,16 +118,22 @@ async fn follow(client: &Client, id: &SweepId) -> anyhow::Result<Value> {
     }
 }
 
-/// A trial's swept values as `lr=0.01 hidden=[32]`.
+/// A trial's swept values as `--grid` writes them: `lr=0.01 hidden=32x32`.
 fn params(trial: &Value) -> String {
     let Some(Value::Object(params)) = at(trial, "/params") else {
         return String::new();
     };
     let pairs: Vec<String> = params
         .iter()
-        .map(|(k, v)| format!("{k}={}", text(Some(v))))
+        .map(|(k, v)| format!("{k}={}", param(Some(v))))
         .collect();
     pairs.join(" ")
+}
+
+/// One swept value as `--grid` writes it (layer widths as `32x32`).
+fn param(v: Option<&Value>) -> String {
+    v.and_then(|v| serde_json::from_value::<ParamValue>(v.clone()).ok())
+        .map_or_else(|| text(v), |p| p.to_string())
 }
 
 fn print_sweep(sweep: &Value) {
@@ -157,7 +163,7 @@ fn print_sweep(sweep: &Value) {
             ];
             row.extend(
                 keys.iter()
-                    .map(|k| text(trial.pointer(&format!("/params/{k}")))),
+                    .map(|k| param(trial.pointer(&format!("/params/{k}")))),
             );
             let seconds = at(trial, "/duration_ms")
                 .and_then(Value::as_f64)
