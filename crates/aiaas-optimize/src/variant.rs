@@ -464,7 +464,7 @@ fn stopped(result: &FitResult) -> Result<(), OptimizeError> {
     match result.stop {
         StopReason::Cancelled => Err(OptimizeError::Cancelled),
         StopReason::Suspended => Err(OptimizeError::Suspended),
-        StopReason::Completed | StopReason::EarlyStopped => Ok(()),
+        StopReason::Completed | StopReason::Converged | StopReason::EarlyStopped => Ok(()),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::{Platform, ServiceError};
 use aiaas_artifact::Bundle;
 use aiaas_store::{JobRecord, SweepRecord, SweepResult};
 use aiaas_train::Trained;
-use aiaas_types::{JobId, JobSpec, JobState, SweepId, SweepMetric, SweepSpec, TrainJob};
+use aiaas_types::{JobId, JobSpec, JobState, SplitSpec, SweepId, SweepMetric, SweepSpec, TrainJob};
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -56,7 +56,8 @@ impl Platform {
         let template = TrainJob {
             dataset: spec.dataset.clone(),
             name: Some(spec.model_name()),
-            val_split: spec.val_split,
+            // Trials are compared on the validation part, whatever their optimizer's default.
+            val_split: Some(spec.val_split.unwrap_or(SplitSpec::default().val_fraction)),
             test_split: spec.test_split,
             options: Default::default(),
             unknown: Default::default(),

@@ -11,60 +11,18 @@
 
 use crate::TrainError;
 use crate::checkpoint::{Checkpoint, Fingerprint};
-use crate::loss::{distill_loss_and_grad, loss, loss_and_grad};
+use crate::fit_common::{FitResult, Guide, Part, Teacher, evaluate_loss, pruned_indices, settle};
+use crate::fit_lbfgs::fit_lbfgs;
+use crate::loss::{distill_loss_and_grad, loss_and_grad};
 use crate::observer::{Control, Observer, StopReason};
 use crate::optim::Optimizer;
 use crate::run_state::{EpochProgress, Position, Record};
-use aiaas_engine::{Mlp, Workspace, argmax_rows};
+use aiaas_engine::{Mlp, Workspace};
 use aiaas_types::{LossKind, OptimizerKind, TrainSpec};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use std::ops::ControlFlow;
-
-/// Rows evaluated per forward pass outside training, so evaluation memory stays bounded.
-const EVAL_CHUNK: usize = 4096;
-
-/// Model-ready rows: scaled inputs and the training target of each row (class index, or the
-/// scaled value for regression).
-#[derive(Clone, Debug, Default)]
-pub struct Part {
-    pub x: Vec<f32>,
-    pub y: Vec<f32>,
-    pub rows: usize,
-}
-
-#[derive(Clone, Debug)]
-pub struct FitResult {
-    pub mlp: Mlp,
-    pub history: Vec<EpochProgress>,
-    /// 1-based epoch whose weights `mlp` holds (the last one when nothing was restored; a
-    /// suspended run holds the weights at the point of suspension).
-    pub best_epoch: usize,
-    pub stop: StopReason,
-}
-
-/// What guides a [`fit_guided`] run beyond the plain loss; the default guides nothing.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Guide<'a> {
-    /// One flag per parameter (as [`Mlp::params`] orders them): `false` prunes it, holding it at
-    /// exactly zero from before the first step to the returned weights.
-    pub mask: Option<&'a [bool]>,
-    /// Distil from a teacher's logits instead of learning from the labels alone.
-    pub teacher: Option<Teacher<'a>>,
-}
-
-/// A teacher's logits on the training rows, and how to distil from them (see
-/// [`distill_loss_and_grad`](crate::distill_loss_and_grad)).
-#[derive(Clone, Copy, Debug)]
-pub struct Teacher<'a> {
-    /// `train.rows x cols` logits, row-aligned with the training [`Part`].
-    pub logits: &'a [f32],
-    /// Softening temperature, finite and > 0.
-    pub temperature: f32,
-    /// Weight of the soft (teacher) term, in [0, 1]; the labels get `1 - alpha`.
-    pub alpha: f32,
-}
 
 const UNGUIDED: Guide<'static> = Guide {
     mask: None,
@@ -83,7 +41,8 @@ enum Mode<'a> {
 ///
 /// With `resume`, training continues from that checkpoint instead of from `mlp`'s weights (only
 /// `mlp`'s architecture is used); the checkpoint must come from a run of the same architecture,
-/// spec and row counts, else the error says what differs and nothing is trained.
+/// spec and row counts, else the error says what differs and nothing is trained. L-BFGS runs
+/// are never checkpointed, so they take no `resume`.
 pub fn fit(
     mlp: Mlp,
     spec: &TrainSpec,
@@ -93,6 +52,14 @@ pub fn fit(
     observer: &mut dyn Observer,
     resume: Option<&Checkpoint>,
 ) -> Result<FitResult, TrainError> {
+    if spec.optimizer.kind == OptimizerKind::Lbfgs {
+        if resume.is_some() {
+            return Err(TrainError::Checkpoint(
+                "L-BFGS runs are not checkpointed; train again from the start".into(),
+            ));
+        }
+        return fit_lbfgs(mlp, spec, train, val, threads, observer, &UNGUIDED);
+    }
     run(
         mlp,
         spec,
@@ -122,6 +89,9 @@ pub fn fit_guided(
     guide: &Guide,
 ) -> Result<FitResult, TrainError> {
     check_guide(guide, spec, &mlp, train)?;
+    if spec.optimizer.kind == OptimizerKind::Lbfgs {
+        return fit_lbfgs(mlp, spec, train, val, threads, observer, guide);
+    }
     run(
         mlp,
         spec,
@@ -242,9 +212,7 @@ impl<'a> Loop<'a> {
         guide: &Guide<'a>,
         checkpoints: bool,
     ) -> Loop<'a> {
-        let pruned: Vec<usize> = guide.mask.map_or_else(Vec::new, |mask| {
-            (0..mask.len()).filter(|&i| !mask[i]).collect()
-        });
+        let pruned = pruned_indices(guide);
         zero_pruned(mlp.params_mut(), &pruned);
         let batch_rows = batch_rows(spec, train.rows);
         let teacher = guide.teacher;
@@ -459,28 +427,15 @@ impl<'a> Loop<'a> {
         )
     }
 
-    /// The result once the loop stopped for `stop`. The best epoch's weights come back when the
-    /// spec asks for them and a later epoch ended the run, but never for a suspended run, whose
-    /// weights are where it will carry on from.
+    /// The result once the loop stopped for `stop`, with the weights [`settle`] chooses.
     fn finish(mut self, stop: StopReason) -> FitResult {
-        let last_epoch = self.record.history.len();
-        let mut best_epoch = self.record.best_epoch;
-        if stop != StopReason::Suspended
-            && self.spec.restore_best
-            && best_epoch > 0
-            && best_epoch != last_epoch
-        {
-            self.mlp
-                .params_mut()
-                .copy_from_slice(&self.record.best_params);
-        } else {
-            best_epoch = last_epoch;
-        }
+        let best_epoch = settle(self.spec, stop, &self.record, self.mlp.params_mut());
         FitResult {
             mlp: self.mlp,
             history: self.record.history,
             best_epoch,
             stop,
+            convergence: None,
         }
     }
 }
@@ -489,7 +444,7 @@ impl<'a> Loop<'a> {
 /// size, never more than there are rows and never 0.
 fn batch_rows(spec: &TrainSpec, rows: usize) -> usize {
     match spec.optimizer.kind {
-        OptimizerKind::Gd => rows,
+        OptimizerKind::Gd | OptimizerKind::Lbfgs => rows,
         _ => spec.batch_size.min(rows),
     }
     .max(1)
@@ -568,63 +523,4 @@ impl Batch {
             }
         }
     }
-}
-
-/// Mean loss and headline metric (accuracy, or R² of the scaled target) of `mlp` on `part`.
-pub fn evaluate_loss(
-    mlp: &Mlp,
-    kind: LossKind,
-    part: &Part,
-    ws: &mut Workspace,
-    scratch: &mut Vec<f32>,
-) -> (f64, f64) {
-    let width = mlp.inputs();
-    let cols = mlp.outputs();
-    let mut total = 0.0;
-    let mut hits = 0usize;
-    let mut sq_err = 0.0f64;
-    for start in (0..part.rows).step_by(EVAL_CHUNK) {
-        let rows = EVAL_CHUNK.min(part.rows - start);
-        let x = &part.x[start * width..(start + rows) * width];
-        let y = &part.y[start..start + rows];
-        let out = mlp.forward(x, rows, ws);
-        total += loss(kind, out, y, cols, scratch) * rows as f64;
-        match kind {
-            LossKind::Mse => {
-                sq_err += out
-                    .iter()
-                    .zip(y)
-                    .map(|(o, y)| ((o - y) as f64).powi(2))
-                    .sum::<f64>()
-            }
-            LossKind::Bce => {
-                hits += out
-                    .iter()
-                    .zip(y)
-                    .filter(|(z, y)| (**z > 0.0) == (**y > 0.5))
-                    .count()
-            }
-            LossKind::CrossEntropy => {
-                hits += argmax_rows(out, cols)
-                    .iter()
-                    .zip(y)
-                    .filter(|(p, y)| **p == **y as usize)
-                    .count()
-            }
-        }
-    }
-    let n = part.rows.max(1) as f64;
-    let metric = match kind {
-        LossKind::Mse => {
-            let mean = part.y.iter().map(|&y| y as f64).sum::<f64>() / n;
-            let ss_tot: f64 = part.y.iter().map(|&y| (y as f64 - mean).powi(2)).sum();
-            if ss_tot > 0.0 {
-                1.0 - sq_err / ss_tot
-            } else {
-                0.0
-            }
-        }
-        _ => hits as f64 / n,
-    };
-    (total / n, metric)
 }

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     Completed,
+    /// L-BFGS reached the optimum within its tolerances before its last epoch.
+    Converged,
     EarlyStopped,
     Cancelled,
     /// Stopped at a batch boundary after handing a checkpoint to the observer; resume from it.

@@ -94,6 +94,9 @@ impl Optimizer {
                 params.iter_mut().for_each(|p| *p *= keep);
                 self.adam(params, grads, lr, 0.0)
             }
+            OptimizerKind::Lbfgs => {
+                unreachable!("L-BFGS fits run in fit_lbfgs, not batch by batch")
+            }
         }
     }
 

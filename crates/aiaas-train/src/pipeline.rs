@@ -7,7 +7,8 @@ use crate::TrainError;
 use crate::checkpoint::Checkpoint;
 use crate::diagnosis::{Diagnosis, diagnose};
 use crate::evaluate::{Baseline, evaluate};
-use crate::fit::{FitResult, Part, fit};
+use crate::fit::fit;
+use crate::fit_common::{Convergence, FitResult, Part};
 use crate::observer::{Observer, StopReason};
 use crate::run_state::EpochProgress;
 use crate::spec::{check_against, resolve};
@@ -51,6 +52,8 @@ pub struct Trained {
     /// Why training stopped: completed, early-stopped or cancelled (a suspended run is not
     /// scored, so it has no `Trained`).
     pub stop: StopReason,
+    /// How an L-BFGS fit converged; `None` for the mini-batch optimizers.
+    pub convergence: Option<Convergence>,
     pub metrics: SplitMetrics,
     /// The ignore-the-inputs baseline on the test part (validation part, if there is no test).
     pub baseline: Baseline,
@@ -172,6 +175,7 @@ pub fn train(
         history,
         best_epoch,
         stop,
+        convergence,
     } = fit(
         mlp,
         spec,
@@ -191,6 +195,7 @@ pub fn train(
         history,
         best_epoch,
         stop,
+        convergence,
     };
     Ok(Some(scored(
         ds, &parts, schema, prepared, mlp, run, threads,
@@ -257,6 +262,7 @@ pub fn adopt(
         history: Vec::new(),
         best_epoch: 0,
         stop: StopReason::Completed,
+        convergence: None,
     };
     Ok(scored(ds, &parts, schema, prepared, network, run, threads))
 }
@@ -351,6 +357,7 @@ struct Run {
     history: Vec<EpochProgress>,
     best_epoch: usize,
     stop: StopReason,
+    convergence: Option<Convergence>,
 }
 
 /// `mlp` scored on every part of `parts` (encoded with `schema` in `prepared`), with the
@@ -399,6 +406,7 @@ fn scored(
         history: run.history,
         best_epoch: run.best_epoch,
         stop: run.stop,
+        convergence: run.convergence,
         metrics,
         baseline,
         diagnosis,

@@ -3,6 +3,7 @@
 
 use crate::diagnosis::Diagnosis;
 use crate::evaluate::Baseline;
+use crate::fit_common::Convergence;
 use crate::observer::StopReason;
 use crate::pipeline::{SplitMetrics, SplitRows, Trained};
 use aiaas_types::{TargetSchema, Task, TrainSpec};
@@ -27,6 +28,9 @@ pub struct TrainReport {
     pub epochs_run: usize,
     pub best_epoch: usize,
     pub stop: StopReason,
+    /// How an L-BFGS fit converged (absent for the mini-batch optimizers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convergence: Option<Convergence>,
     /// `train`, `val` and `test` at the top of the JSON, as `train --json` has always printed.
     #[serde(flatten)]
     pub metrics: SplitMetrics,
@@ -55,6 +59,7 @@ impl Trained {
             epochs_run: self.history.len(),
             best_epoch: self.best_epoch,
             stop: self.stop,
+            convergence: self.convergence.clone(),
             metrics: self.metrics.clone(),
             baseline: self.baseline.clone(),
             diagnosis: self.diagnosis.clone(),

@@ -84,6 +84,7 @@ pub fn validate(spec: &TrainSpec) -> Result<(), TrainError> {
     if !(o.eps.is_finite() && o.eps > 0.0) {
         return bad(format!("eps must be positive, got {}", o.eps));
     }
+    validate_lbfgs(spec)?;
     let m = &spec.model;
     match m.kind {
         ModelKind::Mlp if m.hidden.is_empty() => {
@@ -103,6 +104,61 @@ pub fn validate(spec: &TrainSpec) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// The L-BFGS settings: sensible, and asked for only with L-BFGS.
+fn validate_lbfgs(spec: &TrainSpec) -> Result<(), TrainError> {
+    let o = &spec.optimizer;
+    let bad = |m: String| Err(TrainError::InvalidSpec(m));
+    if o.kind != OptimizerKind::Lbfgs {
+        if o.c.is_some() {
+            return bad(format!(
+                "C sets the L2 penalty of lbfgs; for {} use weight_decay",
+                kind_name(o.kind)
+            ));
+        }
+        return Ok(());
+    }
+    if let Some(c) = o.c {
+        if !(c.is_finite() && c > 0.0) {
+            return bad(format!("C must be a positive number, got {c}"));
+        }
+        if o.weight_decay != 0.0 {
+            return bad("give the L2 penalty as weight_decay or as C, not both".into());
+        }
+    }
+    if o.history_size == 0 {
+        return bad("lbfgs needs a history of at least 1 pair".into());
+    }
+    if !(o.tolerance_grad.is_finite() && o.tolerance_grad >= 0.0) {
+        return bad(format!(
+            "the tolerance must be 0 or more, got {}",
+            o.tolerance_grad
+        ));
+    }
+    if !(o.tolerance_change.is_finite() && o.tolerance_change >= 0.0) {
+        return bad(format!(
+            "tolerance_change must be 0 or more, got {}",
+            o.tolerance_change
+        ));
+    }
+    if spec.schedule != Schedule::Constant {
+        return bad(
+            "lbfgs chooses each step by its line search; it takes no learning-rate schedule".into(),
+        );
+    }
+    Ok(())
+}
+
+/// An optimizer's name as users write it.
+fn kind_name(kind: OptimizerKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Most floats L-BFGS may keep in its curvature pairs (1 GiB).
+const MAX_LBFGS_HISTORY_FLOATS: usize = 1 << 28;
+
 /// Validate `spec` for `ds`: model, loss and task must agree.
 pub fn check_against(spec: &TrainSpec, ds: &Dataset) -> Result<(), TrainError> {
     validate(spec)?;
@@ -120,6 +176,18 @@ pub fn check_against(spec: &TrainSpec, ds: &Dataset) -> Result<(), TrainError> {
             "this model would have {params} parameters for {} inputs; at most {MAX_PARAMETERS}: \
              use smaller hidden layers",
             ds.width()
+        ));
+    }
+    let o = &spec.optimizer;
+    if o.kind == OptimizerKind::Lbfgs
+        && params.saturating_mul(2 * o.history_size) > MAX_LBFGS_HISTORY_FLOATS
+    {
+        return bad(format!(
+            "lbfgs would keep {} pairs of {params} parameters ({} MiB); lower the history \
+             (at most {} pairs for this model) or use adam",
+            o.history_size,
+            params.saturating_mul(8 * o.history_size) >> 20,
+            MAX_LBFGS_HISTORY_FLOATS / (2 * params.max(1))
         ));
     }
     match (spec.model.kind, task) {
@@ -164,13 +232,17 @@ pub fn default_loss(ds: &Dataset) -> LossKind {
 pub const DEFAULT_HIDDEN: &[usize] = &[64];
 pub const DEFAULT_BATCH_SIZE: usize = 32;
 pub const DEFAULT_EPOCHS: usize = 200;
+/// Most L-BFGS iterations by default: enough to reach torch's tolerances on the bundled samples.
+pub const DEFAULT_LBFGS_ITERATIONS: usize = 1000;
 pub const DEFAULT_PATIENCE: usize = 10;
 pub const DEFAULT_SEED: u64 = 42;
 
 /// Fill in everything `options` leaves out, for `ds`, and validate the result.
 ///
-/// The model defaults to an MLP with one hidden layer of 64 ReLU units; the optimizer to Adam
-/// with PyTorch's defaults; the loss to the one that fits the target.
+/// The model defaults to an MLP with one hidden layer of 64 ReLU units; the optimizer to
+/// L-BFGS for linear and logistic models (run to the optimum: no early stopping, and a logistic
+/// model's L2 penalty is scikit-learn's default `C = 1`) and to Adam otherwise, each with
+/// PyTorch's defaults; the loss to the one that fits the target.
 pub fn resolve(options: &TrainOptions, ds: &Dataset) -> Result<TrainSpec, TrainError> {
     let kind = options.model.unwrap_or(ModelKind::Mlp);
     let hidden = match (kind, &options.hidden) {
@@ -178,7 +250,9 @@ pub fn resolve(options: &TrainOptions, ds: &Dataset) -> Result<TrainSpec, TrainE
         (ModelKind::Mlp, None) => DEFAULT_HIDDEN.to_vec(),
         _ => Vec::new(),
     };
-    let mut optimizer = OptimizerSpec::defaults(options.optimizer.unwrap_or(OptimizerKind::Adam));
+    let optimizer_kind = options.optimizer_kind();
+    let lbfgs = optimizer_kind == OptimizerKind::Lbfgs;
+    let mut optimizer = OptimizerSpec::defaults(optimizer_kind);
     if let Some(lr) = options.lr {
         optimizer.lr = lr;
     }
@@ -191,7 +265,26 @@ pub fn resolve(options: &TrainOptions, ds: &Dataset) -> Result<TrainSpec, TrainE
     if let Some(wd) = options.weight_decay {
         optimizer.weight_decay = wd;
     }
-    let epochs = options.epochs.unwrap_or(DEFAULT_EPOCHS);
+    optimizer.c = match (options.c, options.weight_decay) {
+        (Some(c), _) => Some(c),
+        (None, None) if lbfgs && kind == ModelKind::Logistic => Some(1.0),
+        (None, _) => None,
+    };
+    if let Some(tolerance) = options.tolerance {
+        if !lbfgs {
+            return Err(TrainError::InvalidSpec(
+                "a tolerance applies to lbfgs, which runs to the optimum; other optimizers stop \
+                 after their epochs or by early stopping"
+                    .into(),
+            ));
+        }
+        optimizer.tolerance_grad = tolerance;
+    }
+    let (default_epochs, default_patience) = match lbfgs {
+        true => (DEFAULT_LBFGS_ITERATIONS, 0),
+        false => (DEFAULT_EPOCHS, DEFAULT_PATIENCE),
+    };
+    let epochs = options.epochs.unwrap_or(default_epochs);
     let spec = TrainSpec {
         model: ModelSpec {
             kind,
@@ -203,11 +296,11 @@ pub fn resolve(options: &TrainOptions, ds: &Dataset) -> Result<TrainSpec, TrainE
         schedule: options.schedule.clone().unwrap_or(Schedule::Constant),
         batch_size: options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
         epochs,
-        patience: match options.patience.unwrap_or(DEFAULT_PATIENCE) {
+        patience: match options.patience.unwrap_or(default_patience) {
             0 => None,
             p => Some(p),
         },
-        restore_best: options.restore_best.unwrap_or(true),
+        restore_best: options.restore_best.unwrap_or(!lbfgs),
         seed: options.seed.unwrap_or(DEFAULT_SEED),
     };
     check_against(&spec, ds)?;

@@ -86,7 +86,9 @@ impl TrainJob {
     pub fn split(&self) -> SplitSpec {
         let default = SplitSpec::default();
         SplitSpec {
-            val_fraction: self.val_split.unwrap_or(default.val_fraction),
+            val_fraction: self
+                .val_split
+                .unwrap_or_else(|| self.options.default_val_fraction()),
             test_fraction: self.test_split.unwrap_or(default.test_fraction),
             seed: self.options.seed.unwrap_or(default.seed),
         }

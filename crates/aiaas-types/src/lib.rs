@@ -120,6 +120,9 @@ pub enum OptimizerKind {
     Adam,
     #[serde(rename = "adamw")]
     AdamW,
+    /// Full-batch L-BFGS with a strong-Wolfe line search (`torch.optim.LBFGS`): the default for
+    /// linear and logistic models, whose loss is convex.
+    Lbfgs,
 }
 
 /// An optimizer with every hyper-parameter resolved. Field meanings follow `torch.optim`.
@@ -132,15 +135,43 @@ pub struct OptimizerSpec {
     /// SGD dampening of the gradient added to the momentum buffer.
     pub dampening: f32,
     pub nesterov: bool,
-    /// L2 penalty added to the gradient (SGD, Adam) or decoupled decay (AdamW).
+    /// L2 penalty added to the gradient (SGD, Adam), decoupled decay (AdamW), or for L-BFGS
+    /// `weight_decay / 2 · ‖W‖²` added to the loss, on the weights but not the biases.
     pub weight_decay: f32,
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
+    /// L-BFGS: the L2 penalty as scikit-learn's inverse strength `C`, which stands for a weight
+    /// decay of `1 / (C · training rows)`; set instead of `weight_decay`, never with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub c: Option<f32>,
+    /// L-BFGS: curvature pairs kept (torch's `history_size`).
+    #[serde(default = "lbfgs::history_size")]
+    pub history_size: usize,
+    /// L-BFGS: converged once no gradient entry exceeds this (torch's `tolerance_grad`).
+    #[serde(default = "lbfgs::tolerance_grad")]
+    pub tolerance_grad: f64,
+    /// L-BFGS: stops once the loss or the step changes by less than this (torch's
+    /// `tolerance_change`).
+    #[serde(default = "lbfgs::tolerance_change")]
+    pub tolerance_change: f64,
+}
+
+/// `torch.optim.LBFGS`'s defaults, for specs recorded before L-BFGS existed too.
+mod lbfgs {
+    pub fn history_size() -> usize {
+        100
+    }
+    pub fn tolerance_grad() -> f64 {
+        1e-7
+    }
+    pub fn tolerance_change() -> f64 {
+        1e-9
+    }
 }
 
 impl OptimizerSpec {
-    /// PyTorch's defaults for `kind` (`torch.optim.SGD`, `Adam`, `AdamW`).
+    /// PyTorch's defaults for `kind` (`torch.optim.SGD`, `Adam`, `AdamW`, `LBFGS`).
     pub fn defaults(kind: OptimizerKind) -> Self {
         let weight_decay = match kind {
             OptimizerKind::AdamW => 1e-2,
@@ -148,7 +179,11 @@ impl OptimizerSpec {
         };
         OptimizerSpec {
             kind,
-            lr: 1e-3,
+            lr: if kind == OptimizerKind::Lbfgs {
+                1.0
+            } else {
+                1e-3
+            },
             momentum: 0.0,
             dampening: 0.0,
             nesterov: false,
@@ -156,6 +191,18 @@ impl OptimizerSpec {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            c: None,
+            history_size: lbfgs::history_size(),
+            tolerance_grad: lbfgs::tolerance_grad(),
+            tolerance_change: lbfgs::tolerance_change(),
+        }
+    }
+
+    /// The L-BFGS weight decay over `rows` training rows: `weight_decay`, or `1 / (C · rows)`.
+    pub fn l2_strength(&self, rows: usize) -> f32 {
+        match self.c {
+            Some(c) => (1.0 / (f64::from(c) * rows.max(1) as f64)) as f32,
+            None => self.weight_decay,
         }
     }
 }
@@ -227,6 +274,10 @@ pub struct TrainOptions {
     pub momentum: Option<f32>,
     pub nesterov: Option<bool>,
     pub weight_decay: Option<f32>,
+    /// L-BFGS's L2 penalty as scikit-learn's `C` (default 1 for a logistic model).
+    pub c: Option<f32>,
+    /// L-BFGS's `tolerance_grad`: converged once no gradient entry exceeds it.
+    pub tolerance: Option<f64>,
     pub schedule: Option<Schedule>,
     pub batch_size: Option<usize>,
     pub epochs: Option<usize>,
@@ -234,6 +285,28 @@ pub struct TrainOptions {
     pub patience: Option<usize>,
     pub restore_best: Option<bool>,
     pub seed: Option<u64>,
+}
+
+impl TrainOptions {
+    /// The optimizer these options train with: the one asked for, else L-BFGS for a linear or
+    /// logistic model (convex: the optimum is what people expect) and Adam for an MLP.
+    pub fn optimizer_kind(&self) -> OptimizerKind {
+        match (self.optimizer, self.model) {
+            (Some(kind), _) => kind,
+            (None, Some(ModelKind::Linear | ModelKind::Logistic)) => OptimizerKind::Lbfgs,
+            (None, _) => OptimizerKind::Adam,
+        }
+    }
+
+    /// The validation fraction when none is given: none for L-BFGS, which runs to the optimum
+    /// without early stopping (a validation part would only take rows from training), else
+    /// [`SplitSpec::default`]'s.
+    pub fn default_val_fraction(&self) -> f64 {
+        match self.optimizer_kind() {
+            OptimizerKind::Lbfgs => 0.0,
+            _ => SplitSpec::default().val_fraction,
+        }
+    }
 }
 
 /// How a dataset is cut into train, validation and test parts.

@@ -7,5 +7,6 @@
 mod adopt;
 mod fit;
 mod guided;
+mod lbfgs;
 mod prepare;
 mod resume;

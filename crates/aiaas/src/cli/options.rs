@@ -33,6 +33,8 @@ impl TrainArgs {
             momentum: self.momentum,
             nesterov: self.nesterov.then_some(true),
             weight_decay: self.weight_decay,
+            c: self.c,
+            tolerance: self.tolerance,
             schedule,
             batch_size: self.batch_size,
             epochs,

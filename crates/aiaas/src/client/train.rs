@@ -28,7 +28,7 @@ pub fn run(server: &str, access: &Access, args: &TrainArgs) -> anyhow::Result<()
         let spec = JobSpec::Train(TrainJob {
             dataset,
             name: args.name.clone(),
-            val_split: Some(args.val_split),
+            val_split: args.val_split,
             test_split: Some(args.test_split),
             options,
             unknown: Default::default(),

@@ -18,7 +18,9 @@ pub fn run(args: &TrainArgs, threads: usize) -> anyhow::Result<()> {
     }
     let options = args.options()?;
     let split = SplitSpec {
-        val_fraction: args.val_split,
+        val_fraction: args
+            .val_split
+            .unwrap_or_else(|| options.default_val_fraction()),
         test_fraction: args.test_split,
         seed: args.seed,
     };

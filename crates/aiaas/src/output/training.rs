@@ -2,7 +2,8 @@
 //! split, the baseline and the diagnosis; and the JSON form of the same (`--json`).
 
 use super::metrics::print_metrics_with_labels;
-use aiaas_train::TrainReport;
+use aiaas_train::{LbfgsEnd, TrainReport};
+use aiaas_types::OptimizerKind;
 use serde_json::json;
 use std::path::Path;
 
@@ -26,23 +27,36 @@ pub fn print_train(r: &TrainReport, seconds: Option<f64>, place: &str) {
         r.dataset, r.dataset_rows, r.rows.train, r.rows.val, r.rows.test, r.task, r.target
     );
     println!(
-        "model {} {} ({}), {} loss, {} lr {} batch {}, seed {}",
+        "model {} {} ({}), {} loss, {} lr {} {}, seed {}",
         name(&r.spec.model.kind),
         widths.join("-"),
         name(&r.spec.model.activation),
         name(&r.spec.loss),
         name(&o.kind),
         o.lr,
-        r.spec.batch_size,
+        match o.kind {
+            OptimizerKind::Gd | OptimizerKind::Lbfgs => "full batch".to_string(),
+            _ => format!("batch {}", r.spec.batch_size),
+        },
         r.spec.seed
     );
     let took = seconds.map_or(String::new(), |s| format!(" in {s:.2} s"));
-    println!(
-        "{} epochs{took} ({}), weights of epoch {}",
-        r.epochs_run,
-        name(&r.stop).replace('_', " "),
-        r.best_epoch
-    );
+    let stop = name(&r.stop).replace('_', " ");
+    match &r.convergence {
+        Some(c) => println!(
+            "{} iterations{took} ({stop}{}), {} evaluations, final gradient max {:.1e} norm {:.1e}",
+            c.iterations,
+            c.end
+                .map_or(String::new(), |e| format!(": {}", end_text(e))),
+            c.evaluations,
+            c.grad_max,
+            c.grad_norm
+        ),
+        None => println!(
+            "{} epochs{took} ({stop}), weights of epoch {}",
+            r.epochs_run, r.best_epoch
+        ),
+    }
     println!();
     let mut rows = vec![("train", &r.metrics.train)];
     if let Some(m) = &r.metrics.val {
@@ -63,6 +77,17 @@ pub fn print_train(r: &TrainReport, seconds: Option<f64>, place: &str) {
     }
     println!("diagnosis: {}", r.diagnosis.summary);
     println!("{place}");
+}
+
+/// Why L-BFGS stopped, in words.
+fn end_text(end: LbfgsEnd) -> &'static str {
+    match end {
+        LbfgsEnd::Gradient => "gradient within tolerance",
+        LbfgsEnd::LossChange => "loss no longer changes",
+        LbfgsEnd::StepChange => "weights no longer change",
+        LbfgsEnd::NoDescent => "no descent direction left",
+        LbfgsEnd::EvaluationLimit => "evaluation budget spent",
+    }
 }
 
 /// The name a value has in JSON and on the command line (`cross_entropy`, `early_stopped`).

@@ -1,5 +1,5 @@
 //! Tests against parts from outside the project (`tritonclient`, the Prometheus client's parser,
-//! ONNX Runtime, a headless Chromium, a PostgreSQL server and an S3 server). Where a part is missing, its
+//! ONNX Runtime, scikit-learn, a headless Chromium, a PostgreSQL server and an S3 server). Where a part is missing, its
 //! tests are reported as ignored, with the reason, in the summary `cargo test` prints, instead of
 //! passing without running: this target has its own harness (`libtest-mimic`) because the
 //! standard one cannot decide that at run time. CI requires every part, so nothing is ignored
@@ -11,6 +11,7 @@ mod cluster;
 mod dashboard;
 mod onnxruntime;
 mod prometheus;
+mod scikit_learn;
 #[allow(dead_code)] // Shared with the `it` tests, which use all of it.
 #[path = "../it/server.rs"]
 mod server;
@@ -62,6 +63,11 @@ fn main() -> ExitCode {
         "onnxruntime::node_tests_of_the_operators_served_pass",
         onnxruntime::missing,
         onnxruntime::node_tests_of_the_operators_served_pass,
+    ));
+    trials.push(needing(
+        "scikit_learn::convex_models_reach_scikit_learns_optimum",
+        scikit_learn::missing,
+        scikit_learn::convex_models_reach_scikit_learns_optimum,
     ));
     trials.push(needing(
         "dashboard::in_chromium",
