@@ -55,7 +55,8 @@ pub struct Trained {
     /// How an L-BFGS fit converged; `None` for the mini-batch optimizers.
     pub convergence: Option<Convergence>,
     pub metrics: SplitMetrics,
-    /// The ignore-the-inputs baseline on the test part (validation part, if there is no test).
+    /// The ignore-the-inputs baseline on the test part (else the validation part, else the
+    /// training part).
     pub baseline: Baseline,
     pub diagnosis: Diagnosis,
     /// Raw-value profile of every input column over the training rows.
@@ -379,11 +380,12 @@ fn scored(
         val: score(&prepared.val.x, &parts.val),
         test: score(&prepared.test.x, &parts.test),
     };
-    let reference = if parts.test.is_empty() {
-        &parts.val
-    } else {
-        &parts.test
-    };
+    // The baseline on the rows the headline figure comes from: test, else validation, else
+    // (nothing held out) the training rows.
+    let reference = [&parts.test, &parts.val]
+        .into_iter()
+        .find(|rows| !rows.is_empty())
+        .unwrap_or(&parts.train);
     let baseline = Baseline::of(&schema, &truth(ds, reference));
     let held_out = metrics
         .val
