@@ -97,15 +97,16 @@ pub struct UploadQuery {
     ),
     request_body(content(
         (String = "text/csv"),
+        (Vec<u8> = "application/octet-stream"),
         (String = "multipart/form-data"),
-    ), description = "The CSV file, with a header row: the body itself, or a form's file part (`curl -F file=@iris.csv`)"),
+    ), description = "The file, the body itself or a form's file part (`curl -F file=@iris.csv`): a CSV file with a header row, a Parquet file of flat columns, or a tar (gzipped or not) or zip archive holding the four MNIST IDX files or one folder of PNG or JPEG images per class"),
     responses(
         (status = 400, description = "Malformed request or invalid name", body = ErrorBody),
         (status = 429, description = "Too many uploads or event streams in progress; retry later", body = ErrorBody),
         (status = 201, description = "Registered: schema, rows, digest, profile", body = DatasetRecord),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
-        (status = 422, description = "Not a usable CSV", body = ErrorBody),
+        (status = 422, description = "Not a usable dataset (the message says why)", body = ErrorBody),
     ))]
 pub async fn upload_dataset(
     _slot: UploadSlot,

@@ -34,12 +34,24 @@ pub fn read_csv_bytes(
     task: Option<Task>,
 ) -> Result<Dataset, DataError> {
     let table = RawTable::parse(source, bytes)?;
-    let target_col = find_target(&table, target)?;
-    let (columns, x) = read_features(&table, target_col)?;
-    let (target, y) = read_target(&table, target_col, task)?;
+    let mut ds = dataset_from_table(&table, target, task)?;
+    ds.digest = sha256_hex(bytes);
+    Ok(ds)
+}
+
+/// A dataset from a table (a CSV file's or a Parquet file's): its target chosen, its columns
+/// typed and encoded. Its digest is left empty for the caller, who has the bytes.
+pub(crate) fn dataset_from_table(
+    table: &RawTable,
+    target: Option<&str>,
+    task: Option<Task>,
+) -> Result<Dataset, DataError> {
+    let target_col = find_target(table, target)?;
+    let (columns, x) = read_features(table, target_col)?;
+    let (target, y) = read_target(table, target_col, task)?;
     Ok(Dataset {
-        name: stem(source),
-        digest: sha256_hex(bytes),
+        name: stem(&table.file),
+        digest: String::new(),
         columns,
         target,
         rows: table.rows(),
@@ -49,7 +61,7 @@ pub fn read_csv_bytes(
     })
 }
 
-fn stem(source: &str) -> String {
+pub(crate) fn stem(source: &str) -> String {
     Path::new(source)
         .file_stem()
         .map_or_else(|| source.to_string(), |s| s.to_string_lossy().into_owned())

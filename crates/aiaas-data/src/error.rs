@@ -15,6 +15,11 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    /// A file that is not what its first bytes say (a Parquet file, an archive, an image), or
+    /// holds what this format cannot carry into a dataset (a nested column, one class).
+    #[error("{file}: {reason}")]
+    Format { file: String, reason: String },
+
     /// Nothing at all in the file, not even a header row.
     #[error("{file}: the file is empty; expected a header row followed by data rows")]
     Empty { file: String },

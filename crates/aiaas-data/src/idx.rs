@@ -60,6 +60,21 @@ pub fn read_mnist(dir: &Path) -> Result<Dataset, DataError> {
         .iter()
         .map(|p| read_file(p))
         .collect::<Result<Vec<_>, _>>()?;
+    mnist_from(&paths, &raw)
+}
+
+/// Which of the four MNIST files `name` (a file name, gzipped or not) is, as an index into
+/// [`MNIST_FILES`].
+pub(crate) fn mnist_file_index(name: &str) -> Option<usize> {
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    MNIST_FILES
+        .iter()
+        .position(|f| f.strip_suffix(".gz") == Some(name))
+}
+
+/// MNIST from the contents `raw` of its four files, in [`MNIST_FILES`] order; `paths` name them
+/// in messages. The digest is that of the four contents concatenated.
+pub(crate) fn mnist_from(paths: &[PathBuf], raw: &[Vec<u8>]) -> Result<Dataset, DataError> {
     let digest = sha256_hex(&raw.concat());
 
     let (train_count, img_rows, img_cols, train_pixels) = parse_images(&paths[0], &raw[0])?;

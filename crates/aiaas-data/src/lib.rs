@@ -1,4 +1,5 @@
-//! Datasets for aiaas: reading CSV files and MNIST IDX files into an encoded [`Dataset`],
+//! Datasets for aiaas: reading CSV and Parquet files, MNIST IDX files and image folders (as
+//! files, folders or tar and zip archives) into an encoded [`Dataset`],
 //! inferring column types and the task, the bundled samples, train/validation/test splits,
 //! fitting and applying feature scaling, reading new data against a trained [`Schema`], and
 //! feature profiles.
@@ -8,14 +9,18 @@
 //!
 //! [`Schema`]: aiaas_types::Schema
 
+mod archive;
 mod csv_reader;
 mod dataset;
 mod error;
+mod image_folder;
 pub mod idx;
 mod input_encoder;
 mod labels;
 mod limits;
+mod parquet_reader;
 mod profile;
+mod reader;
 pub mod samples;
 mod scale;
 mod schema_reader;
@@ -23,13 +28,16 @@ mod source;
 mod split;
 mod table;
 
+pub use archive::pack_folder;
 pub use csv_reader::{DEFAULT_TARGET, read_csv, read_csv_bytes};
 pub use dataset::{Column, Dataset, Target};
 pub use error::DataError;
 pub use idx::{read_idx_images, read_idx_labels, read_mnist};
+pub use image_folder::IMAGE_TARGET;
 pub use input_encoder::InputEncoder;
 pub use limits::{MAX_CATEGORIES, MAX_COLUMNS, MAX_ENCODED_WIDTH, MAX_INFERRED_CLASSES};
 pub use profile::{FeatureProfile, PROFILE_BINS, ProfileKind, profile};
+pub use reader::{read_bytes, read_bytes_for_schema, read_path, read_path_for_schema};
 pub use samples::{SAMPLES, load};
 pub use scale::{encode, fit_schema, scale_target, unscale_target};
 pub use schema_reader::{SchemaFrame, read_csv_bytes_for_schema, read_csv_for_schema};

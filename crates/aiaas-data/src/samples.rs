@@ -2,7 +2,7 @@
 //! a dataset. The CSV samples are compiled into the binary so they work from any directory;
 //! MNIST is too large for that and is looked up on disk.
 
-use crate::{DataError, Dataset, Target, idx, read_csv, read_csv_bytes};
+use crate::{DataError, Dataset, Target, idx, read_csv_bytes, read_path};
 use aiaas_types::Task;
 use std::path::{Path, PathBuf};
 
@@ -72,9 +72,10 @@ pub fn mnist_dir() -> Result<PathBuf, DataError> {
         .ok_or(DataError::MnistNotFound { searched })
 }
 
-/// Resolves a `--data` argument: an existing file is read as CSV, a directory holding the four
-/// MNIST files as IDX, a sample name as that sample; anything else is an error listing the
-/// samples. `target` and `task` apply as in [`read_csv`].
+/// Resolves a `--data` argument: an existing file in any format [`read_path`] reads (CSV,
+/// Parquet, an archive), a directory holding the four MNIST files or image folders, a sample
+/// name as that sample; anything else is an error listing the samples. `target` and `task`
+/// apply as in [`read_csv`](crate::read_csv).
 pub fn load(
     path_or_name: &str,
     target: Option<&str>,
@@ -82,20 +83,20 @@ pub fn load(
 ) -> Result<Dataset, DataError> {
     let path = Path::new(path_or_name);
     if path.is_file() {
-        return read_csv(path, target, task);
+        return read_path(path, target, task);
     }
     if path.is_dir() && idx::is_mnist_dir(path) {
         return with_mnist_options(idx::read_mnist(path)?, target, task);
+    }
+    if path.is_dir() {
+        // The four MNIST files under other names or gzipped differently, or image folders.
+        return read_path(path, target, task);
     }
     if let Some(bytes) = embedded_csv(path_or_name) {
         return read_csv_bytes(&format!("{path_or_name}.csv"), bytes, target, task);
     }
     if path_or_name == idx::MNIST_NAME {
         return with_mnist_options(idx::read_mnist(&mnist_dir()?)?, target, task);
-    }
-    if path.is_dir() {
-        // A directory is only meaningful as MNIST; read_mnist names the missing files.
-        return idx::read_mnist(path);
     }
     Err(DataError::UnknownDataset {
         name: path_or_name.to_string(),
@@ -105,7 +106,7 @@ pub fn load(
 
 /// MNIST has one possible target, `label`; asking for regression treats the digit as a number,
 /// as `--task regression` does for any integer CSV target.
-fn with_mnist_options(
+pub(crate) fn with_mnist_options(
     mut ds: Dataset,
     target: Option<&str>,
     task: Option<Task>,

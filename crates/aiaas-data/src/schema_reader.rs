@@ -1,7 +1,7 @@
 //! Reading new data (for evaluation and prediction) against the schema a model was trained
 //! with: columns are matched by name, values scaled exactly as in training.
 
-use crate::DataError;
+use crate::{DataError, Dataset, Target};
 use crate::input_encoder::InputEncoder;
 use crate::labels::LabelLookup;
 use crate::source::read_file;
@@ -41,12 +41,21 @@ pub fn read_csv_bytes_for_schema(
     require_target: bool,
 ) -> Result<SchemaFrame, DataError> {
     let table = RawTable::parse(source, bytes)?;
+    frame_from_table(&table, schema, require_target)
+}
+
+/// [`read_csv_bytes_for_schema`] for a table already split into fields.
+pub(crate) fn frame_from_table(
+    table: &RawTable,
+    schema: &Schema,
+    require_target: bool,
+) -> Result<SchemaFrame, DataError> {
     let rows = table.rows();
     let width = schema.input_width();
     let mut x = vec![0.0f32; rows * width];
     let encoder = InputEncoder::new(schema);
     for (f, feature) in schema.features.iter().enumerate() {
-        let col = find_column(&table, &feature.name)?;
+        let col = find_column(table, &feature.name)?;
         for (r, row) in x.chunks_exact_mut(width.max(1)).enumerate().take(rows) {
             match &feature.kind {
                 FeatureKind::Numeric { .. } => encoder.number(row, f, table.number(r, col)?),
@@ -56,7 +65,68 @@ pub fn read_csv_bytes_for_schema(
     }
 
     let y = if require_target {
-        Some(read_target(&table, &schema.target)?)
+        Some(read_target(table, &schema.target)?)
+    } else {
+        None
+    };
+    Ok(SchemaFrame { rows, x, y })
+}
+
+/// A dataset's rows (an archive's images, MNIST) for a model with `schema`: the model's
+/// features are found among its numeric columns by name and scaled as in training; the target,
+/// when required, must be the model's and its classes known to it.
+pub(crate) fn frame_from_dataset(
+    ds: &Dataset,
+    schema: &Schema,
+    require_target: bool,
+) -> Result<SchemaFrame, DataError> {
+    let (rows, width, ds_width) = (ds.rows, schema.input_width(), ds.width());
+    let mut x = vec![0.0f32; rows * width];
+    let encoder = InputEncoder::new(schema);
+    let mut offsets = Vec::with_capacity(ds.columns.len());
+    let mut offset = 0;
+    for column in &ds.columns {
+        offsets.push(offset);
+        offset += column.width();
+    }
+    for (f, feature) in schema.features.iter().enumerate() {
+        let found = ds.columns.iter().position(|c| c.name() == feature.name);
+        let (Some(col), FeatureKind::Numeric { .. }) = (found, &feature.kind) else {
+            return Err(DataError::MissingColumn {
+                file: ds.name.clone(),
+                column: feature.name.clone(),
+            });
+        };
+        let at = offsets[col];
+        for (r, row) in x.chunks_exact_mut(width.max(1)).enumerate().take(rows) {
+            encoder.number(row, f, f64::from(ds.x[r * ds_width + at]));
+        }
+    }
+    let y = if require_target {
+        let (Target::Classification { name, labels }, TargetSchema::Classification { labels: want, .. }) =
+            (&ds.target, &schema.target)
+        else {
+            return Err(DataError::MissingColumn {
+                file: ds.name.clone(),
+                column: schema.target.name().to_string(),
+            });
+        };
+        let lookup = LabelLookup::new(want);
+        let index: Vec<Option<usize>> = labels.iter().map(|l| lookup.find(l)).collect();
+        let mut y = Vec::with_capacity(rows);
+        for (r, &class) in ds.y.iter().enumerate() {
+            let Some(i) = index[class as usize] else {
+                return Err(DataError::UnknownLabel {
+                    file: ds.name.clone(),
+                    line: r + 1,
+                    column: name.clone(),
+                    found: labels[class as usize].clone(),
+                    labels: want.clone(),
+                });
+            };
+            y.push(i as f32);
+        }
+        Some(y)
     } else {
         None
     };

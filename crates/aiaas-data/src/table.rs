@@ -147,6 +147,53 @@ impl RawTable {
         })
     }
 
+    /// A table from fields already split (a Parquet file's), row by row: `row(i)` gives the
+    /// `i`-th row's fields, one per header name. Row `i` is reported as line `i + 2`, as if the
+    /// header were line 1. Checked like [`RawTable::parse`]: names, rows and fields.
+    pub fn from_rows(
+        file: &str,
+        header: Vec<String>,
+        rows: usize,
+        mut row: impl FnMut(usize, &mut dyn FnMut(&str)) -> Result<(), DataError>,
+    ) -> Result<RawTable, DataError> {
+        let header = check_header(file, &StringRecord::from(header))?;
+        let too_many = |what, max| DataError::TooManyRows {
+            file: file.to_string(),
+            what,
+            max,
+        };
+        if rows > MAX_ROWS {
+            return Err(too_many("data rows", MAX_ROWS));
+        }
+        if rows.saturating_mul(header.len()) > MAX_CELLS {
+            return Err(too_many("fields", MAX_CELLS));
+        }
+        if rows == 0 {
+            return Err(DataError::NoRows {
+                file: file.to_string(),
+            });
+        }
+        let mut columns: Vec<TextColumn> = header.iter().map(|_| TextColumn::default()).collect();
+        let mut overflow = false;
+        for i in 0..rows {
+            let mut next = columns.iter_mut();
+            row(i, &mut |field| {
+                if let Some(column) = next.next() {
+                    overflow |= column.push(field.trim()).is_none();
+                }
+            })?;
+        }
+        if overflow {
+            return Err(too_many("bytes in one column", u32::MAX as usize));
+        }
+        Ok(RawTable {
+            file: file.to_string(),
+            header,
+            columns,
+            lines: (2..rows + 2).collect(),
+        })
+    }
+
     pub fn rows(&self) -> usize {
         self.lines.len()
     }

@@ -1,28 +1,30 @@
-//! Datasets: upload a CSV (parsed, profiled, stored as a content-addressed blob), list, show,
-//! delete, and read one back for training.
+//! Datasets: upload a file in any format the data crate reads (CSV, Parquet, an archive of MNIST
+//! IDX files or of image folders; parsed, profiled, stored as uploaded in a content-addressed
+//! blob), list, show, delete, and read one back for training.
 
 use crate::{Platform, ServiceError};
-use aiaas_data::{Column, Dataset, Target, profile, read_csv_bytes};
+use aiaas_data::{Column, Dataset, Target, profile, read_bytes};
 use aiaas_store::{DatasetRecord, NewDataset, StoreError};
 use aiaas_types::{DatasetName, Task};
 use bytes::Bytes;
 use serde_json::json;
 
 impl Platform {
-    /// Register `csv` as dataset `name`. `target` names the predicted column (default `target`);
+    /// Register `file` (CSV, Parquet, or a tar or zip archive of MNIST IDX files or of image
+    /// folders) as dataset `name`. `target` names the predicted column (default `target`);
     /// `task` overrides the inferred task.
     pub async fn upload_dataset(
         &self,
         name: &DatasetName,
         target: Option<String>,
         task: Option<Task>,
-        csv: Bytes,
+        file: Bytes,
     ) -> Result<DatasetRecord, ServiceError> {
         let limit = self.config().max_dataset_bytes;
-        if csv.len() > limit {
+        if file.len() > limit {
             return Err(ServiceError::TooLarge(format!(
                 "the dataset is {} bytes; the limit is {limit}",
-                csv.len()
+                file.len()
             )));
         }
         if self.store().dataset(name).await.is_ok() {
@@ -30,9 +32,9 @@ impl Platform {
         }
         // Messages name the dataset: the file it came from is not known here.
         let source = format!("dataset {:?}", name.as_str());
-        let parsed = csv.clone();
+        let parsed = file.clone();
         let (summary, profile_json) = blocking(move || {
-            let ds = read_csv_bytes(&source, &parsed, target.as_deref(), task)
+            let ds = read_bytes(&source, &parsed, target.as_deref(), task)
                 .map_err(|e| ServiceError::Invalid(e.to_string()))?;
             let all: Vec<usize> = (0..ds.rows).collect();
             let profile = serde_json::to_value(profile(&ds, &all)).expect("profiles serialize");
@@ -42,7 +44,7 @@ impl Platform {
         // The blob first, the row last: a crash in between leaves an unreferenced blob, never a
         // dataset without its data.
         let gate = self.inner.blob_gate.read().await;
-        let digest = self.store().blobs().put(csv.clone()).await?;
+        let digest = self.store().blobs().put(file.clone()).await?;
         let inserted = self
             .store()
             .insert_dataset(&NewDataset {
@@ -51,7 +53,7 @@ impl Platform {
                 target: summary.target,
                 task: summary.task,
                 rows: summary.rows,
-                size_bytes: csv.len() as u64,
+                size_bytes: file.len() as u64,
                 schema: summary.schema,
                 profile: profile_json,
             })
@@ -96,7 +98,7 @@ impl Platform {
         let source = format!("dataset {:?}", name.as_str());
         let (target, task) = (record.target.clone(), record.task);
         let ds = blocking(move || {
-            read_csv_bytes(&source, &bytes, Some(&target), Some(task))
+            read_bytes(&source, &bytes, Some(&target), Some(task))
                 .map_err(|e| ServiceError::Corrupt(format!("stored dataset no longer parses: {e}")))
         })
         .await?;

@@ -2,6 +2,7 @@
 //! scaling, reading against a schema, and the bundled samples.
 
 mod errors;
+mod formats;
 mod inference;
 mod samples;
 mod schema;

@@ -489,7 +489,9 @@ pub struct DatasetsArgs {
 pub enum DatasetsCommand {
     /// Upload a CSV file (or a bundled sample such as iris) as a new dataset.
     Upload {
-        /// CSV file, or the name of a bundled sample: iris, wine, breast_cancer, digits, diabetes.
+        /// A CSV or Parquet file, a tar or zip archive, a folder (the four MNIST files, or one
+        /// folder of images per class), or a bundled sample: iris, wine, breast_cancer, digits,
+        /// diabetes, mnist.
         file: String,
         /// Dataset name (default: the file name without its extension).
         #[arg(long)]

@@ -46,7 +46,7 @@ async fn upload_file(
     task: Option<Task>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let source = CsvSource::read(file)?;
+    let source = DataSource::read(file)?;
     let name = match name {
         Some(name) => name,
         None => source.default_name()?,
@@ -90,37 +90,55 @@ async fn delete(client: &Client, name: &DatasetName, json: bool) -> anyhow::Resu
     Ok(())
 }
 
-/// CSV bytes read from a file or a bundled sample, with the name they were found under.
-pub struct CsvSource {
-    /// The file stem or the sample name.
+/// A dataset's bytes as they are uploaded, from a file, a folder or a bundled sample, with the
+/// name they were found under.
+pub struct DataSource {
+    /// The file or folder name without its extensions, or the sample name.
     pub stem: String,
     pub bytes: Vec<u8>,
 }
 
-impl CsvSource {
-    /// Reads `file` if it is a file, else the bundled sample of that name.
-    pub fn read(file: &str) -> anyhow::Result<CsvSource> {
+impl DataSource {
+    /// Reads `file` if it is a file (any format the server reads: CSV, Parquet, an archive), packs
+    /// it into a tar archive if it is a folder (the four MNIST files, or image folders), else
+    /// takes the bundled sample of that name (MNIST packed from its four files).
+    pub fn read(file: &str) -> anyhow::Result<DataSource> {
         let path = Path::new(file);
+        let stem = || {
+            let name = path.file_name().map(|s| s.to_string_lossy().into_owned());
+            let name = name.unwrap_or_default();
+            name.split('.').next().unwrap_or_default().to_string()
+        };
         if path.is_file() {
             let bytes = std::fs::read(path).with_context(|| format!("reading {file}"))?;
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            return Ok(CsvSource { stem, bytes });
+            return Ok(DataSource {
+                stem: stem(),
+                bytes,
+            });
+        }
+        if path.is_dir() {
+            let bytes = aiaas_data::pack_folder(path)?;
+            return Ok(DataSource {
+                stem: stem(),
+                bytes,
+            });
         }
         if let Some(bytes) = aiaas_data::samples::embedded_csv(file) {
-            return Ok(CsvSource {
+            return Ok(DataSource {
                 stem: file.to_string(),
                 bytes: bytes.to_vec(),
             });
         }
-        if path.is_dir() {
-            anyhow::bail!("{file} is a directory; only CSV files can be uploaded to a server");
+        if file == aiaas_data::idx::MNIST_NAME {
+            let bytes = aiaas_data::pack_folder(&aiaas_data::samples::mnist_dir()?)?;
+            return Ok(DataSource {
+                stem: file.to_string(),
+                bytes,
+            });
         }
         anyhow::bail!(
-            "{file} is neither a CSV file nor a bundled sample ({})",
-            bundled_csv_samples().join(", ")
+            "{file} is neither a file, a folder nor a bundled sample ({})",
+            aiaas_data::samples::SAMPLES.join(", ")
         )
     }
 
@@ -131,20 +149,12 @@ impl CsvSource {
     }
 }
 
-/// The bundled samples that are CSV files (MNIST is not).
-pub fn bundled_csv_samples() -> Vec<&'static str> {
-    aiaas_data::samples::SAMPLES
-        .iter()
-        .copied()
-        .filter(|s| aiaas_data::samples::embedded_csv(s).is_some())
-        .collect()
-}
-
-/// Registers `csv` as dataset `name` and returns the server's record of it.
+/// Registers `bytes` (a file in any format the server reads) as dataset `name` and returns the
+/// server's record of it.
 pub async fn upload(
     client: &Client,
     name: &DatasetName,
-    csv: Vec<u8>,
+    bytes: Vec<u8>,
     target: Option<&str>,
     task: Option<Task>,
 ) -> Result<Value, ClientError> {
@@ -157,7 +167,7 @@ pub async fn upload(
         query.push(("task", task.as_str()));
     }
     client
-        .post_bytes("/datasets", &query, "text/csv", csv)
+        .post_bytes("/datasets", &query, "application/octet-stream", bytes)
         .await
 }
 

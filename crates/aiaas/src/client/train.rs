@@ -2,7 +2,7 @@
 //! submitted as a job to a server. The dataset is the registered one `--data` names, or the CSV
 //! file or bundled sample it names, uploaded first; the job's events drive the progress bar.
 
-use super::datasets::{self, CsvSource};
+use super::datasets::{self, DataSource};
 use super::jobs;
 use super::show::at;
 use super::{Access, Client, block_on};
@@ -63,7 +63,7 @@ pub async fn registered_dataset(
         check_options(&record, name, target, task)?;
         return Ok(name.clone());
     }
-    let source = CsvSource::read(data)
+    let source = DataSource::read(data)
         .with_context(|| format!("{data} is not a dataset on the server at {}", client.base()))?;
     let name = source.default_name()?;
     let existing = if asked.as_ref() == Some(&name) {

@@ -1,11 +1,12 @@
-//! Reading the rows a local `eval` or `predict` scores: a CSV file, or a bundled sample by name,
+//! Reading the rows a local `eval` or `predict` scores: a file or folder in any format training
+//! reads (CSV, Parquet, an archive, MNIST's files, image folders), or a bundled sample by name,
 //! read against the bundle's schema.
 
 use aiaas_data::SchemaFrame;
 use aiaas_types::Schema;
 use std::path::Path;
 
-/// New rows for a trained schema from a CSV path, or from a bundled sample's CSV by name.
+/// New rows for a trained schema from a path, or from a bundled sample by name.
 pub fn read_for_schema(
     data: &str,
     schema: &Schema,
@@ -19,7 +20,11 @@ pub fn read_for_schema(
             schema,
             require_target,
         )?,
-        _ => aiaas_data::read_csv_for_schema(path, schema, require_target)?,
+        _ if !path.exists() && data == aiaas_data::idx::MNIST_NAME => {
+            let dir = aiaas_data::samples::mnist_dir()?;
+            aiaas_data::read_path_for_schema(&dir, schema, require_target)?
+        }
+        _ => aiaas_data::read_path_for_schema(path, schema, require_target)?,
     };
     Ok(frame)
 }
