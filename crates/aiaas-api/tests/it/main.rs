@@ -6,6 +6,7 @@ mod bad_input;
 mod concurrency;
 mod crafted;
 mod dashboard;
+mod datasets;
 mod flow;
 mod grpc;
 mod inference;
@@ -164,7 +165,7 @@ impl TestServer {
             .unwrap()
     }
 
-    pub async fn upload(&self, name: &str, csv: &'static [u8]) -> Response {
+    pub async fn upload(&self, name: &str, csv: impl Into<reqwest::Body>) -> Response {
         self.http
             .post(self.url(&format!("/api/v1/datasets?name={name}")))
             .body(csv)
