@@ -7,6 +7,7 @@
 //! refused, and hidden files and folders (`.DS_Store`, `__MACOSX/`) are skipped.
 
 use crate::image_folder::image_folder;
+use crate::source::Entry;
 use crate::{DataError, Dataset, idx};
 use aiaas_types::Task;
 use std::io::{Cursor, Read};
@@ -16,12 +17,6 @@ use std::path::{Component, Path, PathBuf};
 pub const MAX_UNPACKED_BYTES: u64 = 2 << 30;
 /// Most files an archive or folder may hold.
 pub const MAX_FILES: usize = 1_000_000;
-
-/// One file of an archive: its path inside it (`/`-separated, relative) and its bytes.
-pub(crate) struct Entry {
-    pub path: String,
-    pub bytes: Vec<u8>,
-}
 
 /// Whether `bytes` begin a zip archive.
 pub(crate) fn is_zip(bytes: &[u8]) -> bool {
@@ -258,7 +253,12 @@ impl<'a> Budget<'a> {
 
     /// The bytes of the file `path`, which says it holds `declared`: read no further than the
     /// bytes left, whatever it declares.
-    fn read(&mut self, path: &str, reader: &mut dyn Read, declared: u64) -> Result<Vec<u8>, DataError> {
+    fn read(
+        &mut self,
+        path: &str,
+        reader: &mut dyn Read,
+        declared: u64,
+    ) -> Result<Vec<u8>, DataError> {
         let left = MAX_UNPACKED_BYTES - self.bytes;
         let too_large = || {
             format_error(

@@ -35,11 +35,6 @@ pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
     parse_labels(path, &read_file(path)?)
 }
 
-/// Whether `dir` holds all four MNIST files.
-pub fn is_mnist_dir(dir: &Path) -> bool {
-    MNIST_FILES.iter().all(|f| dir.join(f).is_file())
-}
-
 /// Reads MNIST from `dir` (the four files of [`MNIST_FILES`]): 60000 training rows followed by
 /// the 10000 official test rows (`test_rows`), 784 numeric features `pixel_R_C` holding raw
 /// pixel values 0..255, and classes "0".."9".

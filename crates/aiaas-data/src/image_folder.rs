@@ -5,8 +5,8 @@
 //! `pixel_R_C` (grayscale, when every image is) or `pixel_R_C_r|g|b` holding values 0..255;
 //! the target is `label`. Files of other kinds (a README, a CSV) are skipped.
 
-use crate::archive::Entry;
 use crate::limits::MAX_ENCODED_WIDTH;
+use crate::source::Entry;
 use crate::{Column, DataError, Dataset, Target};
 use aiaas_types::Task;
 use image::imageops::FilterType;
@@ -119,7 +119,9 @@ pub(crate) fn image_folder(
 
 fn is_image(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    [".png", ".jpg", ".jpeg"].iter().any(|ext| lower.ends_with(ext))
+    [".png", ".jpg", ".jpeg"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
 }
 
 /// The class of each image: the folder right below the folder all of them share.
@@ -134,11 +136,19 @@ fn class_of_each(images: &[&Entry]) -> Result<Vec<String>, String> {
         .collect();
     let mut shared = folders[0].len();
     for f in &folders[1..] {
-        shared = shared.min(f.iter().zip(&folders[0]).take_while(|(a, b)| a == b).count());
+        shared = shared.min(
+            f.iter()
+                .zip(&folders[0])
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
     }
     if folders.iter().all(|f| f.len() == shared) {
         // Every image sits in the same folder: one class at most.
-        return Ok(vec![folders[0].last().unwrap_or(&"").to_string(); images.len()]);
+        return Ok(vec![
+            folders[0].last().unwrap_or(&"").to_string();
+            images.len()
+        ]);
     }
     images
         .iter()

@@ -18,7 +18,7 @@ use std::path::Path;
 /// What a dataset's bytes are.
 enum Content {
     Table(RawTable),
-    Files(Vec<archive::Entry>),
+    Files(Vec<crate::source::Entry>),
 }
 
 /// The dataset in `bytes`, whatever its format; `source` names it in messages and, through its
@@ -47,7 +47,12 @@ pub fn read_path(
 ) -> Result<Dataset, DataError> {
     if path.is_dir() {
         let entries = archive::folder_entries(path)?;
-        let digest = sha256_hex(&entries.iter().flat_map(|e| e.bytes.iter().copied()).collect::<Vec<u8>>());
+        let digest = sha256_hex(
+            &entries
+                .iter()
+                .flat_map(|e| e.bytes.iter().copied())
+                .collect::<Vec<u8>>(),
+        );
         let mut ds = dataset_from_entries(&path.display().to_string(), entries, target, task)?;
         ds.digest = digest;
         return Ok(ds);
@@ -83,7 +88,12 @@ pub fn read_path_for_schema(
         let ds = dataset_from_entries(&path.display().to_string(), entries, None, None)?;
         return frame_from_dataset(&ds, schema, require_target);
     }
-    read_bytes_for_schema(&path.display().to_string(), &read_file(path)?, schema, require_target)
+    read_bytes_for_schema(
+        &path.display().to_string(),
+        &read_file(path)?,
+        schema,
+        require_target,
+    )
 }
 
 /// `bytes` as a table or as an archive's files, by their first bytes; gzip is unpacked once.

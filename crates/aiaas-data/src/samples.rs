@@ -85,7 +85,8 @@ pub fn load(
     if path.is_file() {
         return read_path(path, target, task);
     }
-    if path.is_dir() && idx::is_mnist_dir(path) {
+    if path.is_dir() && idx::MNIST_FILES.iter().any(|f| path.join(f).is_file()) {
+        // read_mnist names the files missing, if any.
         return with_mnist_options(idx::read_mnist(path)?, target, task);
     }
     if path.is_dir() {

@@ -1,11 +1,11 @@
 //! Reading new data (for evaluation and prediction) against the schema a model was trained
 //! with: columns are matched by name, values scaled exactly as in training.
 
-use crate::{DataError, Dataset, Target};
 use crate::input_encoder::InputEncoder;
 use crate::labels::LabelLookup;
 use crate::source::read_file;
 use crate::table::RawTable;
+use crate::{DataError, Dataset, Target};
 use aiaas_types::{FeatureKind, Schema, TargetSchema};
 use std::path::Path;
 
@@ -103,8 +103,10 @@ pub(crate) fn frame_from_dataset(
         }
     }
     let y = if require_target {
-        let (Target::Classification { name, labels }, TargetSchema::Classification { labels: want, .. }) =
-            (&ds.target, &schema.target)
+        let (
+            Target::Classification { name, labels },
+            TargetSchema::Classification { labels: want, .. },
+        ) = (&ds.target, &schema.target)
         else {
             return Err(DataError::MissingColumn {
                 file: ds.name.clone(),

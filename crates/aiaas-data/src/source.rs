@@ -1,9 +1,16 @@
 //! The bytes of a data file: reading them with an error that names the file, and their SHA-256,
-//! which identifies the data a model was trained on. Every reader (CSV, IDX, schema) starts here.
+//! which identifies the data a model was trained on, and the files of an archive. Every reader
+//! (CSV, IDX, schema) starts here.
 
 use crate::DataError;
 use sha2::{Digest, Sha256};
 use std::path::Path;
+
+/// One file of an archive or folder: its path inside it (`/`-separated, relative) and its bytes.
+pub(crate) struct Entry {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
 
 /// The bytes of `path`, or an error naming it.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {

@@ -24,7 +24,8 @@ async fn mnist_uploaded_as_idx_files_trains_as_it_does_locally() {
     assert_eq!(dataset["rows"], 70_000, "{dataset}");
     assert_eq!(dataset["target"], "label");
 
-    let request = json!({"kind": "train", "dataset": "mnist", "hidden": [32], "epochs": 1, "seed": 7});
+    let request =
+        json!({"kind": "train", "dataset": "mnist", "hidden": [32], "epochs": 1, "seed": 7});
     let job = server.train(request.clone()).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     let served = job["report"]["test"]["accuracy"].as_f64().unwrap();
@@ -56,14 +57,19 @@ fn digit_archive(rows: usize) -> Vec<u8> {
         header.set_size(png.len() as u64);
         header.set_mode(0o644);
         let path = format!("digits/{}/{r:04}.png", digits.y[r]);
-        builder.append_data(&mut header, path, png.as_slice()).unwrap();
+        builder
+            .append_data(&mut header, path, png.as_slice())
+            .unwrap();
     }
     builder.into_inner().unwrap()
 }
 
 /// An 8x8 grayscale PNG of the digits sample's values (0..16, made 0..255).
 fn png_of(values: &[f32]) -> Vec<u8> {
-    let pixels = values.iter().map(|&v| (v * 16.0).min(255.0) as u8).collect();
+    let pixels = values
+        .iter()
+        .map(|&v| (v * 16.0).min(255.0) as u8)
+        .collect();
     let mut png = Vec::new();
     image::GrayImage::from_raw(8, 8, pixels)
         .unwrap()
@@ -96,7 +102,9 @@ async fn an_image_archive_trains_and_serves() {
         .map(|&v| f32::from((v * 16.0).min(255.0) as u8))
         .collect();
     let body = json!({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": pixels}]});
-    let res = server.post_json("/v2/models/digit-images/infer", &body).await;
+    let res = server
+        .post_json("/v2/models/digit-images/infer", &body)
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let answer: Value = res.json().await.unwrap();
     let label = answer["outputs"]
@@ -122,7 +130,9 @@ async fn bad_files_are_refused_and_nothing_is_registered() {
             let mut header = tar::Header::new_ustar();
             header.set_size(bytes.len() as u64);
             header.set_mode(0o644);
-            builder.append_data(&mut header, path, bytes.as_slice()).unwrap();
+            builder
+                .append_data(&mut header, path, bytes.as_slice())
+                .unwrap();
         }
         builder.into_inner().unwrap()
     };
@@ -133,13 +143,20 @@ async fn bad_files_are_refused_and_nothing_is_registered() {
         .collect();
     for (i, f) in aiaas_data::idx::MNIST_FILES.iter().enumerate() {
         let gz = std::fs::read(mnist.join(f)).unwrap();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz.as_slice()), &mut idx[i].1)
-            .unwrap();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(gz.as_slice()),
+            &mut idx[i].1,
+        )
+        .unwrap();
     }
     idx[0].1[3] = 1; // images' magic 2051 becomes 2049
     let digits = aiaas_data::load("digits", None, None).unwrap();
     let png = png_of(&digits.x[..64]);
-    let one_class = tar_of((0..5).map(|i| (format!("d/7/{i}.png"), png.clone())).collect());
+    let one_class = tar_of(
+        (0..5)
+            .map(|i| (format!("d/7/{i}.png"), png.clone()))
+            .collect(),
+    );
     let undecodable = tar_of(vec![
         ("d/0/a.png".into(), png.clone()),
         ("d/1/b.png".into(), png[..40].to_vec()),
@@ -150,7 +167,10 @@ async fn bad_files_are_refused_and_nothing_is_registered() {
     ))
     .unwrap();
     let cases = [
-        (tar_of(idx), "expected magic number 2051 (images), found 2049"),
+        (
+            tar_of(idx),
+            "expected magic number 2051 (images), found 2049",
+        ),
         (nested, "column \"tags\" is nested"),
         (one_class, "all 5 images are in one class (7)"),
         (undecodable, "d/1/b.png: cannot decode the image"),

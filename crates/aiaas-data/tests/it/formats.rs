@@ -35,8 +35,12 @@ fn parquet_reads_as_the_same_csv_does() {
     assert_eq!(ds.rows, 6);
     let names: Vec<&str> = ds.columns.iter().map(Column::name).collect();
     assert_eq!(names, ["size", "colour", "round", "count"]);
-    assert!(matches!(&ds.columns[1], Column::Categorical { vocabulary, .. } if vocabulary == &["blue", "green", "red"]));
-    assert!(matches!(&ds.columns[2], Column::Categorical { vocabulary, .. } if vocabulary == &["false", "true"]));
+    assert!(
+        matches!(&ds.columns[1], Column::Categorical { vocabulary, .. } if vocabulary == &["blue", "green", "red"])
+    );
+    assert!(
+        matches!(&ds.columns[2], Column::Categorical { vocabulary, .. } if vocabulary == &["false", "true"])
+    );
     assert!(matches!(ds.columns[3], Column::Numeric { .. }));
     assert_eq!(ds.task(), Task::Classification);
 }
@@ -59,7 +63,9 @@ fn parquet_that_cannot_be_a_table_is_refused_by_name() {
     assert!(zstd.contains("ZSTD") && zstd.contains("snappy"), "{zstd}");
     let mut cut = parquet("iris");
     cut.drain(100..200);
-    let cut = read_bytes("cut.parquet", &cut, None, None).unwrap_err().to_string();
+    let cut = read_bytes("cut.parquet", &cut, None, None)
+        .unwrap_err()
+        .to_string();
     assert!(cut.contains("cut.parquet"), "{cut}");
 }
 
@@ -70,7 +76,9 @@ fn tar(files: &[(String, Vec<u8>)]) -> Vec<u8> {
         let mut header = tar::Header::new_ustar();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
-        builder.append_data(&mut header, path, bytes.as_slice()).unwrap();
+        builder
+            .append_data(&mut header, path, bytes.as_slice())
+            .unwrap();
     }
     builder.into_inner().unwrap()
 }
@@ -112,7 +120,11 @@ fn mnist_reads_from_its_four_files_in_an_archive() {
         .into_iter()
         .map(|(path, bytes)| {
             let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut out).unwrap();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+                &mut out,
+            )
+            .unwrap();
             (path.trim_end_matches(".gz").to_string(), out)
         })
         .collect();
@@ -124,13 +136,22 @@ fn mnist_reads_from_its_four_files_in_an_archive() {
 fn a_corrupt_or_incomplete_mnist_archive_is_refused() {
     let mut files = mnist_files();
     files[1].1 = gzip(&[0, 0, 8, 3, 0, 0, 0, 1, 7]);
-    let err = read_bytes("m.tar", &tar(&files), None, None).unwrap_err().to_string();
-    assert!(err.contains("expected magic number 2049 (labels), found 2051"), "{err}");
+    let err = read_bytes("m.tar", &tar(&files), None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expected magic number 2049 (labels), found 2051"),
+        "{err}"
+    );
     let three = &mnist_files()[..3];
-    let err = read_bytes("m.tar", &tar(three), None, None).unwrap_err().to_string();
+    let err = read_bytes("m.tar", &tar(three), None, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not t10k-labels-idx1-ubyte.gz"), "{err}");
     let one = &mnist_files()[0].1;
-    let err = read_bytes("images.gz", one, None, None).unwrap_err().to_string();
+    let err = read_bytes("images.gz", one, None, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("one IDX file"), "{err}");
 }
 
@@ -171,7 +192,10 @@ fn image_folders_read_from_tar_tar_gz_zip_and_disk_alike() {
     assert_eq!(labels.len(), 10);
     // Sorted by path: the first row is digits/0/0000.png, the sample's first row.
     let digits = aiaas_data::load("digits", None, None).unwrap();
-    let first: Vec<f32> = digits.x[..64].iter().map(|v| (v * 16.0).min(255.0).floor()).collect();
+    let first: Vec<f32> = digits.x[..64]
+        .iter()
+        .map(|v| (v * 16.0).min(255.0).floor())
+        .collect();
     assert!(ds.x[..64] == first[..], "{:?}", &ds.x[..64]);
 
     let gz = read_bytes("digits.tar.gz", &gzip(&tar(&files)), None, None).unwrap();
@@ -193,7 +217,10 @@ fn image_folders_read_from_tar_tar_gz_zip_and_disk_alike() {
     // A folder packed for upload reads as the folder does.
     let packed = aiaas_data::pack_folder(&dir.path().join("digits")).unwrap();
     same_data(&read_bytes("digits.tar", &packed, None, None).unwrap(), &ds);
-    assert_eq!(packed, aiaas_data::pack_folder(&dir.path().join("digits")).unwrap());
+    assert_eq!(
+        packed,
+        aiaas_data::pack_folder(&dir.path().join("digits")).unwrap()
+    );
 }
 
 #[test]
@@ -212,11 +239,17 @@ fn image_archives_that_cannot_be_a_dataset_are_refused() {
     let mut broken = digit_pngs(20);
     broken[3].1.truncate(30);
     let e = err(&broken);
-    assert!(e.contains(&broken[3].0) && e.contains("cannot decode"), "{e}");
+    assert!(
+        e.contains(&broken[3].0) && e.contains("cannot decode"),
+        "{e}"
+    );
     let mut loose = digit_pngs(20);
     loose.push(("digits/stray.png".into(), loose[0].1.clone()));
     let e = err(&loose);
-    assert!(e.contains("digits/stray.png is not inside a class folder"), "{e}");
+    assert!(
+        e.contains("digits/stray.png is not inside a class folder"),
+        "{e}"
+    );
     let e = err(&[("notes/a.txt".into(), b"x".to_vec())]);
     assert!(e.contains("no PNG or JPEG images"), "{e}");
 
@@ -230,7 +263,9 @@ fn image_archives_that_cannot_be_a_dataset_are_refused() {
     let mut builder = tar::Builder::new(Vec::new());
     builder.append(&header, png.as_slice()).unwrap();
     let climbing = builder.into_inner().unwrap();
-    let e = read_bytes("evil.tar", &climbing, None, None).unwrap_err().to_string();
+    let e = read_bytes("evil.tar", &climbing, None, None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("lies outside the archive"), "{e}");
 }
 
@@ -241,19 +276,29 @@ fn eval_and_predict_read_archives_and_parquet_against_a_schema() {
     let all: Vec<usize> = (0..ds.rows).collect();
     let schema = aiaas_data::fit_schema(&ds, &all);
     let frame = read_bytes_for_schema("digits.tar", &files, &schema, true).unwrap();
-    close(&frame.x, &aiaas_data::encode(&schema, &ds.x, &all, ds.width()));
+    close(
+        &frame.x,
+        &aiaas_data::encode(&schema, &ds.x, &all, ds.width()),
+    );
     assert!(frame.y.unwrap() == ds.y);
 
     let iris = aiaas_data::load("iris", None, None).unwrap();
     let rows: Vec<usize> = (0..iris.rows).collect();
     let schema = aiaas_data::fit_schema(&iris, &rows);
     let frame = read_bytes_for_schema("iris.parquet", &parquet("iris"), &schema, true).unwrap();
-    close(&frame.x, &aiaas_data::encode(&schema, &iris.x, &rows, iris.width()));
+    close(
+        &frame.x,
+        &aiaas_data::encode(&schema, &iris.x, &rows, iris.width()),
+    );
 }
 
 /// Equal but for float rounding (the schema reader and `encode` scale in different orders).
 fn close(a: &[f32], b: &[f32]) {
     assert_eq!(a.len(), b.len());
-    let worst = a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst < 1e-5, "differ by up to {worst}");
 }
