@@ -1,6 +1,6 @@
 //! Row-major matrix products over the `gemm` crate (a dense layer's forward pass at a few rows
 //! over the engine's own dot-product kernel, `dots`), and the rule that picks how many threads a
-//! product gets.
+//! product gets: a product worth threads is cut into one block of rows per thread.
 
 use crate::dots;
 use gemm::Parallelism;
@@ -59,15 +59,84 @@ pub fn matmul(
         }
         return;
     }
-    // (column stride, row stride) of each operand as gemm wants them.
-    let (a_cs, a_rs) = match ta {
-        Transpose::No => (1, k as isize),
-        Transpose::Yes => (m as isize, 1),
+    let parts = row_blocks(m, n, k, threads);
+    if parts <= 1 {
+        let parallelism = parallelism_for(m, n, k, threads);
+        gemm_rows(c, a, m, ta, b, tb, m, n, k, accumulate, parallelism);
+        return;
+    }
+    // Blocks of C's rows, one per thread, each on gemm's single-threaded kernel: independent
+    // products with nothing to synchronise, which on the training step's shapes scale better
+    // than gemm's own threading.
+    let per = m.div_ceil(parts);
+    rayon::scope(|scope| {
+        for (i, block) in c[..m * n].chunks_mut(per * n).enumerate() {
+            let (first, rows) = (i * per, block.len() / n);
+            // op(a)'s rows `first..first + rows`: contiguous rows of `a`, or (transposed) the
+            // columns from `first` on of every row of `a`, which keeps its leading dimension m.
+            let a_block = match ta {
+                Transpose::No => &a[first * k..(first + rows) * k],
+                Transpose::Yes => &a[first..],
+            };
+            scope.spawn(move |_| {
+                gemm_rows(
+                    block,
+                    a_block,
+                    m,
+                    ta,
+                    b,
+                    tb,
+                    rows,
+                    n,
+                    k,
+                    accumulate,
+                    Parallelism::None,
+                )
+            });
+        }
+    });
+}
+
+/// How many blocks of rows [`matmul`] splits a product into: one per thread when the product
+/// is worth threads and every block keeps at least [`MIN_PARALLEL_ROWS`] rows, else 1.
+fn row_blocks(m: usize, n: usize, k: usize, threads: usize) -> usize {
+    let parallel = matches!(parallelism_for(m, n, k, threads), Parallelism::Rayon(_));
+    if parallel && m >= threads * MIN_PARALLEL_ROWS {
+        threads
+    } else {
+        1
+    }
+}
+
+/// `c[m, n] = (accumulate ? c : 0) + op(a) · op(b)` on gemm, where a transposed `a` holds its
+/// rows `a_ld` apart (the whole product's m, for a block of its rows).
+#[allow(clippy::too_many_arguments)]
+fn gemm_rows(
+    c: &mut [f32],
+    a: &[f32],
+    a_ld: usize,
+    ta: Transpose,
+    b: &[f32],
+    tb: Transpose,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+    parallelism: Parallelism,
+) {
+    assert!(c.len() >= m * n, "gemm: c holds {} < {m}x{n}", c.len());
+    // (column stride, row stride) of each operand as gemm wants them, and the last index each
+    // reads.
+    let (a_cs, a_rs, a_last) = match ta {
+        Transpose::No => (1, k as isize, m * k),
+        Transpose::Yes => (a_ld as isize, 1, k.saturating_sub(1) * a_ld + m),
     };
     let (b_cs, b_rs) = match tb {
         Transpose::No => (1, n as isize),
         Transpose::Yes => (k as isize, 1),
     };
+    assert!(a.len() >= a_last, "gemm: a holds {} < {a_last}", a.len());
+    assert!(b.len() >= k * n, "gemm: b holds {} < {k}x{n}", b.len());
     // SAFETY: the asserts above keep every index gemm computes from these strides inside the
     // slices, and `c` does not alias `a` or `b` (it is borrowed mutably).
     #[allow(unsafe_code)]
@@ -91,7 +160,7 @@ pub fn matmul(
             false,
             false,
             false,
-            parallelism_for(m, n, k, threads),
+            parallelism,
         );
     }
 }
@@ -145,6 +214,34 @@ mod tests {
                         assert!((got - want).abs() < 1e-4);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn products_split_across_threads_equal_one_thread() {
+        let (m, n, k) = (130, 70, 300);
+        assert_eq!(row_blocks(m, n, k, 2), 2);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
+            .collect();
+        let at = transpose(&a, m, k);
+        let bt = transpose(&b, k, n);
+        for (aa, ta) in [(&a, Transpose::No), (&at, Transpose::Yes)] {
+            for (bb, tb) in [(&b, Transpose::No), (&bt, Transpose::Yes)] {
+                let mut one = vec![0.5; m * n];
+                let mut two = one.clone();
+                matmul(&mut one, aa, ta, bb, tb, m, n, k, true, 1);
+                matmul(&mut two, aa, ta, bb, tb, m, n, k, true, 2);
+                let worst = one
+                    .iter()
+                    .zip(&two)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst < 1e-3, "{ta:?} {tb:?}: differ by {worst}");
             }
         }
     }

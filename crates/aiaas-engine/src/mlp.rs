@@ -163,13 +163,62 @@ impl Mlp {
     }
 
     /// Forward pass over `rows` rows of `x` (`rows x inputs`); returns the logits.
+    ///
+    /// With more than one thread and enough work, the rows are cut into one block per thread and
+    /// each thread takes its block through every layer (bias, product, activation): rows are
+    /// independent, so the threads never wait for each other between layers.
     pub fn forward<'w>(&self, x: &[f32], rows: usize, ws: &'w mut Workspace) -> &'w [f32] {
         assert_eq!(x.len(), rows * self.inputs(), "forward: input shape");
         ws.prepare(self, rows);
+        let parts = self.row_parts(rows, ws.threads);
+        if parts <= 1 {
+            self.forward_block(x, rows, &mut ws.outputs, ws.threads);
+            return ws.output();
+        }
+        let per = rows.div_ceil(parts);
+        let mut blocks: Vec<Vec<&mut [f32]>> = (0..parts).map(|_| Vec::new()).collect();
+        for (out, layer) in ws.outputs.iter_mut().zip(&self.layers) {
+            for (block, chunk) in blocks.iter_mut().zip(out.chunks_mut(per * layer.outputs)) {
+                block.push(chunk);
+            }
+        }
+        let inputs = self.inputs();
+        rayon::scope(|scope| {
+            for (i, mut block) in blocks.into_iter().enumerate() {
+                let n = block[0].len() / self.layers[0].outputs;
+                let x = &x[i * per * inputs..(i * per + n) * inputs];
+                scope.spawn(move |_| self.forward_block(x, n, &mut block, 1));
+            }
+        });
+        ws.output()
+    }
+
+    /// Into how many blocks of rows [`Mlp::forward`] cuts `rows` rows on `threads` threads: one
+    /// per thread when each block keeps at least 16 rows and the pass is worth threads.
+    fn row_parts(&self, rows: usize, threads: usize) -> usize {
+        const MIN_ROWS: usize = 16;
+        const MIN_WORK: usize = 1 << 20;
+        let work = rows.saturating_mul(self.param_count());
+        if threads > 1 && rows >= threads * MIN_ROWS && work >= MIN_WORK {
+            threads
+        } else {
+            1
+        }
+    }
+
+    /// The forward pass of `rows` rows of `x` into `outs` (each layer's output, `rows x
+    /// outputs`), its products on up to `threads` threads.
+    fn forward_block<S: AsRef<[f32]> + AsMut<[f32]>>(
+        &self,
+        x: &[f32],
+        rows: usize,
+        outs: &mut [S],
+        threads: usize,
+    ) {
         for (l, layer) in self.layers.iter().enumerate() {
-            let (before, rest) = ws.outputs.split_at_mut(l);
-            let out = &mut rest[0];
-            let input = if l == 0 { x } else { &before[l - 1] };
+            let (before, rest) = outs.split_at_mut(l);
+            let out = rest[0].as_mut();
+            let input = if l == 0 { x } else { before[l - 1].as_ref() };
             for row in out.chunks_exact_mut(layer.outputs) {
                 row.copy_from_slice(self.bias(l));
             }
@@ -183,11 +232,10 @@ impl Mlp {
                 layer.outputs,
                 layer.inputs,
                 true,
-                ws.threads,
+                threads,
             );
             activate(layer.activation, out);
         }
-        ws.output()
     }
 
     /// Backward pass after [`Mlp::forward`] on the same `x`, once the loss has written

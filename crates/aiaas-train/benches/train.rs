@@ -319,7 +319,8 @@ impl Step {
         let optimizer = Optimizer::new(
             OptimizerSpec::defaults(OptimizerKind::Adam),
             mlp.param_count(),
-        );
+        )
+        .with_threads(threads);
         Step {
             lr: optimizer.spec().lr,
             ws: Workspace::new(threads),

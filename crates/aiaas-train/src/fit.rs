@@ -224,7 +224,8 @@ impl<'a> Loop<'a> {
             checkpoints,
             pruned,
             batch_rows,
-            optimizer: Optimizer::new(spec.optimizer.clone(), mlp.param_count()),
+            optimizer: Optimizer::new(spec.optimizer.clone(), mlp.param_count())
+                .with_threads(threads),
             batch: Batch::new(batch_rows, mlp.inputs(), mlp.outputs(), teacher.is_some()),
             ws: Workspace::new(threads),
             eval_ws: Workspace::new(threads),
