@@ -186,8 +186,10 @@ pub async fn delete_dataset(
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
     request_body(content = JobSpec, description = "`{\"kind\": \"train\", \"dataset\": NAME, ...}` with \
         the fields of `aiaas train`: name (model to register under), val_split, test_split, model \
-        (linear|logistic|mlp), hidden, activation, loss, optimizer (gd|sgd|adam|adamw), lr, momentum, \
-        nesterov, weight_decay, schedule, batch_size, epochs, patience, restore_best, seed"),
+        (linear|logistic|mlp), hidden, activation, loss, optimizer (gd|sgd|adam|adamw|lbfgs; default \
+        lbfgs for linear and logistic models, else adam), lr, momentum, nesterov, weight_decay, c \
+        (lbfgs's L2 penalty as scikit-learn's C), tolerance (lbfgs's gradient tolerance), schedule, \
+        batch_size, epochs, patience, restore_best, seed"),
     responses(
         (status = 201, description = "Queued", body = JobRecord),
         (status = 400, description = "Malformed JSON", body = ErrorBody),

@@ -44,8 +44,8 @@ impl JobSpec {
         Err(format!(
             "unknown field(s) {} in a train job; expected dataset, name, val_split, \
              test_split or a training option (model, hidden, activation, loss, optimizer, lr, \
-             momentum, nesterov, weight_decay, schedule, batch_size, epochs, patience, \
-             restore_best, seed)",
+             momentum, nesterov, weight_decay, c, tolerance, schedule, batch_size, epochs, \
+             patience, restore_best, seed)",
             keys.join(", ")
         ))
     }

@@ -50,15 +50,25 @@ async fn mnist_uploaded_as_idx_files_trains_as_it_does_locally() {
 /// PNGs of the first `rows` rows of the digits sample as `digits/<class>/<row>.png`, in a tar.
 fn digit_archive(rows: usize) -> Vec<u8> {
     let digits = aiaas_data::load("digits", None, None).unwrap();
+    tar_of(
+        (0..rows)
+            .map(|r| {
+                let png = png_of(&digits.x[r * 64..(r + 1) * 64]);
+                (format!("digits/{}/{r:04}.png", digits.y[r]), png)
+            })
+            .collect(),
+    )
+}
+
+/// `files` (path, bytes) as a tar archive.
+fn tar_of(files: Vec<(String, Vec<u8>)>) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
-    for r in 0..rows {
-        let png = png_of(&digits.x[r * 64..(r + 1) * 64]);
+    for (path, bytes) in files {
         let mut header = tar::Header::new_ustar();
-        header.set_size(png.len() as u64);
+        header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
-        let path = format!("digits/{}/{r:04}.png", digits.y[r]);
         builder
-            .append_data(&mut header, path, png.as_slice())
+            .append_data(&mut header, path, bytes.as_slice())
             .unwrap();
     }
     builder.into_inner().unwrap()
@@ -124,18 +134,6 @@ async fn an_image_archive_trains_and_serves() {
 async fn bad_files_are_refused_and_nothing_is_registered() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
-    let tar_of = |files: Vec<(String, Vec<u8>)>| {
-        let mut builder = tar::Builder::new(Vec::new());
-        for (path, bytes) in files {
-            let mut header = tar::Header::new_ustar();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            builder
-                .append_data(&mut header, path, bytes.as_slice())
-                .unwrap();
-        }
-        builder.into_inner().unwrap()
-    };
     let mnist = aiaas_data::samples::mnist_dir().unwrap();
     let mut idx: Vec<(String, Vec<u8>)> = aiaas_data::idx::MNIST_FILES
         .iter()
