@@ -169,10 +169,12 @@ impl<'a> Content<'a> {
         Content { path, reader }
     }
 
-    /// Exactly `n` bytes. Reading through `take` keeps a lying header from reserving memory
-    /// the file cannot fill.
+    /// Exactly `n` bytes. Reading through `take` keeps a lying header from making the buffer
+    /// grow past what the file holds.
     fn bytes(&mut self, n: usize, what: &str) -> Result<Vec<u8>, DataError> {
-        let mut out = Vec::new();
+        // Room for what the header declares, up to MNIST's size: growing by doubling would copy
+        // the pixels several times. A lying header reserves no more than that.
+        let mut out = Vec::with_capacity(n.min(64 << 20));
         (&mut self.reader)
             .take(n as u64)
             .read_to_end(&mut out)

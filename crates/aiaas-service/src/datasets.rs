@@ -33,11 +33,13 @@ impl Platform {
         // Messages name the dataset: the file it came from is not known here.
         let source = format!("dataset {:?}", name.as_str());
         let parsed = file.clone();
+        let threads = self.config().threads_per_job();
         let (summary, profile_json) = blocking(move || {
             let ds = read_bytes(&source, &parsed, target.as_deref(), task)
                 .map_err(|e| ServiceError::Invalid(e.to_string()))?;
             let all: Vec<usize> = (0..ds.rows).collect();
-            let profile = serde_json::to_value(profile(&ds, &all)).expect("profiles serialize");
+            let profile =
+                serde_json::to_value(profile(&ds, &all, threads)).expect("profiles serialize");
             Ok((Summary::of(&ds), profile))
         })
         .await?;

@@ -2,6 +2,7 @@
 //! columns, value frequencies for categorical ones. Written at training time into the model's
 //! report; later the reference distribution that drift detection compares served inputs with.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
@@ -86,13 +87,119 @@ pub struct CategoricalProfile {
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     assert!(!sorted.is_empty(), "quantile of an empty slice");
     assert!((0.0..=1.0).contains(&q), "quantile {q} outside [0, 1]");
-    let pos = q * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let frac = pos - lo as f64;
-    match sorted.get(lo + 1) {
-        Some(&hi) if frac > 0.0 => sorted[lo] + (hi - sorted[lo]) * frac,
-        _ => sorted[lo],
+    interpolate(q * (sorted.len() - 1) as f64, sorted.len(), |rank| {
+        sorted[rank]
+    })
+}
+
+/// The value at fractional `position` among `n` ascending values, `at(rank)` giving the value of
+/// a rank: linear between the two order statistics around it.
+fn interpolate(position: f64, n: usize, at: impl Fn(usize) -> f64) -> f64 {
+    let lo = position.floor() as usize;
+    let frac = position - lo as f64;
+    if frac > 0.0 && lo + 1 < n {
+        let low = at(lo);
+        low + (at(lo + 1) - low) * frac
+    } else {
+        at(lo)
     }
+}
+
+/// The 11 deciles of `values` (non-empty, finite, from `min` to `max`), equal to [`quantile`]
+/// of the sorted values, without a sort: values equal to `min` or `max` are only counted, the
+/// others counted on equal-width buckets (an order-keeping map: a bucket's values are all at
+/// least those of the buckets before it), and only the buckets holding a rank the deciles need
+/// are gathered and selected in. Linear, and quick on the many ties of sparse and pixel columns.
+fn deciles(values: &[f64], min: f64, max: f64) -> Vec<f64> {
+    const BUCKETS: usize = 1024;
+    if min == max {
+        return vec![min; 11];
+    }
+    let n = values.len();
+    let position = |i: usize| i as f64 / 10.0 * (n - 1) as f64;
+    let mut ranks: Vec<usize> = (0..=10)
+        .flat_map(|i| {
+            let lo = position(i).floor() as usize;
+            [lo, (lo + 1).min(n - 1)]
+        })
+        .collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+
+    let scale = BUCKETS as f64 / (max - min);
+    let bucket = |v: f64| (((v - min) * scale) as usize).min(BUCKETS - 1);
+    let counts = tally(values, BUCKETS, bucket);
+    // Where each bucket's values start in ascending order.
+    let mut starts = Vec::with_capacity(BUCKETS);
+    let mut total = 0;
+    for &c in &counts {
+        starts.push(total);
+        total += c;
+    }
+    // Ranks among the ties at either end (the zeros of a sparse column) need no gathering.
+    let at_min = values.iter().filter(|&&v| v == min).count();
+    let at_max = values.iter().filter(|&&v| v == max).count();
+
+    // Each rank is min, max, or (bucket, rank within the bucket).
+    let mut stats = vec![0.0; ranks.len()];
+    let mut wanted: Vec<(usize, usize, usize)> = Vec::new(); // (bucket, local rank, index)
+    for (i, &rank) in ranks.iter().enumerate() {
+        if rank < at_min {
+            stats[i] = min;
+        } else if rank >= n - at_max {
+            stats[i] = max;
+        } else {
+            let b = starts.partition_point(|&s| s <= rank) - 1;
+            wanted.push((b, rank - starts[b], i));
+        }
+    }
+    // One pass gathers the wanted buckets' values; each bucket then selects its ranks.
+    let mut slot = vec![usize::MAX; BUCKETS];
+    let mut gathered: Vec<Vec<f64>> = Vec::new();
+    for &(b, _, _) in &wanted {
+        if slot[b] == usize::MAX {
+            slot[b] = gathered.len();
+            gathered.push(Vec::with_capacity(counts[b]));
+        }
+    }
+    if !gathered.is_empty() {
+        for &v in values {
+            let s = slot[bucket(v)];
+            if s != usize::MAX {
+                gathered[s].push(v);
+            }
+        }
+    }
+    for (b, &s) in slot.iter().enumerate().filter(|(_, s)| **s != usize::MAX) {
+        let local: Vec<usize> = wanted.iter().filter(|w| w.0 == b).map(|w| w.1).collect();
+        let mut found = vec![0.0; local.len()];
+        select_ranks(&mut gathered[s], &local, 0, &mut found);
+        for (w, value) in wanted.iter().filter(|w| w.0 == b).zip(found) {
+            stats[w.2] = value;
+        }
+    }
+    let at = |rank: usize| stats[ranks.partition_point(|&r| r < rank)];
+    (0..=10).map(|i| interpolate(position(i), n, at)).collect()
+}
+
+/// Writes into `out[i]` the value of rank `ranks[i]` (ascending, distinct, counted from `base`
+/// for `values`): selecting the middle rank splits the slice, and the ranks on either side are
+/// found in their own part.
+fn select_ranks(values: &mut [f64], ranks: &[usize], base: usize, out: &mut [f64]) {
+    if ranks.is_empty() {
+        return;
+    }
+    let mid = ranks.len() / 2;
+    let rank = ranks[mid] - base;
+    let (below, value, above) = values.select_nth_unstable_by(rank, f64::total_cmp);
+    out[mid] = *value;
+    select_ranks(below, &ranks[..mid], base, &mut out[..mid]);
+    select_ranks(
+        above,
+        &ranks[mid + 1..],
+        base + rank + 1,
+        &mut out[mid + 1..],
+    );
 }
 
 /// Profiles a numeric column with a `bins`-bin histogram (at least one bin; exactly one when all
@@ -102,8 +209,12 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// poison the mean, and missing values are the data layer's business. With nothing left the
 /// profile is all zeros with empty quantiles and histogram.
 pub fn numeric_profile(values: &[f64], bins: usize) -> NumericProfile {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
+    let finite: Cow<[f64]> = if values.iter().all(|v| v.is_finite()) {
+        Cow::Borrowed(values)
+    } else {
+        values.iter().copied().filter(|v| v.is_finite()).collect()
+    };
+    if finite.is_empty() {
         return NumericProfile {
             count: 0,
             mean: 0.0,
@@ -117,26 +228,64 @@ pub fn numeric_profile(values: &[f64], bins: usize) -> NumericProfile {
             },
         };
     }
-    // Unstable is exact here: values equal under `total_cmp` are the same bits. pdqsort is
-    // about twice as fast on the many ties of pixel columns.
-    sorted.sort_unstable_by(f64::total_cmp);
-
-    let n = sorted.len() as f64;
-    let mean = sorted.iter().sum::<f64>() / n;
+    let n = finite.len() as f64;
+    let (sum, min, max) = sum_min_max(&finite);
+    let mean = sum / n;
     // Two passes rather than sum-of-squares: no cancellation when the mean dwarfs the spread.
-    let var = sorted.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-
+    let var = lane_sum(&finite, |v| (v - mean) * (v - mean)) / n;
     NumericProfile {
-        count: sorted.len() as u64,
+        count: finite.len() as u64,
         mean,
         std: var.sqrt(),
-        min: sorted[0],
-        max: sorted[sorted.len() - 1],
-        quantiles: (0..=10)
-            .map(|i| quantile(&sorted, i as f64 / 10.0))
-            .collect(),
-        histogram: histogram(&sorted, bins),
+        min,
+        max,
+        quantiles: deciles(&finite, min, max),
+        histogram: histogram(&finite, min, max, bins),
     }
+}
+
+/// Accumulators per pass: independent sums the compiler keeps in one vector register, where a
+/// single running sum would wait on each addition in turn.
+const LANES: usize = 4;
+
+/// The sum of `f(v)` over `values`, in [`LANES`] interleaved partial sums.
+fn lane_sum(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let mut sums = [0.0; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest: f64 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for chunk in chunks {
+        for (s, &v) in sums.iter_mut().zip(chunk) {
+            *s += f(v);
+        }
+    }
+    sums.iter().sum::<f64>() + rest
+}
+
+/// Sum, minimum and maximum of non-empty finite `values` in one pass.
+fn sum_min_max(values: &[f64]) -> (f64, f64, f64) {
+    let mut sums = [0.0; LANES];
+    let mut lo = [values[0]; LANES];
+    let mut hi = [values[0]; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for j in 0..LANES {
+            let v = chunk[j];
+            sums[j] += v;
+            lo[j] = if v < lo[j] { v } else { lo[j] };
+            hi[j] = if v > hi[j] { v } else { hi[j] };
+        }
+    }
+    let (mut min, mut max) = (lo[0], hi[0]);
+    for &v in lo.iter().chain(&hi).chain(rest) {
+        min = min.min(v);
+        max = max.max(v);
+    }
+    (
+        sums.iter().sum::<f64>() + rest.iter().sum::<f64>(),
+        min,
+        max,
+    )
 }
 
 /// Counts how often each value occurs.
@@ -157,13 +306,29 @@ pub fn categorical_profile<'a>(values: impl IntoIterator<Item = &'a str>) -> Cat
     }
 }
 
-/// Histogram of non-empty, ascending, finite values.
-fn histogram(sorted: &[f64], bins: usize) -> Histogram {
-    let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+/// How many of `values` fall in each of `slots` slots, `slot(v)` naming a value's. Consecutive
+/// values count on separate tallies: a run of equal values (the zeros of a pixel column) would
+/// otherwise wait on each increment of one counter in turn.
+fn tally(values: &[f64], slots: usize, slot: impl Fn(f64) -> usize) -> Vec<usize> {
+    let mut lanes = vec![[0usize; LANES]; slots];
+    let chunks = values.chunks_exact(LANES);
+    for &v in chunks.remainder() {
+        lanes[slot(v)][0] += 1;
+    }
+    for chunk in chunks {
+        for (lane, &v) in chunk.iter().enumerate() {
+            lanes[slot(v)][lane] += 1;
+        }
+    }
+    lanes.iter().map(|l| l.iter().sum()).collect()
+}
+
+/// Histogram of non-empty, finite values from `min` to `max`.
+fn histogram(values: &[f64], min: f64, max: f64, bins: usize) -> Histogram {
     if min == max {
         return Histogram {
             edges: vec![min, max],
-            counts: vec![sorted.len() as u64],
+            counts: vec![values.len() as u64],
         };
     }
     let bins = bins.max(1);
@@ -173,19 +338,18 @@ fn histogram(sorted: &[f64], bins: usize) -> Histogram {
         .collect();
     edges.push(max);
 
-    let mut counts = vec![0u64; bins];
-    for &v in sorted {
-        let mut bin = (((v - min) / width) * bins as f64) as usize;
-        bin = bin.min(bins - 1);
+    let per_width = bins as f64 / width;
+    let counts = tally(values, bins, |v| {
+        let guess = (((v - min) * per_width) as usize).min(bins - 1);
         // The arithmetic guess can land one bin off near an edge; the stored edges are what a
-        // reader sees, so they decide.
-        if v < edges[bin] {
-            bin -= 1;
-        } else if bin + 1 < bins && v >= edges[bin + 1] {
-            bin += 1;
-        }
-        counts[bin] += 1;
-    }
+        // reader sees, so they decide (without branches, which tie-heavy columns mispredict).
+        let below = usize::from(v < edges[guess]);
+        let above = usize::from(guess + 1 < bins) & usize::from(v >= edges[guess + 1]);
+        guess + above - below
+    })
+    .into_iter()
+    .map(|c| c as u64)
+    .collect();
     Histogram { edges, counts }
 }
 
@@ -228,13 +392,46 @@ mod tests {
         //   q0.3 -> 1.2 -> 2 + 0.2*2 = 2.4     q0.8 -> 3.2 -> 8 + 0.2*8 = 9.6
         //   q0.4 -> 1.6 -> 2 + 0.6*2 = 3.2     q0.9 -> 3.6 -> 8 + 0.6*8 = 12.8
         //   q0.5 -> 2   -> 4                   q1   -> 16
-        // Given unsorted: the profile sorts.
+        // Given unsorted: the profile selects the order statistics.
         let p = numeric_profile(&[8.0, 1.0, 16.0, 4.0, 2.0], 4);
         close_all(
             &p.quantiles,
             &[1.0, 1.4, 1.8, 2.4, 3.2, 4.0, 5.6, 7.2, 9.6, 12.8, 16.0],
         );
         assert_eq!((p.min, p.max, p.count), (1.0, 16.0, 5));
+    }
+
+    #[test]
+    fn selected_deciles_equal_those_of_the_sorted_values() {
+        // Lengths around the decile positions' integer points, values with many ties (as pixel
+        // columns have) and without.
+        let mut state = 12345u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as f64
+        };
+        for n in [1, 2, 3, 10, 11, 12, 21, 100, 101, 1000, 5000] {
+            for distinct in [2.0, 7.0, 300.0, 1e9] {
+                let mut values: Vec<f64> = (0..n).map(|_| (next() % distinct) - 3.0).collect();
+                if n > 100 {
+                    // An outlier crowds every other value into the first bucket or two.
+                    values[n / 2] = 1e12;
+                }
+                let mut sorted = values.clone();
+                sorted.sort_by(f64::total_cmp);
+                let want: Vec<f64> = (0..=10)
+                    .map(|i| quantile(&sorted, i as f64 / 10.0))
+                    .collect();
+                let (min, max) = (sorted[0], sorted[n - 1]);
+                assert_eq!(
+                    deciles(&values, min, max),
+                    want,
+                    "n {n}, {distinct} distinct"
+                );
+            }
+        }
     }
 
     #[test]

@@ -399,7 +399,7 @@ fn scored(
     };
     let diagnosis = diagnose(&metrics.train, held_out, test, &baseline, &labels);
     Trained {
-        profile: profile(ds, &parts.train),
+        profile: profile(ds, &parts.train, threads),
         rows: prepared.rows,
         mlp,
         schema,
