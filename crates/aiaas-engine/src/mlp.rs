@@ -6,6 +6,7 @@
 //! shape as the parameters.
 
 use crate::activation::{activate, activation_backward};
+use crate::dots;
 use crate::matmul::{Transpose, matmul};
 use aiaas_types::{Activation, LayerSpec};
 use rand::{Rng, SeedableRng};
@@ -194,12 +195,16 @@ impl Mlp {
     }
 
     /// Into how many blocks of rows [`Mlp::forward`] cuts `rows` rows on `threads` threads: one
-    /// per thread when each block keeps at least 16 rows and the pass is worth threads.
+    /// per thread when each block keeps at least 16 rows and the pass is worth threads, unless
+    /// that would move the products from gemm to the few-rows kernel (`dots`), which is slower
+    /// per row where gemm has wider vectors: then the products are cut instead.
     fn row_parts(&self, rows: usize, threads: usize) -> usize {
         const MIN_ROWS: usize = 16;
         const MIN_WORK: usize = 1 << 20;
         let work = rows.saturating_mul(self.param_count());
-        if threads > 1 && rows >= threads * MIN_ROWS && work >= MIN_WORK {
+        let per = rows.div_ceil(threads.max(1));
+        let leaves_gemm = rows > dots::MAX_ROWS && per <= dots::MAX_ROWS;
+        if threads > 1 && rows >= threads * MIN_ROWS && work >= MIN_WORK && !leaves_gemm {
             threads
         } else {
             1
