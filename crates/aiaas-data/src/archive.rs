@@ -164,25 +164,29 @@ pub(crate) fn folder_entries(dir: &Path) -> Result<Vec<Entry>, DataError> {
 /// the same files: sorted by path, with no owner, time or mode of their own. This is how a
 /// folder (MNIST's four files, image folders) travels to a server in one upload.
 pub fn pack_folder(dir: &Path) -> Result<Vec<u8>, DataError> {
-    let entries = folder_entries(dir)?;
-    let mut builder = tar::Builder::new(Vec::new());
-    for entry in &entries {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(entry.bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder
-            .append_data(&mut header, &entry.path, entry.bytes.as_slice())
-            .map_err(|source| DataError::Io {
-                path: dir.join(&entry.path),
-                source,
-            })?;
-    }
-    builder.into_inner().map_err(|source| DataError::Io {
+    let entries: Vec<(String, Vec<u8>)> = folder_entries(dir)?
+        .into_iter()
+        .map(|entry| (entry.path, entry.bytes))
+        .collect();
+    pack_files(&entries).map_err(|source| DataError::Io {
         path: dir.to_path_buf(),
         source,
     })
+}
+
+/// `files` (path inside the archive, bytes) as a tar archive, the same bytes for the same files:
+/// regular files, mode 0644, time 0. An error only for a path tar cannot hold.
+pub fn pack_files(files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, path, bytes.as_slice())?;
+    }
+    builder.into_inner()
 }
 
 fn format_error(file: &str, reason: String) -> DataError {

@@ -28,7 +28,7 @@ mod source;
 mod split;
 mod table;
 
-pub use archive::pack_folder;
+pub use archive::{pack_files, pack_folder};
 pub use csv_reader::{DEFAULT_TARGET, read_csv, read_csv_bytes};
 pub use dataset::{Column, Dataset, Target};
 pub use error::DataError;

@@ -62,16 +62,7 @@ fn digit_archive(rows: usize) -> Vec<u8> {
 
 /// `files` (path, bytes) as a tar archive.
 fn tar_of(files: Vec<(String, Vec<u8>)>) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, bytes) in files {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        builder
-            .append_data(&mut header, path, bytes.as_slice())
-            .unwrap();
-    }
-    builder.into_inner().unwrap()
+    aiaas_data::pack_files(&files).unwrap()
 }
 
 /// An 8x8 grayscale PNG of the digits sample's values (0..16, made 0..255).

@@ -71,16 +71,7 @@ fn parquet_that_cannot_be_a_table_is_refused_by_name() {
 
 /// `files` as a tar archive.
 fn tar(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, bytes) in files {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        builder
-            .append_data(&mut header, path, bytes.as_slice())
-            .unwrap();
-    }
-    builder.into_inner().unwrap()
+    aiaas_data::pack_files(files).unwrap()
 }
 
 fn zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
