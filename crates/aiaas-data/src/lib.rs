@@ -39,6 +39,6 @@ pub use limits::{MAX_CATEGORIES, MAX_COLUMNS, MAX_ENCODED_WIDTH, MAX_INFERRED_CL
 pub use profile::{FeatureProfile, PROFILE_BINS, ProfileKind, profile};
 pub use reader::{read_bytes, read_bytes_for_schema, read_path, read_path_for_schema};
 pub use samples::{SAMPLES, load};
-pub use scale::{encode, fit_schema, scale_target, unscale_target};
+pub use scale::{encode, encode_on, fit_schema, scale_target, unscale_target};
 pub use schema_reader::{SchemaFrame, read_csv_bytes_for_schema, read_csv_for_schema};
 pub use split::{Split, split};

@@ -13,7 +13,7 @@ use crate::observer::{Observer, StopReason};
 use crate::run_state::EpochProgress;
 use crate::spec::{check_against, resolve};
 use aiaas_data::{
-    Dataset, FeatureProfile, Split, Target, encode, fit_schema, profile, scale_target, split,
+    Dataset, FeatureProfile, Split, Target, encode_on, fit_schema, profile, scale_target, split,
 };
 use aiaas_engine::{Mlp, stack};
 use aiaas_stats::Metrics;
@@ -83,7 +83,7 @@ pub fn prepare(
 ) -> Result<Prepared, TrainError> {
     check_fits(ds, schema)?;
     let parts = split(ds, split_spec)?;
-    Ok(encode_parts(ds, &parts, schema))
+    Ok(encode_parts(ds, &parts, schema, 1))
 }
 
 /// Refuses a dataset whose rows would not mean to the model what its training rows meant.
@@ -117,12 +117,13 @@ fn check_fits(ds: &Dataset, schema: &Schema) -> Result<(), TrainError> {
     }
 }
 
-/// Every part of `parts` encoded with `schema`; a regression's training targets are scaled.
-fn encode_parts(ds: &Dataset, parts: &Split, schema: &Schema) -> Prepared {
+/// Every part of `parts` encoded with `schema` on `threads` threads; a regression's training
+/// targets are scaled.
+fn encode_parts(ds: &Dataset, parts: &Split, schema: &Schema, threads: usize) -> Prepared {
     let width = ds.width();
     let part = |rows: &[usize]| -> Part {
         Part {
-            x: encode(schema, &ds.x, rows, width),
+            x: encode_on(schema, &ds.x, rows, width, threads),
             y: scale_target(schema, &truth(ds, rows)),
             rows: rows.len(),
         }
@@ -163,7 +164,7 @@ pub fn train(
     let parts = split(ds, split_spec)?;
     let schema = fit_schema(ds, &parts.train);
     let width = ds.width();
-    let prepared = encode_parts(ds, &parts, &schema);
+    let prepared = encode_parts(ds, &parts, &schema, threads);
 
     let outputs = match spec.loss {
         LossKind::CrossEntropy => schema.num_classes(),
@@ -256,7 +257,7 @@ pub fn adopt(
     };
     let parts = split(ds, split_spec)?;
     let schema = unscaled(fit_schema(ds, &parts.train));
-    let prepared = encode_parts(ds, &parts, &schema);
+    let prepared = encode_parts(ds, &parts, &schema, threads);
     let run = Run {
         spec,
         split: split_spec.clone(),
