@@ -106,10 +106,11 @@ fn interpolate(position: f64, n: usize, at: impl Fn(usize) -> f64) -> f64 {
 }
 
 /// The 11 deciles of `values` (non-empty, finite, from `min` to `max`), equal to [`quantile`]
-/// of the sorted values, without a sort: values equal to `min` or `max` are only counted, the
-/// others counted on equal-width buckets (an order-keeping map: a bucket's values are all at
-/// least those of the buckets before it), and only the buckets holding a rank the deciles need
-/// are gathered and selected in. Linear, and quick on the many ties of sparse and pixel columns.
+/// of the sorted values, without a sort: the values are counted on equal-width buckets (an
+/// order-keeping map: a bucket's values are all at least those of the buckets before it), ranks
+/// among the ties at `min` or `max` are answered from their counts, and only the buckets holding
+/// another rank the deciles need are gathered and selected in. Linear, and quick on the many
+/// ties of sparse and pixel columns.
 fn deciles(values: &[f64], min: f64, max: f64) -> Vec<f64> {
     const BUCKETS: usize = 1024;
     if min == max {
