@@ -5,7 +5,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use aiaas_serve::v2::{InferRequest, ModelMetadata};
-use aiaas_serve::{LoadedModel, ModelPool, ServeError};
+use aiaas_serve::{LoadedModel, ModelPool, ServeError, VersionState};
 use aiaas_types::{ModelName, Version};
 use axum::Json;
 use axum::body::Bytes;
@@ -243,44 +243,101 @@ pub async fn version_infer(
     run(&s.pool, name, Some(version), headers, body).await
 }
 
-/// One model in the repository's index.
+/// One version in the repository's index.
 pub(crate) struct IndexEntry {
     pub name: ModelName,
-    /// Its newest version, if it has any.
+    /// The version, if the model has any.
     pub version: Option<Version>,
-    /// Whether a version of it is loaded.
-    pub ready: bool,
+    pub state: VersionState,
+    /// Bytes it holds, when loaded.
+    pub memory_bytes: Option<usize>,
 }
 
-/// Every model with its newest version and whether it is loaded (REST and gRPC).
+impl IndexEntry {
+    /// Triton's `state`: `READY`, `LOADING` or `UNAVAILABLE`.
+    pub fn triton_state(&self) -> &'static str {
+        match self.state {
+            VersionState::Ready => "READY",
+            VersionState::Loading => "LOADING",
+            VersionState::Unloaded | VersionState::Evicted => "UNAVAILABLE",
+        }
+    }
+
+    /// Triton's `reason`: why it is not ready, empty when it is.
+    pub fn reason(&self) -> &'static str {
+        match self.state {
+            VersionState::Ready => "",
+            VersionState::Loading => "loading",
+            VersionState::Unloaded => "unloaded: its first request loads it",
+            VersionState::Evicted => {
+                "evicted: unloaded to stay within the memory budget; its next request loads it"
+            }
+        }
+    }
+}
+
+/// Every model's versions the pool knows (loaded, loading or evicted) and its newest version,
+/// each with its state (REST and gRPC).
 pub(crate) async fn index(s: &AppState) -> std::result::Result<Vec<IndexEntry>, ApiError> {
-    let loaded: Vec<Arc<LoadedModel>> = s.pool.loaded();
     let models = s.platform.models().await?;
-    Ok(models
-        .into_iter()
+    let mut entries: Vec<IndexEntry> = s
+        .pool
+        .loaded()
+        .iter()
         .map(|m| IndexEntry {
-            ready: loaded.iter().any(|l| l.name == m.name),
-            name: m.name,
-            version: m.latest_version,
+            name: m.name.clone(),
+            version: Some(m.version),
+            state: VersionState::Ready,
+            memory_bytes: Some(m.memory_bytes),
         })
-        .collect())
+        .collect();
+    entries.extend(
+        s.pool
+            .not_loaded()
+            .into_iter()
+            .map(|(name, version, state)| IndexEntry {
+                name,
+                version: Some(version),
+                state,
+                memory_bytes: None,
+            }),
+    );
+    // Only registered models, each with its newest version even when the pool never saw it.
+    entries.retain(|e| models.iter().any(|m| m.name == e.name));
+    for m in &models {
+        let known = entries
+            .iter()
+            .any(|e| e.name == m.name && e.version == m.latest_version);
+        if !known {
+            entries.push(IndexEntry {
+                name: m.name.clone(),
+                version: m.latest_version,
+                state: VersionState::Unloaded,
+                memory_bytes: None,
+            });
+        }
+    }
+    entries.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
+    Ok(entries)
 }
 
-/// Why an index entry is not ready.
-pub(crate) const NOT_LOADED: &str = "not loaded";
-
-/// Repository extension: every model with its default version and whether it is loaded.
+/// Repository extension: every model's known versions and newest version, with their state;
+/// beside Triton's fields, `memory_bytes` for a loaded version.
 pub async fn repository_index(State(s): State<AppState>) -> Result<Json<Value>> {
     let index: Vec<Value> = index(&s)
         .await?
         .iter()
         .map(|m| {
-            json!({
+            let mut entry = json!({
                 "name": m.name,
                 "version": m.version.map(|v| v.to_string()),
-                "state": if m.ready { "READY" } else { "UNAVAILABLE" },
-                "reason": if m.ready { "" } else { NOT_LOADED },
-            })
+                "state": m.triton_state(),
+                "reason": m.reason(),
+            });
+            if let Some(bytes) = m.memory_bytes {
+                entry["memory_bytes"] = json!(bytes);
+            }
+            entry
         })
         .collect();
     Ok(Json(Value::Array(index)))

@@ -8,9 +8,9 @@ use crate::AppState;
 use aiaas_artifact::Artifact;
 use aiaas_serve::{
     BoxFuture, ModelPool, ModelSource, PoolConfig, PredictionLog, PredictionSink, Runtime,
-    ServeError, SourceModel,
+    ServeError, SourceModel, VersionState,
 };
-use aiaas_service::{Platform, ServiceError};
+use aiaas_service::{Platform, ServiceError, default_version_of};
 use aiaas_types::{ModelName, NewPrediction, ServingSettings, Version};
 use axum::Json;
 use axum::extract::State;
@@ -39,11 +39,16 @@ impl ModelSource for Registry {
             Ok(models
                 .into_iter()
                 .map(|m| SourceModel {
+                    default: default_version_of(&m.aliases, m.latest_version),
+                    aliases: m.aliases.into_iter().collect(),
                     name: m.name,
-                    aliases: m.aliases.into_keys().collect(),
                 })
                 .collect())
         })
+    }
+
+    fn pinned(&self) -> BoxFuture<'_, Result<Vec<(ModelName, Version)>, ServeError>> {
+        Box::pin(async move { self.0.pinned_versions().await.map_err(to_serve) })
     }
 
     fn resolve<'a>(
@@ -112,16 +117,23 @@ fn to_serve(e: ServiceError) -> ServeError {
     }
 }
 
-/// What the server holds for serving: the loaded versions and their memory against the budget.
+/// What the server holds for serving: the loaded versions and their memory against the budget,
+/// the versions loading or evicted, and the threads that compute.
 #[derive(Serialize, ToSchema)]
 pub struct ServingBody {
     /// The most bytes the loaded versions may hold together (`serve --max-loaded-mb`); past it
-    /// the least recently used are unloaded.
+    /// the least recently used are unloaded (never a pinned one, nor one with requests in
+    /// flight).
     pub budget_bytes: u64,
     /// Bytes the loaded versions hold now.
     pub held_bytes: u64,
-    /// Every loaded version, by model and version.
+    /// Threads that compute every version's batches.
+    pub compute_threads: usize,
+    /// Every loaded version, by model and version (state `ready`).
     pub loaded: Vec<LoadedBody>,
+    /// Versions being loaded now (`loading`) or unloaded over the budget since they were last
+    /// loaded (`evicted`); every other registered version is `unloaded`.
+    pub not_loaded: Vec<NotLoadedBody>,
 }
 
 /// One loaded version.
@@ -129,6 +141,8 @@ pub struct ServingBody {
 pub struct LoadedBody {
     pub model: ModelName,
     pub version: Version,
+    /// `ready`.
+    pub state: &'static str,
     /// `network` (trained here, or adopted from a dense ONNX graph) or `onnx` (an imported
     /// graph run as it is).
     pub runtime: &'static str,
@@ -136,29 +150,59 @@ pub struct LoadedBody {
     pub memory_bytes: u64,
     /// Most rows its batcher joins in one forward pass.
     pub max_batch: usize,
+    /// Its weight in the compute threads' round robin (`serve.share`).
+    pub share: u32,
+    /// Tagged `serve.pinned=true`: loaded before ready, never unloaded to make room.
+    pub pinned: bool,
+    /// Requests using it now.
+    pub in_flight: usize,
+}
+
+/// A version that is not loaded, and why.
+#[derive(Serialize, ToSchema)]
+pub struct NotLoadedBody {
+    pub model: ModelName,
+    pub version: Version,
+    /// `loading` or `evicted`.
+    pub state: &'static str,
 }
 
 #[utoipa::path(get, path = "/api/v1/serving", tag = "serving",
-    responses((status = 200, description = "The loaded versions and their memory", body = ServingBody)))]
+    responses((status = 200, description = "The loaded versions and their memory, the versions loading or evicted", body = ServingBody)))]
 pub async fn loaded(State(state): State<AppState>) -> Json<ServingBody> {
-    let loaded: Vec<LoadedBody> = state
-        .pool
+    let pool = &state.pool;
+    let loaded: Vec<LoadedBody> = pool
         .loaded()
         .iter()
         .map(|m| LoadedBody {
             model: m.name.clone(),
             version: m.version,
+            state: VersionState::Ready.as_str(),
             runtime: match m.runtime {
                 Runtime::Dense(_) => "network",
                 Runtime::Graph(_) => "onnx",
             },
             memory_bytes: m.memory_bytes as u64,
             max_batch: m.config.max_batch,
+            share: m.config.share,
+            pinned: m.pinned(),
+            in_flight: m.in_flight(),
+        })
+        .collect();
+    let not_loaded = pool
+        .not_loaded()
+        .into_iter()
+        .map(|(model, version, state)| NotLoadedBody {
+            model,
+            version,
+            state: state.as_str(),
         })
         .collect();
     Json(ServingBody {
-        budget_bytes: state.pool.budget_bytes() as u64,
+        budget_bytes: pool.budget_bytes() as u64,
         held_bytes: loaded.iter().map(|m| m.memory_bytes).sum(),
+        compute_threads: pool.compute_threads(),
         loaded,
+        not_loaded,
     })
 }

@@ -1,15 +1,15 @@
-//! The per-model dynamic batcher (DESIGN.md section 7): one bounded queue and one dedicated
-//! compute thread per loaded model version.
+//! The per-model dynamic batcher (DESIGN.md section 7): one bounded queue per loaded model
+//! version, its batches computed on the threads of a [`ComputePool`] shared by every version.
 //!
-//! Callers queue rows with [`Batcher::infer`]; the thread blocks for the first request, takes
-//! every request already queued behind it, and then waits for more only while there is company
-//! to wait for: callers on their way ([`Arrivals`]: arrived, not yet queued). It stops at
-//! `max_batch` rows or `max_delay` after the first was queued, runs one forward pass over the
-//! batch, and answers each caller its own answer through a oneshot channel. So a
-//! lone caller is computed at once, and under load batches fill. While it waits the thread
-//! sleeps until the last caller on its way has queued or the batch is full (that caller wakes
-//! it): one wake-up per batch, not one per request. Forward passes never run on the async
-//! runtime.
+//! Callers queue rows with [`Batcher::infer`]; a pool thread whose turn gives it the queue takes
+//! every request already queued, and then waits for more only while there is company to wait
+//! for (callers on their way, [`Arrivals`]: arrived, not yet queued) and no other model has
+//! work. It stops at `max_batch` rows or `max_delay` after the first was queued, runs one
+//! forward pass over the batch, and answers each caller its own answer through a oneshot
+//! channel. So a lone caller is computed at once, and under load batches fill. While it waits
+//! the thread sleeps until the last caller on its way has queued, the batch is full, or another
+//! model's queue is listed: one wake-up per batch, not one per request. Forward passes never
+//! run on the async runtime.
 //!
 //! What a pass computes is a [`Compute`]: [`Dense`] for a network trained here, whose reused
 //! workspace and input buffer mean a batch allocates nothing but the per-request output vectors;
@@ -18,7 +18,7 @@
 //! rows), and answered once. Requests whose caller has gone or whose deadline has passed are
 //! dropped before compute. A panic in a forward pass answers that batch
 //! [`ServeError::Internal`] and the thread keeps serving. Dropping the [`Batcher`] closes the
-//! queue: the thread computes what is already queued, then exits on its own (nothing joins it).
+//! queue: what is already queued is still computed, then the queue is dropped by the pool.
 //!
 //! Besides its own counters ([`BatcherStats`]) the batcher records the queue depth, each
 //! request's queue time, each batch's compute time and each pass's rows into its model's
@@ -26,19 +26,20 @@
 
 use crate::ServeError;
 use crate::compute::{Compute, Dense};
+use crate::compute_pool::{ComputePool, Lane, Shared as PoolThreads, thread_cpu_time};
 use crate::metrics::ModelMetrics;
 use aiaas_engine::Network;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// Settings of one model's batcher. Zero `max_batch`, `queue_capacity` or `threads` are taken
-/// as 1.
+/// Settings of one model's batcher. Zero `max_batch`, `queue_capacity`, `threads` or `share`
+/// are taken as 1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatcherConfig {
     /// Most rows in one forward pass (default 64).
@@ -50,6 +51,8 @@ pub struct BatcherConfig {
     pub queue_capacity: usize,
     /// Compute threads of one forward pass (default 1).
     pub threads: usize,
+    /// Its weight among the models with work in the compute pool's round robin (default 1).
+    pub share: u32,
 }
 
 impl Default for BatcherConfig {
@@ -59,6 +62,7 @@ impl Default for BatcherConfig {
             max_delay: Duration::from_micros(500),
             queue_capacity: 1024,
             threads: 1,
+            share: 1,
         }
     }
 }
@@ -115,33 +119,54 @@ impl Drop for Arriving {
     }
 }
 
-/// One model's queue and the thread that batches and computes it. `Send + Sync`: share it
-/// behind an `Arc`.
+/// One model's queue, served by a [`ComputePool`]. `Send + Sync`: share it behind an `Arc`.
 pub struct Batcher<C: Compute = Dense> {
-    tx: SyncSender<Request<C>>,
-    shared: Arc<Shared>,
-    /// The batching thread, woken when a batch that waits for company has it (none if it
-    /// could not start).
-    thread: Option<Thread>,
-    arrivals: Arrivals,
-    metrics: ModelMetrics,
-    name: Arc<str>,
-    /// The model, for checking requests before they are queued.
-    compute: Arc<C>,
-    queue_capacity: usize,
+    queue: Arc<Queue<C>>,
+    /// Keeps the pool's threads alive while the batcher lives (its own, for a batcher started
+    /// alone).
+    pool: ComputePool,
 }
 
-/// State the callers and the thread both see.
+/// The queue and what forming and computing its batches needs; listed in the pool's ring
+/// while it has work.
+struct Queue<C: Compute> {
+    waiting: Mutex<Waiting<C>>,
+    /// Compute time it may still spend in its turn (see `compute_pool`).
+    credit: AtomicI64,
+    config: BatcherConfig,
+    counters: Counters,
+    metrics: ModelMetrics,
+    name: Arc<str>,
+    /// Callers on their way: the company worth waiting for.
+    arrivals: Arrivals,
+    compute: Arc<C>,
+    /// Buffers reused by its passes, one set per batch computing at once.
+    buffers: Mutex<Vec<Buffers<C>>>,
+}
+
+/// What one batch's pass reuses: the compute's scratch, the joined rows, the answers.
+struct Buffers<C: Compute> {
+    scratch: C::Scratch,
+    input: Vec<(C::Rows, usize)>,
+    answers: Vec<Answer<C>>,
+}
+
+/// The requests waiting, and who looks at them.
+struct Waiting<C: Compute> {
+    requests: VecDeque<Request<C>>,
+    /// Rows of `requests`.
+    rows: usize,
+    /// In the pool's ring.
+    listed: bool,
+    /// A pool thread forms a batch from it now (it is listed again afterwards if work remains).
+    forming: bool,
+    /// That thread, asleep until the batch has company or room for this many rows no more.
+    sleeper: Option<(Thread, usize)>,
+}
+
+/// Counters behind [`BatcherStats`].
 #[derive(Default)]
-struct Shared {
-    /// Requests in the channel. Raised before `try_send` (and lowered again if it fails) so that
-    /// the thread's decrement never comes first.
-    depth: AtomicUsize,
-    /// Rows in the channel, counted as `depth` is.
-    queued_rows: AtomicUsize,
-    /// Rows the batch the thread is forming still has room for while it waits for company
-    /// (`usize::MAX` otherwise): a caller whose rows fill it wakes the thread.
-    room: AtomicUsize,
+struct Counters {
     batches: AtomicU64,
     rows: AtomicU64,
     requests: AtomicU64,
@@ -165,8 +190,8 @@ struct Request<C: Compute> {
 }
 
 impl Batcher<Dense> {
-    /// Start the batching thread for `mlp` (an `aiaas_engine::Mlp`, shared); `name` names the
-    /// thread, appears in error messages and logs, and labels its metrics (`model` = `name`,
+    /// A batcher for `network` on a compute thread of its own; `name` names the thread,
+    /// appears in error messages and logs, and labels its metrics (`model` = `name`,
     /// `version` = `""`; see [`Batcher::start_with`] to label them otherwise).
     ///
     /// Should the OS refuse the thread, this logs the error and returns a batcher whose every
@@ -180,8 +205,8 @@ impl Batcher<Dense> {
     }
 
     /// [`Batcher::start`], recording queue depth, queue and compute durations and batch sizes
-    /// into `metrics` (the handles of the model version `mlp` is), and waiting for the callers
-    /// `arrivals` counts.
+    /// into `metrics` (the handles of the model version `network` is), and waiting for the
+    /// callers `arrivals` counts.
     pub fn start_with(
         network: Arc<Network>,
         config: BatcherConfig,
@@ -194,8 +219,21 @@ impl Batcher<Dense> {
 }
 
 impl<C: Compute> Batcher<C> {
-    /// [`Batcher::start_with`] for any [`Compute`].
+    /// [`Batcher::start_with`] for any [`Compute`], on a compute thread of its own.
     pub fn spawn(
+        compute: C,
+        config: BatcherConfig,
+        name: &str,
+        metrics: ModelMetrics,
+        arrivals: Arrivals,
+    ) -> Batcher<C> {
+        let pool = ComputePool::new(1, name);
+        Batcher::in_pool(&pool, compute, config, name, metrics, arrivals)
+    }
+
+    /// A batcher whose batches `pool` computes, beside every other batcher of that pool.
+    pub fn in_pool(
+        pool: &ComputePool,
         compute: C,
         config: BatcherConfig,
         name: &str,
@@ -206,51 +244,29 @@ impl<C: Compute> Batcher<C> {
             max_batch: config.max_batch.max(1),
             queue_capacity: config.queue_capacity.max(1),
             threads: config.threads.max(1),
+            share: config.share.max(1),
             ..config
         };
-        let (tx, rx) = sync_channel(config.queue_capacity);
-        let shared = Arc::new(Shared {
-            room: AtomicUsize::new(usize::MAX),
-            ..Shared::default()
-        });
-        let name: Arc<str> = name.into();
-        let compute = Arc::new(compute);
-        let queue_capacity = config.queue_capacity;
-        let worker = Worker {
-            scratch: compute.scratch(config.threads),
-            rows: Vec::new(),
-            answers: Vec::new(),
-            batch: Vec::new(),
-            carry: None,
-            arrivals: arrivals.clone(),
-            compute: compute.clone(),
+        let queue = Queue {
+            waiting: Mutex::new(Waiting {
+                requests: VecDeque::new(),
+                rows: 0,
+                listed: false,
+                forming: false,
+                sleeper: None,
+            }),
+            credit: AtomicI64::new(0),
             config,
-            rx,
-            shared: shared.clone(),
-            metrics: metrics.clone(),
-            name: name.clone(),
-        };
-        // If the spawn fails the closure, and with it the receiver, is dropped: the channel is
-        // disconnected and `infer` answers Unavailable.
-        let spawned = std::thread::Builder::new()
-            .name(format!("aiaas-batch-{name}"))
-            .spawn(move || worker.run());
-        let thread = match spawned {
-            Ok(handle) => Some(handle.thread().clone()),
-            Err(e) => {
-                tracing::error!(model = %name, error = %e, "could not start the batching thread");
-                None
-            }
+            counters: Counters::default(),
+            metrics,
+            name: name.into(),
+            arrivals,
+            compute: Arc::new(compute),
+            buffers: Mutex::new(Vec::new()),
         };
         Batcher {
-            tx,
-            shared,
-            thread,
-            arrivals,
-            metrics,
-            name,
-            compute,
-            queue_capacity,
+            queue: Arc::new(queue),
+            pool: pool.clone(),
         }
     }
 
@@ -264,7 +280,7 @@ impl<C: Compute> Batcher<C> {
     ///
     /// Errors: [`ServeError::Overloaded`] at once when the queue is full,
     /// [`ServeError::DeadlineExceeded`] when `deadline` passed before the request was computed
-    /// (it is dropped without compute), [`ServeError::Unavailable`] if the batcher has stopped,
+    /// (it is dropped without compute), [`ServeError::Unavailable`] if no compute thread runs,
     /// [`ServeError::Internal`] if the forward pass panicked, [`ServeError::BadRequest`] if `x`
     /// does not hold `rows` rows (a caller's bug, refused here so it cannot fail a whole batch);
     /// or the error the [`Compute`] answered for this request.
@@ -275,7 +291,7 @@ impl<C: Compute> Batcher<C> {
         deadline: Option<Instant>,
     ) -> impl Future<Output = Answer<C>> + Send + 'static {
         let queued = self.enqueue(x, rows, deadline);
-        let name = self.name.clone();
+        let name = self.queue.name.clone();
         async move {
             match queued? {
                 Some(answer) => answer.await.unwrap_or_else(|_| Err(stopped(&name))),
@@ -291,71 +307,69 @@ impl<C: Compute> Batcher<C> {
         rows: usize,
         deadline: Option<Instant>,
     ) -> Result<Option<oneshot::Receiver<Answer<C>>>, ServeError> {
-        if let Err(why) = self.compute.check(&x, rows) {
-            return Err(ServeError::BadRequest(format!(
-                "model {}: {why}",
-                self.name
-            )));
+        let q = &*self.queue;
+        if let Err(why) = q.compute.check(&x, rows) {
+            return Err(ServeError::BadRequest(format!("model {}: {why}", q.name)));
         }
         if rows == 0 {
             return Ok(None);
         }
+        let pool = self.pool.shared();
+        if !pool.running() {
+            return Err(stopped(&q.name));
+        }
         let now = Instant::now();
         if deadline.is_some_and(|d| d <= now) {
-            self.shared.dropped_deadline.fetch_add(1, Ordering::Relaxed);
-            return Err(deadline_exceeded(&self.name));
+            q.counters.dropped_deadline.fetch_add(1, Ordering::Relaxed);
+            return Err(deadline_exceeded(&q.name));
         }
         let (reply, answer) = oneshot::channel();
-        let request = Request {
+        let mut waiting = q.waiting();
+        if waiting.requests.len() >= q.config.queue_capacity {
+            drop(waiting);
+            q.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+            return Err(ServeError::Overloaded(format!(
+                "model {}: the queue is full (capacity {}); retry later",
+                q.name, q.config.queue_capacity
+            )));
+        }
+        waiting.requests.push_back(Request {
             x,
             rows,
             queued: now,
             deadline,
             reply,
+        });
+        waiting.rows += rows;
+        q.metrics.queue_depth.increment(1.0);
+        // A thread waiting for company sleeps until the last caller on its way has queued or
+        // the batch is full: one wake-up per batch, not one per request.
+        let company = !q.arrivals.any();
+        let wake = match &waiting.sleeper {
+            Some((_, room)) if company || waiting.rows >= *room => waiting.sleeper.take(),
+            _ => None,
         };
-        let s = &self.shared;
-        s.depth.fetch_add(1, Ordering::Relaxed);
-        // SeqCst with the thread's store of `room` and load of `queued_rows`: one of the two
-        // sees the other, so a batch filled while the thread goes to sleep is not missed.
-        let queued_rows = s.queued_rows.fetch_add(rows, Ordering::SeqCst) + rows;
-        self.metrics.queue_depth.increment(1.0);
-        match self.tx.try_send(request) {
-            Ok(()) => {
-                // A thread waiting for company sleeps until the last caller on its way has
-                // queued or the batch is full: one wake-up per batch, not one per request.
-                let wake = !self.arrivals.any() || queued_rows >= s.room.load(Ordering::SeqCst);
-                if let Some(thread) = self.thread.as_ref().filter(|_| wake) {
-                    thread.unpark();
-                }
-                Ok(Some(answer))
-            }
-            Err(e) => {
-                s.depth.fetch_sub(1, Ordering::Relaxed);
-                s.queued_rows.fetch_sub(rows, Ordering::Relaxed);
-                self.metrics.queue_depth.decrement(1.0);
-                match e {
-                    TrySendError::Full(_) => {
-                        self.shared.overloaded.fetch_add(1, Ordering::Relaxed);
-                        Err(ServeError::Overloaded(format!(
-                            "model {}: the queue is full (capacity {}); retry later",
-                            self.name, self.queue_capacity
-                        )))
-                    }
-                    TrySendError::Disconnected(_) => Err(stopped(&self.name)),
-                }
-            }
+        let list = !waiting.listed && !waiting.forming;
+        waiting.listed |= list;
+        drop(waiting);
+        if let Some((thread, _)) = wake {
+            thread.unpark();
         }
+        if list {
+            pool.list(self.queue.clone(), false);
+        }
+        Ok(Some(answer))
     }
 
     /// Requests waiting now (for metrics).
     pub fn queue_depth(&self) -> usize {
-        self.shared.depth.load(Ordering::Relaxed)
+        self.queue.waiting().requests.len()
     }
 
     /// What this batcher has done so far. Counters are updated before callers are answered, so
     /// a caller that has its answer sees its own request counted.
     pub fn stats(&self) -> BatcherStats {
-        let s = &self.shared;
+        let s = &self.queue.counters;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         BatcherStats {
             batches: get(&s.batches),
@@ -372,12 +386,12 @@ impl<C: Compute> Batcher<C> {
 
     /// The name given to [`Batcher::start`].
     pub fn name(&self) -> &str {
-        &self.name
+        &self.queue.name
     }
 }
 
 fn stopped(name: &str) -> ServeError {
-    ServeError::Unavailable(format!("model {name}: its batcher has stopped"))
+    ServeError::Unavailable(format!("model {name}: no compute thread serves it"))
 }
 
 fn deadline_exceeded(name: &str) -> ServeError {
@@ -391,121 +405,105 @@ fn is_dead<C: Compute>(r: &Request<C>, now: Instant) -> bool {
     r.reply.is_closed() || r.deadline.is_some_and(|d| d <= now)
 }
 
-/// The batching thread's state.
-struct Worker<C: Compute> {
-    compute: Arc<C>,
-    config: BatcherConfig,
-    rx: Receiver<Request<C>>,
-    shared: Arc<Shared>,
-    metrics: ModelMetrics,
-    name: Arc<str>,
-    scratch: C::Scratch,
-    /// The batch's rows, taken from its requests (kept for its capacity).
-    rows: Vec<(C::Rows, usize)>,
-    /// The batch's answers, one per request (kept for its capacity).
-    answers: Vec<Answer<C>>,
-    /// The requests of the batch being built (kept for its capacity).
-    batch: Vec<Request<C>>,
-    /// A request that did not fit the last batch; it opens the next one.
-    carry: Option<Request<C>>,
-    /// Callers on their way: the company worth waiting for.
-    arrivals: Arrivals,
+impl<C: Compute> Lane for Queue<C> {
+    fn serve(self: Arc<Self>, pool: &PoolThreads) {
+        let batch = self.form(pool);
+        if !batch.is_empty() {
+            self.compute(batch);
+        }
+    }
+
+    fn share(&self) -> u32 {
+        self.config.share
+    }
+
+    fn credit(&self) -> &AtomicI64 {
+        &self.credit
+    }
 }
 
-impl<C: Compute> Worker<C> {
-    fn run(mut self) {
-        tracing::debug!(model = %self.name, "batching thread started");
-        loop {
-            let first = match self.carry.take() {
-                Some(r) => r,
-                // Err: the batcher was dropped and the queue is empty.
-                None => match self.rx.recv() {
-                    Ok(r) => self.took(r),
-                    Err(_) => break,
-                },
-            };
-            let mut batch = std::mem::take(&mut self.batch);
-            self.collect(first, &mut batch);
-            self.compute(&mut batch);
-            self.batch = batch;
-        }
-        tracing::debug!(model = %self.name, "batching thread stopped");
+impl<C: Compute> Queue<C> {
+    fn waiting(&self) -> MutexGuard<'_, Waiting<C>> {
+        // Nothing panics while it is held.
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn took(&self, r: Request<C>) -> Request<C> {
-        self.shared.depth.fetch_sub(1, Ordering::Relaxed);
-        self.shared.queued_rows.fetch_sub(r.rows, Ordering::Relaxed);
-        self.metrics.queue_depth.decrement(1.0);
-        r
-    }
-
-    /// Fills `batch` from `first` on, until `max_batch` rows. Requests already queued join
-    /// without waiting (so a backlog is computed in full batches); the thread waits for more
-    /// only while callers are on their way, and no later than `max_delay` after `first` was
-    /// queued.
-    fn collect(&mut self, first: Request<C>, batch: &mut Vec<Request<C>>) {
+    /// Takes a batch of up to `max_batch` rows (or one larger request alone). Requests already
+    /// queued join without waiting (so a backlog is computed in full batches); the thread waits
+    /// for more only while callers are on their way and no other queue has work, and no later
+    /// than `max_delay` after the first was queued. Lists the queue again if work remains.
+    fn form(self: &Arc<Self>, pool: &PoolThreads) -> Vec<Request<C>> {
         let max_batch = self.config.max_batch;
-        let until = first.queued + self.config.max_delay;
-        let Some(first) = self.admit(first, Instant::now()) else {
-            return;
-        };
-        let mut rows = first.rows;
-        batch.push(first);
-        while rows < max_batch {
-            let next = match self.rx.try_recv() {
-                Ok(next) => next,
-                // The batcher was dropped: compute what we have.
-                Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => {
-                    let now = Instant::now();
-                    if now >= until || !self.arrivals.any() {
-                        break;
-                    }
-                    // Woken by the caller that brings company (see `enqueue`), or at `until`;
-                    // a wake-up that came before the park makes it return at once.
-                    let (room, shared) = (max_batch - rows, &self.shared);
-                    shared.room.store(room, Ordering::SeqCst);
-                    if shared.queued_rows.load(Ordering::SeqCst) < room {
-                        std::thread::park_timeout(until - now);
-                    }
-                    shared.room.store(usize::MAX, Ordering::Relaxed);
+        let mut batch = Vec::new();
+        let mut rows = 0;
+        let mut until = None;
+        let mut waiting = self.waiting();
+        waiting.listed = false;
+        waiting.forming = true;
+        loop {
+            while let Some(next) = waiting.requests.front() {
+                if rows > 0 && rows + next.rows > max_batch {
+                    break;
+                }
+                let next = waiting.requests.pop_front().expect("a front request");
+                waiting.rows -= next.rows;
+                self.metrics.queue_depth.decrement(1.0);
+                let now = Instant::now();
+                if is_dead(&next, now) {
+                    self.drop_dead(next, now);
                     continue;
                 }
+                until.get_or_insert(next.queued + self.config.max_delay);
+                rows += next.rows;
+                batch.push(next);
+            }
+            let now = Instant::now();
+            let Some(end) = until.filter(|&end| now < end) else {
+                break;
             };
-            let next = self.took(next);
-            let Some(next) = self.admit(next, Instant::now()) else {
-                continue;
-            };
-            if rows + next.rows > max_batch {
-                self.carry = Some(next);
+            if rows >= max_batch || !waiting.requests.is_empty() || !self.arrivals.any() {
                 break;
             }
-            rows += next.rows;
-            batch.push(next);
+            // Woken by the caller that brings company (see `enqueue`), by another queue listed,
+            // or at `until`.
+            waiting.sleeper = Some((std::thread::current(), max_batch - rows));
+            drop(waiting);
+            let waited = pool.wait_for_company(end - now);
+            waiting = self.waiting();
+            waiting.sleeper = None;
+            if !waited {
+                // Others have work: compute what we have (after taking what came meanwhile).
+                until = Some(now);
+            }
         }
-    }
-
-    /// `r` unless its caller has gone or its deadline has passed (then it is dropped).
-    fn admit(&self, r: Request<C>, now: Instant) -> Option<Request<C>> {
-        if is_dead(&r, now) {
-            self.drop_dead(r, now);
-            return None;
+        waiting.forming = false;
+        let more = !waiting.requests.is_empty();
+        waiting.listed = more;
+        drop(waiting);
+        if more {
+            let keeps_turn = self.credit.load(Ordering::Relaxed) > 0;
+            pool.list(self.clone(), keeps_turn);
+        } else {
+            // Idle now: a surplus is not kept for later, a debt is.
+            self.credit.fetch_min(0, Ordering::Relaxed);
         }
-        Some(r)
+        batch
     }
 
     /// Counts a request that will not be computed and answers it, if anyone still listens.
     fn drop_dead(&self, r: Request<C>, now: Instant) {
         if r.reply.is_closed() {
-            self.shared.dropped_gone.fetch_add(1, Ordering::Relaxed);
+            self.counters.dropped_gone.fetch_add(1, Ordering::Relaxed);
         } else if r.deadline.is_some_and(|d| d <= now) {
-            self.shared.dropped_deadline.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .dropped_deadline
+                .fetch_add(1, Ordering::Relaxed);
             let _ = r.reply.send(Err(deadline_exceeded(&self.name)));
         }
     }
 
-    /// Runs the batch's forward pass and answers its callers; leaves `batch` empty.
-    fn compute(&mut self, batch: &mut Vec<Request<C>>) {
+    /// Runs the batch's forward pass, answers its callers and charges its time to the turn.
+    fn compute(&self, mut batch: Vec<Request<C>>) {
         // The wait for company may have outlived some deadlines or callers.
         let now = Instant::now();
         for r in batch.extract_if(.., |r| is_dead(r, now)) {
@@ -514,7 +512,7 @@ impl<C: Compute> Worker<C> {
         if batch.is_empty() {
             return;
         }
-        for r in batch.iter() {
+        for r in &batch {
             self.metrics
                 .queue_duration
                 .record(now.saturating_duration_since(r.queued));
@@ -522,20 +520,32 @@ impl<C: Compute> Worker<C> {
         let max_batch = self.config.max_batch;
         let rows: usize = batch.iter().map(|r| r.rows).sum();
         let passes = rows.div_ceil(max_batch);
-        self.rows
-            .extend(batch.iter_mut().map(|r| (std::mem::take(&mut r.x), r.rows)));
-        let (compute, scratch) = (&*self.compute, &mut self.scratch);
-        let (input, answers) = (&self.rows, &mut self.answers);
-        let started = Instant::now();
+        let reused = self.buffers.lock().ok().and_then(|mut b| b.pop());
+        let mut buffers = reused.unwrap_or_else(|| Buffers {
+            scratch: self.compute.scratch(self.config.threads),
+            input: Vec::new(),
+            answers: Vec::new(),
+        });
+        let Buffers {
+            scratch,
+            input,
+            answers,
+        } = &mut buffers;
+        input.extend(batch.iter_mut().map(|r| (std::mem::take(&mut r.x), r.rows)));
+        let (started, cpu) = (Instant::now(), thread_cpu_time());
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            compute.run(scratch, input, max_batch, answers)
+            self.compute.run(scratch, input, max_batch, answers)
         }));
-        self.rows.clear();
-        let s = &self.shared;
+        input.clear();
+        let spent = started.elapsed();
+        let charged = thread_cpu_time().saturating_sub(cpu);
+        self.credit
+            .fetch_sub(charged.as_nanos() as i64, Ordering::Relaxed);
+        let s = &self.counters;
         s.batches.fetch_add(passes as u64, Ordering::Relaxed);
         match outcome {
             Ok(()) => {
-                self.metrics.compute_duration.record(started.elapsed());
+                self.metrics.compute_duration.record(spent);
                 // Full passes of `max_batch` rows, then the rest (all of it when it fits).
                 let full = rows / max_batch;
                 if full > 0 {
@@ -549,12 +559,16 @@ impl<C: Compute> Worker<C> {
                 s.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 s.largest_batch
                     .fetch_max(rows.min(max_batch) as u64, Ordering::Relaxed);
-                debug_assert_eq!(self.answers.len(), batch.len(), "one answer per request");
-                for (r, answer) in batch.drain(..).zip(self.answers.drain(..)) {
+                debug_assert_eq!(answers.len(), batch.len(), "one answer per request");
+                for (r, answer) in batch.into_iter().zip(answers.drain(..)) {
                     let _ = r.reply.send(answer);
+                }
+                if let Ok(mut reused) = self.buffers.lock() {
+                    reused.push(buffers);
                 }
             }
             Err(panic) => {
+                // The buffers may have been left half-resized: they are dropped, not reused.
                 let why = panic
                     .downcast_ref::<&str>()
                     .copied()
@@ -563,10 +577,7 @@ impl<C: Compute> Worker<C> {
                 tracing::error!(model = %self.name, rows, panic = why, "forward pass panicked");
                 s.panics.fetch_add(1, Ordering::Relaxed);
                 s.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                // The buffers may have been left half-resized: start from fresh ones.
-                self.scratch = self.compute.scratch(self.config.threads);
-                self.answers.clear();
-                for r in batch.drain(..) {
+                for r in batch {
                     let _ = r.reply.send(Err(ServeError::Internal(format!(
                         "model {}: the forward pass failed: {why}",
                         self.name
@@ -599,16 +610,19 @@ mod tests {
         let b = Batcher::start(mlp.clone(), BatcherConfig::default(), "panics");
         // Bypass `infer`'s shape check: 4 values are not 1 row of 3 inputs, so `forward` panics.
         let (reply, answer) = oneshot::channel();
-        b.shared.depth.fetch_add(1, Ordering::Relaxed);
-        b.shared.queued_rows.fetch_add(1, Ordering::Relaxed);
-        b.tx.try_send(Request {
-            x: vec![1.0; 4],
-            rows: 1,
-            queued: Instant::now(),
-            deadline: None,
-            reply,
-        })
-        .unwrap_or_else(|_| panic!("queue refused the request"));
+        {
+            let mut waiting = b.queue.waiting();
+            waiting.requests.push_back(Request {
+                x: vec![1.0; 4],
+                rows: 1,
+                queued: Instant::now(),
+                deadline: None,
+                reply,
+            });
+            waiting.rows += 1;
+            waiting.listed = true;
+        }
+        b.pool.shared().list(b.queue.clone(), false);
         let err = answer.await.unwrap().unwrap_err();
         assert!(matches!(err, ServeError::Internal(_)), "{err:?}");
 
@@ -621,19 +635,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_stopped_batcher_answers_unavailable() {
-        // What a batcher whose thread could not start (or has died) looks like.
-        let (tx, rx) = sync_channel(1);
-        drop(rx);
-        let b = Batcher {
-            tx,
-            shared: Arc::default(),
-            thread: None,
-            arrivals: Arrivals::default(),
-            metrics: ModelMetrics::new("stopped", ""),
-            name: "stopped".into(),
-            compute: Arc::new(Dense(mlp())),
-            queue_capacity: 1,
-        };
+        // What a batcher whose thread could not start looks like.
+        let pool = ComputePool::without_threads();
+        let b = Batcher::in_pool(
+            &pool,
+            Dense(mlp()),
+            BatcherConfig::default(),
+            "stopped",
+            ModelMetrics::new("stopped", ""),
+            Arrivals::default(),
+        );
         let err = b.infer(vec![1.0; 3], 1, None).await.unwrap_err();
         assert!(matches!(err, ServeError::Unavailable(_)), "{err:?}");
         assert_eq!(b.queue_depth(), 0);

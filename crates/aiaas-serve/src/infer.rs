@@ -71,7 +71,8 @@ async fn answer(
             id.len()
         )));
     }
-    let model = model.insert(pool.get(name, version).await?);
+    let in_use = pool.acquire(name, version).await?;
+    let model = model.insert(in_use.model().clone());
     let requested = request.outputs.as_deref();
     let id = request.id.unwrap_or_else(new_id);
     let outputs = match &model.runtime {

@@ -37,6 +37,15 @@ pub const MODELS_LOADED: &str = "aiaas_models_loaded";
 /// Gauge `{model, version}`, bytes: memory held by a loaded version's weights and compute
 /// buffers (approximate; 0 once it is unloaded).
 pub const MODEL_MEMORY_BYTES: &str = "aiaas_model_memory_bytes";
+/// Histogram, seconds: loading one version (reading and verifying its bundle, starting it, one
+/// warm-up pass), whether at start, on a first request or on a change.
+pub const MODEL_LOAD_DURATION_SECONDS: &str = "aiaas_model_load_duration_seconds";
+/// Counter `{outcome}`: version loads that ended, `ok` or `error`.
+pub const MODEL_LOADS_TOTAL: &str = "aiaas_model_loads_total";
+/// Counter: versions unloaded to keep the loaded ones within the memory budget.
+pub const MODEL_EVICTIONS_TOTAL: &str = "aiaas_model_evictions_total";
+/// Counter: inference calls that found their version unloaded and waited for its load.
+pub const MODEL_COLD_STARTS_TOTAL: &str = "aiaas_model_cold_starts_total";
 
 /// Counter: rows written to the prediction log.
 pub const PREDICTION_LOG_ROWS_TOTAL: &str = "aiaas_prediction_log_rows_total";
@@ -59,6 +68,12 @@ pub const DURATION_BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
+/// Buckets of [`MODEL_LOAD_DURATION_SECONDS`], in seconds: 1 ms (a small network) to 60 s (a
+/// large ONNX graph).
+pub const LOAD_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
 /// Buckets of [`INFERENCE_BATCH_SIZE`], in rows: powers of two up to 128, past the default
 /// `max_batch` of 64.
 pub const BATCH_SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
@@ -70,6 +85,7 @@ pub const HISTOGRAMS: &[(&str, &[f64])] = &[
     (INFERENCE_QUEUE_DURATION_SECONDS, DURATION_BUCKETS),
     (INFERENCE_COMPUTE_DURATION_SECONDS, DURATION_BUCKETS),
     (INFERENCE_BATCH_SIZE, BATCH_SIZE_BUCKETS),
+    (MODEL_LOAD_DURATION_SECONDS, LOAD_BUCKETS),
 ];
 
 /// Give the installed recorder the unit and description of every series above (its `# HELP`
@@ -108,6 +124,26 @@ pub fn describe() {
             "Requests waiting in a model's queue."
         );
         ::metrics::describe_gauge!(MODELS_LOADED, Unit::Count, "Model versions loaded.");
+        ::metrics::describe_histogram!(
+            MODEL_LOAD_DURATION_SECONDS,
+            Unit::Seconds,
+            "Time to load one model version: read, verify, start and warm it."
+        );
+        ::metrics::describe_counter!(
+            MODEL_LOADS_TOTAL,
+            Unit::Count,
+            "Model version loads that ended, by outcome (ok, error)."
+        );
+        ::metrics::describe_counter!(
+            MODEL_EVICTIONS_TOTAL,
+            Unit::Count,
+            "Model versions unloaded to stay within the memory budget."
+        );
+        ::metrics::describe_counter!(
+            MODEL_COLD_STARTS_TOTAL,
+            Unit::Count,
+            "Inference calls that waited for their model version to load."
+        );
         ::metrics::describe_gauge!(
             MODEL_QUALITY,
             Unit::Count,
@@ -299,6 +335,25 @@ pub(crate) fn models_loaded() -> Gauge {
     ::metrics::gauge!(MODELS_LOADED)
 }
 
+/// Counts a load that ended and, when it succeeded, how long it took.
+pub(crate) fn record_load(ok: bool, duration: Duration) {
+    let outcome = if ok { "ok" } else { "error" };
+    ::metrics::counter!(MODEL_LOADS_TOTAL, "outcome" => outcome).increment(1);
+    if ok {
+        ::metrics::histogram!(MODEL_LOAD_DURATION_SECONDS).record(duration);
+    }
+}
+
+/// Versions unloaded over the memory budget.
+pub(crate) fn evictions() -> Counter {
+    ::metrics::counter!(MODEL_EVICTIONS_TOTAL)
+}
+
+/// Calls that waited for a load.
+pub(crate) fn cold_starts() -> Counter {
+    ::metrics::counter!(MODEL_COLD_STARTS_TOTAL)
+}
+
 /// Rows the prediction log wrote.
 pub(crate) fn prediction_log_written() -> Counter {
     ::metrics::counter!(PREDICTION_LOG_ROWS_TOTAL)
@@ -370,6 +425,10 @@ mod tests {
             INFERENCE_QUEUE_DEPTH,
             MODELS_LOADED,
             MODEL_MEMORY_BYTES,
+            MODEL_LOAD_DURATION_SECONDS,
+            MODEL_LOADS_TOTAL,
+            MODEL_EVICTIONS_TOTAL,
+            MODEL_COLD_STARTS_TOTAL,
             PREDICTION_LOG_ROWS_TOTAL,
             PREDICTION_LOG_DROPPED_TOTAL,
             MODEL_QUALITY,

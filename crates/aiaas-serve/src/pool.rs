@@ -1,94 +1,42 @@
 //! The model pool: which versions are loaded, and which version a name or alias means right
-//! now. A version is loaded (bundle read and verified, batcher started, one warm-up pass) on
-//! first use or at start for the aliased ones. When a model's aliases or versions change, the
-//! pool loads the version a reference now means beside the old one and then swaps the
-//! reference, so requests in flight finish on the version they started with and none fail.
+//! now. At start the pool reads the source's index (every model, what its aliases and its name
+//! alone mean) and loads the hot set, the versions tagged `serve.pinned=true` (or every
+//! aliased version, with [`Preload::Aliased`]), several at once; every other version loads on
+//! its first request, each version once however many requests wait for it, beside other
+//! loads. When a model's aliases or versions change, the pool loads the version a reference
+//! now means beside the old one and then swaps the reference, so requests in flight finish on
+//! the version they started with and none fail.
 //!
-//! The loaded versions together hold at most `max_loaded_bytes` (by their weights and compute
-//! buffers): loading one past that unloads the least recently used others first (requests in
-//! flight on them finish; the next request for one loads it again).
+//! Every version's batches run on one [`ComputePool`] sized to the cores: a loaded version costs
+//! a queue, not a thread. The loaded versions together hold at most `max_loaded_bytes` (by their
+//! weights and compute buffers): loading one past that unloads the least recently used others
+//! first, never a pinned one nor one with requests in flight (the next request for an unloaded
+//! one loads it again: a cold start, not an error).
 //!
-//! The pool keeps the gauges of what it holds: `aiaas_models_loaded` and, per version,
-//! `aiaas_model_memory_bytes` (raised on load, lowered on unload and when the pool is dropped).
+//! The pool keeps the gauges of what it holds (`aiaas_models_loaded` and, per version,
+//! `aiaas_model_memory_bytes`) and counts loads with their duration, evictions and cold starts.
 
-use crate::graph::{Graph, GraphSignature};
-use crate::metrics::{self, ModelMetrics};
-use crate::signature::Signature;
-use crate::v2::TensorMetadata;
-use crate::{Arrivals, Arriving, Batcher, BatcherConfig, ModelSource, PredictionLog, ServeError};
-use aiaas_artifact::{Artifact, Bundle, Manifest, OnnxBundle};
-use aiaas_onnx::OnnxModel;
-use aiaas_types::{ModelName, ServingSettings, Version, parse_version};
-use std::collections::HashMap;
+use crate::loaded::{InUse, LoadedModel, Opener, with_settings};
+use crate::metrics;
+use crate::{
+    Arrivals, Arriving, BatcherConfig, ComputePool, ModelSource, PredictionLog, ServeError,
+};
+use aiaas_types::{ModelName, Version, parse_version};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::{Semaphore, broadcast};
 
-/// One loaded model version, ready to infer.
-pub struct LoadedModel {
-    /// The model's name.
-    pub name: ModelName,
-    /// Its version number.
-    pub version: Version,
-    /// What computes its answers.
-    pub runtime: Runtime,
-    /// Bytes held by its weights and compute buffers (approximate).
-    pub memory_bytes: usize,
-    /// Its metric handles (labels `model`, `version`), shared with its batcher.
-    pub metrics: ModelMetrics,
-    /// How its batcher runs (the server's defaults, overridden by its `serve.` tags; a graph
-    /// that cannot join requests runs them one at a time whatever `max_batch` says).
-    pub config: BatcherConfig,
-    /// When a request last used it (ms after the pool started), for unloading the least
-    /// recently used first.
-    last_used_ms: AtomicU64,
-}
-
-/// How a loaded version computes: a network trained here or an imported ONNX graph, each with
-/// its signature and its batcher.
-// One per loaded version, behind its `Arc`: not worth a box.
-#[allow(clippy::large_enum_variant)]
-pub enum Runtime {
-    Dense(DenseModel),
-    Graph(GraphModel),
-}
-
-/// A version trained here.
-pub struct DenseModel {
-    /// The manifest of its bundle.
-    pub manifest: Manifest,
-    /// The V2 tensors it takes and gives.
-    pub signature: Signature,
-    /// Its queue and compute thread.
-    pub batcher: Batcher,
-    /// Outputs per row (logit columns).
-    pub outputs: usize,
-}
-
-/// An imported ONNX version.
-pub struct GraphModel {
-    /// Shared with the blocking threads that prepare its image requests.
-    pub signature: Arc<GraphSignature>,
-    pub batcher: Batcher<Graph>,
-}
-
-impl LoadedModel {
-    /// The V2 tensors it takes.
-    pub fn inputs(&self) -> &[TensorMetadata] {
-        match &self.runtime {
-            Runtime::Dense(m) => &m.signature.inputs,
-            Runtime::Graph(m) => &m.signature.inputs,
-        }
-    }
-
-    /// The V2 tensors it gives.
-    pub fn outputs(&self) -> &[TensorMetadata] {
-        match &self.runtime {
-            Runtime::Dense(m) => &m.signature.outputs,
-            Runtime::Graph(m) => &m.signature.outputs,
-        }
-    }
+/// What the pool loads before it says it is ready.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Preload {
+    /// The versions tagged `serve.pinned=true`: ready at once however many models are
+    /// registered; the others load on their first request.
+    #[default]
+    Pinned,
+    /// Those, and the version every alias and every model name alone means.
+    Aliased,
 }
 
 /// How the pool runs its versions, and how much it may hold.
@@ -98,6 +46,10 @@ pub struct PoolConfig {
     pub batcher: BatcherConfig,
     /// Bytes the loaded versions may hold together (default 2 GiB).
     pub max_loaded_bytes: usize,
+    /// Threads that compute every version's batches (0, the default: one per core).
+    pub compute_threads: usize,
+    /// What [`ModelPool::preload`] loads.
+    pub preload: Preload,
 }
 
 impl Default for PoolConfig {
@@ -105,6 +57,34 @@ impl Default for PoolConfig {
         PoolConfig {
             batcher: BatcherConfig::default(),
             max_loaded_bytes: 2 << 30,
+            compute_threads: 0,
+            preload: Preload::default(),
+        }
+    }
+}
+
+/// Where a version stands in the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionState {
+    /// Not loaded: its first request loads it.
+    Unloaded,
+    /// Being loaded now.
+    Loading,
+    /// Loaded: requests are answered at once.
+    Ready,
+    /// Unloaded to keep the loaded versions within the memory budget: its next request loads
+    /// it again.
+    Evicted,
+}
+
+impl VersionState {
+    /// `unloaded`, `loading`, `ready` or `evicted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionState::Unloaded => "unloaded",
+            VersionState::Loading => "loading",
+            VersionState::Ready => "ready",
+            VersionState::Evicted => "evicted",
         }
     }
 }
@@ -112,14 +92,31 @@ impl Default for PoolConfig {
 /// What a request names: a model, and a version number, an alias, or neither.
 type Reference = (ModelName, Option<String>);
 
+/// A version of a model.
+type Key = (ModelName, Version);
+
+/// One gate per version being loaded: the first caller loads while holding it, the others wait
+/// on it and then find the version loaded (or try again if the load failed).
+type Gate = Arc<tokio::sync::Mutex<()>>;
+
 /// The loaded model versions and what each reference means; see the module documentation.
 pub struct ModelPool {
     source: Arc<dyn ModelSource>,
     config: BatcherConfig,
     max_loaded_bytes: usize,
+    preload: Preload,
+    /// The threads that compute every version's batches.
+    compute: ComputePool,
     /// What `last_used_ms` counts from.
     epoch: Instant,
-    loaded: RwLock<HashMap<(ModelName, Version), Arc<LoadedModel>>>,
+    loaded: RwLock<HashMap<Key, Arc<LoadedModel>>>,
+    /// The versions being loaded now, each with its gate.
+    loading: Mutex<HashMap<Key, Gate>>,
+    /// Loads that run at once (one per core, at least two): what keeps a burst of first
+    /// requests from starting a thousand loads together.
+    load_slots: Semaphore,
+    /// Versions unloaded over the budget since they were last loaded.
+    evicted: Mutex<HashSet<Key>>,
     /// What each reference resolved to, until the model changes.
     resolved: RwLock<HashMap<Reference, Version>>,
     /// Each model's version numbers, until the model changes: V2 metadata at any load without
@@ -128,8 +125,6 @@ pub struct ModelPool {
     /// Counts changes seen, so that a list read from the source while a change arrived is not
     /// kept (it may predate the change).
     changes_seen: AtomicU64,
-    /// One load at a time, so concurrent first requests load a version once.
-    loading: Mutex<()>,
     /// Where answered requests are logged (none when sampling is off).
     log: Option<PredictionLog>,
     /// Infer calls on their way to a batcher, whatever their model: what every batcher waits
@@ -146,23 +141,31 @@ impl ModelPool {
         log: Option<PredictionLog>,
     ) -> Arc<ModelPool> {
         let changes = source.changes();
+        let compute = ComputePool::new(config.compute_threads, "pool");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let pool = Arc::new(ModelPool {
             log,
             source,
             config: config.batcher,
             max_loaded_bytes: config.max_loaded_bytes,
+            preload: config.preload,
+            compute,
             epoch: Instant::now(),
             loaded: RwLock::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
+            load_slots: Semaphore::new(cores.max(2)),
+            evicted: Mutex::new(HashSet::new()),
             resolved: RwLock::new(HashMap::new()),
             versions: RwLock::new(HashMap::new()),
             changes_seen: AtomicU64::new(0),
-            loading: Mutex::new(()),
             arrivals: Arrivals::default(),
         });
         tokio::spawn(follow_changes(Arc::downgrade(&pool), changes));
         // Registers the series, so a scrape shows 0 rather than nothing before the first load
         // or the first logged row.
         metrics::models_loaded().increment(0.0);
+        metrics::evictions().increment(0);
+        metrics::cold_starts().increment(0);
         metrics::prediction_log_written().increment(0);
         metrics::prediction_log_dropped().increment(0);
         pool
@@ -180,21 +183,51 @@ impl ModelPool {
         self.log.as_ref()
     }
 
-    /// Load the version every alias of every model points at (or the newest, for models
-    /// without aliases), so the first requests find them warm. Returns how many versions that
-    /// is (a version two references name counts once).
-    pub async fn preload(&self) -> Result<usize, ServeError> {
-        let models = self.source.models().await?;
-        let mut loaded = std::collections::BTreeSet::new();
-        for m in models {
-            let mut references: Vec<Option<String>> = vec![None];
-            references.extend(m.aliases.iter().map(|a| Some(a.to_string())));
-            for reference in references {
-                let model = self.get(&m.name, reference.as_deref()).await?;
-                loaded.insert((m.name.clone(), model.version));
+    /// Threads computing the versions' batches.
+    pub fn compute_threads(&self) -> usize {
+        self.compute.threads()
+    }
+
+    /// Read the source's index (what each model's aliases and name mean, kept so first
+    /// requests need no trip to the source) and load the hot set (see [`Preload`]), several
+    /// versions at once. Returns how many versions the hot set holds; the first failed load's
+    /// error once every load has ended.
+    pub async fn preload(self: &Arc<Self>) -> Result<usize, ServeError> {
+        let seen = self.changes_seen.load(Ordering::SeqCst);
+        let (models, pinned) = tokio::try_join!(self.source.models(), self.source.pinned())?;
+        let mut index = Vec::new();
+        for m in &models {
+            index.extend(m.default.map(|v| ((m.name.clone(), None), v)));
+            index.extend(
+                m.aliases
+                    .iter()
+                    .map(|(alias, v)| ((m.name.clone(), Some(alias.to_string())), *v)),
+            );
+        }
+        let mut hot: BTreeSet<Key> = pinned.into_iter().collect();
+        if self.preload == Preload::Aliased {
+            hot.extend(index.iter().map(|((name, _), v)| (name.clone(), *v)));
+        }
+        {
+            // Kept only if no change arrived meanwhile (the index may predate it).
+            let mut resolved = self.resolved.write().expect("resolved lock");
+            if self.changes_seen.load(Ordering::SeqCst) == seen {
+                resolved.extend(index);
             }
         }
-        Ok(loaded.len())
+        let mut loads = tokio::task::JoinSet::new();
+        for (name, version) in hot.iter().cloned() {
+            let pool = self.clone();
+            loads.spawn(async move { pool.load(&name, version).await.map(drop) });
+        }
+        let mut first_error = None;
+        while let Some(done) = loads.join_next().await {
+            let result = done.map_err(|e| ServeError::Internal(format!("a load failed: {e}")));
+            if let Err(e) = result.and_then(|r| r) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(hot.len()), Err)
     }
 
     /// The numbers of `name`'s versions, oldest first: from memory once read, until the model
@@ -219,6 +252,26 @@ impl ModelPool {
         name: &ModelName,
         version: Option<&str>,
     ) -> Result<Arc<LoadedModel>, ServeError> {
+        self.find(name, version, false).await
+    }
+
+    /// [`ModelPool::get`] for a request that computes: the version is counted in flight (never
+    /// unloaded to make room) until the guard is dropped, and a wait for its load counts as a
+    /// cold start.
+    pub async fn acquire(
+        &self,
+        name: &ModelName,
+        version: Option<&str>,
+    ) -> Result<InUse, ServeError> {
+        self.find(name, version, true).await.map(InUse::new)
+    }
+
+    async fn find(
+        &self,
+        name: &ModelName,
+        version: Option<&str>,
+        request: bool,
+    ) -> Result<Arc<LoadedModel>, ServeError> {
         let key = (name.clone(), version.map(str::to_string));
         let cached = self
             .resolved
@@ -226,21 +279,34 @@ impl ModelPool {
             .expect("resolved lock")
             .get(&key)
             .copied();
-        if let Some(number) = cached {
-            let model = self.load(name, number).await?;
-            self.touch(&model);
-            return Ok(model);
-        }
-        let number = self.resolve(name, version).await?;
-        let model = self.load(name, number).await?;
+        let number = match cached {
+            Some(number) => number,
+            None => self.resolve(name, version).await?,
+        };
+        let loaded = self.loaded_version(&(name.clone(), number));
+        let model = match loaded {
+            Some(model) => model,
+            None => {
+                if request {
+                    metrics::cold_starts().increment(1);
+                }
+                self.load(name, number).await?
+            }
+        };
         self.touch(&model);
-        // Only references that led to a version are remembered: a stream of requests for
-        // versions that do not exist must not grow the cache.
-        self.resolved
-            .write()
-            .expect("resolved lock")
-            .insert(key, number);
+        if cached.is_none() {
+            // Only references that led to a version are remembered: a stream of requests for
+            // versions that do not exist must not grow the cache.
+            self.resolved
+                .write()
+                .expect("resolved lock")
+                .insert(key, number);
+        }
         Ok(model)
+    }
+
+    fn loaded_version(&self, key: &Key) -> Option<Arc<LoadedModel>> {
+        self.loaded.read().expect("loaded lock").get(key).cloned()
     }
 
     fn touch(&self, model: &LoadedModel) {
@@ -248,9 +314,9 @@ impl ModelPool {
         model.last_used_ms.store(now, Ordering::Relaxed);
     }
 
-    /// Unloads the least recently used versions but `kept` while the loaded ones hold more
-    /// than the budget.
-    fn unload_over_budget(&self, kept: &(ModelName, Version)) {
+    /// Unloads the least recently used versions, but `kept`, pinned ones and ones with requests
+    /// in flight, while the loaded ones hold more than the budget.
+    fn unload_over_budget(&self, kept: &Key) {
         let mut loaded = self.loaded.write().expect("loaded lock");
         loop {
             let held: usize = loaded.values().map(|m| m.memory_bytes).sum();
@@ -259,15 +325,17 @@ impl ModelPool {
             }
             let Some(oldest) = loaded
                 .iter()
-                .filter(|(key, _)| *key != kept)
+                .filter(|(key, m)| *key != kept && !m.pinned() && m.in_flight() == 0)
                 .min_by_key(|(_, m)| m.last_used_ms.load(Ordering::Relaxed))
                 .map(|(key, _)| key.clone())
             else {
-                tracing::warn!(model = %kept.0, version = %kept.1, held, budget = self.max_loaded_bytes, "one version alone is over the memory budget");
+                tracing::warn!(model = %kept.0, version = %kept.1, held, budget = self.max_loaded_bytes, "over the memory budget, with nothing that may be unloaded (pinned, in use, or the version just loaded)");
                 return;
             };
             if let Some(m) = loaded.remove(&oldest) {
                 tracked(&m, false);
+                metrics::evictions().increment(1);
+                self.evicted.lock().expect("evicted lock").insert(oldest);
                 tracing::info!(model = %m.name, version = %m.version, "model unloaded: the least recently used, over the memory budget");
             }
         }
@@ -284,6 +352,40 @@ impl ModelPool {
         let mut all: Vec<_> = loaded.values().cloned().collect();
         all.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
         all
+    }
+
+    /// Every version the pool knows that is not loaded, with its state (`Loading` or
+    /// `Evicted`), by model and version.
+    pub fn not_loaded(&self) -> Vec<(ModelName, Version, VersionState)> {
+        let mut all: Vec<_> = (self.loading.lock().expect("loading lock").keys())
+            .map(|(n, v)| (n.clone(), *v, VersionState::Loading))
+            .collect();
+        all.extend(
+            (self.evicted.lock().expect("evicted lock").iter())
+                .map(|(n, v)| (n.clone(), *v, VersionState::Evicted)),
+        );
+        all.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        all.dedup_by(|a, b| (&a.0, a.1) == (&b.0, b.1));
+        all
+    }
+
+    /// Where version `version` of `name` stands.
+    pub fn state(&self, name: &ModelName, version: Version) -> VersionState {
+        let key = (name.clone(), version);
+        if self.loaded.read().expect("loaded lock").contains_key(&key) {
+            VersionState::Ready
+        } else if self
+            .loading
+            .lock()
+            .expect("loading lock")
+            .contains_key(&key)
+        {
+            VersionState::Loading
+        } else if self.evicted.lock().expect("evicted lock").contains(&key) {
+            VersionState::Evicted
+        } else {
+            VersionState::Unloaded
+        }
     }
 
     /// Unload every version of `name` (requests in flight finish first: they hold their model).
@@ -325,161 +427,67 @@ impl ModelPool {
         }
     }
 
+    /// The gate of `key`'s load, made if no load of it is under way.
+    fn gate(&self, key: &Key) -> Gate {
+        let mut loading = self.loading.lock().expect("loading lock");
+        loading.entry(key.clone()).or_default().clone()
+    }
+
+    /// Forgets `key`'s gate if it is still `gate` (a later load may have made its own).
+    fn ungate(&self, key: &Key, gate: &Gate) {
+        let mut loading = self.loading.lock().expect("loading lock");
+        if loading.get(key).is_some_and(|g| Arc::ptr_eq(g, gate)) {
+            loading.remove(key);
+        }
+    }
+
+    fn opener(&self) -> Opener<'_> {
+        Opener {
+            source: &*self.source,
+            base: &self.config,
+            compute: &self.compute,
+            arrivals: &self.arrivals,
+        }
+    }
+
+    /// Version `version` of `name`, loaded by this call unless it is loaded or another call
+    /// loads it now (then this one waits for that load).
     async fn load(
         &self,
         name: &ModelName,
         version: Version,
     ) -> Result<Arc<LoadedModel>, ServeError> {
         let key = (name.clone(), version);
-        if let Some(m) = self.loaded.read().expect("loaded lock").get(&key) {
-            return Ok(m.clone());
+        if let Some(m) = self.loaded_version(&key) {
+            return Ok(m);
         }
-        let _one_at_a_time = self.loading.lock().await;
-        if let Some(m) = self.loaded.read().expect("loaded lock").get(&key) {
-            return Ok(m.clone());
+        let gate = self.gate(&key);
+        let result = self.load_behind(&key, &gate).await;
+        self.ungate(&key, &gate);
+        result
+    }
+
+    async fn load_behind(&self, key: &Key, gate: &Gate) -> Result<Arc<LoadedModel>, ServeError> {
+        let _turn = gate.lock().await;
+        if let Some(m) = self.loaded_version(key) {
+            return Ok(m);
         }
-        let model = self.open(name, version).await?;
-        // Under the `loading` lock nobody else inserts this key: the entry is new.
+        let _slot = self.load_slots.acquire().await;
+        let started = Instant::now();
+        let opened = self.opener().open(&key.0, key.1).await;
+        metrics::record_load(opened.is_ok(), started.elapsed());
+        let model = opened?;
+        // Under the gate nobody else inserts this key: the entry is new.
         self.loaded
             .write()
             .expect("loaded lock")
             .insert(key.clone(), model.clone());
+        self.evicted.lock().expect("evicted lock").remove(key);
         tracked(&model, true);
-        tracing::info!(model = %name, %version, "model loaded");
+        tracing::info!(model = %key.0, version = %key.1, ms = started.elapsed().as_millis() as u64, "model loaded");
         self.touch(&model);
-        self.unload_over_budget(&key);
+        self.unload_over_budget(key);
         Ok(model)
-    }
-
-    /// Read, start and warm version `version` of `name`, with its serving settings.
-    async fn open(
-        &self,
-        name: &ModelName,
-        version: Version,
-    ) -> Result<Arc<LoadedModel>, ServeError> {
-        let artifact = self.source.artifact(name, version).await?;
-        let metrics = ModelMetrics::new(name.as_str(), &version.to_string());
-        let settings = self.source.settings(name, version).await?;
-        let config = with_settings(&self.config, settings);
-        let thread = format!("{name}-v{version}");
-        let (runtime, memory_bytes, config) = match artifact {
-            Artifact::Native(bundle) => self.open_dense(bundle, &thread, config, &metrics).await,
-            Artifact::Onnx(bundle) => self.open_graph(bundle, &thread, config, &metrics).await,
-        }
-        .map_err(|e| match e {
-            // Whatever the source, a version the runtime cannot serve is refused here rather
-            // than met by a request.
-            ServeError::Internal(why) => {
-                ServeError::Internal(format!("{name} version {version} cannot be served: {why}"))
-            }
-            other => other,
-        })?;
-        Ok(Arc::new(LoadedModel {
-            name: name.clone(),
-            version,
-            runtime,
-            memory_bytes,
-            metrics,
-            config,
-            last_used_ms: AtomicU64::new(0),
-        }))
-    }
-
-    /// A network trained here, started and warmed; with the bytes it holds.
-    async fn open_dense(
-        &self,
-        bundle: Bundle,
-        thread: &str,
-        config: BatcherConfig,
-        metrics: &ModelMetrics,
-    ) -> Result<(Runtime, usize, BatcherConfig), ServeError> {
-        // A label for every output, inputs the schema encodes, ...
-        bundle
-            .check()
-            .map_err(|e| ServeError::Internal(e.to_string()))?;
-        let network = Arc::new(bundle.network);
-        let batcher = Batcher::start_with(
-            network.clone(),
-            config.clone(),
-            thread,
-            metrics.clone(),
-            self.arrivals.clone(),
-        );
-        // One pass before the first caller, so its latency is not the cold one.
-        batcher.infer(vec![0.0; network.inputs()], 1, None).await?;
-        let memory = network.param_count() * 4
-            + config.max_batch * (network.inputs() + network.outputs()) * 4 * 2;
-        let model = DenseModel {
-            signature: Signature::of(&bundle.manifest.schema),
-            manifest: bundle.manifest,
-            batcher,
-            outputs: network.outputs(),
-        };
-        Ok((Runtime::Dense(model), memory, config))
-    }
-
-    /// An imported ONNX graph, read and optimized (on a blocking thread: seconds for a large
-    /// graph), started and warmed; with the bytes it holds (its file's size, twice: the weights
-    /// as tract holds them and the plan's buffers, roughly).
-    async fn open_graph(
-        &self,
-        bundle: OnnxBundle,
-        thread: &str,
-        config: BatcherConfig,
-        metrics: &ModelMetrics,
-    ) -> Result<(Runtime, usize, BatcherConfig), ServeError> {
-        let memory = bundle.model.len() * 2;
-        let manifest = &bundle.manifest;
-        let (classes, preprocess) = (manifest.classes.clone(), manifest.preprocess.clone());
-        let token_inputs = manifest.token_inputs.clone();
-        let tokenizer = match &bundle.tokenizer {
-            Some(bytes) => Some(
-                tokenizers::Tokenizer::from_bytes(bytes)
-                    .map_err(|e| ServeError::Internal(format!("reading the tokenizer: {e}")))?,
-            ),
-            None => None,
-        };
-        let model = tokio::task::spawn_blocking(move || OnnxModel::read(&bundle.model))
-            .await
-            .map_err(|e| ServeError::Internal(format!("reading the graph: {e}")))?
-            .map_err(|e| ServeError::Internal(e.to_string()))?;
-        let signature = GraphSignature::of(
-            model.inputs(),
-            model.outputs(),
-            classes.as_ref(),
-            preprocess.as_ref(),
-            tokenizer.map(|t| (t, token_inputs.as_slice())),
-        )?;
-        // A graph that cannot join requests takes them one at a time, whatever its settings
-        // say (the model keeps them as asked, so that a change of them is seen as one).
-        let one_at_a_time = BatcherConfig {
-            max_batch: 1,
-            ..config.clone()
-        };
-        let batcher = Batcher::spawn(
-            Graph::new(model, signature.clone()),
-            if signature.batched() {
-                config.clone()
-            } else {
-                one_at_a_time
-            },
-            thread,
-            metrics.clone(),
-            self.arrivals.clone(),
-        );
-        // Warmed on zeros; a graph that refuses them (an index past a table) is still served,
-        // and its first real request pays the cold pass.
-        if let Err(e) = batcher.infer(signature.zeros(), 1, None).await {
-            tracing::debug!(model = thread, error = %e, "the warm-up pass on zeros failed");
-        }
-        Ok((
-            Runtime::Graph(GraphModel {
-                signature: Arc::new(signature),
-                batcher,
-            }),
-            memory,
-            config,
-        ))
     }
 
     /// Re-resolve the references of `name` (all models when `None`).
@@ -524,6 +532,22 @@ impl ModelPool {
             }
         }
         self.apply_settings(name).await;
+        self.load_pinned(name).await;
+    }
+
+    /// Loads the pinned versions of `name` (all models when `None`) that are not loaded: a
+    /// version pinned while the server runs joins the hot set at once.
+    async fn load_pinned(&self, name: Option<&ModelName>) {
+        let Ok(pinned) = self.source.pinned().await else {
+            return;
+        };
+        for (model, version) in pinned {
+            if name.is_none_or(|name| *name == model)
+                && let Err(e) = self.load(&model, version).await
+            {
+                tracing::warn!(model = %model, %version, error = %e, "could not load a pinned version");
+            }
+        }
     }
 
     /// Restart the loaded versions of `name` (all when `None`) whose `serve.` tags changed: the
@@ -539,16 +563,22 @@ impl ModelPool {
             let Ok(settings) = self.source.settings(&old.name, old.version).await else {
                 continue;
             };
+            old.set_pinned(settings.pinned);
             if with_settings(&self.config, settings) == old.config {
                 continue;
             }
-            let _one_at_a_time = self.loading.lock().await;
-            match self.open(&old.name, old.version).await {
+            let key = (old.name.clone(), old.version);
+            let gate = self.gate(&key);
+            let turn = gate.lock().await;
+            let opened = self.opener().open(&old.name, old.version).await;
+            drop(turn);
+            self.ungate(&key, &gate);
+            match opened {
                 Ok(new) => {
                     self.loaded
                         .write()
                         .expect("loaded lock")
-                        .insert((old.name.clone(), old.version), new.clone());
+                        .insert(key, new.clone());
                     tracked(&old, false);
                     tracked(&new, true);
                     tracing::info!(
@@ -606,17 +636,5 @@ async fn follow_changes(pool: Weak<ModelPool>, mut changes: broadcast::Receiver<
         {
             tracing::debug!(model = %name, error = %e, "nothing to load for the changed model");
         }
-    }
-}
-
-/// `base` with what a version's tags override.
-fn with_settings(base: &BatcherConfig, settings: ServingSettings) -> BatcherConfig {
-    BatcherConfig {
-        max_batch: settings.max_batch.unwrap_or(base.max_batch),
-        max_delay: settings
-            .max_delay_us
-            .map_or(base.max_delay, std::time::Duration::from_micros),
-        queue_capacity: settings.queue_capacity.unwrap_or(base.queue_capacity),
-        threads: base.threads,
     }
 }

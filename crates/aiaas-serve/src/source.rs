@@ -14,17 +14,26 @@ use tokio::sync::broadcast;
 /// A boxed future, as the seams return them (trait objects cannot have `async fn`s).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A model the source holds, with the aliases it has now.
+/// A model the source holds, with what its references mean now: one entry of the index the
+/// pool reads at start, so a first request needs no trip to the source to resolve.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceModel {
     pub name: ModelName,
-    pub aliases: Vec<AliasName>,
+    /// Each alias and the version it points at.
+    pub aliases: Vec<(AliasName, Version)>,
+    /// The version the name alone means (as [`ModelSource::resolve`] with `None` answers); `None`
+    /// when the model has no version.
+    pub default: Option<Version>,
 }
 
 /// Where the model pool finds models.
 pub trait ModelSource: Send + Sync {
-    /// Every model with its aliases: what the pool loads before it says it is ready.
+    /// Every model with its aliases and default version: the index the pool reads at start.
     fn models(&self) -> BoxFuture<'_, Result<Vec<SourceModel>, ServeError>>;
+
+    /// The versions tagged `serve.pinned=true`: the hot set the pool loads before it says it is
+    /// ready, and never unloads to make room.
+    fn pinned(&self) -> BoxFuture<'_, Result<Vec<(ModelName, Version)>, ServeError>>;
 
     /// The version `alias` points at; with `None`, the version a model name alone means.
     /// `NotFound` when the model, the alias or any version is missing.

@@ -4,7 +4,8 @@
 use crate::registry::DEFAULT_ALIAS;
 use crate::{Platform, ServiceError};
 use aiaas_types::{
-    AliasName, DatasetName, JobSpec, JobState, ModelName, TrainJob, TrainOptions, Version,
+    AliasName, DatasetName, JobSpec, JobState, ModelName, PINNED_TAG, TrainJob, TrainOptions,
+    Version,
 };
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -58,6 +59,8 @@ impl Platform {
                     version
                 }
             };
+            // Pinned: loaded before the server says it is ready, so the demo answers at once.
+            self.set_tag(&name, version, PINNED_TAG, "true").await?;
             ready.push(DemoModel { name, version });
         }
         Ok(ready)

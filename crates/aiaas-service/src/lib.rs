@@ -42,6 +42,7 @@ pub use keys::{ADMIN_KEY_FILE, AdminKey, CreatedKey, KEY_PREFIX, MAX_KEY_MODELS,
 pub use monitor::{FeedbackOutcome, MAX_FEEDBACK, WindowSpec};
 pub use onnx_export::bundle_to_onnx;
 pub use privacy::MAX_ERASE_IDS;
+pub use registry::default_version_of;
 pub use sweeps::{SweepDetail, Trial};
 pub use update_loop::PolicyState;
 

@@ -21,23 +21,30 @@ pub(crate) fn is_imported(manifest: &serde_json::Value) -> bool {
     declared.and_then(|a| serde_json::from_value(a).ok()) == Some(Architecture::Onnx)
 }
 
+/// The version a model's name alone means: its champion, else its newest version.
+pub fn default_version_of(
+    aliases: &BTreeMap<AliasName, Version>,
+    newest: Option<Version>,
+) -> Option<Version> {
+    aliases
+        .iter()
+        .find(|(a, _)| a.as_str() == DEFAULT_ALIAS)
+        .map(|(_, v)| *v)
+        .or(newest)
+}
+
 impl Platform {
     /// What a model name alone means (serving, optimizing, monitoring): its `champion` if it
     /// has one, else its newest version; `NotFound` when it has no versions.
     pub async fn default_version(&self, name: &ModelName) -> Result<Version, ServiceError> {
         let model = self.model(name).await?;
-        model
-            .aliases
-            .iter()
-            .find(|(a, _)| a.as_str() == DEFAULT_ALIAS)
-            .map(|(_, v)| *v)
-            .or_else(|| model.versions.iter().map(|v| v.version).max())
-            .ok_or_else(|| {
-                ServiceError::NotFound(
-                    Resource::Version,
-                    format!("model \"{name}\" has no versions"),
-                )
-            })
+        let newest = model.versions.iter().map(|v| v.version).max();
+        default_version_of(&model.aliases, newest).ok_or_else(|| {
+            ServiceError::NotFound(
+                Resource::Version,
+                format!("model \"{name}\" has no versions"),
+            )
+        })
     }
 
     /// Publish `bundle` as the next version of `model` (DESIGN.md section 6): every file is

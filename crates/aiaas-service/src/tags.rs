@@ -3,7 +3,7 @@
 //! announced as a model change, so serving follows them without a restart.
 
 use crate::{Platform, ServiceError};
-use aiaas_types::{ModelName, ServingSettings, Version};
+use aiaas_types::{ModelName, PINNED_TAG, ServingSettings, Version};
 use std::collections::BTreeMap;
 
 impl Platform {
@@ -42,6 +42,11 @@ impl Platform {
         version: Version,
     ) -> Result<BTreeMap<String, String>, ServiceError> {
         Ok(self.store().tags(name, version).await?)
+    }
+
+    /// Every version tagged `serve.pinned=true`: what the serving pool loads before it is ready.
+    pub async fn pinned_versions(&self) -> Result<Vec<(ModelName, Version)>, ServiceError> {
+        Ok(self.store().tagged(PINNED_TAG, "true").await?)
     }
 
     /// How a version should be served, from its tags.

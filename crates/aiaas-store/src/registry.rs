@@ -668,6 +668,21 @@ impl Store {
         Ok(())
     }
 
+    /// Every version that has tag `key` set to `value`, by model and version: one query for the
+    /// whole registry (the serving pool's pinned versions at start).
+    pub async fn tagged(&self, key: &str, value: &str) -> Result<Vec<(ModelName, Version)>> {
+        let rows = sqlx::query(
+            "SELECT model, version FROM tags WHERE key = $1 AND value = $2 ORDER BY model, version",
+        )
+        .bind(key)
+        .bind(value)
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((name(row, "model")?, int(row, "version")?)))
+            .collect()
+    }
+
     /// The tags of a version, by key; [`StoreError::NotFound`] if the version does not exist.
     pub async fn tags(
         &self,

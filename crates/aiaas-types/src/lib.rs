@@ -24,7 +24,7 @@ pub use optimize::{
     VariantFigures,
 };
 pub use prediction::{Erasure, LoggingPolicy, NewPrediction, PredictionRow, TargetValue};
-pub use serving::{SERVE_TAG_PREFIX, ServingSettings};
+pub use serving::{PINNED_TAG, SERVE_TAG_PREFIX, ServingSettings};
 pub use sweeps::{Distribution, ParamValue, RandomSearch, SweepMetric, SweepSpec};
 pub use tensor::{DataType, GraphEngine, OnnxSource, TensorSpec};
 

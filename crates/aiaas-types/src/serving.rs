@@ -1,12 +1,15 @@
 //! Per-version serving settings, kept as version tags (`serve.max_batch`,
-//! `serve.max_delay_us`, `serve.queue_capacity`) so they travel with the registry and change
-//! without a restart: the registry checks them when they are set, the serving runtime reads them
-//! when it loads a version.
+//! `serve.max_delay_us`, `serve.queue_capacity`, `serve.share`, `serve.pinned`) so they travel
+//! with the registry and change without a restart: the registry checks them when they are set,
+//! the serving runtime reads them when it loads a version.
 
 use std::collections::BTreeMap;
 
 /// The tag prefix serving settings live under.
 pub const SERVE_TAG_PREFIX: &str = "serve.";
+
+/// The tag that pins a version (value `true`): see [`ServingSettings::pinned`].
+pub const PINNED_TAG: &str = "serve.pinned";
 
 /// What a version's tags say about serving it; `None` keeps the server's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -17,6 +20,11 @@ pub struct ServingSettings {
     pub max_delay_us: Option<u64>,
     /// Requests that may wait (1 to 1,000,000).
     pub queue_capacity: Option<usize>,
+    /// Its weight in the compute pool's round robin among the models with work (1 to 1,000).
+    pub share: Option<u32>,
+    /// Loaded before the server says it is ready and never unloaded to make room (`true` or
+    /// `false`).
+    pub pinned: bool,
 }
 
 impl ServingSettings {
@@ -44,9 +52,15 @@ impl ServingSettings {
                 "max_batch" => settings.max_batch = Some(number(4096)? as usize),
                 "max_delay_us" => settings.max_delay_us = Some(number(1_000_000)?),
                 "queue_capacity" => settings.queue_capacity = Some(number(1_000_000)? as usize),
+                "share" => settings.share = Some(number(1_000)? as u32),
+                "pinned" => {
+                    settings.pinned = value
+                        .parse()
+                        .map_err(|_| format!("tag {key} must be true or false, got {value:?}"))?
+                }
                 _ => {
                     return Err(format!(
-                        "unknown serving tag {key}; known: serve.max_batch, serve.max_delay_us, serve.queue_capacity"
+                        "unknown serving tag {key}; known: serve.max_batch, serve.max_delay_us, serve.queue_capacity, serve.share, serve.pinned"
                     ));
                 }
             }
@@ -71,9 +85,12 @@ mod tests {
         let s = ServingSettings::from_tags(&tags(&[
             ("serve.max_batch", "8"),
             ("serve.max_delay_us", "0"),
+            ("serve.share", "4"),
+            ("serve.pinned", "true"),
             ("owner", "team-a"),
         ]))
         .unwrap();
+        assert_eq!((s.share, s.pinned), (Some(4), true));
         assert_eq!(s.max_batch, Some(8));
         assert_eq!(s.max_delay_us, Some(0));
         assert_eq!(s.queue_capacity, None);
@@ -81,6 +98,8 @@ mod tests {
             ("serve.max_batch", "0"),
             ("serve.max_batch", "lots"),
             ("serve.speed", "1"),
+            ("serve.share", "0"),
+            ("serve.pinned", "yes"),
         ] {
             let err = ServingSettings::from_tags(&tags(&[bad])).unwrap_err();
             assert!(err.contains(bad.0), "{err}");

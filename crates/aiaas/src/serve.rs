@@ -1,9 +1,9 @@
 //! `aiaas serve`: open the store, start the job workers and the HTTP API, optionally set up the
 //! demo, and shut down gracefully on Ctrl-C or SIGTERM (running jobs checkpoint first).
 
-use crate::cli::{ServeArgs, ServeRole};
+use crate::cli::{PreloadArg, ServeArgs, ServeRole};
 use aiaas_api::AppState;
-use aiaas_serve::PoolConfig;
+use aiaas_serve::{PoolConfig, Preload};
 use aiaas_service::{AdminKey, Platform, ServiceConfig, Store, StoreConfig};
 use anyhow::Context;
 use std::sync::Arc;
@@ -161,13 +161,19 @@ async fn serve(args: ServeArgs, threads: Option<usize>) -> anyhow::Result<()> {
             .ok()
             .and_then(|mb| mb.checked_mul(1 << 20))
             .context("--max-loaded-mb is too large")?,
+        compute_threads: threads.unwrap_or(0),
+        preload: match args.preload {
+            PreloadArg::Pinned => Preload::Pinned,
+            PreloadArg::Aliased => Preload::Aliased,
+        },
         ..PoolConfig::default()
     };
     let pool = aiaas_api::model_pool(&platform, pool_config);
     let ready = Arc::new(AtomicBool::new(false));
     {
-        // Ready once the demo (if asked for) has trained its models and every aliased version
-        // is loaded: said once, when it is true.
+        // Ready once the demo (if asked for) has trained its models and the hot set (pinned
+        // versions, or every aliased one with --preload aliased) is loaded: said once, when
+        // it is true.
         let (platform, pool, ready) = (platform.clone(), pool.clone(), ready.clone());
         let demo = args.demo.then(|| {
             (
@@ -250,7 +256,11 @@ async fn import_at_start(platform: &Platform, import: &str) -> anyhow::Result<()
         .with_context(|| format!("--import {import:?}: importing {}", file.display()))?;
     let version = record.summary.version;
     platform.set_alias(&name, &champion, version).await?;
-    tracing::info!(model = %name, %version, file = %file.display(), "imported and made champion");
+    // Pinned: the server is ready only once it is loaded, and it is never unloaded.
+    platform
+        .set_tag(&name, version, aiaas_types::PINNED_TAG, "true")
+        .await?;
+    tracing::info!(model = %name, %version, file = %file.display(), "imported, made champion and pinned");
     Ok(())
 }
 

@@ -18,9 +18,9 @@ pub mod proto {
 
 use crate::auth::{Call, Gate, Refusal};
 use crate::error::{ApiError, ErrorCode};
-use crate::inference::{self as v2, NOT_LOADED, SERVER_NAME};
+use crate::inference::{self as v2, SERVER_NAME};
 use crate::{Access, AppState, MAX_INFER_BYTES, access_rule, audit};
-use aiaas_serve::ServeError;
+use aiaas_serve::{ServeError, VersionState};
 use aiaas_service::KeyRecord;
 use aiaas_types::ModelName;
 use axum::extract::ConnectInfo;
@@ -376,12 +376,12 @@ impl GrpcInferenceService for Inference {
         let models = v2::index(self.state())
             .await?
             .into_iter()
-            .filter(|m| m.ready || !only_ready)
+            .filter(|m| m.state == VersionState::Ready || !only_ready)
             .map(|m| repository_index_response::ModelIndex {
                 name: m.name.to_string(),
                 version: m.version.map(|v| v.to_string()).unwrap_or_default(),
-                state: if m.ready { "READY" } else { "UNAVAILABLE" }.into(),
-                reason: if m.ready { "" } else { NOT_LOADED }.into(),
+                state: m.triton_state().into(),
+                reason: m.reason().into(),
             })
             .collect();
         Ok(Response::new(RepositoryIndexResponse { models }))

@@ -3,7 +3,10 @@
 //! hanging it.
 
 mod batching;
+mod density;
+mod fairness;
 mod limits;
+mod memory;
 mod metrics;
 mod pool;
 mod shutdown;
@@ -35,6 +38,7 @@ pub fn config(max_batch: usize, max_delay: Duration, queue_capacity: usize) -> B
         max_delay,
         queue_capacity,
         threads: 1,
+        share: 1,
     }
 }
 

@@ -1,336 +1,15 @@
-//! The model pool over an in-memory model source and prediction sink: no database, no HTTP.
-//! What a reference means, loading on first use, hot swap when an alias moves (no request
-//! fails), serving settings applied by restarting a version's batcher, and the prediction log.
+//! The model pool over the in-memory source: what a reference means, loading on first use, hot
+//! swap when an alias moves (no request fails), serving settings applied by restarting a
+//! version's batcher, the prediction log, and the memory budget.
 
+use crate::memory::*;
 use crate::{bounded, mlp};
-use aiaas_artifact::{Artifact, Bundle, DatasetRef, Lineage, Manifest, WeightsInfo};
-use aiaas_serve::v2::{InferRequest, InferResponse, OutputData};
-use aiaas_serve::{
-    BatcherConfig, BoxFuture, DenseModel, LoadedModel, ModelPool, ModelSource, PoolConfig,
-    PredictionLog, PredictionSink, Runtime, ServeError, SourceModel,
-};
-use aiaas_types::{
-    Activation, AliasName, Feature, FeatureKind, LossKind, ModelKind, ModelName, ModelSpec,
-    NewPrediction, OptimizerKind, OptimizerSpec, Schedule, Schema, ServingSettings, SplitSpec,
-    TargetSchema, TargetValue, TrainSpec, Version,
-};
-use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use aiaas_serve::v2::InferResponse;
+use aiaas_serve::{BatcherConfig, ModelPool, PoolConfig, PredictionLog, Preload, ServeError};
+use aiaas_types::{ServingSettings, TargetSchema, TargetValue, Version};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::broadcast;
-
-const INPUTS: usize = 3;
-const LABELS: [&str; 2] = ["no", "yes"];
-
-/// A registry in memory: bundles by version, aliases, settings, and a change feed.
-#[derive(Default)]
-struct Memory {
-    versions: HashMap<(ModelName, Version), Bundle>,
-    aliases: HashMap<(ModelName, AliasName), Version>,
-    settings: HashMap<(ModelName, Version), ServingSettings>,
-}
-
-struct MemorySource {
-    memory: Mutex<Memory>,
-    changes: broadcast::Sender<ModelName>,
-    /// Bundles handed out, to see what the pool loads and when.
-    loads: AtomicUsize,
-    /// Version lists handed out, to see when the pool asks.
-    listings: AtomicUsize,
-}
-
-impl MemorySource {
-    fn new() -> Arc<MemorySource> {
-        Arc::new(MemorySource {
-            memory: Mutex::default(),
-            changes: broadcast::channel(16).0,
-            loads: AtomicUsize::new(0),
-            listings: AtomicUsize::new(0),
-        })
-    }
-
-    /// Changes what `name` means with `edit`, then announces the change as a registry would.
-    fn change(&self, name: &ModelName, edit: impl FnOnce(&mut Memory)) {
-        edit(&mut self.memory.lock().unwrap());
-        let _ = self.changes.send(name.clone());
-    }
-
-    /// Registers version `version` of `name`, a small classifier whose weights depend on `seed`.
-    fn publish(&self, name: &ModelName, version: u32, seed: u64) {
-        let key = (name.clone(), Version::new(version));
-        self.change(name, |m| {
-            m.versions.insert(key, bundle(name, seed));
-        });
-    }
-
-    fn set_alias(&self, name: &ModelName, alias: &str, version: u32) {
-        let key = (name.clone(), AliasName::new(alias).unwrap());
-        self.change(name, |m| {
-            m.aliases.insert(key, Version::new(version));
-        });
-    }
-
-    fn set_settings(&self, name: &ModelName, version: u32, settings: ServingSettings) {
-        let key = (name.clone(), Version::new(version));
-        self.change(name, |m| {
-            m.settings.insert(key, settings);
-        });
-    }
-}
-
-impl ModelSource for MemorySource {
-    fn models(&self) -> BoxFuture<'_, Result<Vec<SourceModel>, ServeError>> {
-        let memory = self.memory.lock().unwrap();
-        let mut models: BTreeMap<ModelName, Vec<AliasName>> = BTreeMap::new();
-        for (name, _) in memory.versions.keys() {
-            models.entry(name.clone()).or_default();
-        }
-        for (name, alias) in memory.aliases.keys() {
-            models.entry(name.clone()).or_default().push(alias.clone());
-        }
-        let models = models
-            .into_iter()
-            .map(|(name, aliases)| SourceModel { name, aliases })
-            .collect();
-        Box::pin(async move { Ok(models) })
-    }
-
-    fn resolve<'a>(
-        &'a self,
-        name: &'a ModelName,
-        alias: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Version, ServeError>> {
-        let memory = self.memory.lock().unwrap();
-        let aliased = |alias: &str| {
-            memory
-                .aliases
-                .iter()
-                .find(|((n, a), _)| n == name && a.as_str() == alias)
-                .map(|(_, v)| *v)
-        };
-        let newest = memory
-            .versions
-            .keys()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| *v)
-            .max();
-        let found = match alias {
-            Some(alias) => aliased(alias),
-            None => aliased("champion").or(newest),
-        };
-        let result = found.ok_or_else(|| ServeError::NotFound(format!("{name} has no {alias:?}")));
-        Box::pin(async move { result })
-    }
-
-    fn versions<'a>(
-        &'a self,
-        name: &'a ModelName,
-    ) -> BoxFuture<'a, Result<Vec<Version>, ServeError>> {
-        let mut versions: Vec<Version> = (self.memory.lock().unwrap().versions.keys())
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| *v)
-            .collect();
-        versions.sort();
-        self.listings.fetch_add(1, Ordering::SeqCst);
-        let result = if versions.is_empty() {
-            Err(ServeError::NotFound(format!("no model {name}")))
-        } else {
-            Ok(versions)
-        };
-        Box::pin(async move { result })
-    }
-
-    fn artifact<'a>(
-        &'a self,
-        name: &'a ModelName,
-        version: Version,
-    ) -> BoxFuture<'a, Result<Artifact, ServeError>> {
-        let found = self
-            .memory
-            .lock()
-            .unwrap()
-            .versions
-            .get(&(name.clone(), version))
-            .cloned();
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async move {
-            (found.map(Artifact::from))
-                .ok_or_else(|| ServeError::NotFound(format!("{name} has no version {version}")))
-        })
-    }
-
-    fn settings<'a>(
-        &'a self,
-        name: &'a ModelName,
-        version: Version,
-    ) -> BoxFuture<'a, Result<ServingSettings, ServeError>> {
-        let settings = self
-            .memory
-            .lock()
-            .unwrap()
-            .settings
-            .get(&(name.clone(), version))
-            .copied()
-            .unwrap_or_default();
-        Box::pin(async move { Ok(settings) })
-    }
-
-    fn changes(&self) -> broadcast::Receiver<ModelName> {
-        self.changes.subscribe()
-    }
-}
-
-/// Logged rows, in memory.
-#[derive(Default)]
-struct MemorySink {
-    rows: Mutex<Vec<NewPrediction>>,
-}
-
-impl PredictionSink for MemorySink {
-    fn write<'a>(&'a self, rows: &'a [NewPrediction]) -> BoxFuture<'a, Result<(), ServeError>> {
-        self.rows.lock().unwrap().extend_from_slice(rows);
-        Box::pin(async { Ok(()) })
-    }
-}
-
-/// A classifier over three numeric features (already scaled), its network from `seed`.
-fn bundle(name: &ModelName, seed: u64) -> Bundle {
-    let feature = |i: usize| Feature {
-        name: format!("x{i}"),
-        kind: FeatureKind::Numeric {
-            mean: 0.0,
-            scale: 1.0,
-        },
-    };
-    let schema = Schema {
-        features: (0..INPUTS).map(feature).collect(),
-        target: TargetSchema::Classification {
-            name: "y".into(),
-            labels: LABELS.map(String::from).to_vec(),
-        },
-    };
-    let spec = TrainSpec {
-        model: ModelSpec {
-            kind: ModelKind::Mlp,
-            hidden: vec![8],
-            activation: Activation::Relu,
-        },
-        loss: LossKind::CrossEntropy,
-        optimizer: OptimizerSpec::defaults(OptimizerKind::Adam),
-        schedule: Schedule::Constant,
-        batch_size: 32,
-        epochs: 1,
-        patience: None,
-        restore_best: false,
-        seed,
-    };
-    let manifest = Manifest {
-        format_version: aiaas_artifact::FORMAT_VERSION,
-        name: name.to_string(),
-        task: schema.task(),
-        layers: Vec::new(),
-        schema,
-        weights: WeightsInfo::default(),
-        lineage: Lineage {
-            dataset: DatasetRef {
-                name: "memory".into(),
-                digest: "0".repeat(64),
-                rows: 0,
-            },
-            job: None,
-            sweep: None,
-            spec,
-            split: SplitSpec::default(),
-            split_rows: BTreeMap::new(),
-            epochs_run: 0,
-            best_epoch: 0,
-            metrics: BTreeMap::new(),
-            parent: None,
-            optimization: None,
-            imported: None,
-            created_at_ms: 0,
-        },
-        profile: Vec::new(),
-        files: BTreeMap::new(),
-    };
-    let network = Arc::try_unwrap(mlp(INPUTS, &[8], LABELS.len(), seed)).unwrap();
-    Bundle::new(manifest, network)
-}
-
-/// The loaded version as the network trained here it is.
-fn dense(model: &LoadedModel) -> &DenseModel {
-    match &model.runtime {
-        Runtime::Dense(dense) => dense,
-        Runtime::Graph(_) => panic!("{} is an imported graph", model.name),
-    }
-}
-
-fn name(s: &str) -> ModelName {
-    ModelName::new(s).unwrap()
-}
-
-fn request(id: Option<&str>, rows: usize) -> InferRequest {
-    let data: Vec<f32> = (0..rows * INPUTS).map(|i| i as f32 / 10.0 - 0.5).collect();
-    serde_json::from_value(json!({
-        "id": id,
-        "inputs": [{"name": "input", "shape": [rows, INPUTS], "datatype": "FP32", "data": data}],
-    }))
-    .unwrap()
-}
-
-fn probabilities(response: &InferResponse) -> Vec<f32> {
-    let output = response
-        .outputs
-        .iter()
-        .find(|o| o.name == "probabilities")
-        .expect("a probabilities output");
-    match &output.data {
-        Some(OutputData::Fp32(values)) => values.clone(),
-        other => panic!("probabilities as {other:?}"),
-    }
-}
-
-/// `request` answered by `name`'s default version, counted on its way as the REST API does.
-async fn infer(
-    pool: &ModelPool,
-    name: &ModelName,
-    request: InferRequest,
-) -> Result<InferResponse, ServeError> {
-    aiaas_serve::infer(pool, name, None, request, pool.arriving()).await
-}
-
-fn start(source: &Arc<MemorySource>, log: Option<PredictionLog>) -> Arc<ModelPool> {
-    start_with_budget(source, log, PoolConfig::default().max_loaded_bytes)
-}
-
-fn start_with_budget(
-    source: &Arc<MemorySource>,
-    log: Option<PredictionLog>,
-    max_loaded_bytes: usize,
-) -> Arc<ModelPool> {
-    let batcher = BatcherConfig {
-        threads: 1,
-        ..BatcherConfig::default()
-    };
-    let config = PoolConfig {
-        batcher,
-        max_loaded_bytes,
-    };
-    ModelPool::start(source.clone(), config, log)
-}
-
-/// Waits (bounded) until `check` holds.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what} never happened");
-}
 
 #[tokio::test]
 async fn references_resolve_and_load_once_without_a_database() {
@@ -418,7 +97,7 @@ async fn version_lists_come_from_memory_until_the_model_changes() {
 }
 
 #[tokio::test]
-async fn preload_loads_every_reference() {
+async fn preload_aliased_loads_every_reference() {
     let source = MemorySource::new();
     let (a, b) = (name("a"), name("b"));
     source.publish(&a, 1, 1);
@@ -426,9 +105,13 @@ async fn preload_loads_every_reference() {
     source.set_alias(&a, "champion", 1);
     source.set_alias(&a, "challenger", 2);
     source.publish(&b, 1, 3);
-    let pool = start(&source, None);
+    let config = PoolConfig {
+        preload: Preload::Aliased,
+        ..PoolConfig::default()
+    };
+    let pool = ModelPool::start(source.clone(), config, None);
     // Four references (a, a@champion, a@challenger, b) name three versions: a's name and its
-    // challenger both mean a@2.
+    // champion both mean a@1.
     assert_eq!(bounded(pool.preload()).await.unwrap(), 3);
     let loaded: Vec<(String, u32)> = pool
         .loaded()

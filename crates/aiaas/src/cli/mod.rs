@@ -164,6 +164,15 @@ pub struct BenchArgs {
     /// contents, as `tritonclient.grpc` does.
     #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:8081")]
     pub grpc: Option<String>,
+    /// Spread the load over N models, MODEL-0 to MODEL-(N-1) (one per customer, say), each
+    /// request's model drawn by a Zipf law (--zipf); the report adds the latency of each model's
+    /// first request, a cold start on a server that has not loaded it yet. REST only.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub spread: Option<u32>,
+    /// The exponent of --spread's Zipf law: the k-th model (from 1) is called in proportion to
+    /// 1/k^S (0: evenly).
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub zipf: f64,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
@@ -295,8 +304,13 @@ pub struct ServeArgs {
     /// Logged predictions kept per model at most (the newest).
     #[arg(long, default_value_t = 1_000_000, env = "AIAAS_PREDICTION_KEEP")]
     pub prediction_keep: u64,
+    /// What loads before the server says it is ready: `pinned` (the versions tagged
+    /// serve.pinned=true; every other version loads on its first request) or `aliased` (also
+    /// the version every alias and every model name means).
+    #[arg(long, value_enum, default_value = "pinned", env = "AIAAS_PRELOAD")]
+    pub preload: PreloadArg,
     /// MiB the loaded model versions may hold together; loading one past that unloads the least
-    /// recently used first.
+    /// recently used first (never a pinned one, nor one with requests in flight).
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..), env = "AIAAS_MAX_LOADED_MB")]
     pub max_loaded_mb: u64,
     /// Connections open at once; more are closed as they arrive.
@@ -341,6 +355,15 @@ pub struct ServeArgs {
     /// Let anyone scrape /metrics without a key.
     #[arg(long, env = "AIAAS_PUBLIC_METRICS")]
     pub public_metrics: bool,
+}
+
+/// What `aiaas serve` loads before it is ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PreloadArg {
+    /// The pinned versions (tag serve.pinned=true).
+    Pinned,
+    /// The pinned versions and what every alias and model name means.
+    Aliased,
 }
 
 /// What an `aiaas serve` process does.

@@ -3,7 +3,9 @@
 //! REST or, with `--grpc`, over gRPC. It
 //! runs in its own process (so it does not share cores' scheduling with the server's runtime),
 //! keeps `--concurrency` batch-1 requests in flight for `--seconds`, and prints requests per
-//! second, latency percentiles and errors.
+//! second, latency percentiles and errors. With `--spread N` the requests go to N models
+//! (`MODEL-0` ...) by a Zipf law, and the first request to each model is timed apart: on a
+//! server that loads on first use, those are its cold starts.
 
 use super::Access;
 use super::bench_grpc::GrpcCall;
@@ -11,8 +13,11 @@ use crate::cli::{BenchArgs, BenchEndpoint};
 use aiaas_serve::v2::InferRequest;
 use anyhow::Context;
 use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub fn run(args: BenchArgs, access: &Access) -> anyhow::Result<()> {
@@ -20,6 +25,14 @@ pub fn run(args: BenchArgs, access: &Access) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.seconds.is_finite() && args.seconds > 0.0,
         "--seconds must be a positive number"
+    );
+    anyhow::ensure!(
+        args.zipf.is_finite() && args.zipf >= 0.0,
+        "--zipf must be a number at least 0"
+    );
+    anyhow::ensure!(
+        args.spread.is_none() || (args.grpc.is_none() && args.endpoint == BenchEndpoint::Infer),
+        "--spread sends REST infer requests: drop --grpc and --endpoint"
     );
     let base = args.server.trim_end_matches('/').to_string();
     let base = if base.contains("://") {
@@ -35,17 +48,26 @@ pub fn run(args: BenchArgs, access: &Access) -> anyhow::Result<()> {
     if args.json {
         println!("{report}");
     } else {
+        let ms = |key: &str| report[key].as_f64().unwrap_or(0.0);
         println!(
             "{} requests in {:.1} s at concurrency {}: {:.0} requests/s, p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, {} errors",
             report["requests"],
-            report["seconds"].as_f64().unwrap_or(0.0),
+            ms("seconds"),
             args.concurrency,
-            report["requests_per_second"].as_f64().unwrap_or(0.0),
-            report["p50_ms"].as_f64().unwrap_or(0.0),
-            report["p90_ms"].as_f64().unwrap_or(0.0),
-            report["p99_ms"].as_f64().unwrap_or(0.0),
+            ms("requests_per_second"),
+            ms("p50_ms"),
+            ms("p90_ms"),
+            ms("p99_ms"),
             report["errors"],
         );
+        if let Some(first) = report.get("first_requests") {
+            println!(
+                "{} models called; their first requests: p50 {:.3} ms, p99 {:.3} ms",
+                first,
+                ms("first_p50_ms"),
+                ms("first_p99_ms"),
+            );
+        }
     }
     Ok(())
 }
@@ -73,28 +95,52 @@ impl Call {
     }
 }
 
-/// The REST request of the load.
-async fn rest_call(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Result<Call> {
+/// The REST requests of the load: one per model it calls.
+async fn rest_calls(
+    base: &str,
+    access: &Access<'_>,
+    args: &BenchArgs,
+) -> anyhow::Result<Vec<Call>> {
     let http = access
         .http()?
         .pool_max_idle_per_host(args.concurrency)
         .build()
         .context("building the HTTP client")?;
+    let models: Vec<String> = match args.spread {
+        Some(n) => (0..n).map(|i| format!("{}-{i}", args.model)).collect(),
+        None => vec![args.model.clone()],
+    };
+    // The first model's inputs stand for all of them (metadata loads nothing).
     let meta: Value = http
-        .get(format!("{base}/v2/models/{}", args.model))
+        .get(format!("{base}/v2/models/{}", models[0]))
         .send()
         .await
         .with_context(|| format!("cannot reach the aiaas server at {base}"))?
         .error_for_status()
-        .with_context(|| format!("model {:?} on {base}", args.model))?
+        .with_context(|| format!("model {:?} on {base}", models[0]))?
         .json()
         .await?;
-    let model = format!("{base}/v2/models/{}", args.model);
+    models
+        .iter()
+        .map(|model| rest_call(&http, base, model, &meta, args))
+        .collect()
+}
+
+/// The REST request of the load to `model`, whose metadata is `meta`.
+fn rest_call(
+    http: &reqwest::Client,
+    base: &str,
+    model: &str,
+    meta: &Value,
+    args: &BenchArgs,
+) -> anyhow::Result<Call> {
+    let http = http.clone();
+    let model = format!("{base}/v2/models/{model}");
     Ok(match args.endpoint {
         BenchEndpoint::Infer => {
             let payload = match &args.payload {
                 Some(path) => Payload::read(path)?,
-                None => Payload::json(one_row(&meta)?.to_string().into_bytes()),
+                None => Payload::json(one_row(meta)?.to_string().into_bytes()),
             };
             Call::Post(http, format!("{model}/infer"), payload)
         }
@@ -105,7 +151,7 @@ async fn rest_call(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow:
 }
 
 async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Result<Value> {
-    let call = match &args.grpc {
+    let calls = match &args.grpc {
         Some(addr) => {
             // The same body as over REST, parsed as the server parses it.
             let payload = match &args.payload {
@@ -119,60 +165,112 @@ async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Resu
             };
             let (key, endpoint, model) = (access.key, args.endpoint, &args.model);
             let call = GrpcCall::new(addr, key, endpoint, model, payload, normalized).await?;
-            Call::Grpc(Box::new(call))
+            vec![Call::Grpc(Box::new(call))]
         }
-        None => rest_call(base, access, args).await?,
+        None => rest_calls(base, access, args).await?,
     };
     // Each task its own connection over gRPC too (REST's client keeps one per task).
-    let mut calls = Vec::with_capacity(args.concurrency);
+    let mut tasks_calls = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency {
-        calls.push(match &call {
-            Call::Grpc(grpc) => Call::Grpc(Box::new(grpc.reconnected().await?)),
-            rest => rest.clone(),
-        });
+        let mut own = Vec::with_capacity(calls.len());
+        for call in &calls {
+            own.push(match call {
+                Call::Grpc(grpc) => Call::Grpc(Box::new(grpc.reconnected().await?)),
+                rest => rest.clone(),
+            });
+        }
+        tasks_calls.push(own);
     }
+    let zipf = std::sync::Arc::new(Zipf::new(calls.len(), args.zipf));
+    let called: std::sync::Arc<Vec<AtomicBool>> =
+        std::sync::Arc::new(calls.iter().map(|_| AtomicBool::new(false)).collect());
     let run_for = Duration::from_secs_f64(args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.concurrency);
-    for mut call in calls {
+    for (task, mut calls) in tasks_calls.into_iter().enumerate() {
+        let (zipf, called) = (zipf.clone(), called.clone());
         tasks.push(tokio::spawn(async move {
-            let (mut latencies, mut errors) = (Vec::new(), 0u64);
+            let mut rng = ChaCha8Rng::seed_from_u64(task as u64);
+            let (mut latencies, mut first, mut errors) = (Vec::new(), Vec::new(), 0u64);
             while started.elapsed() < run_for {
+                let k = zipf.pick(rng.random());
+                let is_first = !called[k].swap(true, Ordering::Relaxed);
                 let sent = Instant::now();
-                if call.send().await {
+                if calls[k].send().await {
                     latencies.push(sent.elapsed());
+                    if is_first {
+                        first.push(sent.elapsed());
+                    }
                 } else {
                     errors += 1;
                 }
             }
-            (latencies, errors)
+            (latencies, first, errors)
         }));
     }
-    let (mut latencies, mut errors) = (Vec::new(), 0);
+    let (mut latencies, mut first, mut errors) = (Vec::new(), Vec::new(), 0);
     for task in tasks {
-        let (l, e) = task.await.context("a load task failed")?;
+        let (l, f, e) = task.await.context("a load task failed")?;
         latencies.extend(l);
+        first.extend(f);
         errors += e;
     }
     let seconds = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let percentile = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i].as_secs_f64() * 1e3
-    };
-    Ok(json!({
+    let mut report = json!({
         "requests": latencies.len(),
         "errors": errors,
         "seconds": seconds,
         "concurrency": args.concurrency,
         "requests_per_second": latencies.len() as f64 / seconds,
-        "p50_ms": percentile(0.50),
-        "p90_ms": percentile(0.90),
-        "p99_ms": percentile(0.99),
-    }))
+        "p50_ms": percentile(&mut latencies, 0.50),
+        "p90_ms": percentile(&mut latencies, 0.90),
+        "p99_ms": percentile(&mut latencies, 0.99),
+    });
+    if args.spread.is_some() {
+        report["first_requests"] = json!(first.len());
+        report["first_p50_ms"] = json!(percentile(&mut first, 0.50));
+        report["first_p99_ms"] = json!(percentile(&mut first, 0.99));
+    }
+    Ok(report)
+}
+
+/// The `p` quantile of `latencies` in milliseconds (0 when there are none).
+fn percentile(latencies: &mut [Duration], p: f64) -> f64 {
+    if latencies.is_empty() {
+        return 0.0;
+    }
+    latencies.sort_unstable();
+    let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+    latencies[i].as_secs_f64() * 1e3
+}
+
+/// A Zipf law over `n` ranks: rank k (from 0) drawn in proportion to 1/(k+1)^s.
+struct Zipf {
+    /// Cumulative probabilities, the last one 1.
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize, s: f64) -> Zipf {
+        let weights: Vec<f64> = (1..=n).map(|k| (k as f64).powf(-s)).collect();
+        let total: f64 = weights.iter().sum();
+        let mut sum = 0.0;
+        let cdf = weights
+            .iter()
+            .map(|w| {
+                sum += w / total;
+                sum
+            })
+            .collect();
+        Zipf { cdf }
+    }
+
+    /// The rank whose share of [0, 1) holds `u`.
+    fn pick(&self, u: f64) -> usize {
+        self.cdf
+            .partition_point(|&c| c <= u)
+            .min(self.cdf.len() - 1)
+    }
 }
 
 /// An infer request body, sent as it is (clones share the bytes).
@@ -277,6 +375,22 @@ mod tests {
         assert!(decimals.iter().all(|&d| d <= 4), "{text}");
         let four = decimals.iter().filter(|&&d| d == 4).count();
         assert!(four > 784 * 8 / 10, "{four} of 784 have 4 decimals");
+    }
+
+    #[test]
+    fn the_zipf_law_calls_the_kth_model_in_proportion_to_one_over_k() {
+        let zipf = Zipf::new(4, 1.0);
+        let mut counts = [0usize; 4];
+        for i in 0..100_000 {
+            counts[zipf.pick(i as f64 / 100_000.0)] += 1;
+        }
+        // Shares 1, 1/2, 1/3, 1/4 of 25/12.
+        for (k, &c) in counts.iter().enumerate() {
+            let expected = 100_000.0 * 12.0 / 25.0 / (k + 1) as f64;
+            assert!((c as f64 - expected).abs() < 10.0, "{counts:?}");
+        }
+        assert_eq!(Zipf::new(3, 0.0).pick(0.5), 1, "evenly with exponent 0");
+        assert_eq!(Zipf::new(1, 1.0).pick(0.999_999), 0);
     }
 
     #[test]

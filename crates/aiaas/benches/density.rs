@@ -1,0 +1,342 @@
+//! Density: 1,000 registered models (digits MLPs 64-64-10, each aliased `champion`) behind one
+//! `aiaas serve`, loaded by `aiaas bench` running as a separate process. Printed in one run,
+//! each beside its target:
+//!
+//! - start-up to ready (`/v2/health/ready` answers 200) on the 1,000-model data directory, with
+//!   the floor of the binary printing its version (target: under 300 ms);
+//! - the server's threads at ready, after a load spread over 200 models and after a load on
+//!   one model (target: the same, whatever the number of models);
+//! - batch-1 JSON infer at concurrency 64 spread over 200 models by a Zipf law (exponent 1):
+//!   first on the fresh server (every model cold: p50 and p99 of each model's first request),
+//!   then again warm, and the same load sent to one model (target: warm spread at least 80% of
+//!   one model);
+//! - memory: what the loaded versions hold against `--max-loaded-mb` (set below what 200
+//!   models need, so the Zipf tail keeps being evicted and loaded), and the process's resident
+//!   memory at ready and after the loads;
+//! - fairness: one model flooded at concurrency 64 while another gets one request every 10 ms;
+//!   the second's p99 with and without the flood (target: within 2x).
+//!
+//! Run: `cargo bench -p aiaas --bench density` (`AIAAS_BENCH_SECONDS` sets each load's length,
+//! default 5; `AIAAS_BENCH_MODELS` the number registered, default 1,000).
+
+#[path = "../tests/it/server.rs"]
+#[allow(dead_code)]
+mod server;
+
+use server::{ServerProcess, request};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DIGITS: &[u8] = include_bytes!("../../../datasets/digits.csv");
+/// Models the Zipf load spreads over.
+const SPREAD: usize = 200;
+/// The memory budget, MiB: about 150 of the small models.
+const BUDGET_MB: &str = "8";
+const STARTS: usize = 5;
+
+fn main() {
+    let seconds: f64 = env_or("AIAAS_BENCH_SECONDS", 5.0);
+    let models: usize = env_or("AIAAS_BENCH_MODELS", 1000.0) as usize;
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let started = Instant::now();
+    prepare(&data, models);
+    println!(
+        "== density: {models} models (digits mlp 64-64-10, aliased champion), registered in {:.1} s ==",
+        started.elapsed().as_secs_f64()
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.to_string();
+    let flags = [
+        "--threads",
+        &threads,
+        "--max-loaded-mb",
+        BUDGET_MB,
+        "--prediction-sample",
+        "0",
+        "--rate-limit",
+        "1000000",
+    ];
+
+    // Start-up to ready, several times; the last server stays for the loads.
+    let mut ready_ms = Vec::new();
+    let mut server = None;
+    for _ in 0..STARTS {
+        drop(server.take());
+        let t = Instant::now();
+        let s = ServerProcess::start(&data, &flags);
+        wait_ready(&s);
+        ready_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        server = Some(s);
+    }
+    let server = server.expect("a server");
+    let version_ms: Vec<f64> = (0..STARTS)
+        .map(|_| {
+            let t = Instant::now();
+            let status = Command::new(env!("CARGO_BIN_EXE_aiaas"))
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    println!(
+        "  start-up to ready: median {:.0} ms (min {:.0}, max {:.0}) over {STARTS} starts; floor `aiaas --version` {:.0} ms; target < 300 ms",
+        median(&ready_ms),
+        min(&ready_ms),
+        max(&ready_ms),
+        median(&version_ms)
+    );
+    let pid = server.child.id();
+    let at_ready = (threads_of(pid), resident_mb(pid));
+
+    let spread = SPREAD.to_string();
+    let zipf = ["--spread", &spread, "--zipf", "1"];
+    let cold = bench(work.path(), &server, "m", seconds, &zipf);
+    let after_spread = threads_of(pid);
+    let warm = bench(work.path(), &server, "m", seconds, &zipf);
+    let one = bench(work.path(), &server, "m-0", seconds, &[]);
+    let after_one = threads_of(pid);
+    let serving = server.json("GET", "/api/v1/serving", b"");
+    let rps = |r: &serde_json::Value| r["requests_per_second"].as_f64().unwrap_or(0.0);
+    let line = |what: &str, r: &serde_json::Value| {
+        println!(
+            "  {what:<34} {:>7.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+            rps(r),
+            r["p50_ms"].as_f64().unwrap_or(0.0),
+            r["p99_ms"].as_f64().unwrap_or(0.0),
+            r["errors"]
+        )
+    };
+    println!("  batch-1 JSON infer at concurrency 64, {seconds} s each:");
+    line(&format!("Zipf over {SPREAD} models, all cold"), &cold);
+    println!(
+        "    first request of each model ({} models): p50 {:.2} ms, p99 {:.2} ms (a cold load each)",
+        cold["first_requests"],
+        cold["first_p50_ms"].as_f64().unwrap_or(0.0),
+        cold["first_p99_ms"].as_f64().unwrap_or(0.0)
+    );
+    line(&format!("Zipf over {SPREAD} models, again"), &warm);
+    line("one model", &one);
+    println!(
+        "  spread / one model: {:.2} (target >= 0.80)",
+        rps(&warm) / rps(&one)
+    );
+    println!(
+        "  server threads: {} at ready, {} after the spread load, {} after the one-model load (target: the same)",
+        at_ready.0, after_spread, after_one
+    );
+    let loaded = serving["loaded"].as_array().map_or(0, Vec::len);
+    let evicted = serving["not_loaded"]
+        .as_array()
+        .map_or(0, |v| v.iter().filter(|m| m["state"] == "evicted").count());
+    println!(
+        "  memory: {} loaded versions hold {:.1} MiB of the {BUDGET_MB} MiB budget ({evicted} evicted); resident {:.0} MiB at ready, {:.0} MiB after the loads",
+        loaded,
+        serving["held_bytes"].as_f64().unwrap_or(0.0) / (1 << 20) as f64,
+        at_ready.1,
+        resident_mb(pid)
+    );
+    fairness(work.path(), &server, seconds);
+}
+
+/// A model's p99 at one request every 10 ms, alone and while another model is flooded.
+fn fairness(w: &Path, server: &ServerProcess, seconds: f64) {
+    let calls = (seconds * 100.0) as usize;
+    let body = infer_body();
+    let alone = paced(server, "m-1", &body, calls);
+    let flood = {
+        let (w, addr, key) = (w.to_path_buf(), server.addr.clone(), server.key.clone());
+        std::thread::spawn(move || bench_at(&w, &addr, &key, "m-0", seconds + 1.0, &[]))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let flooded = paced(server, "m-1", &body, calls);
+    let flood = flood.join().unwrap();
+    println!(
+        "  fairness: m-1 every 10 ms, p99 {:.2} ms alone, {:.2} ms while m-0 is flooded at concurrency 64 ({:.0} req/s): {:.2}x (target <= 2x)",
+        alone,
+        flooded,
+        flood["requests_per_second"].as_f64().unwrap_or(0.0),
+        flooded / alone
+    );
+}
+
+/// The p99, in ms, of `calls` infer requests to `model`, one every 10 ms.
+fn paced(server: &ServerProcess, model: &str, body: &[u8], calls: usize) -> f64 {
+    let path = format!("/v2/models/{model}/infer");
+    let mut ms = Vec::with_capacity(calls);
+    let start = Instant::now();
+    for i in 0..calls {
+        let due = start + Duration::from_millis(10 * i as u64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let t = Instant::now();
+        let (status, text) = server.request("POST", &path, body);
+        assert_eq!(status, 200, "{text}");
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    ms[(ms.len() * 99).div_ceil(100) - 1]
+}
+
+/// One digits row (64 pixel values) as a V2 request.
+fn infer_body() -> Vec<u8> {
+    let data: Vec<f64> = (0..64).map(|i| ((i * 7) % 17) as f64).collect();
+    serde_json::json!({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": data}]})
+        .to_string()
+        .into_bytes()
+}
+
+/// `aiaas bench` at concurrency 64 against `model`, with `extra` flags: its JSON report.
+fn bench(
+    w: &Path,
+    server: &ServerProcess,
+    model: &str,
+    seconds: f64,
+    extra: &[&str],
+) -> serde_json::Value {
+    bench_at(w, &server.addr, &server.key, model, seconds, extra)
+}
+
+fn bench_at(
+    w: &Path,
+    addr: &str,
+    key: &str,
+    model: &str,
+    seconds: f64,
+    extra: &[&str],
+) -> serde_json::Value {
+    let url = format!("http://{addr}");
+    let seconds = seconds.to_string();
+    let mut args = vec![
+        "bench",
+        "--api-key",
+        key,
+        "--server",
+        &url,
+        "--model",
+        model,
+        "--concurrency",
+        "64",
+        "--seconds",
+        &seconds,
+        "--json",
+    ];
+    args.extend(extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_aiaas"))
+        .args(&args)
+        .current_dir(w)
+        .env_remove("AIAAS_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aiaas {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A data directory with `models` registered models `m-0`, `m-1`, ...: one trained on digits,
+/// the others imported copies of it, each aliased `champion`.
+fn prepare(data: &Path, models: usize) {
+    let server = ServerProcess::start(data, &[]);
+    let (status, text) = server.request("POST", "/api/v1/datasets?name=digits", DIGITS);
+    assert_eq!(status, 201, "{text}");
+    let job = server.json(
+        "POST",
+        "/api/v1/jobs",
+        br#"{"kind": "train", "dataset": "digits", "name": "m-0", "epochs": 5, "hidden": [64]}"#,
+    );
+    let id = job["id"].as_str().unwrap();
+    let job = server.wait_job(id, |j| j["state"] != "queued" && j["state"] != "running");
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let archive = raw_get(&server, "/api/v1/models/m-0/versions/1/archive");
+    for i in 0..models {
+        if i > 0 {
+            let path = format!("/api/v1/models/m-{i}/versions");
+            let (status, text) = server.request("POST", &path, &archive);
+            assert_eq!(status, 201, "{text}");
+        }
+        let path = format!("/api/v1/models/m-{i}/aliases/champion");
+        let (status, text) = server.request("PUT", &path, br#"{"version": 1}"#);
+        assert!(status < 300, "{text}");
+    }
+    server.kill();
+}
+
+/// Polls `/v2/health/ready` until it answers 200.
+fn wait_ready(server: &ServerProcess) {
+    let started = Instant::now();
+    loop {
+        let ready = std::panic::catch_unwind(|| {
+            request(&server.addr, "", "GET", "/v2/health/ready", b"").0 == 200
+        });
+        if ready.unwrap_or(false) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "never ready");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The body of a GET as bytes (the archive is binary).
+fn raw_get(server: &ServerProcess, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        server.key
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let start = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&response[..start]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    response[start..].to_vec()
+}
+
+/// A line of `/proc/<pid>/status`, as a number.
+fn status_field(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn threads_of(pid: u32) -> f64 {
+    status_field(pid, "Threads:")
+}
+
+fn resident_mb(pid: u32) -> f64 {
+    status_field(pid, "VmRSS:") / 1024.0
+}
+
+fn env_or(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn min(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn max(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
