@@ -147,7 +147,7 @@ async fn run(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let started = std::time::Instant::now();
-    let arriving = pool.arriving();
+    let arriving = pool.arriving(&name);
     let body = match body {
         Ok(body) => body,
         // Over the limit (413) or unreadable: counted as a bad request, answered as axum says.

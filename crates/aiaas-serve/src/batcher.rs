@@ -160,6 +160,9 @@ struct Waiting<C: Compute> {
     listed: bool,
     /// A pool thread forms a batch from it now (it is listed again afterwards if work remains).
     forming: bool,
+    /// Pool threads forming or computing its batches now: at most
+    /// [`PoolThreads::per_queue`], so that a busy model leaves a thread free for the others.
+    active: usize,
     /// That thread, asleep until the batch has company or room for this many rows no more.
     sleeper: Option<(Thread, usize)>,
 }
@@ -253,6 +256,7 @@ impl<C: Compute> Batcher<C> {
                 rows: 0,
                 listed: false,
                 forming: false,
+                active: 0,
                 sleeper: None,
             }),
             credit: AtomicI64::new(0),
@@ -349,7 +353,7 @@ impl<C: Compute> Batcher<C> {
             Some((_, room)) if company || waiting.rows >= *room => waiting.sleeper.take(),
             _ => None,
         };
-        let list = !waiting.listed && !waiting.forming;
+        let list = !waiting.listed && !waiting.forming && waiting.active < pool.per_queue();
         waiting.listed |= list;
         drop(waiting);
         if let Some((thread, _)) = wake {
@@ -411,6 +415,16 @@ impl<C: Compute> Lane for Queue<C> {
         if !batch.is_empty() {
             self.compute(batch);
         }
+        // Done with it: list it again if work waits that no thread could take meanwhile.
+        let mut waiting = self.waiting();
+        waiting.active -= 1;
+        let list = !waiting.requests.is_empty() && !waiting.listed && !waiting.forming;
+        waiting.listed |= list;
+        drop(waiting);
+        if list {
+            let keeps_turn = self.credit.load(Ordering::Relaxed) > 0;
+            pool.list(self, keeps_turn);
+        }
     }
 
     fn share(&self) -> u32 {
@@ -440,6 +454,7 @@ impl<C: Compute> Queue<C> {
         let mut waiting = self.waiting();
         waiting.listed = false;
         waiting.forming = true;
+        waiting.active += 1;
         loop {
             while let Some(next) = waiting.requests.front() {
                 if rows > 0 && rows + next.rows > max_batch {
@@ -478,12 +493,13 @@ impl<C: Compute> Queue<C> {
         }
         waiting.forming = false;
         let more = !waiting.requests.is_empty();
-        waiting.listed = more;
+        waiting.listed = more && waiting.active < pool.per_queue();
+        let listed = waiting.listed;
         drop(waiting);
-        if more {
+        if listed {
             let keeps_turn = self.credit.load(Ordering::Relaxed) > 0;
             pool.list(self.clone(), keeps_turn);
-        } else {
+        } else if !more {
             // Idle now: a surplus is not kept for later, a debt is.
             self.credit.fetch_min(0, Ordering::Relaxed);
         }

@@ -11,7 +11,9 @@
 //! request by about one quantum and one batch, whatever the flood's size, and a model tagged
 //! `serve.share=4` gets four times the compute of a model with the default share of 1 when both
 //! are busy. While one thread forms a lane's batch the lane is off the ring; if more is queued
-//! when it is formed, the lane is listed again, so a busy lane can use every thread.
+//! when it is formed, the lane is listed again, so a busy lane can use every thread but one:
+//! that one stays free (asleep) for the other lanes, so a request to a quiet model is taken at
+//! once even while another model is flooded.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -132,6 +134,17 @@ impl Shared {
     fn ready(&self) -> MutexGuard<'_, Ready> {
         // A lane never panics while the lock is held (compute runs outside it).
         self.ready.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Threads that may serve one queue at once: all but one (when there are two or more), so
+    /// that however busy one model is, a thread waits, asleep, for another model's request and
+    /// takes it at once (a thread the OS wakes runs soon; one busy with a flood's batches is
+    /// preempted like any other).
+    pub(crate) fn per_queue(&self) -> usize {
+        self.threads
+            .load(Ordering::Relaxed)
+            .saturating_sub(1)
+            .max(1)
     }
 
     /// Whether any thread computes (none when the OS refused them all).

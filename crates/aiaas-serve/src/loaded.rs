@@ -120,12 +120,12 @@ impl Drop for InUse {
 }
 
 /// What opening a version needs from the pool: where versions come from, the server's batcher
-/// settings, the threads that compute and the callers on their way.
+/// settings, the threads that compute and the calls on their way to its model.
 pub(crate) struct Opener<'a> {
     pub source: &'a dyn ModelSource,
     pub base: &'a BatcherConfig,
     pub compute: &'a ComputePool,
-    pub arrivals: &'a Arrivals,
+    pub arrivals: Arrivals,
 }
 
 impl Opener<'_> {

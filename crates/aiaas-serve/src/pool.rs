@@ -127,9 +127,10 @@ pub struct ModelPool {
     changes_seen: AtomicU64,
     /// Where answered requests are logged (none when sampling is off).
     log: Option<PredictionLog>,
-    /// Infer calls on their way to a batcher, whatever their model: what every batcher waits
-    /// for before it computes a batch.
-    arrivals: Arrivals,
+    /// Infer calls on their way, per model (by name): what that model's batchers wait for
+    /// before they compute a batch, so a flood of calls to one model never holds back a lone
+    /// call to another.
+    arrivals: RwLock<HashMap<String, Arrivals>>,
 }
 
 impl ModelPool {
@@ -158,7 +159,7 @@ impl ModelPool {
             resolved: RwLock::new(HashMap::new()),
             versions: RwLock::new(HashMap::new()),
             changes_seen: AtomicU64::new(0),
-            arrivals: Arrivals::default(),
+            arrivals: RwLock::new(HashMap::new()),
         });
         tokio::spawn(follow_changes(Arc::downgrade(&pool), changes));
         // Registers the series, so a scrape shows 0 rather than nothing before the first load
@@ -171,11 +172,21 @@ impl ModelPool {
         pool
     }
 
-    /// Count an infer call from its arrival (before its body is parsed) until the guard is
-    /// dropped, by [`crate::infer`] as it queues the call: batchers wait for company only
-    /// while some call is on its way.
-    pub fn arriving(&self) -> Arriving {
-        self.arrivals.arriving()
+    /// Count an infer call to `model` from its arrival (before its body is parsed) until the
+    /// guard is dropped, by [`crate::infer`] as it queues the call: a model's batchers wait for
+    /// company only while some call to it is on its way.
+    pub fn arriving(&self, model: &str) -> Arriving {
+        match self.arrivals.read().expect("arrivals lock").get(model) {
+            Some(arrivals) => arrivals.arriving(),
+            // A model never loaded: no batcher waits for it (its first call loads it).
+            None => Arrivals::default().arriving(),
+        }
+    }
+
+    /// The counter of calls on their way to `name`, made at its first load.
+    fn arrivals_of(&self, name: &ModelName) -> Arrivals {
+        let mut arrivals = self.arrivals.write().expect("arrivals lock");
+        arrivals.entry(name.to_string()).or_default().clone()
     }
 
     /// The prediction log, unless sampling is off.
@@ -441,12 +452,12 @@ impl ModelPool {
         }
     }
 
-    fn opener(&self) -> Opener<'_> {
+    fn opener(&self, name: &ModelName) -> Opener<'_> {
         Opener {
             source: &*self.source,
             base: &self.config,
             compute: &self.compute,
-            arrivals: &self.arrivals,
+            arrivals: self.arrivals_of(name),
         }
     }
 
@@ -474,7 +485,7 @@ impl ModelPool {
         }
         let _slot = self.load_slots.acquire().await;
         let started = Instant::now();
-        let opened = self.opener().open(&key.0, key.1).await;
+        let opened = self.opener(&key.0).open(&key.0, key.1).await;
         metrics::record_load(opened.is_ok(), started.elapsed());
         let model = opened?;
         // Under the gate nobody else inserts this key: the entry is new.
@@ -570,7 +581,7 @@ impl ModelPool {
             let key = (old.name.clone(), old.version);
             let gate = self.gate(&key);
             let turn = gate.lock().await;
-            let opened = self.opener().open(&old.name, old.version).await;
+            let opened = self.opener(&old.name).open(&old.name, old.version).await;
             drop(turn);
             self.ungate(&key, &gate);
             match opened {

@@ -10,11 +10,13 @@
 //!   first on the fresh server (every model cold: p50 and p99 of each model's first request),
 //!   then again warm, and the same load sent to one model (target: warm spread at least 80% of
 //!   one model);
-//! - memory: what the loaded versions hold against `--max-loaded-mb` (set below what 200
-//!   models need, so the Zipf tail keeps being evicted and loaded), and the process's resident
-//!   memory at ready and after the loads;
+//! - memory: what the loaded versions hold against `--max-loaded-mb` (32: room for the 200),
+//!   and the process's resident memory at ready and after the loads;
 //! - fairness: one model flooded at concurrency 64 while another gets one request every 10 ms;
-//!   the second's p99 with and without the flood (target: within 2x).
+//!   the second's p99 with and without the flood (target: within 2x), beside the same pace of
+//!   health checks, the floor any request meets on the loaded machine;
+//! - the Zipf load again on a server whose budget (4 MiB) holds a third of the 200: requests
+//!   answered, cold starts and evictions.
 //!
 //! Run: `cargo bench -p aiaas --bench density` (`AIAAS_BENCH_SECONDS` sets each load's length,
 //! default 5; `AIAAS_BENCH_MODELS` the number registered, default 1,000).
@@ -31,8 +33,10 @@ use std::time::{Duration, Instant};
 const DIGITS: &[u8] = include_bytes!("../../../datasets/digits.csv");
 /// Models the Zipf load spreads over.
 const SPREAD: usize = 200;
-/// The memory budget, MiB: about 150 of the small models.
-const BUDGET_MB: &str = "8";
+/// The memory budget, MiB: room for the 200 small models the load calls (about 57 KiB each).
+const BUDGET_MB: &str = "32";
+/// A budget too small for them (about 70 fit), for the run that keeps evicting and loading.
+const SMALL_BUDGET_MB: &str = "4";
 const STARTS: usize = 5;
 
 fn main() {
@@ -93,7 +97,7 @@ fn main() {
     let pid = server.child.id();
     let at_ready = (threads_of(pid), resident_mb(pid));
 
-    let spread = SPREAD.to_string();
+    let spread = SPREAD.min(models).to_string();
     let zipf = ["--spread", &spread, "--zipf", "1"];
     let cold = bench(work.path(), &server, "m", seconds, &zipf);
     let after_spread = threads_of(pid);
@@ -141,32 +145,93 @@ fn main() {
         resident_mb(pid)
     );
     fairness(work.path(), &server, seconds);
+    drop(server);
+
+    // The same Zipf load under a budget that holds a third of what it calls: the tail keeps
+    // being evicted and loaded again, and every request is still answered.
+    let mut small = flags.to_vec();
+    small[3] = SMALL_BUDGET_MB;
+    let server = ServerProcess::start(&data, &small);
+    wait_ready(&server);
+    let churn = bench(work.path(), &server, "m", seconds, &zipf);
+    let serving = server.json("GET", "/api/v1/serving", b"");
+    line(
+        &format!("Zipf over {SPREAD}, {SMALL_BUDGET_MB} MiB budget"),
+        &churn,
+    );
+    println!(
+        "    {} cold starts, {} evictions; the loaded versions hold {:.1} MiB of the {SMALL_BUDGET_MB} MiB",
+        counter(&server, "aiaas_model_cold_starts_total"),
+        counter(&server, "aiaas_model_evictions_total"),
+        serving["held_bytes"].as_f64().unwrap_or(0.0) / (1 << 20) as f64,
+    );
 }
 
-/// A model's p99 at one request every 10 ms, alone and while another model is flooded.
+/// A counter's value from `/metrics`.
+fn counter(server: &ServerProcess, name: &str) -> f64 {
+    let (_, text) = server.request("GET", "/metrics", b"");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// A model's p99 at one request every 10 ms, alone and while another model is flooded; beside
+/// it, the same pace of `GET /v2/health/live` (no model, no compute), the floor any request
+/// meets on the loaded machine.
 fn fairness(w: &Path, server: &ServerProcess, seconds: f64) {
     let calls = (seconds * 100.0) as usize;
-    let body = infer_body();
-    let alone = paced(server, "m-1", &body, calls);
+    let infer = ("POST", "/v2/models/m-1/infer".to_string(), infer_body());
+    let live = ("GET", "/v2/health/live".to_string(), Vec::new());
+    let both = |server: &ServerProcess| {
+        std::thread::scope(|scope| {
+            let floor = scope.spawn(|| paced(server, &live, calls));
+            (paced(server, &infer, calls), floor.join().unwrap())
+        })
+    };
+    let alone = both(server);
     let flood = {
         let (w, addr, key) = (w.to_path_buf(), server.addr.clone(), server.key.clone());
         std::thread::spawn(move || bench_at(&w, &addr, &key, "m-0", seconds + 1.0, &[]))
     };
     std::thread::sleep(Duration::from_millis(500));
-    let flooded = paced(server, "m-1", &body, calls);
+    let queue = "aiaas_inference_queue_duration_seconds";
+    let before = buckets(server, queue, "m-1");
+    let flooded = both(server);
+    let queued = p99_between(&before, &buckets(server, queue, "m-1"));
     let flood = flood.join().unwrap();
     println!(
         "  fairness: m-1 every 10 ms, p99 {:.2} ms alone, {:.2} ms while m-0 is flooded at concurrency 64 ({:.0} req/s): {:.2}x (target <= 2x)",
-        alone,
-        flooded,
+        alone.0,
+        flooded.0,
         flood["requests_per_second"].as_f64().unwrap_or(0.0),
-        flooded / alone
+        flooded.0 / alone.0
+    );
+    println!(
+        "    floor, GET /v2/health/live at the same pace: p99 {:.2} ms alone, {:.2} ms under the flood; m-1's wait in its queue for a compute thread under the flood: p99 <= {:.2} ms",
+        alone.1,
+        flooded.1,
+        queued * 1e3
     );
 }
 
-/// The p99, in ms, of `calls` infer requests to `model`, one every 10 ms.
-fn paced(server: &ServerProcess, model: &str, body: &[u8], calls: usize) -> f64 {
-    let path = format!("/v2/models/{model}/infer");
+/// The p99, in ms, of `calls` requests `(method, path, body)`, one every 10 ms on one
+/// kept-alive connection (as a client that calls a model now and then keeps its connection).
+fn paced(
+    server: &ServerProcess,
+    (method, path, body): &(&str, String, Vec<u8>),
+    calls: usize,
+) -> f64 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.key,
+        body.len()
+    );
+    let request = [head.as_bytes(), body.as_slice()].concat();
     let mut ms = Vec::with_capacity(calls);
     let start = Instant::now();
     for i in 0..calls {
@@ -175,12 +240,58 @@ fn paced(server: &ServerProcess, model: &str, body: &[u8], calls: usize) -> f64 
             std::thread::sleep(wait);
         }
         let t = Instant::now();
-        let (status, text) = server.request("POST", &path, body);
-        assert_eq!(status, 200, "{text}");
+        writer.write_all(&request).unwrap();
+        let (mut line, mut length) = (String::new(), 0);
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut answer = vec![0; length];
+        reader.read_exact(&mut answer).unwrap();
         ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     ms.sort_by(f64::total_cmp);
     ms[(ms.len() * 99).div_ceil(100) - 1]
+}
+
+/// The cumulative buckets `(le, count)` of `model`'s histogram `metric`.
+fn buckets(server: &ServerProcess, metric: &str, model: &str) -> Vec<(f64, f64)> {
+    let (_, text) = server.request("GET", "/metrics", b"");
+    let prefix = format!("{metric}_bucket{{");
+    text.lines()
+        .filter(|l| l.starts_with(&prefix) && l.contains(&format!("model=\"{model}\"")))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The upper bound of the bucket that holds the 99th percentile of what was recorded between
+/// two snapshots.
+fn p99_between(before: &[(f64, f64)], after: &[(f64, f64)]) -> f64 {
+    let count = |snapshot: &[(f64, f64)], le: f64| {
+        (snapshot.iter())
+            .find(|(l, _)| *l == le)
+            .map_or(0.0, |(_, c)| *c)
+    };
+    let total = count(after, f64::INFINITY) - count(before, f64::INFINITY);
+    (after.iter())
+        .find(|(le, c)| c - count(before, *le) >= 0.99 * total)
+        .map_or(f64::NAN, |(le, _)| *le)
 }
 
 /// One digits row (64 pixel values) as a V2 request.

@@ -226,7 +226,7 @@ impl Inference {
     ) -> Result<ModelInferResponse, Status> {
         let started = Instant::now();
         let pool = &self.state().pool;
-        let arriving = pool.arriving();
+        let arriving = pool.arriving(&message.model_name);
         let refuse = |name: Option<&ModelName>, e: ServeError| {
             aiaas_serve::count_refused(pool, name, &e, started);
             serve_error(e)

@@ -327,7 +327,7 @@ pub async fn infer(
     name: &ModelName,
     request: InferRequest,
 ) -> Result<InferResponse, ServeError> {
-    aiaas_serve::infer(pool, name, None, request, pool.arriving()).await
+    aiaas_serve::infer(pool, name, None, request, pool.arriving(name.as_str())).await
 }
 
 pub fn start(source: &Arc<MemorySource>, log: Option<PredictionLog>) -> Arc<ModelPool> {
