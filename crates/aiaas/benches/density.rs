@@ -21,13 +21,14 @@
 //! Run: `cargo bench -p aiaas --bench density` (`AIAAS_BENCH_SECONDS` sets each load's length,
 //! default 5; `AIAAS_BENCH_MODELS` the number registered, default 1,000).
 
+#[allow(dead_code)]
+mod common;
 #[path = "../tests/it/server.rs"]
 #[allow(dead_code)]
 mod server;
 
 use server::{ServerProcess, request};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DIGITS: &[u8] = include_bytes!("../../../datasets/digits.csv");
@@ -75,18 +76,7 @@ fn main() {
         server = Some(s);
     }
     let server = server.expect("a server");
-    let version_ms: Vec<f64> = (0..STARTS)
-        .map(|_| {
-            let t = Instant::now();
-            let status = Command::new(env!("CARGO_BIN_EXE_aiaas"))
-                .arg("--version")
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success());
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+    let version_ms = common::version_ms(STARTS);
     println!(
         "  start-up to ready: median {:.0} ms (min {:.0}, max {:.0}) over {STARTS} starts; floor `aiaas --version` {:.0} ms; target < 300 ms",
         median(&ready_ms),
@@ -338,18 +328,7 @@ fn bench_at(
         "--json",
     ];
     args.extend(extra);
-    let out = Command::new(env!("CARGO_BIN_EXE_aiaas"))
-        .args(&args)
-        .current_dir(w)
-        .env_remove("AIAAS_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "aiaas {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&common::aiaas(w, &args)).unwrap()
 }
 
 /// A data directory with `models` registered models `m-0`, `m-1`, ...: one trained on digits,
@@ -366,7 +345,11 @@ fn prepare(data: &Path, models: usize) {
     let id = job["id"].as_str().unwrap();
     let job = server.wait_job(id, |j| j["state"] != "queued" && j["state"] != "running");
     assert_eq!(job["state"], "succeeded", "{job}");
-    let archive = raw_get(&server, "/api/v1/models/m-0/versions/1/archive");
+    let archive = common::raw_get(
+        &server.addr,
+        &server.key,
+        "/api/v1/models/m-0/versions/1/archive",
+    );
     for i in 0..models {
         if i > 0 {
             let path = format!("/api/v1/models/m-{i}/versions");
@@ -393,24 +376,6 @@ fn wait_ready(server: &ServerProcess) {
         assert!(started.elapsed() < Duration::from_secs(60), "never ready");
         std::thread::sleep(Duration::from_millis(1));
     }
-}
-
-/// The body of a GET as bytes (the archive is binary).
-fn raw_get(server: &ServerProcess, path: &str) -> Vec<u8> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        server.key
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let start = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let head = String::from_utf8_lossy(&response[..start]).to_ascii_lowercase();
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    response[start..].to_vec()
 }
 
 /// A line of `/proc/<pid>/status`, as a number.

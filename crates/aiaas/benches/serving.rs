@@ -24,9 +24,13 @@
 //!
 //! Run: `cargo bench -p aiaas --bench serving` (AIAAS_BENCH_SECONDS sets each run's length).
 
+#[allow(dead_code)]
+mod common;
 #[path = "../tests/it/server.rs"]
 #[allow(dead_code)]
 mod server;
+
+use common::aiaas;
 
 use aiaas_artifact::Bundle;
 use aiaas_engine::{Mlp, stack};
@@ -334,22 +338,6 @@ fn bench(
     args.extend(extra);
     let out = aiaas(w, &args);
     serde_json::from_slice(&out).unwrap()
-}
-
-/// Run the `aiaas` binary in `dir`; its standard output.
-fn aiaas(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_aiaas"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("AIAAS_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "aiaas {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// A bundle directory as the tar archive the import endpoint takes.

@@ -4,12 +4,13 @@
 //!
 //! Run: `cargo bench -p aiaas --bench startup`
 
+#[allow(dead_code)]
+mod common;
 #[path = "../tests/it/server.rs"]
 #[allow(dead_code)]
 mod server;
 
 use server::{ServerProcess, request};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const IRIS: &[u8] = include_bytes!("../../../datasets/iris.csv");
@@ -39,17 +40,7 @@ fn main() {
         server.kill();
     }
 
-    let mut version_ms = Vec::new();
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        let status = Command::new(env!("CARGO_BIN_EXE_aiaas"))
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        version_ms.push(started.elapsed().as_secs_f64() * 1e3);
-    }
+    let mut version_ms = common::version_ms(RUNS);
 
     println!("aiaas serve start-up, data directory with {MODELS} models, {RUNS} runs");
     report("spawn -> healthy", &mut serve_ms);
@@ -70,7 +61,11 @@ fn prepare(dir: &std::path::Path) {
     let id = job["id"].as_str().unwrap();
     let job = server.wait_job(id, |j| j["state"] != "queued" && j["state"] != "running");
     assert_eq!(job["state"], "succeeded", "{job}");
-    let archive = raw_get(&server.addr, "/api/v1/models/model-0/versions/1/archive");
+    let archive = common::raw_get(
+        &server.addr,
+        &server.key,
+        "/api/v1/models/model-0/versions/1/archive",
+    );
     for i in 1..MODELS {
         let (status, text) = server.request(
             "POST",
@@ -80,27 +75,6 @@ fn prepare(dir: &std::path::Path) {
         assert_eq!(status, 201, "{text}");
     }
     server.kill();
-}
-
-/// The body of a GET as bytes (the archive is binary).
-fn raw_get(addr: &str, path: &str) -> Vec<u8> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let start = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let head = String::from_utf8_lossy(&response[..start]).to_ascii_lowercase();
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert!(
-        head.contains("content-length"),
-        "archives are sent with a length"
-    );
-    response[start..].to_vec()
 }
 
 fn report(what: &str, ms: &mut [f64]) {
