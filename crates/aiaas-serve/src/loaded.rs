@@ -126,6 +126,10 @@ pub(crate) struct Opener<'a> {
     pub base: &'a BatcherConfig,
     pub compute: &'a ComputePool,
     pub arrivals: Arrivals,
+    /// Run one pass before the version is handed out, so that its first caller does not pay
+    /// the cold one; not when a caller waits for the load (its own pass is that first pass,
+    /// and on a busy pool the warm-up would wait for a compute thread in front of it).
+    pub warm: bool,
 }
 
 impl Opener<'_> {
@@ -187,7 +191,9 @@ impl Opener<'_> {
             self.arrivals.clone(),
         );
         // One pass before the first caller, so its latency is not the cold one.
-        batcher.infer(vec![0.0; network.inputs()], 1, None).await?;
+        if self.warm {
+            batcher.infer(vec![0.0; network.inputs()], 1, None).await?;
+        }
         let memory = network.param_count() * 4
             + config.max_batch * (network.inputs() + network.outputs()) * 4 * 2;
         let model = DenseModel {
@@ -251,7 +257,9 @@ impl Opener<'_> {
         );
         // Warmed on zeros; a graph that refuses them (an index past a table) is still served,
         // and its first real request pays the cold pass.
-        if let Err(e) = batcher.infer(signature.zeros(), 1, None).await {
+        if self.warm
+            && let Err(e) = batcher.infer(signature.zeros(), 1, None).await
+        {
             tracing::debug!(model = label, error = %e, "the warm-up pass on zeros failed");
         }
         Ok((

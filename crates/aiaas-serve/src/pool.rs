@@ -231,7 +231,7 @@ impl ModelPool {
         let mut loads = tokio::task::JoinSet::new();
         for (name, version) in hot.iter().cloned() {
             let pool = self.clone();
-            loads.spawn(async move { pool.load(&name, version).await.map(drop) });
+            loads.spawn(async move { pool.load(&name, version, true).await.map(drop) });
         }
         let mut first_error = None;
         while let Some(done) = loads.join_next().await {
@@ -303,7 +303,7 @@ impl ModelPool {
                 if request {
                     metrics::cold_starts().increment(1);
                 }
-                self.load(name, number).await?
+                self.load(name, number, !request).await?
             }
         };
         self.touch(&model);
@@ -454,40 +454,48 @@ impl ModelPool {
         }
     }
 
-    fn opener(&self, name: &ModelName) -> Opener<'_> {
+    fn opener(&self, name: &ModelName, warm: bool) -> Opener<'_> {
         Opener {
             source: &*self.source,
             base: &self.config,
             compute: &self.compute,
             arrivals: self.arrivals_of(name),
+            warm,
         }
     }
 
     /// Version `version` of `name`, loaded by this call unless it is loaded or another call
-    /// loads it now (then this one waits for that load).
+    /// loads it now (then this one waits for that load); `warm`: with one pass before it is
+    /// handed out (see [`Opener::warm`]).
     async fn load(
         &self,
         name: &ModelName,
         version: Version,
+        warm: bool,
     ) -> Result<Arc<LoadedModel>, ServeError> {
         let key = (name.clone(), version);
         if let Some(m) = self.loaded_version(&key) {
             return Ok(m);
         }
         let gate = self.gate(&key);
-        let result = self.load_behind(&key, &gate).await;
+        let result = self.load_behind(&key, &gate, warm).await;
         self.ungate(&key, &gate);
         result
     }
 
-    async fn load_behind(&self, key: &Key, gate: &Gate) -> Result<Arc<LoadedModel>, ServeError> {
+    async fn load_behind(
+        &self,
+        key: &Key,
+        gate: &Gate,
+        warm: bool,
+    ) -> Result<Arc<LoadedModel>, ServeError> {
         let _turn = gate.lock().await;
         if let Some(m) = self.loaded_version(key) {
             return Ok(m);
         }
         let _slot = self.load_slots.acquire().await;
         let started = Instant::now();
-        let opened = self.opener(&key.0).open(&key.0, key.1).await;
+        let opened = self.opener(&key.0, warm).open(&key.0, key.1).await;
         metrics::record_load(opened.is_ok(), started.elapsed());
         let model = opened?;
         // Under the gate nobody else inserts this key: the entry is new.
@@ -526,7 +534,7 @@ impl ModelPool {
         for (model, version) in references {
             match self.resolve(&model, version.as_deref()).await {
                 Ok(number) => {
-                    if let Err(e) = self.load(&model, number).await {
+                    if let Err(e) = self.load(&model, number, true).await {
                         tracing::warn!(model = %model, version = %number, error = %e, "could not load the new version; keeping the old");
                         continue;
                     }
@@ -556,7 +564,7 @@ impl ModelPool {
         };
         for (model, version) in pinned {
             if name.is_none_or(|name| *name == model)
-                && let Err(e) = self.load(&model, version).await
+                && let Err(e) = self.load(&model, version, true).await
             {
                 tracing::warn!(model = %model, %version, error = %e, "could not load a pinned version");
             }
@@ -583,7 +591,10 @@ impl ModelPool {
             let key = (old.name.clone(), old.version);
             let gate = self.gate(&key);
             let turn = gate.lock().await;
-            let opened = self.opener(&old.name).open(&old.name, old.version).await;
+            let opened = self
+                .opener(&old.name, true)
+                .open(&old.name, old.version)
+                .await;
             drop(turn);
             self.ungate(&key, &gate);
             match opened {
