@@ -1,5 +1,6 @@
 //! A loaded model version and how one is opened: its artifact read from the source, checked,
-//! its batcher started on the pool's compute threads and warmed by one pass, its memory counted.
+//! its batcher started on the pool's compute threads and warmed by one pass (unless a caller
+//! waits for the load), its memory counted.
 //! [`InUse`] counts the requests holding a version, which the pool never unloads to make room.
 
 use crate::graph::{Graph, GraphSignature};
