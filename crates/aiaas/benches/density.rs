@@ -46,7 +46,14 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     let started = Instant::now();
-    prepare(&data, models);
+    // m-0 trained on digits, the others imported copies of it, each aliased champion.
+    common::register_copies(
+        &data,
+        ("digits", DIGITS),
+        r#""epochs": 5, "hidden": [64]"#,
+        ("m-", models),
+        Some("champion"),
+    );
     println!(
         "== density: {models} models (digits mlp 64-64-10, aliased champion), registered in {:.1} s ==",
         started.elapsed().as_secs_f64()
@@ -329,38 +336,6 @@ fn bench_at(
     ];
     args.extend(extra);
     serde_json::from_slice(&common::aiaas(w, &args)).unwrap()
-}
-
-/// A data directory with `models` registered models `m-0`, `m-1`, ...: one trained on digits,
-/// the others imported copies of it, each aliased `champion`.
-fn prepare(data: &Path, models: usize) {
-    let server = ServerProcess::start(data, &[]);
-    let (status, text) = server.request("POST", "/api/v1/datasets?name=digits", DIGITS);
-    assert_eq!(status, 201, "{text}");
-    let job = server.json(
-        "POST",
-        "/api/v1/jobs",
-        br#"{"kind": "train", "dataset": "digits", "name": "m-0", "epochs": 5, "hidden": [64]}"#,
-    );
-    let id = job["id"].as_str().unwrap();
-    let job = server.wait_job(id, |j| j["state"] != "queued" && j["state"] != "running");
-    assert_eq!(job["state"], "succeeded", "{job}");
-    let archive = common::raw_get(
-        &server.addr,
-        &server.key,
-        "/api/v1/models/m-0/versions/1/archive",
-    );
-    for i in 0..models {
-        if i > 0 {
-            let path = format!("/api/v1/models/m-{i}/versions");
-            let (status, text) = server.request("POST", &path, &archive);
-            assert_eq!(status, 201, "{text}");
-        }
-        let path = format!("/api/v1/models/m-{i}/aliases/champion");
-        let (status, text) = server.request("PUT", &path, br#"{"version": 1}"#);
-        assert!(status < 300, "{text}");
-    }
-    server.kill();
 }
 
 /// Polls `/v2/health/ready` until it answers 200.

@@ -19,7 +19,14 @@ const MODELS: usize = 10;
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    prepare(dir.path());
+    // One model trained, the rest imported copies.
+    common::register_copies(
+        dir.path(),
+        ("iris", IRIS),
+        r#""epochs": 5"#,
+        ("model-", MODELS),
+        None,
+    );
 
     let mut serve_ms = Vec::new();
     for _ in 0..RUNS {
@@ -46,35 +53,6 @@ fn main() {
     report("spawn -> healthy", &mut serve_ms);
     report("floor: aiaas --version", &mut version_ms);
     println!("target: under 300 ms to healthy");
-}
-
-/// A data directory with `MODELS` registered models: one trained, the rest imported copies.
-fn prepare(dir: &std::path::Path) {
-    let server = ServerProcess::start(dir, &[]);
-    let (status, text) = server.request("POST", "/api/v1/datasets?name=iris", IRIS);
-    assert_eq!(status, 201, "{text}");
-    let job = server.json(
-        "POST",
-        "/api/v1/jobs",
-        br#"{"kind": "train", "dataset": "iris", "name": "model-0", "epochs": 5}"#,
-    );
-    let id = job["id"].as_str().unwrap();
-    let job = server.wait_job(id, |j| j["state"] != "queued" && j["state"] != "running");
-    assert_eq!(job["state"], "succeeded", "{job}");
-    let archive = common::raw_get(
-        &server.addr,
-        &server.key,
-        "/api/v1/models/model-0/versions/1/archive",
-    );
-    for i in 1..MODELS {
-        let (status, text) = server.request(
-            "POST",
-            &format!("/api/v1/models/model-{i}/versions"),
-            &archive,
-        );
-        assert_eq!(status, 201, "{text}");
-    }
-    server.kill();
 }
 
 fn report(what: &str, ms: &mut [f64]) {

@@ -1,9 +1,49 @@
-//! What the binary's benches share: running the `aiaas` binary, timing its floor, fetching a
-//! binary body.
+//! What the binary's benches share: a data directory of many models, running the `aiaas`
+//! binary, timing its floor, fetching a binary body. Include it beside `server` (the tests'
+//! `ServerProcess`).
 
+use crate::server::ServerProcess;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+/// Fills data directory `dir` with `count` models `{prefix}0`, `{prefix}1`, ...: the first
+/// trained on `dataset` (`(name, CSV)`) by a train job with `fields` (its JSON fields beside
+/// `kind`, `dataset` and `name`), the others imported copies of it; each aliased `alias` if
+/// given.
+pub fn register_copies(
+    dir: &Path,
+    (dataset, csv): (&str, &[u8]),
+    fields: &str,
+    (prefix, count): (&str, usize),
+    alias: Option<&str>,
+) {
+    let server = ServerProcess::start(dir, &[]);
+    let path = format!("/api/v1/datasets?name={dataset}");
+    let (status, text) = server.request("POST", &path, csv);
+    assert_eq!(status, 201, "{text}");
+    let job =
+        format!(r#"{{"kind": "train", "dataset": "{dataset}", "name": "{prefix}0", {fields}}}"#);
+    let job = server.json("POST", "/api/v1/jobs", job.as_bytes());
+    let id = job["id"].as_str().unwrap();
+    let job = server.wait_job(id, |j| j["state"] != "queued" && j["state"] != "running");
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let path = format!("/api/v1/models/{prefix}0/versions/1/archive");
+    let archive = raw_get(&server.addr, &server.key, &path);
+    for i in 0..count {
+        if i > 0 {
+            let path = format!("/api/v1/models/{prefix}{i}/versions");
+            let (status, text) = server.request("POST", &path, &archive);
+            assert_eq!(status, 201, "{text}");
+        }
+        if let Some(alias) = alias {
+            let path = format!("/api/v1/models/{prefix}{i}/aliases/{alias}");
+            let (status, text) = server.request("PUT", &path, br#"{"version": 1}"#);
+            assert!(status < 300, "{text}");
+        }
+    }
+    server.kill();
+}
 
 /// Run the `aiaas` binary in `dir`; its standard output (a failure ends the bench with its
 /// standard error).
