@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -277,48 +278,35 @@ impl IndexEntry {
 }
 
 /// Every model's versions the pool knows (loaded, loading or evicted) and its newest version,
-/// each with its state (REST and gRPC).
+/// each with its state, by model and version (REST and gRPC).
 pub(crate) async fn index(s: &AppState) -> std::result::Result<Vec<IndexEntry>, ApiError> {
     let models = s.platform.models().await?;
-    let mut entries: Vec<IndexEntry> = s
-        .pool
-        .loaded()
-        .iter()
-        .map(|m| IndexEntry {
-            name: m.name.clone(),
-            version: Some(m.version),
-            state: VersionState::Ready,
-            memory_bytes: Some(m.memory_bytes),
-        })
-        .collect();
-    entries.extend(
-        s.pool
-            .not_loaded()
-            .into_iter()
-            .map(|(name, version, state)| IndexEntry {
-                name,
-                version: Some(version),
-                state,
-                memory_bytes: None,
-            }),
-    );
+    let known = s.pool.loaded().into_iter().map(|m| {
+        let entry = (VersionState::Ready, Some(m.memory_bytes));
+        ((m.name.clone(), Some(m.version)), entry)
+    });
+    let others = (s.pool.not_loaded().into_iter())
+        .map(|(name, version, state)| ((name, Some(version)), (state, None)));
+    let mut index: BTreeMap<(ModelName, Option<Version>), (VersionState, Option<usize>)> =
+        known.chain(others).collect();
     // Only registered models, each with its newest version even when the pool never saw it.
-    entries.retain(|e| models.iter().any(|m| m.name == e.name));
+    let registered: HashSet<&ModelName> = models.iter().map(|m| &m.name).collect();
+    index.retain(|(name, _), _| registered.contains(name));
     for m in &models {
-        let known = entries
-            .iter()
-            .any(|e| e.name == m.name && e.version == m.latest_version);
-        if !known {
-            entries.push(IndexEntry {
-                name: m.name.clone(),
-                version: m.latest_version,
-                state: VersionState::Unloaded,
-                memory_bytes: None,
-            });
-        }
+        let newest = (m.name.clone(), m.latest_version);
+        index
+            .entry(newest)
+            .or_insert((VersionState::Unloaded, None));
     }
-    entries.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
-    Ok(entries)
+    Ok(index
+        .into_iter()
+        .map(|((name, version), (state, memory_bytes))| IndexEntry {
+            name,
+            version,
+            state,
+            memory_bytes,
+        })
+        .collect())
 }
 
 /// Repository extension: every model's known versions and newest version, with their state;

@@ -167,6 +167,18 @@ struct Waiting<C: Compute> {
     sleeper: Option<(Thread, usize)>,
 }
 
+impl<C: Compute> Waiting<C> {
+    /// Whether the queue must be put in the pool's ring now: it has work, is not listed, no
+    /// thread forms a batch from it, and fewer than `per_queue` threads serve it. Marks it
+    /// listed when so; the caller lists it once the lock is released.
+    fn claim_listing(&mut self, per_queue: usize) -> bool {
+        let due =
+            !self.requests.is_empty() && !self.listed && !self.forming && self.active < per_queue;
+        self.listed |= due;
+        due
+    }
+}
+
 /// Counters behind [`BatcherStats`].
 #[derive(Default)]
 struct Counters {
@@ -353,14 +365,13 @@ impl<C: Compute> Batcher<C> {
             Some((_, room)) if company || waiting.rows >= *room => waiting.sleeper.take(),
             _ => None,
         };
-        let list = !waiting.listed && !waiting.forming && waiting.active < pool.per_queue();
-        waiting.listed |= list;
+        let list = waiting.claim_listing(pool.per_queue());
         drop(waiting);
         if let Some((thread, _)) = wake {
             thread.unpark();
         }
         if list {
-            pool.list(self.queue.clone(), false);
+            pool.list(self.queue.clone());
         }
         Ok(Some(answer))
     }
@@ -418,12 +429,10 @@ impl<C: Compute> Lane for Queue<C> {
         // Done with it: list it again if work waits that no thread could take meanwhile.
         let mut waiting = self.waiting();
         waiting.active -= 1;
-        let list = !waiting.requests.is_empty() && !waiting.listed && !waiting.forming;
-        waiting.listed |= list;
+        let list = waiting.claim_listing(pool.per_queue());
         drop(waiting);
         if list {
-            let keeps_turn = self.credit.load(Ordering::Relaxed) > 0;
-            pool.list(self, keeps_turn);
+            pool.list(self);
         }
     }
 
@@ -492,14 +501,12 @@ impl<C: Compute> Queue<C> {
             }
         }
         waiting.forming = false;
-        let more = !waiting.requests.is_empty();
-        waiting.listed = more && waiting.active < pool.per_queue();
-        let listed = waiting.listed;
+        let idle = waiting.requests.is_empty();
+        let list = waiting.claim_listing(pool.per_queue());
         drop(waiting);
-        if listed {
-            let keeps_turn = self.credit.load(Ordering::Relaxed) > 0;
-            pool.list(self.clone(), keeps_turn);
-        } else if !more {
+        if list {
+            pool.list(self.clone());
+        } else if idle {
             // Idle now: a surplus is not kept for later, a debt is.
             self.credit.fetch_min(0, Ordering::Relaxed);
         }
@@ -638,7 +645,7 @@ mod tests {
             waiting.rows += 1;
             waiting.listed = true;
         }
-        b.pool.shared().list(b.queue.clone(), false);
+        b.pool.shared().list(b.queue.clone());
         let err = answer.await.unwrap().unwrap_err();
         assert!(matches!(err, ServeError::Internal(_)), "{err:?}");
 

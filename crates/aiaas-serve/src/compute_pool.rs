@@ -152,9 +152,11 @@ impl Shared {
         self.threads.load(Ordering::Relaxed) > 0
     }
 
-    /// Lists `lane`, which has work and is not listed: at the back of the ring, or at the front
-    /// when it keeps its turn.
-    pub(crate) fn list(&self, lane: Arc<dyn Lane>, keeps_turn: bool) {
+    /// Lists `lane`, which has work and is not listed: at the front of the ring while it has
+    /// credit left (it keeps its turn), else at the back. A lane that was idle has none: its
+    /// credit is cut to at most 0 when its queue empties.
+    pub(crate) fn list(&self, lane: Arc<dyn Lane>) {
+        let keeps_turn = lane.credit().load(Ordering::Relaxed) > 0;
         let mut ready = self.ready();
         if keeps_turn {
             ready.lanes.push_front(lane);
@@ -247,9 +249,13 @@ fn take_turn(lanes: &mut VecDeque<Arc<dyn Lane>>) -> Option<Arc<dyn Lane>> {
         lane.credit().fetch_add(turn(&lane), Ordering::Relaxed);
         lanes.push_back(lane);
     }
+    // Those topped up past 0 in this round need no more (0 rounds).
     let rounds = lanes
         .iter()
-        .map(|lane| -lane.credit().load(Ordering::Relaxed) / turn(lane) + 1)
+        .map(|lane| match lane.credit().load(Ordering::Relaxed) {
+            credit if credit > 0 => 0,
+            credit => -credit / turn(lane) + 1,
+        })
         .min()?;
     for lane in lanes.iter() {
         lane.credit()

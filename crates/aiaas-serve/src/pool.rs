@@ -331,11 +331,8 @@ impl ModelPool {
     /// in flight, while the loaded ones hold more than the budget.
     fn unload_over_budget(&self, kept: &Key) {
         let mut loaded = self.loaded.write().expect("loaded lock");
-        loop {
-            let held: usize = loaded.values().map(|m| m.memory_bytes).sum();
-            if held <= self.max_loaded_bytes {
-                return;
-            }
+        let mut held: usize = loaded.values().map(|m| m.memory_bytes).sum();
+        while held > self.max_loaded_bytes {
             let Some(oldest) = loaded
                 .iter()
                 .filter(|(key, m)| *key != kept && !m.pinned() && m.in_flight() == 0)
@@ -346,6 +343,7 @@ impl ModelPool {
                 return;
             };
             if let Some(m) = loaded.remove(&oldest) {
+                held -= m.memory_bytes;
                 tracked(&m, false);
                 metrics::evictions().increment(1);
                 self.evicted.lock().expect("evicted lock").insert(oldest);
@@ -368,9 +366,12 @@ impl ModelPool {
     }
 
     /// Every version the pool knows that is not loaded, with its state (`Loading` or
-    /// `Evicted`), by model and version.
+    /// `Evicted`), by model and version. (A loaded version whose new settings are being applied
+    /// is behind a load gate too; it is loaded, so not here.)
     pub fn not_loaded(&self) -> Vec<(ModelName, Version, VersionState)> {
+        let loaded = self.loaded.read().expect("loaded lock");
         let mut all: Vec<_> = (self.loading.lock().expect("loading lock").keys())
+            .filter(|key| !loaded.contains_key(*key))
             .map(|(n, v)| (n.clone(), *v, VersionState::Loading))
             .collect();
         all.extend(
@@ -378,6 +379,7 @@ impl ModelPool {
                 .map(|(n, v)| (n.clone(), *v, VersionState::Evicted)),
         );
         all.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        // A version being loaded again after its eviction is `Loading`.
         all.dedup_by(|a, b| (&a.0, a.1) == (&b.0, b.1));
         all
     }

@@ -27,7 +27,7 @@ mod common;
 #[allow(dead_code)]
 mod server;
 
-use server::{ServerProcess, request};
+use server::ServerProcess;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -78,18 +78,20 @@ fn main() {
         drop(server.take());
         let t = Instant::now();
         let s = ServerProcess::start(&data, &flags);
-        wait_ready(&s);
+        common::wait_ok(&s.addr, "/v2/health/ready");
         ready_ms.push(t.elapsed().as_secs_f64() * 1e3);
         server = Some(s);
     }
     let server = server.expect("a server");
-    let version_ms = common::version_ms(STARTS);
+    let mut version_ms = common::version_ms(STARTS);
+    ready_ms.sort_by(f64::total_cmp);
+    version_ms.sort_by(f64::total_cmp);
     println!(
         "  start-up to ready: median {:.0} ms (min {:.0}, max {:.0}) over {STARTS} starts; floor `aiaas --version` {:.0} ms; target < 300 ms",
-        median(&ready_ms),
-        min(&ready_ms),
-        max(&ready_ms),
-        median(&version_ms)
+        ready_ms[STARTS / 2],
+        ready_ms[0],
+        ready_ms[STARTS - 1],
+        version_ms[STARTS / 2]
     );
     let pid = server.child.id();
     let at_ready = (threads_of(pid), resident_mb(pid));
@@ -149,7 +151,7 @@ fn main() {
     let mut small = flags.to_vec();
     small[3] = SMALL_BUDGET_MB;
     let server = ServerProcess::start(&data, &small);
-    wait_ready(&server);
+    common::wait_ok(&server.addr, "/v2/health/ready");
     let churn = bench(work.path(), &server, "m", seconds, &zipf);
     let serving = server.json("GET", "/api/v1/serving", b"");
     line(
@@ -186,16 +188,15 @@ fn fairness(w: &Path, server: &ServerProcess, seconds: f64) {
         })
     };
     let alone = both(server);
-    let flood = {
-        let (w, addr, key) = (w.to_path_buf(), server.addr.clone(), server.key.clone());
-        std::thread::spawn(move || bench_at(&w, &addr, &key, "m-0", seconds + 1.0, &[]))
-    };
-    std::thread::sleep(Duration::from_millis(500));
     let queue = "aiaas_inference_queue_duration_seconds";
-    let before = buckets(server, queue, "m-1");
-    let flooded = both(server);
-    let queued = p99_between(&before, &buckets(server, queue, "m-1"));
-    let flood = flood.join().unwrap();
+    let (flooded, queued, flood) = std::thread::scope(|scope| {
+        let flood = scope.spawn(|| bench(w, server, "m-0", seconds + 1.0, &[]));
+        std::thread::sleep(Duration::from_millis(500));
+        let before = buckets(server, queue, "m-1");
+        let flooded = both(server);
+        let queued = p99_between(&before, &buckets(server, queue, "m-1"));
+        (flooded, queued, flood.join().unwrap())
+    });
     println!(
         "  fairness: m-1 every 10 ms, p99 {:.2} ms alone, {:.2} ms while m-0 is flooded at concurrency 64 ({:.0} req/s): {:.2}x (target <= 2x)",
         alone.0,
@@ -307,23 +308,12 @@ fn bench(
     seconds: f64,
     extra: &[&str],
 ) -> serde_json::Value {
-    bench_at(w, &server.addr, &server.key, model, seconds, extra)
-}
-
-fn bench_at(
-    w: &Path,
-    addr: &str,
-    key: &str,
-    model: &str,
-    seconds: f64,
-    extra: &[&str],
-) -> serde_json::Value {
-    let url = format!("http://{addr}");
+    let url = format!("http://{}", server.addr);
     let seconds = seconds.to_string();
     let mut args = vec![
         "bench",
         "--api-key",
-        key,
+        &server.key,
         "--server",
         &url,
         "--model",
@@ -336,21 +326,6 @@ fn bench_at(
     ];
     args.extend(extra);
     serde_json::from_slice(&common::aiaas(w, &args)).unwrap()
-}
-
-/// Polls `/v2/health/ready` until it answers 200.
-fn wait_ready(server: &ServerProcess) {
-    let started = Instant::now();
-    loop {
-        let ready = std::panic::catch_unwind(|| {
-            request(&server.addr, "", "GET", "/v2/health/ready", b"").0 == 200
-        });
-        if ready.unwrap_or(false) {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "never ready");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// A line of `/proc/<pid>/status`, as a number.
@@ -376,18 +351,4 @@ fn env_or(name: &str, default: f64) -> f64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn min(v: &[f64]) -> f64 {
-    v.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn max(v: &[f64]) -> f64 {
-    v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
 }

@@ -10,8 +10,8 @@ mod common;
 #[allow(dead_code)]
 mod server;
 
-use server::{ServerProcess, request};
-use std::time::{Duration, Instant};
+use server::ServerProcess;
+use std::time::Instant;
 
 const IRIS: &[u8] = include_bytes!("../../../datasets/iris.csv");
 const RUNS: usize = 9;
@@ -32,15 +32,7 @@ fn main() {
     for _ in 0..RUNS {
         let started = Instant::now();
         let server = ServerProcess::start(dir.path(), &[]);
-        loop {
-            if let Ok((200, _)) =
-                std::panic::catch_unwind(|| request(&server.addr, "", "GET", "/api/v1/health", b""))
-            {
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "never healthy");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        common::wait_ok(&server.addr, "/api/v1/health");
         serve_ms.push(started.elapsed().as_secs_f64() * 1e3);
         let models = server.json("GET", "/api/v1/models", b"");
         assert_eq!(models.as_array().unwrap().len(), MODELS);

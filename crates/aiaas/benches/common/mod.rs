@@ -2,10 +2,10 @@
 //! binary, timing its floor, fetching a binary body. Include it beside `server` (the tests'
 //! `ServerProcess`).
 
-use crate::server::ServerProcess;
+use crate::server::{ServerProcess, request};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Fills data directory `dir` with `count` models `{prefix}0`, `{prefix}1`, ...: the first
 /// trained on `dataset` (`(name, CSV)`) by a train job with `fields` (its JSON fields beside
@@ -43,6 +43,23 @@ pub fn register_copies(
         }
     }
     server.kill();
+}
+
+/// Polls `GET path` (no key) on `addr` until it answers 200; at most 60 s.
+pub fn wait_ok(addr: &str, path: &str) {
+    let started = Instant::now();
+    loop {
+        // `request` panics while nothing listens yet.
+        let ok = std::panic::catch_unwind(|| request(addr, "", "GET", path, b"").0 == 200);
+        if ok.unwrap_or(false) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{path} never answered 200"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Run the `aiaas` binary in `dir`; its standard output (a failure ends the bench with its

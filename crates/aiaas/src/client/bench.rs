@@ -120,34 +120,29 @@ async fn rest_calls(
         .with_context(|| format!("model {:?} on {base}", models[0]))?
         .json()
         .await?;
-    models
-        .iter()
-        .map(|model| rest_call(&http, base, model, &meta, args))
-        .collect()
-}
-
-/// The REST request of the load to `model`, whose metadata is `meta`.
-fn rest_call(
-    http: &reqwest::Client,
-    base: &str,
-    model: &str,
-    meta: &Value,
-    args: &BenchArgs,
-) -> anyhow::Result<Call> {
-    let http = http.clone();
-    let model = format!("{base}/v2/models/{model}");
-    Ok(match args.endpoint {
-        BenchEndpoint::Infer => {
-            let payload = match &args.payload {
-                Some(path) => Payload::read(path)?,
-                None => Payload::json(one_row(meta)?.to_string().into_bytes()),
-            };
-            Call::Post(http, format!("{model}/infer"), payload)
+    // One body for every model: read or made once.
+    let payload = match (args.endpoint, &args.payload) {
+        (BenchEndpoint::Infer, Some(path)) => Some(Payload::read(path)?),
+        (BenchEndpoint::Infer, None) => {
+            Some(Payload::json(one_row(&meta)?.to_string().into_bytes()))
         }
-        BenchEndpoint::Metadata => Call::Get(http, model),
-        BenchEndpoint::Ready => Call::Get(http, format!("{model}/ready")),
-        BenchEndpoint::Live => Call::Get(http, format!("{base}/v2/health/live")),
-    })
+        _ => None,
+    };
+    Ok(models
+        .iter()
+        .map(|model| {
+            let (http, model) = (http.clone(), format!("{base}/v2/models/{model}"));
+            match (args.endpoint, &payload) {
+                (BenchEndpoint::Infer, Some(payload)) => {
+                    Call::Post(http, format!("{model}/infer"), payload.clone())
+                }
+                (BenchEndpoint::Ready, _) => Call::Get(http, format!("{model}/ready")),
+                (BenchEndpoint::Live, _) => Call::Get(http, format!("{base}/v2/health/live")),
+                // Metadata (an infer load always has its body).
+                _ => Call::Get(http, model),
+            }
+        })
+        .collect())
 }
 
 async fn load(base: &str, access: &Access<'_>, args: &BenchArgs) -> anyhow::Result<Value> {
